@@ -1,0 +1,372 @@
+"""``chainlens.run``: run one program and return its Run.
+
+Parse and check (``language.checker``), interpret under the recorder
+(``language.interpreter``, ``tracing.recorder``), then assemble the Run with
+summaries and diagnostics. The same function runs in-process and inside the
+sandbox's worker processes; ``emit`` receives stream events as they happen.
+"""
+
+from __future__ import annotations
+
+import ast
+import random
+import sys
+import time
+import uuid
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+from .errors import ChainlensError, LimitExceeded, ProgramRejected
+from .explain.diagnostics import Diagnostics
+from .language.checker import parse
+from .language.interpreter import Interpreter
+from .schema import CutEdge, Diagnostic, ErrorInfo, Node, Pass, Run, Step, Variable
+from .settings import Settings, get_settings
+from .tracing.recorder import NodeRecord, PassRecord, Recorder, StepRecord
+from .tracing.summaries import Summarizer, number
+
+Emit = Callable[[dict[str, Any]], None]
+
+
+def resolve_device(device: str) -> str:
+    """``cpu`` / ``cuda`` / ``auto`` -> a concrete device, or ProgramRejected."""
+    if device == "auto":
+        return "cuda:0" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" or device.startswith("cuda:"):
+        if not torch.cuda.is_available():
+            raise ProgramRejected("device 'cuda' is not available on this server "
+                                  "(it has no CUDA GPU); use 'cpu' or 'auto'",
+                                  code="device_unavailable")
+        return "cuda:0" if device == "cuda" else device
+    if device != "cpu":
+        raise ProgramRejected(f"unknown device {device!r}", code="device_unavailable")
+    return "cpu"
+
+
+def available_devices() -> list[str]:
+    devices = ["cpu"]
+    if torch.cuda.is_available():
+        devices += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    return devices
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    if isinstance(exc, KeyError) and exc.args:
+        text = repr(exc.args[0])
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+class _Execution:
+    """The state of one run: recorder, interpreter, diagnostics, output."""
+
+    def __init__(self, source: str, device: str, seed: int, settings: Settings,
+                 emit: Emit | None, run_id: str) -> None:
+        self.source = source
+        self.device = device
+        self.seed = seed
+        self.s = settings
+        self.emit = emit
+        self.run_id = run_id
+        self.summarize = Summarizer()
+        self.stdout: list[str] = []
+        self.stdout_bytes = 0
+        self.backward_calls = 0
+        self._culprit: str | None = None
+        streaming = emit is not None
+        self.recorder = Recorder(
+            settings.max_nodes, settings.max_recorded_passes,
+            on_node=self._emit_node if streaming else None,
+            on_step=self._emit_step if streaming else None,
+            on_pass=self._emit_pass if streaming else None)
+        self.diagnostics = Diagnostics(
+            self.recorder,
+            (lambda d: emit({"type": "diagnostic", "diagnostic": d.model_dump(mode="json")}))
+            if streaming else None)
+        self.interp = Interpreter(settings, self.recorder, self._write, self._on_backward)
+        self.interp.on_leaf_overwritten = self._leaf_overwritten
+        self.interp.on_nonleaf_grad = lambda t, line: self.diagnostics.nonleaf_grad(
+            self.recorder.node_of(t), line)
+
+    # ------------------------------------------------------------- stream
+    def _node_model(self, rec: NodeRecord) -> Node:
+        label = rec.op or rec.grad_fn
+        if rec.kind == "leaf":
+            label = rec.names[0] if rec.names else "leaf"
+        return Node.model_construct(
+            id=rec.id, kind=rec.kind, grad_fn=rec.grad_fn, op=rec.op, label=label,
+            names=list(rec.names), line=rec.line, module=rec.module, inputs=list(rec.inputs),
+            value=self.summarize(rec.value), grad=self.summarize(rec.grad))
+
+    def _emit_node(self, rec: NodeRecord) -> None:
+        node = self._node_model(rec).model_dump(mode="json")
+        node["grad"] = None
+        self.emit({"type": "node", "node": node})  # type: ignore[misc]
+
+    def _emit_pass(self, p: PassRecord) -> None:
+        self.emit({"type": "pass", "index": p.index, "root": p.root,  # type: ignore[misc]
+                   "gradient": _dump(self.summarize(p.gradient))})
+
+    def _step_model(self, step: StepRecord) -> Step:
+        return Step.model_construct(
+            node=step.node,
+            grad_output=self.summarize(step.grad_outputs[0] if step.grad_outputs else None),
+            grad_inputs=[self.summarize(g) for g in step.grad_inputs], formula=None)
+
+    def _emit_step(self, p: PassRecord, step: StepRecord) -> None:
+        self.emit({"type": "step", "pass": p.index,  # type: ignore[misc]
+                   "step": self._step_model(step).model_dump(mode="json")})
+
+    def _write(self, text: str) -> None:
+        self.stdout_bytes += len(text.encode("utf-8", "replace"))
+        if self.stdout_bytes > self.s.max_stdout_bytes:
+            raise LimitExceeded("max_stdout_bytes", self.s.max_stdout_bytes,
+                                "the program printed too much", self.interp.line)
+        self.stdout.append(text)
+        if self.emit is not None:
+            self.emit({"type": "stdout", "text": text})
+
+    # ------------------------------------------------------------ events
+    def _leaf_overwritten(self, name: str, old: torch.Tensor, line: int | None) -> None:
+        self.diagnostics.leaf_overwritten(name, self.recorder.node_of(old), line)
+
+    def _on_backward(self, op: str, fn: Callable, args: tuple, kwargs: dict, target: Any) -> Any:
+        self.backward_calls += 1
+        if self.backward_calls > self.s.max_backward_calls:
+            raise LimitExceeded("max_backward_calls", self.s.max_backward_calls,
+                                "the program called backward too many times", self.interp.line)
+        if op == "backward":
+            roots = [target]
+            gradient = args[0] if args else kwargs.get("gradient")
+        else:
+            first = args[0] if args else kwargs.get("tensors", kwargs.get("outputs"))
+            roots = list(first) if isinstance(first, (list, tuple)) else [first]
+            gidx = 1 if op == "autograd.backward" else 2
+            gradient = args[gidx] if len(args) > gidx else kwargs.get(
+                "grad_tensors" if op == "autograd.backward" else "grad_outputs")
+            if isinstance(gradient, (list, tuple)):
+                gradient = gradient[0] if gradient else None
+        roots = [r for r in roots if isinstance(r, torch.Tensor)]
+        if not any(r.requires_grad for r in roots):
+            return fn(*args, **kwargs)
+        p = self.recorder.begin_pass(roots, gradient if isinstance(gradient, torch.Tensor) else None)
+        leaves = [(t, nid) for t, nid in self._leaves_in(p)]
+        had_grad = {nid for t, nid in leaves if t.grad is not None}
+        try:
+            result = fn(*args, **kwargs)
+        except RuntimeError as e:
+            if "modified by an inplace" in str(e):
+                self._culprit = self._find_modified_saved(roots)
+            raise
+        finally:
+            self.recorder.end_pass()
+        if op != "autograd.grad":
+            for t, nid in leaves:
+                if nid in had_grad:
+                    rec = self.recorder.nodes.get(nid)
+                    name = rec.names[0] if rec and rec.names else "the leaf"
+                    self.diagnostics.grad_accumulated(name, nid, self.interp.line)
+            if kwargs.get("create_graph"):
+                self.recorder.after_create_graph(t for t, _ in leaves)
+        else:
+            self.recorder.record_outputs(result, "autograd.grad")
+        return result
+
+    def _leaves_in(self, p: PassRecord) -> list[tuple[torch.Tensor, str]]:
+        out = []
+        for t in self.recorder.leaf_tensors():
+            nid = self.recorder.node_of(t)
+            if nid in p.node_ids:
+                out.append((t, nid))
+        return out
+
+    # --------------------------------------------------------------- run
+    def execute(self) -> Run:
+        t0 = time.perf_counter()
+        timings: dict[str, float] = {}
+        tree = parse(self.source, self.s)
+        timings["parse"] = (time.perf_counter() - t0) * 1000
+        error: ErrorInfo | None = None
+        torch.manual_seed(self.seed)
+        np.random.seed(self.seed % 2**32)
+        random.seed(self.seed)
+        t1 = time.perf_counter()
+        hooks = (
+            torch.nn.modules.module.register_module_forward_pre_hook(
+                lambda m, a: self.recorder.module_enter(m)),
+            torch.nn.modules.module.register_module_forward_hook(
+                lambda m, a, out: self.recorder.module_exit(m, out), always_call=True),
+        )
+        old_limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(max(old_limit, 6000))
+        grad_mode = torch.is_grad_enabled()
+        try:
+            with torch.device(self.device), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                torch.set_grad_enabled(True)
+                try:
+                    self.interp.run(tree)
+                    self._auto_backward(tree)
+                except ProgramRejected:
+                    raise
+                except LimitExceeded as e:
+                    error = ErrorInfo(code="limit_exceeded", type="LimitExceeded",
+                                      message=e.message, line=e.line or self.interp.line,
+                                      col=e.col)
+                except RecursionError:
+                    error = ErrorInfo(code="limit_exceeded", type="RecursionError",
+                                      message=f"limit max_recursion_depth="
+                                      f"{self.s.max_recursion_depth} exceeded: the program "
+                                      "nests too deeply", line=self.interp.line)
+                except MemoryError:
+                    error = ErrorInfo(code="limit_exceeded", type="MemoryError",
+                                      message=f"limit memory_limit_mb={self.s.memory_limit_mb} "
+                                      "exceeded: the program ran out of memory",
+                                      line=self.interp.line)
+                except ChainlensError:
+                    raise
+                except Exception as e:  # the program raised: report it like Python would
+                    line, col = getattr(e, "chainlens_where", (self.interp.line, self.interp.col))
+                    error = ErrorInfo(code="runtime_error", type=type(e).__name__,
+                                      message=_first_line(e), line=line, col=col)
+                    self.diagnostics.from_exception(e, line, self._error_node(e))
+        finally:
+            for h in hooks:
+                h.remove()
+            sys.setrecursionlimit(old_limit)
+            torch.set_grad_enabled(grad_mode)
+        timings["execute"] = (time.perf_counter() - t1) * 1000
+        t2 = time.perf_counter()
+        run = self._assemble(error)
+        timings["assemble"] = (time.perf_counter() - t2) * 1000
+        timings["total"] = (time.perf_counter() - t0) * 1000
+        run.timings_ms = timings
+        return run
+
+    def _error_node(self, exc: BaseException) -> str | None:
+        """The node an exception is about: the leaf changed in place, the node whose saved
+        tensor was modified, or the backward root."""
+        text = str(exc)
+        rec = self.recorder
+        target = self.interp.gate.last_inplace
+        if "leaf Variable" in text and isinstance(target, torch.Tensor) and target.requires_grad:
+            return rec.node_of(target)
+        if "modified by an inplace" in text and self._culprit:
+            return self._culprit
+        if rec.passes and ("scalar outputs" in text or "second time" in text
+                           or "modified by an inplace" in text):
+            return rec.passes[-1].root
+        return None
+
+    def _find_modified_saved(self, roots: list[torch.Tensor]) -> str | None:
+        """Read every node's saved tensors: the one whose read raises was modified in place."""
+        stack = [r.grad_fn for r in roots if r.grad_fn is not None]
+        seen: set[int] = set()
+        while stack:
+            fn = stack.pop()
+            if id(fn) in seen:
+                continue
+            seen.add(id(fn))
+            for attr in dir(fn):
+                if attr.startswith("_saved_"):
+                    try:
+                        getattr(fn, attr)
+                    except RuntimeError as e:
+                        if "modified by an inplace" in str(e):
+                            return fn.metadata.get("chainlens")
+            stack.extend(child for child, _ in fn.next_functions if child is not None)
+        return None
+
+    def _auto_backward(self, tree: Any) -> None:
+        if self.backward_calls or not tree.body:
+            return
+        last = tree.body[-1]
+        value = self.interp.last_value
+        if not isinstance(last, (ast.Expr, ast.Assign, ast.AnnAssign)) \
+                or not isinstance(value, torch.Tensor):
+            return
+        if not value.requires_grad:
+            return
+        self.interp.line = self.recorder.line = self.interp.gate.line = last.end_lineno
+        if value.numel() == 1 and value.dim() == 0:
+            self._on_backward("backward", value.backward, (), {}, value)
+        else:
+            self.diagnostics.non_scalar_auto(self.recorder.node_of(value), last.lineno,
+                                             list(value.shape))
+
+    # ---------------------------------------------------------- assemble
+    def _assemble(self, error: ErrorInfo | None) -> Run:
+        s = self.summarize
+        rec = self.recorder
+        self._check_unreached()
+        self.diagnostics.non_finite([p for p in rec.passes if p.recorded],
+                                    lambda g: bool(torch.isfinite(g).all()))
+        nodes = [self._node_model(r) for r in rec.nodes.values()]
+        passes = [Pass.model_construct(
+            index=p.index, root=p.root if p.root in rec.nodes else None,
+            gradient=s(p.gradient), steps=[self._step_model(st) for st in p.steps],
+            line=p.line, loss=None if p.loss is None else number(p.loss),
+            recorded=p.recorded) for p in rec.passes]
+        variables: dict[str, Variable] = {}
+        for name, value in self.interp.globals.vars.items():
+            if isinstance(value, torch.Tensor):
+                nid = rec.node_of(value) if (value.requires_grad or value.grad_fn) else None
+                grad = value.grad if value.is_leaf or value.retains_grad else None
+                variables[name] = Variable.model_construct(
+                    node=nid if nid in rec.nodes else None, value=s(value.detach().clone()),
+                    grad=s(grad.clone()) if grad is not None else None, is_leaf=value.is_leaf,
+                    requires_grad=value.requires_grad)
+        if rec.dropped_passes:
+            self.diagnostics.add(Diagnostic(
+                code="passes_truncated", severity="info",
+                message=f"The program ran {len(rec.losses)} backward passes; the first "
+                f"{self.s.max_recorded_passes - 1} and the last are recorded step by step "
+                f"(limit max_recorded_passes={self.s.max_recorded_passes}); every pass's loss "
+                "is in the loss curve.", line=None, node=None,
+                hint="Lower the number of iterations to see every pass."))
+        return Run.model_construct(
+            id=self.run_id, status="error" if error else "ok", device=self.device, error=error,
+            stdout="".join(self.stdout), variables=variables, nodes=nodes, passes=passes,
+            diagnostics=self.diagnostics.items, timings_ms={},
+            cut_edges=[CutEdge.model_construct(source=c.source, op=c.op, line=c.line,
+                                               reason=c.reason)
+                       for c in rec.cuts.values() if c.source in rec.nodes],
+            losses=[None if v is None else number(v) for v in rec.losses])
+
+    def _check_unreached(self) -> None:
+        """Leaves bound to a name that require grad but that no pass reached."""
+        rec = self.recorder
+        if not rec.passes or not rec.cuts:
+            return
+        reached = set().union(*(p.node_ids for p in rec.passes))
+        cut_sources = {c.source for c in rec.cuts.values()}
+        for name, value in self.interp.globals.vars.items():
+            if isinstance(value, torch.Tensor) and value.is_leaf and value.requires_grad \
+                    and value.grad is None:
+                nid = rec.node_of(value)
+                if nid not in reached and nid in cut_sources:
+                    self.diagnostics.unreached_leaf(name, nid, rec.nodes[nid].line)
+
+
+def _dump(model: Any) -> Any:
+    return None if model is None else model.model_dump(mode="json")
+
+
+def run(source: str, device: str = "cpu", seed: int = 0, *, settings: Settings | None = None,
+        emit: Emit | None = None, run_id: str | None = None) -> Run:
+    """Run ``source`` and return its Run. Raises ProgramRejected for a program that is not
+    run (syntax, forbidden construct, unavailable device); a program that fails is a Run
+    with ``status == "error"``."""
+    settings = settings or get_settings()
+    concrete = resolve_device(device)
+    ex = _Execution(source, concrete, seed, settings, emit, run_id or uuid.uuid4().hex[:16])
+    if emit is not None:
+        emit({"type": "run", "id": ex.run_id})
+    try:
+        return ex.execute()
+    except LimitExceeded as e:  # a limit checked before running (program size, AST caps)
+        raise ProgramRejected(e.message, e.line, e.col, code="limit_exceeded") from None

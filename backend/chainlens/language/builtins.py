@@ -1,0 +1,127 @@
+"""The Python builtins a program may call, each wrapped so sizes are checked first.
+
+``print`` writes to the run's captured stdout; ``str.format`` refuses attribute
+and index lookups in its fields (``'{0.__class__}'.format(x)``); consumers of
+iterables refuse ranges longer than ``max_sequence_length``.
+"""
+
+from __future__ import annotations
+
+import builtins as py
+import string
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ProgramRejected
+from .allowlist import EXCEPTIONS
+from .objects import UserClass
+
+if TYPE_CHECKING:
+    from .interpreter import Interpreter
+
+
+@dataclass(eq=False)
+class Builtin:
+    name: str
+    fn: Callable[..., Any]
+    pytype: Any = None
+
+    def bind(self, obj: Any) -> "Builtin":
+        return Builtin(self.name, lambda *a, **k: self.fn(obj, *a, **k))
+
+    def __repr__(self) -> str:
+        return f"<built-in function {self.name}>"
+
+
+class _SafeFormatter(string.Formatter):
+    def get_field(self, field_name: str, args: Any, kwargs: Any) -> Any:
+        if "." in field_name or "[" in field_name:
+            raise ProgramRejected("attribute or index lookups inside format fields are not "
+                                  "available in chainlens")
+        return super().get_field(field_name, args, kwargs)
+
+
+_FORMATTER = _SafeFormatter()
+
+
+def make_builtins(interp: "Interpreter") -> dict[str, Builtin]:
+    gate = interp.gate
+
+    def sized(x: Any, what: str) -> Any:
+        if isinstance(x, range):
+            gate.seq_len(len(x), what)
+        return x
+
+    def consume(fn: Callable, name: str) -> Callable:
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            for a in args:
+                sized(a, f"{name}()")
+            return fn(*args, **kwargs)
+        return wrapped
+
+    def print_(*args: Any, sep: str | None = " ", end: str | None = "\n", flush: bool = False) -> None:
+        sep = " " if sep is None else sep
+        end = "\n" if end is None else end
+        text = sep.join(str(a) for a in args) + end
+        interp.write(text)
+
+    def isinstance_(obj: Any, kinds: Any) -> bool:
+        def unwrap(k: Any) -> Any:
+            if isinstance(k, Builtin) and k.pytype is not None:
+                return k.pytype
+            if isinstance(k, UserClass):
+                return k.pyclass
+            if isinstance(k, tuple):
+                return tuple(unwrap(x) for x in k)
+            if isinstance(k, type):
+                return k
+            raise TypeError("isinstance() arg 2 must be a type, a tuple of types, or a union")
+        return py.isinstance(obj, unwrap(kinds))
+
+    def pow_(base: Any, exp: Any, mod: Any = None) -> Any:
+        if isinstance(base, int) and isinstance(exp, int) and mod is None:
+            gate.int_pow(base, exp)
+        return py.pow(base, exp, mod)
+
+    def range_(*args: Any) -> range:
+        return py.range(*args)
+
+    def format_method(s: str, *args: Any, **kwargs: Any) -> str:
+        text = _FORMATTER.format(s, *args, **kwargs)
+        gate.seq_len(len(text), "this string")
+        return text
+
+    def sorted_(iterable: Any, *, key: Any = None, reverse: bool = False) -> list:
+        sized(iterable, "sorted()")
+        if key is not None:
+            return py.sorted(iterable, key=lambda v: interp.call_value(key, [v], {}, None),
+                             reverse=reverse)
+        return py.sorted(iterable, reverse=reverse)
+
+    table: dict[str, Builtin] = {
+        "print": Builtin("print", print_),
+        "isinstance": Builtin("isinstance", isinstance_),
+        "pow": Builtin("pow", pow_),
+        "range": Builtin("range", range_, range),
+        "sorted": Builtin("sorted", sorted_),
+        "format_method": Builtin("format", format_method),
+        "len": Builtin("len", py.len),
+        "abs": Builtin("abs", py.abs),
+        "round": Builtin("round", py.round),
+        "divmod": Builtin("divmod", py.divmod),
+        "enumerate": Builtin("enumerate", consume(py.enumerate, "enumerate")),
+        "zip": Builtin("zip", consume(py.zip, "zip")),
+        "reversed": Builtin("reversed", py.reversed),
+        "min": Builtin("min", consume(py.min, "min")),
+        "max": Builtin("max", consume(py.max, "max")),
+        "sum": Builtin("sum", consume(py.sum, "sum")),
+        "any": Builtin("any", consume(py.any, "any")),
+        "all": Builtin("all", consume(py.all, "all")),
+    }
+    for name, t in (("float", float), ("int", int), ("bool", bool), ("str", str),
+                    ("list", list), ("tuple", tuple), ("dict", dict), ("set", set)):
+        table[name] = Builtin(name, consume(t, name), t)
+    for name, exc in EXCEPTIONS.items():
+        table[name] = Builtin(name, exc, exc)
+    return table

@@ -1,0 +1,187 @@
+"""Parse a program and refuse, before anything runs, every construct outside the language.
+
+All checks are iterative (no recursion), size is checked before parsing (a 2 MB
+literal takes 24 s to parse), and parser crashes become a clean ``syntax_error``.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import io
+import tokenize
+import unicodedata
+
+from ..errors import LimitExceeded, ProgramRejected
+from ..settings import Settings
+from .allowlist import BUILTINS, NAMESPACES
+
+ALLOWED_NODES: frozenset[type] = frozenset({
+    ast.Module, ast.Expr, ast.Assign, ast.AugAssign, ast.AnnAssign, ast.If, ast.For, ast.While,
+    ast.Break, ast.Continue, ast.Pass, ast.Return, ast.FunctionDef, ast.ClassDef, ast.With,
+    ast.withitem, ast.Import, ast.ImportFrom, ast.alias, ast.Try, ast.ExceptHandler, ast.Raise,
+    ast.Assert, ast.Delete, ast.arguments, ast.arg, ast.keyword,
+    ast.Constant, ast.Name, ast.Attribute, ast.Subscript, ast.Slice, ast.Call, ast.BinOp,
+    ast.UnaryOp, ast.BoolOp, ast.Compare, ast.IfExp, ast.List, ast.Tuple, ast.Dict, ast.Set,
+    ast.JoinedStr, ast.FormattedValue, ast.ListComp, ast.GeneratorExp, ast.DictComp, ast.SetComp,
+    ast.comprehension, ast.Starred,
+    ast.Load, ast.Store, ast.Del,
+    ast.Add, ast.Sub, ast.Mult, ast.MatMult, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow,
+    ast.LShift, ast.RShift, ast.BitAnd, ast.BitOr, ast.BitXor,
+    ast.UAdd, ast.USub, ast.Not, ast.Invert, ast.And, ast.Or,
+    ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.Is, ast.IsNot, ast.In, ast.NotIn,
+})
+
+CONSTRUCT_NAMES: dict[type, str] = {
+    ast.Lambda: "lambda", ast.Global: "global", ast.Nonlocal: "nonlocal", ast.Yield: "yield",
+    ast.YieldFrom: "yield from", ast.Await: "await", ast.AsyncFunctionDef: "async def",
+    ast.AsyncFor: "async for", ast.AsyncWith: "async with", ast.NamedExpr: "the := operator",
+    ast.Match: "match",
+}
+
+#: ``class X(<base>)``: the bases a program may subclass, as dotted source text.
+CLASS_BASES = {
+    "torch.autograd.Function": "function", "autograd.Function": "function", "Function": "function",
+    "nn.Module": "module", "torch.nn.Module": "module", "Module": "module",
+}
+
+DANGEROUS_BUILTINS = frozenset(dir(builtins)) - BUILTINS
+
+
+def _reject(message: str, node: ast.AST | None = None, code: str = "forbidden") -> ProgramRejected:
+    line = getattr(node, "lineno", None)
+    col = getattr(node, "col_offset", None)
+    return ProgramRejected(message, line, None if col is None else col + 1, code=code)
+
+
+def dotted(node: ast.AST) -> str | None:
+    """``a.b.c`` as text, or None when the expression is not a plain dotted name."""
+    parts: list[str] = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        parts.append(node.id)
+        return ".".join(reversed(parts))
+    return None
+
+
+def parse(source: str, settings: Settings) -> ast.Module:
+    """Parse and check ``source``; raise ProgramRejected or LimitExceeded, never anything else."""
+    size = len(source.encode("utf-8", "surrogatepass"))
+    if size > settings.max_source_bytes:
+        raise LimitExceeded("max_source_bytes", settings.max_source_bytes,
+                            f"the program is {size} bytes")
+    if "\x00" in source:
+        raise _reject("the program contains a NUL character", code="syntax_error")
+    try:
+        tree = ast.parse(source, mode="exec")
+    except SyntaxError as e:
+        raise ProgramRejected(f"{e.msg}", e.lineno, e.offset, code="syntax_error") from None
+    except (MemoryError, RecursionError):
+        raise ProgramRejected("the program is nested too deeply to parse", 1, 1,
+                              code="syntax_error") from None
+    except ValueError as e:
+        raise ProgramRejected(str(e), 1, 1, code="syntax_error") from None
+    check(tree, source, settings)
+    return tree
+
+
+def _check_identifier(name: str, node: ast.AST) -> None:
+    if name.startswith("_") and name != "__init__":
+        raise _reject(f"names starting with '_' are not available: {name!r}", node)
+    if not name.isascii():
+        raise _reject(f"identifier {name!r} is not plain ASCII", node)
+
+
+def _raw_identifiers_are_ascii(source: str) -> None:
+    """Python NFKC-normalises identifiers (fullwidth ``ｅｖａｌ`` parses as ``eval``), so the
+    tree cannot show a look-alike; the tokens, read before normalisation, can."""
+    if source.isascii():
+        return
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+            if tok.type == tokenize.NAME and not tok.string.isascii():
+                raise ProgramRejected(
+                    f"identifier {tok.string!r} is not plain ASCII (it would normalise to "
+                    f"{unicodedata.normalize('NFKC', tok.string)!r})",
+                    tok.start[0], tok.start[1] + 1)
+    except (tokenize.TokenError, SyntaxError):
+        raise ProgramRejected("the program could not be tokenised", 1, 1,
+                              code="syntax_error") from None
+
+
+def check(tree: ast.Module, source: str, settings: Settings) -> None:
+    """Walk the tree once, iteratively, refusing what the language does not have."""
+    stack: list[tuple[ast.AST, int]] = [(tree, 0)]
+    count = 0
+    while stack:
+        node, depth = stack.pop()
+        count += 1
+        if count > settings.max_ast_nodes:
+            raise LimitExceeded("max_ast_nodes", settings.max_ast_nodes, "the program is too large")
+        if depth > settings.max_ast_depth:
+            raise LimitExceeded("max_ast_depth", settings.max_ast_depth,
+                                "the program is nested too deeply", getattr(node, "lineno", None))
+        kind = type(node)
+        if kind not in ALLOWED_NODES:
+            what = CONSTRUCT_NAMES.get(kind, kind.__name__)
+            raise _reject(f"'{what}' is not part of the chainlens language", node)
+        _check_node(node)
+        for child in ast.iter_child_nodes(node):
+            stack.append((child, depth + 1))
+    _raw_identifiers_are_ascii(source)
+
+
+def _check_node(node: ast.AST) -> None:
+    if isinstance(node, ast.Name):
+        _check_identifier(node.id, node)
+        if node.id in DANGEROUS_BUILTINS:
+            raise _reject(f"'{node.id}' is not available in chainlens", node)
+    elif isinstance(node, ast.Attribute):
+        if node.attr.startswith("_") and not (
+            node.attr == "__init__" and isinstance(node.value, ast.Call)
+            and isinstance(node.value.func, ast.Name) and node.value.func.id == "super"
+        ):
+            raise _reject(f"attributes starting with '_' are not available: {node.attr!r}", node)
+        if not node.attr.isascii():
+            raise _reject(f"identifier {node.attr!r} is not plain ASCII", node)
+    elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+        _check_identifier(node.name, node)
+        for dec in node.decorator_list:
+            if dotted(dec) != "staticmethod":
+                raise _reject("decorators other than @staticmethod are not part of the language", dec)
+        if isinstance(node, ast.ClassDef):
+            _check_class(node)
+    elif isinstance(node, ast.arg):
+        _check_identifier(node.arg, node)
+    elif isinstance(node, ast.keyword) and node.arg is not None:
+        _check_identifier(node.arg, node)
+    elif isinstance(node, ast.Import):
+        for alias in node.names:
+            if alias.name not in NAMESPACES:
+                raise _reject(f"import of '{alias.name}' is not allowed; chainlens programs may "
+                              "import torch, torch.nn, torch.nn.functional, torch.optim and numpy",
+                              node)
+    elif isinstance(node, ast.ImportFrom):
+        if node.level or node.module not in NAMESPACES:
+            raise _reject(f"import from '{node.module}' is not allowed", node)
+        _, allowed = NAMESPACES[node.module]
+        for alias in node.names:
+            if alias.name not in allowed and f"{node.module}.{alias.name}" not in NAMESPACES:
+                raise _reject(f"'{node.module}.{alias.name}' is not available in chainlens", node)
+    elif isinstance(node, ast.Constant) and isinstance(node.value, bytes):
+        raise _reject("bytes literals are not part of the language", node)
+    elif isinstance(node, ast.ExceptHandler) and node.name is not None:
+        _check_identifier(node.name, node)
+
+
+def _check_class(node: ast.ClassDef) -> None:
+    if node.keywords:
+        raise _reject("class keywords (metaclass=...) are not part of the language", node)
+    if len(node.bases) != 1:
+        raise _reject("a class must subclass exactly one of torch.autograd.Function or nn.Module "
+                      "(or a class of your own that does)", node)
+    for stmt in node.body:
+        if not isinstance(stmt, (ast.FunctionDef, ast.Pass, ast.Expr, ast.Assign)):
+            raise _reject("a class body may hold only methods and simple assignments", stmt)

@@ -1,0 +1,231 @@
+"""The call gate: every call from a program into torch, numpy or nn passes here.
+
+One place to count operations, estimate what a call would allocate or compute
+before it runs (so ``torch.ones(10**6, 10**6)`` is refused, not attempted), take
+value snapshots before in-place ops, and hand outputs to the recorder.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import LimitExceeded
+from ..settings import Settings
+from ..tracing.recorder import Recorder
+
+FACTORIES = frozenset({
+    "zeros", "ones", "empty", "rand", "randn", "full", "randint", "eye", "new_zeros", "new_ones",
+    "new_full", "new_empty", "normal",
+})
+BACKWARD_OPS = frozenset({"backward", "autograd.backward", "autograd.grad"})
+_ELEMENTWISE_HINTS = frozenset({"add", "sub", "mul", "div", "pow", "where", "maximum", "minimum",
+                                "eq", "ne", "lt", "le", "gt", "ge", "remainder", "floordiv",
+                                "truediv", "atan2", "lerp", "addcmul", "addcdiv", "fmax", "fmin"})
+
+
+def _shape_of(x: Any) -> tuple[int, ...] | None:
+    if isinstance(x, (torch.Tensor, np.ndarray)):
+        return tuple(x.shape)
+    return None
+
+
+def _size_args(args: Sequence[Any], kwargs: dict) -> list[int] | None:
+    """The size a factory was asked for: ``zeros(2, 3)``, ``zeros((2, 3))``, ``size=(2, 3)``."""
+    size = kwargs.get("size")
+    if size is None:
+        ints = []
+        for a in args:
+            if isinstance(a, bool):
+                break
+            if isinstance(a, int):
+                ints.append(a)
+            elif isinstance(a, (tuple, list, torch.Size)) and not ints:
+                return [int(v) for v in a if isinstance(v, int)]
+            else:
+                break
+        return ints or None
+    if isinstance(size, int):
+        return [size]
+    if isinstance(size, (tuple, list, torch.Size)):
+        return [int(v) for v in size if isinstance(v, int)]
+    return None
+
+
+def _prod(dims: Sequence[int]) -> int:
+    n = 1
+    for d in dims:
+        n *= max(int(d), 0)
+    return n
+
+
+def _broadcast_numel(shapes: list[tuple[int, ...]]) -> int:
+    if not shapes:
+        return 0
+    ndim = max(len(s) for s in shapes)
+    out = []
+    for i in range(1, ndim + 1):
+        out.append(max((s[-i] if len(s) >= i else 1) for s in shapes))
+    return _prod(out)
+
+
+class Gate:
+    """Checks limits around library calls and feeds the recorder."""
+
+    def __init__(self, settings: Settings, recorder: Recorder,
+                 on_backward: Callable[[str, Callable[[], Any], tuple, dict, Any], Any]) -> None:
+        self.s = settings
+        self.recorder = recorder
+        self.on_backward = on_backward
+        self.ops = 0
+        self.flops = 0.0
+        self.line: int | None = None
+        self.last_inplace: Any = None
+
+    def _limit(self, name: str, what: str) -> LimitExceeded:
+        return LimitExceeded(name, getattr(self.s, name), what, self.line)
+
+    def estimate(self, op: str, target: Any, args: Sequence[Any], kwargs: dict) -> tuple[int, float]:
+        """(elements of the result, floating-point operations), before the call."""
+        short = op.rsplit(".", 1)[-1]
+        if short in FACTORIES or short in ("tensor_factory",):
+            dims = _size_args(args, kwargs)
+            if dims:
+                if short == "eye":
+                    n = dims[0] * (dims[1] if len(dims) > 1 else dims[0])
+                else:
+                    n = _prod(dims)
+                return n, float(n)
+        if short in ("arange", "linspace", "logspace"):
+            nums = [a for a in args if isinstance(a, (int, float)) and not isinstance(a, bool)]
+            if short == "arange" and nums:
+                start, end, step = (0, nums[0], 1) if len(nums) == 1 else (
+                    nums[0], nums[1], nums[2] if len(nums) > 2 else kwargs.get("step", 1))
+                try:
+                    n = int(abs((end - start) / step)) if step else 0
+                except (OverflowError, ValueError, ZeroDivisionError, TypeError):
+                    n = 0
+                return n, float(n)
+            steps = kwargs.get("steps", nums[2] if len(nums) > 2 else 100)
+            return (int(steps), float(steps)) if isinstance(steps, int) else (0, 0.0)
+        shapes = [s for s in (_shape_of(a) for a in (target, *args, *kwargs.values())) if s is not None]
+        for a in args:
+            if isinstance(a, (list, tuple)):
+                shapes.extend(s for s in (_shape_of(v) for v in a) if s is not None)
+        if short in ("expand", "broadcast_to", "new_full"):
+            dims = _size_args(args, kwargs) or []
+            return _prod([d if d != -1 else 1 for d in dims]), 0.0
+        if short in ("repeat", "tile") and target is not None:
+            reps = _size_args(args, kwargs) or []
+            return _prod(reps) * max(_prod(_shape_of(target) or ()), 1), 0.0
+        if short in ("kron", "outer", "ger", "cartesian_prod"):
+            n = 1
+            for s in shapes:
+                n *= max(_prod(s), 1)
+            if short == "cartesian_prod":
+                n *= len(shapes)
+            return n, float(n)
+        if short in ("matmul", "mm", "bmm", "mv", "dot", "einsum", "addmm", "linear", "Linear"):
+            return self._matmul_estimate(shapes)
+        if short.startswith("conv") or short.startswith("Conv"):
+            return self._conv_estimate(target, args, shapes)
+        n = _broadcast_numel(shapes) if shapes else 0
+        return n, float(n)
+
+    @staticmethod
+    def _matmul_estimate(shapes: list[tuple[int, ...]]) -> tuple[int, float]:
+        mats = [s for s in shapes if len(s) >= 1]
+        if len(mats) < 2:
+            n = _prod(mats[0]) if mats else 0
+            return n, float(n)
+        a, b = mats[-2], mats[-1]
+        if len(b) == 2 and len(mats) == 2 and len(a) >= 1 and a[-1] != b[0] and a[-1] == b[-1]:
+            b = (b[1], b[0])  # F.linear's weight is (out, in)
+        m = _prod(a[:-1]) if len(a) > 1 else 1
+        k = a[-1]
+        n_ = b[-1] if len(b) > 1 else 1
+        batch = _prod(b[:-2]) if len(b) > 2 else 1
+        out = m * n_ * batch
+        return out, 2.0 * out * k
+
+    @staticmethod
+    def _conv_estimate(target: Any, args: Sequence[Any], shapes: list) -> tuple[int, float]:
+        inp = shapes[0] if shapes else ()
+        weight = getattr(target, "weight", None)
+        wshape = tuple(weight.shape) if isinstance(weight, torch.Tensor) else (
+            shapes[1] if len(shapes) > 1 else ())
+        if len(inp) < 3 or len(wshape) < 3:
+            n = _prod(inp) if inp else 0
+            return n, float(n)
+        batch = inp[0] if len(inp) == len(wshape) else 1
+        spatial = _prod(inp[-(len(wshape) - 2):])
+        out = batch * wshape[0] * spatial
+        return out, 2.0 * out * _prod(wshape[1:])
+
+    def check(self, op: str, target: Any, args: Sequence[Any], kwargs: dict) -> None:
+        self.ops += 1
+        if self.ops > self.s.max_ops:
+            raise self._limit("max_ops", "the program made too many library calls")
+        n, flops = self.estimate(op, target, args, kwargs)
+        if n > self.s.max_tensor_elements:
+            raise self._limit("max_tensor_elements",
+                              f"{op} would make a tensor of {n:,} elements")
+        if flops > self.s.max_flops_per_op:
+            raise self._limit("max_flops_per_op", f"{op} would take about {flops:.3g} operations")
+        self.flops += flops
+        if self.flops > self.s.max_flops:
+            raise self._limit("max_flops", "the program's operations add up to too much work")
+
+    def call(self, fn: Callable, args: Sequence[Any], kwargs: dict, op: str,
+             target: Any = None) -> Any:
+        """Run one library call: check, call, record."""
+        self.check(op, target, args, kwargs)
+        rec = self.recorder
+        if op in BACKWARD_OPS:
+            return self.on_backward(op, fn, tuple(args), kwargs, target)
+        inplace = isinstance(target, torch.Tensor) and (
+            (op.endswith("_") and not op.endswith("__")) or op in ("setitem", "iadd", "isub",
+                                                                    "imul", "itruediv", "ipow"))
+        if inplace:
+            self.last_inplace = target
+            rec.before_inplace(target)
+        result = fn(*args, **kwargs)
+        self._check_result(result, op)
+        if inplace:
+            rec.record_inplace(target, op)
+        else:
+            rec.record_outputs(result, op)
+            if torch.is_tensor(target) and target.requires_grad:
+                rec.record_cut([target], result, op,
+                               "detach" if op in ("detach", "data") else None)
+            elif args:
+                ins = [a for a in args if isinstance(a, torch.Tensor) and a.requires_grad]
+                if ins:
+                    rec.record_cut(ins, result, op)
+        return result
+
+    def _check_result(self, result: Any, op: str) -> None:
+        if isinstance(result, (torch.Tensor, np.ndarray)):
+            n = result.numel() if isinstance(result, torch.Tensor) else result.size
+            if n > self.s.max_tensor_elements:
+                raise self._limit("max_tensor_elements", f"{op} made a tensor of {n:,} elements")
+
+    # -------------------------------------------------------- Python numbers
+    def int_pow(self, base: int, exp: int) -> None:
+        if exp > 0 and abs(base) > 1:
+            bits = exp * math.log2(abs(base))
+            if bits > self.s.max_int_bits:
+                raise self._limit("max_int_bits", f"{base} ** {exp} would have about "
+                                  f"{bits:,.0f} bits")
+
+    def int_bits(self, bits: int, what: str) -> None:
+        if bits > self.s.max_int_bits:
+            raise self._limit("max_int_bits", f"{what} would have about {bits:,} bits")
+
+    def seq_len(self, n: int, what: str) -> None:
+        if n > self.s.max_sequence_length:
+            raise self._limit("max_sequence_length", f"{what} would hold {n:,} items")

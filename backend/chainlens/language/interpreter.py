@@ -1,0 +1,932 @@
+"""A tree-walking interpreter for the chainlens language (tutorial PyTorch).
+
+Programs never reach Python's ``eval``/``exec``: each AST node is evaluated here.
+Names and attributes pass only through the allow-lists in ``allowlist``; every
+call into a library goes through the ``Gate``; user functions and classes are
+interpreter objects (``objects``).
+"""
+
+from __future__ import annotations
+
+import ast
+import operator
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from ..errors import ChainlensError, LimitExceeded, ProgramRejected
+from ..settings import Settings
+from ..tracing.recorder import Recorder
+from . import allowlist as A
+from .builtins import Builtin, make_builtins
+from .gate import Gate
+from .objects import (BoundMethod, Namespace, SuperProxy, UserClass, UserFunction,
+                      make_function_class, make_module_class, user_class_of)
+
+
+class _Break(BaseException):
+    pass
+
+
+class _Continue(BaseException):
+    pass
+
+
+class _Return(BaseException):
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+class Scope:
+    __slots__ = ("vars", "parent", "method_class", "method_self")
+
+    def __init__(self, parent: "Scope | None" = None) -> None:
+        self.vars: dict[str, Any] = {}
+        self.parent = parent
+        self.method_class: UserClass | None = None
+        self.method_self: Any = None
+
+
+BINOPS: dict[type, tuple[Callable, str]] = {
+    ast.Add: (operator.add, "add"), ast.Sub: (operator.sub, "sub"),
+    ast.Mult: (operator.mul, "mul"), ast.MatMult: (operator.matmul, "matmul"),
+    ast.Div: (operator.truediv, "div"), ast.FloorDiv: (operator.floordiv, "floordiv"),
+    ast.Mod: (operator.mod, "remainder"), ast.Pow: (operator.pow, "pow"),
+    ast.LShift: (operator.lshift, "lshift"), ast.RShift: (operator.rshift, "rshift"),
+    ast.BitAnd: (operator.and_, "bitwise_and"), ast.BitOr: (operator.or_, "bitwise_or"),
+    ast.BitXor: (operator.xor, "bitwise_xor"),
+}
+INPLACE: dict[type, tuple[Callable, str]] = {
+    ast.Add: (operator.iadd, "iadd"), ast.Sub: (operator.isub, "isub"),
+    ast.Mult: (operator.imul, "imul"), ast.Div: (operator.itruediv, "itruediv"),
+    ast.Pow: (operator.ipow, "ipow"), ast.MatMult: (operator.imatmul, "imatmul"),
+    ast.FloorDiv: (operator.ifloordiv, "ifloordiv"), ast.Mod: (operator.imod, "imod"),
+    ast.BitAnd: (operator.iand, "iand"), ast.BitOr: (operator.ior, "ior"),
+    ast.BitXor: (operator.ixor, "ixor"), ast.LShift: (operator.ilshift, "ilshift"),
+    ast.RShift: (operator.irshift, "irshift"),
+}
+CMPOPS: dict[type, tuple[Callable, str]] = {
+    ast.Eq: (operator.eq, "eq"), ast.NotEq: (operator.ne, "ne"), ast.Lt: (operator.lt, "lt"),
+    ast.LtE: (operator.le, "le"), ast.Gt: (operator.gt, "gt"), ast.GtE: (operator.ge, "ge"),
+    ast.Is: (operator.is_, "is"), ast.IsNot: (operator.is_not, "is_not"),
+    ast.In: (lambda a, b: a in b, "in"), ast.NotIn: (lambda a, b: a not in b, "not_in"),
+}
+UNARY: dict[type, tuple[Callable, str]] = {
+    ast.USub: (operator.neg, "neg"), ast.UAdd: (operator.pos, "positive"),
+    ast.Invert: (operator.invert, "bitwise_not"), ast.Not: (operator.not_, "not"),
+}
+GRAD_CONTEXTS = (torch.no_grad, torch.enable_grad, torch.inference_mode,
+                 torch.autograd.grad_mode.set_grad_enabled)
+TENSOR_SETTABLE = frozenset({"requires_grad", "grad", "data"})
+ARRAYS = (torch.Tensor, np.ndarray)
+
+
+def _forbidden(what: str, node: ast.AST | None) -> ProgramRejected:
+    return ProgramRejected(f"{what} is not available in chainlens", getattr(node, "lineno", None),
+                           (node.col_offset + 1) if hasattr(node, "col_offset") else None)
+
+
+class Callback:
+    """A user function handed to a library (``jacobian(f, x)``, ``register_hook``):
+    a Python callable that runs the interpreted body."""
+
+    __slots__ = ("interp", "func")
+
+    def __init__(self, interp: "Interpreter", func: UserFunction | BoundMethod) -> None:
+        self.interp = interp
+        self.func = func
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.interp.call_value(self.func, list(args), kwargs, None)
+
+
+class Interpreter:
+    """Runs one program's tree. ``write`` receives what ``print`` prints."""
+
+    def __init__(self, settings: Settings, recorder: Recorder, write: Callable[[str], None],
+                 on_backward: Callable) -> None:
+        self.s = settings
+        self.recorder = recorder
+        self.gate = Gate(settings, recorder, on_backward)
+        self.globals = Scope()
+        self.builtins = make_builtins(self)
+        self.write = write
+        self.statements = 0
+        self.iterations = 0
+        self.depth = 0
+        self.line: int | None = None
+        self.col: int | None = None
+        self.last_value: Any = None
+        self.leaf_bindings: dict[str, torch.Tensor] = {}
+        self.on_leaf_overwritten: Callable[[str, torch.Tensor, int | None], None] | None = None
+        self.on_nonleaf_grad: Callable[[torch.Tensor, int | None], None] | None = None
+        self._namespaces: dict[str, Namespace] = {}
+        self._stmt = {
+            ast.Expr: self._s_expr, ast.Assign: self._s_assign, ast.AugAssign: self._s_augassign,
+            ast.AnnAssign: self._s_annassign, ast.If: self._s_if, ast.For: self._s_for,
+            ast.While: self._s_while, ast.Break: self._s_break, ast.Continue: self._s_continue,
+            ast.Pass: lambda n, s: None, ast.Return: self._s_return,
+            ast.FunctionDef: self._s_def, ast.ClassDef: self._s_class, ast.With: self._s_with,
+            ast.Import: self._s_import, ast.ImportFrom: self._s_importfrom, ast.Try: self._s_try,
+            ast.Raise: self._s_raise, ast.Assert: self._s_assert, ast.Delete: self._s_delete,
+        }
+        self._expr = {
+            ast.Constant: lambda n, s: n.value, ast.Name: self._e_name,
+            ast.Attribute: self._e_attribute, ast.Subscript: self._e_subscript,
+            ast.Slice: self._e_slice, ast.Call: self._e_call, ast.BinOp: self._e_binop,
+            ast.UnaryOp: self._e_unary, ast.BoolOp: self._e_boolop, ast.Compare: self._e_compare,
+            ast.IfExp: self._e_ifexp, ast.List: self._e_list, ast.Tuple: self._e_tuple,
+            ast.Set: self._e_set, ast.Dict: self._e_dict, ast.JoinedStr: self._e_joinedstr,
+            ast.FormattedValue: self._e_formatted, ast.ListComp: self._e_listcomp,
+            ast.GeneratorExp: self._e_listcomp, ast.SetComp: self._e_setcomp,
+            ast.DictComp: self._e_dictcomp,
+        }
+
+    # ------------------------------------------------------------ running
+    def run(self, tree: ast.Module) -> None:
+        self.exec_block(tree.body, self.globals)
+
+    def exec_block(self, body: list[ast.stmt], scope: Scope) -> None:
+        for stmt in body:
+            self.statements += 1
+            if self.statements > self.s.max_statements:
+                raise LimitExceeded("max_statements", self.s.max_statements,
+                                    "the program ran too many statements", stmt.lineno)
+            self.line = self.recorder.line = self.gate.line = stmt.lineno
+            self.col = stmt.col_offset + 1
+            try:
+                self._stmt[type(stmt)](stmt, scope)
+            except (_Break, _Continue, _Return):
+                raise
+            except BaseException as e:
+                if not hasattr(e, "chainlens_where"):
+                    try:
+                        e.chainlens_where = (self.line, self.col)  # type: ignore[attr-defined]
+                    except AttributeError:
+                        pass
+                raise
+
+    def eval(self, node: ast.expr, scope: Scope) -> Any:
+        return self._expr[type(node)](node, scope)
+
+    def _tick(self, node: ast.AST) -> None:
+        self.iterations += 1
+        if self.iterations > self.s.max_loop_iterations:
+            raise LimitExceeded("max_loop_iterations", self.s.max_loop_iterations,
+                                "the program's loops ran too many times", node.lineno)
+
+    # ---------------------------------------------------------- statements
+    def _s_expr(self, node: ast.Expr, scope: Scope) -> None:
+        self.last_value = self.eval(node.value, scope)
+
+    def _s_assign(self, node: ast.Assign, scope: Scope) -> None:
+        value = self.eval(node.value, scope)
+        for target in node.targets:
+            self.assign(target, value, scope)
+        self.last_value = value
+
+    def _s_annassign(self, node: ast.AnnAssign, scope: Scope) -> None:
+        if node.value is not None:
+            value = self.eval(node.value, scope)
+            self.assign(node.target, value, scope)
+            self.last_value = value
+
+    def _s_augassign(self, node: ast.AugAssign, scope: Scope) -> None:
+        target = node.target
+        fn, name = INPLACE[type(node.op)]
+        if isinstance(target, ast.Name):
+            current = self.lookup(target.id, scope, target)
+            self.bind(target.id, self._binop(fn, name, current, self.eval(node.value, scope),
+                                             node, inplace=True), scope)
+        elif isinstance(target, ast.Subscript):
+            obj = self.eval(target.value, scope)
+            key = self.eval(target.slice, scope)
+            current = self._getitem(obj, key)
+            new = self._binop(fn, name, current, self.eval(node.value, scope), node, inplace=True)
+            self._setitem(obj, key, new)
+        elif isinstance(target, ast.Attribute):
+            obj = self.eval(target.value, scope)
+            current = self.get_attr(obj, target.attr, target)
+            new = self._binop(fn, name, current, self.eval(node.value, scope), node, inplace=True)
+            self.set_attr(obj, target.attr, new, target)
+
+    def _s_if(self, node: ast.If, scope: Scope) -> None:
+        if self.truth(self.eval(node.test, scope)):
+            self.exec_block(node.body, scope)
+        elif node.orelse:
+            self.exec_block(node.orelse, scope)
+
+    def _iterate(self, iterable: Any, node: ast.AST) -> Iterable[Any]:
+        if isinstance(iterable, (Namespace, UserFunction, UserClass)):
+            raise TypeError(f"'{type(iterable).__name__}' object is not iterable")
+        if isinstance(iterable, torch.Tensor) and iterable.dim() > 0:
+            n = iterable.shape[0]
+            return (self.gate.call(operator.getitem, [iterable, i], {}, "getitem",
+                                   target=iterable) for i in range(n))
+        return iter(iterable)
+
+    def _s_for(self, node: ast.For, scope: Scope) -> None:
+        broke = False
+        for item in self._iterate(self.eval(node.iter, scope), node):
+            self._tick(node)
+            self.assign(node.target, item, scope)
+            try:
+                self.exec_block(node.body, scope)
+            except _Break:
+                broke = True
+                break
+            except _Continue:
+                continue
+        if not broke and node.orelse:
+            self.exec_block(node.orelse, scope)
+
+    def _s_while(self, node: ast.While, scope: Scope) -> None:
+        broke = False
+        while self.truth(self.eval(node.test, scope)):
+            self._tick(node)
+            try:
+                self.exec_block(node.body, scope)
+            except _Break:
+                broke = True
+                break
+            except _Continue:
+                continue
+        if not broke and node.orelse:
+            self.exec_block(node.orelse, scope)
+
+    def _s_break(self, node: ast.Break, scope: Scope) -> None:
+        raise _Break()
+
+    def _s_continue(self, node: ast.Continue, scope: Scope) -> None:
+        raise _Continue()
+
+    def _s_return(self, node: ast.Return, scope: Scope) -> None:
+        raise _Return(None if node.value is None else self.eval(node.value, scope))
+
+    def _make_function(self, node: ast.FunctionDef, scope: Scope) -> UserFunction:
+        defaults = [self.eval(d, scope) for d in node.args.defaults]
+        kw_defaults = [None if d is None else self.eval(d, scope) for d in node.args.kw_defaults]
+        is_static = any(isinstance(d, ast.Name) and d.id == "staticmethod"
+                        for d in node.decorator_list)
+        return UserFunction(node.name, node, scope, defaults, kw_defaults, is_static=is_static)
+
+    def _s_def(self, node: ast.FunctionDef, scope: Scope) -> None:
+        self.bind(node.name, self._make_function(node, scope), scope)
+
+    def _s_class(self, node: ast.ClassDef, scope: Scope) -> None:
+        base = self.eval(node.bases[0], scope)
+        parent = None
+        if base is torch.autograd.Function:
+            kind = "function"
+        elif base is nn.Module:
+            kind = "module"
+        elif isinstance(base, UserClass):
+            kind, parent = base.kind, base
+        else:
+            raise ProgramRejected("a class must subclass torch.autograd.Function or nn.Module",
+                                  node.lineno, node.col_offset + 1)
+        ucls = UserClass(node.name, kind, {}, {}, parent)
+        body_scope = Scope(scope)
+        for stmt in node.body:
+            if isinstance(stmt, ast.FunctionDef):
+                fn = self._make_function(stmt, scope)
+                fn.owner = ucls
+                ucls.methods[stmt.name] = fn
+            elif isinstance(stmt, ast.Assign):
+                value = self.eval(stmt.value, body_scope)
+                for t in stmt.targets:
+                    if not isinstance(t, ast.Name):
+                        raise _forbidden("this class attribute assignment", t)
+                    ucls.attrs[t.id] = value
+                    body_scope.vars[t.id] = value
+        ucls.pyclass = (make_function_class if kind == "function" else make_module_class)(self, ucls)
+        self.bind(node.name, ucls, scope)
+
+    def _s_with(self, node: ast.With, scope: Scope) -> None:
+        managers = []
+        for item in node.items:
+            cm = self.eval(item.context_expr, scope)
+            if not isinstance(cm, GRAD_CONTEXTS):
+                raise _forbidden("'with' other than torch.no_grad() / torch.enable_grad()", item)
+            managers.append((cm, item.optional_vars))
+        self._with(managers, node.body, scope)
+
+    def _with(self, managers: list, body: list[ast.stmt], scope: Scope) -> None:
+        if not managers:
+            self.exec_block(body, scope)
+            return
+        (cm, target), rest = managers[0], managers[1:]
+        with cm as entered:
+            if target is not None:
+                self.assign(target, entered, scope)
+            self._with(rest, body, scope)
+
+    def namespace(self, path: str) -> Namespace:
+        ns = self._namespaces.get(path)
+        if ns is None:
+            obj, allowed = A.NAMESPACES[path]
+            ns = self._namespaces[path] = Namespace(path, obj, allowed)
+        return ns
+
+    def _s_import(self, node: ast.Import, scope: Scope) -> None:
+        for alias in node.names:
+            if alias.asname:
+                self.bind(alias.asname, self.namespace(alias.name), scope)
+            else:
+                top = alias.name.split(".")[0]
+                self.bind(top, self.namespace(top), scope)
+
+    def _s_importfrom(self, node: ast.ImportFrom, scope: Scope) -> None:
+        ns = self.namespace(node.module or "")
+        for alias in node.names:
+            self.bind(alias.asname or alias.name, self.get_attr(ns, alias.name, node), scope)
+
+    def _s_try(self, node: ast.Try, scope: Scope) -> None:
+        try:
+            try:
+                self.exec_block(node.body, scope)
+            except (ChainlensError, _Break, _Continue, _Return, RecursionError, MemoryError):
+                raise
+            except Exception as e:
+                for handler in node.handlers:
+                    if handler.type is None or isinstance(e, self._exc_types(handler.type, scope)):
+                        if handler.name:
+                            self.bind(handler.name, e, scope)
+                        self.exec_block(handler.body, scope)
+                        break
+                else:
+                    raise
+            else:
+                if node.orelse:
+                    self.exec_block(node.orelse, scope)
+        finally:
+            if node.finalbody:
+                self.exec_block(node.finalbody, scope)
+
+    def _exc_types(self, node: ast.expr, scope: Scope) -> tuple[type, ...]:
+        value = self.eval(node, scope)
+        items = value if isinstance(value, tuple) else (value,)
+        out = []
+        for item in items:
+            t = item.pytype if isinstance(item, Builtin) else None
+            if not (isinstance(t, type) and issubclass(t, BaseException)):
+                raise _forbidden("this exception type", node)
+            out.append(t)
+        return tuple(out)
+
+    def _s_raise(self, node: ast.Raise, scope: Scope) -> None:
+        if node.exc is None:
+            raise RuntimeError("No active exception to reraise")
+        exc = self.eval(node.exc, scope)
+        if isinstance(exc, Builtin) and isinstance(exc.pytype, type) and issubclass(
+                exc.pytype, BaseException):
+            exc = exc.pytype()
+        if not isinstance(exc, Exception) or isinstance(exc, ChainlensError):
+            raise TypeError("exceptions must derive from BaseException")
+        raise exc
+
+    def _s_assert(self, node: ast.Assert, scope: Scope) -> None:
+        if not self.truth(self.eval(node.test, scope)):
+            raise AssertionError(*([] if node.msg is None else [self.eval(node.msg, scope)]))
+
+    def _s_delete(self, node: ast.Delete, scope: Scope) -> None:
+        for target in node.targets:
+            if isinstance(target, ast.Name):
+                s: Scope | None = scope
+                while s is not None and target.id not in s.vars:
+                    s = s.parent
+                if s is None:
+                    raise NameError(f"name '{target.id}' is not defined")
+                del s.vars[target.id]
+            elif isinstance(target, ast.Subscript):
+                obj = self.eval(target.value, scope)
+                if not isinstance(obj, (list, dict)):
+                    raise _forbidden("del on this object", target)
+                del obj[self.eval(target.slice, scope)]
+            else:
+                raise _forbidden("del of an attribute", target)
+
+    # ---------------------------------------------------------- bindings
+    def lookup(self, name: str, scope: Scope, node: ast.AST) -> Any:
+        s: Scope | None = scope
+        while s is not None:
+            v = s.vars
+            if name in v:
+                return v[name]
+            s = s.parent
+        b = self.builtins.get(name)
+        if b is not None:
+            return b
+        raise NameError(f"name '{name}' is not defined")
+
+    def bind(self, name: str, value: Any, scope: Scope) -> None:
+        if isinstance(value, torch.Tensor):
+            self.recorder.bind_name(name, value)
+            if scope is self.globals:
+                old = self.leaf_bindings.get(name)
+                if old is not None and old is not value and not value.is_leaf \
+                        and self.on_leaf_overwritten is not None:
+                    self.on_leaf_overwritten(name, old, self.line)
+                if value.is_leaf and value.requires_grad:
+                    self.leaf_bindings[name] = value
+                elif old is not None and old is not value:
+                    del self.leaf_bindings[name]
+        elif scope is self.globals:
+            self.leaf_bindings.pop(name, None)
+        scope.vars[name] = value
+
+    def assign(self, target: ast.expr, value: Any, scope: Scope) -> None:
+        if isinstance(target, ast.Name):
+            self.bind(target.id, value, scope)
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            self._unpack(target.elts, value, scope)
+        elif isinstance(target, ast.Subscript):
+            self._setitem(self.eval(target.value, scope), self.eval(target.slice, scope), value)
+        elif isinstance(target, ast.Attribute):
+            self.set_attr(self.eval(target.value, scope), target.attr, value, target)
+        elif isinstance(target, ast.Starred):
+            raise SyntaxError("starred assignment target must be in a list or tuple")
+
+    def _unpack(self, targets: list[ast.expr], value: Any, scope: Scope) -> None:
+        items = list(self._iterate(value, targets[0] if targets else None))
+        star = [i for i, t in enumerate(targets) if isinstance(t, ast.Starred)]
+        if star:
+            i = star[0]
+            after = len(targets) - i - 1
+            if len(items) < len(targets) - 1:
+                raise ValueError(f"not enough values to unpack (expected at least "
+                                 f"{len(targets) - 1}, got {len(items)})")
+            for t, v in zip(targets[:i], items[:i]):
+                self.assign(t, v, scope)
+            self.assign(targets[i].value, items[i:len(items) - after], scope)  # type: ignore[attr-defined]
+            for t, v in zip(targets[i + 1:], items[len(items) - after:]):
+                self.assign(t, v, scope)
+            return
+        if len(items) != len(targets):
+            if len(items) > len(targets):
+                raise ValueError(f"too many values to unpack (expected {len(targets)})")
+            raise ValueError(f"not enough values to unpack (expected {len(targets)}, "
+                             f"got {len(items)})")
+        for t, v in zip(targets, items):
+            self.assign(t, v, scope)
+
+    # ---------------------------------------------------------- attributes
+    def get_attr(self, obj: Any, name: str, node: ast.AST | None) -> Any:
+        if isinstance(obj, torch.Tensor):
+            if name not in A.TENSOR_ATTRS:
+                raise self._no_attr(obj, name, node, "Tensor")
+            if name == "grad" and not obj.is_leaf and not obj.retains_grad \
+                    and self.on_nonleaf_grad is not None:
+                self.on_nonleaf_grad(obj, self.line)
+                return None
+            value = getattr(obj, name)
+            if name == "data" and obj.requires_grad:
+                self.recorder.record_cut([obj], value, "data", "detach")
+            return value
+        if isinstance(obj, Namespace):
+            if name not in obj.allowed:
+                if not hasattr(obj.obj, name):
+                    raise AttributeError(f"module '{obj.path}' has no attribute '{name}'")
+                raise _forbidden(f"'{obj.path}.{name}'", node)
+            full = f"{obj.path}.{name}"
+            if full in A.NAMESPACES:
+                return self.namespace(full)
+            return getattr(obj.obj, name)
+        if isinstance(obj, nn.Module):
+            return self._module_attr(obj, name, node)
+        if isinstance(obj, SuperProxy):
+            return self._super_attr(obj, name, node)
+        if isinstance(obj, UserClass):
+            found, value = obj.class_attr(name)
+            if found:
+                return value
+            if obj.kind == "function" and name == "apply":
+                return obj.pyclass.apply
+            method = obj.lookup(name)
+            if method is not None:
+                return method
+            raise AttributeError(f"type object '{obj.name}' has no attribute '{name}'")
+        allowed = self._allowed_attrs(obj)
+        if allowed is None:
+            raise _forbidden(f"attribute '{name}' of a {type(obj).__name__} object", node)
+        if name in allowed or (isinstance(obj, torch.autograd.function.FunctionCtx)
+                               and name in vars(obj)):
+            if name == "format" and isinstance(obj, str):
+                return self.builtins["format_method"].bind(obj)
+            return getattr(obj, name)
+        raise self._no_attr(obj, name, node, type(obj).__name__)
+
+    def _no_attr(self, obj: Any, name: str, node: ast.AST | None, tname: str) -> Exception:
+        if hasattr(type(obj), name):
+            return _forbidden(f"'{tname}.{name}'", node)
+        return AttributeError(f"'{type(obj).__name__}' object has no attribute '{name}'")
+
+    @staticmethod
+    def _allowed_attrs(obj: Any) -> frozenset[str] | None:
+        if isinstance(obj, torch.optim.Optimizer):
+            return A.OPTIMIZER_ATTRS
+        if isinstance(obj, torch.optim.lr_scheduler.LRScheduler):
+            return A.SCHEDULER_ATTRS
+        if isinstance(obj, torch.autograd.function.FunctionCtx):
+            return A.CTX_ATTRS
+        if isinstance(obj, np.ndarray):
+            return A.NDARRAY_ATTRS
+        if isinstance(obj, torch.Size):
+            return A.SIZE_ATTRS | A.TUPLE_ATTRS
+        if type(obj).__module__ == "torch.return_types":
+            return A.RETURN_TYPE_ATTRS | A.TUPLE_ATTRS
+        if type(obj).__name__.endswith("Backward") or type(obj).__name__.endswith("Backward0") \
+                or type(obj).__name__ == "AccumulateGrad" or hasattr(obj, "next_functions"):
+            return A.GRAD_FN_ATTRS
+        if isinstance(obj, torch.dtype):
+            return A.DTYPE_ATTRS
+        if isinstance(obj, torch.device):
+            return A.DEVICE_ATTRS
+        if isinstance(obj, np.random.Generator):
+            return A.RNG_ATTRS
+        if isinstance(obj, BaseException):
+            return frozenset({"args"})
+        for t, attrs in ((bool, frozenset()), (int, A.INT_ATTRS), (float, A.FLOAT_ATTRS),
+                         (str, A.STR_ATTRS), (list, A.LIST_ATTRS), (dict, A.DICT_ATTRS),
+                         (tuple, A.TUPLE_ATTRS)):
+            if type(obj) is t:
+                return attrs
+        if isinstance(obj, (np.floating, np.integer)):
+            return frozenset({"item", "dtype"})
+        return None
+
+    def _module_attr(self, obj: nn.Module, name: str, node: ast.AST | None) -> Any:
+        d = obj.__dict__
+        for store in ("_parameters", "_buffers", "_modules"):
+            if name in d[store]:
+                return d[store][name]
+        ucls = user_class_of(obj)
+        if name in d:
+            return d[name]
+        if ucls is not None:
+            method = ucls.lookup(name)
+            if method is not None:
+                return method if method.is_static else BoundMethod(method, obj)
+            found, value = ucls.class_attr(name)
+            if found:
+                return value
+        if name in A.MODULE_METHODS and hasattr(obj, name):
+            return getattr(obj, name)
+        if hasattr(obj, name):
+            raise _forbidden(f"'{type(obj).__name__}.{name}'", node)
+        raise AttributeError(f"'{type(obj).__name__}' object has no attribute '{name}'")
+
+    def _super_attr(self, proxy: SuperProxy, name: str, node: ast.AST | None) -> Any:
+        parent = proxy.cls.parent
+        if parent is not None:
+            method = parent.lookup(name)
+            if method is not None:
+                return BoundMethod(method, proxy.obj)
+        if name == "__init__":
+            base = nn.Module if proxy.cls.kind == "module" else object
+            return Builtin("__init__", lambda *a, **k: base.__init__(proxy.obj, *a, **k))
+        raise AttributeError(f"'super' object has no attribute '{name}'")
+
+    def set_attr(self, obj: Any, name: str, value: Any, node: ast.AST) -> None:
+        if isinstance(obj, torch.Tensor):
+            if name not in TENSOR_SETTABLE:
+                raise _forbidden(f"setting Tensor.{name}", node)
+            setattr(obj, name, value)
+        elif isinstance(obj, nn.Module) or isinstance(obj, torch.autograd.function.FunctionCtx):
+            if name in A.CTX_ATTRS or name in A.MODULE_METHODS:
+                raise _forbidden(f"assigning to '{name}'", node)
+            setattr(obj, name, value)
+        else:
+            raise _forbidden(f"setting attributes on a {type(obj).__name__} object", node)
+
+    # ---------------------------------------------------------- expressions
+    def _e_name(self, node: ast.Name, scope: Scope) -> Any:
+        s: Scope | None = scope
+        name = node.id
+        while s is not None:
+            v = s.vars
+            if name in v:
+                return v[name]
+            s = s.parent
+        b = self.builtins.get(name)
+        if b is not None:
+            return b
+        raise NameError(f"name '{name}' is not defined")
+
+    def _e_attribute(self, node: ast.Attribute, scope: Scope) -> Any:
+        return self.get_attr(self.eval(node.value, scope), node.attr, node)
+
+    def _getitem(self, obj: Any, key: Any) -> Any:
+        if isinstance(obj, ARRAYS):
+            return self.gate.call(operator.getitem, [obj, key], {}, "getitem", target=obj)
+        if isinstance(obj, (Namespace, UserFunction, UserClass)):
+            raise TypeError(f"'{type(obj).__name__}' object is not subscriptable")
+        return obj[key]
+
+    def _setitem(self, obj: Any, key: Any, value: Any) -> None:
+        if isinstance(obj, ARRAYS):
+            self.gate.call(operator.setitem, [obj, key, value], {}, "setitem", target=obj)
+        elif isinstance(obj, (list, dict, nn.Sequential, nn.ModuleList, nn.ModuleDict)):
+            obj[key] = value
+        else:
+            raise TypeError(f"'{type(obj).__name__}' object does not support item assignment")
+
+    def _e_subscript(self, node: ast.Subscript, scope: Scope) -> Any:
+        return self._getitem(self.eval(node.value, scope), self.eval(node.slice, scope))
+
+    def _e_slice(self, node: ast.Slice, scope: Scope) -> slice:
+        return slice(None if node.lower is None else self.eval(node.lower, scope),
+                     None if node.upper is None else self.eval(node.upper, scope),
+                     None if node.step is None else self.eval(node.step, scope))
+
+    def _check_python_binop(self, name: str, a: Any, b: Any) -> None:
+        g = self.gate
+        if type(a) is int and type(b) is int:
+            if name in ("pow", "ipow"):
+                g.int_pow(a, b)
+            elif name in ("mul", "imul"):
+                g.int_bits(a.bit_length() + b.bit_length(), "this product")
+            elif name in ("lshift", "ilshift"):
+                g.int_bits(a.bit_length() + b, "this shift")
+        elif name in ("mul", "imul"):
+            for seq, n in ((a, b), (b, a)):
+                if isinstance(seq, (str, list, tuple)) and isinstance(n, int):
+                    g.seq_len(len(seq) * max(n, 0), "this repetition")
+        elif name in ("add", "iadd") and isinstance(a, (str, list, tuple)) \
+                and isinstance(b, (str, list, tuple)):
+            g.seq_len(len(a) + len(b), "this concatenation")
+        elif name in ("pow", "ipow") and isinstance(a, int) and isinstance(b, float) is False \
+                and isinstance(b, int):
+            g.int_pow(a, b)
+
+    def _binop(self, fn: Callable, name: str, a: Any, b: Any, node: ast.AST,
+               inplace: bool = False) -> Any:
+        if isinstance(a, ARRAYS) or isinstance(b, ARRAYS):
+            if inplace and isinstance(a, ARRAYS):
+                return self.gate.call(fn, [a, b], {}, name, target=a)
+            return self.gate.call(fn, [a, b], {}, name.removeprefix("i") if inplace else name)
+        self._check_python_binop(name, a, b)
+        return fn(a, b)
+
+    def _e_binop(self, node: ast.BinOp, scope: Scope) -> Any:
+        fn, name = BINOPS[type(node.op)]
+        return self._binop(fn, name, self.eval(node.left, scope), self.eval(node.right, scope), node)
+
+    def _e_unary(self, node: ast.UnaryOp, scope: Scope) -> Any:
+        fn, name = UNARY[type(node.op)]
+        v = self.eval(node.operand, scope)
+        if isinstance(node.op, ast.Not):
+            return not self.truth(v)
+        if isinstance(v, ARRAYS):
+            return self.gate.call(fn, [v], {}, name)
+        return fn(v)
+
+    def truth(self, v: Any) -> bool:
+        return bool(v)
+
+    def _e_boolop(self, node: ast.BoolOp, scope: Scope) -> Any:
+        is_and = isinstance(node.op, ast.And)
+        value: Any = None
+        for expr in node.values:
+            value = self.eval(expr, scope)
+            if self.truth(value) != is_and:
+                return value
+        return value
+
+    def _e_compare(self, node: ast.Compare, scope: Scope) -> Any:
+        left = self.eval(node.left, scope)
+        result: Any = True
+        for op, comp in zip(node.ops, node.comparators):
+            right = self.eval(comp, scope)
+            fn, name = CMPOPS[type(op)]
+            if name in ("is", "is_not", "in", "not_in") or not (
+                    isinstance(left, ARRAYS) or isinstance(right, ARRAYS)):
+                result = fn(left, right)
+            else:
+                result = self.gate.call(fn, [left, right], {}, name)
+            if len(node.ops) > 1 and not self.truth(result):
+                return result
+            left = right
+        return result
+
+    def _e_ifexp(self, node: ast.IfExp, scope: Scope) -> Any:
+        return self.eval(node.body if self.truth(self.eval(node.test, scope)) else node.orelse, scope)
+
+    def _elements(self, elts: list[ast.expr], scope: Scope) -> list[Any]:
+        out: list[Any] = []
+        for e in elts:
+            if isinstance(e, ast.Starred):
+                out.extend(self._iterate(self.eval(e.value, scope), e))
+                self.gate.seq_len(len(out), "this sequence")
+            else:
+                out.append(self.eval(e, scope))
+        return out
+
+    def _e_list(self, node: ast.List, scope: Scope) -> list:
+        return self._elements(node.elts, scope)
+
+    def _e_tuple(self, node: ast.Tuple, scope: Scope) -> tuple:
+        return tuple(self._elements(node.elts, scope))
+
+    def _e_set(self, node: ast.Set, scope: Scope) -> set:
+        return set(self._elements(node.elts, scope))
+
+    def _e_dict(self, node: ast.Dict, scope: Scope) -> dict:
+        out: dict = {}
+        for k, v in zip(node.keys, node.values):
+            if k is None:
+                out.update(self.eval(v, scope))
+            else:
+                out[self.eval(k, scope)] = self.eval(v, scope)
+        return out
+
+    def _e_joinedstr(self, node: ast.JoinedStr, scope: Scope) -> str:
+        parts = []
+        for v in node.values:
+            parts.append(v.value if isinstance(v, ast.Constant) else self.eval(v, scope))
+        text = "".join(parts)
+        self.gate.seq_len(len(text), "this string")
+        return text
+
+    def _e_formatted(self, node: ast.FormattedValue, scope: Scope) -> str:
+        value = self.eval(node.value, scope)
+        if node.conversion == ord("r"):
+            value = repr(value)
+        elif node.conversion == ord("s"):
+            value = str(value)
+        elif node.conversion == ord("a"):
+            value = ascii(value)
+        spec = "" if node.format_spec is None else self.eval(node.format_spec, scope)
+        return format(value, spec)
+
+    def _comprehension(self, generators: list[ast.comprehension], scope: Scope,
+                       emit: Callable[[Scope], None]) -> None:
+        inner = Scope(scope)
+        inner.method_class, inner.method_self = scope.method_class, scope.method_self
+
+        def loop(i: int) -> None:
+            gen = generators[i]
+            source = self.eval(gen.iter, scope if i == 0 else inner)
+            for item in self._iterate(source, gen):
+                self._tick(gen.iter)
+                self.assign(gen.target, item, inner)
+                if all(self.truth(self.eval(c, inner)) for c in gen.ifs):
+                    if i + 1 < len(generators):
+                        loop(i + 1)
+                    else:
+                        emit(inner)
+        loop(0)
+
+    def _e_listcomp(self, node: ast.ListComp | ast.GeneratorExp, scope: Scope) -> list:
+        out: list = []
+        self._comprehension(node.generators, scope, lambda s: out.append(self.eval(node.elt, s)))
+        return out
+
+    def _e_setcomp(self, node: ast.SetComp, scope: Scope) -> set:
+        out: set = set()
+        self._comprehension(node.generators, scope, lambda s: out.add(self.eval(node.elt, s)))
+        return out
+
+    def _e_dictcomp(self, node: ast.DictComp, scope: Scope) -> dict:
+        out: dict = {}
+
+        def emit(s: Scope) -> None:
+            out[self.eval(node.key, s)] = self.eval(node.value, s)
+        self._comprehension(node.generators, scope, emit)
+        return out
+
+    # ---------------------------------------------------------- calls
+    def _e_call(self, node: ast.Call, scope: Scope) -> Any:
+        self.line = self.recorder.line = self.gate.line = node.lineno
+        self.col = node.col_offset + 1
+        func_node = node.func
+        target = None
+        if isinstance(func_node, ast.Name) and func_node.id == "super":
+            return self._super(node, scope)
+        if isinstance(func_node, ast.Attribute):
+            target = self.eval(func_node.value, scope)
+            fn = self.get_attr(target, func_node.attr, func_node)
+            if isinstance(target, Namespace):
+                op = ("autograd." + func_node.attr if target.path == "torch.autograd"
+                      else func_node.attr)
+                target = None
+            else:
+                op = func_node.attr
+        else:
+            fn = self.eval(func_node, scope)
+            op = func_node.id if isinstance(func_node, ast.Name) else "call"
+        args: list[Any] = []
+        for a in node.args:
+            if isinstance(a, ast.Starred):
+                args.extend(self._iterate(self.eval(a.value, scope), a))
+            else:
+                args.append(self.eval(a, scope))
+        kwargs: dict[str, Any] = {}
+        for kw in node.keywords:
+            if kw.arg is None:
+                extra = self.eval(kw.value, scope)
+                if not isinstance(extra, dict) or not all(isinstance(k, str) for k in extra):
+                    raise TypeError("argument after ** must be a mapping with string keys")
+                kwargs.update(extra)
+            else:
+                kwargs[kw.arg] = self.eval(kw.value, scope)
+        return self.call_value(fn, args, kwargs, op, target, node)
+
+    def _super(self, node: ast.Call, scope: Scope) -> SuperProxy:
+        s: Scope | None = scope
+        while s is not None and s.method_class is None:
+            s = s.parent
+        if node.args:
+            cls = self.eval(node.args[0], scope)
+            obj = self.eval(node.args[1], scope) if len(node.args) > 1 else None
+            if not isinstance(cls, UserClass):
+                raise TypeError("super() argument 1 must be a class of this program")
+            return SuperProxy(cls, obj)
+        if s is None:
+            raise RuntimeError("super(): no arguments")
+        return SuperProxy(s.method_class, s.method_self)  # type: ignore[arg-type]
+
+    def call_value(self, fn: Any, args: list[Any], kwargs: dict[str, Any], op: str | None,
+                   target: Any = None, node: ast.AST | None = None) -> Any:
+        if isinstance(fn, UserFunction):
+            return self.call_function(fn, args, kwargs)
+        if isinstance(fn, BoundMethod):
+            return self.call_function(fn.func, [fn.obj, *args], kwargs)
+        if isinstance(fn, Builtin):
+            return fn.fn(*args, **kwargs)
+        if isinstance(fn, UserClass):
+            return fn.pyclass(*args, **kwargs)
+        if isinstance(fn, (Namespace, SuperProxy)) or not callable(fn):
+            raise TypeError(f"'{type(fn).__name__}' object is not callable")
+        args = [Callback(self, a) if isinstance(a, (UserFunction, BoundMethod)) else a for a in args]
+        if isinstance(fn, nn.Module):
+            op = type(fn).__name__
+        elif op == "apply" and hasattr(fn, "__self__") and isinstance(fn.__self__, type):
+            op = fn.__self__.__name__
+        return self.gate.call(fn, args, kwargs, op or "call", target)
+
+    def call_function(self, func: UserFunction, args: list[Any], kwargs: dict[str, Any]) -> Any:
+        self.depth += 1
+        if self.depth > self.s.max_recursion_depth:
+            self.depth = 0
+            raise LimitExceeded("max_recursion_depth", self.s.max_recursion_depth,
+                                f"{func.name}() called itself too deeply", self.line)
+        try:
+            scope = Scope(func.scope)
+            self._bind_args(func, args, kwargs, scope)
+            if func.owner is not None and args:
+                scope.method_class, scope.method_self = func.owner, args[0]
+            saved = (self.line, self.col)
+            try:
+                self.exec_block(func.node.body, scope)
+            except _Return as r:
+                return r.value
+            finally:
+                self.line, self.col = saved
+                self.recorder.line = self.gate.line = saved[0]
+            return None
+        finally:
+            self.depth -= 1
+
+    def _bind_args(self, func: UserFunction, args: list[Any], kwargs: dict[str, Any],
+                   scope: Scope) -> None:
+        a = func.node.args
+        params = [p.arg for p in a.posonlyargs + a.args]
+        n_default = len(func.defaults)
+        values = scope.vars
+        for i, name in enumerate(params):
+            if i < len(args):
+                if name in kwargs:
+                    raise TypeError(f"{func.name}() got multiple values for argument '{name}'")
+                values[name] = args[i]
+            elif name in kwargs:
+                values[name] = kwargs.pop(name)
+            elif i >= len(params) - n_default:
+                values[name] = func.defaults[i - (len(params) - n_default)]
+            else:
+                raise TypeError(f"{func.name}() missing 1 required positional argument: '{name}'")
+        extra = args[len(params):]
+        if a.vararg is not None:
+            values[a.vararg.arg] = tuple(extra)
+        elif extra:
+            raise TypeError(f"{func.name}() takes {len(params)} positional arguments but "
+                            f"{len(args)} were given")
+        for p, default in zip(a.kwonlyargs, func.kw_defaults):
+            if p.arg in kwargs:
+                values[p.arg] = kwargs.pop(p.arg)
+            elif default is not None or p.arg in values:
+                values[p.arg] = default
+            else:
+                raise TypeError(f"{func.name}() missing 1 required keyword-only argument: "
+                                f"'{p.arg}'")
+        if a.kwarg is not None:
+            values[a.kwarg.arg] = dict(kwargs)
+        elif kwargs:
+            name = next(iter(kwargs))
+            raise TypeError(f"{func.name}() got an unexpected keyword argument '{name}'")
+        for name, value in values.items():
+            if isinstance(value, torch.Tensor):
+                self.recorder.bind_name(name, value)

@@ -1,0 +1,139 @@
+"""Objects a program creates: functions, classes, and the bridges that let torch call them.
+
+User functions are interpreter data, never Python functions: nothing reaches a
+frame or a globals dict. A class subclassing ``torch.autograd.Function`` or
+``nn.Module`` becomes a real subclass whose ``forward``/``backward``/``__init__``
+call back into the interpreter, so the engine sees a real ``XBackward`` node and
+nn.Module hooks, ``parameters()`` and optimizers work as in PyTorch.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import torch
+import torch.nn as nn
+
+if TYPE_CHECKING:
+    from .interpreter import Interpreter, Scope
+
+
+@dataclass(eq=False)
+class UserFunction:
+    name: str
+    node: ast.FunctionDef
+    scope: "Scope"
+    defaults: list[Any]
+    kw_defaults: list[Any]
+    owner: "UserClass | None" = None
+    is_static: bool = False
+
+    def __repr__(self) -> str:
+        return f"<function {self.name}>"
+
+
+@dataclass(eq=False)
+class BoundMethod:
+    func: UserFunction
+    obj: Any
+
+    def __repr__(self) -> str:
+        return f"<bound method {self.func.name}>"
+
+
+@dataclass(eq=False)
+class UserClass:
+    """A class the program defined; ``pyclass`` is the real class instances belong to."""
+
+    name: str
+    kind: str  # "function" | "module"
+    methods: dict[str, UserFunction]
+    attrs: dict[str, Any]
+    parent: "UserClass | None"
+    pyclass: type = field(default=object)
+
+    def lookup(self, name: str) -> UserFunction | None:
+        cls: UserClass | None = self
+        while cls is not None:
+            if name in cls.methods:
+                return cls.methods[name]
+            cls = cls.parent
+        return None
+
+    def class_attr(self, name: str) -> tuple[bool, Any]:
+        cls: UserClass | None = self
+        while cls is not None:
+            if name in cls.attrs:
+                return True, cls.attrs[name]
+            cls = cls.parent
+        return False, None
+
+    def __repr__(self) -> str:
+        return f"<class '{self.name}'>"
+
+
+@dataclass(eq=False)
+class SuperProxy:
+    """``super()`` inside a method: attribute lookups start at the parent class."""
+
+    cls: UserClass
+    obj: Any
+
+
+@dataclass(eq=False)
+class Namespace:
+    """An importable module, reduced to its allow-list (``torch``, ``nn``, ``F``...)."""
+
+    path: str
+    obj: Any
+    allowed: frozenset[str]
+
+    def __repr__(self) -> str:
+        return f"<module '{self.path}'>"
+
+
+def user_class_of(obj: Any) -> UserClass | None:
+    return getattr(type(obj), "chainlens_class", None)
+
+
+def make_module_class(interp: "Interpreter", ucls: UserClass) -> type:
+    base = ucls.parent.pyclass if ucls.parent is not None else nn.Module
+
+    def __init__(self: nn.Module, *args: Any, **kwargs: Any) -> None:  # noqa: N807
+        init = ucls.lookup("__init__")
+        if init is None:
+            nn.Module.__init__(self)
+        else:
+            interp.call_function(init, [self, *args], kwargs)
+
+    def forward(self: nn.Module, *args: Any, **kwargs: Any) -> Any:
+        method = ucls.lookup("forward")
+        if method is None:
+            raise NotImplementedError(f'Module [{ucls.name}] is missing the required "forward" function')
+        return interp.call_function(method, [self, *args], kwargs)
+
+    return type(ucls.name, (base,), {
+        "__init__": __init__, "forward": forward, "chainlens_class": ucls,
+        "__module__": "chainlens.user", "__qualname__": ucls.name,
+    })
+
+
+def make_function_class(interp: "Interpreter", ucls: UserClass) -> type:
+    def method(name: str) -> UserFunction:
+        m = ucls.lookup(name)
+        if m is None:
+            raise NotImplementedError(f"{ucls.name} must define {name}(ctx, ...)")
+        return m
+
+    def forward(ctx: Any, *args: Any, **kwargs: Any) -> Any:
+        return interp.call_function(method("forward"), [ctx, *args], kwargs)
+
+    def backward(ctx: Any, *grads: Any) -> Any:
+        return interp.call_function(method("backward"), [ctx, *grads], {})
+
+    return type(ucls.name, (torch.autograd.Function,), {
+        "forward": staticmethod(forward), "backward": staticmethod(backward),
+        "chainlens_class": ucls, "__module__": "chainlens.user", "__qualname__": ucls.name,
+    })

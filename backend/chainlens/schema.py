@@ -1,0 +1,197 @@
+"""The wire schema: every structure chainlens sends or receives, as pydantic models.
+
+This is the one module that knows the shape of the JSON in ``shared/API.md``;
+the engine builds these models, the API serves them, the client parses them.
+Field names are the contract: add fields, never rename or remove them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+#: A number where JSON may need to carry a non-finite value: "nan", "inf", "-inf".
+Number = float | int | str
+
+
+class Stats(BaseModel):
+    """Summary statistics over the finite elements of a tensor, plus counts of the rest."""
+
+    min: Number | None
+    max: Number | None
+    mean: Number | None
+    std: Number | None
+    norm: Number | None
+    nan: int
+    inf: int
+
+
+class TensorView(BaseModel):
+    """A tensor as the client sees it: always its shape and stats, its values when small."""
+
+    shape: list[int]
+    dtype: str
+    device: str
+    numel: int
+    values: Any = Field(
+        default=None,
+        description="A number or nested list when numel is small (64 or fewer); "
+        "non-finite numbers are the strings 'nan', 'inf', '-inf'.",
+    )
+    stats: Stats | None = None
+
+
+class ErrorInfo(BaseModel):
+    """Why a program stopped early (a Run with status "error")."""
+
+    code: str = Field(description="runtime_error | limit_exceeded | timeout")
+    type: str | None = Field(default=None, description="The exception class, e.g. RuntimeError")
+    message: str
+    line: int | None = None
+    col: int | None = None
+
+
+class RejectedError(BaseModel):
+    """Why a program was not run (HTTP 400/413/429/503 bodies, the stream's `error` event)."""
+
+    code: str
+    message: str
+    line: int | None = None
+    col: int | None = None
+
+
+class ErrorBody(BaseModel):
+    error: RejectedError
+
+
+class Variable(BaseModel):
+    """A tensor bound to a user variable at the end of the program."""
+
+    node: str | None
+    value: TensorView
+    grad: TensorView | None
+    is_leaf: bool
+    requires_grad: bool
+
+
+class Node(BaseModel):
+    """One autograd graph node: a leaf (AccumulateGrad) or an op's grad_fn."""
+
+    id: str
+    kind: Literal["leaf", "op"]
+    grad_fn: str
+    op: str | None
+    label: str
+    names: list[str]
+    line: int | None
+    module: str | None
+    inputs: list[str | None]
+    value: TensorView | None = Field(
+        description="The forward output (leaf: the tensor). Null only for a node made "
+        "inside a library op whose own output the program never saw (e.g. the "
+        "transpose inside F.linear)."
+    )
+    grad: TensorView | None
+
+
+class Formula(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    latex: str
+
+
+class Step(BaseModel):
+    """One node executed by the autograd engine during a pass, in the engine's order."""
+
+    node: str
+    grad_output: TensorView | None
+    grad_inputs: list[TensorView | None]
+    formula: Formula | None = None
+
+
+class Pass(BaseModel):
+    """One backward call (``backward`` or ``torch.autograd.grad``)."""
+
+    index: int
+    root: str | None
+    gradient: TensorView | None
+    steps: list[Step]
+    line: int | None = None
+    loss: Number | None = Field(default=None, description="The root's value when it is a scalar.")
+    recorded: bool = Field(
+        default=True, description="False for passes past the recording cap: steps omitted."
+    )
+
+
+class CutEdge(BaseModel):
+    """A place where a value left the graph: no_grad, detach, .data, or a
+    non-differentiable op. Drawn dashed; it never appears in next_functions."""
+
+    source: str
+    op: str
+    line: int | None
+    reason: Literal["no_grad", "detach", "non_differentiable"]
+
+
+class Diagnostic(BaseModel):
+    code: str
+    severity: Literal["error", "warning", "info"]
+    message: str
+    line: int | None
+    node: str | None
+    hint: str
+
+
+class Run(BaseModel):
+    """Everything a program did: its graph, its backward passes, its variables."""
+
+    id: str
+    status: Literal["ok", "error"]
+    device: str
+    error: ErrorInfo | None
+    stdout: str
+    variables: dict[str, Variable]
+    nodes: list[Node]
+    passes: list[Pass]
+    diagnostics: list[Diagnostic]
+    timings_ms: dict[str, float]
+    cut_edges: list[CutEdge] = Field(default_factory=list)
+    losses: list[Number | None] = Field(
+        default_factory=list, description="Every pass's root value, recorded or not."
+    )
+
+
+class RunRequest(BaseModel):
+    """The body of ``POST /api/v1/runs`` and the first message on the stream."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "source": "x = torch.ones(3, requires_grad=True)\n"
+                    "z = (3*(x+2)**2).mean()\nz.backward()",
+                    "device": "cpu",
+                    "seed": 0,
+                }
+            ]
+        },
+    )
+
+    source: str
+    device: Literal["cpu", "cuda", "auto"] = "cpu"
+    seed: int = Field(default=0, ge=0, le=2**63 - 1)
+
+
+class Example(BaseModel):
+    id: str
+    title: str
+    description: str
+    source: str
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    version: str
+    torch: str
+    devices: list[str]

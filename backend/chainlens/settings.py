@@ -1,0 +1,68 @@
+"""All configuration in one place: ``CHAINLENS_*`` environment variables and CLI flags.
+
+Every limit the engine and the sandbox enforce is a field here, so a message that
+reports a limit can name the setting a teacher would change.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CHAINLENS_", extra="ignore")
+
+    # -- the server
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 2
+    device: Literal["cpu", "cuda", "auto"] = "cpu"
+    store_size: int = 256
+    store_ttl_s: float = 3600.0
+    queue_size: int = 32
+    spare_workers: int = 2
+
+    # -- requests
+    max_body_bytes: int = 32 * 1024
+    max_source_bytes: int = 16 * 1024
+    rate_limit_per_minute: int = 600
+    max_concurrent_per_client: int = 8
+    ws_max_message_bytes: int = 64 * 1024
+    ws_idle_timeout_s: float = 30.0
+
+    # -- the program, before it runs
+    max_ast_nodes: int = 20_000
+    max_ast_depth: int = 100
+
+    # -- the program, while it runs
+    max_tensor_elements: int = 1_000_000
+    max_live_elements: int = 64_000_000
+    max_parameters: int = 10_000_000
+    max_flops_per_op: float = 5e9
+    max_flops: float = 5e10
+    max_ops: int = 200_000
+    max_statements: int = 2_000_000
+    max_loop_iterations: int = 1_000_000
+    max_recursion_depth: int = 50
+    max_backward_calls: int = 10_000
+    max_int_bits: int = 4096
+    max_sequence_length: int = 1_000_000
+    max_nodes: int = 20_000
+    max_recorded_passes: int = 20
+    max_stdout_bytes: int = 256 * 1024
+    max_run_bytes: int = 32 * 1024 * 1024
+
+    # -- the worker process
+    wall_timeout_s: float = 20.0
+    cpu_limit_s: int = 30
+    memory_limit_mb: int = 2048
+    threads: int = 1
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

@@ -1,0 +1,361 @@
+"""What PyTorch did: the autograd nodes a program created and every step of every backward.
+
+Nodes are labelled as the interpreter's call gate (and nn.Module forward hooks)
+see their outputs appear; each grad_fn carries its id in ``grad_fn.metadata``,
+which lives on the C++ node, so no Python reference keeps a graph alive.
+Leaves are keyed by tensor, because AccumulateGrad objects are recreated once a
+graph is freed. Backward is observed with node hooks that only store references;
+summaries are computed after the run.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from ..errors import LimitExceeded
+
+_KEY = "chainlens"
+_HOOKED = "chainlens_hooked"
+_CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
+
+
+def op_from_grad_fn(name: str) -> str:
+    """``AddmmBackward0`` -> ``addmm``; ``MyReLUBackward`` -> ``MyReLU``."""
+    base = re.sub(r"Backward\d*$", "", name)
+    if name.endswith("Backward") and not name[-1].isdigit():
+        return base
+    return _CAMEL.sub("_", base).lower()
+
+
+@dataclass(slots=True)
+class NodeRecord:
+    id: str
+    kind: str
+    grad_fn: str
+    op: str | None
+    line: int | None
+    module: str | None
+    inputs: list[str | None]
+    value: torch.Tensor | None
+    seq: int
+    names: list[str] = field(default_factory=list)
+    grad: torch.Tensor | None = None
+
+
+@dataclass(slots=True)
+class StepRecord:
+    node: str
+    grad_outputs: tuple[torch.Tensor | None, ...]
+    grad_inputs: tuple[torch.Tensor | None, ...]
+
+
+@dataclass(slots=True)
+class PassRecord:
+    index: int
+    root: str | None
+    gradient: torch.Tensor | None
+    line: int | None
+    loss: float | None
+    steps: list[StepRecord] = field(default_factory=list)
+    recorded: bool = True
+    node_ids: set[str] = field(default_factory=set)
+    first_seq: int = 0
+
+
+@dataclass(slots=True)
+class CutRecord:
+    source: str
+    op: str
+    line: int | None
+    reason: str
+
+
+def _tensors_in(obj: Any) -> Iterable[torch.Tensor]:
+    if isinstance(obj, torch.Tensor):
+        yield obj
+    elif isinstance(obj, (tuple, list)):
+        for item in obj:
+            if isinstance(item, torch.Tensor):
+                yield item
+
+
+class Recorder:
+    """Collects nodes, cut edges and passes for one run."""
+
+    def __init__(self, max_nodes: int, max_passes: int,
+                 on_node: Callable[[NodeRecord], None] | None = None,
+                 on_step: Callable[[PassRecord, StepRecord], None] | None = None,
+                 on_pass: Callable[[PassRecord], None] | None = None) -> None:
+        self.nodes: dict[str, NodeRecord] = {}
+        self.cuts: dict[tuple[str, str, int | None], CutRecord] = {}
+        self.passes: list[PassRecord] = []
+        self.losses: list[float | None] = []
+        self.max_nodes = max_nodes
+        self.max_passes = max_passes
+        self.on_node = on_node
+        self.on_step = on_step
+        self.on_pass = on_pass
+        self.line: int | None = None
+        self.module_stack: list[str | None] = []
+        self._module_paths: dict[int, str] = {}
+        self._param_names: dict[int, str] = {}
+        self._leaves: dict[int, tuple[torch.Tensor, str]] = {}
+        self._by_storage: dict[int, list[NodeRecord]] = {}
+        self._seq = 0
+        self._counter = 0
+        self._current: PassRecord | None = None
+        self._kept_seq = 0  # nodes at or below this seq belong to passes kept in full
+        self.dropped_passes = 0
+
+    # ---------------------------------------------------------------- nodes
+    def _new_id(self) -> str:
+        self._counter += 1
+        if len(self.nodes) >= self.max_nodes:
+            raise LimitExceeded("max_nodes", self.max_nodes, "the program made too many graph nodes",
+                                self.line)
+        return f"n{self._counter}"
+
+    def _add(self, rec: NodeRecord) -> None:
+        self.nodes[rec.id] = rec
+        if self.on_node is not None:
+            self.on_node(rec)
+
+    def leaf_id(self, t: torch.Tensor) -> str:
+        """The node of a leaf tensor that requires grad, created on first sight."""
+        key = id(t)
+        hit = self._leaves.get(key)
+        if hit is not None and hit[0] is t:
+            return hit[1]
+        self._seq += 1
+        rec = NodeRecord(self._new_id(), "leaf", "AccumulateGrad", None, self.line,
+                         self.module_stack[-1] if self.module_stack else None, [],
+                         t.detach().clone(), self._seq)
+        pname = self._param_names.get(key)
+        if pname:
+            rec.names.append(pname)
+        self._leaves[key] = (t, rec.id)
+        self._add(rec)
+        return rec.id
+
+    def node_of(self, t: torch.Tensor) -> str | None:
+        """The node standing for tensor ``t`` (its grad_fn, or its leaf), if it has one."""
+        fn = t.grad_fn
+        if fn is not None:
+            nid = fn.metadata.get(_KEY)
+            return nid if nid is not None else self.label_fn(fn, t, None)
+        if t.requires_grad:
+            return self.leaf_id(t)
+        return None
+
+    def label_fn(self, fn: Any, output: torch.Tensor | None, op: str | None) -> str:
+        """Label ``fn`` and every unlabelled node behind it, inputs first."""
+        stack: list[tuple[Any, bool]] = [(fn, False)]
+        top_id = ""
+        while stack:
+            node, expanded = stack.pop()
+            meta = node.metadata
+            if _KEY in meta:
+                continue
+            nexts = node.next_functions
+            if not expanded:
+                stack.append((node, True))
+                for child, _ in nexts:
+                    if child is not None and _KEY not in child.metadata and not hasattr(child, "variable"):
+                        stack.append((child, False))
+                continue
+            inputs: list[str | None] = []
+            for child, _ in nexts:
+                if child is None:
+                    inputs.append(None)
+                elif hasattr(child, "variable"):
+                    inputs.append(self.leaf_id(child.variable))
+                else:
+                    inputs.append(child.metadata.get(_KEY))
+            name = type(node).__name__
+            is_top = node is fn
+            value = output.detach() if (is_top and output is not None) else None
+            self._seq += 1
+            rec = NodeRecord(self._new_id(), "op", name,
+                             (op if is_top and op else op_from_grad_fn(name)), self.line,
+                             self.module_stack[-1] if self.module_stack else None, inputs,
+                             value, self._seq)
+            meta[_KEY] = rec.id
+            if value is not None:
+                self._by_storage.setdefault(_storage_key(value), []).append(rec)
+            self._add(rec)
+            if is_top:
+                top_id = rec.id
+        return top_id or fn.metadata[_KEY]
+
+    def record_outputs(self, result: Any, op: str) -> None:
+        """Label the nodes behind whatever tensors a library call returned."""
+        for t in _tensors_in(result):
+            fn = t.grad_fn
+            if fn is not None and _KEY not in fn.metadata:
+                self.label_fn(fn, t, op)
+
+    def record_inplace(self, target: torch.Tensor, op: str) -> None:
+        """After an in-place op the same tensor has a new grad_fn (e.g. CopySlices)."""
+        fn = target.grad_fn
+        if fn is not None and _KEY not in fn.metadata:
+            self.label_fn(fn, target, op)
+
+    def before_inplace(self, target: torch.Tensor) -> None:
+        """Snapshot recorded values that share ``target``'s storage, before it changes."""
+        recs = self._by_storage.pop(_storage_key(target), None)
+        if recs:
+            for rec in recs:
+                if rec.value is not None:
+                    rec.value = rec.value.clone()
+
+    def record_cut(self, inputs: Iterable[torch.Tensor], result: Any, op: str,
+                   reason: str | None = None) -> None:
+        """Note where a value that required grad produced one that does not."""
+        outs = [t for t in _tensors_in(result) if not t.requires_grad]
+        if not outs:
+            return
+        for t in inputs:
+            if t.requires_grad:
+                src = self.node_of(t)
+                if src is None:
+                    continue
+                why = reason or ("no_grad" if not torch.is_grad_enabled() else "non_differentiable")
+                key = (src, op, self.line)
+                if key not in self.cuts:
+                    self.cuts[key] = CutRecord(src, op, self.line, why)
+
+    def bind_name(self, name: str, t: torch.Tensor) -> None:
+        nid = self.node_of(t) if (t.requires_grad or t.grad_fn is not None) else None
+        if nid is not None:
+            names = self.nodes[nid].names if nid in self.nodes else None
+            if names is not None and name not in names:
+                names.append(name)
+
+    # -------------------------------------------------------------- modules
+    def module_enter(self, module: torch.nn.Module) -> None:
+        if not self.module_stack:
+            self._module_paths = {id(m): p for p, m in module.named_modules()}
+            for pname, p in module.named_parameters():
+                self._param_names.setdefault(id(p), pname)
+                hit = self._leaves.get(id(p))
+                if hit is not None and hit[0] is p and pname not in self.nodes[hit[1]].names:
+                    self.nodes[hit[1]].names.insert(0, pname)
+        path = self._module_paths.get(id(module)) or None
+        self.module_stack.append(path)
+
+    def module_exit(self, module: torch.nn.Module, output: Any) -> None:
+        self.record_outputs(output, type(module).__name__)
+        if self.module_stack:
+            self.module_stack.pop()
+
+    # ------------------------------------------------------------- backward
+    def begin_pass(self, roots: list[torch.Tensor], gradient: torch.Tensor | None) -> PassRecord:
+        """Hook every node reachable from ``roots`` and open a Pass."""
+        root_id = None
+        loss = None
+        for r in roots:
+            nid = self.node_of(r) if r.requires_grad else None
+            root_id = root_id or nid
+        if roots and roots[0].numel() == 1:
+            loss = float(roots[0].detach().reshape(()).cpu())
+        self.losses.append(loss)
+        index = len(self.losses) - 1
+        p = PassRecord(index, root_id, gradient, self.line, loss, first_seq=self._seq)
+        stack = [r.grad_fn for r in roots if r.grad_fn is not None]
+        seen: set[int] = set()
+        while stack:
+            fn = stack.pop()
+            if id(fn) in seen:
+                continue
+            seen.add(id(fn))
+            meta = fn.metadata
+            if hasattr(fn, "variable"):
+                nid = self.leaf_id(fn.variable)
+            else:
+                nid = meta.get(_KEY) or self.label_fn(fn, None, None)
+            p.node_ids.add(nid)
+            if _HOOKED not in meta:
+                meta[_HOOKED] = True
+                if hasattr(fn, "variable"):
+                    fn.register_prehook(self._leaf_hook(nid))
+                else:
+                    fn.register_hook(self._op_hook(nid))
+            for child, _ in fn.next_functions:
+                if child is not None:
+                    stack.append(child)
+        self._admit(p)
+        self._current = p
+        if self.on_pass is not None:
+            self.on_pass(p)
+        return p
+
+    def _admit(self, p: PassRecord) -> None:
+        """Keep the first ``max_passes - 1`` passes in full, and the latest one after them.
+
+        When a newer pass arrives, the previous latest loses its steps and the nodes
+        only it used; its loss stays in ``losses`` for the loss curve."""
+        cap = self.max_passes
+        if p.index == cap - 2 or (cap < 2 and p.index == 0):
+            self._kept_seq = self._seq
+        if p.index >= cap and self.passes:
+            tail = self.passes[-1]
+            if tail.recorded:
+                tail.recorded = False
+                tail.steps = []
+                self.dropped_passes += 1
+                keep = p.node_ids
+                for nid in [n for n, rec in self.nodes.items()
+                            if rec.seq > self._kept_seq and n not in keep]:
+                    del self.nodes[nid]
+        self.passes.append(p)
+
+    def end_pass(self) -> None:
+        self._current = None
+
+    def _op_hook(self, nid: str) -> Callable:
+        def hook(grad_inputs: tuple, grad_outputs: tuple) -> None:
+            p = self._current
+            if p is not None and p.recorded:
+                step = StepRecord(nid, tuple(grad_outputs), tuple(grad_inputs))
+                p.steps.append(step)
+                rec = self.nodes.get(nid)
+                if rec is not None:
+                    rec.grad = grad_outputs[0] if grad_outputs else None
+                if self.on_step is not None:
+                    self.on_step(p, step)
+        return hook
+
+    def _leaf_hook(self, nid: str) -> Callable:
+        def hook(grad_outputs: tuple) -> None:
+            p = self._current
+            if p is not None and p.recorded:
+                step = StepRecord(nid, tuple(grad_outputs), ())
+                p.steps.append(step)
+                rec = self.nodes.get(nid)
+                if rec is not None:
+                    rec.grad = grad_outputs[0] if grad_outputs else None
+                if self.on_step is not None:
+                    self.on_step(p, step)
+        return hook
+
+    def after_create_graph(self, leaves: Iterable[torch.Tensor]) -> None:
+        """With ``create_graph=True`` the gradients have graphs of their own: label them."""
+        for t in leaves:
+            g = t.grad
+            if g is not None and g.grad_fn is not None and _KEY not in g.grad_fn.metadata:
+                self.label_fn(g.grad_fn, g, None)
+
+    def leaf_tensors(self) -> list[torch.Tensor]:
+        return [t for t, _ in self._leaves.values()]
+
+
+def _storage_key(t: torch.Tensor) -> int:
+    try:
+        return t.untyped_storage().data_ptr()
+    except RuntimeError:
+        return id(t)
