@@ -155,7 +155,7 @@ class _Execution:
             return fn(*args, **kwargs)
         p = self.recorder.begin_pass(roots, gradient if isinstance(gradient, torch.Tensor) else None)
         leaves = [(t, nid) for t, nid in self._leaves_in(p)]
-        had_grad = {nid for t, nid in leaves if t.grad is not None}
+        had_grad = {nid for t, nid in leaves if t.grad is not None and bool(t.grad.any())}
         try:
             result = fn(*args, **kwargs)
         except RuntimeError as e:

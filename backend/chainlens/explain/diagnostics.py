@@ -140,7 +140,8 @@ class Diagnostics:
                     continue
                 for g in step.grad_inputs:
                     if g is not None and not is_finite(g):
-                        nan = bool(torch.isnan(g).any())
+                        nan = any(bool(torch.isnan(x).any()) for st in p.steps
+                                  for x in st.grad_inputs if x is not None)
                         rec = self.recorder.nodes.get(step.node)
                         fn = rec.grad_fn if rec else "a node"
                         code = "nan_gradient" if nan else "inf_gradient"
@@ -154,7 +155,9 @@ class Diagnostics:
                         self.add(_diag(
                             code, "error",
                             f"{fn} turned a finite upstream gradient into "
-                            f"{'NaN' if nan else 'infinity'}: its local derivative is "
-                            "not finite at these inputs.",
+                            f"{'NaN' if bool(torch.isnan(g).any()) else 'infinity'}: its local "
+                            "derivative is not finite at these inputs"
+                            + (" (and inf × 0 became NaN further down)." if nan and not
+                               bool(torch.isnan(g).any()) else "."),
                             rec.line if rec else None, step.node, hint), key=p.index)
                         return

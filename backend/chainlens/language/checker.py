@@ -115,6 +115,7 @@ def check(tree: ast.Module, source: str, settings: Settings) -> None:
     """Walk the tree once, iteratively, refusing what the language does not have."""
     stack: list[tuple[ast.AST, int]] = [(tree, 0)]
     count = 0
+    bound = _bound_names(tree)
     while stack:
         node, depth = stack.pop()
         count += 1
@@ -127,16 +128,34 @@ def check(tree: ast.Module, source: str, settings: Settings) -> None:
         if kind not in ALLOWED_NODES:
             what = CONSTRUCT_NAMES.get(kind, kind.__name__)
             raise _reject(f"'{what}' is not part of the chainlens language", node)
-        _check_node(node)
+        _check_node(node, bound)
         for child in ast.iter_child_nodes(node):
             stack.append((child, depth + 1))
     _raw_identifiers_are_ascii(source)
 
 
-def _check_node(node: ast.AST) -> None:
+def _bound_names(tree: ast.Module) -> set[str]:
+    """Every name the program binds itself: those may shadow a refused builtin
+    (tutorials call the custom ReLU's argument ``input``)."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        elif isinstance(node, ast.arg):
+            names.add(node.arg)
+        elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.alias):
+            names.add(node.asname or node.name.split(".")[0])
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            names.add(node.name)
+    return names
+
+
+def _check_node(node: ast.AST, bound: set[str]) -> None:
     if isinstance(node, ast.Name):
         _check_identifier(node.id, node)
-        if node.id in DANGEROUS_BUILTINS:
+        if node.id in DANGEROUS_BUILTINS and node.id not in bound:
             raise _reject(f"'{node.id}' is not available in chainlens", node)
     elif isinstance(node, ast.Attribute):
         if node.attr.startswith("_") and not (

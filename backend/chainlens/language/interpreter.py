@@ -552,7 +552,7 @@ class Interpreter:
         for t, attrs in ((bool, frozenset()), (int, A.INT_ATTRS), (float, A.FLOAT_ATTRS),
                          (str, A.STR_ATTRS), (list, A.LIST_ATTRS), (dict, A.DICT_ATTRS),
                          (tuple, A.TUPLE_ATTRS)):
-            if type(obj) is t:
+            if type(obj) is t or (t in (dict, list) and isinstance(obj, t)):
                 return attrs
         if isinstance(obj, (np.floating, np.integer)):
             return frozenset({"item", "dtype"})

@@ -1,0 +1,616 @@
+"""Tutorial-style programs, each compared with plain PyTorch by the oracle tests."""
+
+PROGRAMS: dict[str, str] = {}
+
+
+def program(name: str, source: str) -> None:
+    assert name not in PROGRAMS
+    PROGRAMS[name] = "import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n" \
+        "import torch.optim as optim\nimport numpy as np\n" + source.strip("\n") + "\n"
+
+
+program("scalar_chain", """
+a = torch.tensor(2.0, requires_grad=True)
+b = torch.tensor(3.0, requires_grad=True)
+c = a * b + a ** 2
+c.backward()
+print(a.grad, b.grad)
+""")
+program("vector_ops", """
+x = torch.arange(1.0, 5.0, requires_grad=True)
+y = (x.exp() - x.log() + x.sin() * x.cos()).sum()
+y.backward()
+""")
+program("broadcast_add", """
+a = torch.randn(3, 1, requires_grad=True)
+b = torch.randn(1, 4, requires_grad=True)
+c = (a + b) * (a - b)
+c.sum().backward()
+""")
+program("matmul_chain", """
+A = torch.randn(3, 4, requires_grad=True)
+B = torch.randn(4, 2, requires_grad=True)
+C = (A @ B).tanh()
+loss = C.pow(2).mean()
+loss.backward()
+""")
+program("mv_dot", """
+M = torch.randn(3, 3, requires_grad=True)
+v = torch.randn(3, requires_grad=True)
+out = torch.dot(torch.mv(M, v), v)
+out.backward()
+""")
+program("sigmoid_relu", """
+x = torch.linspace(-2, 2, 9, requires_grad=True)
+y = torch.sigmoid(x) + torch.relu(x) + F.leaky_relu(x, 0.1) + F.gelu(x) + F.softplus(x)
+y.sum().backward()
+""")
+program("softmax_ce", """
+logits = torch.randn(4, 5, requires_grad=True)
+target = torch.tensor([1, 0, 4, 2])
+loss = F.cross_entropy(logits, target)
+loss.backward()
+probs = F.softmax(logits, dim=1)
+print(round(loss.item(), 5))
+""")
+program("log_softmax_nll", """
+logits = torch.randn(3, 4, requires_grad=True)
+lp = F.log_softmax(logits, dim=-1)
+loss = F.nll_loss(lp, torch.tensor([0, 3, 1]))
+loss.backward()
+""")
+program("bce", """
+p = torch.sigmoid(torch.randn(6, requires_grad=True))
+t = torch.tensor([0.0, 1.0, 1.0, 0.0, 1.0, 0.0])
+z = torch.randn(6, requires_grad=True)
+loss = F.binary_cross_entropy(torch.sigmoid(z), t) + F.binary_cross_entropy_with_logits(z, t)
+loss.backward()
+""")
+program("mse_l1", """
+pred = torch.randn(5, requires_grad=True)
+target = torch.randn(5)
+loss = nn.MSELoss()(pred, target) + nn.L1Loss()(pred, target)
+loss.backward()
+""")
+program("indexing", """
+x = torch.randn(4, 5, requires_grad=True)
+y = x[:, 0] * 2 + x[1] .sum() + x[None].mean() + x[1:3, ::2].sum()
+y.sum().backward()
+""")
+program("bool_mask", """
+x = torch.randn(8, requires_grad=True)
+y = x[x > 0].sum() + x.masked_fill(x < 0, 0.0).mean()
+y.backward()
+""")
+program("setitem_copy_slices", """
+x = torch.randn(3, requires_grad=True)
+c = torch.tensor([1.0, 2.0, 3.0])
+w = torch.zeros(3)
+w[0] = c[0] * x[0]
+w[1] = c[1] * x[1] ** 2
+w.sum().backward()
+print(x.grad)
+""")
+program("cat_stack_split", """
+a = torch.randn(2, 3, requires_grad=True)
+b = torch.randn(2, 3, requires_grad=True)
+c = torch.cat([a, b], dim=0)
+s = torch.stack([a, b]).sum(0)
+p, q = c.split(2, dim=0)
+i, f, g, o = c.chunk(4, dim=0)
+loss = (p * q).sum() + s.pow(2).sum() + (i * o).sum() + (f - g).sum()
+loss.backward()
+""")
+program("reshape_permute", """
+x = torch.randn(2, 3, 4, requires_grad=True)
+y = x.view(6, 4).t().reshape(2, 12).permute(1, 0).unsqueeze(0).squeeze(0)
+z = y.transpose(0, 1).flatten().expand(2, 24).contiguous()
+z.sum().backward()
+""")
+program("reductions", """
+x = torch.randn(3, 4, requires_grad=True)
+y = x.max() + x.min() + x.sum(dim=1, keepdim=True).mean() + x.mean(0).sum() + x.std() + x.var()
+vals, idx = x.max(dim=1)
+y = y + vals.sum() + x.norm() + x.amax(dim=0).sum() + x.prod()
+y.backward()
+print(idx)
+""")
+program("where_clamp", """
+x = torch.randn(6, requires_grad=True)
+y = torch.where(x > 0, x ** 2, -x) + x.clamp(-0.5, 0.5) + x.clamp(min=0.1) + x.abs()
+z = torch.maximum(x, torch.zeros(6)) + torch.minimum(x, torch.ones(6))
+(y + z).sum().backward()
+""")
+program("div_neg_sqrt_rsqrt", """
+x = torch.rand(4, requires_grad=True) + 0.5
+x.retain_grad()
+y = (1 / x - x / 3 + torch.sqrt(x) + torch.rsqrt(x) - x.neg()).sum()
+y.backward()
+""")
+program("pow_tensor_exponent", """
+b = torch.tensor([1.5, 2.0, 2.5], requires_grad=True)
+e = torch.tensor([2.0, 0.5, 1.0], requires_grad=True)
+y = (b ** e).sum() + (2 ** b).sum()
+y.backward()
+""")
+program("retain_grad_nonleaf", """
+x = torch.ones(2, requires_grad=True)
+h = x * 3
+h.retain_grad()
+y = (h ** 2).sum()
+y.backward()
+print(h.grad, x.grad)
+""")
+program("autograd_grad", """
+x = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
+y = (x ** 3).sum()
+g, = torch.autograd.grad(y, x)
+print(g)
+""")
+program("create_graph_second_order", """
+x = torch.tensor(2.0, requires_grad=True)
+y = x ** 3
+g, = torch.autograd.grad(y, x, create_graph=True)
+g.backward()
+print(g, x.grad)
+""")
+program("backward_create_graph", """
+x = torch.tensor([1.0, 2.0], requires_grad=True)
+y = (x ** 2).sum()
+y.backward(create_graph=True)
+gg = x.grad.sum()
+print(x.grad)
+""")
+program("retain_graph_accumulate", """
+x = torch.tensor([1.0, 1.0, 1.0], requires_grad=True)
+y = (x * 2).sum()
+y.backward(retain_graph=True)
+y.backward()
+print(x.grad)
+""")
+program("vjp_backward_vector", """
+x = torch.randn(3, requires_grad=True)
+y = x * 2
+while y.data.norm() < 1000:
+    y = y * 2
+v = torch.tensor([0.1, 1.0, 0.0001], dtype=torch.float)
+y.backward(v)
+print(x.grad)
+""")
+program("no_grad_detach", """
+x = torch.ones(2, 2, requires_grad=True)
+with torch.no_grad():
+    y = x * 2
+z = x.detach() + 1
+w = (x * y + z).sum()
+w.backward()
+print(y.requires_grad, z.requires_grad, x.grad)
+""")
+program("enable_grad_inside_no_grad", """
+x = torch.ones(2, requires_grad=True)
+with torch.no_grad():
+    with torch.enable_grad():
+        y = x * 3
+    z = x * 3
+print(y.requires_grad, z.requires_grad)
+y.sum().backward()
+""")
+program("data_cut", """
+w = torch.tensor([1.0, -1.0], requires_grad=True)
+d = w.data * 2
+loss = (w * d).sum()
+loss.backward()
+""")
+program("linear_regression_sgd", """
+torch.manual_seed(1)
+X = torch.randn(20, 1)
+Y = 3 * X + 2 + 0.1 * torch.randn(20, 1)
+model = nn.Linear(1, 1)
+opt = optim.SGD(model.parameters(), lr=0.1)
+for epoch in range(30):
+    loss = F.mse_loss(model(X), Y)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+print(f"{model.weight.item():.4f} {model.bias.item():.4f}")
+w = model.weight
+b = model.bias
+""")
+program("sgd_momentum", """
+w = torch.tensor([1.0, -2.0], requires_grad=True)
+opt = optim.SGD([w], lr=0.1, momentum=0.9)
+for i in range(5):
+    opt.zero_grad()
+    loss = (w ** 2).sum()
+    loss.backward()
+    opt.step()
+print(w)
+""")
+program("adam_adamw_rmsprop", """
+a = torch.tensor([1.0, 2.0], requires_grad=True)
+b = torch.tensor([1.0, 2.0], requires_grad=True)
+c = torch.tensor([1.0, 2.0], requires_grad=True)
+opts = [optim.Adam([a], lr=0.1), optim.AdamW([b], lr=0.1, weight_decay=0.01), optim.RMSprop([c], lr=0.01)]
+for step in range(3):
+    for opt in opts:
+        opt.zero_grad()
+    loss = (a ** 2).sum() + (b ** 2).sum() + (c ** 2).sum()
+    loss.backward()
+    for opt in opts:
+        opt.step()
+print(a, b, c)
+""")
+program("mlp_module_class", """
+class MLP(nn.Module):
+    def __init__(self, sizes):
+        super().__init__()
+        self.layers = nn.ModuleList([nn.Linear(sizes[i], sizes[i + 1]) for i in range(len(sizes) - 1)])
+        self.act = nn.Tanh()
+
+    def forward(self, x):
+        for i, layer in enumerate(self.layers):
+            x = layer(x)
+            if i < len(self.layers) - 1:
+                x = self.act(x)
+        return x
+
+net = MLP([4, 8, 8, 3])
+x = torch.randn(5, 4)
+out = net(x)
+loss = F.cross_entropy(out, torch.tensor([0, 1, 2, 1, 0]))
+net.zero_grad()
+loss.backward()
+for name, p in net.named_parameters():
+    print(name, tuple(p.grad.shape))
+g = net.layers[0].bias.grad
+""")
+program("cnn_batchnorm_dropout", """
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3, padding=1)
+        self.bn = nn.BatchNorm2d(4)
+        self.pool = nn.MaxPool2d(2)
+        self.drop = nn.Dropout(0.25)
+        self.fc = nn.Linear(4 * 4 * 4, 3)
+
+    def forward(self, x):
+        x = self.pool(F.leaky_relu(self.bn(self.conv(x)), 0.2))
+        x = self.drop(x)
+        return self.fc(x.flatten(1))
+
+net = Net()
+x = torch.randn(2, 1, 8, 8)
+loss = net(x).pow(2).mean()
+loss.backward()
+g = net.conv.weight.grad
+gb = net.bn.weight.grad
+""")
+program("sequential_avgpool_flatten", """
+model = nn.Sequential(
+    nn.Conv2d(2, 3, 3), nn.ReLU(), nn.AvgPool2d(2), nn.Flatten(), nn.Linear(3 * 3 * 3, 2), nn.Sigmoid()
+)
+x = torch.randn(1, 2, 8, 8)
+out = model(x)
+out.sum().backward()
+g = model[0].weight.grad
+""")
+program("embedding_layernorm", """
+emb = nn.Embedding(10, 4)
+ln = nn.LayerNorm(4)
+idx = torch.tensor([[1, 2, 3], [4, 5, 1]])
+h = ln(emb(idx))
+loss = F.log_softmax(h, dim=-1).mean()
+loss.backward()
+g = emb.weight.grad
+""")
+program("rnn_cell_unrolled", """
+W = nn.Linear(4, 4)
+U = nn.Linear(3, 4)
+h = torch.zeros(1, 4)
+xs = torch.randn(6, 1, 3)
+for t in range(6):
+    h = torch.tanh(W(h) + U(xs[t]))
+loss = h.sum()
+loss.backward()
+gw = W.weight.grad
+""")
+program("lstm_cell_gates", """
+x = torch.randn(2, 3)
+h = torch.zeros(2, 4)
+c = torch.zeros(2, 4)
+Wx = nn.Linear(3, 16)
+Wh = nn.Linear(4, 16, bias=False)
+for step in range(3):
+    gates = Wx(x) + Wh(h)
+    i, f, g, o = gates.chunk(4, dim=1)
+    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    h = torch.sigmoid(o) * torch.tanh(c)
+h.pow(2).sum().backward()
+gx = Wx.weight.grad
+""")
+program("attention_block", """
+torch.manual_seed(3)
+T, C = 4, 8
+x = torch.randn(1, T, C, requires_grad=True)
+qkv = nn.Linear(C, 3 * C)
+ln = nn.LayerNorm(C)
+q, k, v = qkv(ln(x)).split(C, dim=2)
+att = (q @ k.transpose(-2, -1)) * (1.0 / C ** 0.5)
+mask = torch.tril(torch.ones(T, T))
+att = att.masked_fill(mask == 0, float("-inf"))
+att = F.softmax(att, dim=-1)
+y = F.gelu(att @ v)
+y.sum().backward()
+""")
+program("custom_function_square", """
+class Square(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * x
+
+    @staticmethod
+    def backward(ctx, g):
+        x, = ctx.saved_tensors
+        return 2 * x * g
+
+x = torch.tensor([1.0, -2.0, 3.0], requires_grad=True)
+y = Square.apply(x).sum()
+y.backward()
+print(x.grad)
+""")
+program("custom_function_two_inputs", """
+class MulAdd(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, a, b, alpha=1.0):
+        ctx.save_for_backward(a, b)
+        ctx.alpha = alpha
+        return a * b + alpha
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        a, b = ctx.saved_tensors
+        ga = gb = None
+        if ctx.needs_input_grad[0]:
+            ga = grad_out * b
+        if ctx.needs_input_grad[1]:
+            gb = grad_out * a
+        return ga, gb, None
+
+a = torch.randn(3, requires_grad=True)
+b = torch.randn(3)
+out = MulAdd.apply(a, b, 2.0).sum()
+out.backward()
+""")
+program("custom_exp_save_output", """
+class Exp(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, i):
+        result = i.exp()
+        ctx.save_for_backward(result)
+        return result
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        result, = ctx.saved_tensors
+        return grad_output * result
+
+x = torch.tensor([0.0, 1.0], requires_grad=True)
+Exp.apply(x).sum().backward()
+""")
+program("functions_and_defaults", """
+def f(x, power=2, *, scale=1.0):
+    return scale * x ** power
+
+def g(x):
+    return f(x) + f(x, 3, scale=0.5)
+
+x = torch.tensor([1.0, 2.0], requires_grad=True)
+y = g(x).sum()
+y.backward()
+""")
+program("python_control_flow", """
+x = torch.tensor(1.5, requires_grad=True)
+total = 0
+acc = x
+for i in range(5):
+    if i % 2 == 0:
+        acc = acc * x
+    elif i == 3:
+        continue
+    else:
+        acc = acc + i
+    total += i
+n = 0
+while n < 3:
+    n += 1
+    if n == 2:
+        break
+acc.backward()
+print(total, n, [i * 2 for i in range(4)], {k: k ** 2 for k in range(3)})
+""")
+program("fstrings_and_formatting", """
+w = torch.tensor(0.123456, requires_grad=True)
+loss = (w * 3) ** 2
+loss.backward()
+print(f"w = {w.item():.3f}, grad = {w.grad.item():.4f}, {'ok'!r:>6}")
+print("loss = %.5f" % loss.item(), "%d items" % 3)
+print("{} and {:.2f}".format(1, 2.5))
+""")
+program("print_tensors", """
+x = torch.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+y = x * 2
+print(x)
+print(y)
+print(y.shape, x.dtype, x.size(), x.dim(), x.numel())
+print(y.requires_grad, y.is_leaf, x.is_leaf)
+""")
+program("tuple_unpack_star", """
+a, *rest = [1, 2, 3, 4]
+(b, c), d = (5, 6), 7
+x = torch.randn(4, requires_grad=True)
+first, *others = x
+y = first * sum(rest) + others[0] * b
+y.backward()
+print(a, rest, b, c, d)
+""")
+program("numpy_interop", """
+arr = np.array([1.0, 2.0, 3.0], dtype=np.float32)
+x = torch.from_numpy(arr).requires_grad_()
+y = (x * 2).sum()
+y.backward()
+print(x.grad.numpy(), np.sum(arr), arr.shape)
+""")
+program("dtype_float64", """
+x = torch.tensor([1.0, 2.0], dtype=torch.float64, requires_grad=True)
+y = (x.double() * torch.tensor([3.0, 4.0]).double()).sum()
+y.backward()
+print(x.grad.dtype)
+""")
+program("integer_tensor_ops", """
+i = torch.arange(6).reshape(2, 3)
+j = i * 2 + 1
+k = j // 2 % 3
+print(i, j, k, i.sum(), i.float().mean())
+""")
+program("zero_grad_loop", """
+x = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
+for i in range(3):
+    y = (x * (i + 1)).sum()
+    y.backward()
+    print(x.grad)
+    x.grad.zero_()
+""")
+program("grad_none_assign", """
+x = torch.tensor([1.0, 2.0], requires_grad=True)
+(x * 2).sum().backward()
+x.grad = None
+(x * 3).sum().backward()
+""")
+program("requires_grad_attribute", """
+x = torch.ones(3)
+x.requires_grad = True
+y = (x * 5).sum()
+y.backward()
+""")
+program("try_except_error", """
+x = torch.ones(3, requires_grad=True)
+y = x * 2
+try:
+    y.backward()
+except RuntimeError as e:
+    print("caught:", e)
+y.sum().backward()
+""")
+program("raise_error", """
+x = torch.ones(2, requires_grad=True)
+y = x * 2
+if y.sum() > 3:
+    raise ValueError("sum too large")
+""")
+program("shape_error", """
+a = torch.randn(2, 3, requires_grad=True)
+b = torch.randn(4, 5)
+c = a @ b
+""")
+program("name_error", """
+x = torch.ones(2)
+y = x + z
+""")
+program("index_error_list", """
+xs = [1, 2, 3]
+print(xs[5])
+""")
+program("zero_division", """
+a = 1
+b = 0
+c = a / b
+""")
+program("key_error", """
+d = {"a": 1}
+print(d["b"])
+""")
+program("nonleaf_grad_read", """
+x = torch.ones(2, requires_grad=True)
+y = x * 2
+z = y.sum()
+z.backward()
+print(y.grad)
+""")
+program("module_params_count", """
+model = nn.Sequential(nn.Linear(10, 5), nn.ReLU(), nn.Linear(5, 1))
+n = sum(p.numel() for p in model.parameters())
+print(n, len(list(model.parameters())))
+print(model)
+""")
+program("state_dict_and_train_eval", """
+model = nn.Sequential(nn.Linear(3, 2), nn.Dropout(0.5))
+model.eval()
+x = torch.ones(1, 3)
+y1 = model(x)
+y2 = model(x)
+print(torch.equal(y1, y2), model.training)
+model.train()
+sd = model.state_dict()
+print(sorted(sd.keys()))
+""")
+program("jacobian_functional", """
+def f(x):
+    return x ** 2 + 3 * x
+
+x = torch.tensor([1.0, 2.0])
+J = torch.autograd.functional.jacobian(f, x)
+print(J)
+""")
+program("clone_detach_inplace_nonleaf", """
+x = torch.tensor([1.0, 2.0], requires_grad=True)
+y = x * 2
+y.add_(1)
+z = y.clone()
+z.mul_(3)
+z.sum().backward()
+""")
+program("comparison_chain", """
+x = torch.tensor(0.5)
+print(0 < x < 1, 1 < 2 < 3, x > 0.7)
+a = [1, 2, 3]
+print(2 in a, 5 not in a, a is not None)
+""")
+program("lr_scheduler", """
+w = torch.tensor([1.0], requires_grad=True)
+opt = optim.SGD([w], lr=1.0)
+sched = optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
+for i in range(4):
+    opt.zero_grad()
+    (w ** 2).sum().backward()
+    opt.step()
+    sched.step()
+print(w, sched.get_last_lr())
+""")
+program("init_functions", """
+layer = nn.Linear(3, 2)
+nn.init.xavier_uniform_(layer.weight)
+nn.init.zeros_(layer.bias)
+out = layer(torch.ones(1, 3)).sum()
+out.backward()
+g = layer.weight.grad
+""")
+program("multiple_roots_autograd_backward", """
+x = torch.tensor([1.0, 2.0], requires_grad=True)
+a = (x * 2).sum()
+b = (x ** 2).sum()
+torch.autograd.backward([a, b])
+print(x.grad)
+""")
+program("gelu_softplus_threshold", """
+x = torch.randn(5, requires_grad=True)
+y = F.threshold(x, 0.1, 0.0) + F.hardtanh(x) + F.elu(x) + F.silu(x) + F.logsigmoid(x)
+y.sum().backward()
+""")
+program("cosine_similarity_multi_node", """
+a = torch.randn(3, 4, requires_grad=True)
+b = torch.randn(3, 4, requires_grad=True)
+s = F.cosine_similarity(a, b, dim=1).sum()
+s.backward()
+""")
