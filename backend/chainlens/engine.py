@@ -211,7 +211,9 @@ class _Execution:
                 try:
                     self.interp.run(tree)
                     self._auto_backward(tree)
-                except ProgramRejected:
+                except ProgramRejected as e:
+                    if e.line is None:
+                        e.line, e.col = self.interp.line, self.interp.col
                     raise
                 except LimitExceeded as e:
                     error = ErrorInfo(code="limit_exceeded", type="LimitExceeded",

@@ -116,6 +116,7 @@ def check(tree: ast.Module, source: str, settings: Settings) -> None:
     stack: list[tuple[ast.AST, int]] = [(tree, 0)]
     count = 0
     bound = _bound_names(tree)
+    aliases = _namespace_aliases(tree, bound)
     while stack:
         node, depth = stack.pop()
         count += 1
@@ -129,6 +130,8 @@ def check(tree: ast.Module, source: str, settings: Settings) -> None:
             what = CONSTRUCT_NAMES.get(kind, kind.__name__)
             raise _reject(f"'{what}' is not part of the chainlens language", node)
         _check_node(node, bound)
+        if isinstance(node, ast.Attribute):
+            _check_chain(node, aliases)
         for child in ast.iter_child_nodes(node):
             stack.append((child, depth + 1))
     _raw_identifiers_are_ascii(source)
@@ -145,11 +148,49 @@ def _bound_names(tree: ast.Module) -> set[str]:
             names.add(node.arg)
         elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
             names.add(node.name)
-        elif isinstance(node, ast.alias):
-            names.add(node.asname or node.name.split(".")[0])
         elif isinstance(node, ast.ExceptHandler) and node.name:
             names.add(node.name)
     return names
+
+
+#: Names that stand for a namespace even before (or without) an import.
+ROOT_ALIASES = {"torch": "torch", "nn": "torch.nn", "F": "torch.nn.functional",
+                "optim": "torch.optim", "np": "numpy", "numpy": "numpy"}
+
+
+def _namespace_aliases(tree: ast.Module, bound: set[str]) -> dict[str, str]:
+    """Names that certainly stand for a namespace: imported ones, and the usual
+    aliases where the program binds them to nothing else."""
+    aliases = {k: v for k, v in ROOT_ALIASES.items() if k not in bound}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                if a.asname:
+                    aliases[a.asname] = a.name
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            for a in node.names:
+                full = f"{node.module}.{a.name}"
+                if full in NAMESPACES:
+                    aliases[a.asname or a.name] = full
+    return aliases
+
+
+def _check_chain(node: ast.Attribute, aliases: dict[str, str]) -> None:
+    """``torch.os.system``: walk the dotted chain through the allow-lists, statically."""
+    text = dotted(node)
+    if text is None:
+        return
+    root, *attrs = text.split(".")
+    path = aliases.get(root)
+    if path is None:
+        return
+    for attr in attrs:
+        _, allowed = NAMESPACES[path]
+        if attr not in allowed:
+            raise _reject(f"'{path}.{attr}' is not available in chainlens", node)
+        if f"{path}.{attr}" not in NAMESPACES:
+            return
+        path = f"{path}.{attr}"
 
 
 def _check_node(node: ast.AST, bound: set[str]) -> None:
@@ -176,6 +217,8 @@ def _check_node(node: ast.AST, bound: set[str]) -> None:
         _check_identifier(node.arg, node)
     elif isinstance(node, ast.keyword) and node.arg is not None:
         _check_identifier(node.arg, node)
+    elif isinstance(node, ast.alias) and node.asname is not None:
+        _check_identifier(node.asname, node)
     elif isinstance(node, ast.Import):
         for alias in node.names:
             if alias.name not in NAMESPACES:

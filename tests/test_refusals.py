@@ -1,0 +1,171 @@
+"""Hostile programs: each is refused with ``forbidden`` before anything runs, and nothing
+is written to disk."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+import chainlens
+from chainlens import ProgramRejected
+
+CANARY = "/tmp/chainlens_canary_should_not_exist"
+
+HOSTILE = [
+    "import os",
+    "import sys",
+    "import subprocess",
+    "from os import system",
+    "import torch.hub",
+    "from torch import hub",
+    "import importlib",
+    "import builtins",
+    "__import__('os')",
+    "open('/etc/passwd')",
+    f"open('{CANARY}', 'w')",
+    "eval('1+1')",
+    "exec('x = 1')",
+    "compile('1', 'f', 'eval')",
+    "getattr(1, 'real')",
+    "setattr(x, 'a', 1)",
+    "globals()",
+    "locals()",
+    "vars()",
+    "dir()",
+    "type(1)",
+    "object()",
+    "input()",
+    "breakpoint()",
+    "memoryview(b'')",
+    "help()",
+    "exit()",
+    "().__class__",
+    "().__class__.__bases__[0].__subclasses__()",
+    "x = [].__class__.__mro__",
+    "torch.__dict__",
+    "torch._C",
+    "torch.os.system('id')",
+    "import torch\ntorch.os.system('id')",
+    "import torch\ntorch.sys.modules",
+    "import torch\ntorch.builtins",
+    "import torch\ntorch.load('x.pt')",
+    "import torch\ntorch.save(torch.ones(1), 'x.pt')",
+    "import torch\ntorch.hub.load('a', 'b')",
+    "import torch\ntorch.ops.aten",
+    "import torch\ntorch.library",
+    "import torch\ntorch.jit.script",
+    "import torch\ntorch.compile",
+    "import torch\ntorch.set_default_dtype(torch.float16)",
+    "import torch\ntorch.set_grad_enabled(False)",
+    "import torch\ntorch.set_default_device('meta')",
+    "import torch\ntorch.serialization.pickle",
+    "import torch.nn.functional as F\nF.importlib",
+    "import torch.nn.functional as F\nF.relu = None",
+    "import torch\ntorch.utils.data",
+    "import numpy as np\nnp.load('x.npy')",
+    "import numpy as np\nnp.save('x.npy', np.ones(1))",
+    "import numpy as np\nnp.fromfile('x')",
+    "import numpy as np\nnp.ctypeslib",
+    "'{0.__class__}'.format(1)",
+    "f = lambda: 1",
+    "def g():\n    yield 1",
+    "def g():\n    global x",
+    "async def g():\n    pass",
+    "x = (y := 3)",
+    "@property\ndef f(self):\n    return 1",
+    "class A:\n    pass",
+    "class A(object):\n    pass",
+    "import torch\nclass A(torch.nn.Module, metaclass=type):\n    pass",
+    "import torch\nclass A(torch.Tensor):\n    pass",
+    "x = b'bytes'",
+    "ｅｖａｌ('1')",
+    "𝐭𝐨𝐫𝐜𝐡 = 1",
+    "import torch\nx = torch.ones(2)\nx.storage()",
+    "import torch\nx = torch.ones(2)\nx.data_ptr()",
+    "import torch\nx = torch.ones(2)\nx.numpy().tofile('x')",
+    "import torch\nx = torch.ones(2)\nx.__reduce_ex__(2)",
+    "import torch\nx = torch.ones(2)\nx.grad_fn.__class__",
+    "import torch\nx = torch.ones(2, requires_grad=True)\n(x*2).grad_fn.register_hook(print)",
+    "import torch.nn as nn\nm = nn.Linear(1, 1)\nm.register_forward_hook(None)",
+    "import torch.nn as nn\nm = nn.Linear(1, 1)\nm.apply(None)",
+    "import torch\ntorch.Tensor.backward",
+    "match x:\n    case 1:\n        pass",
+    "from torch import *",
+    "from . import x",
+    "import torch as _t",
+    "_secret = 1",
+    "def f(_x):\n    return _x",
+    "try:\n    pass\nexcept BaseException:\n    pass",
+    "raise SystemExit",
+    "import torch\nwith open('x') as f:\n    pass",
+    "import torch\nx = torch.ones(1)\nwith x:\n    pass",
+]
+
+
+@pytest.fixture(autouse=True)
+def _no_canary():
+    if os.path.exists(CANARY):
+        os.remove(CANARY)
+    before = set(os.listdir("."))
+    yield
+    assert not os.path.exists(CANARY)
+    assert set(os.listdir(".")) - before == set(), "a file was created"
+
+
+@pytest.mark.parametrize("source", HOSTILE)
+def test_hostile_program_is_refused_before_running(source: str) -> None:
+    marker = "print('ran')\n"
+    with pytest.raises(ProgramRejected) as err:
+        chainlens.run(marker + source)
+    assert err.value.code in ("forbidden", "syntax_error")
+    assert err.value.line is not None
+
+
+def test_hostile_suite_size() -> None:
+    assert len(HOSTILE) >= 60
+
+
+def test_static_refusals_happen_before_any_statement_runs(tmp_path: Path) -> None:
+    from chainlens.language.checker import parse
+    from chainlens.settings import Settings
+    with pytest.raises(ProgramRejected) as err:
+        parse("x = 1\nimport os\n", Settings())
+    assert (err.value.line, err.value.code) == (2, "forbidden")
+
+
+def test_syntax_error_has_line() -> None:
+    with pytest.raises(ProgramRejected) as err:
+        chainlens.run("x = 1\ny = (\n")
+    assert err.value.code == "syntax_error"
+    assert err.value.line == 2
+
+
+def test_shadowing_a_refused_builtin_is_allowed() -> None:
+    run = chainlens.run("def f(input):\n    return input * 2\nprint(f(3))\n")
+    assert run.stdout == "6\n"
+
+
+@pytest.mark.parametrize("source,limit", [
+    ("x = 9 ** 9 ** 9", "max_int_bits"),
+    ("x = 10 ** (10 ** 8)", "max_int_bits"),
+    ("s = 'a' * 10 ** 9", "max_sequence_length"),
+    ("import torch\nx = torch.empty(10 ** 12)", "max_tensor_elements"),
+    ("import torch\nx = torch.ones(100000, 100000)", "max_tensor_elements"),
+    ("import torch\nx = torch.ones(1).expand(10 ** 9).sum()", "max_tensor_elements"),
+    ("import torch\nx = torch.kron(torch.ones(2000), torch.ones(2000))", "max_tensor_elements"),
+    ("import torch\nx = torch.outer(torch.ones(5000), torch.ones(5000))", "max_tensor_elements"),
+    ("import torch\nx = torch.ones(5000, 1) + torch.ones(1, 5000)", "max_tensor_elements"),
+    ("import torch\nimport torch.nn.functional as F\n"
+     "y = F.conv2d(torch.ones(1, 64, 120, 120), torch.ones(64, 64, 11, 11))", "max_flops_per_op"),
+    ("import torch\na = torch.ones(1000, 1000)\nfor i in range(30):\n    b = a @ a", "max_flops"),
+    ("while True:\n    pass", "max_loop_iterations"),
+    ("def f(n):\n    return f(n + 1)\nf(0)", "max_recursion_depth"),
+    ("for i in range(10 ** 7):\n    print(i)", "max_stdout_bytes"),
+])
+def test_limits_end_the_run_with_limit_exceeded(source: str, limit: str) -> None:
+    run = chainlens.run(source)
+    assert run.status == "error"
+    assert run.error.code == "limit_exceeded", run.error
+    assert limit in run.error.message
