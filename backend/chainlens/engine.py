@@ -190,6 +190,8 @@ class _Execution:
         timings: dict[str, float] = {}
         tree = parse(self.source, self.s)
         timings["parse"] = (time.perf_counter() - t0) * 1000
+        if self.emit is not None:
+            self.emit({"type": "run", "id": self.run_id})
         error: ErrorInfo | None = None
         torch.manual_seed(self.seed)
         np.random.seed(self.seed % 2**32)
@@ -366,8 +368,6 @@ def run(source: str, device: str = "cpu", seed: int = 0, *, settings: Settings |
     settings = settings or get_settings()
     concrete = resolve_device(device)
     ex = _Execution(source, concrete, seed, settings, emit, run_id or uuid.uuid4().hex[:16])
-    if emit is not None:
-        emit({"type": "run", "id": ex.run_id})
     try:
         return ex.execute()
     except LimitExceeded as e:  # a limit checked before running (program size, AST caps)

@@ -179,7 +179,9 @@ class RunRequest(BaseModel):
     )
 
     source: str
-    device: Literal["cpu", "cuda", "auto"] = "cpu"
+    device: Literal["cpu", "cuda", "auto"] | None = Field(
+        default=None, description="Where factory functions create tensors; omitted: the "
+        "server's --device (cpu unless the server was started otherwise).")
     seed: int = Field(default=0, ge=0, le=2**63 - 1)
 
 

@@ -1,0 +1,192 @@
+"""The FastAPI application: the endpoints of ``shared/API.md``, their errors, the page.
+
+Runs never execute here: ``RunService`` hands them to worker processes, so the
+event loop only waits on sockets and ``/api/v1/health`` stays fast during a run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import asynccontextmanager
+from importlib import resources
+from typing import Any
+
+import orjson
+import torch
+from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.gzip import GZipMiddleware
+from fastapi.responses import HTMLResponse, Response
+from fastapi.staticfiles import StaticFiles
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from .. import __version__
+from ..engine import available_devices
+from ..errors import (ChainlensError, ProgramRejected, RateLimited, RequestTooLarge,
+                      RunNotFound, ServiceBusy)
+from ..examples.catalog import examples
+from ..sandbox.pool import WorkerPool
+from ..schema import ErrorBody, Example, Health, Run, RunRequest
+from ..settings import Settings, get_settings
+from ..store import MemoryStore
+from .limits import BodyLimitMiddleware, UnsupportedMediaType
+from .requests import BadRequest, SchemaError, parse_run_request
+from .service import RunService
+
+log = logging.getLogger("chainlens")
+
+STATUS: dict[type, int] = {
+    ProgramRejected: 400, BadRequest: 400, RunNotFound: 404, RequestTooLarge: 413,
+    UnsupportedMediaType: 415, RateLimited: 429, ServiceBusy: 503,
+}
+RETRY_AFTER = {RateLimited: "5", ServiceBusy: "2"}
+WEB = resources.files("chainlens") / "web"
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    body = data if isinstance(data, bytes) else orjson.dumps(data)
+    return Response(body, status_code=status, media_type="application/json", headers=headers)
+
+
+def error_response(e: ChainlensError) -> Response:
+    status = next((code for cls, code in STATUS.items() if isinstance(e, cls)), 400)
+    retry = next((v for cls, v in RETRY_AFTER.items() if isinstance(e, cls)), None)
+    return json_response({"error": e.to_dict()}, status, {"Retry-After": retry} if retry else None)
+
+
+def _client(host: Any) -> str:
+    return getattr(host, "host", None) or "unknown"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
+        pool = WorkerPool(settings)
+        pool.start()
+        app.state.service = RunService(settings, pool,
+                                       MemoryStore(settings.store_size, settings.store_ttl_s))
+        try:
+            yield
+        finally:
+            pool.stop()
+
+    app = FastAPI(title="chainlens", version=__version__, lifespan=lifespan,
+                  description="Run tutorial PyTorch programs and see their autograd graph "
+                  "and every backward step. See shared/API.md.")
+    app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    templates = Environment(loader=FileSystemLoader(str(WEB / "templates")),
+                            autoescape=select_autoescape())
+    static = WEB / "static"
+    app.mount("/static", StaticFiles(directory=str(static)), name="static")
+
+    @app.exception_handler(ChainlensError)
+    async def _chainlens_error(request: Request, e: ChainlensError) -> Response:
+        return error_response(e)
+
+    @app.exception_handler(SchemaError)
+    async def _schema_error(request: Request, e: SchemaError) -> Response:
+        return json_response({"detail": e.errors}, 422)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, e: RequestValidationError) -> Response:
+        detail = [{"type": err.get("type"), "loc": list(err.get("loc", ())), "msg": err.get("msg")}
+                  for err in e.errors()]
+        return json_response({"detail": detail}, 422)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, e: Exception) -> Response:
+        log.exception("unexpected error")
+        return json_response({"error": {"code": "internal", "message": type(e).__name__,
+                                        "line": None, "col": None}}, 500)
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def page() -> HTMLResponse:
+        html = templates.get_template("index.html").render(version=__version__)
+        return HTMLResponse(html)
+
+    @app.get("/api/v1/health", response_model=Health)
+    async def health() -> Response:
+        return json_response({"status": "ok", "version": __version__, "torch": torch.__version__,
+                              "devices": available_devices()})
+
+    @app.get("/api/v1/examples", response_model=list[Example])
+    async def list_examples() -> Response:
+        return json_response([e.model_dump() for e in examples()])
+
+    @app.post(
+        "/api/v1/runs", response_model=Run,
+        responses={400: {"model": ErrorBody}, 413: {"model": ErrorBody},
+                   415: {"model": ErrorBody}, 429: {"model": ErrorBody},
+                   503: {"model": ErrorBody}},
+        openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+            "schema": {"$ref": "#/components/schemas/RunRequest"}}}}},
+    )
+    async def create_run(request: Request) -> Response:
+        """Run a program; the body is a RunRequest (parsed strictly: see api/requests.py)."""
+        ctype = request.headers.get("content-type", "")
+        if ctype.split(";")[0].strip().lower() != "application/json":
+            raise UnsupportedMediaType("the body must be application/json")
+        if request.headers.get("content-encoding", "identity").lower() != "identity":
+            raise UnsupportedMediaType("compressed request bodies are not accepted")
+        req = parse_run_request(await request.body())
+        body = await request.app.state.service.run(req, _client(request.client))
+        return json_response(body)
+
+    @app.get("/api/v1/runs/{run_id}", response_model=Run,
+             responses={404: {"model": ErrorBody}})
+    async def get_run(run_id: str, request: Request) -> Response:
+        body = request.app.state.service.get(run_id)
+        if body is None:
+            raise RunNotFound(f"no run {run_id[:40]!r}: unknown or expired")
+        return json_response(body)
+
+    @app.websocket("/api/v1/stream")
+    async def stream(ws: WebSocket) -> None:
+        await ws.accept()
+        try:
+            message = await asyncio.wait_for(ws.receive(), settings.ws_idle_timeout_s)
+        except (TimeoutError, WebSocketDisconnect):
+            await _close(ws, 1008)
+            return
+        raw = message.get("text") or message.get("bytes") or b""
+        try:
+            if len(raw) > settings.ws_max_message_bytes:
+                raise RequestTooLarge(f"limit ws_max_message_bytes={settings.ws_max_message_bytes} "
+                                      "exceeded by the first message")
+            req = parse_run_request(raw)
+            async for event in ws.app.state.service.stream(req, _client(ws.client)):
+                await ws.send_text(event.decode())
+        except WebSocketDisconnect:
+            return
+        except ChainlensError as e:
+            await ws.send_text(orjson.dumps({"type": "error", "error": e.to_dict()}).decode())
+        except SchemaError as e:
+            await ws.send_text(orjson.dumps({"type": "error", "error": {
+                "code": "invalid_request", "message": "; ".join(
+                    f"{'.'.join(map(str, err['loc'][1:]))}: {err['msg']}" for err in e.errors),
+                "line": None, "col": None}}).decode())
+        await _close(ws, 1000)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            from fastapi.openapi.utils import get_openapi
+            schema = get_openapi(title=app.title, version=app.version,
+                                 description=app.description, routes=app.routes)
+            schema.setdefault("components", {}).setdefault("schemas", {})["RunRequest"] = \
+                RunRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
+
+
+async def _close(ws: WebSocket, code: int) -> None:
+    try:
+        await ws.close(code)
+    except RuntimeError:
+        pass

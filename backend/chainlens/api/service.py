@@ -1,0 +1,128 @@
+"""Runs as the API serves them: through the worker pool, into the store.
+
+Both the REST route and the WebSocket speak to ``RunService``; neither knows about
+frames, workers or timeouts.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import defaultdict, deque
+from collections.abc import AsyncIterator
+
+import orjson
+
+from ..engine import resolve_device
+from ..errors import ProgramRejected, RateLimited
+from ..runs import error_run
+from ..sandbox.pool import WorkerPool
+from ..sandbox.protocol import DONE, EVENT, REFUSED
+from ..schema import RunRequest
+from ..settings import Settings
+from ..store import RunStore
+
+
+class ClientLimiter:
+    """Per-client request rate (sliding minute) and concurrent runs."""
+
+    def __init__(self, per_minute: int, concurrent: int) -> None:
+        self.per_minute = per_minute
+        self.concurrent = concurrent
+        self._times: dict[str, deque[float]] = defaultdict(deque)
+        self._active: dict[str, int] = defaultdict(int)
+
+    def admit(self, client: str) -> None:
+        now = time.monotonic()
+        times = self._times[client]
+        while times and now - times[0] > 60.0:
+            times.popleft()
+        if len(times) >= self.per_minute:
+            raise RateLimited(f"limit rate_limit_per_minute={self.per_minute} reached for this "
+                              "client; retry in a few seconds")
+        if self._active[client] >= self.concurrent:
+            raise RateLimited(f"limit max_concurrent_per_client={self.concurrent} reached: wait "
+                              "for a run to finish")
+        times.append(now)
+        self._active[client] += 1
+
+    def release(self, client: str) -> None:
+        self._active[client] -= 1
+        if self._active[client] <= 0:
+            del self._active[client]
+            if not self._times.get(client):
+                self._times.pop(client, None)
+
+
+class RunService:
+    def __init__(self, settings: Settings, pool: WorkerPool, store: RunStore) -> None:
+        self.s = settings
+        self.pool = pool
+        self.store = store
+        self.limiter = ClientLimiter(settings.rate_limit_per_minute,
+                                     settings.max_concurrent_per_client)
+
+    def _job(self, req: RunRequest, stream: bool) -> dict:
+        device = resolve_device(req.device or self.s.device)
+        return {"id": uuid.uuid4().hex[:16], "source": req.source, "device": device,
+                "seed": req.seed, "stream": stream}
+
+    def _finish(self, job: dict, kind: bytes, payload: bytes, stdout: list[str]) -> bytes:
+        """The Run body for the last frame: the worker's own, or one made here."""
+        if kind == DONE:
+            body = payload
+        elif kind == b"T":
+            body = error_run(job["id"], job["device"], "timeout",
+                             f"limit wall_timeout_s={self.s.wall_timeout_s} exceeded: the program "
+                             "ran too long and was stopped", "".join(stdout)).model_dump_json().encode()
+        else:
+            body = error_run(job["id"], job["device"], "limit_exceeded",
+                             "the worker process was stopped (out of memory or CPU: limits "
+                             f"memory_limit_mb={self.s.memory_limit_mb}, "
+                             f"cpu_limit_s={self.s.cpu_limit_s}, or killed)",
+                             "".join(stdout)).model_dump_json().encode()
+        self.store.put(job["id"], body)
+        return body
+
+    async def run(self, req: RunRequest, client: str) -> bytes:
+        """POST /runs: the Run's JSON body."""
+        job = self._job(req, stream=False)
+        self.limiter.admit(client)
+        try:
+            async for kind, payload in self.pool.execute(job):
+                if kind == REFUSED:
+                    raise ProgramRejected(**_rejection(payload))
+                if kind != EVENT:
+                    return self._finish(job, kind, payload, [])
+        finally:
+            self.limiter.release(client)
+        raise RuntimeError("the worker ended without a result")
+
+    async def stream(self, req: RunRequest, client: str) -> AsyncIterator[bytes]:
+        """WS /stream: each event's JSON as the worker sends it, ``done`` last."""
+        job = self._job(req, stream=True)
+        self.limiter.admit(client)
+        stdout: list[str] = []
+        try:
+            async for kind, payload in self.pool.execute(job):
+                if kind == EVENT:
+                    if payload.startswith(b'{"type":"stdout"'):
+                        stdout.append(orjson.loads(payload)["text"])
+                    yield payload
+                elif kind == REFUSED:
+                    raise ProgramRejected(**_rejection(payload))
+                else:
+                    body = self._finish(job, kind, payload, stdout)
+                    yield b'{"type":"done","run":' + body + b"}"
+                    return
+        finally:
+            self.limiter.release(client)
+
+    def get(self, run_id: str) -> bytes | None:
+        return self.store.get(run_id)
+
+
+def _rejection(payload: bytes) -> dict:
+    err = orjson.loads(payload)
+    return {"message": err["message"], "line": err.get("line"), "col": err.get("col"),
+            "code": err["code"]}

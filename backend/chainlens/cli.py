@@ -1,0 +1,111 @@
+"""The ``chainlens`` command: ``serve``, ``run FILE.py``, ``examples``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from .api.app import create_app
+    from .settings import Settings
+
+    overrides: dict[str, Any] = {k: v for k, v in (("host", args.host), ("port", args.port),
+                                                   ("device", args.device),
+                                                   ("workers", args.workers)) if v is not None}
+    settings = Settings(**overrides)
+    if settings.device == "cuda":
+        import torch
+        if not torch.cuda.is_available():
+            print("chainlens: --device cuda, but this machine has no CUDA GPU", file=sys.stderr)
+            return 2
+    print(f"chainlens {settings.host}:{settings.port} — open http://{settings.host}:{settings.port}/",
+          flush=True)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
+                log_level=args.log_level, ws_max_size=settings.ws_max_message_bytes,
+                timeout_keep_alive=5, limit_concurrency=512, h11_max_incomplete_event_size=16384)
+    return 0
+
+
+def _format_view(view: Any) -> str:
+    if view is None:
+        return "None"
+    if view.values is not None:
+        return f"{view.values}"
+    st = view.stats
+    return f"<{view.dtype} {view.shape}: min {st.min}, max {st.max}, mean {st.mean}>"
+
+
+def _run(args: argparse.Namespace) -> int:
+    import torch
+
+    import chainlens
+    from chainlens.errors import ProgramRejected
+
+    torch.set_num_threads(1)
+    with open(args.file, encoding="utf-8") as f:
+        source = f.read()
+    try:
+        run = chainlens.run(source, device=args.device, seed=args.seed)
+    except ProgramRejected as e:
+        print(f"{args.file}:{e.line}: {e.code}: {e.message}", file=sys.stderr)
+        return 2
+    if args.json:
+        sys.stdout.write(run.model_dump_json() + "\n")
+        return 0 if run.status == "ok" else 1
+    if run.stdout:
+        print(run.stdout, end="" if run.stdout.endswith("\n") else "\n")
+        print("-" * 40)
+    print(f"status: {run.status}   device: {run.device}   nodes: {len(run.nodes)}   "
+          f"passes: {len(run.passes)}")
+    if run.error:
+        print(f"error (line {run.error.line}): {run.error.type}: {run.error.message}")
+    for name, var in run.variables.items():
+        grad = f"   grad = {_format_view(var.grad)}" if var.grad is not None else ""
+        print(f"  {name} = {_format_view(var.value)}{grad}")
+    labels = {n.id: n for n in run.nodes}
+    for p in run.passes:
+        if not p.steps:
+            continue
+        order = " -> ".join(labels[s.node].grad_fn if s.node in labels else s.node for s in p.steps)
+        print(f"backward pass {p.index} (line {p.line}): {order}")
+    for d in run.diagnostics:
+        print(f"  [{d.severity}] {d.code} (line {d.line}): {d.message}\n      fix: {d.hint}")
+    return 0 if run.status == "ok" else 1
+
+
+def _examples(args: argparse.Namespace) -> int:
+    from .examples.catalog import examples
+    for ex in examples():
+        print(f"{ex.id:28} {ex.title}\n{'':28} {ex.description}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="chainlens", description="See what loss.backward() does.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="serve the web page and the API")
+    serve.add_argument("--host", default=None)
+    serve.add_argument("--port", type=int, default=None)
+    serve.add_argument("--device", choices=["cpu", "cuda", "auto"], default=None)
+    serve.add_argument("--workers", type=int, default=None)
+    serve.add_argument("--log-level", default=os.environ.get("CHAINLENS_LOG_LEVEL", "warning"))
+    serve.set_defaults(func=_serve)
+    run = sub.add_parser("run", help="run a program file and print its summary")
+    run.add_argument("file")
+    run.add_argument("--json", action="store_true", help="print the Run as JSON")
+    run.add_argument("--device", choices=["cpu", "cuda", "auto"], default="cpu")
+    run.add_argument("--seed", type=int, default=0)
+    run.set_defaults(func=_run)
+    ex = sub.add_parser("examples", help="list the built-in examples")
+    ex.set_defaults(func=_examples)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""``chainlens.Client``: the HTTP API from Python (httpx for REST, websockets for the stream).
+
+4xx answers are raised as the same typed exceptions the engine uses, carrying the
+server's code, message, line and column.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import orjson
+
+from .errors import (ChainlensError, ProgramRejected, RateLimited, RequestTooLarge,
+                     RunNotFound, ServiceBusy)
+from .schema import Example, Health, Run
+
+
+class InvalidRequest(ChainlensError):
+    """422: the body did not match the schema."""
+
+    code = "invalid_request"
+
+
+_BY_STATUS: dict[int, type[ChainlensError]] = {
+    400: ProgramRejected, 404: RunNotFound, 413: RequestTooLarge, 422: InvalidRequest,
+    429: RateLimited, 503: ServiceBusy,
+}
+
+
+class Client:
+    def __init__(self, base_url: str = "http://127.0.0.1:8000", timeout: float = 60.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.Client(base_url=self.base_url, timeout=timeout)
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _check(self, response: httpx.Response) -> Any:
+        if response.status_code < 400:
+            return orjson.loads(response.content)
+        cls = _BY_STATUS.get(response.status_code, ChainlensError)
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        err = body.get("error") if isinstance(body, dict) else None
+        if err is None:
+            err = {"code": cls.code, "message": str(body.get("detail", response.text))[:500]}
+        exc = cls(err.get("message", ""), err.get("line"), err.get("col"), code=err.get("code"))
+        exc.retry_after = response.headers.get("retry-after")  # type: ignore[attr-defined]
+        exc.status_code = response.status_code  # type: ignore[attr-defined]
+        raise exc
+
+    def health(self) -> Health:
+        return Health.model_validate(self._check(self._http.get("/api/v1/health")))
+
+    def examples(self) -> list[Example]:
+        return [Example.model_validate(e) for e in self._check(self._http.get("/api/v1/examples"))]
+
+    def run(self, source: str, device: str | None = None, seed: int = 0) -> Run:
+        body: dict[str, Any] = {"source": source, "seed": seed}
+        if device is not None:
+            body["device"] = device
+        response = self._http.post("/api/v1/runs", content=orjson.dumps(body),
+                                   headers={"content-type": "application/json"})
+        return Run.model_validate(self._check(response))
+
+    def get(self, run_id: str) -> Run:
+        return Run.model_validate(self._check(self._http.get(f"/api/v1/runs/{run_id}")))
+
+    def stream(self, source: str, device: str | None = None, seed: int = 0) -> Iterator[dict]:
+        """One dict per event, in the server's order, ``done`` (or ``error``) last."""
+        from websockets.sync.client import connect
+
+        url = "ws" + self.base_url.removeprefix("http") + "/api/v1/stream"
+        body: dict[str, Any] = {"source": source, "seed": seed}
+        if device is not None:
+            body["device"] = device
+        with connect(url, max_size=None, open_timeout=30) as ws:
+            ws.send(orjson.dumps(body).decode())
+            for message in ws:
+                event = orjson.loads(message)
+                yield event
+                if event.get("type") in ("done", "error"):
+                    return

@@ -1,0 +1,114 @@
+"""The server's side of the sandbox: a bounded number of concurrent runs, each in a fresh
+worker forked from the template, killed at the wall-clock limit.
+
+``WorkerPool.execute`` yields frames as the worker sends them; the slowest consumer
+sets the pace (a worker blocks on a full socket: backpressure by pause), and the
+wall-clock limit still holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+
+import orjson
+
+from ..errors import ServiceBusy
+from ..settings import Settings
+from .protocol import DONE, JOB, REFUSED, read_frame, write_frame
+
+
+class WorkerPool:
+    def __init__(self, settings: Settings) -> None:
+        self.s = settings
+        self._control: socket.socket | None = None
+        self._proc: subprocess.Popen | None = None
+        self._acquire_lock = asyncio.Lock()
+        self._slots = asyncio.Semaphore(settings.workers)
+        self.waiting = 0
+        self.running = 0
+
+    def start(self) -> None:
+        ours, theirs = socket.socketpair()
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "chainlens.sandbox.template", str(theirs.fileno())],
+            pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL)
+        theirs.close()
+        self._control = ours
+
+    def stop(self) -> None:
+        if self._control is not None:
+            self._control.close()
+            self._control = None
+        if self._proc is not None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+            self._proc = None
+
+    def _acquire_blocking(self) -> tuple[int, socket.socket]:
+        assert self._control is not None
+        self._control.sendall(b"A")
+        msg, fds, _, _ = socket.recv_fds(self._control, 8, 1)
+        if not fds:
+            raise RuntimeError("the worker template stopped")
+        return struct.unpack(">q", msg)[0], socket.socket(fileno=fds[0])
+
+    async def _acquire(self) -> tuple[int, socket.socket]:
+        async with self._acquire_lock:
+            return await asyncio.to_thread(self._acquire_blocking)
+
+    async def execute(self, job: dict) -> AsyncIterator[tuple[bytes, bytes]]:
+        """Run ``job`` in a fresh worker; yield (kind, payload) frames. The last frame is
+        DONE or REFUSED, or a synthetic DONE made by ``on_timeout``/``on_lost``."""
+        if self.waiting >= self.s.queue_size:
+            raise ServiceBusy(f"all {self.s.workers} workers are busy and the queue "
+                              f"(queue_size={self.s.queue_size}) is full; retry shortly")
+        self.waiting += 1
+        try:
+            await self._slots.acquire()
+        finally:
+            self.waiting -= 1
+        self.running += 1
+        pidfd = None
+        writer = None
+        try:
+            pid, sock = await self._acquire()
+            pidfd = os.pidfd_open(pid)  # the worker is alive now: no pid-reuse race later
+            reader, writer = await asyncio.open_unix_connection(sock=sock, limit=1 << 20)
+            write_frame(writer, JOB, orjson.dumps(job))
+            await writer.drain()
+            deadline = time.monotonic() + self.s.wall_timeout_s
+            while True:
+                remaining = deadline - time.monotonic()
+                try:
+                    kind, payload = await asyncio.wait_for(read_frame(reader), max(remaining, 0.001))
+                except TimeoutError:
+                    yield b"T", b""
+                    return
+                except (asyncio.IncompleteReadError, EOFError, ConnectionError):
+                    yield b"L", b""
+                    return
+                yield kind, payload
+                if kind in (DONE, REFUSED):
+                    return
+        finally:
+            if pidfd is not None:
+                try:
+                    signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                os.close(pidfd)
+            if writer is not None:
+                writer.close()
+            self.running -= 1
+            self._slots.release()

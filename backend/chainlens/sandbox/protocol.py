@@ -1,0 +1,48 @@
+"""Frames between the server and a worker process: 1 kind byte, 4 length bytes, payload.
+
+Kinds: ``J`` the job (server -> worker), ``E`` a stream event (JSON), ``D`` the finished
+Run (JSON), ``R`` a refusal (the program was not run; JSON error).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import struct
+
+HEADER = struct.Struct(">cI")
+JOB, EVENT, DONE, REFUSED = b"J", b"E", b"D", b"R"
+MAX_FRAME = 256 * 1024 * 1024
+
+
+def send_frame(sock: socket.socket, kind: bytes, payload: bytes) -> None:
+    sock.sendall(HEADER.pack(kind, len(payload)) + payload)
+
+
+def _recv_exact(sock: socket.socket, n: int) -> bytes:
+    chunks = []
+    while n:
+        chunk = sock.recv(min(n, 1 << 20))
+        if not chunk:
+            raise EOFError("peer closed")
+        chunks.append(chunk)
+        n -= len(chunk)
+    return b"".join(chunks)
+
+
+def recv_frame(sock: socket.socket) -> tuple[bytes, bytes]:
+    kind, size = HEADER.unpack(_recv_exact(sock, HEADER.size))
+    if size > MAX_FRAME:
+        raise EOFError("frame too large")
+    return kind, _recv_exact(sock, size)
+
+
+async def read_frame(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
+    kind, size = HEADER.unpack(await reader.readexactly(HEADER.size))
+    if size > MAX_FRAME:
+        raise EOFError("frame too large")
+    return kind, await reader.readexactly(size)
+
+
+def write_frame(writer: asyncio.StreamWriter, kind: bytes, payload: bytes) -> None:
+    writer.write(HEADER.pack(kind, len(payload)) + payload)

@@ -1,0 +1,79 @@
+"""The template process: imports torch once, then forks a worker per run.
+
+Run as ``python -m chainlens.sandbox.template FD``: FD is its end of a socket pair
+with the server. For each ``A`` byte the server sends, the template hands back an
+already-forked spare worker (its pid, and its socket by SCM_RIGHTS) and forks a
+new spare. Threads are set to 1 before anything runs: a template that ran a
+multithreaded torch op deadlocks its forked children.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import struct
+import sys
+from collections import deque
+
+
+def main(fd: int) -> None:
+    import torch
+    torch.set_num_threads(1)
+    torch.set_num_interop_threads(1)
+    from ..engine import run as engine_run
+    from ..settings import get_settings
+    from .worker import child_main
+
+    from ..examples.catalog import examples
+
+    settings = get_settings()
+    # Pay every lazy import (optimizers pull in torch._dynamo on their first step) once,
+    # single-threaded, so forked workers start warm and never need a temp dir.
+    for ex in examples():
+        try:
+            engine_run(ex.source, settings=settings).model_dump_json()
+        except Exception:  # noqa: BLE001 - an example that is refused still warmed the parser
+            pass
+
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps finished workers
+    control = socket.socket(fileno=fd)
+    spares: deque[tuple[int, socket.socket]] = deque()
+
+    def fork_spare() -> None:
+        ours, theirs = socket.socketpair()
+        pid = os.fork()
+        if pid == 0:
+            control.close()
+            ours.close()
+            for _, s in spares:
+                s.close()
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            child_main(theirs, settings)
+        theirs.close()
+        spares.append((pid, ours))
+
+    for _ in range(max(1, settings.spare_workers)):
+        fork_spare()
+    while True:
+        try:
+            request = control.recv(1)
+        except InterruptedError:
+            continue
+        if not request:
+            break
+        if not spares:
+            fork_spare()
+        pid, sock = spares.popleft()
+        socket.send_fds(control, [struct.pack(">q", pid)], [sock.fileno()])
+        sock.close()
+        fork_spare()
+    for pid, _ in spares:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]))

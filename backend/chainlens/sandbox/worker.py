@@ -1,0 +1,72 @@
+"""One run inside a forked worker: apply the process limits, run the engine, stream frames.
+
+The worker is forked from the warmed template before a request arrives, so torch is
+already imported; it serves exactly one job and exits, so no state outlives a run.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import socket
+
+import orjson
+
+from ..errors import ProgramRejected
+from ..settings import Settings
+from .protocol import DONE, EVENT, JOB, REFUSED, recv_frame, send_frame
+
+
+def apply_limits(settings: Settings) -> None:
+    """Address space, no core dumps, few files; CPU is limited once the job starts."""
+    mem = settings.memory_limit_mb * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(64, hard), min(64, hard)))
+
+
+def serve_one(sock: socket.socket, settings: Settings) -> None:
+    """Wait for one job on ``sock``, run it, answer, return."""
+    from ..engine import run as engine_run
+
+    kind, payload = recv_frame(sock)
+    if kind != JOB:
+        return
+    job = orjson.loads(payload)
+    used = int(resource.getrusage(resource.RUSAGE_SELF).ru_utime)
+    cpu = used + settings.cpu_limit_s
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    emit = None
+    if job.get("stream"):
+        def emit(event: dict) -> None:
+            send_frame(sock, EVENT, orjson.dumps(event))
+    try:
+        run = engine_run(job["source"], device=job["device"], seed=job["seed"],
+                         settings=settings, emit=emit, run_id=job["id"])
+    except ProgramRejected as e:
+        send_frame(sock, REFUSED, orjson.dumps(e.to_dict()))
+        return
+    body = run.model_dump_json().encode()
+    if len(body) > settings.max_run_bytes:
+        from ..runs import error_run
+        body = error_run(job["id"], run.device, "limit_exceeded",
+                         f"limit max_run_bytes={settings.max_run_bytes} exceeded: the Run is "
+                         f"{len(body):,} bytes", stdout=run.stdout).model_dump_json().encode()
+    send_frame(sock, DONE, body)
+
+
+def child_main(sock: socket.socket, settings: Settings) -> None:
+    """Entry point of a freshly forked worker. Never returns."""
+    code = 0
+    try:
+        apply_limits(settings)
+        serve_one(sock, settings)
+    except BaseException:  # noqa: BLE001 - a worker must exit, whatever happened
+        code = 1
+    finally:
+        try:
+            sock.close()
+        finally:
+            os._exit(code)

@@ -1,0 +1,281 @@
+"""The service over real sockets: every endpoint and status code, the stream, the client."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+import torch
+from websockets.sync.client import connect
+
+import chainlens
+from chainlens import Client, ProgramRejected
+from chainlens.client import InvalidRequest
+from chainlens.errors import RateLimited, RequestTooLarge, RunNotFound, ServiceBusy
+from oracle import assert_matches, run_plain
+from server import serve
+
+CHAIN = "import torch\nx = torch.ones(3, requires_grad=True)\ny = x + 2\nz = (y*y*3).mean()\nz.backward()\nprint(x.grad)\n"
+SLOW = "import torch\nx = torch.ones(3, requires_grad=True)\nfor i in range(4000):\n    y = (x * 2).sum()\n    y.backward()\nprint('done')\n"
+
+
+def post(base: str, body: object, **kw) -> httpx.Response:
+    data = body if isinstance(body, (bytes, str)) else json.dumps(body)
+    headers = kw.pop("headers", {"content-type": "application/json"})
+    return httpx.post(base + "/api/v1/runs", content=data, headers=headers, timeout=60, **kw)
+
+
+def comparable(run: dict) -> dict:
+    run = dict(run)
+    run.pop("id")
+    run.pop("timings_ms")
+    return run
+
+
+def test_health(base_url: str) -> None:
+    r = httpx.get(base_url + "/api/v1/health")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["status"] == "ok" and body["torch"] == torch.__version__
+    assert body["devices"][0] == "cpu" and body["version"] == chainlens.__version__
+
+
+def test_examples_endpoint(base_url: str) -> None:
+    from chainlens.examples.catalog import examples
+    got = httpx.get(base_url + "/api/v1/examples").json()
+    assert [e["id"] for e in got] == [e.id for e in examples()]
+    assert set(got[0]) >= {"id", "title", "description", "source"}
+
+
+def test_post_run_equals_in_process_run(base_url: str) -> None:
+    r = post(base_url, {"source": CHAIN})
+    assert r.status_code == 200
+    remote = r.json()
+    local = chainlens.run(CHAIN).model_dump(mode="json")
+    assert comparable(remote) == comparable(local)
+    assert remote["variables"]["x"]["grad"]["values"] == [6.0, 6.0, 6.0]
+    again = httpx.get(f"{base_url}/api/v1/runs/{remote['id']}")
+    assert again.status_code == 200 and again.json() == remote
+
+
+def test_run_matches_pytorch_over_http(base_url: str) -> None:
+    from chainlens.examples.catalog import example
+    src = example("two_layer_adam").source
+    run = Client(base_url).run(src)
+    assert_matches(run, run_plain(src))
+
+
+def test_unknown_run_is_404(base_url: str) -> None:
+    r = httpx.get(base_url + "/api/v1/runs/nope")
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+
+
+def test_syntax_error_is_400_with_line(base_url: str) -> None:
+    r = post(base_url, {"source": "x = 1\ny = (2 +\n"})
+    assert r.status_code == 400
+    err = r.json()["error"]
+    assert err["code"] == "syntax_error" and err["line"] == 2
+
+
+def test_forbidden_is_400(base_url: str) -> None:
+    r = post(base_url, {"source": "import torch\ntorch.os.system('id')\n"})
+    assert r.status_code == 400
+    err = r.json()["error"]
+    assert err["code"] == "forbidden" and err["line"] == 2 and "torch.os" in err["message"]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_without_gpu_is_400_device_unavailable(base_url: str) -> None:
+    r = post(base_url, {"source": "x = 1", "device": "cuda"})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "device_unavailable"
+
+
+def test_body_over_limit_is_413(base_url: str) -> None:
+    r = post(base_url, {"source": "x = 1\n" * 10000})
+    assert r.status_code == 413
+    assert "max_body_bytes=32768" in r.json()["error"]["message"]
+
+
+def test_wrong_schema_is_422(base_url: str) -> None:
+    for body in ({"source": 3}, {}, {"source": "x", "seed": -1}, {"source": "x", "extra": 1},
+                 {"source": "x", "device": "tpu"}):
+        r = post(base_url, body)
+        assert r.status_code == 422, body
+        assert "detail" in r.json()
+
+
+@pytest.mark.parametrize("raw", [b'{"source": NaN}', b'{"source": "x", "source": "y"}',
+                                 b'{"source": "\\ud800"}', b'\xff\xfe', b'{"seed": 1' + b'0' * 5000 + b'}',
+                                 b'[' * 5000, b'not json'])
+def test_malformed_json_is_400_never_500(base_url: str, raw: bytes) -> None:
+    r = post(base_url, raw)
+    assert r.status_code in (400, 422), r.text
+
+
+def test_wrong_content_type_is_415(base_url: str) -> None:
+    r = post(base_url, "source=x", headers={"content-type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 415
+
+
+def test_program_error_is_200_with_status_error(base_url: str) -> None:
+    r = post(base_url, {"source": "import torch\nx = torch.ones(3, requires_grad=True)\n(x*2).backward()\n"})
+    assert r.status_code == 200
+    run = r.json()
+    assert run["status"] == "error" and run["error"]["code"] == "runtime_error"
+    assert run["error"]["type"] == "RuntimeError" and run["error"]["line"] == 3
+    assert [d["code"] for d in run["diagnostics"]] == ["non_scalar_backward"]
+
+
+def test_limit_is_200_limit_exceeded(base_url: str) -> None:
+    r = post(base_url, {"source": "import torch\nx = torch.ones(10 ** 8)\n"})
+    assert r.status_code == 200
+    assert r.json()["error"]["code"] == "limit_exceeded"
+    assert "max_tensor_elements=1000000" in r.json()["error"]["message"]
+
+
+def test_stream_event_order(base_url: str) -> None:
+    url = base_url.replace("http", "ws") + "/api/v1/stream"
+    events = []
+    with connect(url) as ws:
+        ws.send(json.dumps({"source": CHAIN}))
+        for message in ws:
+            events.append(json.loads(message))
+    types = [e["type"] for e in events]
+    assert types[0] == "run" and types[-1] == "done"
+    assert "node" in types and types.index("node") < types.index("pass") < types.index("step")
+    first_step = types.index("step")
+    assert all(t != "node" for t in types[first_step:]), "nodes of the forward come before steps"
+    assert events[-1]["run"]["id"] == events[0]["id"]
+    assert types.count("step") == len(events[-1]["run"]["passes"][0]["steps"])
+    assert "stdout" in types
+    node_events = [e["node"] for e in events if e["type"] == "node"]
+    assert all(n["grad"] is None and n["value"] is not None for n in node_events)
+
+
+def test_stream_refusal_is_error_event(base_url: str) -> None:
+    events = list(Client(base_url).stream("import os\n"))
+    assert [e["type"] for e in events] == ["error"]
+    assert events[0]["error"]["code"] == "forbidden"
+
+
+def test_stream_first_node_arrives_well_before_done(base_url: str) -> None:
+    source = ("import torch\nx = torch.ones(3, requires_grad=True)\ny = x * 2\n"
+              "t = torch.zeros(200, 200)\nfor i in range(1500):\n    t = (t @ t) * 0.0\nz = y.sum()\n")
+    times = {}
+    start = time.monotonic()
+    for event in Client(base_url).stream(source):
+        times.setdefault(event["type"], time.monotonic() - start)
+    assert times["done"] > 0.5, times
+    assert times["node"] < times["done"] / 2, times
+
+
+def test_health_answers_fast_while_a_run_executes(base_url: str) -> None:
+    t = threading.Thread(target=lambda: post(base_url, {"source": SLOW}))
+    t.start()
+    time.sleep(0.5)
+    latencies = []
+    with httpx.Client(base_url=base_url) as http:
+        http.get("/api/v1/health")
+        for _ in range(10):
+            t0 = time.perf_counter()
+            assert http.get("/api/v1/health").status_code == 200
+            latencies.append(time.perf_counter() - t0)
+    t.join()
+    assert sorted(latencies)[len(latencies) // 2] < 0.05, latencies
+
+
+def test_fifty_concurrent_runs_are_all_answered_correctly(base_url: str) -> None:
+    def one(i: int) -> dict:
+        src = f"import torch\nx = torch.tensor([{i}.0, 1.0], requires_grad=True)\n(x * x).sum().backward()\n"
+        return post(base_url, {"source": src}).json()
+
+    with ThreadPoolExecutor(16) as pool:
+        runs = list(pool.map(one, range(50)))
+    for i, run in enumerate(runs):
+        assert run["status"] == "ok"
+        assert run["variables"]["x"]["grad"]["values"] == [2.0 * i, 2.0]
+
+
+def test_client_roundtrip_and_typed_errors(base_url: str) -> None:
+    with Client(base_url) as c:
+        assert c.health().status == "ok"
+        assert len(c.examples()) >= 12
+        run = c.run(CHAIN)
+        assert c.get(run.id).model_dump() == run.model_dump()
+        with pytest.raises(ProgramRejected) as err:
+            c.run("x = (\n")
+        assert err.value.code == "syntax_error" and err.value.line == 1
+        with pytest.raises(RunNotFound):
+            c.get("missing")
+        with pytest.raises(RequestTooLarge):
+            c.run("#" * 40000)
+        with pytest.raises(InvalidRequest):
+            c.run(CHAIN, device="tpu")
+
+
+def test_cli_run_json_equals_api(base_url: str, tmp_path) -> None:
+    f = tmp_path / "prog.py"
+    f.write_text(CHAIN)
+    out = subprocess.run([sys.executable, "-m", "chainlens", "run", str(f), "--json"],
+                         capture_output=True, text=True, check=True).stdout
+    remote = post(base_url, {"source": CHAIN}).json()
+    assert comparable(json.loads(out)) == comparable(remote)
+
+
+def test_cli_run_summary_and_examples(tmp_path) -> None:
+    f = tmp_path / "prog.py"
+    f.write_text(CHAIN)
+    out = subprocess.run([sys.executable, "-m", "chainlens", "run", str(f)],
+                         capture_output=True, text=True, check=True).stdout
+    assert "x = [1.0, 1.0, 1.0]   grad = [6.0, 6.0, 6.0]" in out
+    assert "MeanBackward0 -> MulBackward0" in out
+    listing = subprocess.run([sys.executable, "-m", "chainlens", "examples"],
+                             capture_output=True, text=True, check=True).stdout
+    assert "chain_rule" in listing
+
+
+def test_rate_limit_is_429_with_retry_after() -> None:
+    with serve(rate_limit_per_minute=3) as base:
+        codes = [post(base, {"source": "x = 1"}).status_code for _ in range(5)]
+        assert codes[:3] == [200, 200, 200] and codes[3] == 429
+        r = post(base, {"source": "x = 1"})
+        assert r.headers["retry-after"] and r.json()["error"]["code"] == "rate_limited"
+        with pytest.raises(RateLimited):
+            Client(base).run("x = 1")
+
+
+def test_full_queue_is_503_with_retry_after() -> None:
+    with serve(workers=1, queue_size=0, max_concurrent_per_client=10) as base:
+        t = threading.Thread(target=lambda: post(base, {"source": SLOW}))
+        t.start()
+        time.sleep(0.5)
+        r = post(base, {"source": "x = 1"})
+        t.join()
+        assert r.status_code == 503 and r.headers["retry-after"]
+        with pytest.raises(ServiceBusy):
+            raise ServiceBusy(r.json()["error"]["message"])
+
+
+def test_timeout_is_a_clean_error_and_next_run_works() -> None:
+    with serve(wall_timeout_s=1, max_loop_iterations=10**9, max_statements=10**9) as base:
+        r = post(base, {"source": "x = 0\nwhile True:\n    x = x + 1\n"})
+        assert r.status_code == 200
+        assert r.json()["error"]["code"] == "timeout"
+        assert "wall_timeout_s=1.0" in r.json()["error"]["message"]
+        assert post(base, {"source": CHAIN}).json()["status"] == "ok"
+
+
+def test_openapi_and_docs(base_url: str) -> None:
+    spec = httpx.get(base_url + "/openapi.json").json()
+    assert {"/api/v1/runs", "/api/v1/health", "/api/v1/examples", "/api/v1/runs/{run_id}"} <= set(spec["paths"])
+    schemas = spec["components"]["schemas"]
+    assert {"Run", "RunRequest", "Node", "Step", "TensorView", "ErrorBody"} <= set(schemas)
+    assert httpx.get(base_url + "/docs").status_code == 200
+    page = httpx.get(base_url + "/")
+    assert page.status_code == 200 and "chainlens" in page.text
