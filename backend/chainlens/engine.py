@@ -9,6 +9,8 @@ sandbox's worker processes; ``emit`` receives stream events as they happen.
 from __future__ import annotations
 
 import ast
+import contextlib
+import gc
 import random
 import sys
 import time
@@ -24,7 +26,7 @@ from .errors import ChainlensError, LimitExceeded, ProgramRejected
 from .explain.diagnostics import Diagnostics
 from .language.checker import parse
 from .language.interpreter import Interpreter
-from .schema import CutEdge, Diagnostic, ErrorInfo, Node, Pass, Run, Step, Variable
+from .schema import Diagnostic, ErrorInfo, Run
 from .settings import Settings, get_settings
 from .tracing.recorder import NodeRecord, PassRecord, Recorder, StepRecord
 from .tracing.summaries import Summarizer, number
@@ -93,33 +95,36 @@ class _Execution:
             self.recorder.node_of(t), line)
 
     # ------------------------------------------------------------- stream
-    def _node_model(self, rec: NodeRecord) -> Node:
+    def _node_dict(self, rec: NodeRecord) -> dict[str, Any]:
         label = rec.op or rec.grad_fn
         if rec.kind == "leaf":
             label = rec.names[0] if rec.names else "leaf"
-        return Node.model_construct(
-            id=rec.id, kind=rec.kind, grad_fn=rec.grad_fn, op=rec.op, label=label,
-            names=list(rec.names), line=rec.line, module=rec.module, inputs=list(rec.inputs),
-            value=self.summarize(rec.value), grad=self.summarize(rec.grad))
+        return {"id": rec.id, "kind": rec.kind, "grad_fn": rec.grad_fn, "op": rec.op,
+                "label": label, "names": list(rec.names), "line": rec.line,
+                "module": rec.module, "inputs": list(rec.inputs),
+                "value": self.summarize(rec.value), "grad": self.summarize(rec.grad)}
 
     def _emit_node(self, rec: NodeRecord) -> None:
-        node = self._node_model(rec).model_dump(mode="json")
+        node = self._node_dict(rec)
         node["grad"] = None
+        self.summarize.flush()
         self.emit({"type": "node", "node": node})  # type: ignore[misc]
 
     def _emit_pass(self, p: PassRecord) -> None:
+        gradient = self.summarize(p.gradient)
+        self.summarize.flush()
         self.emit({"type": "pass", "index": p.index, "root": p.root,  # type: ignore[misc]
-                   "gradient": _dump(self.summarize(p.gradient))})
+                   "gradient": gradient})
 
-    def _step_model(self, step: StepRecord) -> Step:
-        return Step.model_construct(
-            node=step.node,
-            grad_output=self.summarize(step.grad_outputs[0] if step.grad_outputs else None),
-            grad_inputs=[self.summarize(g) for g in step.grad_inputs], formula=None)
+    def _step_dict(self, step: StepRecord) -> dict[str, Any]:
+        return {"node": step.node,
+                "grad_output": self.summarize(step.grad_outputs[0] if step.grad_outputs else None),
+                "grad_inputs": [self.summarize(g) for g in step.grad_inputs], "formula": None}
 
     def _emit_step(self, p: PassRecord, step: StepRecord) -> None:
-        self.emit({"type": "step", "pass": p.index,  # type: ignore[misc]
-                   "step": self._step_model(step).model_dump(mode="json")})
+        body = self._step_dict(step)
+        self.summarize.flush()
+        self.emit({"type": "step", "pass": p.index, "step": body})  # type: ignore[misc]
 
     def _write(self, text: str) -> None:
         self.stdout_bytes += len(text.encode("utf-8", "replace"))
@@ -185,7 +190,8 @@ class _Execution:
         return out
 
     # --------------------------------------------------------------- run
-    def execute(self) -> Run:
+    def execute(self) -> dict[str, Any]:
+        """Run the program; the Run in its wire form (plain JSON-ready data)."""
         t0 = time.perf_counter()
         timings: dict[str, float] = {}
         tree = parse(self.source, self.s)
@@ -197,17 +203,18 @@ class _Execution:
         np.random.seed(self.seed % 2**32)
         random.seed(self.seed)
         t1 = time.perf_counter()
-        hooks = (
-            torch.nn.modules.module.register_module_forward_pre_hook(
-                lambda m, a: self.recorder.module_enter(m)),
-            torch.nn.modules.module.register_module_forward_hook(
-                lambda m, a, out: self.recorder.module_exit(m, out), always_call=True),
-        )
         old_limit = sys.getrecursionlimit()
         sys.setrecursionlimit(max(old_limit, 6000))
         grad_mode = torch.is_grad_enabled()
+        gc_was_enabled = gc.isenabled()
+        # Collections while thousands of autograd nodes are created cost 4x the hooks
+        # themselves (each pass walks torch's whole object graph); a run is short-lived.
+        gc.disable()
+        # torch.device(...) installs a TorchFunctionMode that taxes every op: CPU needs none.
+        device_ctx = (torch.device(self.device) if self.device != "cpu"
+                      else contextlib.nullcontext())
         try:
-            with torch.device(self.device), warnings.catch_warnings():
+            with device_ctx, warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 torch.set_grad_enabled(True)
                 try:
@@ -239,16 +246,18 @@ class _Execution:
                                       message=_first_line(e), line=line, col=col)
                     self.diagnostics.from_exception(e, line, self._error_node(e))
         finally:
-            for h in hooks:
-                h.remove()
             sys.setrecursionlimit(old_limit)
             torch.set_grad_enabled(grad_mode)
         timings["execute"] = (time.perf_counter() - t1) * 1000
         t2 = time.perf_counter()
-        run = self._assemble(error)
+        try:
+            run = self._assemble(error)
+        finally:
+            if gc_was_enabled:
+                gc.enable()
         timings["assemble"] = (time.perf_counter() - t2) * 1000
         timings["total"] = (time.perf_counter() - t0) * 1000
-        run.timings_ms = timings
+        run["timings_ms"] = timings
         return run
 
     def _error_node(self, exc: BaseException) -> str | None:
@@ -303,27 +312,32 @@ class _Execution:
                                              list(value.shape))
 
     # ---------------------------------------------------------- assemble
-    def _assemble(self, error: ErrorInfo | None) -> Run:
+    def _assemble(self, error: ErrorInfo | None) -> dict[str, Any]:
         s = self.summarize
         rec = self.recorder
         self._check_unreached()
-        self.diagnostics.non_finite([p for p in rec.passes if p.recorded],
-                                    lambda g: bool(torch.isfinite(g).all()))
-        nodes = [self._node_model(r) for r in rec.nodes.values()]
-        passes = [Pass.model_construct(
-            index=p.index, root=p.root if p.root in rec.nodes else None,
-            gradient=s(p.gradient), steps=[self._step_model(st) for st in p.steps],
-            line=p.line, loss=None if p.loss is None else number(p.loss),
-            recorded=p.recorded) for p in rec.passes]
-        variables: dict[str, Variable] = {}
+        recorded = [p for p in rec.passes if p.recorded]
+        for p in recorded:
+            for st in p.steps:
+                for g in (*st.grad_outputs, *st.grad_inputs):
+                    s(g)
+        s.flush()
+        self.diagnostics.non_finite(recorded, lambda g: Summarizer.finite(s(g)))  # type: ignore[arg-type]
+        nodes = [self._node_dict(r) for r in rec.nodes.values()]
+        passes = [{"index": p.index, "root": p.root if p.root in rec.nodes else None,
+                   "gradient": s(p.gradient), "steps": [self._step_dict(st) for st in p.steps],
+                   "line": p.line, "loss": None if p.loss is None else number(p.loss),
+                   "recorded": p.recorded} for p in rec.passes]
+        variables: dict[str, Any] = {}
         for name, value in self.interp.globals.vars.items():
             if isinstance(value, torch.Tensor):
                 nid = rec.node_of(value) if (value.requires_grad or value.grad_fn) else None
                 grad = value.grad if value.is_leaf or value.retains_grad else None
-                variables[name] = Variable.model_construct(
-                    node=nid if nid in rec.nodes else None, value=s(value.detach().clone()),
-                    grad=s(grad.clone()) if grad is not None else None, is_leaf=value.is_leaf,
-                    requires_grad=value.requires_grad)
+                variables[name] = {
+                    "node": nid if nid in rec.nodes else None, "value": s(value),
+                    "grad": s(grad),
+                    "is_leaf": value.is_leaf, "requires_grad": value.requires_grad}
+        s.flush()
         if rec.dropped_passes:
             self.diagnostics.add(Diagnostic(
                 code="passes_truncated", severity="info",
@@ -332,14 +346,14 @@ class _Execution:
                 f"(limit max_recorded_passes={self.s.max_recorded_passes}); every pass's loss "
                 "is in the loss curve.", line=None, node=None,
                 hint="Lower the number of iterations to see every pass."))
-        return Run.model_construct(
-            id=self.run_id, status="error" if error else "ok", device=self.device, error=error,
-            stdout="".join(self.stdout), variables=variables, nodes=nodes, passes=passes,
-            diagnostics=self.diagnostics.items, timings_ms={},
-            cut_edges=[CutEdge.model_construct(source=c.source, op=c.op, line=c.line,
-                                               reason=c.reason)
-                       for c in rec.cuts.values() if c.source in rec.nodes],
-            losses=[None if v is None else number(v) for v in rec.losses])
+        return {
+            "id": self.run_id, "status": "error" if error else "ok", "device": self.device,
+            "error": error.model_dump() if error else None, "stdout": "".join(self.stdout),
+            "variables": variables, "nodes": nodes, "passes": passes,
+            "diagnostics": [d.model_dump() for d in self.diagnostics.items], "timings_ms": {},
+            "cut_edges": [{"source": c.source, "op": c.op, "line": c.line, "reason": c.reason}
+                          for c in rec.cuts.values() if c.source in rec.nodes],
+            "losses": [None if v is None else number(v) for v in rec.losses]}
 
     def _check_unreached(self) -> None:
         """Leaves bound to a name that require grad but that no pass reached."""
@@ -360,11 +374,11 @@ def _dump(model: Any) -> Any:
     return None if model is None else model.model_dump(mode="json")
 
 
-def run(source: str, device: str = "cpu", seed: int = 0, *, settings: Settings | None = None,
-        emit: Emit | None = None, run_id: str | None = None) -> Run:
-    """Run ``source`` and return its Run. Raises ProgramRejected for a program that is not
-    run (syntax, forbidden construct, unavailable device); a program that fails is a Run
-    with ``status == "error"``."""
+def run_wire(source: str, device: str = "cpu", seed: int = 0, *,
+             settings: Settings | None = None, emit: Emit | None = None,
+             run_id: str | None = None) -> dict[str, Any]:
+    """The Run as plain data, ready for orjson: what the server sends. Raises
+    ProgramRejected for a program that is not run."""
     settings = settings or get_settings()
     concrete = resolve_device(device)
     ex = _Execution(source, concrete, seed, settings, emit, run_id or uuid.uuid4().hex[:16])
@@ -372,3 +386,18 @@ def run(source: str, device: str = "cpu", seed: int = 0, *, settings: Settings |
         return ex.execute()
     except LimitExceeded as e:  # a limit checked before running (program size, AST caps)
         raise ProgramRejected(e.message, e.line, e.col, code="limit_exceeded") from None
+
+
+def run(source: str, device: str = "cpu", seed: int = 0, *, settings: Settings | None = None,
+        emit: Emit | None = None, run_id: str | None = None) -> Run:
+    """Run ``source`` and return its Run. Raises ProgramRejected for a program that is not
+    run (syntax, forbidden construct, unavailable device); a program that fails is a Run
+    with ``status == "error"``."""
+    wire = run_wire(source, device, seed, settings=settings, emit=emit, run_id=run_id)
+    paused = gc.isenabled()
+    gc.disable()  # validating ~10^5 small objects: collections would triple the cost
+    try:
+        return Run.model_validate(wire)
+    finally:
+        if paused:
+            gc.enable()

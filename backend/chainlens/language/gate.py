@@ -193,7 +193,16 @@ class Gate:
         if inplace:
             self.last_inplace = target
             rec.before_inplace(target)
-        result = fn(*args, **kwargs)
+        if isinstance(fn, torch.nn.Module):
+            depth = len(rec.module_stack)
+            rec.module_enter(fn)
+            try:
+                result = fn(*args, **kwargs)
+                rec.record_outputs(result, op)
+            finally:
+                del rec.module_stack[depth:]
+        else:
+            result = fn(*args, **kwargs)
         self._check_result(result, op)
         if inplace:
             rec.record_inplace(target, op)

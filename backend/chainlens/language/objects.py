@@ -115,7 +115,7 @@ def make_module_class(interp: "Interpreter", ucls: UserClass) -> type:
         return interp.call_function(method, [self, *args], kwargs)
 
     return type(ucls.name, (base,), {
-        "__init__": __init__, "forward": forward, "chainlens_class": ucls,
+        "__init__": __init__, "forward": forward, "chainlens_class": ucls, "chainlens_user": True,
         "__module__": "chainlens.user", "__qualname__": ucls.name,
     })
 

@@ -9,6 +9,7 @@ multithreaded torch op deadlocks its forked children.
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import socket
@@ -16,12 +17,14 @@ import struct
 import sys
 from collections import deque
 
+import orjson
+
 
 def main(fd: int) -> None:
     import torch
     torch.set_num_threads(1)
     torch.set_num_interop_threads(1)
-    from ..engine import run as engine_run
+    from ..engine import run_wire
     from ..settings import get_settings
     from .worker import child_main
 
@@ -32,10 +35,12 @@ def main(fd: int) -> None:
     # single-threaded, so forked workers start warm and never need a temp dir.
     for ex in examples():
         try:
-            engine_run(ex.source, settings=settings).model_dump_json()
+            orjson.dumps(run_wire(ex.source, settings=settings))
         except Exception:  # noqa: BLE001 - an example that is refused still warmed the parser
             pass
 
+    gc.collect()
+    gc.freeze()  # children neither scan nor copy-on-write-touch the template's objects
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps finished workers
     control = socket.socket(fileno=fd)
     spares: deque[tuple[int, socket.socket]] = deque()

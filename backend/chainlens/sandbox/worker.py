@@ -6,6 +6,7 @@ already imported; it serves exactly one job and exits, so no state outlives a ru
 
 from __future__ import annotations
 
+import gc
 import os
 import resource
 import socket
@@ -13,6 +14,7 @@ import socket
 import orjson
 
 from ..errors import ProgramRejected
+from ..runs import error_run
 from ..settings import Settings
 from .protocol import DONE, EVENT, JOB, REFUSED, recv_frame, send_frame
 
@@ -29,7 +31,7 @@ def apply_limits(settings: Settings) -> None:
 
 def serve_one(sock: socket.socket, settings: Settings) -> None:
     """Wait for one job on ``sock``, run it, answer, return."""
-    from ..engine import run as engine_run
+    from ..engine import run_wire
 
     kind, payload = recv_frame(sock)
     if kind != JOB:
@@ -42,18 +44,18 @@ def serve_one(sock: socket.socket, settings: Settings) -> None:
     if job.get("stream"):
         def emit(event: dict) -> None:
             send_frame(sock, EVENT, orjson.dumps(event))
+    gc.disable()  # a worker lives for one run: collections only cost time
     try:
-        run = engine_run(job["source"], device=job["device"], seed=job["seed"],
-                         settings=settings, emit=emit, run_id=job["id"])
+        run = run_wire(job["source"], device=job["device"], seed=job["seed"],
+                       settings=settings, emit=emit, run_id=job["id"])
     except ProgramRejected as e:
         send_frame(sock, REFUSED, orjson.dumps(e.to_dict()))
         return
-    body = run.model_dump_json().encode()
+    body = orjson.dumps(run)
     if len(body) > settings.max_run_bytes:
-        from ..runs import error_run
-        body = error_run(job["id"], run.device, "limit_exceeded",
+        body = error_run(job["id"], run["device"], "limit_exceeded",
                          f"limit max_run_bytes={settings.max_run_bytes} exceeded: the Run is "
-                         f"{len(body):,} bytes", stdout=run.stdout).model_dump_json().encode()
+                         f"{len(body):,} bytes", stdout=run["stdout"]).model_dump_json().encode()
     send_frame(sock, DONE, body)
 
 

@@ -103,6 +103,8 @@ class Recorder:
         self.line: int | None = None
         self.module_stack: list[str | None] = []
         self._module_paths: dict[int, str] = {}
+        self._roots: dict[int, tuple[torch.nn.Module, dict[int, str]]] = {}
+        self._hooked_containers: set[int] = set()
         self._param_names: dict[int, str] = {}
         self._leaves: dict[int, tuple[torch.Tensor, str]] = {}
         self._by_storage: dict[int, list[NodeRecord]] = {}
@@ -238,15 +240,29 @@ class Recorder:
 
     # -------------------------------------------------------------- modules
     def module_enter(self, module: torch.nn.Module) -> None:
+        """A module's forward begins: its path (``fc1``, ``features.0``) labels the nodes
+        made inside it. The outermost module called names the others."""
         if not self.module_stack:
-            self._module_paths = {id(m): p for p, m in module.named_modules()}
-            for pname, p in module.named_parameters():
-                self._param_names.setdefault(id(p), pname)
-                hit = self._leaves.get(id(p))
-                if hit is not None and hit[0] is p and pname not in self.nodes[hit[1]].names:
-                    self.nodes[hit[1]].names.insert(0, pname)
-        path = self._module_paths.get(id(module)) or None
-        self.module_stack.append(path)
+            root = self._roots.get(id(module))
+            if root is None or root[0] is not module:
+                paths = {id(m): p for p, m in module.named_modules()}
+                root = self._roots[id(module)] = (module, paths)
+                for pname, p in module.named_parameters():
+                    self._param_names.setdefault(id(p), pname)
+                    hit = self._leaves.get(id(p))
+                    if hit is not None and hit[0] is p and pname not in self.nodes[hit[1]].names:
+                        self.nodes[hit[1]].names.insert(0, pname)
+            self._module_paths = root[1]
+        self.module_stack.append(self._module_paths.get(id(module)) or None)
+        if module._modules and not getattr(module, "chainlens_user", False) \
+                and id(module) not in self._hooked_containers:
+            # A library container (Sequential...) calls its children itself, out of the
+            # gate's sight: hook them, once per instance.
+            self._hooked_containers.add(id(module))
+            for child in module.children():
+                child.register_forward_pre_hook(lambda m, a: self.module_enter(m))
+                child.register_forward_hook(lambda m, a, out: self.module_exit(m, out),
+                                            always_call=True)
 
     def module_exit(self, module: torch.nn.Module, output: Any) -> None:
         self.record_outputs(output, type(module).__name__)
