@@ -322,7 +322,8 @@ class _Execution:
                 for g in (*st.grad_outputs, *st.grad_inputs):
                     s(g)
         s.flush()
-        self.diagnostics.non_finite(recorded, lambda g: Summarizer.finite(s(g)))  # type: ignore[arg-type]
+        if s.nonfinite_seen:
+            self.diagnostics.non_finite(recorded, lambda g: Summarizer.finite(s(g)))  # type: ignore[arg-type]
         nodes = [self._node_dict(r) for r in rec.nodes.values()]
         passes = [{"index": p.index, "root": p.root if p.root in rec.nodes else None,
                    "gradient": s(p.gradient), "steps": [self._step_dict(st) for st in p.steps],

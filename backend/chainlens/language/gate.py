@@ -112,6 +112,16 @@ class Gate:
                 return n, float(n)
             steps = kwargs.get("steps", nums[2] if len(nums) > 2 else 100)
             return (int(steps), float(steps)) if isinstance(steps, int) else (0, 0.0)
+        if short in _ELEMENTWISE_HINTS or short.startswith("i"):
+            a, b = (target, args[0]) if target is not None and args else (
+                args[0] if args else None, args[1] if len(args) > 1 else None)
+            sa, sb = _shape_of(a), _shape_of(b)
+            if sa is not None and (sb is None or sb == sa):
+                n = a.numel() if isinstance(a, torch.Tensor) else a.size  # type: ignore[union-attr]
+                return n, float(n)
+            if sb is not None and sa is None:
+                n = b.numel() if isinstance(b, torch.Tensor) else b.size  # type: ignore[union-attr]
+                return n, float(n)
         shapes = [s for s in (_shape_of(a) for a in (target, *args, *kwargs.values())) if s is not None]
         for a in args:
             if isinstance(a, (list, tuple)):

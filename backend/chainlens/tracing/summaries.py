@@ -150,7 +150,7 @@ _BATCHED = (torch.float32, torch.float64)
 
 
 @np.errstate(invalid="ignore", over="ignore")
-def _fill_batch(items: list[tuple[torch.Tensor, View]]) -> None:
+def _fill_batch(items: list[tuple[torch.Tensor, View]]) -> bool:
     """Fill many small views of one dtype and device at once: one cat, one copy to the
     CPU, segment reductions for the stats, one orjson pass for the values."""
     tensors = [t.detach().reshape(-1) for t, _ in items]
@@ -178,6 +178,7 @@ def _fill_batch(items: list[tuple[torch.Tensor, View]]) -> None:
                                            option=orjson.OPT_SERIALIZE_NUMPY))
     values = (orjson.loads(orjson.dumps(arr, option=orjson.OPT_SERIALIZE_NUMPY))
               if arr.dtype == np.float32 else arr.tolist())
+    return_bad = bool(bad.any())
     for i, (t, v) in enumerate(items):
         if bad[i]:
             v.update(view(t))
@@ -187,6 +188,7 @@ def _fill_batch(items: list[tuple[torch.Tensor, View]]) -> None:
                       "nan": 0, "inf": 0}
         start = int(starts[i])
         v["values"] = _nest(values[start:start + int(sizes[i])], tuple(t.shape))
+    return return_bad
 
 
 class Summarizer:
@@ -197,6 +199,7 @@ class Summarizer:
     def __init__(self) -> None:
         self._cache: dict[int, tuple[Any, View]] = {}
         self._pending: list[tuple[torch.Tensor, View]] = []
+        self.nonfinite_seen = False
 
     def __call__(self, t: torch.Tensor | None) -> View | None:
         if t is None:
@@ -219,9 +222,12 @@ class Summarizer:
                 groups.setdefault((t.dtype, t.device), []).append((t, v))
             else:
                 v.update(view(t))
+                if not self.finite(v):
+                    self.nonfinite_seen = True
         self._pending = []
         for items in groups.values():
-            _fill_batch(items)
+            if _fill_batch(items):
+                self.nonfinite_seen = True
 
     @staticmethod
     def finite(v: View) -> bool:
