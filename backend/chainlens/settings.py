@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     max_run_bytes: int = 32 * 1024 * 1024
 
     # -- the worker process
+    isolation: Literal["fork", "pool"] = "fork"
+    runs_per_worker: int = 50
     wall_timeout_s: float = 20.0
     cpu_limit_s: int = 30
     memory_limit_mb: int = 2048

@@ -112,36 +112,39 @@ def _raw_identifiers_are_ascii(source: str) -> None:
 
 
 def check(tree: ast.Module, source: str, settings: Settings) -> None:
-    """Walk the tree once, iteratively, refusing what the language does not have."""
+    """Walk the tree once, iteratively (caps checked as it goes), then refuse what the
+    language does not have."""
     stack: list[tuple[ast.AST, int]] = [(tree, 0)]
-    count = 0
-    bound = _bound_names(tree)
-    aliases = _namespace_aliases(tree, bound)
+    nodes: list[ast.AST] = []
     while stack:
         node, depth = stack.pop()
-        count += 1
-        if count > settings.max_ast_nodes:
+        nodes.append(node)
+        if len(nodes) > settings.max_ast_nodes:
             raise LimitExceeded("max_ast_nodes", settings.max_ast_nodes, "the program is too large")
         if depth > settings.max_ast_depth:
             raise LimitExceeded("max_ast_depth", settings.max_ast_depth,
                                 "the program is nested too deeply", getattr(node, "lineno", None))
+        for child in ast.iter_child_nodes(node):
+            stack.append((child, depth + 1))
+    bound = _bound_names(nodes)
+    aliases = _namespace_aliases(nodes, bound)
+    for node in reversed(nodes):
         kind = type(node)
         if kind not in ALLOWED_NODES:
             what = CONSTRUCT_NAMES.get(kind, kind.__name__)
             raise _reject(f"'{what}' is not part of the chainlens language", node)
+    for node in nodes:
         _check_node(node, bound)
         if isinstance(node, ast.Attribute):
             _check_chain(node, aliases)
-        for child in ast.iter_child_nodes(node):
-            stack.append((child, depth + 1))
     _raw_identifiers_are_ascii(source)
 
 
-def _bound_names(tree: ast.Module) -> set[str]:
+def _bound_names(nodes: list[ast.AST]) -> set[str]:
     """Every name the program binds itself: those may shadow a refused builtin
     (tutorials call the custom ReLU's argument ``input``)."""
     names: set[str] = set()
-    for node in ast.walk(tree):
+    for node in nodes:
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
             names.add(node.id)
         elif isinstance(node, ast.arg):
@@ -158,11 +161,11 @@ ROOT_ALIASES = {"torch": "torch", "nn": "torch.nn", "F": "torch.nn.functional",
                 "optim": "torch.optim", "np": "numpy", "numpy": "numpy"}
 
 
-def _namespace_aliases(tree: ast.Module, bound: set[str]) -> dict[str, str]:
+def _namespace_aliases(nodes: list[ast.AST], bound: set[str]) -> dict[str, str]:
     """Names that certainly stand for a namespace: imported ones, and the usual
     aliases where the program binds them to nothing else."""
     aliases = {k: v for k, v in ROOT_ALIASES.items() if k not in bound}
-    for node in ast.walk(tree):
+    for node in nodes:
         if isinstance(node, ast.Import):
             for a in node.names:
                 if a.asname:

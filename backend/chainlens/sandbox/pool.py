@@ -25,9 +25,33 @@ from ..settings import Settings
 from .protocol import DONE, JOB, REFUSED, read_frame, write_frame
 
 
+class _Worker:
+    """A forked worker as the server holds it: its socket streams and a pidfd to kill it by
+    (a pidfd cannot hit a reused pid)."""
+
+    def __init__(self, pidfd: int, reader: asyncio.StreamReader,
+                 writer: asyncio.StreamWriter) -> None:
+        self.pidfd = pidfd
+        self.reader = reader
+        self.writer = writer
+        self.runs = 0
+
+    def kill(self) -> None:
+        try:
+            signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        os.close(self.pidfd)
+        self.writer.close()
+
+
 class WorkerPool:
+    """``isolation="fork"``: a fresh worker per run. ``"pool"``: a worker serves up to
+    ``runs_per_worker`` runs, and is replaced after any timeout or crash."""
+
     def __init__(self, settings: Settings) -> None:
         self.s = settings
+        self._idle: list[_Worker] = []
         self._control: socket.socket | None = None
         self._proc: subprocess.Popen | None = None
         self._acquire_lock = asyncio.Lock()
@@ -44,6 +68,9 @@ class WorkerPool:
         self._control = ours
 
     def stop(self) -> None:
+        for w in self._idle:
+            w.kill()
+        self._idle.clear()
         if self._control is not None:
             self._control.close()
             self._control = None
@@ -67,9 +94,17 @@ class WorkerPool:
         async with self._acquire_lock:
             return await asyncio.to_thread(self._acquire_blocking)
 
+    async def _worker(self) -> _Worker:
+        if self._idle:
+            return self._idle.pop()
+        pid, sock = await self._acquire()
+        pidfd = os.pidfd_open(pid)  # the worker is alive now: no pid-reuse race later
+        reader, writer = await asyncio.open_unix_connection(sock=sock, limit=1 << 20)
+        return _Worker(pidfd, reader, writer)
+
     async def execute(self, job: dict) -> AsyncIterator[tuple[bytes, bytes]]:
-        """Run ``job`` in a fresh worker; yield (kind, payload) frames. The last frame is
-        DONE or REFUSED, or a synthetic DONE made by ``on_timeout``/``on_lost``."""
+        """Run ``job`` in a worker; yield (kind, payload) frames. The last one is DONE or
+        REFUSED from the worker, or ``T`` (wall-clock timeout) or ``L`` (worker lost)."""
         if self.waiting >= self.s.queue_size:
             raise ServiceBusy(f"all {self.s.workers} workers are busy and the queue "
                               f"(queue_size={self.s.queue_size}) is full; retry shortly")
@@ -79,36 +114,36 @@ class WorkerPool:
         finally:
             self.waiting -= 1
         self.running += 1
-        pidfd = None
-        writer = None
+        worker: _Worker | None = None
+        reusable = False
         try:
-            pid, sock = await self._acquire()
-            pidfd = os.pidfd_open(pid)  # the worker is alive now: no pid-reuse race later
-            reader, writer = await asyncio.open_unix_connection(sock=sock, limit=1 << 20)
-            write_frame(writer, JOB, orjson.dumps(job))
-            await writer.drain()
+            worker = await self._worker()
+            write_frame(worker.writer, JOB, orjson.dumps(job))
+            await worker.writer.drain()
             deadline = time.monotonic() + self.s.wall_timeout_s
             while True:
                 remaining = deadline - time.monotonic()
                 try:
-                    kind, payload = await asyncio.wait_for(read_frame(reader), max(remaining, 0.001))
+                    kind, payload = await asyncio.wait_for(read_frame(worker.reader),
+                                                           max(remaining, 0.001))
                 except TimeoutError:
                     yield b"T", b""
                     return
                 except (asyncio.IncompleteReadError, EOFError, ConnectionError):
                     yield b"L", b""
                     return
+                if kind in (DONE, REFUSED):
+                    worker.runs += 1
+                    reusable = (self.s.isolation == "pool"
+                                and worker.runs < self.s.runs_per_worker)
                 yield kind, payload
                 if kind in (DONE, REFUSED):
                     return
         finally:
-            if pidfd is not None:
-                try:
-                    signal.pidfd_send_signal(pidfd, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                os.close(pidfd)
-            if writer is not None:
-                writer.close()
+            if worker is not None:
+                if reusable:
+                    self._idle.append(worker)
+                else:
+                    worker.kill()
             self.running -= 1
             self._slots.release()

@@ -29,13 +29,29 @@ def apply_limits(settings: Settings) -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(64, hard), min(64, hard)))
 
 
-def serve_one(sock: socket.socket, settings: Settings) -> None:
-    """Wait for one job on ``sock``, run it, answer, return."""
+WARM_UP = ("import torch\nx = torch.ones(3, requires_grad=True)\ny = x + 2\n"
+           "z = (y * y * 3).mean()\nz.backward()\nprint(x.grad)\n")
+
+
+def prefault(settings: Settings) -> None:
+    """Run a small program while waiting for a job: the copy-on-write faults a fresh fork
+    takes on first touching the interpreter's and torch's memory happen now, not during
+    the request."""
     from ..engine import run_wire
 
-    kind, payload = recv_frame(sock)
+    orjson.dumps(run_wire(WARM_UP, settings=settings))
+
+
+def serve_one(sock: socket.socket, settings: Settings) -> bool:
+    """Wait for one job on ``sock``, run it, answer. False when the server hung up."""
+    from ..engine import run_wire
+
+    try:
+        kind, payload = recv_frame(sock)
+    except EOFError:
+        return False
     if kind != JOB:
-        return
+        return False
     job = orjson.loads(payload)
     used = int(resource.getrusage(resource.RUSAGE_SELF).ru_utime)
     cpu = used + settings.cpu_limit_s
@@ -44,19 +60,22 @@ def serve_one(sock: socket.socket, settings: Settings) -> None:
     if job.get("stream"):
         def emit(event: dict) -> None:
             send_frame(sock, EVENT, orjson.dumps(event))
-    gc.disable()  # a worker lives for one run: collections only cost time
+    gc.disable()  # a run is short: collections only cost time
     try:
         run = run_wire(job["source"], device=job["device"], seed=job["seed"],
                        settings=settings, emit=emit, run_id=job["id"])
     except ProgramRejected as e:
         send_frame(sock, REFUSED, orjson.dumps(e.to_dict()))
-        return
+        return True
     body = orjson.dumps(run)
+    del run
+    gc.enable()
     if len(body) > settings.max_run_bytes:
         body = error_run(job["id"], run["device"], "limit_exceeded",
                          f"limit max_run_bytes={settings.max_run_bytes} exceeded: the Run is "
                          f"{len(body):,} bytes", stdout=run["stdout"]).model_dump_json().encode()
     send_frame(sock, DONE, body)
+    return True
 
 
 def child_main(sock: socket.socket, settings: Settings) -> None:
@@ -64,7 +83,11 @@ def child_main(sock: socket.socket, settings: Settings) -> None:
     code = 0
     try:
         apply_limits(settings)
-        serve_one(sock, settings)
+        prefault(settings)
+        runs = settings.runs_per_worker if settings.isolation == "pool" else 1
+        for _ in range(runs):
+            if not serve_one(sock, settings):
+                break
     except BaseException:  # noqa: BLE001 - a worker must exit, whatever happened
         code = 1
     finally:
