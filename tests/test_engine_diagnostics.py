@@ -1,0 +1,150 @@
+"""Diagnostics land on the right node and line; passes are capped; cuts are recorded."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import chainlens
+from chainlens.examples.catalog import example
+from chainlens.settings import Settings
+
+# example id -> (code, line in the example's source, grad_fn of the diagnosed node)
+PITFALLS = {
+    "pitfall_non_scalar": ("non_scalar_backward", 5, "MulBackward0"),
+    "pitfall_leaf_overwritten": ("leaf_overwritten", 6, "AccumulateGrad"),
+    "pitfall_inplace_leaf": ("inplace_on_leaf", 4, "AccumulateGrad"),
+    "pitfall_sqrt_nan": ("nan_gradient", 4, "SqrtBackward0"),
+    "pitfall_integer": ("integer_requires_grad", 3, None),
+    "pitfall_backward_twice": ("backward_twice", 6, "SumBackward0"),
+    "pitfall_inplace_saved": ("inplace_modified_saved", 6, "ExpBackward0"),
+    "pitfall_device": ("device_mismatch", 4, None),
+    "no_grad_cut": ("no_grad_path", 4, "AccumulateGrad"),
+}
+
+
+@pytest.mark.parametrize("example_id", sorted(PITFALLS))
+def test_pitfall_diagnostic_on_its_node_and_line(example_id: str) -> None:
+    code, line, grad_fn = PITFALLS[example_id]
+    run = chainlens.run(example(example_id).source)
+    hits = [d for d in run.diagnostics if d.code == code]
+    assert hits, [d.code for d in run.diagnostics]
+    d = hits[0]
+    assert d.line == line, (d.line, line)
+    assert d.message and d.hint
+    if grad_fn is None:
+        assert d.node is None or any(n.id == d.node for n in run.nodes)
+    else:
+        node = next(n for n in run.nodes if n.id == d.node)
+        assert node.grad_fn == grad_fn
+
+
+@pytest.mark.parametrize("fix_id", ["fix_non_scalar", "fix_leaf_overwritten", "fix_inplace_leaf",
+                                    "fix_norm", "fix_integer", "fix_backward_twice",
+                                    "fix_inplace_saved", "fix_device"])
+def test_fixes_have_no_error_diagnostics(fix_id: str) -> None:
+    run = chainlens.run(example(fix_id).source)
+    assert run.status == "ok"
+    assert [d.code for d in run.diagnostics if d.severity == "error"] == []
+
+
+def test_leaf_overwritten_keeps_the_original_leaf_gradient() -> None:
+    run = chainlens.run(example("pitfall_leaf_overwritten").source)
+    d = next(d for d in run.diagnostics if d.code == "leaf_overwritten")
+    leaf = next(n for n in run.nodes if n.id == d.node)
+    assert "w" in leaf.names and leaf.grad is not None
+
+
+def test_nonleaf_grad_access_is_flagged() -> None:
+    src = "import torch\nx = torch.ones(2, requires_grad=True)\ny = x * 2\ny.sum().backward()\nprint(y.grad)\n"
+    run = chainlens.run(src)
+    d = next(d for d in run.diagnostics if d.code == "nonleaf_grad_access")
+    assert d.line == 5 and next(n for n in run.nodes if n.id == d.node).grad_fn == "MulBackward0"
+
+
+def test_grad_accumulated_is_info_and_zeroing_silences_it() -> None:
+    run = chainlens.run(example("accumulation").source)
+    assert [d.severity for d in run.diagnostics if d.code == "grad_accumulated"] == ["info"]
+    assert not chainlens.run(example("gd_autograd").source).diagnostics
+
+
+def test_auto_backward_from_last_scalar_and_info_for_non_scalar() -> None:
+    run = chainlens.run("import torch\nx = torch.ones(3, requires_grad=True)\nloss = (x * 2).sum()\n")
+    assert len(run.passes) == 1 and run.variables["x"].grad.values == [2.0, 2.0, 2.0]
+    run = chainlens.run("import torch\nx = torch.ones(3, requires_grad=True)\ny = x * 2\n")
+    assert run.passes == []
+    d = run.diagnostics[0]
+    assert (d.code, d.severity, d.line) == ("non_scalar_backward", "info", 3)
+
+
+def test_cut_edges_are_recorded() -> None:
+    run = chainlens.run(example("no_grad_cut").source)
+    reasons = {(c.op, c.reason) for c in run.cut_edges}
+    assert ("mul", "no_grad") in reasons
+    assert ("detach", "detach") in reasons
+    assert ("gt", "non_differentiable") in reasons
+    nodes = {n.id: n for n in run.nodes}
+    assert all(c.source in nodes for c in run.cut_edges)
+
+
+def test_pass_cap_keeps_first_and_last_and_every_loss() -> None:
+    src = ("import torch\nw = torch.tensor([1.0, -1.0], requires_grad=True)\n"
+           "for i in range(30):\n    loss = (w * w).sum()\n    loss.backward()\n"
+           "    with torch.no_grad():\n        w -= 0.1 * w.grad\n    w.grad.zero_()\n")
+    run = chainlens.run(src, settings=Settings(max_recorded_passes=5))
+    assert len(run.losses) == 30 and len(run.passes) == 30
+    recorded = [p.index for p in run.passes if p.recorded]
+    assert recorded == [0, 1, 2, 3, 29]
+    assert all(p.steps for p in run.passes if p.recorded)
+    assert all(not p.steps for p in run.passes if not p.recorded)
+    assert any(d.code == "passes_truncated" for d in run.diagnostics)
+    node_ids = {n.id for n in run.nodes}
+    for p in run.passes:
+        if p.recorded:
+            assert all(st.node in node_ids for st in p.steps)
+    assert len(run.nodes) < 5 * 5 + 2
+    expected = []
+    w = torch.tensor([1.0, -1.0], requires_grad=True)
+    for _ in range(30):
+        loss = (w * w).sum()
+        expected.append(loss.item())
+        loss.backward()
+        with torch.no_grad():
+            w -= 0.1 * w.grad
+        w.grad.zero_()
+    assert run.losses == pytest.approx(expected, rel=1e-6)
+
+
+def test_custom_function_node_runs_user_backward() -> None:
+    run = chainlens.run(example("custom_relu").source)
+    node = next(n for n in run.nodes if n.grad_fn == "MyReLUBackward")
+    step = next(s for s in run.passes[0].steps if s.node == node.id)
+    assert step.grad_inputs[0].values == [0.0, 0.0, 3.0, 4.0]
+
+
+def test_create_graph_labels_the_gradient_graph() -> None:
+    src = ("import torch\nx = torch.tensor([1.0, 2.0], requires_grad=True)\n"
+           "y = (x ** 3).sum()\ny.backward(create_graph=True)\ng = x.grad.sum()\ng.backward()\n")
+    run = chainlens.run(src)
+    assert len(run.passes) == 2
+    assert run.variables["g"].node in {n.id for n in run.nodes}
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU on this machine")
+def test_cuda_run_matches_cpu() -> None:
+    src = example("two_layer_tensors").source
+    cpu = chainlens.run(src)
+    gpu = chainlens.run(src, device="cuda")
+    assert gpu.device.startswith("cuda") and gpu.status == "ok"
+    for name, v in cpu.variables.items():
+        g = gpu.variables[name]
+        assert g.value.shape == v.value.shape
+        assert g.value.device.startswith("cuda") or not v.requires_grad
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_without_gpu_is_refused() -> None:
+    with pytest.raises(chainlens.ProgramRejected) as err:
+        chainlens.run("x = 1", device="cuda")
+    assert err.value.code == "device_unavailable"
+    assert chainlens.run("x = 1", device="auto").device == "cpu"
