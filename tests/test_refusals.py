@@ -161,6 +161,11 @@ def test_shadowing_a_refused_builtin_is_allowed() -> None:
      "y = F.conv2d(torch.ones(1, 64, 120, 120), torch.ones(64, 64, 11, 11))", "max_flops_per_op"),
     ("import torch\na = torch.ones(1000, 1000)\nfor i in range(30):\n    b = a @ a", "max_flops"),
     ("while True:\n    pass", "max_loop_iterations"),
+    ("import torch.nn as nn\nm = nn.Linear(100000, 100000)", "max_layer_parameters"),
+    ("import torch.nn as nn\nm = nn.Embedding(10 ** 7, 512)", "max_layer_parameters"),
+    ("import torch.nn as nn\nls = [nn.Linear(1000, 1000) for i in range(20)]", "max_parameters"),
+    ("import torch\nkeep = []\nfor i in range(100):\n    keep.append(torch.ones(1000, 1000))",
+     "max_live_elements"),
     ("def f(n):\n    return f(n + 1)\nf(0)", "max_recursion_depth"),
     ("for i in range(10 ** 7):\n    print(i)", "max_stdout_bytes"),
 ])

@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     max_tensor_elements: int = 1_000_000
     max_live_elements: int = 64_000_000
     max_parameters: int = 10_000_000
+    max_layer_parameters: int = 5_000_000
     max_flops_per_op: float = 5e9
     max_flops: float = 5e10
     max_ops: int = 200_000

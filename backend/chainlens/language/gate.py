@@ -8,6 +8,7 @@ value snapshots before in-place ops, and hand outputs to the recorder.
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -73,6 +74,51 @@ def _broadcast_numel(shapes: list[tuple[int, ...]]) -> int:
     return _prod(out)
 
 
+def _arg(args: Sequence[Any], kwargs: dict, i: int, name: str, default: Any = None) -> Any:
+    if len(args) > i:
+        return args[i]
+    return kwargs.get(name, default)
+
+
+def _ints(v: Any) -> list[int]:
+    if isinstance(v, int):
+        return [v]
+    if isinstance(v, (tuple, list)):
+        return [int(x) for x in v if isinstance(x, int)]
+    return []
+
+
+_GATES = {"RNNCell": 1, "RNN": 1, "LSTMCell": 4, "LSTM": 4, "GRUCell": 3, "GRU": 3}
+
+
+def layer_parameters(cls: type, args: Sequence[Any], kwargs: dict) -> int:
+    """Parameters an nn layer will allocate, from its constructor's arguments."""
+    name = cls.__name__
+    a = lambda i, n, d=0: _arg(args, kwargs, i, n, d)  # noqa: E731
+    try:
+        if name == "Linear":
+            return int(a(0, "in_features")) * int(a(1, "out_features")) + int(a(1, "out_features"))
+        if name == "Bilinear":
+            return int(a(0, "in1_features")) * int(a(1, "in2_features")) * int(a(2, "out_features"))
+        if name.startswith("Conv"):
+            k = _ints(a(2, "kernel_size", 1))
+            dims = 1 if name.startswith("Conv1") else 3 if "3d" in name else 2
+            if len(k) == 1:
+                k = k * dims
+            groups = int(kwargs.get("groups", 1)) or 1
+            out = int(a(1, "out_channels"))
+            return out * int(a(0, "in_channels")) // groups * math.prod(k) + out
+        if name == "Embedding":
+            return int(a(0, "num_embeddings")) * int(a(1, "embedding_dim"))
+        if name in _GATES:
+            inp, hid = int(a(0, "input_size")), int(a(1, "hidden_size"))
+            layers = int(a(2, "num_layers", 1)) if not name.endswith("Cell") else 1
+            return layers * _GATES[name] * (hid * (inp + hid) + 2 * hid)
+    except (TypeError, ValueError, OverflowError):
+        return 0
+    return 0
+
+
 class Gate:
     """Checks limits around library calls and feeds the recorder."""
 
@@ -85,6 +131,9 @@ class Gate:
         self.flops = 0.0
         self.line: int | None = None
         self.last_inplace: Any = None
+        self.parameters = 0
+        self.live = 0
+        self._live_refs: dict[int, weakref.ref] = {}
 
     def _limit(self, name: str, what: str) -> LimitExceeded:
         return LimitExceeded(name, getattr(self.s, name), what, self.line)
@@ -176,10 +225,20 @@ class Gate:
         out = batch * wshape[0] * spatial
         return out, 2.0 * out * _prod(wshape[1:])
 
-    def check(self, op: str, target: Any, args: Sequence[Any], kwargs: dict) -> None:
+    def check(self, op: str, target: Any, args: Sequence[Any], kwargs: dict,
+              fn: Any = None) -> None:
         self.ops += 1
         if self.ops > self.s.max_ops:
             raise self._limit("max_ops", "the program made too many library calls")
+        if isinstance(fn, type) and issubclass(fn, torch.nn.Module):
+            n = layer_parameters(fn, args, kwargs)
+            if n > self.s.max_layer_parameters:
+                raise self._limit("max_layer_parameters", f"nn.{fn.__name__} would have {n:,} "
+                                  "parameters")
+            self.parameters += n
+            if self.parameters > self.s.max_parameters:
+                raise self._limit("max_parameters", "the program's layers add up to "
+                                  f"{self.parameters:,} parameters")
         n, flops = self.estimate(op, target, args, kwargs)
         if n > self.s.max_tensor_elements:
             raise self._limit("max_tensor_elements",
@@ -193,7 +252,7 @@ class Gate:
     def call(self, fn: Callable, args: Sequence[Any], kwargs: dict, op: str,
              target: Any = None) -> Any:
         """Run one library call: check, call, record."""
-        self.check(op, target, args, kwargs)
+        self.check(op, target, args, kwargs, fn)
         rec = self.recorder
         if op in BACKWARD_OPS:
             return self.on_backward(op, fn, tuple(args), kwargs, target)
@@ -232,6 +291,25 @@ class Gate:
             n = result.numel() if isinstance(result, torch.Tensor) else result.size
             if n > self.s.max_tensor_elements:
                 raise self._limit("max_tensor_elements", f"{op} made a tensor of {n:,} elements")
+            if n >= 4096 and isinstance(result, torch.Tensor):
+                self._track_live(result, n)
+
+    def _track_live(self, t: torch.Tensor, n: int) -> None:
+        """Elements of large tensors still referenced: many tensors each under the
+        per-tensor cap must not add up past ``max_live_elements``."""
+        key = id(t)
+        if key in self._live_refs:
+            return
+        self.live += n
+
+        def gone(_: weakref.ref, key: int = key, n: int = n) -> None:
+            self.live -= n
+            self._live_refs.pop(key, None)
+
+        self._live_refs[key] = weakref.ref(t, gone)
+        if self.live > self.s.max_live_elements:
+            raise self._limit("max_live_elements", f"the program holds {self.live:,} tensor "
+                              "elements at once")
 
     # -------------------------------------------------------- Python numbers
     def int_pow(self, base: int, exp: int) -> None:

@@ -82,6 +82,7 @@ GRAD_CONTEXTS = (torch.no_grad, torch.enable_grad, torch.inference_mode,
                  torch.autograd.grad_mode.set_grad_enabled)
 TENSOR_SETTABLE = frozenset({"requires_grad", "grad", "data"})
 ARRAYS = (torch.Tensor, np.ndarray)
+_NUMBERS = frozenset({int, float, bool})
 
 
 def _forbidden(what: str, node: ast.AST | None) -> ProgramRejected:
@@ -538,8 +539,9 @@ class Interpreter:
             return A.SIZE_ATTRS | A.TUPLE_ATTRS
         if type(obj).__module__ == "torch.return_types":
             return A.RETURN_TYPE_ATTRS | A.TUPLE_ATTRS
-        if type(obj).__name__.endswith("Backward") or type(obj).__name__.endswith("Backward0") \
-                or type(obj).__name__ == "AccumulateGrad" or hasattr(obj, "next_functions"):
+        if isinstance(obj, type):
+            return None  # class objects: torch.Tensor.add, Function.apply... are refused
+        if isinstance(obj, torch.autograd.graph.Node):
             return A.GRAD_FN_ATTRS
         if isinstance(obj, torch.dtype):
             return A.DTYPE_ATTRS
@@ -664,6 +666,9 @@ class Interpreter:
 
     def _binop(self, fn: Callable, name: str, a: Any, b: Any, node: ast.AST,
                inplace: bool = False) -> Any:
+        ta, tb = type(a), type(b)
+        if (ta is float or tb is float) and ta in _NUMBERS and tb in _NUMBERS:
+            return fn(a, b)  # a float result cannot blow up in size
         if isinstance(a, ARRAYS) or isinstance(b, ARRAYS):
             if inplace and isinstance(a, ARRAYS):
                 return self.gate.call(fn, [a, b], {}, name, target=a)
@@ -698,6 +703,15 @@ class Interpreter:
 
     def _e_compare(self, node: ast.Compare, scope: Scope) -> Any:
         left = self.eval(node.left, scope)
+        if len(node.ops) == 1:
+            right = self.eval(node.comparators[0], scope)
+            fn, name = CMPOPS[type(node.ops[0])]
+            if type(left) in _NUMBERS and type(right) in _NUMBERS:
+                return fn(left, right)
+            if name in ("is", "is_not", "in", "not_in") or not (
+                    isinstance(left, ARRAYS) or isinstance(right, ARRAYS)):
+                return fn(left, right)
+            return self.gate.call(fn, [left, right], {}, name)
         result: Any = True
         for op, comp in zip(node.ops, node.comparators):
             right = self.eval(comp, scope)

@@ -117,28 +117,34 @@ class WorkerPool:
         worker: _Worker | None = None
         reusable = False
         try:
-            worker = await self._worker()
-            write_frame(worker.writer, JOB, orjson.dumps(job))
-            await worker.writer.drain()
-            deadline = time.monotonic() + self.s.wall_timeout_s
-            while True:
-                remaining = deadline - time.monotonic()
-                try:
-                    kind, payload = await asyncio.wait_for(read_frame(worker.reader),
-                                                           max(remaining, 0.001))
-                except TimeoutError:
-                    yield b"T", b""
-                    return
-                except (asyncio.IncompleteReadError, EOFError, ConnectionError):
-                    yield b"L", b""
-                    return
-                if kind in (DONE, REFUSED):
-                    worker.runs += 1
-                    reusable = (self.s.isolation == "pool"
-                                and worker.runs < self.s.runs_per_worker)
-                yield kind, payload
-                if kind in (DONE, REFUSED):
-                    return
+            for attempt in (1, 2):
+                worker = await self._worker()
+                write_frame(worker.writer, JOB, orjson.dumps(job))
+                deadline = time.monotonic() + self.s.wall_timeout_s
+                frames = 0
+                while True:
+                    remaining = deadline - time.monotonic()
+                    try:
+                        kind, payload = await asyncio.wait_for(read_frame(worker.reader),
+                                                               max(remaining, 0.001))
+                    except TimeoutError:
+                        yield b"T", b""
+                        return
+                    except (asyncio.IncompleteReadError, EOFError, ConnectionError):
+                        if frames == 0 and attempt == 1:
+                            break  # it died before our job began (a killed spare): once more
+                        yield b"L", b""
+                        return
+                    frames += 1
+                    if kind in (DONE, REFUSED):
+                        worker.runs += 1
+                        reusable = (self.s.isolation == "pool"
+                                    and worker.runs < self.s.runs_per_worker)
+                    yield kind, payload
+                    if kind in (DONE, REFUSED):
+                        return
+                worker.kill()
+                worker = None
         finally:
             if worker is not None:
                 if reusable:

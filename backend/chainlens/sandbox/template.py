@@ -67,6 +67,8 @@ def main(fd: int) -> None:
             continue
         if not request:
             break
+        while spares and not _alive(spares[0][0]):
+            spares.popleft()[1].close()  # killed while waiting (an operator, the OOM killer)
         if not spares:
             fork_spare()
         pid, sock = spares.popleft()
@@ -78,6 +80,14 @@ def main(fd: int) -> None:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import orjson
 from ..errors import ProgramRejected
 from ..runs import error_run
 from ..settings import Settings
+from .seccomp import apply_filter, drop_privileges
 from .protocol import DONE, EVENT, JOB, REFUSED, recv_frame, send_frame
 
 
@@ -84,6 +85,8 @@ def child_main(sock: socket.socket, settings: Settings) -> None:
     try:
         apply_limits(settings)
         prefault(settings)
+        drop_privileges()
+        apply_filter()
         runs = settings.runs_per_worker if settings.isolation == "pool" else 1
         for _ in range(runs):
             if not serve_one(sock, settings):
