@@ -58,6 +58,7 @@ class Settings(BaseSettings):
 
     # -- the worker process
     isolation: Literal["fork", "pool"] = "fork"
+    long_run_after_s: float = 0.25
     runs_per_worker: int = 50
     wall_timeout_s: float = 20.0
     cpu_limit_s: int = 30

@@ -56,6 +56,7 @@ class WorkerPool:
         self._proc: subprocess.Popen | None = None
         self._acquire_lock = asyncio.Lock()
         self._slots = asyncio.Semaphore(settings.workers)
+        self._long_free = settings.workers
         self.waiting = 0
         self.running = 0
 
@@ -116,6 +117,18 @@ class WorkerPool:
         self.running += 1
         worker: _Worker | None = None
         reusable = False
+        promoted = False
+
+        def promote() -> None:
+            """Past long_run_after_s, a run leaves its slot to short runs (while long-run
+            slots remain): a CPU bomb cannot make honest users queue behind it."""
+            nonlocal promoted
+            if self._long_free > 0:
+                self._long_free -= 1
+                promoted = True
+                self._slots.release()
+
+        timer = asyncio.get_running_loop().call_later(self.s.long_run_after_s, promote)
         try:
             for attempt in (1, 2):
                 worker = await self._worker()
@@ -138,7 +151,8 @@ class WorkerPool:
                     frames += 1
                     if kind in (DONE, REFUSED):
                         worker.runs += 1
-                        reusable = (self.s.isolation == "pool"
+                        # A long run left its worker at nice 19, which it cannot undo.
+                        reusable = (self.s.isolation == "pool" and not promoted
                                     and worker.runs < self.s.runs_per_worker)
                     yield kind, payload
                     if kind in (DONE, REFUSED):
@@ -146,10 +160,14 @@ class WorkerPool:
                 worker.kill()
                 worker = None
         finally:
+            timer.cancel()
             if worker is not None:
                 if reusable:
                     self._idle.append(worker)
                 else:
                     worker.kill()
             self.running -= 1
-            self._slots.release()
+            if promoted:
+                self._long_free += 1
+            else:
+                self._slots.release()

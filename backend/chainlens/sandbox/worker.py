@@ -9,6 +9,7 @@ from __future__ import annotations
 import gc
 import os
 import resource
+import signal
 import socket
 
 import orjson
@@ -43,6 +44,10 @@ def prefault(settings: Settings) -> None:
     orjson.dumps(run_wire(WARM_UP, settings=settings))
 
 
+def _lower_priority(signum: int, frame: object) -> None:
+    os.setpriority(os.PRIO_PROCESS, 0, 19)
+
+
 def serve_one(sock: socket.socket, settings: Settings) -> bool:
     """Wait for one job on ``sock``, run it, answer. False when the server hung up."""
     from ..engine import run_wire
@@ -57,6 +62,10 @@ def serve_one(sock: socket.socket, settings: Settings) -> bool:
     used = int(resource.getrusage(resource.RUSAGE_SELF).ru_utime)
     cpu = used + settings.cpu_limit_s
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    # A run that is still computing after long_run_after_s of CPU yields the processor to
+    # short ones: the server has moved it to a long-run slot, the kernel schedules it last.
+    signal.signal(signal.SIGPROF, _lower_priority)
+    signal.setitimer(signal.ITIMER_PROF, settings.long_run_after_s)
     emit = None
     if job.get("stream"):
         def emit(event: dict) -> None:
@@ -68,6 +77,7 @@ def serve_one(sock: socket.socket, settings: Settings) -> bool:
     except ProgramRejected as e:
         send_frame(sock, REFUSED, orjson.dumps(e.to_dict()))
         return True
+    signal.setitimer(signal.ITIMER_PROF, 0)
     body = orjson.dumps(run)
     del run
     gc.enable()
