@@ -154,7 +154,8 @@ def hostile(tmp_path_factory):
     canary = home / "canary.txt"
     canary.write_text(CANARY_TEXT)
     os.chmod(home, 0o777)
-    with serve(cwd=str(home), wall_timeout_s=5, max_loop_iterations=200000, rate_limit_per_minute=10 ** 6,
+    with serve(cwd=str(home), wall_timeout_s=5, max_loop_iterations=200000, max_backward_calls=2000,
+               rate_limit_per_minute=10 ** 6,
                max_concurrent_per_client=64) as base:
         yield base, home, canary
 
