@@ -94,7 +94,11 @@ def child_main(sock: socket.socket, settings: Settings) -> None:
     code = 0
     try:
         apply_limits(settings)
+        # Warm up at low priority: a spare must not slow the runs that are being served.
+        os.setpriority(os.PRIO_PROCESS, 0, 10)
         prefault(settings)
+        if os.getuid() == 0:
+            os.setpriority(os.PRIO_PROCESS, 0, 0)
         drop_privileges()
         apply_filter()
         runs = settings.runs_per_worker if settings.isolation == "pool" else 1

@@ -48,6 +48,9 @@ def _nest(flat: list, shape: tuple[int, ...]) -> Any:
         return flat[0]
     if len(shape) == 1:
         return flat
+    if len(shape) == 2:
+        c = shape[1]
+        return [flat[i * c:(i + 1) * c] for i in range(shape[0])]
     step = len(flat) // shape[0] if shape[0] else 0
     return [_nest(flat[i * step:(i + 1) * step], shape[1:]) for i in range(shape[0])]
 
@@ -140,10 +143,21 @@ def view(t: torch.Tensor | np.ndarray) -> View:
     return out
 
 
+_NAMES: dict[Any, str] = {}
+
+
+def _name(obj: Any) -> str:
+    """``torch.float32`` -> ``float32``, ``device('cpu')`` -> ``cpu``; cached."""
+    name = _NAMES.get(obj)
+    if name is None:
+        name = _NAMES[obj] = str(obj).removeprefix("torch.")
+    return name
+
+
 def _empty_view(t: torch.Tensor) -> View:
     shape = list(t.shape)
-    return {"shape": shape, "dtype": str(t.dtype).removeprefix("torch."),
-            "device": str(t.device), "numel": math.prod(shape), "values": None, "stats": None}
+    return {"shape": shape, "dtype": _name(t.dtype), "device": _name(t.device),
+            "numel": t.numel(), "values": None, "stats": None}
 
 
 _BATCHED = (torch.float32, torch.float64)
@@ -153,10 +167,10 @@ _BATCHED = (torch.float32, torch.float64)
 def _fill_batch(items: list[tuple[torch.Tensor, View]]) -> bool:
     """Fill many small views of one dtype and device at once: one cat, one copy to the
     CPU, segment reductions for the stats, one orjson pass for the values."""
-    tensors = [t.detach().reshape(-1) for t, _ in items]
-    flat_t = torch.cat(tensors).cpu()
+    with torch.no_grad():
+        flat_t = torch.cat([t.reshape(-1) for t, _ in items]).cpu()
     arr = flat_t.numpy()
-    sizes = np.fromiter((t.numel() for t in tensors), dtype=np.int64, count=len(tensors))
+    sizes = np.fromiter((v["numel"] for _, v in items), dtype=np.int64, count=len(items))
     starts = np.zeros(len(sizes), dtype=np.int64)
     np.cumsum(sizes[:-1], out=starts[1:])
     finite = np.isfinite(arr)
@@ -178,17 +192,17 @@ def _fill_batch(items: list[tuple[torch.Tensor, View]]) -> bool:
                                            option=orjson.OPT_SERIALIZE_NUMPY))
     values = (orjson.loads(orjson.dumps(arr, option=orjson.OPT_SERIALIZE_NUMPY))
               if arr.dtype == np.float32 else arr.tolist())
-    return_bad = bool(bad.any())
-    for i, (t, v) in enumerate(items):
-        if bad[i]:
+    any_bad = bool(bad.any())
+    bad_list = bad.tolist()
+    for i, ((t, v), start, size, row) in enumerate(zip(items, starts.tolist(), sizes.tolist(),
+                                                        stats_rows)):
+        if bad_list[i]:
             v.update(view(t))
             continue
-        lo, hi, mean, std, norm = stats_rows[i]
-        v["stats"] = {"min": lo, "max": hi, "mean": mean, "std": std, "norm": norm,
-                      "nan": 0, "inf": 0}
-        start = int(starts[i])
-        v["values"] = _nest(values[start:start + int(sizes[i])], tuple(t.shape))
-    return return_bad
+        v["stats"] = {"min": row[0], "max": row[1], "mean": row[2], "std": row[3],
+                      "norm": row[4], "nan": 0, "inf": 0}
+        v["values"] = _nest(values[start:start + size], tuple(v["shape"]))
+    return any_bad
 
 
 class Summarizer:
