@@ -22,7 +22,7 @@ import orjson
 
 from ..errors import ServiceBusy
 from ..settings import Settings
-from .protocol import DONE, JOB, REFUSED, read_frame, write_frame
+from .protocol import DONE, JOB, REFUSED, STARTED, read_frame, write_frame
 
 
 class _Worker:
@@ -134,7 +134,7 @@ class WorkerPool:
                 worker = await self._worker()
                 write_frame(worker.writer, JOB, orjson.dumps(job))
                 deadline = time.monotonic() + self.s.wall_timeout_s
-                frames = 0
+                started = False
                 while True:
                     remaining = deadline - time.monotonic()
                     try:
@@ -144,11 +144,13 @@ class WorkerPool:
                         yield b"T", b""
                         return
                     except (asyncio.IncompleteReadError, EOFError, ConnectionError):
-                        if frames == 0 and attempt == 1:
+                        if not started and attempt == 1:
                             break  # it died before our job began (a killed spare): once more
                         yield b"L", b""
                         return
-                    frames += 1
+                    if kind == STARTED:
+                        started = True
+                        continue
                     if kind in (DONE, REFUSED):
                         worker.runs += 1
                         # A long run left its worker at nice 19, which it cannot undo.

@@ -1,7 +1,8 @@
 """Frames between the server and a worker process: 1 kind byte, 4 length bytes, payload.
 
-Kinds: ``J`` the job (server -> worker), ``E`` a stream event (JSON), ``D`` the finished
-Run (JSON), ``R`` a refusal (the program was not run; JSON error).
+Kinds: ``J`` the job (server -> worker), ``S`` the job started (empty), ``E`` a stream
+event (JSON), ``D`` the finished Run (JSON), ``R`` a refusal (the program was not run;
+JSON error).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import socket
 import struct
 
 HEADER = struct.Struct(">cI")
-JOB, EVENT, DONE, REFUSED = b"J", b"E", b"D", b"R"
+JOB, STARTED, EVENT, DONE, REFUSED = b"J", b"S", b"E", b"D", b"R"
 MAX_FRAME = 256 * 1024 * 1024
 
 

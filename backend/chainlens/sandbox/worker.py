@@ -18,7 +18,7 @@ from ..errors import ProgramRejected
 from ..runs import error_run
 from ..settings import Settings
 from .seccomp import apply_filter, drop_privileges
-from .protocol import DONE, EVENT, JOB, REFUSED, recv_frame, send_frame
+from .protocol import DONE, EVENT, JOB, REFUSED, STARTED, recv_frame, send_frame
 
 
 def apply_limits(settings: Settings) -> None:
@@ -59,6 +59,7 @@ def serve_one(sock: socket.socket, settings: Settings) -> bool:
     if kind != JOB:
         return False
     job = orjson.loads(payload)
+    send_frame(sock, STARTED, b"")
     used = int(resource.getrusage(resource.RUSAGE_SELF).ru_utime)
     cpu = used + settings.cpu_limit_s
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
