@@ -23,7 +23,7 @@ class Settings(BaseSettings):
     store_size: int = 256
     store_ttl_s: float = 3600.0
     queue_size: int = 32
-    spare_workers: int = 2
+    spare_workers: int = 4
 
     # -- requests
     max_body_bytes: int = 32 * 1024
@@ -58,7 +58,7 @@ class Settings(BaseSettings):
 
     # -- the worker process
     isolation: Literal["fork", "pool"] = "fork"
-    long_run_after_s: float = 0.25
+    long_run_after_s: float = 0.05
     runs_per_worker: int = 50
     wall_timeout_s: float = 20.0
     cpu_limit_s: int = 30

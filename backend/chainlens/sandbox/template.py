@@ -58,6 +58,8 @@ def main(fd: int) -> None:
         theirs.close()
         spares.append((pid, ours))
 
+    # Forking and warming spares is preparation: it must not take CPU from runs being served.
+    os.setpriority(os.PRIO_PROCESS, 0, 5)
     for _ in range(max(1, settings.spare_workers)):
         fork_spare()
     while True:
