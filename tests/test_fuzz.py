@@ -1,7 +1,7 @@
 """Fuzzing the service: programs drawn from the language's grammar by hypothesis, and
 schemathesis against /openapi.json. No response is a 5xx; none outlasts the wall limit.
 
-CHAINLENS_FUZZ_EXAMPLES sets how many programs (default 1500; run more by hand).
+CHAINLENS_FUZZ_EXAMPLES sets how many programs (default 2500; run more by hand).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from server import serve
 
-EXAMPLES = int(os.environ.get("CHAINLENS_FUZZ_EXAMPLES", "1500"))
+EXAMPLES = int(os.environ.get("CHAINLENS_FUZZ_EXAMPLES", "2500"))
 WALL = 5.0
 
 NAMES = st.sampled_from(["x", "y", "w", "loss", "h", "a"])
