@@ -375,10 +375,6 @@ class _Execution:
                     self.diagnostics.unreached_leaf(name, nid, rec.nodes[nid].line)
 
 
-def _dump(model: Any) -> Any:
-    return None if model is None else model.model_dump(mode="json")
-
-
 def run_wire(source: str, device: str = "cpu", seed: int = 0, *,
              settings: Settings | None = None, emit: Emit | None = None,
              run_id: str | None = None) -> dict[str, Any]:

@@ -41,10 +41,6 @@ class LimitExceeded(ChainlensError):
         self.value = value
 
 
-class RunTimeout(ChainlensError):
-    code = "timeout"
-
-
 class RequestTooLarge(ChainlensError):
     code = "request_too_large"
 

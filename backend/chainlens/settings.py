@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     wall_timeout_s: float = 20.0
     cpu_limit_s: int = 30
     memory_limit_mb: int = 2048
-    threads: int = 1
+    threads: int = 1  # torch threads in each worker (the template itself always uses 1)
 
 
 @lru_cache(maxsize=1)

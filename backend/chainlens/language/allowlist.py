@@ -103,20 +103,6 @@ NAMESPACES: dict[str, tuple[object, frozenset[str]]] = {
     "numpy.random": (np.random, NUMPY_RANDOM),
 }
 
-#: The modules reachable as attributes of another namespace (``torch.nn``).
-SUBMODULES: dict[str, str] = {
-    "torch.nn": "torch.nn",
-    "torch.autograd": "torch.autograd",
-    "torch.optim": "torch.optim",
-    "torch.linalg": "torch.linalg",
-    "torch.cuda": "torch.cuda",
-    "torch.nn.functional": "torch.nn.functional",
-    "torch.nn.init": "torch.nn.init",
-    "torch.autograd.functional": "torch.autograd.functional",
-    "torch.optim.lr_scheduler": "torch.optim.lr_scheduler",
-    "numpy.random": "numpy.random",
-}
-
 TENSOR_ATTRS = _names("""
     backward grad requires_grad requires_grad_ is_leaf grad_fn data detach detach_ retain_grad
     retains_grad item tolist numpy shape size dim ndim numel nelement dtype device is_cuda T mT H

@@ -39,12 +39,6 @@ CONSTRUCT_NAMES: dict[type, str] = {
     ast.Match: "match",
 }
 
-#: ``class X(<base>)``: the bases a program may subclass, as dotted source text.
-CLASS_BASES = {
-    "torch.autograd.Function": "function", "autograd.Function": "function", "Function": "function",
-    "nn.Module": "module", "torch.nn.Module": "module", "Module": "module",
-}
-
 DANGEROUS_BUILTINS = frozenset(dir(builtins)) - BUILTINS
 
 

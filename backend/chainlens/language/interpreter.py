@@ -199,7 +199,7 @@ class Interpreter:
         target = node.target
         fn, name = INPLACE[type(node.op)]
         if isinstance(target, ast.Name):
-            current = self.lookup(target.id, scope, target)
+            current = self.lookup(target.id, scope)
             self.bind(target.id, self._binop(fn, name, current, self.eval(node.value, scope),
                                              node, inplace=True), scope)
         elif isinstance(target, ast.Subscript):
@@ -411,7 +411,7 @@ class Interpreter:
                 raise _forbidden("del of an attribute", target)
 
     # ---------------------------------------------------------- bindings
-    def lookup(self, name: str, scope: Scope, node: ast.AST) -> Any:
+    def lookup(self, name: str, scope: Scope) -> Any:
         s: Scope | None = scope
         while s is not None:
             v = s.vars
@@ -606,17 +606,7 @@ class Interpreter:
 
     # ---------------------------------------------------------- expressions
     def _e_name(self, node: ast.Name, scope: Scope) -> Any:
-        s: Scope | None = scope
-        name = node.id
-        while s is not None:
-            v = s.vars
-            if name in v:
-                return v[name]
-            s = s.parent
-        b = self.builtins.get(name)
-        if b is not None:
-            return b
-        raise NameError(f"name '{name}' is not defined")
+        return self.lookup(node.id, scope)
 
     def _e_attribute(self, node: ast.Attribute, scope: Scope) -> Any:
         return self.get_attr(self.eval(node.value, scope), node.attr, node)

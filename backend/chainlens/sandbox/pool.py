@@ -58,7 +58,6 @@ class WorkerPool:
         self._slots = asyncio.Semaphore(settings.workers)
         self._long_free = settings.workers
         self.waiting = 0
-        self.running = 0
 
     def start(self) -> None:
         ours, theirs = socket.socketpair()
@@ -114,7 +113,6 @@ class WorkerPool:
             await self._slots.acquire()
         finally:
             self.waiting -= 1
-        self.running += 1
         worker: _Worker | None = None
         reusable = False
         promoted = False
@@ -168,7 +166,6 @@ class WorkerPool:
                     self._idle.append(worker)
                 else:
                     worker.kill()
-            self.running -= 1
             if promoted:
                 self._long_free += 1
             else:

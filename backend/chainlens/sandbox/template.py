@@ -22,15 +22,15 @@ import orjson
 
 def main(fd: int) -> None:
     import torch
-    torch.set_num_threads(1)
-    torch.set_num_interop_threads(1)
+
     from ..engine import run_wire
+    from ..examples.catalog import examples
     from ..settings import get_settings
     from .worker import child_main
 
-    from ..examples.catalog import examples
-
     settings = get_settings()
+    torch.set_num_threads(1)  # always: a template that ran multithreaded ops deadlocks children
+    torch.set_num_interop_threads(1)
     # Pay every lazy import (optimizers pull in torch._dynamo on their first step) once,
     # single-threaded, so forked workers start warm and never need a temp dir.
     for ex in examples():

@@ -27,7 +27,7 @@ def apply_limits(settings: Settings) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(64, hard), min(64, hard)))
 
 
@@ -94,6 +94,9 @@ def child_main(sock: socket.socket, settings: Settings) -> None:
     """Entry point of a freshly forked worker. Never returns."""
     code = 0
     try:
+        if settings.threads != 1:
+            import torch
+            torch.set_num_threads(settings.threads)
         apply_limits(settings)
         # Warm up at low priority: a spare must not slow the runs that are being served.
         os.setpriority(os.PRIO_PROCESS, 0, 10)

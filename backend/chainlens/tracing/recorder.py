@@ -68,7 +68,6 @@ class PassRecord:
     steps: list[StepRecord] = field(default_factory=list)
     recorded: bool = True
     node_ids: set[str] = field(default_factory=set)
-    first_seq: int = 0
 
 
 @dataclass(slots=True)
@@ -286,7 +285,7 @@ class Recorder:
             loss = float(roots[0].detach().reshape(()).cpu())
         self.losses.append(loss)
         index = len(self.losses) - 1
-        p = PassRecord(index, root_id, gradient, self.line, loss, first_seq=self._seq)
+        p = PassRecord(index, root_id, gradient, self.line, loss)
         stack = [r.grad_fn for r in roots if r.grad_fn is not None]
         seen: set[int] = set()
         while stack:
