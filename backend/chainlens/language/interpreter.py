@@ -170,7 +170,7 @@ class Interpreter:
                         pass
                 raise
 
-    def eval(self, node: ast.expr, scope: Scope) -> Any:
+    def evaluate(self, node: ast.expr, scope: Scope) -> Any:
         return self._expr[type(node)](node, scope)
 
     def _tick(self, node: ast.AST) -> None:
@@ -181,17 +181,17 @@ class Interpreter:
 
     # ---------------------------------------------------------- statements
     def _s_expr(self, node: ast.Expr, scope: Scope) -> None:
-        self.last_value = self.eval(node.value, scope)
+        self.last_value = self.evaluate(node.value, scope)
 
     def _s_assign(self, node: ast.Assign, scope: Scope) -> None:
-        value = self.eval(node.value, scope)
+        value = self.evaluate(node.value, scope)
         for target in node.targets:
             self.assign(target, value, scope)
         self.last_value = value
 
     def _s_annassign(self, node: ast.AnnAssign, scope: Scope) -> None:
         if node.value is not None:
-            value = self.eval(node.value, scope)
+            value = self.evaluate(node.value, scope)
             self.assign(node.target, value, scope)
             self.last_value = value
 
@@ -200,22 +200,22 @@ class Interpreter:
         fn, name = INPLACE[type(node.op)]
         if isinstance(target, ast.Name):
             current = self.lookup(target.id, scope)
-            self.bind(target.id, self._binop(fn, name, current, self.eval(node.value, scope),
+            self.bind(target.id, self._binop(fn, name, current, self.evaluate(node.value, scope),
                                              node, inplace=True), scope)
         elif isinstance(target, ast.Subscript):
-            obj = self.eval(target.value, scope)
-            key = self.eval(target.slice, scope)
+            obj = self.evaluate(target.value, scope)
+            key = self.evaluate(target.slice, scope)
             current = self._getitem(obj, key)
-            new = self._binop(fn, name, current, self.eval(node.value, scope), node, inplace=True)
+            new = self._binop(fn, name, current, self.evaluate(node.value, scope), node, inplace=True)
             self._setitem(obj, key, new)
         elif isinstance(target, ast.Attribute):
-            obj = self.eval(target.value, scope)
+            obj = self.evaluate(target.value, scope)
             current = self.get_attr(obj, target.attr, target)
-            new = self._binop(fn, name, current, self.eval(node.value, scope), node, inplace=True)
+            new = self._binop(fn, name, current, self.evaluate(node.value, scope), node, inplace=True)
             self.set_attr(obj, target.attr, new, target)
 
     def _s_if(self, node: ast.If, scope: Scope) -> None:
-        if self.truth(self.eval(node.test, scope)):
+        if self.truth(self.evaluate(node.test, scope)):
             self.exec_block(node.body, scope)
         elif node.orelse:
             self.exec_block(node.orelse, scope)
@@ -231,7 +231,7 @@ class Interpreter:
 
     def _s_for(self, node: ast.For, scope: Scope) -> None:
         broke = False
-        for item in self._iterate(self.eval(node.iter, scope), node):
+        for item in self._iterate(self.evaluate(node.iter, scope), node):
             self._tick(node)
             self.assign(node.target, item, scope)
             try:
@@ -246,7 +246,7 @@ class Interpreter:
 
     def _s_while(self, node: ast.While, scope: Scope) -> None:
         broke = False
-        while self.truth(self.eval(node.test, scope)):
+        while self.truth(self.evaluate(node.test, scope)):
             self._tick(node)
             try:
                 self.exec_block(node.body, scope)
@@ -265,11 +265,11 @@ class Interpreter:
         raise _Continue()
 
     def _s_return(self, node: ast.Return, scope: Scope) -> None:
-        raise _Return(None if node.value is None else self.eval(node.value, scope))
+        raise _Return(None if node.value is None else self.evaluate(node.value, scope))
 
     def _make_function(self, node: ast.FunctionDef, scope: Scope) -> UserFunction:
-        defaults = [self.eval(d, scope) for d in node.args.defaults]
-        kw_defaults = [None if d is None else self.eval(d, scope) for d in node.args.kw_defaults]
+        defaults = [self.evaluate(d, scope) for d in node.args.defaults]
+        kw_defaults = [None if d is None else self.evaluate(d, scope) for d in node.args.kw_defaults]
         is_static = any(isinstance(d, ast.Name) and d.id == "staticmethod"
                         for d in node.decorator_list)
         return UserFunction(node.name, node, scope, defaults, kw_defaults, is_static=is_static)
@@ -278,7 +278,7 @@ class Interpreter:
         self.bind(node.name, self._make_function(node, scope), scope)
 
     def _s_class(self, node: ast.ClassDef, scope: Scope) -> None:
-        base = self.eval(node.bases[0], scope)
+        base = self.evaluate(node.bases[0], scope)
         parent = None
         if base is torch.autograd.Function:
             kind = "function"
@@ -297,7 +297,7 @@ class Interpreter:
                 fn.owner = ucls
                 ucls.methods[stmt.name] = fn
             elif isinstance(stmt, ast.Assign):
-                value = self.eval(stmt.value, body_scope)
+                value = self.evaluate(stmt.value, body_scope)
                 for t in stmt.targets:
                     if not isinstance(t, ast.Name):
                         raise _forbidden("this class attribute assignment", t)
@@ -309,7 +309,7 @@ class Interpreter:
     def _s_with(self, node: ast.With, scope: Scope) -> None:
         managers = []
         for item in node.items:
-            cm = self.eval(item.context_expr, scope)
+            cm = self.evaluate(item.context_expr, scope)
             if not isinstance(cm, GRAD_CONTEXTS):
                 raise _forbidden("'with' other than torch.no_grad() / torch.enable_grad()", item)
             managers.append((cm, item.optional_vars))
@@ -368,7 +368,7 @@ class Interpreter:
                 self.exec_block(node.finalbody, scope)
 
     def _exc_types(self, node: ast.expr, scope: Scope) -> tuple[type, ...]:
-        value = self.eval(node, scope)
+        value = self.evaluate(node, scope)
         items = value if isinstance(value, tuple) else (value,)
         out = []
         for item in items:
@@ -381,7 +381,7 @@ class Interpreter:
     def _s_raise(self, node: ast.Raise, scope: Scope) -> None:
         if node.exc is None:
             raise RuntimeError("No active exception to reraise")
-        exc = self.eval(node.exc, scope)
+        exc = self.evaluate(node.exc, scope)
         if isinstance(exc, Builtin) and isinstance(exc.pytype, type) and issubclass(
                 exc.pytype, BaseException):
             exc = exc.pytype()
@@ -390,8 +390,8 @@ class Interpreter:
         raise exc
 
     def _s_assert(self, node: ast.Assert, scope: Scope) -> None:
-        if not self.truth(self.eval(node.test, scope)):
-            raise AssertionError(*([] if node.msg is None else [self.eval(node.msg, scope)]))
+        if not self.truth(self.evaluate(node.test, scope)):
+            raise AssertionError(*([] if node.msg is None else [self.evaluate(node.msg, scope)]))
 
     def _s_delete(self, node: ast.Delete, scope: Scope) -> None:
         for target in node.targets:
@@ -403,10 +403,10 @@ class Interpreter:
                     raise NameError(f"name '{target.id}' is not defined")
                 del s.vars[target.id]
             elif isinstance(target, ast.Subscript):
-                obj = self.eval(target.value, scope)
+                obj = self.evaluate(target.value, scope)
                 if not isinstance(obj, (list, dict)):
                     raise _forbidden("del on this object", target)
-                del obj[self.eval(target.slice, scope)]
+                del obj[self.evaluate(target.slice, scope)]
             else:
                 raise _forbidden("del of an attribute", target)
 
@@ -445,9 +445,9 @@ class Interpreter:
         elif isinstance(target, (ast.Tuple, ast.List)):
             self._unpack(target.elts, value, scope)
         elif isinstance(target, ast.Subscript):
-            self._setitem(self.eval(target.value, scope), self.eval(target.slice, scope), value)
+            self._setitem(self.evaluate(target.value, scope), self.evaluate(target.slice, scope), value)
         elif isinstance(target, ast.Attribute):
-            self.set_attr(self.eval(target.value, scope), target.attr, value, target)
+            self.set_attr(self.evaluate(target.value, scope), target.attr, value, target)
         elif isinstance(target, ast.Starred):
             raise SyntaxError("starred assignment target must be in a list or tuple")
 
@@ -609,7 +609,7 @@ class Interpreter:
         return self.lookup(node.id, scope)
 
     def _e_attribute(self, node: ast.Attribute, scope: Scope) -> Any:
-        return self.get_attr(self.eval(node.value, scope), node.attr, node)
+        return self.get_attr(self.evaluate(node.value, scope), node.attr, node)
 
     def _getitem(self, obj: Any, key: Any) -> Any:
         if isinstance(obj, ARRAYS):
@@ -627,12 +627,12 @@ class Interpreter:
             raise TypeError(f"'{type(obj).__name__}' object does not support item assignment")
 
     def _e_subscript(self, node: ast.Subscript, scope: Scope) -> Any:
-        return self._getitem(self.eval(node.value, scope), self.eval(node.slice, scope))
+        return self._getitem(self.evaluate(node.value, scope), self.evaluate(node.slice, scope))
 
     def _e_slice(self, node: ast.Slice, scope: Scope) -> slice:
-        return slice(None if node.lower is None else self.eval(node.lower, scope),
-                     None if node.upper is None else self.eval(node.upper, scope),
-                     None if node.step is None else self.eval(node.step, scope))
+        return slice(None if node.lower is None else self.evaluate(node.lower, scope),
+                     None if node.upper is None else self.evaluate(node.upper, scope),
+                     None if node.step is None else self.evaluate(node.step, scope))
 
     def _check_python_binop(self, name: str, a: Any, b: Any) -> None:
         g = self.gate
@@ -668,11 +668,11 @@ class Interpreter:
 
     def _e_binop(self, node: ast.BinOp, scope: Scope) -> Any:
         fn, name = BINOPS[type(node.op)]
-        return self._binop(fn, name, self.eval(node.left, scope), self.eval(node.right, scope), node)
+        return self._binop(fn, name, self.evaluate(node.left, scope), self.evaluate(node.right, scope), node)
 
     def _e_unary(self, node: ast.UnaryOp, scope: Scope) -> Any:
         fn, name = UNARY[type(node.op)]
-        v = self.eval(node.operand, scope)
+        v = self.evaluate(node.operand, scope)
         if isinstance(node.op, ast.Not):
             return not self.truth(v)
         if isinstance(v, ARRAYS):
@@ -686,15 +686,15 @@ class Interpreter:
         is_and = isinstance(node.op, ast.And)
         value: Any = None
         for expr in node.values:
-            value = self.eval(expr, scope)
+            value = self.evaluate(expr, scope)
             if self.truth(value) != is_and:
                 return value
         return value
 
     def _e_compare(self, node: ast.Compare, scope: Scope) -> Any:
-        left = self.eval(node.left, scope)
+        left = self.evaluate(node.left, scope)
         if len(node.ops) == 1:
-            right = self.eval(node.comparators[0], scope)
+            right = self.evaluate(node.comparators[0], scope)
             fn, name = CMPOPS[type(node.ops[0])]
             if type(left) in _NUMBERS and type(right) in _NUMBERS:
                 return fn(left, right)
@@ -704,7 +704,7 @@ class Interpreter:
             return self.gate.call(fn, [left, right], {}, name)
         result: Any = True
         for op, comp in zip(node.ops, node.comparators):
-            right = self.eval(comp, scope)
+            right = self.evaluate(comp, scope)
             fn, name = CMPOPS[type(op)]
             if name in ("is", "is_not", "in", "not_in") or not (
                     isinstance(left, ARRAYS) or isinstance(right, ARRAYS)):
@@ -717,16 +717,16 @@ class Interpreter:
         return result
 
     def _e_ifexp(self, node: ast.IfExp, scope: Scope) -> Any:
-        return self.eval(node.body if self.truth(self.eval(node.test, scope)) else node.orelse, scope)
+        return self.evaluate(node.body if self.truth(self.evaluate(node.test, scope)) else node.orelse, scope)
 
     def _elements(self, elts: list[ast.expr], scope: Scope) -> list[Any]:
         out: list[Any] = []
         for e in elts:
             if isinstance(e, ast.Starred):
-                out.extend(self._iterate(self.eval(e.value, scope), e))
+                out.extend(self._iterate(self.evaluate(e.value, scope), e))
                 self.gate.seq_len(len(out), "this sequence")
             else:
-                out.append(self.eval(e, scope))
+                out.append(self.evaluate(e, scope))
         return out
 
     def _e_list(self, node: ast.List, scope: Scope) -> list:
@@ -742,28 +742,28 @@ class Interpreter:
         out: dict = {}
         for k, v in zip(node.keys, node.values):
             if k is None:
-                out.update(self.eval(v, scope))
+                out.update(self.evaluate(v, scope))
             else:
-                out[self.eval(k, scope)] = self.eval(v, scope)
+                out[self.evaluate(k, scope)] = self.evaluate(v, scope)
         return out
 
     def _e_joinedstr(self, node: ast.JoinedStr, scope: Scope) -> str:
         parts = []
         for v in node.values:
-            parts.append(v.value if isinstance(v, ast.Constant) else self.eval(v, scope))
+            parts.append(v.value if isinstance(v, ast.Constant) else self.evaluate(v, scope))
         text = "".join(parts)
         self.gate.seq_len(len(text), "this string")
         return text
 
     def _e_formatted(self, node: ast.FormattedValue, scope: Scope) -> str:
-        value = self.eval(node.value, scope)
+        value = self.evaluate(node.value, scope)
         if node.conversion == ord("r"):
             value = repr(value)
         elif node.conversion == ord("s"):
             value = str(value)
         elif node.conversion == ord("a"):
             value = ascii(value)
-        spec = "" if node.format_spec is None else self.eval(node.format_spec, scope)
+        spec = "" if node.format_spec is None else self.evaluate(node.format_spec, scope)
         return format(value, spec)
 
     def _comprehension(self, generators: list[ast.comprehension], scope: Scope,
@@ -773,11 +773,11 @@ class Interpreter:
 
         def loop(i: int) -> None:
             gen = generators[i]
-            source = self.eval(gen.iter, scope if i == 0 else inner)
+            source = self.evaluate(gen.iter, scope if i == 0 else inner)
             for item in self._iterate(source, gen):
                 self._tick(gen.iter)
                 self.assign(gen.target, item, inner)
-                if all(self.truth(self.eval(c, inner)) for c in gen.ifs):
+                if all(self.truth(self.evaluate(c, inner)) for c in gen.ifs):
                     if i + 1 < len(generators):
                         loop(i + 1)
                     else:
@@ -786,19 +786,19 @@ class Interpreter:
 
     def _e_listcomp(self, node: ast.ListComp | ast.GeneratorExp, scope: Scope) -> list:
         out: list = []
-        self._comprehension(node.generators, scope, lambda s: out.append(self.eval(node.elt, s)))
+        self._comprehension(node.generators, scope, lambda s: out.append(self.evaluate(node.elt, s)))
         return out
 
     def _e_setcomp(self, node: ast.SetComp, scope: Scope) -> set:
         out: set = set()
-        self._comprehension(node.generators, scope, lambda s: out.add(self.eval(node.elt, s)))
+        self._comprehension(node.generators, scope, lambda s: out.add(self.evaluate(node.elt, s)))
         return out
 
     def _e_dictcomp(self, node: ast.DictComp, scope: Scope) -> dict:
         out: dict = {}
 
         def emit(s: Scope) -> None:
-            out[self.eval(node.key, s)] = self.eval(node.value, s)
+            out[self.evaluate(node.key, s)] = self.evaluate(node.value, s)
         self._comprehension(node.generators, scope, emit)
         return out
 
@@ -811,7 +811,7 @@ class Interpreter:
         if isinstance(func_node, ast.Name) and func_node.id == "super":
             return self._super(node, scope)
         if isinstance(func_node, ast.Attribute):
-            target = self.eval(func_node.value, scope)
+            target = self.evaluate(func_node.value, scope)
             fn = self.get_attr(target, func_node.attr, func_node)
             if isinstance(target, Namespace):
                 op = ("autograd." + func_node.attr if target.path == "torch.autograd"
@@ -820,23 +820,23 @@ class Interpreter:
             else:
                 op = func_node.attr
         else:
-            fn = self.eval(func_node, scope)
+            fn = self.evaluate(func_node, scope)
             op = func_node.id if isinstance(func_node, ast.Name) else "call"
         args: list[Any] = []
         for a in node.args:
             if isinstance(a, ast.Starred):
-                args.extend(self._iterate(self.eval(a.value, scope), a))
+                args.extend(self._iterate(self.evaluate(a.value, scope), a))
             else:
-                args.append(self.eval(a, scope))
+                args.append(self.evaluate(a, scope))
         kwargs: dict[str, Any] = {}
         for kw in node.keywords:
             if kw.arg is None:
-                extra = self.eval(kw.value, scope)
+                extra = self.evaluate(kw.value, scope)
                 if not isinstance(extra, dict) or not all(isinstance(k, str) for k in extra):
                     raise TypeError("argument after ** must be a mapping with string keys")
                 kwargs.update(extra)
             else:
-                kwargs[kw.arg] = self.eval(kw.value, scope)
+                kwargs[kw.arg] = self.evaluate(kw.value, scope)
         return self.call_value(fn, args, kwargs, op, target, node)
 
     def _super(self, node: ast.Call, scope: Scope) -> SuperProxy:
@@ -844,8 +844,8 @@ class Interpreter:
         while s is not None and s.method_class is None:
             s = s.parent
         if node.args:
-            cls = self.eval(node.args[0], scope)
-            obj = self.eval(node.args[1], scope) if len(node.args) > 1 else None
+            cls = self.evaluate(node.args[0], scope)
+            obj = self.evaluate(node.args[1], scope) if len(node.args) > 1 else None
             if not isinstance(cls, UserClass):
                 raise TypeError("super() argument 1 must be a class of this program")
             return SuperProxy(cls, obj)
