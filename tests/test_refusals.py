@@ -152,6 +152,7 @@ def test_shadowing_a_refused_builtin_is_allowed() -> None:
     ("x = 10 ** (10 ** 8)", "max_int_bits"),
     ("s = 'a' * 10 ** 9", "max_sequence_length"),
     ("import torch\nx = torch.empty(10 ** 12)", "max_tensor_elements"),
+    ("import torch\nx = torch.Tensor(10 ** 10)", "would make a tensor"),
     ("import torch\nx = torch.ones(100000, 100000)", "max_tensor_elements"),
     ("import torch\nx = torch.ones(1).expand(10 ** 9).sum()", "max_tensor_elements"),
     ("import torch\nx = torch.kron(torch.ones(2000), torch.ones(2000))", "max_tensor_elements"),

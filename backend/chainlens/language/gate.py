@@ -21,7 +21,7 @@ from ..tracing.recorder import Recorder
 
 FACTORIES = frozenset({
     "zeros", "ones", "empty", "rand", "randn", "full", "randint", "eye", "new_zeros", "new_ones",
-    "new_full", "new_empty", "normal",
+    "new_full", "new_empty", "normal", "Tensor",
 })
 BACKWARD_OPS = frozenset({"backward", "autograd.backward", "autograd.grad"})
 _ELEMENTWISE_HINTS = frozenset({"add", "sub", "mul", "div", "pow", "where", "maximum", "minimum",
@@ -141,7 +141,7 @@ class Gate:
     def estimate(self, op: str, target: Any, args: Sequence[Any], kwargs: dict) -> tuple[int, float]:
         """(elements of the result, floating-point operations), before the call."""
         short = op.rsplit(".", 1)[-1]
-        if short in FACTORIES or short in ("tensor_factory",):
+        if short in FACTORIES:
             dims = _size_args(args, kwargs)
             if dims:
                 if short == "eye":

@@ -650,9 +650,6 @@ class Interpreter:
         elif name in ("add", "iadd") and isinstance(a, (str, list, tuple)) \
                 and isinstance(b, (str, list, tuple)):
             g.seq_len(len(a) + len(b), "this concatenation")
-        elif name in ("pow", "ipow") and isinstance(a, int) and isinstance(b, float) is False \
-                and isinstance(b, int):
-            g.int_pow(a, b)
 
     def _binop(self, fn: Callable, name: str, a: Any, b: Any, node: ast.AST,
                inplace: bool = False) -> Any:

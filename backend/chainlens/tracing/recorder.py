@@ -338,30 +338,28 @@ class Recorder:
     def end_pass(self) -> None:
         self._current = None
 
+    def _record_step(self, nid: str, grad_outputs: tuple, grad_inputs: tuple) -> None:
+        p = self._current
+        if p is None or not p.recorded:
+            return
+        step = StepRecord(nid, tuple(grad_outputs), tuple(grad_inputs))
+        p.steps.append(step)
+        rec = self.nodes.get(nid)
+        if rec is not None:
+            rec.grad = grad_outputs[0] if grad_outputs else None
+        if self.on_step is not None:
+            self.on_step(p, step)
+
     def _op_hook(self, nid: str) -> Callable:
+        """A post-hook: ``grad_inputs`` are downstream, ``grad_outputs`` upstream."""
         def hook(grad_inputs: tuple, grad_outputs: tuple) -> None:
-            p = self._current
-            if p is not None and p.recorded:
-                step = StepRecord(nid, tuple(grad_outputs), tuple(grad_inputs))
-                p.steps.append(step)
-                rec = self.nodes.get(nid)
-                if rec is not None:
-                    rec.grad = grad_outputs[0] if grad_outputs else None
-                if self.on_step is not None:
-                    self.on_step(p, step)
+            self._record_step(nid, grad_outputs, grad_inputs)
         return hook
 
     def _leaf_hook(self, nid: str) -> Callable:
+        """A pre-hook on AccumulateGrad: upstream only; it passes nothing further down."""
         def hook(grad_outputs: tuple) -> None:
-            p = self._current
-            if p is not None and p.recorded:
-                step = StepRecord(nid, tuple(grad_outputs), ())
-                p.steps.append(step)
-                rec = self.nodes.get(nid)
-                if rec is not None:
-                    rec.grad = grad_outputs[0] if grad_outputs else None
-                if self.on_step is not None:
-                    self.on_step(p, step)
+            self._record_step(nid, grad_outputs, ())
         return hook
 
     def after_create_graph(self, leaves: Iterable[torch.Tensor]) -> None:
