@@ -6,7 +6,7 @@ PIP    := $(PY) -m pip
 # torch 2.13.0 (CPU) lies on this machine's disk; pinning it keeps pip from pulling a CUDA build.
 TORCH  ?= torch==2.13.0
 
-.PHONY: run test setup bench clean
+.PHONY: run test setup bench clean frontend frontend-check
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,12 +25,31 @@ COMPOSE_WHEEL := $(VENV)/wheels/docker_compose-1.29.2-py2.py3-none-any.whl
 $(COMPOSE_WHEEL):
 	$(PIP) download -q --no-deps -d $(VENV)/wheels docker-compose==1.29.2
 
-test: setup $(COMPOSE_WHEEL)
+# The page's sources build into the package; the build is committed so `pip install .`
+# and `make run` need no Node.js. `make frontend` rebuilds it after editing frontend/.
+APP := backend/chainlens/web/static/app
+frontend/node_modules/.package-lock.json: frontend/package-lock.json
+	cd frontend && npm ci --no-audit --no-fund
+	touch $@
+
+frontend: frontend/node_modules/.package-lock.json
+	cd frontend && npm run build
+
+# Unit tests of the front-end logic, then a rebuild into a scratch folder that must equal
+# the committed build byte for byte.
+frontend-check: frontend/node_modules/.package-lock.json
+	cd frontend && npx tsc --noEmit && npx vitest run
+	rm -rf build/app-check
+	cd frontend && npx vite build --logLevel warn --outDir ../build/app-check
+	diff -r $(APP) build/app-check || (echo "the committed front-end build differs from a rebuild: run 'make frontend' and commit $(APP)" >&2; exit 1)
+
+test: setup $(COMPOSE_WHEEL) frontend-check
 	$(PY) -m pytest -q
 
 bench: setup
 	$(PY) bench/engine.py
 	$(PY) bench/service.py
+	$(PY) bench/ui.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info frontend/node_modules

@@ -80,14 +80,16 @@ class Client:
         """One dict per event, in the server's order, ``done`` (or ``error``) last."""
         from websockets.sync.client import connect
 
-        url = "ws" + self.base_url.removeprefix("http") + "/api/v1/stream"
+        # Batched on the wire (fewer, larger messages), one dict per event here.
+        url = "ws" + self.base_url.removeprefix("http") + "/api/v1/stream?batch=1"
         body: dict[str, Any] = {"source": source, "seed": seed}
         if device is not None:
             body["device"] = device
         with connect(url, max_size=None, open_timeout=30) as ws:
             ws.send(orjson.dumps(body).decode())
             for message in ws:
-                event = orjson.loads(message)
-                yield event
-                if event.get("type") in ("done", "error"):
-                    return
+                data = orjson.loads(message)
+                for event in data["events"] if data.get("type") == "batch" else [data]:
+                    yield event
+                    if event.get("type") in ("done", "error"):
+                        return

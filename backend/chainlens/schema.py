@@ -86,6 +86,9 @@ class Node(BaseModel):
     names: list[str]
     line: int | None
     module: str | None
+    call: int | None = Field(
+        default=None, description="Which call of an outermost module made this node (1, 2, "
+        "...): an RNN cell called 500 times has 500 calls with the same module path.")
     inputs: list[str | None]
     value: TensorView | None = Field(
         description="The forward output (leaf: the tensor). Null only for a node made "

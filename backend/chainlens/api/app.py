@@ -17,6 +17,7 @@ import torch
 from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.gzip import GZipMiddleware
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -30,6 +31,7 @@ from ..sandbox.pool import WorkerPool
 from ..schema import ErrorBody, Example, Health, Run, RunRequest
 from ..settings import Settings, get_settings
 from ..store import MemoryStore
+from ..web.assets import APP_PREFIX, page_assets
 from .limits import BodyLimitMiddleware, UnsupportedMediaType
 from .requests import BadRequest, SchemaError, parse_run_request
 from .service import RunService
@@ -73,7 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             pool.stop()
 
-    app = FastAPI(title="chainlens", version=__version__, lifespan=lifespan,
+    app = FastAPI(title="chainlens", version=__version__, lifespan=lifespan, docs_url=None,
                   description="Run tutorial PyTorch programs and see their autograd graph "
                   "and every backward step. See shared/API.md.")
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)
@@ -105,8 +107,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def page() -> HTMLResponse:
-        html = templates.get_template("index.html").render(version=__version__)
+        assets = page_assets()
+        html = templates.get_template("index.html").render(
+            version=__version__, js=assets.js, css=assets.css)
         return HTMLResponse(html)
+
+    @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        """Swagger UI from our own static files: no CDN, works offline."""
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json", title="chainlens API",
+            swagger_js_url=APP_PREFIX + "swagger/swagger-ui-bundle.js",
+            swagger_css_url=APP_PREFIX + "swagger/swagger-ui.css",
+            swagger_favicon_url="data:,")
 
     @app.get("/api/v1/health", response_model=Health)
     async def health() -> Response:
@@ -145,7 +158,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return json_response(body)
 
     @app.websocket("/api/v1/stream")
-    async def stream(ws: WebSocket) -> None:
+    async def stream(ws: WebSocket, batch: bool = False) -> None:
+        """One message per event; with ``?batch=1``, events that are ready together come
+        as one ``{"type": "batch", "events": [...]}`` message (the page uses this: a
+        10,000-node run is 20,000 events)."""
         await ws.accept()
         try:
             message = await asyncio.wait_for(ws.receive(), settings.ws_idle_timeout_s)
@@ -158,8 +174,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 raise RequestTooLarge(f"limit ws_max_message_bytes={settings.ws_max_message_bytes} "
                                       "exceeded by the first message")
             req = parse_run_request(raw)
-            async for event in ws.app.state.service.stream(req, _client(ws.client)):
-                await ws.send_text(event.decode())
+            async for events in ws.app.state.service.stream(req, _client(ws.client)):
+                if batch:
+                    await ws.send_text((b'{"type":"batch","events":[' + b",".join(events)
+                                        + b"]}").decode())
+                else:
+                    for event in events:
+                        await ws.send_text(event.decode())
         except WebSocketDisconnect:
             return
         except ChainlensError as e:

@@ -98,22 +98,24 @@ class RunService:
             self.limiter.release(client)
         raise RuntimeError("the worker ended without a result")
 
-    async def stream(self, req: RunRequest, client: str) -> AsyncIterator[bytes]:
-        """WS /stream: each event's JSON as the worker sends it, ``done`` last."""
+    async def stream(self, req: RunRequest, client: str) -> AsyncIterator[list[bytes]]:
+        """WS /stream: the events' JSON in order, as the worker sends them (a list per
+        batch the worker flushed), ``done`` last."""
         job = self._job(req, stream=True)
         self.limiter.admit(client)
         stdout: list[str] = []
         try:
             async for kind, payload in self.pool.execute(job):
                 if kind == EVENT:
-                    if payload.startswith(b'{"type":"stdout"'):
-                        stdout.append(orjson.loads(payload)["text"])
-                    yield payload
+                    events = payload.split(b"\n")
+                    stdout.extend(orjson.loads(e)["text"] for e in events
+                                  if e.startswith(b'{"type":"stdout"'))
+                    yield events
                 elif kind == REFUSED:
                     raise ProgramRejected(**_rejection(payload))
                 else:
                     body = self._finish(job, kind, payload, stdout)
-                    yield b'{"type":"done","run":' + body + b"}"
+                    yield [b'{"type":"done","run":' + body + b"}"]
                     return
         finally:
             self.limiter.release(client)

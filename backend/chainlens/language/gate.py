@@ -250,8 +250,9 @@ class Gate:
             raise self._limit("max_flops", "the program's operations add up to too much work")
 
     def call(self, fn: Callable, args: Sequence[Any], kwargs: dict, op: str,
-             target: Any = None) -> Any:
-        """Run one library call: check, call, record."""
+             target: Any = None, callee: str | None = None) -> Any:
+        """Run one library call: check, call, record. ``callee`` is how the program named
+        a module it called (``net``), which names that module's nodes."""
         self.check(op, target, args, kwargs, fn)
         rec = self.recorder
         if op in BACKWARD_OPS:
@@ -264,7 +265,7 @@ class Gate:
             rec.before_inplace(target)
         if isinstance(fn, torch.nn.Module):
             depth = len(rec.module_stack)
-            rec.module_enter(fn)
+            rec.module_enter(fn, callee)
             try:
                 result = fn(*args, **kwargs)
                 rec.record_outputs(result, op)

@@ -124,6 +124,8 @@ class Interpreter:
         self.leaf_bindings: dict[str, torch.Tensor] = {}
         self.on_leaf_overwritten: Callable[[str, torch.Tensor, int | None], None] | None = None
         self.on_nonleaf_grad: Callable[[torch.Tensor, int | None], None] | None = None
+        #: Called before each statement (the stream flushes events that waited too long).
+        self.on_statement: Callable[[], None] | None = None
         self._namespaces: dict[str, Namespace] = {}
         self._stmt = {
             ast.Expr: self._s_expr, ast.Assign: self._s_assign, ast.AugAssign: self._s_augassign,
@@ -158,6 +160,8 @@ class Interpreter:
                                     "the program ran too many statements", stmt.lineno)
             self.line = self.recorder.line = self.gate.line = stmt.lineno
             self.col = stmt.col_offset + 1
+            if self.on_statement is not None:
+                self.on_statement()
             try:
                 self._stmt[type(stmt)](stmt, scope)
             except (_Break, _Continue, _Return):
@@ -863,11 +867,13 @@ class Interpreter:
         if isinstance(fn, (Namespace, SuperProxy)) or not callable(fn):
             raise TypeError(f"'{type(fn).__name__}' object is not callable")
         args = [Callback(self, a) if isinstance(a, (UserFunction, BoundMethod)) else a for a in args]
+        callee = None
         if isinstance(fn, nn.Module):
             op = type(fn).__name__
+            callee = _dotted(node.func) if isinstance(node, ast.Call) else None
         elif op == "apply" and hasattr(fn, "__self__") and isinstance(fn.__self__, type):
             op = fn.__self__.__name__
-        return self.gate.call(fn, args, kwargs, op or "call", target)
+        return self.gate.call(fn, args, kwargs, op or "call", target, callee)
 
     def call_function(self, func: UserFunction, args: list[Any], kwargs: dict[str, Any]) -> Any:
         self.depth += 1
@@ -931,3 +937,15 @@ class Interpreter:
         for name, value in values.items():
             if isinstance(value, torch.Tensor):
                 self.recorder.bind_name(name, value)
+
+
+def _dotted(expr: ast.expr) -> str | None:
+    """``net`` or ``model.encoder`` for a callee written as a name or attribute chain."""
+    parts: list[str] = []
+    while isinstance(expr, ast.Attribute):
+        parts.append(expr.attr)
+        expr = expr.value
+    if not isinstance(expr, ast.Name):
+        return None
+    parts.append(expr.id)
+    return ".".join(reversed(parts))

@@ -59,13 +59,27 @@ class WorkerPool:
         self._long_free = settings.workers
         self.waiting = 0
 
+    #: How long the template may take to import torch and warm up (seconds).
+    START_TIMEOUT_S = 180.0
+
     def start(self) -> None:
+        """Starts the warm template and waits until it is ready, so the first run after
+        the server starts is as fast as the next (the server listens only then)."""
         ours, theirs = socket.socketpair()
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "chainlens.sandbox.template", str(theirs.fileno())],
             pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL)
         theirs.close()
         self._control = ours
+        ours.settimeout(self.START_TIMEOUT_S)
+        try:
+            ready = ours.recv(1)
+        except TimeoutError:
+            ready = b""
+        ours.settimeout(None)
+        if ready != b"R":
+            self.stop()
+            raise RuntimeError("the worker template did not start (see its output above)")
 
     def stop(self) -> None:
         for w in self._idle:

@@ -1,7 +1,7 @@
 """Frames between the server and a worker process: 1 kind byte, 4 length bytes, payload.
 
-Kinds: ``J`` the job (server -> worker), ``S`` the job started (empty), ``E`` a stream
-event (JSON), ``D`` the finished Run (JSON), ``R`` a refusal (the program was not run;
+Kinds: ``J`` the job (server -> worker), ``S`` the job started (empty), ``E`` stream
+events (JSON, one per line: orjson never writes a raw newline), ``D`` the finished Run (JSON), ``R`` a refusal (the program was not run;
 JSON error).
 """
 

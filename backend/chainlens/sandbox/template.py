@@ -62,6 +62,7 @@ def main(fd: int) -> None:
     os.setpriority(os.PRIO_PROCESS, 0, 5)
     for _ in range(max(1, settings.spare_workers)):
         fork_spare()
+    control.sendall(b"R")  # warm, with spares waiting: the server may start serving
     while True:
         try:
             request = control.recv(1)

@@ -69,8 +69,8 @@ def serve_one(sock: socket.socket, settings: Settings) -> bool:
     signal.setitimer(signal.ITIMER_PROF, settings.long_run_after_s)
     emit = None
     if job.get("stream"):
-        def emit(event: dict) -> None:
-            send_frame(sock, EVENT, orjson.dumps(event))
+        def emit(events: list[dict]) -> None:
+            send_frame(sock, EVENT, b"\n".join(map(orjson.dumps, events)))
     gc.disable()  # a run is short: collections only cost time
     try:
         run = run_wire(job["source"], device=job["device"], seed=job["seed"],

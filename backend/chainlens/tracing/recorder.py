@@ -49,6 +49,7 @@ class NodeRecord:
     seq: int
     names: list[str] = field(default_factory=list)
     grad: torch.Tensor | None = None
+    call: int | None = None
 
 
 @dataclass(slots=True)
@@ -106,6 +107,8 @@ class Recorder:
         self.line: int | None = None
         self.module_stack: list[str | None] = []
         self._module_paths: dict[int, str] = {}
+        self._root_name = ""
+        self._calls = 0
         self._roots: dict[int, tuple[torch.nn.Module, dict[int, str]]] = {}
         self._hooked_containers: set[int] = set()
         self._param_names: dict[int, str] = {}
@@ -139,7 +142,7 @@ class Recorder:
         self._seq += 1
         rec = NodeRecord(self._new_id(), "leaf", "AccumulateGrad", None, self.line,
                          self.module_stack[-1] if self.module_stack else None, [],
-                         t.detach().clone(), self._seq)
+                         t.detach().clone(), self._seq, call=self._call_now())
         pname = self._param_names.get(key)
         if pname:
             rec.names.append(pname)
@@ -189,7 +192,7 @@ class Recorder:
             rec = NodeRecord(self._new_id(), "op", name,
                              (op if is_top and op else op_from_grad_fn(name)), self.line,
                              self.module_stack[-1] if self.module_stack else None, inputs,
-                             value, self._seq)
+                             value, self._seq, call=self._call_now())
             meta[_KEY] = rec.id
             if value is not None:
                 self._by_storage.setdefault(_storage_key(value), []).append(rec)
@@ -243,21 +246,31 @@ class Recorder:
                 names.append(name)
 
     # -------------------------------------------------------------- modules
-    def module_enter(self, module: torch.nn.Module) -> None:
-        """A module's forward begins: its path (``fc1``, ``features.0``) labels the nodes
-        made inside it. The outermost module called names the others."""
+    def _call_now(self) -> int | None:
+        """Which call of an outermost module is running: tells an RNN's steps apart."""
+        return self._calls if self.module_stack else None
+
+    def module_enter(self, module: torch.nn.Module, name: str | None = None) -> None:
+        """A module's forward begins: its path (``net``, ``net.fc1``, ``net.features.0``)
+        labels the nodes made inside it. The outermost module called is named as the
+        program called it (``net(x)``: ``net``), and names the ones inside it."""
         if not self.module_stack:
+            self._root_name = name or type(module).__name__.lower()
+            self._calls += 1
             root = self._roots.get(id(module))
             if root is None or root[0] is not module:
                 paths = {id(m): p for p, m in module.named_modules()}
                 root = self._roots[id(module)] = (module, paths)
-                for pname, p in module.named_parameters():
+                for rel_name, p in module.named_parameters():
+                    pname = f"{self._root_name}.{rel_name}"
                     self._param_names.setdefault(id(p), pname)
                     hit = self._leaves.get(id(p))
                     if hit is not None and hit[0] is p and pname not in self.nodes[hit[1]].names:
                         self.nodes[hit[1]].names.insert(0, pname)
             self._module_paths = root[1]
-        self.module_stack.append(self._module_paths.get(id(module)) or None)
+        rel = self._module_paths.get(id(module))
+        self.module_stack.append(None if rel is None else
+                                 f"{self._root_name}.{rel}" if rel else self._root_name)
         if module._modules and not getattr(module, "chainlens_user", False) \
                 and id(module) not in self._hooked_containers:
             # A library container (Sequential...) calls its children itself, out of the

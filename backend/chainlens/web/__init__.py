@@ -1,0 +1,1 @@
+"""The page: the jinja2 shell and the front-end build it links (``static/app``)."""

@@ -1,0 +1,170 @@
+/**
+ * The chain-rule card: for the active step, the forward op, the upstream gradient
+ * (as the sum of each consumer's contribution when there are several), the local
+ * derivative (the step's verified formula when the server sends one) and the
+ * downstream gradient for each input, typeset with KaTeX and drawn by rank.
+ */
+import katex from "katex";
+import type { PassIndex } from "./steps";
+import { fmtNum, flat, maxAbsOf, renderTensor, shapeOf } from "./tensor";
+import type { GraphNode, Step, TensorView } from "./wire";
+
+export function texText(s: string): string {
+  return `\\text{${s.replace(/[\\{}_^#$%&~]/g, (c) => (c === "\\" ? "\\textbackslash{}" : c === "~" ? "\\textasciitilde{}" : c === "^" ? "\\textasciicircum{}" : `\\${c}`))}}`;
+}
+
+function tex(src: string, display = false): HTMLElement {
+  const span = document.createElement(display ? "div" : "span");
+  span.className = "tex";
+  katex.render(src, span, { throwOnError: false, displayMode: display, output: "htmlAndMathml" });
+  return span;
+}
+
+function section(title: string): HTMLElement {
+  const s = document.createElement("section");
+  const h = document.createElement("h3");
+  h.textContent = title;
+  s.append(h);
+  return s;
+}
+
+/** The name a user would use for a node: their variable, else the op's label. */
+export function nameOf(node: GraphNode | undefined, fallback: string): string {
+  if (!node) return fallback;
+  return node.names[node.names.length - 1] ?? node.label ?? fallback;
+}
+
+function scalarOf(view: TensorView | null | undefined): number | null {
+  if (!view || view.numel !== 1) return null;
+  return flat(view)?.[0] ?? null;
+}
+
+export interface CardContext {
+  node: GraphNode;
+  step: Step;
+  stepIndex: number;
+  stepCount: number;
+  index: PassIndex;
+  byId: Map<string, GraphNode>;
+}
+
+export function renderCard(root: HTMLElement, ctx: CardContext | null): void {
+  root.replaceChildren();
+  if (!ctx) {
+    const p = document.createElement("p");
+    p.className = "muted";
+    p.textContent = "Run a program with a backward call, then step through it.";
+    root.append(p);
+    return;
+  }
+  const { node, step, byId } = ctx;
+  const out = nameOf(node, "out");
+  const inputs = node.inputs.map((id, i) => (id ? nameOf(byId.get(id), `in_${i}`) : "const"));
+
+  const head = document.createElement("header");
+  const title = document.createElement("strong");
+  title.textContent = `Step ${ctx.stepIndex + 1} of ${ctx.stepCount}: ${node.grad_fn}`;
+  const where = document.createElement("span");
+  where.className = "muted";
+  where.textContent = node.line ? ` line ${node.line}` : "";
+  head.append(title, where);
+  root.append(head);
+
+  const fwd = section("Forward");
+  if (node.kind === "leaf") {
+    fwd.append(tex(`${texText(out)}\\ \\text{is a leaf: }${texText(out)}\\texttt{.grad} \\mathrel{+}= \\frac{\\partial L}{\\partial ${texText(out)}}`));
+  } else {
+    fwd.append(tex(`${texText(out)} = ${texText(node.op ?? node.label)}(${inputs.map(texText).join(",\\ ")})`));
+  }
+  fwd.append(shapeLine("value", node.value));
+  root.append(fwd);
+
+  const up = section("Upstream ∂L/∂out");
+  const contributions = ctx.index.contributions.get(node.id) ?? [];
+  if (contributions.length > 1) {
+    up.append(tex(`\\frac{\\partial L}{\\partial ${texText(out)}} = ${contributions.map((_, i) => `g_{${i + 1}}`).join(" + ")}`));
+    const list = document.createElement("ol");
+    list.className = "contributions";
+    for (const c of contributions) {
+      const li = document.createElement("li");
+      li.append(`from ${nameOf(byId.get(c.from), c.from)} (step ${c.step + 1}): `, renderTensor(c.grad));
+      list.append(li);
+    }
+    up.append(list, document.createTextNode("sum: "));
+  } else if (contributions.length === 0 && node.kind !== "leaf") {
+    up.append(tex(`\\frac{\\partial L}{\\partial ${texText(out)}}\\ \\text{is the gradient backward started from}`));
+  }
+  up.append(renderTensor(step.grad_output));
+  root.append(up);
+
+  const local = section("Local derivative");
+  if (step.formula) {
+    const f = step.formula;
+    const badge = document.createElement("span");
+    badge.className = f.verified ? "badge ok" : "badge warn";
+    badge.textContent = f.verified ? "✓ verified against the engine's numbers" : "not verified";
+    local.append(tex(f.latex, true));
+    for (const line of f.steps ?? []) local.append(tex(line, true));
+    if (f.note) {
+      const p = document.createElement("p");
+      p.textContent = f.note;
+      local.append(p);
+    }
+    local.append(badge);
+  } else {
+    local.append(fallbackLocal(node, step, out, inputs));
+  }
+  root.append(local);
+
+  const down = section("Downstream ∂L/∂in");
+  node.inputs.forEach((id, i) => {
+    const g = step.grad_inputs[i] ?? null;
+    const row = document.createElement("div");
+    row.className = "downstream";
+    if (id === null) {
+      row.append(tex(`${texText(inputs[i])}:\\ \\text{no gradient (does not require grad)}`));
+    } else {
+      row.append(tex(`\\frac{\\partial L}{\\partial ${texText(inputs[i])}}`), renderTensor(g, g ? maxAbsOf(flat(g) ?? []) : undefined));
+      const src = byId.get(id);
+      if (g && src?.value) {
+        const same = g.shape.join(",") === src.value.shape.join(",");
+        row.append(dimCheck(g, src.value, same));
+      }
+    }
+    down.append(row);
+  });
+  if (node.kind === "leaf") down.append(tex(`${texText(out)}\\texttt{.grad}\\ \\text{receives the upstream gradient}`));
+  root.append(down);
+}
+
+function shapeLine(what: string, view: TensorView | null): HTMLElement {
+  const p = document.createElement("p");
+  p.className = "shape";
+  p.textContent = view ? `${what}: ${shapeOf(view)} ${view.dtype}` : `${what}: not seen by the program`;
+  return p;
+}
+
+function dimCheck(g: TensorView, v: TensorView, same: boolean): HTMLElement {
+  const s = document.createElement("span");
+  s.className = same ? "dimcheck ok" : "dimcheck warn";
+  s.textContent = same ? `shape ${shapeOf(g)} = input's ${shapeOf(v)} ✓` : `shape ${shapeOf(g)} vs input ${shapeOf(v)}`;
+  return s;
+}
+
+/** Without a formula: the op, the shapes, and for scalars the local derivative the numbers imply. */
+function fallbackLocal(node: GraphNode, step: Step, out: string, inputs: string[]): HTMLElement {
+  const wrap = document.createElement("div");
+  const upv = scalarOf(step.grad_output);
+  node.inputs.forEach((id, i) => {
+    if (id === null) return;
+    const g = step.grad_inputs[i];
+    const dv = scalarOf(g);
+    const partial = `\\frac{\\partial ${texText(out)}}{\\partial ${texText(inputs[i])}}`;
+    if (upv !== null && dv !== null && upv !== 0 && Number.isFinite(upv) && Number.isFinite(dv)) {
+      wrap.append(tex(`\\frac{\\partial L}{\\partial ${texText(out)}} \\cdot ${partial} = ${fmtNum(upv)} \\cdot ${fmtNum(dv / upv)} = ${fmtNum(dv)}`, true));
+    } else {
+      wrap.append(tex(`\\underbrace{\\frac{\\partial L}{\\partial ${texText(inputs[i])}}}_{${shapeOf(g) || "?"}} = \\underbrace{\\frac{\\partial L}{\\partial ${texText(out)}}}_{${shapeOf(step.grad_output)}} \\cdot ${partial}`, true));
+    }
+  });
+  return wrap;
+}

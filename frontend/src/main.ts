@@ -1,0 +1,590 @@
+/**
+ * The page: wires the editor, the stream, the graph, the stepper, the chain-rule
+ * card, the inspector, the output panel and the Nodes table around one RunModel.
+ */
+import "katex/dist/katex.min.css";
+import "./style.css";
+import { renderCard } from "./card";
+import { Editor } from "./editor";
+import type { Mark } from "./editor";
+import { allGroupIds, buildDisplay, defaultOptions, shapeText } from "./graph";
+import type { DisplayGraph, DisplayOptions, Item } from "./graph";
+import { LayoutClient } from "./layout";
+import { RunModel } from "./model";
+import { decodeView, encodeView } from "./share";
+import { PassIndex, StepCursor } from "./steps";
+import type { GradState } from "./steps";
+import { getJSON, streamRun } from "./stream";
+import { NodesTable } from "./table";
+import { fmtNum, renderTensor, shapeOf } from "./tensor";
+import { GraphView } from "./view";
+import type { Status } from "./view";
+import type { Example, Health } from "./wire";
+
+const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
+
+const STARTER = `import torch
+
+x = torch.ones(3, requires_grad=True)
+y = x + 2
+z = (y * y * 3).mean()
+z.backward()
+print(x.grad)
+`;
+
+/** Nodes table rows added as nodes stream in, up to this many. */
+const STREAMED_ROWS = 500;
+
+/** What tests and bench/ui.py read: when the graph of a run was painted. */
+interface Probe {
+  runClickedAt: number;
+  /** When the `done` event arrived: what follows is the page's own work. */
+  doneAt: number | null;
+  firstPaintAt: number | null;
+  paintedAt: number | null;
+  painted: string | null;
+  layoutEngine: string | null;
+  layoutMs: number | null;
+  items: number;
+  /** Each paint of a (re)laid-out graph: when, and how many nodes it showed. */
+  paints: { t: number; nodes: number }[];
+  view: GraphView;
+  load(source: string): void;
+  /** Module groups on screen: where to click to expand or collapse each. */
+  groups(): { id: string; label: string; collapsed: boolean; x: number; y: number }[];
+}
+
+class App {
+  model = new RunModel();
+  cursor = new StepCursor(() => this.model.passes.map((p) => p.steps.length));
+  index: PassIndex | null = null;
+  options: DisplayOptions = { collapsed: new Set(), splitShared: false, showConstants: true };
+  display: DisplayGraph | null = null;
+  selected: string | null = null;
+  editor: Editor;
+  view: GraphView;
+  table: NodesTable;
+  layouts = new LayoutClient();
+  cancel: (() => void) | null = null;
+  playing: number | null = null;
+  layoutBusy = false;
+  layoutDirty = false;
+  lastLayoutMs = 0;
+  pendingStep: { pass: number; step: number } | null = null;
+  probe: Probe;
+
+  constructor() {
+    const shared = decodeView(location.hash);
+    this.editor = new Editor($("editor"), shared?.source ?? STARTER, () => this.run(), () => this.editor.mark([]));
+    this.view = new GraphView($("graph") as HTMLCanvasElement, {
+      statusOf: (n) => this.statusOf(n),
+      active: () => this.activeNode(),
+      selected: () => this.selected,
+      onSelect: (it) => this.select(it.node, true),
+      onToggleGroup: (g) => void this.toggleGroup(g),
+      onPaint: (drawn) => this.painted(drawn),
+    });
+    this.view.describe = (it) => this.describe(it);
+    this.table = new NodesTable($("nodes") as HTMLTableElement, (id) => this.select(id, true));
+    this.probe = {
+      runClickedAt: 0, doneAt: null, firstPaintAt: null, paintedAt: null, painted: null, layoutEngine: null,
+      layoutMs: null, items: 0, paints: [], view: this.view, load: (s) => { this.editor.text = s; },
+      groups: () => this.groupsOnScreen(),
+    };
+    (window as unknown as { chainlens: Probe }).chainlens = this.probe;
+    this.bind();
+    this.renderStep();
+    void this.loadMenus(shared?.device ?? null);
+    if (shared) {
+      this.pendingStep = { pass: shared.pass, step: shared.step };
+      this.run();
+    }
+  }
+
+  private bind(): void {
+    $("run").addEventListener("click", () => this.run());
+    $("share").addEventListener("click", () => void this.share());
+    $("first").addEventListener("click", () => this.move(() => this.cursor.first()));
+    $("prev").addEventListener("click", () => this.move(() => this.cursor.prev()));
+    $("next").addEventListener("click", () => this.move(() => this.cursor.next()));
+    $("last").addEventListener("click", () => this.move(() => this.cursor.last()));
+    $("play").addEventListener("click", () => this.togglePlay());
+    $("slider").addEventListener("input", (e) => {
+      const v = Number((e.target as HTMLInputElement).value);
+      this.move(() => this.cursor.goto(this.cursor.pass, v));
+    });
+    $("pass").addEventListener("change", (e) => {
+      this.openPass(Number((e.target as HTMLSelectElement).value));
+    });
+    $("speed").addEventListener("change", () => { if (this.playing !== null) { this.stopPlay(); this.togglePlay(); } });
+    $("fit").addEventListener("click", () => this.view.fit());
+    $("zoom-in").addEventListener("click", () => this.view.zoom(1.25));
+    $("zoom-out").addEventListener("click", () => this.view.zoom(0.8));
+    $("expand-all").addEventListener("click", () => { this.options.collapsed = new Set(); void this.relayout(false); });
+    $("collapse-all").addEventListener("click", () => {
+      this.options.collapsed = allGroupIds(this.model.nodes);
+      void this.relayout(false);
+    });
+    $("examples").addEventListener("change", (e) => {
+      const sel = e.target as HTMLSelectElement;
+      const ex = this.examples.find((x) => x.id === sel.value);
+      if (ex) this.editor.text = ex.source;
+    });
+    document.addEventListener("keydown", (e) => this.key(e));
+  }
+
+  examples: Example[] = [];
+
+  private async loadMenus(device: string | null): Promise<void> {
+    try {
+      const [health, examples] = await Promise.all([
+        getJSON<Health>("/api/v1/health"), getJSON<Example[]>("/api/v1/examples"),
+      ]);
+      const dev = $("device") as HTMLSelectElement;
+      for (const d of [...health.devices, ...(health.devices.length > 1 ? ["auto"] : [])]) dev.add(new Option(d, d));
+      if (device && health.devices.includes(device)) dev.value = device;
+      this.examples = examples;
+      const menu = $("examples") as HTMLSelectElement;
+      for (const ex of examples) {
+        const o = new Option(ex.title, ex.id);
+        o.title = ex.description;
+        menu.add(o);
+      }
+    } catch (err) {
+      this.status(`could not reach the server: ${String(err)}`);
+    }
+  }
+
+  private key(e: KeyboardEvent): void {
+    const t = e.target as HTMLElement;
+    if (t.closest(".cm-editor") || ["INPUT", "SELECT", "TEXTAREA"].includes(t.tagName)) return;
+    if (e.ctrlKey || e.metaKey || e.altKey || e.shiftKey) return;
+    const actions: Record<string, () => void> = {
+      ArrowRight: () => this.move(() => this.cursor.next()),
+      ArrowLeft: () => this.move(() => this.cursor.prev()),
+      Home: () => this.move(() => this.cursor.first()),
+      End: () => this.move(() => this.cursor.last()),
+      " ": () => this.togglePlay(),
+    };
+    const act = actions[e.key];
+    if (!act || (e.key === " " && t.tagName === "BUTTON")) return;
+    e.preventDefault();
+    act();
+  }
+
+  private status(text: string): void {
+    $("status").textContent = text;
+  }
+
+  // ------------------------------------------------------------------ running
+
+  run(): void {
+    this.cancel?.();
+    this.stopPlay();
+    this.model = new RunModel();
+    this.index = null;
+    this.selected = null;
+    this.cursor.goto(0, 0);
+    this.options = { collapsed: new Set(), splitShared: false, showConstants: true };
+    this.display = null;
+    this.view.clear();
+    void this.table.fill([], () => ({ kind: "unreached" }));
+    this.renderOutput();
+    this.renderStep();
+    this.editor.mark([]);
+    Object.assign(this.probe, {
+      runClickedAt: performance.now(), doneAt: null, firstPaintAt: null, paintedAt: null, painted: null,
+      paints: [],
+    });
+    $("progress").hidden = false;
+    this.status("running…");
+    const device = ($("device") as HTMLSelectElement).value || undefined;
+    const model = this.model;
+    this.cancel = streamRun({ source: this.editor.text, device }, (events) => {
+      if (model !== this.model) return;
+      let graph = false, output = false, done = false, backward = false;
+      for (const event of events) {
+        backward ||= event.type === "pass";
+        const change = model.apply(event);
+        if (change === "graph" && event.type === "node") {
+          // Rows stream in for small graphs; a large table is built once, after the paint.
+          if (model.nodes.length <= STREAMED_ROWS) this.table.append(event.node, { kind: "unreached" });
+          graph = true;
+        }
+        output ||= change === "output";
+        done ||= change === "done";
+      }
+      if (done) {
+        void this.finish();
+        return;
+      }
+      // Backward starting means the forward graph is whole: draw it now, not on the timer.
+      if (backward && model.passes.length === 1) void this.relayout(true);
+      else if (graph) this.scheduleLayout();
+      if (output) this.renderOutput();
+      this.status(model.stepCount ? `backward: ${model.stepCount} steps` : `forward: ${model.nodes.length} nodes`);
+    }, (clean) => {
+      if (model !== this.model || clean) return;
+      $("progress").hidden = true;
+      this.status("the connection closed before the run finished");
+    });
+  }
+
+  private scheduleLayout(): void {
+    if (this.layoutBusy) {
+      this.layoutDirty = true;
+      return;
+    }
+    this.layoutBusy = true;
+    const wait = Math.max(150, 4 * this.lastLayoutMs);
+    setTimeout(async () => {
+      const model = this.model;
+      if (!model.finished) {
+        this.options = defaultOptions(model.nodes);
+        await this.relayout(true);
+      }
+      this.layoutBusy = false;
+      if (this.layoutDirty && model === this.model && !model.finished) {
+        this.layoutDirty = false;
+        this.scheduleLayout();
+      }
+    }, this.probe.firstPaintAt === null ? 0 : wait);
+  }
+
+  private async finish(): Promise<void> {
+    this.probe.doneAt = performance.now();
+    const model = this.model;
+    $("progress").hidden = true;
+    this.options = defaultOptions(model.nodes);
+    const run = model.run;
+    if (run) {
+      const t = run.timings_ms.total;
+      this.status(`${run.status === "ok" ? "done" : "stopped"}: ${model.nodes.length} nodes, ${model.stepCount} steps${t ? ` in ${fmtNum(t)} ms` : ""}`);
+    } else if (model.rejected) {
+      this.status(`not run: ${model.rejected.code}`);
+    }
+    const target = this.pendingStep ?? { pass: 0, step: 0 };
+    this.pendingStep = null;
+    this.cursor.goto(target.pass, target.step);
+    this.index = this.makeIndex();
+    if (!(await this.relayout(true)) || model !== this.model) return;
+    this.probe.paintedAt = performance.now();
+    this.probe.painted = model.id;
+    document.body.dataset.painted = model.id ?? "";
+    this.renderOutput();
+    this.markEditor();
+    this.renderPasses();
+    this.renderStep();
+    await this.table.fill(model.nodes, (id) => this.gradAt(id));
+    if (model === this.model) this.table.update((id) => this.gradAt(id), this.activeNode());
+  }
+
+  /** Lays out and draws the current graph; false when a newer layout superseded it. */
+  private async relayout(fit: boolean): Promise<boolean> {
+    const t0 = performance.now();
+    const model = this.model;
+    const roots = new Set(model.passes.map((p) => p.root).filter((r): r is string => r !== null));
+    const display = buildDisplay(model.nodes, model.cutEdges, roots, this.options);
+    const result = await this.layouts.layout(display);
+    if (!result || model !== this.model) return false;
+    this.lastLayoutMs = performance.now() - t0;
+    this.display = display;
+    this.probe.layoutEngine = result.engine;
+    this.probe.layoutMs = result.ms;
+    this.probe.items = display.items.length;
+    const active = this.activeNode();
+    const focus = active ? display.itemOf.get(active) ?? null : this.lastItem(display);
+    this.view.show(display, result, fit || !this.view.hasGraph, focus);
+    this.view.drawNow();
+    this.probe.paints.push({ t: performance.now(), nodes: model.nodes.length });
+    if (active && !fit) this.view.reveal(display.itemOf.get(active) ?? active);
+    return true;
+  }
+
+  /** While streaming: the newest node, so the view follows the graph as it grows. */
+  private lastItem(display: DisplayGraph): string | null {
+    const last = this.model.nodes[this.model.nodes.length - 1];
+    return last ? display.itemOf.get(last.id) ?? null : null;
+  }
+
+  private painted(drawn: number): void {
+    if (drawn > 0 && this.probe.firstPaintAt === null) this.probe.firstPaintAt = performance.now();
+  }
+
+  /** Folds or unfolds one module call, keeping it where the user clicked. */
+  private async toggleGroup(group: string): Promise<void> {
+    if (this.options.collapsed.has(group)) this.options.collapsed.delete(group);
+    else this.options.collapsed.add(group);
+    const before = this.view.screenOf(group);
+    await this.relayout(false);
+    const after = this.view.screenOf(group);
+    if (before && after) this.view.pan(before[0] - after[0], before[1] - after[1]);
+  }
+
+  // ----------------------------------------------------------------- stepping
+
+  private makeIndex(): PassIndex | null {
+    const pass = this.model.passes[this.cursor.pass];
+    if (!pass) return null;
+    return new PassIndex(pass, (id) => this.model.byId.get(id)?.inputs ?? []);
+  }
+
+  gradAt(id: string): GradState {
+    return this.index ? this.index.gradAt(id, this.cursor.step) : { kind: "unreached" };
+  }
+
+  private statusOf(node: string): Status {
+    return this.index ? this.index.status(node, this.cursor.step) : "none";
+  }
+
+  activeNode(): string | null {
+    return this.index?.step(this.cursor.step)?.node ?? null;
+  }
+
+  private move(change: () => void): void {
+    if (!this.model.finished) return;
+    change();
+    this.selected = this.activeNode();
+    this.renderStep();
+    this.table.update((id) => this.gradAt(id), this.activeNode());
+    const active = this.activeNode();
+    if (active && this.display) this.view.reveal(this.display.itemOf.get(active) ?? active);
+    if (active) this.table.scrollTo(active);
+    this.view.invalidate();
+    this.writeHash();
+  }
+
+  private openPass(pass: number): void {
+    this.cursor.goto(pass, 0);
+    this.index = this.makeIndex();
+    ($("pass") as HTMLSelectElement).value = String(this.cursor.pass);
+    this.move(() => undefined);
+  }
+
+  private togglePlay(): void {
+    if (this.playing !== null) {
+      this.stopPlay();
+      return;
+    }
+    if (!this.index) return;
+    if (this.cursor.atEnd) this.move(() => this.cursor.first());
+    const speed = Number(($("speed") as HTMLSelectElement).value) || 1;
+    $("play").textContent = "Pause";
+    this.playing = window.setInterval(() => {
+      if (this.cursor.atEnd) this.stopPlay();
+      else this.move(() => this.cursor.next());
+    }, 700 / speed);
+  }
+
+  private stopPlay(): void {
+    if (this.playing !== null) window.clearInterval(this.playing);
+    this.playing = null;
+    $("play").textContent = "Play";
+  }
+
+  private select(node: string | null, jump: boolean): void {
+    this.selected = node;
+    if (node && jump && this.index?.stepOf.has(node)) {
+      const step = this.index.stepOf.get(node)!;
+      this.move(() => this.cursor.goto(this.cursor.pass, step));
+      this.selected = node;
+    }
+    this.renderInspector();
+    this.view.invalidate();
+  }
+
+  // ---------------------------------------------------------------- rendering
+
+  private renderStep(): void {
+    const index = this.index;
+    const n = index?.length ?? 0;
+    const slider = $("slider") as HTMLInputElement;
+    slider.max = String(Math.max(0, n - 1));
+    slider.value = String(this.cursor.step);
+    slider.disabled = n === 0;
+    for (const id of ["first", "prev", "next", "last", "play"]) ($(id) as HTMLButtonElement).disabled = n === 0;
+    const step = index?.step(this.cursor.step);
+    const node = step ? this.model.byId.get(step.node) : undefined;
+    $("step-label").textContent = n === 0 ? "no backward yet"
+      : `step ${this.cursor.step + 1} / ${n}${node ? `: ${node.grad_fn}` : ""}`;
+    renderCard($("card"), step && node && index ? {
+      node, step, stepIndex: this.cursor.step, stepCount: n, index, byId: this.model.byId,
+    } : null);
+    this.renderInspector();
+  }
+
+  private renderInspector(): void {
+    const root = $("inspector");
+    root.replaceChildren();
+    const h = document.createElement("h2");
+    h.textContent = "Inspector";
+    root.append(h);
+    const node = this.selected ? this.model.byId.get(this.selected) : undefined;
+    if (!node) {
+      const p = document.createElement("p");
+      p.className = "muted";
+      p.textContent = "Click a node to see its value, gradient and saved tensors.";
+      root.append(p);
+      return;
+    }
+    const dl = document.createElement("dl");
+    const add = (k: string, v: string | HTMLElement): void => {
+      const dt = document.createElement("dt");
+      dt.textContent = k;
+      const dd = document.createElement("dd");
+      dd.append(v);
+      dl.append(dt, dd);
+    };
+    add("node", `${node.id} · ${node.kind}`);
+    add("grad_fn", node.grad_fn);
+    if (node.op) add("op", node.op);
+    if (node.names.length) add("names", node.names.join(", "));
+    if (node.module) add("module", node.module);
+    if (node.line) add("line", String(node.line));
+    add("shape", shapeOf(node.value) || "—");
+    add("value", renderTensor(node.value));
+    const g = this.gradAt(node.id);
+    add("gradient", g.kind === "known" ? renderTensor(g.grad) : g.kind === "pending" ? "not computed yet" : "not reached in this pass");
+    for (const [name, view] of Object.entries(node.saved ?? {})) add(`saved ${name}`, renderTensor(view));
+    root.append(dl);
+  }
+
+  private renderOutput(): void {
+    const m = this.model;
+    $("stdout").textContent = m.stdout;
+    const list = $("diagnostics");
+    list.replaceChildren();
+    for (const d of m.diagnostics) {
+      const li = document.createElement("li");
+      const b = document.createElement("button");
+      b.className = `diag ${d.severity}`;
+      b.dataset.code = d.code;
+      b.textContent = `${d.severity}: ${d.message}${d.line ? ` (line ${d.line})` : ""}`;
+      b.title = d.hint;
+      b.addEventListener("click", () => {
+        if (d.line) this.editor.goto(d.line);
+        if (d.node) {
+          this.select(d.node, true);
+          const item = this.display?.itemOf.get(d.node);
+          if (item) this.view.reveal(item);
+          this.table.scrollTo(d.node);
+        }
+      });
+      const hint = document.createElement("code");
+      hint.className = "hint";
+      hint.textContent = d.hint;
+      li.append(b, hint);
+      list.append(li);
+    }
+    if (m.diagnostics.length === 0) {
+      const li = document.createElement("li");
+      li.className = "muted";
+      li.textContent = m.finished ? "none" : "…";
+      list.append(li);
+    }
+    const err = $("error");
+    const e = m.run?.error ?? m.rejected;
+    err.hidden = !e;
+    if (e) {
+      const kind = "type" in e && e.type ? e.type : e.code;
+      err.textContent = `${kind}: ${e.message}${e.line ? ` (line ${e.line})` : ""}`;
+    }
+  }
+
+  private markEditor(): void {
+    const m = this.model;
+    const marks: Mark[] = m.diagnostics.filter((d) => d.line).map((d) => ({
+      line: d.line!, severity: d.severity, message: `${d.message}\nFix: ${d.hint}`,
+    }));
+    const e = m.run?.error ?? m.rejected;
+    if (e?.line) marks.push({ line: e.line, col: e.col, severity: "error", message: e.message });
+    this.editor.mark(marks);
+  }
+
+  private renderPasses(): void {
+    const passes = this.model.passes;
+    const sel = $("pass") as HTMLSelectElement;
+    sel.replaceChildren(...passes.map((p) => new Option(
+      `${p.index + 1}${p.loss !== undefined && p.loss !== null ? ` · loss ${fmtNum(p.loss)}` : ""}${p.recorded === false ? " (not recorded)" : ""}`,
+      String(passes.indexOf(p)))));
+    $("pass-wrap").hidden = passes.length < 2;
+    this.renderLosses();
+  }
+
+  /** A loss curve over every pass; a click opens the nearest recorded pass. */
+  private renderLosses(): void {
+    const svg = $("losses") as unknown as SVGSVGElement;
+    const losses = this.model.losses();
+    const finite = losses.filter((v): v is number => v !== null && Number.isFinite(v));
+    svg.replaceChildren();
+    svg.toggleAttribute("hidden", losses.length < 3 || finite.length < 2);
+    if (svg.hasAttribute("hidden")) return;
+    const W = 600, H = 70, pad = 6;
+    svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
+    const lo = Math.min(...finite), hi = Math.max(...finite);
+    const x = (i: number): number => pad + (i / Math.max(1, losses.length - 1)) * (W - 2 * pad);
+    const y = (v: number): number => H - pad - ((v - lo) / (hi - lo || 1)) * (H - 2 * pad);
+    const ns = "http://www.w3.org/2000/svg";
+    const line = document.createElementNS(ns, "polyline");
+    line.setAttribute("points", losses.map((v, i) => (v !== null && Number.isFinite(v) ? `${x(i)},${y(v)}` : "")).filter(Boolean).join(" "));
+    line.setAttribute("class", "loss-line");
+    svg.append(line);
+    const recorded = this.model.passes;
+    recorded.forEach((p, k) => {
+      const v = losses[p.index];
+      if (v === null || v === undefined || !Number.isFinite(v)) return;
+      const c = document.createElementNS(ns, "circle");
+      c.setAttribute("cx", String(x(p.index)));
+      c.setAttribute("cy", String(y(v)));
+      c.setAttribute("r", "4");
+      c.setAttribute("class", "loss-point");
+      c.setAttribute("tabindex", "0");
+      c.setAttribute("role", "button");
+      c.setAttribute("aria-label", `open pass ${p.index + 1}, loss ${fmtNum(v)}`);
+      const open = (): void => this.openPass(k);
+      c.addEventListener("click", open);
+      c.addEventListener("keydown", (e) => { if (e.key === "Enter") open(); });
+      svg.append(c);
+    });
+  }
+
+  private groupsOnScreen(): { id: string; label: string; collapsed: boolean; x: number; y: number }[] {
+    const d = this.display;
+    if (!d) return [];
+    const out = [];
+    for (const g of d.groups.values()) {
+      const at = this.view.screenOf(g.id);
+      if (at) out.push({ id: g.id, label: g.label, collapsed: this.options.collapsed.has(g.id), x: at[0], y: at[1] });
+    }
+    return out;
+  }
+
+  private describe(it: Item): string {
+    if (it.kind === "group") return `module ${it.label} — click to expand`;
+    if (!it.node) return it.label;
+    const n = this.model.byId.get(it.node);
+    if (!n) return it.label;
+    const names = n.names.length ? ` (${n.names.join(", ")})` : "";
+    return `${n.grad_fn}${names} ${shapeText(n.value?.shape)}${n.line ? ` · line ${n.line}` : ""}`;
+  }
+
+  private writeHash(): void {
+    const hash = encodeView({
+      source: this.editor.text, device: ($("device") as HTMLSelectElement).value || null,
+      pass: this.cursor.pass, step: this.cursor.step,
+    });
+    history.replaceState(null, "", `#${hash}`);
+  }
+
+  private async share(): Promise<void> {
+    this.writeHash();
+    try {
+      await navigator.clipboard.writeText(location.href);
+      this.status("link copied");
+    } catch {
+      this.status("copy the link from the address bar");
+    }
+  }
+}
+
+new App();

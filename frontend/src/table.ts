@@ -1,0 +1,98 @@
+/**
+ * The Nodes table: every node with its id, label, names, shape, value and gradient
+ * at the current step — the screen-reader view of the graph. Rows are built in
+ * chunks after the graph is painted, and stepping rewrites only the cells that change.
+ */
+import type { GradState } from "./steps";
+import { fmtTensor, shapeOf } from "./tensor";
+import type { GraphNode } from "./wire";
+
+const CHUNK = 400;
+
+export function gradText(state: GradState): string {
+  switch (state.kind) {
+    case "known":
+      return fmtTensor(state.grad);
+    case "pending":
+      return "not computed yet";
+    case "unreached":
+      return "—";
+  }
+}
+
+export class NodesTable {
+  private body: HTMLTableSectionElement;
+  private rows = new Map<string, { row: HTMLTableRowElement; grad: HTMLTableCellElement }>();
+  private marked: HTMLTableRowElement | null = null;
+  private building = 0;
+
+  constructor(readonly table: HTMLTableElement, private onPick: (node: string) => void) {
+    this.body = table.tBodies[0] ?? table.createTBody();
+    this.body.addEventListener("click", (e) => {
+      const row = (e.target as HTMLElement).closest("tr");
+      if (row?.dataset.node) this.onPick(row.dataset.node);
+    });
+  }
+
+  /** Rebuilds the rows; large tables in chunks so the page paints first. */
+  fill(nodes: GraphNode[], grad: (id: string) => GradState): Promise<void> {
+    const token = ++this.building;
+    this.body.replaceChildren();
+    this.rows.clear();
+    this.marked = null;
+    return new Promise((resolve) => {
+      const add = (start: number): void => {
+        if (token !== this.building) return resolve();
+        const frag = document.createDocumentFragment();
+        for (const n of nodes.slice(start, start + CHUNK)) frag.append(this.row(n, grad(n.id)));
+        this.body.append(frag);
+        if (start + CHUNK < nodes.length) setTimeout(() => add(start + CHUNK), 0);
+        else resolve();
+      };
+      add(0);
+    });
+  }
+
+  /** Appends one streamed node. */
+  append(node: GraphNode, grad: GradState): void {
+    if (!this.rows.has(node.id)) this.body.append(this.row(node, grad));
+  }
+
+  private row(n: GraphNode, grad: GradState): HTMLTableRowElement {
+    const tr = document.createElement("tr");
+    tr.dataset.node = n.id;
+    const cells = [n.id, n.label, n.names.join(", "), shapeOf(n.value) || "—", fmtTensor(n.value), gradText(grad)];
+    let gradCell: HTMLTableCellElement | null = null;
+    cells.forEach((text, i) => {
+      const td = document.createElement(i === 0 ? "th" : "td") as HTMLTableCellElement;
+      if (i === 0) td.scope = "row";
+      td.textContent = text;
+      tr.append(td);
+      if (i === 5) gradCell = td;
+    });
+    tr.title = n.grad_fn;
+    this.rows.set(n.id, { row: tr, grad: gradCell! });
+    return tr;
+  }
+
+  /** Updates gradient cells for the new step and marks the active node's row. */
+  update(grad: (id: string) => GradState, active: string | null): void {
+    for (const [id, { grad: cell }] of this.rows) {
+      const text = gradText(grad(id));
+      if (cell.textContent !== text) cell.textContent = text;
+    }
+    if (this.marked) {
+      this.marked.removeAttribute("aria-current");
+      this.marked.classList.remove("active");
+    }
+    this.marked = active ? this.rows.get(active)?.row ?? null : null;
+    if (this.marked) {
+      this.marked.setAttribute("aria-current", "step");
+      this.marked.classList.add("active");
+    }
+  }
+
+  scrollTo(node: string): void {
+    this.rows.get(node)?.row.scrollIntoView({ block: "nearest" });
+  }
+}

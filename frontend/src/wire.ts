@@ -1,0 +1,144 @@
+/**
+ * The wire schema of shared/API.md as TypeScript types: what the page receives.
+ * The server's pydantic models (backend/chainlens/schema.py) are the source of truth;
+ * these mirror the fields the page reads.
+ */
+
+/** A number where JSON may carry a non-finite value as "nan", "inf" or "-inf". */
+export type Num = number | string;
+
+export type Nested = Num | Nested[];
+
+export interface Stats {
+  min: Num | null;
+  max: Num | null;
+  mean: Num | null;
+  std: Num | null;
+  norm: Num | null;
+  nan: number;
+  inf: number;
+}
+
+export interface TensorView {
+  shape: number[];
+  dtype: string;
+  device: string;
+  numel: number;
+  values: Nested | null;
+  stats: Stats | null;
+}
+
+export interface GraphNode {
+  id: string;
+  kind: "leaf" | "op";
+  grad_fn: string;
+  op: string | null;
+  label: string;
+  names: string[];
+  line: number | null;
+  module: string | null;
+  /** Which call of the outermost module made the node (an extension of API.md). */
+  call?: number | null;
+  inputs: (string | null)[];
+  value: TensorView | null;
+  grad: TensorView | null;
+  saved?: Record<string, TensorView> | null;
+}
+
+export interface Formula {
+  latex: string;
+  text?: string;
+  verified?: boolean;
+  kind?: string;
+  steps?: string[];
+  note?: string;
+  [extra: string]: unknown;
+}
+
+export interface Step {
+  node: string;
+  grad_output: TensorView | null;
+  grad_inputs: (TensorView | null)[];
+  formula: Formula | null;
+}
+
+export interface Pass {
+  index: number;
+  root: string | null;
+  gradient: TensorView | null;
+  steps: Step[];
+  line?: number | null;
+  loss?: Num | null;
+  recorded?: boolean;
+}
+
+export interface CutEdge {
+  source: string;
+  op: string;
+  line: number | null;
+  reason: "no_grad" | "detach" | "non_differentiable";
+}
+
+export interface Diagnostic {
+  code: string;
+  severity: "error" | "warning" | "info";
+  message: string;
+  line: number | null;
+  node: string | null;
+  hint: string;
+}
+
+export interface RunError {
+  code: string;
+  type?: string | null;
+  message: string;
+  line: number | null;
+  col: number | null;
+}
+
+export interface Variable {
+  node: string | null;
+  value: TensorView;
+  grad: TensorView | null;
+  is_leaf: boolean;
+  requires_grad: boolean;
+}
+
+export interface Run {
+  id: string;
+  status: "ok" | "error";
+  device: string;
+  error: RunError | null;
+  stdout: string;
+  variables: Record<string, Variable>;
+  nodes: GraphNode[];
+  passes: Pass[];
+  diagnostics: Diagnostic[];
+  timings_ms: Record<string, number>;
+  cut_edges?: CutEdge[];
+  losses?: (Num | null)[];
+}
+
+export interface Example {
+  id: string;
+  title: string;
+  description: string;
+  source: string;
+}
+
+export interface Health {
+  status: "ok";
+  version: string;
+  torch: string;
+  devices: string[];
+}
+
+export type StreamEvent =
+  | { type: "run"; id: string }
+  | { type: "node"; node: GraphNode }
+  | { type: "pass"; index: number; root: string | null; gradient: TensorView | null }
+  | { type: "step"; pass: number; step: Step }
+  | { type: "stdout"; text: string }
+  | { type: "diagnostic"; diagnostic: Diagnostic }
+  | { type: "done"; run: Run }
+  | { type: "error"; error: RunError };

@@ -1,0 +1,275 @@
+"""The page end to end: real server, real Chromium, the user's clicks and keys.
+
+Every number the page shows is compared with plain PyTorch (the oracle) or with
+the server's own Run, which the engine tests compare with PyTorch.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from browser import GuardedPage, browser
+from chainlens.examples.catalog import examples
+from oracle import run_plain
+
+CHAIN_RULE = [
+    "import torch",
+    "x = torch.ones(3, requires_grad=True)",
+    "y = x + 2",
+    "z = (y*y*3).mean()",
+    "z.backward()",
+]
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[object]:
+    with browser() as b:
+        yield b
+
+
+@pytest.fixture
+def page(chromium: object, base_url: str, request: pytest.FixtureRequest) -> Iterator[GuardedPage]:
+    context = chromium.new_context(viewport={"width": 1280, "height": 720})  # type: ignore[attr-defined]
+    guarded = GuardedPage(context)
+    guarded.page.goto(base_url + "/")
+    guarded.page.wait_for_function("document.querySelectorAll('#examples option').length > 1")
+    yield guarded
+    guarded.screenshot(request.node.name)
+    context.close()
+    assert guarded.foreign == [], f"requests not to localhost: {guarded.foreign}"
+    assert guarded.errors == [], f"errors on the page: {guarded.errors}"
+
+
+def run_and_wait(g: GuardedPage, timeout_ms: int = 30_000) -> dict:
+    g.page.evaluate("delete document.body.dataset.painted")
+    g.page.click("#run")
+    g.page.wait_for_function("document.body.dataset.painted", timeout=timeout_ms)
+    return g.page.evaluate("({items: chainlens.items, engine: chainlens.layoutEngine})")
+
+
+def type_program(g: GuardedPage, lines: list[str]) -> None:
+    editor = g.page.get_by_role("textbox", name="Program")
+    editor.click()
+    g.page.keyboard.press("Control+A")
+    g.page.keyboard.press("Delete")
+    for line in lines:
+        g.page.keyboard.type(line)
+        g.page.keyboard.press("Enter")
+        g.page.keyboard.press("Home")  # no auto-indent carried over
+
+
+def load_example(g: GuardedPage, example_id: str) -> None:
+    g.page.select_option("#examples", example_id)
+
+
+def table_rows(g: GuardedPage) -> list[dict[str, str]]:
+    return g.page.evaluate("""() => [...document.querySelectorAll('table[aria-label=Nodes] tbody tr')]
+        .map(tr => { const c = [...tr.children].map(td => td.textContent);
+          return {id: c[0], label: c[1], names: c[2], shape: c[3], value: c[4], gradient: c[5],
+                  active: tr.getAttribute('aria-current') === 'step'}; })""")
+
+
+def numbers(text: str) -> list[float]:
+    return [float(t) for t in re.findall(r"-?\d+(?:\.\d+)?(?:e-?\d+)?", text)]
+
+
+def step_label(g: GuardedPage) -> tuple[int, int]:
+    text = g.page.inner_text("#step-label")
+    m = re.match(r"step (\d+) / (\d+)", text)
+    assert m, text
+    return int(m[1]), int(m[2])
+
+
+def test_chain_rule_typed_run_and_stepped(page: GuardedPage) -> None:
+    type_program(page, CHAIN_RULE)
+    assert page.page.get_by_role("textbox", name="Program").inner_text().count("requires_grad") == 1
+    info = run_and_wait(page)
+    assert info["items"] >= 5
+    expected = run_plain("\n".join(CHAIN_RULE)).variables["x"].grad.tolist()
+
+    x_row = next(r for r in table_rows(page) if r["names"] == "x")
+    assert x_row["gradient"] == "not computed yet"  # step 1: not reached, and never shown as 0
+
+    current, total = step_label(page)
+    assert current == 1
+    for _ in range(total - 1):
+        page.page.get_by_role("button", name="Next step").click()
+    assert step_label(page) == (total, total)
+    x_row = next(r for r in table_rows(page) if r["names"] == "x")
+    assert numbers(x_row["gradient"]) == pytest.approx(expected)
+    assert x_row["active"]  # the last step accumulates into x
+
+    card = page.page.get_by_role("region", name="Chain rule")
+    assert card.locator(".katex").count() >= 2
+    assert "AccumulateGrad" in card.inner_text()
+    page.page.get_by_role("button", name="Previous step").click()
+    card_text = card.inner_text()
+    assert "AddBackward0" in card_text
+
+
+def test_keyboard_stepping(page: GuardedPage) -> None:
+    page.page.evaluate("chainlens.load(" + repr("\n".join(CHAIN_RULE)) + ")")
+    run_and_wait(page)
+    page.page.locator("#graph").focus()
+    _, total = step_label(page)
+    page.page.keyboard.press("End")
+    assert step_label(page) == (total, total)
+    page.page.keyboard.press("Home")
+    assert step_label(page) == (1, total)
+    page.page.keyboard.press("ArrowRight")
+    assert step_label(page) == (2, total)
+    page.page.keyboard.press("ArrowLeft")
+    assert step_label(page) == (1, total)
+    page.page.keyboard.press(" ")
+    assert page.page.inner_text("#play") == "Pause"
+    page.page.wait_for_function("document.querySelector('#step-label').textContent.startsWith('step 2')")
+    page.page.keyboard.press(" ")
+    assert page.page.inner_text("#play") == "Play"
+    # every control is reachable with Tab and shows focus
+    focused = set()
+    for _ in range(40):
+        page.page.keyboard.press("Tab")
+        focused.add(page.page.evaluate("document.activeElement.id || document.activeElement.getAttribute('aria-label') || ''"))
+    assert {"run", "share", "first", "prev", "next", "last", "play", "slider", "graph"} <= focused
+    outline = page.page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline != "none"
+
+
+PITFALLS = [e for e in examples() if e.id.startswith("pitfall")]
+
+
+@pytest.mark.parametrize("example", PITFALLS, ids=[e.id for e in PITFALLS])
+def test_pitfall_diagnostic_on_node_and_line(page: GuardedPage, base_url: str, example) -> None:
+    truth = httpx.post(base_url + "/api/v1/runs", json={"source": example.source}, timeout=60).json()
+    load_example(page, example.id)
+    run_and_wait(page)
+    shown = page.page.locator("#diagnostics button.diag")
+    assert shown.count() == len(truth["diagnostics"]) > 0
+    codes = [shown.nth(i).get_attribute("data-code") for i in range(shown.count())]
+    assert codes == [d["code"] for d in truth["diagnostics"]]
+    diag = truth["diagnostics"][0]
+    # the editor marks the diagnostic's line
+    marked_lines = page.page.evaluate("""() => [...document.querySelectorAll('.cm-lintRange')]
+        .map(el => { const line = el.closest('.cm-line');
+          return [...document.querySelectorAll('.cm-content .cm-line')].indexOf(line) + 1; })""")
+    assert diag["line"] in marked_lines
+    shown.first.click()
+    if diag["node"]:
+        inspector = page.page.get_by_role("region", name="Inspector").inner_text()
+        assert inspector.split("\n")[2].startswith(diag["node"] + " ")
+    cursor_line = page.page.evaluate("""() => { const v = document.querySelector('.cm-activeLine');
+        return [...document.querySelectorAll('.cm-content .cm-line')].indexOf(v) + 1; }""")
+    assert cursor_line == diag["line"]
+    if truth["status"] == "error":
+        assert truth["error"]["message"][:40] in page.page.inner_text("#error")
+        # the partial graph is still drawn
+        assert (page.page.evaluate("chainlens.items") > 0) == bool(truth["nodes"])
+
+
+def test_lenet_groups_expand_and_collapse(page: GuardedPage) -> None:
+    load_example(page, "lenet")
+    run_and_wait(page)
+    groups = page.page.evaluate("chainlens.groups()")
+    assert {g["label"] for g in groups} >= {"conv1", "conv2", "fc1", "fc2", "fc3"}
+    assert not any(g["collapsed"] for g in groups)
+    before = page.page.evaluate("chainlens.items")
+    canvas = page.page.locator("#graph").bounding_box()
+
+    def on_screen(label: str | None = None) -> dict:
+        return next(g for g in page.page.evaluate("chainlens.groups()")
+                    if (label is None or g["label"] == label)
+                    and 0 < g["x"] < canvas["width"] and 0 < g["y"] < canvas["height"])
+
+    group = on_screen()
+    page.page.mouse.click(canvas["x"] + group["x"], canvas["y"] + group["y"])
+    page.page.wait_for_function(f"chainlens.items < {before}")
+    group = on_screen(group["label"])
+    assert group["collapsed"]
+    page.screenshot(f"lenet_{group['label']}_collapsed")
+
+    page.page.mouse.click(canvas["x"] + group["x"], canvas["y"] + group["y"])
+    page.page.wait_for_function(f"chainlens.items === {before}")
+    page.page.click("#collapse-all")
+    page.page.wait_for_function(f"chainlens.items < {before} - 8")
+    assert all(g["collapsed"] for g in page.page.evaluate("chainlens.groups()"))
+
+
+def test_share_link_reopens_the_same_view(page: GuardedPage, chromium: object) -> None:
+    page.page.evaluate("chainlens.load(" + repr("\n".join(CHAIN_RULE)) + ")")
+    run_and_wait(page)
+    page.page.keyboard.press("End")
+    page.page.locator("#graph").focus()
+    page.page.keyboard.press("ArrowLeft")
+    where = step_label(page)
+    page.page.click("#share")
+    url = page.page.url
+    assert "#p=" in url
+    other = GuardedPage(page.page.context)
+    other.page.goto(url)
+    other.page.wait_for_function("document.body.dataset.painted")
+    assert step_label(other) == where
+    assert "requires_grad=True" in other.page.get_by_role("textbox", name="Program").inner_text()
+    assert other.foreign == [] and other.errors == []
+
+
+def test_streaming_draws_nodes_before_the_run_ends(page: GuardedPage, base_url: str) -> None:
+    source = "\n".join([
+        "import torch",
+        "W = torch.randn(8, 8, requires_grad=True)",
+        "h = torch.zeros(1, 8)",
+        "for t in range(1000):",
+        "    h = torch.tanh(h @ W + 0.1)",
+        "loss = h.sum()",
+        "loss.backward()",
+    ])
+    page.page.evaluate(f"chainlens.load({source!r})")
+    page.page.click("#run")
+    page.page.wait_for_function("chainlens.firstPaintAt !== null", timeout=30_000)
+    assert page.page.is_visible("#progress")
+    page.page.wait_for_function("document.body.dataset.painted", timeout=60_000)
+    t = page.page.evaluate("({first: chainlens.firstPaintAt - chainlens.runClickedAt,"
+                           " done: chainlens.paintedAt - chainlens.runClickedAt})")
+    assert t["first"] < t["done"] / 2, t
+    assert not page.page.is_visible("#progress")
+    run = httpx.get(f"{base_url}/api/v1/runs/{page.page.evaluate('chainlens.painted')}").json()
+    assert len(run["nodes"]) == 1 + 3 * 1000 + 1  # W; matmul, add, tanh per step; the sum
+    page.page.wait_for_function(
+        f"document.querySelectorAll('table[aria-label=Nodes] tbody tr').length === {len(run['nodes'])}")
+    assert [r["id"] for r in table_rows(page)] == [n["id"] for n in run["nodes"]]
+
+
+def test_error_run_keeps_its_partial_graph(page: GuardedPage) -> None:
+    source = "import torch\nx = torch.ones(2, requires_grad=True)\ny = (x * 2).sum()\nz = y @ torch.ones(3)\n"
+    page.page.evaluate(f"chainlens.load({source!r})")
+    run_and_wait(page)
+    truth = run_plain(source)
+    assert truth.error is not None
+    kind, message, line = truth.error
+    shown = page.page.inner_text("#error")
+    assert shown.startswith(f"{kind}: {message[:30]}") and f"(line {line})" in shown
+    assert page.page.evaluate("chainlens.items") >= 3
+
+
+def test_dark_mode_follows_the_system(chromium: object, base_url: str) -> None:
+    context = chromium.new_context(color_scheme="dark", viewport={"width": 1280, "height": 720})  # type: ignore[attr-defined]
+    g = GuardedPage(context)
+    g.page.goto(base_url + "/")
+    bg = g.page.evaluate("getComputedStyle(document.body).backgroundColor")
+    channels = [int(c) for c in re.findall(r"\d+", bg)[:3]]
+    assert sum(channels) < 150, bg
+    g.screenshot("dark_mode")
+    context.close()
+    assert g.foreign == [] and g.errors == []
+
+
+def test_api_docs_need_no_cdn(chromium: object, base_url: str) -> None:
+    context = chromium.new_context()  # type: ignore[attr-defined]
+    g = GuardedPage(context)
+    g.page.goto(base_url + "/docs")
+    g.page.wait_for_selector(".swagger-ui .opblock", timeout=30_000)
+    assert g.page.locator(".opblock").count() >= 4
+    context.close()
+    assert g.foreign == []
