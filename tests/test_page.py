@@ -105,14 +105,24 @@ def test_chain_rule_typed_run_and_stepped(page: GuardedPage) -> None:
     card = page.page.get_by_role("region", name="Chain rule")
     assert card.locator(".katex").count() >= 2
     assert "AccumulateGrad" in card.inner_text()
+    assert "verified" in card.inner_text()
     page.page.get_by_role("button", name="Previous step").click()
     card_text = card.inner_text()
-    assert "AddBackward0" in card_text
+    assert "AddBackward0" in card_text and "✓ verified" in card_text
+    # the scalar-free chain rule still shows its formula typeset, and the saved tensors of
+    # a multiplication are listed in the inspector with their values
+    mul_row = next(r for r in table_rows(page) if r["label"] == "mul")
+    page.page.locator(f"table[aria-label=Nodes] tr[data-node={mul_row['id']}]").click()
+    inspector = page.page.get_by_role("region", name="Inspector").inner_text()
+    assert "saved self" in inspector and "saved other" in inspector
 
 
 def test_keyboard_stepping(page: GuardedPage) -> None:
     page.page.evaluate("chainlens.load(" + repr("\n".join(CHAIN_RULE)) + ")")
-    run_and_wait(page)
+    page.page.evaluate("delete document.body.dataset.painted")
+    page.page.get_by_role("textbox", name="Program").click()
+    page.page.keyboard.press("Control+Enter")  # runs from the editor
+    page.page.wait_for_function("document.body.dataset.painted")
     page.page.locator("#graph").focus()
     _, total = step_label(page)
     page.page.keyboard.press("End")
@@ -231,6 +241,8 @@ def test_streaming_draws_nodes_before_the_run_ends(page: GuardedPage, base_url: 
     assert page.page.is_visible("#progress")
     page.page.wait_for_function("document.body.dataset.painted", timeout=60_000)
     t = page.page.evaluate("({first: chainlens.firstPaintAt - chainlens.runClickedAt,"
+                           " node: chainlens.firstNodeAt - chainlens.runClickedAt,"
+                           " paints: chainlens.paints.map(p => [p.t - chainlens.runClickedAt, p.nodes]),"
                            " done: chainlens.paintedAt - chainlens.runClickedAt})")
     assert t["first"] < t["done"] / 2, t
     assert not page.page.is_visible("#progress")

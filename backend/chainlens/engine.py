@@ -23,13 +23,18 @@ import numpy as np
 import torch
 
 from .errors import ChainlensError, LimitExceeded, ProgramRejected
+from .explain.custom import check_custom, custom_backward_code
 from .explain.diagnostics import Diagnostics
+from .explain.explainer import Explainer
 from .language.checker import parse
 from .language.interpreter import Interpreter
 from .schema import Diagnostic, ErrorInfo, Run
 from .settings import Settings, get_settings
 from .tracing.recorder import NodeRecord, PassRecord, Recorder, StepRecord
 from .tracing.summaries import Summarizer, number
+
+#: The first calls of each custom autograd.Function are checked by finite differences.
+CUSTOM_CHECKS_PER_CLASS = 3
 
 #: Receives stream events in order, a batch at a time (one list per flush).
 Emit = Callable[[list[dict[str, Any]]], None]
@@ -93,6 +98,11 @@ class _Execution:
             (lambda d: self._send({"type": "diagnostic", "diagnostic": d.model_dump(mode="json")}))
             if streaming else None)
         self.interp = Interpreter(settings, self.recorder, self._write, self._on_backward)
+        self.explainer = Explainer()
+        self._custom_checked: dict[str, int] = {}
+        self.recorder.explain = self.explainer
+        self.recorder.keep_saved = settings.saved_max_nodes
+        self.interp.gate.on_custom_apply = self._check_custom
         self.interp.on_leaf_overwritten = self._leaf_overwritten
         if streaming:
             self.interp.on_statement = self._flush_if_stale
@@ -132,6 +142,8 @@ class _Execution:
         return {"id": rec.id, "kind": rec.kind, "grad_fn": rec.grad_fn, "op": rec.op,
                 "label": label, "names": list(rec.names), "line": rec.line,
                 "module": rec.module, "call": rec.call, "inputs": list(rec.inputs),
+                "saved": ({k: self.summarize(v) for k, v in rec.saved.items()}
+                          if rec.saved else None),
                 "value": self.summarize(rec.value), "grad": self.summarize(rec.grad)}
 
     def _emit_node(self, rec: NodeRecord) -> None:
@@ -146,7 +158,8 @@ class _Execution:
     def _step_dict(self, step: StepRecord) -> dict[str, Any]:
         return {"node": step.node,
                 "grad_output": self.summarize(step.grad_outputs[0] if step.grad_outputs else None),
-                "grad_inputs": [self.summarize(g) for g in step.grad_inputs], "formula": None}
+                "grad_inputs": [self.summarize(g) for g in step.grad_inputs],
+                "formula": step.formula}
 
     def _emit_step(self, p: PassRecord, step: StepRecord) -> None:
         self._send({"type": "step", "pass": p.index, "step": self._step_dict(step)})
@@ -162,6 +175,25 @@ class _Execution:
             self._flush_outbox()
 
     # ------------------------------------------------------------ events
+    def _check_custom(self, apply: Callable, args: list[Any], result: Any) -> None:
+        """A program-defined Function just ran: compare its backward with finite differences."""
+        nid = self.recorder.node_of(result) if isinstance(result, torch.Tensor) else None
+        cls = apply.__self__.__name__  # type: ignore[attr-defined]
+        if nid is None or self._custom_checked.get(cls, 0) >= CUSTOM_CHECKS_PER_CLASS:
+            return
+        self._custom_checked[cls] = self._custom_checked.get(cls, 0) + 1
+        self.recorder.paused = True
+        try:
+            check = check_custom(apply, args, result)
+        finally:
+            self.recorder.paused = False
+        if check is None:
+            return
+        self.explainer.custom_checks[nid] = check
+        if not check["ok"]:
+            self.diagnostics.custom_backward_mismatch(cls, nid, self.interp.line,
+                                                      check["analytic"], check["numeric"])
+
     def _leaf_overwritten(self, name: str, old: torch.Tensor, line: int | None) -> None:
         self.diagnostics.leaf_overwritten(name, self.recorder.node_of(old), line)
 
@@ -195,6 +227,7 @@ class _Execution:
             raise
         finally:
             self.recorder.end_pass()
+        self.explainer.end_pass()
         if op != "autograd.grad":
             for t, nid in leaves:
                 if nid in had_grad:
@@ -222,6 +255,7 @@ class _Execution:
         timings: dict[str, float] = {}
         tree = parse(self.source, self.s)
         timings["parse"] = (time.perf_counter() - t0) * 1000
+        self.explainer.custom_code = custom_backward_code(tree, self.source)
         if self.emit is not None:
             self.emit([{"type": "run", "id": self.run_id}])
         error: ErrorInfo | None = None

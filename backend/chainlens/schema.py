@@ -25,6 +25,9 @@ class Stats(BaseModel):
     norm: Number | None
     nan: int
     inf: int
+    hist: list[int] | None = Field(
+        default=None, description="For tensors sent without values: counts in 20 equal bins "
+        "from min to max (of an evenly strided sample past 16,384 elements).")
 
 
 class TensorView(BaseModel):
@@ -96,6 +99,9 @@ class Node(BaseModel):
         "transpose inside F.linear)."
     )
     grad: TensorView | None
+    saved: dict[str, TensorView] | None = Field(
+        default=None, description="What the node saved for backward (e.g. MulBackward0: "
+        "self, other), in graphs of at most saved_max_nodes nodes.")
 
 
 class Formula(BaseModel):

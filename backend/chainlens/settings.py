@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     max_int_bits: int = 4096
     max_sequence_length: int = 1_000_000
     max_nodes: int = 20_000
+    #: Nodes carry their saved tensors (inspector) in graphs of at most this many nodes.
+    saved_max_nodes: int = 1_000
     max_recorded_passes: int = 20
     max_stdout_bytes: int = 256 * 1024
     max_run_bytes: int = 32 * 1024 * 1024

@@ -105,6 +105,19 @@ export function renderCard(root: HTMLElement, ctx: CardContext | null): void {
     badge.textContent = f.verified ? "✓ verified against the engine's numbers" : "not verified";
     local.append(tex(f.latex, true));
     for (const line of f.steps ?? []) local.append(tex(line, true));
+    if (typeof f.code === "string" && f.code) {
+      const pre = document.createElement("pre");
+      pre.className = "code";
+      pre.textContent = f.code;
+      local.append(pre);
+    }
+    const check = f.check as { analytic: unknown[]; numeric: unknown[] } | undefined;
+    if (check) {
+      const p = document.createElement("p");
+      p.className = "check";
+      p.textContent = `your backward: ${JSON.stringify(check.analytic)} · finite differences: ${JSON.stringify(check.numeric)}`;
+      local.append(p);
+    }
     if (f.note) {
       const p = document.createElement("p");
       p.textContent = f.note;

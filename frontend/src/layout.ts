@@ -1,5 +1,6 @@
 /** The main thread's side of the layout worker: one request in flight, the newest wins. */
 import type { DisplayGraph } from "./graph";
+import { layered } from "./layered";
 import type { LayoutResult } from "./layered";
 import type { LayoutRequest } from "./layout.worker";
 
@@ -16,6 +17,21 @@ export class LayoutClient {
       this.waiting.delete(ev.data.seq);
       resolve?.(ev.data);
     };
+  }
+
+  /**
+   * A quick layout on the main thread, for previews while a run streams in: it never
+   * waits behind the worker (which may still be compiling ELK, or busy with a big graph).
+   */
+  preview(graph: DisplayGraph): LayoutResult {
+    ++this.seq;
+    return layered(graph.items, graph.edges, graph.boxes);
+  }
+
+  /** Loads and compiles ELK in the worker now, so the first Run does not wait for it. */
+  warm(): void {
+    const items = [{ id: "a", w: 40, h: 20, parent: null }, { id: "b", w: 40, h: 20, parent: null }];
+    this.worker.postMessage({ seq: 0, items, edges: [{ from: "a", to: "b" }], boxes: [] });
   }
 
   /**

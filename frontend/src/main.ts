@@ -38,7 +38,8 @@ const STREAMED_ROWS = 500;
 /** What tests and bench/ui.py read: when the graph of a run was painted. */
 interface Probe {
   runClickedAt: number;
-  /** When the `done` event arrived: what follows is the page's own work. */
+  /** When the first node event arrived, and the `done` event: the rest is the page's work. */
+  firstNodeAt: number | null;
   doneAt: number | null;
   firstPaintAt: number | null;
   paintedAt: number | null;
@@ -87,12 +88,13 @@ class App {
     this.view.describe = (it) => this.describe(it);
     this.table = new NodesTable($("nodes") as HTMLTableElement, (id) => this.select(id, true));
     this.probe = {
-      runClickedAt: 0, doneAt: null, firstPaintAt: null, paintedAt: null, painted: null, layoutEngine: null,
+      runClickedAt: 0, firstNodeAt: null, doneAt: null, firstPaintAt: null, paintedAt: null, painted: null, layoutEngine: null,
       layoutMs: null, items: 0, paints: [], view: this.view, load: (s) => { this.editor.text = s; },
       groups: () => this.groupsOnScreen(),
     };
     (window as unknown as { chainlens: Probe }).chainlens = this.probe;
     this.bind();
+    this.layouts.warm();
     this.renderStep();
     void this.loadMenus(shared?.device ?? null);
     if (shared) {
@@ -193,7 +195,7 @@ class App {
     this.renderStep();
     this.editor.mark([]);
     Object.assign(this.probe, {
-      runClickedAt: performance.now(), doneAt: null, firstPaintAt: null, paintedAt: null, painted: null,
+      runClickedAt: performance.now(), firstNodeAt: null, doneAt: null, firstPaintAt: null, paintedAt: null, painted: null,
       paints: [],
     });
     $("progress").hidden = false;
@@ -207,6 +209,7 @@ class App {
         backward ||= event.type === "pass";
         const change = model.apply(event);
         if (change === "graph" && event.type === "node") {
+          this.probe.firstNodeAt ??= performance.now();
           // Rows stream in for small graphs; a large table is built once, after the paint.
           if (model.nodes.length <= STREAMED_ROWS) this.table.append(event.node, { kind: "unreached" });
           graph = true;
@@ -241,7 +244,7 @@ class App {
       const model = this.model;
       if (!model.finished) {
         this.options = defaultOptions(model.nodes);
-        await this.relayout(true);
+        await this.relayout(true, true);
       }
       this.layoutBusy = false;
       if (this.layoutDirty && model === this.model && !model.finished) {
@@ -279,13 +282,16 @@ class App {
     if (model === this.model) this.table.update((id) => this.gradAt(id), this.activeNode());
   }
 
-  /** Lays out and draws the current graph; false when a newer layout superseded it. */
-  private async relayout(fit: boolean): Promise<boolean> {
+  /**
+   * Lays out and draws the current graph; false when a newer layout superseded it. A
+   * preview (while the run streams in) is laid out on the main thread, at once.
+   */
+  private async relayout(fit: boolean, preview = false): Promise<boolean> {
     const t0 = performance.now();
     const model = this.model;
     const roots = new Set(model.passes.map((p) => p.root).filter((r): r is string => r !== null));
     const display = buildDisplay(model.nodes, model.cutEdges, roots, this.options);
-    const result = await this.layouts.layout(display);
+    const result = preview ? this.layouts.preview(display) : await this.layouts.layout(display);
     if (!result || model !== this.model) return false;
     this.lastLayoutMs = performance.now() - t0;
     this.display = display;

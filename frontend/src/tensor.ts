@@ -189,9 +189,28 @@ function statsBlock(view: TensorView): HTMLElement {
     if (s.nan || s.inf) add("non-finite", `${s.nan} nan, ${s.inf} inf`);
   }
   const wrap = el("div", "stats-wrap");
-  if (s && s.min !== null && s.max !== null) wrap.append(rangeBar(s.min, s.mean, s.max));
+  if (s?.hist && s.hist.length) wrap.append(histogram(s.hist, toNumber(s.min), toNumber(s.max)));
+  else if (s && s.min !== null && s.max !== null) wrap.append(rangeBar(s.min, s.mean, s.max));
   wrap.append(dl);
   return wrap;
+}
+
+/** Bars over equal bins from lo to hi; the bin holding 0 is marked. */
+export function histogram(counts: number[], lo: number, hi: number): HTMLElement {
+  const box = el("div", "hist");
+  const peak = Math.max(...counts, 1);
+  const zeroBin = hi > lo && lo <= 0 && hi >= 0 ? Math.min(counts.length - 1, Math.floor(((0 - lo) / (hi - lo)) * counts.length)) : -1;
+  counts.forEach((c, i) => {
+    const bar = el("span", i === zeroBin ? "bar zero" : "bar");
+    bar.style.height = `${Math.max(c > 0 ? 2 : 0, (c / peak) * 100)}%`;
+    const a = lo + ((hi - lo) * i) / counts.length;
+    const b = lo + ((hi - lo) * (i + 1)) / counts.length;
+    bar.title = `[${fmtNum(a)}, ${fmtNum(b)}): ${c}`;
+    box.append(bar);
+  });
+  box.setAttribute("role", "img");
+  box.setAttribute("aria-label", `histogram from ${fmtNum(lo)} to ${fmtNum(hi)}`);
+  return box;
 }
 
 /** min, mean and max on a bar that places 0, so a sign at a glance. */

@@ -17,6 +17,8 @@ export interface Stats {
   norm: Num | null;
   nan: number;
   inf: number;
+  /** Counts in equal bins from min to max, for tensors sent without values (an extension). */
+  hist?: number[] | null;
 }
 
 export interface TensorView {

@@ -121,6 +121,21 @@ class Diagnostics:
             line, node, f"Zero it between steps: {name}.grad.zero_() or optimizer.zero_grad()."),
             key=name)
 
+    def custom_backward_mismatch(self, cls: str, node: str | None, line: int | None,
+                                 analytic: list, numeric: list) -> None:
+        def short(values: list) -> str:
+            flat = torch.tensor(values, dtype=torch.float64).reshape(-1)[:8].tolist()
+            more = " …" if torch.tensor(values).numel() > 8 else ""
+            return "[" + ", ".join(f"{v:.4g}" for v in flat) + more + "]"
+        pairs = "; ".join(f"input {i}: backward gave {short(a)}, finite differences give {short(n)}"
+                          for i, (a, n) in enumerate(zip(analytic, numeric, strict=True)))
+        self.add(_diag(
+            "custom_backward_mismatch", "error",
+            f"{cls}.backward does not match the derivative of {cls}.forward: {pairs}.",
+            line, node, f"Fix {cls}.backward so it returns grad_output times the derivative of "
+            "forward for each input (the numbers above are what it should return)."),
+            key=f"{cls}:{line}")
+
     def unreached_leaf(self, name: str, node: str | None, line: int | None) -> None:
         self.add(_diag(
             "no_grad_path", "warning",

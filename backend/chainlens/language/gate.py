@@ -127,6 +127,8 @@ class Gate:
         self.s = settings
         self.recorder = recorder
         self.on_backward = on_backward
+        #: Called after each call of a program-defined autograd.Function (to check it).
+        self.on_custom_apply: Callable[[Callable, list[Any], Any], None] | None = None
         self.ops = 0
         self.flops = 0.0
         self.line: int | None = None
@@ -255,6 +257,8 @@ class Gate:
         a module it called (``net``), which names that module's nodes."""
         self.check(op, target, args, kwargs, fn)
         rec = self.recorder
+        if rec.paused:  # the engine's own checks: count against the limits, record nothing
+            return fn(*args, **kwargs)
         if op in BACKWARD_OPS:
             return self.on_backward(op, fn, tuple(args), kwargs, target)
         inplace = isinstance(target, torch.Tensor) and (
@@ -274,6 +278,11 @@ class Gate:
         else:
             result = fn(*args, **kwargs)
         self._check_result(result, op)
+        owner = getattr(fn, "__self__", None)
+        if (self.on_custom_apply is not None and isinstance(owner, type)
+                and issubclass(owner, torch.autograd.Function)
+                and getattr(owner, "chainlens_user", False)):
+            self.on_custom_apply(fn, list(args), result)
         if inplace:
             rec.record_inplace(target, op)
         else:

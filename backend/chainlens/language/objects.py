@@ -135,5 +135,6 @@ def make_function_class(interp: "Interpreter", ucls: UserClass) -> type:
 
     return type(ucls.name, (torch.autograd.Function,), {
         "forward": staticmethod(forward), "backward": staticmethod(backward),
-        "chainlens_class": ucls, "__module__": "chainlens.user", "__qualname__": ucls.name,
+        "chainlens_class": ucls, "chainlens_user": True, "__module__": "chainlens.user",
+        "__qualname__": ucls.name,
     })

@@ -50,6 +50,7 @@ class NodeRecord:
     names: list[str] = field(default_factory=list)
     grad: torch.Tensor | None = None
     call: int | None = None
+    saved: dict[str, torch.Tensor] | None = None
 
 
 @dataclass(slots=True)
@@ -57,6 +58,7 @@ class StepRecord:
     node: str
     grad_outputs: tuple[torch.Tensor | None, ...]
     grad_inputs: tuple[torch.Tensor | None, ...]
+    formula: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)
@@ -104,6 +106,13 @@ class Recorder:
         self.on_node = on_node
         self.on_step = on_step
         self.on_pass = on_pass
+        #: Builds a step's formula from the node executing (its saved tensors are readable
+        #: only inside the hook); None leaves formulas out.
+        self.explain: Callable[[Any, str, tuple, tuple], dict[str, Any] | None] | None = None
+        #: Nodes keep their saved tensors (for the page's inspector) in graphs up to this size.
+        self.keep_saved = 0
+        #: While true nothing is recorded (the engine is re-running user code to check it).
+        self.paused = False
         self.line: int | None = None
         self.module_stack: list[str | None] = []
         self._module_paths: dict[int, str] = {}
@@ -356,8 +365,14 @@ class Recorder:
         if p is None or not p.recorded:
             return
         step = StepRecord(nid, tuple(grad_outputs), tuple(grad_inputs))
+        node = torch._C._current_autograd_node() if (self.explain or self.keep_saved) else None
+        if self.explain is not None:
+            step.formula = self.explain(node, nid, step.grad_outputs, step.grad_inputs)
         p.steps.append(step)
         rec = self.nodes.get(nid)
+        if rec is not None and rec.saved is None and node is not None \
+                and len(self.nodes) <= self.keep_saved:
+            rec.saved = saved_tensors(node)
         if rec is not None:
             rec.grad = grad_outputs[0] if grad_outputs else None
         if self.on_step is not None:
@@ -384,6 +399,26 @@ class Recorder:
 
     def leaf_tensors(self) -> list[torch.Tensor]:
         return [t for t, _ in self._leaves.values()]
+
+
+_SAVED_NAMES: dict[type, list[str]] = {}
+
+
+def saved_tensors(node: Any) -> dict[str, torch.Tensor]:
+    """What a node saved for backward (``self``, ``other``, ``result``...): readable only
+    while it runs in backward, so copied then."""
+    names = _SAVED_NAMES.get(type(node))
+    if names is None:
+        names = _SAVED_NAMES[type(node)] = [a for a in dir(node) if a.startswith("_saved_")]
+    out = {}
+    for attr in names:
+        try:
+            value = getattr(node, attr)
+        except RuntimeError:
+            continue
+        if isinstance(value, torch.Tensor):
+            out[attr.removeprefix("_saved_")] = value.detach().clone()
+    return out
 
 
 def _storage_key(t: torch.Tensor) -> int:

@@ -20,6 +20,9 @@ import orjson
 import torch
 
 MAX_VALUES = 64
+#: Tensors sent as statistics also carry a histogram of this many bins (from a sample).
+HIST_BINS = 20
+HIST_SAMPLE = 16_384
 
 View = dict[str, Any]
 
@@ -103,9 +106,20 @@ def _large_stats(arr: np.ndarray) -> dict[str, Any]:
         d = a - a.dtype.type(mean)
         var = float(np.dot(d, d)) / (n - 1)
     cast = int if arr.dtype.kind in "iub" else float
-    return {"min": cast(a.min()), "max": cast(a.max()), "mean": mean,
+    lo, hi = a.min(), a.max()
+    return {"min": cast(lo), "max": cast(hi), "mean": mean,
             "std": number(math.sqrt(max(var, 0.0))), "norm": number(math.sqrt(sq)),
-            "nan": nan, "inf": inf}
+            "nan": nan, "inf": inf, "hist": _histogram(a, float(lo), float(hi))}
+
+
+def _histogram(a: np.ndarray, lo: float, hi: float) -> list[int]:
+    """HIST_BINS equal bins from min to max (of an evenly strided sample past HIST_SAMPLE
+    elements): the shape of a tensor too large to send."""
+    step = max(1, a.size // HIST_SAMPLE)
+    sample = a[::step]
+    if hi <= lo:
+        return [int(sample.size)] + [0] * (HIST_BINS - 1)
+    return np.histogram(sample, bins=HIST_BINS, range=(lo, hi))[0].tolist()
 
 
 def view(t: torch.Tensor | np.ndarray) -> View:

@@ -1,0 +1,186 @@
+"""Each backward step's ``formula``: the rule for its grad_fn, its numbers, and whether
+they reproduce what the engine computed.
+
+Runs inside the engine's backward hooks, where the node's saved tensors are still
+readable. Kinds: ``rule`` (a formula from ``formulas.py``), ``jacobian`` (no rule: the
+node's Jacobian, built from the node itself), ``accumulate`` (a leaf's ``.grad +=``,
+checked once the pass has finished), ``custom`` (the program's own backward, checked
+against finite differences when the Function was applied).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from .formulas import (F64, MAX_JACOBIAN_ENTRIES, MAX_VERIFY_ELEMENTS, RULES,
+                       RUN_BUDGET_ELEMENTS, RUN_BUDGET_STEPS, Ctx, Explained, jacobian, size_of,
+                       verify)
+
+#: Jacobians at most this many rows and columns are written out as a matrix.
+MATRIX_MAX = 8
+
+
+def _num(x: float) -> str:
+    if x != x:
+        return r"\text{nan}"
+    if x in (float("inf"), float("-inf")):
+        return r"\infty" if x > 0 else r"-\infty"
+    return f"{x:.4g}"
+
+
+def _matrix(m: torch.Tensor) -> str:
+    rows = [" & ".join(_num(float(v)) for v in row) for row in m]
+    return r"\begin{bmatrix}" + r"\\ ".join(rows) + r"\end{bmatrix}"
+
+
+def _scalar_steps(ctx: Ctx, grads: Sequence[torch.Tensor | None]) -> list[str]:
+    """For a scalar step: upstream × local = downstream, with the numbers."""
+    up = ctx.upstream[0] if ctx.upstream else None
+    if up is None or up.numel() != 1:
+        return []
+    g = float(up.detach().to(F64).reshape(()))
+    lines = []
+    for i, mine in enumerate(grads):
+        if mine is None or mine.numel() != 1 or i >= len(ctx.downstream) or ctx.downstream[i] is None:
+            continue
+        d = float(mine.reshape(()))
+        local = d / g if g != 0 else float("nan")
+        lines.append(rf"\frac{{\partial L}}{{\partial x_{{{i}}}}} = \underbrace{{{_num(g)}}}_{{\text{{upstream}}}}"
+                     rf" \times \underbrace{{{_num(local)}}}_{{\text{{local}}}} = {_num(d)}")
+    return lines
+
+
+class Explainer:
+    """Builds step formulas during backward; keeps what can only be checked later."""
+
+    def __init__(self, custom_code: dict[str, str] | None = None) -> None:
+        self._pending: list[tuple[dict[str, Any], torch.Tensor, torch.Tensor | None, torch.Tensor]] = []
+        #: node id -> result of the finite-difference check made when a custom Function ran.
+        self.custom_checks: dict[str, dict[str, Any]] = {}
+        #: custom Function class name -> the source of its backward method.
+        self.custom_code = custom_code or {}
+        #: grad_fn type -> (latex, text) of its rule, for steps past the budget.
+        self._seen_rules: dict[str, tuple[str, str]] = {}
+        self._steps = 0
+        self._elements = 0
+
+    def __call__(self, node: Any, nid: str, upstream: tuple, downstream: tuple) -> dict[str, Any] | None:
+        """The step's formula. Never raises: an explanation that fails is left out, and the
+        user's program runs on as PyTorch would run it."""
+        try:
+            return self._explain(node, nid, upstream, downstream)
+        except Exception:  # noqa: BLE001 - see the docstring
+            return None
+
+    def _explain(self, node: Any, nid: str, upstream: tuple, downstream: tuple) -> dict[str, Any] | None:
+        if node is None:
+            return None
+        name = type(node).__name__
+        if name == "AccumulateGrad":
+            return self._accumulate(node, upstream)
+        forward_cls = getattr(node, "_forward_cls", None)
+        if forward_cls is not None and getattr(forward_cls, "chainlens_user", False):
+            return self._custom(forward_cls, nid, upstream, downstream)
+        ctx = Ctx(node, upstream, downstream)
+        if all(u is None for u in upstream):
+            return None
+        size = size_of(ctx)
+        if size > MAX_VERIFY_ELEMENTS:
+            return self._unchecked(name, f"Not recomputed: this step has {size:,} elements "
+                                   f"(more than {MAX_VERIFY_ELEMENTS:,}).")
+        if self._steps >= RUN_BUDGET_STEPS or self._elements + size > RUN_BUDGET_ELEMENTS:
+            return self._unchecked(name, f"Not recomputed: this run's first {self._steps} steps "
+                                   f"were (the budget is {RUN_BUDGET_STEPS} steps, "
+                                   f"{RUN_BUDGET_ELEMENTS:,} elements).")
+        self._steps += 1
+        self._elements += size
+        rule = RULES.get(name)
+        explained: Explained | None = None
+        if rule is not None:
+            try:
+                explained = rule(ctx)
+            except (RuntimeError, TypeError, ValueError, AttributeError, IndexError):
+                explained = None
+        if explained is not None:
+            self._seen_rules[name] = (explained.latex, explained.text)
+            out = {"latex": explained.latex, "text": explained.text,
+                   "verified": verify(explained.grads, downstream), "kind": "rule"}
+            if explained.note:
+                out["note"] = explained.note
+            steps = _scalar_steps(ctx, explained.grads)
+            if steps:
+                out["steps"] = steps
+            return out
+        return self._jacobian(ctx, name)
+
+    def _unchecked(self, name: str, note: str) -> dict[str, Any]:
+        """The rule's formula without numbers, when recomputing it would cost too much."""
+        latex, text = self._seen_rules.get(name, (rf"\text{{{name}}}", name))
+        return {"latex": latex, "text": text, "verified": False, "kind": "rule", "note": note}
+
+    def _jacobian(self, ctx: Ctx, name: str) -> dict[str, Any]:
+        try:
+            result = jacobian(ctx)
+        except (RuntimeError, TypeError, ValueError):
+            result = None
+        if result is None:
+            return {"latex": rf"\text{{{name}: no formula}}", "text": f"{name}: no formula",
+                    "verified": False, "kind": "none",
+                    "note": f"No formula for {name}, and its Jacobian is larger than "
+                    f"{MAX_JACOBIAN_ENTRIES} entries."}
+        J = result["J"]
+        shown = _matrix(J) if max(J.shape) <= MATRIX_MAX else rf"J \in \mathbb{{R}}^{{{J.shape[0]}\times{J.shape[1]}}}"
+        return {"latex": r"\frac{\partial L}{\partial x} = J^{\top}\frac{\partial L}{\partial y},\quad J = " + shown,
+                "text": "dL/dx = J.T @ dL/dy (the Jacobian of this node)",
+                "verified": verify(result["grads"], ctx.downstream), "kind": "jacobian",
+                "jacobian": J.tolist() if J.numel() <= 256 else None,
+                "note": f"No hand-written formula for {name}: its Jacobian, one row per output "
+                        "element, computed from the node itself."}
+
+    def _accumulate(self, node: Any, upstream: tuple) -> dict[str, Any] | None:
+        up = upstream[0] if upstream else None
+        var = getattr(node, "variable", None)
+        if up is None or var is None:
+            return None
+        old = var.grad.detach().clone() if var.grad is not None else None
+        out: dict[str, Any] = {
+            "latex": (r"x.\mathrm{grad} \leftarrow x.\mathrm{grad} + \frac{\partial L}{\partial x}"
+                      if old is not None else r"x.\mathrm{grad} \leftarrow \frac{\partial L}{\partial x}"),
+            "text": "x.grad = x.grad + dL/dx" if old is not None else "x.grad = dL/dx",
+            "verified": False, "kind": "accumulate",
+            "note": ("x.grad already held a gradient from an earlier backward: this one adds to it."
+                     if old is not None and bool(old.any()) else
+                     "A leaf stores the gradient that reached it in .grad."),
+        }
+        self._pending.append((out, var, old, up.detach().clone()))
+        return out
+
+    def end_pass(self) -> None:
+        """After backward returned: each leaf's .grad must be its old value plus upstream."""
+        for out, var, old, up in self._pending:
+            g = var.grad
+            if g is None:
+                continue
+            expected = up.to(F64) if old is None else old.to(F64) + up.to(F64)
+            out["verified"] = verify([expected], [g])
+        self._pending.clear()
+
+    def _custom(self, cls: type, nid: str, upstream: tuple, downstream: tuple) -> dict[str, Any]:
+        name = cls.__name__
+        code = self.custom_code.get(name, "")
+        check = self.custom_checks.get(nid)
+        out: dict[str, Any] = {
+            "latex": rf"\frac{{\partial L}}{{\partial x}} = \texttt{{{name}.backward}}\left(\frac{{\partial L}}{{\partial y}}\right)",
+            "text": f"dL/dx = {name}.backward(ctx, dL/dy): your code", "kind": "custom",
+            "code": code, "verified": bool(check and check["ok"]),
+        }
+        if check is None:
+            out["note"] = "Not checked: its inputs were too large for finite differences."
+        else:
+            out["note"] = ("Checked against finite differences when the Function ran: "
+                           + ("they agree." if check["ok"] else "they DISAGREE."))
+            out["check"] = {"analytic": check["analytic"], "numeric": check["numeric"]}
+        return out
