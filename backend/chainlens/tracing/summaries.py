@@ -116,10 +116,12 @@ def _histogram(a: np.ndarray, lo: float, hi: float) -> list[int]:
     """HIST_BINS equal bins from min to max (of an evenly strided sample past HIST_SAMPLE
     elements): the shape of a tensor too large to send."""
     step = max(1, a.size // HIST_SAMPLE)
-    sample = a[::step]
-    if hi <= lo:
+    sample = a[::step].astype(np.float64)
+    width = hi - lo
+    if not width > 0 or not math.isfinite(width):
         return [int(sample.size)] + [0] * (HIST_BINS - 1)
-    return np.histogram(sample, bins=HIST_BINS, range=(lo, hi))[0].tolist()
+    bins = np.clip(((sample - lo) * (HIST_BINS / width)).astype(np.int64), 0, HIST_BINS - 1)
+    return np.bincount(bins, minlength=HIST_BINS).tolist()
 
 
 def view(t: torch.Tensor | np.ndarray) -> View:
