@@ -71,11 +71,12 @@ def _small_stats(flat: list) -> dict[str, Any]:
     n = len(finite)
     if n == 0:
         return {"min": None, "max": None, "mean": None, "std": None, "norm": None,
-                "nan": nan, "inf": inf}
+                "nan": nan, "inf": inf, "hist": None}
     mean = math.fsum(finite) / n
     var = math.fsum((x - mean) ** 2 for x in finite) / (n - 1) if n > 1 else 0.0
     return {"min": min(finite), "max": max(finite), "mean": mean, "std": math.sqrt(var),
-            "norm": math.sqrt(math.fsum(x * x for x in finite)), "nan": nan, "inf": inf}
+            "norm": math.sqrt(math.fsum(x * x for x in finite)), "nan": nan, "inf": inf,
+            "hist": None}
 
 
 def _large_stats(arr: np.ndarray) -> dict[str, Any]:
@@ -98,7 +99,7 @@ def _large_stats(arr: np.ndarray) -> dict[str, Any]:
     n = a.size
     if n == 0:
         return {"min": None, "max": None, "mean": None, "std": None, "norm": None,
-                "nan": nan, "inf": inf}
+                "nan": nan, "inf": inf, "hist": None}
     mean = total / n
     sq = float(np.dot(a, a))
     var = (sq - n * mean * mean) / (n - 1) if n > 1 else 0.0
@@ -216,7 +217,7 @@ def _fill_batch(items: list[tuple[torch.Tensor, View]]) -> bool:
             v.update(view(t))
             continue
         v["stats"] = {"min": row[0], "max": row[1], "mean": row[2], "std": row[3],
-                      "norm": row[4], "nan": 0, "inf": 0}
+                      "norm": row[4], "nan": 0, "inf": 0, "hist": None}
         v["values"] = _nest(values[start:start + size], tuple(v["shape"]))
     return any_bad
 
