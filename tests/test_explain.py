@@ -232,3 +232,22 @@ def test_wrong_custom_backward_is_caught_with_both_values() -> None:
     assert step.formula.model_dump()["verified"] is False
     # PyTorch agrees the user's backward gives 3x, which is what the engine reports
     assert run.variables["x"].grad.values == [3.0, -6.0, 9.0]
+
+
+def test_vector_backward_jacobian_matches_torch() -> None:
+    src = ("import torch\nx = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)\n"
+           "w = torch.tensor([0.5, -1.0], requires_grad=True)\n"
+           "y = torch.stack([x.sum() * w[0], (x ** 2).sum() * w[1], x[0] * w[1]])\n"
+           "v = torch.tensor([1.0, 0.5, -2.0])\ny.backward(v)\n")
+    run = chainlens.run(src)
+    jac = run.passes[0].jacobian
+    assert jac is not None and [leaf["verified"] for leaf in jac["leaves"]] == [True, True]
+    x = torch.tensor([1.0, 2.0, 3.0])
+    w = torch.tensor([0.5, -1.0])
+    f = lambda x, w: torch.stack([x.sum() * w[0], (x ** 2).sum() * w[1], x[0] * w[1]])  # noqa: E731
+    Jx, Jw = torch.autograd.functional.jacobian(f, (x, w))
+    by_node = {leaf["node"]: leaf for leaf in jac["leaves"]}
+    torch.testing.assert_close(torch.tensor(by_node[run.variables["x"].node]["jacobian"]), Jx)
+    torch.testing.assert_close(torch.tensor(by_node[run.variables["w"].node]["jacobian"]), Jw)
+    assert run.variables["x"].grad.values == pytest.approx(
+        (Jx.T @ torch.tensor([1.0, 0.5, -2.0])).tolist())

@@ -285,3 +285,20 @@ def test_api_docs_need_no_cdn(chromium: object, base_url: str) -> None:
     assert g.page.locator(".opblock").count() >= 4
     context.close()
     assert g.foreign == []
+
+
+def test_vector_backward_shows_jacobian_vjp(page: GuardedPage) -> None:
+    example = next(e for e in examples() if e.id == "vjp")
+    load_example(page, example.id)
+    run_and_wait(page)
+    card = page.page.get_by_role("region", name="Chain rule")
+    text = card.inner_text()
+    assert "Vector to vector" in text and "exactly what x received" in text
+    truth = run_plain(example.source).variables
+    import torch
+    J = torch.autograd.functional.jacobian(lambda x: x * x * 2, truth["x"].detach())
+    shown = page.page.evaluate("""[...document.querySelectorAll('#card annotation')]
+        .map(a => a.textContent)""")
+    jac = next(t for t in shown if t.startswith("J_"))
+    for value in J.diagonal().tolist():
+        assert f"{value:g}" in jac

@@ -26,6 +26,8 @@ from .errors import ChainlensError, LimitExceeded, ProgramRejected
 from .explain.custom import check_custom, custom_backward_code
 from .explain.diagnostics import Diagnostics
 from .explain.explainer import Explainer
+from .explain.formulas import verify
+from .explain.jacobians import pass_jacobian
 from .language.checker import parse
 from .language.interpreter import Interpreter
 from .schema import Diagnostic, ErrorInfo, Run
@@ -174,6 +176,16 @@ class _Execution:
             self._send({"type": "stdout", "text": text})
             self._flush_outbox()
 
+    def _jacobian_dict(self, p: PassRecord) -> dict[str, Any] | None:
+        """J, v and Jᵀv of a vector root, checked against what each leaf received."""
+        if p.jacobian is None:
+            return None
+        received = {st.node: st.grad_outputs[0] for st in p.steps if st.grad_outputs}
+        return {"v": p.jacobian["v"], "leaves": [
+            {**leaf, "verified": leaf["node"] in received and received[leaf["node"]] is not None
+             and verify([torch.tensor(leaf["vjp"], dtype=torch.float64)], [received[leaf["node"]]])}
+            for leaf in p.jacobian["leaves"]]}
+
     # ------------------------------------------------------------ events
     def _check_custom(self, apply: Callable, args: list[Any], result: Any) -> None:
         """A program-defined Function just ran: compare its backward with finite differences."""
@@ -218,6 +230,12 @@ class _Execution:
             return fn(*args, **kwargs)
         p = self.recorder.begin_pass(roots, gradient if isinstance(gradient, torch.Tensor) else None)
         leaves = [(t, nid) for t, nid in self._leaves_in(p)]
+        if isinstance(gradient, torch.Tensor) and len(roots) == 1 and roots[0].numel() > 1:
+            self.recorder.paused = True
+            try:
+                p.jacobian = pass_jacobian(roots[0], gradient, leaves)
+            finally:
+                self.recorder.paused = False
         had_grad = {nid for t, nid in leaves if t.grad is not None and bool(t.grad.any())}
         try:
             result = fn(*args, **kwargs)
@@ -393,7 +411,8 @@ class _Execution:
         passes = [{"index": p.index, "root": p.root if p.root in rec.nodes else None,
                    "gradient": s(p.gradient), "steps": [self._step_dict(st) for st in p.steps],
                    "line": p.line, "loss": None if p.loss is None else number(p.loss),
-                   "recorded": p.recorded} for p in rec.passes]
+                   "recorded": p.recorded, "jacobian": self._jacobian_dict(p)}
+                  for p in rec.passes]
         variables: dict[str, Any] = {}
         for name, value in self.interp.globals.vars.items():
             if isinstance(value, torch.Tensor):

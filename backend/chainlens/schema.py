@@ -130,6 +130,10 @@ class Pass(BaseModel):
     recorded: bool = Field(
         default=True, description="False for passes past the recording cap: steps omitted."
     )
+    jacobian: dict[str, Any] | None = Field(
+        default=None, description="For y.backward(v) on a small vector y: {'v', 'leaves': "
+        "[{'node', 'jacobian' (one row per element of y), 'vjp' (Jᵀv), 'verified' (Jᵀv "
+        "equals what the leaf received)}]}.")
 
 
 class CutEdge(BaseModel):

@@ -7,7 +7,7 @@
 import katex from "katex";
 import type { PassIndex } from "./steps";
 import { fmtNum, flat, maxAbsOf, renderTensor, shapeOf } from "./tensor";
-import type { GraphNode, Step, TensorView } from "./wire";
+import type { GraphNode, Pass, Step, TensorView } from "./wire";
 
 export function texText(s: string): string {
   return `\\text{${s.replace(/[\\{}_^#$%&~]/g, (c) => (c === "\\" ? "\\textbackslash{}" : c === "~" ? "\\textasciitilde{}" : c === "^" ? "\\textasciicircum{}" : `\\${c}`))}}`;
@@ -46,6 +46,7 @@ export interface CardContext {
   stepCount: number;
   index: PassIndex;
   byId: Map<string, GraphNode>;
+  pass: Pass;
 }
 
 export function renderCard(root: HTMLElement, ctx: CardContext | null): void {
@@ -96,6 +97,8 @@ export function renderCard(root: HTMLElement, ctx: CardContext | null): void {
   }
   up.append(renderTensor(step.grad_output));
   root.append(up);
+
+  if (ctx.stepIndex === 0 && ctx.pass.jacobian) root.append(vectorToVector(ctx.pass, byId));
 
   const local = section("Local derivative");
   if (step.formula) {
@@ -180,4 +183,30 @@ function fallbackLocal(node: GraphNode, step: Step, out: string, inputs: string[
     }
   });
   return wrap;
+}
+
+const numTex = (v: unknown): string => (typeof v === "number" ? fmtNum(v) : String(v));
+
+function bmatrix(rows: unknown[][]): string {
+  return `\\begin{bmatrix}${rows.map((r) => r.map(numTex).join(" & ")).join(" \\\\ ")}\\end{bmatrix}`;
+}
+
+/** y.backward(v) on a vector y: J, v and Jᵀv for each leaf, and whether Jᵀv is what it got. */
+function vectorToVector(pass: Pass, byId: Map<string, GraphNode>): HTMLElement {
+  const s = section("Vector to vector: x.grad = Jᵀv");
+  const jac = pass.jacobian!;
+  const column = (xs: unknown[]): string => bmatrix(xs.map((x) => [x]));
+  for (const leaf of jac.leaves) {
+    const name = texText(nameOf(byId.get(leaf.node), leaf.node));
+    const flatVjp = (Array.isArray(leaf.vjp) ? (leaf.vjp as unknown[]).flat(8) : [leaf.vjp]) as unknown[];
+    const J = leaf.jacobian;
+    const shown = J.length <= 8 && (J[0]?.length ?? 0) <= 8
+      ? bmatrix(J) : `J \\in \\mathbb{R}^{${J.length}\\times${J[0]?.length ?? 0}}`;
+    s.append(tex(`J_{${name}} = \\frac{\\partial y}{\\partial ${name}} = ${shown},\\quad v = ${column(jac.v.length <= 8 ? jac.v : jac.v.slice(0, 8))},\\quad J^{\\top}v = ${column(flatVjp.slice(0, 8))}`, true));
+    const badge = document.createElement("span");
+    badge.className = leaf.verified ? "badge ok" : "badge warn";
+    badge.textContent = leaf.verified ? `✓ Jᵀv is exactly what ${nameOf(byId.get(leaf.node), leaf.node)} received` : "Jᵀv differs from what the leaf received";
+    s.append(badge);
+  }
+  return s;
 }

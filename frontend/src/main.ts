@@ -415,6 +415,7 @@ class App {
       : `step ${this.cursor.step + 1} / ${n}${node ? `: ${node.grad_fn}` : ""}`;
     renderCard($("card"), step && node && index ? {
       node, step, stepIndex: this.cursor.step, stepCount: n, index, byId: this.model.byId,
+      pass: index.pass,
     } : null);
     this.renderInspector();
   }

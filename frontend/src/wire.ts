@@ -72,6 +72,11 @@ export interface Pass {
   line?: number | null;
   loss?: Num | null;
   recorded?: boolean;
+  /** y.backward(v) on a small vector y: J, v and Jᵀv per leaf (an extension). */
+  jacobian?: {
+    v: number[];
+    leaves: { node: string; jacobian: number[][]; vjp: Nested; verified: boolean }[];
+  } | null;
 }
 
 export interface CutEdge {

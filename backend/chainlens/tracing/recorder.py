@@ -71,6 +71,7 @@ class PassRecord:
     steps: list[StepRecord] = field(default_factory=list)
     recorded: bool = True
     node_ids: set[str] = field(default_factory=set)
+    jacobian: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)
@@ -362,7 +363,7 @@ class Recorder:
 
     def _record_step(self, nid: str, grad_outputs: tuple, grad_inputs: tuple) -> None:
         p = self._current
-        if p is None or not p.recorded:
+        if p is None or not p.recorded or self.paused:
             return
         step = StepRecord(nid, tuple(grad_outputs), tuple(grad_inputs))
         node = torch._C._current_autograd_node() if (self.explain or self.keep_saved) else None
