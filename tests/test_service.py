@@ -279,3 +279,13 @@ def test_openapi_and_docs(base_url: str) -> None:
     assert httpx.get(base_url + "/docs").status_code == 200
     page = httpx.get(base_url + "/")
     assert page.status_code == 200 and "chainlens" in page.text
+
+
+def test_run_over_max_run_bytes_is_limit_exceeded() -> None:
+    with serve(max_run_bytes=4000) as base:
+        r = httpx.post(base + "/api/v1/runs", json={"source": CHAIN}, timeout=60)
+    assert r.status_code == 200
+    run = r.json()
+    assert run["status"] == "error" and run["error"]["code"] == "limit_exceeded"
+    assert "max_run_bytes=4000" in run["error"]["message"]
+    assert run["stdout"] == run_plain(CHAIN).stdout  # what it printed is kept

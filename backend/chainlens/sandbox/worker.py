@@ -80,12 +80,13 @@ def serve_one(sock: socket.socket, settings: Settings) -> bool:
         return True
     signal.setitimer(signal.ITIMER_PROF, 0)
     body = orjson.dumps(run)
+    device, stdout = run["device"], run["stdout"]
     del run
     gc.enable()
     if len(body) > settings.max_run_bytes:
-        body = error_run(job["id"], run["device"], "limit_exceeded",
+        body = error_run(job["id"], device, "limit_exceeded",
                          f"limit max_run_bytes={settings.max_run_bytes} exceeded: the Run is "
-                         f"{len(body):,} bytes", stdout=run["stdout"]).model_dump_json().encode()
+                         f"{len(body):,} bytes", stdout=stdout).model_dump_json().encode()
     send_frame(sock, DONE, body)
     return True
 
