@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+import torch
 from browser import GuardedPage, browser
 from chainlens.examples.catalog import examples
 from oracle import run_plain
@@ -295,7 +296,6 @@ def test_vector_backward_shows_jacobian_vjp(page: GuardedPage) -> None:
     text = card.inner_text()
     assert "Vector to vector" in text and "exactly what x received" in text
     truth = run_plain(example.source).variables
-    import torch
     J = torch.autograd.functional.jacobian(lambda x: x * x * 2, truth["x"].detach())
     shown = page.page.evaluate("""[...document.querySelectorAll('#card annotation')]
         .map(a => a.textContent)""")

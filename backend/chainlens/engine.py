@@ -245,7 +245,7 @@ class _Execution:
             raise
         finally:
             self.recorder.end_pass()
-        self.explainer.end_pass()
+            self.explainer.end_pass()
         if op != "autograd.grad":
             for t, nid in leaves:
                 if nid in had_grad:

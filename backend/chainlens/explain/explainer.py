@@ -56,12 +56,12 @@ def _scalar_steps(ctx: Ctx, grads: Sequence[torch.Tensor | None]) -> list[str]:
 class Explainer:
     """Builds step formulas during backward; keeps what can only be checked later."""
 
-    def __init__(self, custom_code: dict[str, str] | None = None) -> None:
+    def __init__(self) -> None:
         self._pending: list[tuple[dict[str, Any], torch.Tensor, torch.Tensor | None, torch.Tensor]] = []
         #: node id -> result of the finite-difference check made when a custom Function ran.
         self.custom_checks: dict[str, dict[str, Any]] = {}
         #: custom Function class name -> the source of its backward method.
-        self.custom_code = custom_code or {}
+        self.custom_code: dict[str, str] = {}
         #: grad_fn type -> (latex, text) of its rule, for steps past the budget.
         self._seen_rules: dict[str, tuple[str, str]] = {}
         self._steps = 0

@@ -569,8 +569,7 @@ def _nll(ctx: Ctx) -> Explained | None:
     safe = torch.where(valid, target, 0)
     out = torch.zeros_like(x)
     if x.dim() == 1:
-        g = ctx.g if reduction == "none" else ctx.g
-        out[safe] = -g * valid.to(F64)
+        out[safe] = -ctx.g * valid.to(F64)
         n = 1
     else:
         n = int(valid.sum()) if reduction == "mean" else 1
