@@ -35,7 +35,8 @@ def first_line(e: BaseException) -> str:
     return text.splitlines()[0] if text else type(e).__name__
 
 
-def run_plain(source: str, seed: int = 0) -> Oracle:
+def run_plain(source: str, seed: int = 0, device: str = "cpu") -> Oracle:
+    """``device`` as chainlens takes it: factory functions create tensors there."""
     torch.manual_seed(seed)
     np.random.seed(seed)
     random.seed(seed)
@@ -43,7 +44,8 @@ def run_plain(source: str, seed: int = 0) -> Oracle:
     ns: dict[str, Any] = {"__name__": "__oracle__"}
     error = None
     grad_mode = torch.is_grad_enabled()
-    with contextlib.redirect_stdout(buf), warnings.catch_warnings():
+    on_device = torch.device(device) if device != "cpu" else contextlib.nullcontext()
+    with contextlib.redirect_stdout(buf), warnings.catch_warnings(), on_device:
         warnings.simplefilter("ignore")
         try:
             exec(compile(source, "<program>", "exec"), ns)  # noqa: S102 - the oracle
@@ -74,6 +76,7 @@ DTYPES = {"float32": torch.float32, "float64": torch.float64, "int64": torch.int
 
 def assert_view_equals(view: Any, t: torch.Tensor, what: str) -> None:
     """The TensorView must describe exactly this tensor."""
+    assert view.device == str(t.device), f"{what}: device {view.device} != {t.device}"
     t = t.detach().cpu()
     assert view.shape == list(t.shape), f"{what}: shape {view.shape} != {list(t.shape)}"
     assert view.dtype == str(t.dtype).removeprefix("torch."), f"{what}: dtype"

@@ -18,7 +18,8 @@ PITFALLS = {
     "pitfall_integer": ("integer_requires_grad", 3, None),
     "pitfall_backward_twice": ("backward_twice", 6, "SumBackward0"),
     "pitfall_inplace_saved": ("inplace_modified_saved", 6, "ExpBackward0"),
-    "pitfall_device": ("device_mismatch", 4, None),
+    # without CUDA, creating the GPU tensor (line 4) fails; with it, the product (line 5)
+    "pitfall_device": ("device_mismatch", 5 if torch.cuda.is_available() else 4, None),
     "no_grad_cut": ("no_grad_path", 4, "AccumulateGrad"),
 }
 

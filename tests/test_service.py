@@ -166,13 +166,14 @@ def test_stream_refusal_is_error_event(base_url: str) -> None:
 
 def test_stream_first_node_arrives_well_before_done(base_url: str) -> None:
     source = ("import torch\nx = torch.ones(3, requires_grad=True)\ny = x * 2\n"
-              "t = torch.zeros(200, 200)\nfor i in range(1500):\n    t = (t @ t) * 0.0\nz = y.sum()\n")
+              "t = torch.zeros(200, 200)\nfor i in range(2500):\n    t = (t @ t) * 0.0\nz = y.sum()\n")
     times = {}
-    start = time.monotonic()
     for event in Client(base_url).stream(source):
-        times.setdefault(event["type"], time.monotonic() - start)
-    assert times["done"] > 0.5, times
-    assert times["node"] < times["done"] / 2, times
+        times.setdefault(event["type"], time.monotonic())
+    # from the run's start in its worker (a cold GPU server first warms a worker for seconds)
+    took = times["done"] - times["run"]
+    assert took > 0.5, times
+    assert times["node"] - times["run"] < took / 2, times
 
 
 def test_health_answers_fast_while_a_run_executes(base_url: str) -> None:

@@ -14,7 +14,7 @@ import orjson
 
 from .errors import (ChainlensError, ProgramRejected, RateLimited, RequestTooLarge,
                      RunNotFound, ServiceBusy)
-from .schema import Example, Health, Run
+from .schema import Example, GradCheck, Health, Run
 
 
 class InvalidRequest(ChainlensError):
@@ -75,6 +75,16 @@ class Client:
 
     def get(self, run_id: str) -> Run:
         return Run.model_validate(self._check(self._http.get(f"/api/v1/runs/{run_id}")))
+
+    def check(self, run_id: str, node: str, pass_: int | None = None,
+              elements: int = 16) -> GradCheck:
+        """``POST /api/v1/runs/{id}/check``: a finite-difference check of one gradient."""
+        body: dict[str, Any] = {"node": node, "elements": elements}
+        if pass_ is not None:
+            body["pass"] = pass_
+        response = self._http.post(f"/api/v1/runs/{run_id}/check", content=orjson.dumps(body),
+                                   headers={"content-type": "application/json"})
+        return GradCheck.model_validate(self._check(response))
 
     def stream(self, source: str, device: str | None = None, seed: int = 0) -> Iterator[dict]:
         """One dict per event, in the server's order, ``done`` (or ``error``) last."""

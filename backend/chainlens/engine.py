@@ -102,6 +102,8 @@ class _Execution:
         self.interp = Interpreter(settings, self.recorder, self._write, self._on_backward)
         self.explainer = Explainer()
         self._custom_checked: dict[str, int] = {}
+        #: A gradient check's hooks (``explain.gradcheck``), when this is one of its re-runs.
+        self.probe: Any = None
         self.recorder.explain = self.explainer
         self.recorder.keep_saved = settings.saved_max_nodes
         self.interp.gate.on_custom_apply = self._check_custom
@@ -229,6 +231,9 @@ class _Execution:
         if not any(r.requires_grad for r in roots):
             return fn(*args, **kwargs)
         p = self.recorder.begin_pass(roots, gradient if isinstance(gradient, torch.Tensor) else None)
+        if self.probe is not None:
+            self.probe.at_pass(p.index, p.node_ids, roots[0],
+                               gradient if isinstance(gradient, torch.Tensor) else None)
         leaves = [(t, nid) for t, nid in self._leaves_in(p)]
         if isinstance(gradient, torch.Tensor) and len(roots) == 1 and roots[0].numel() > 1:
             self.recorder.paused = True

@@ -198,6 +198,61 @@ class RunRequest(BaseModel):
     seed: int = Field(default=0, ge=0, le=2**63 - 1)
 
 
+class CheckRequest(BaseModel):
+    """The body of ``POST /api/v1/runs/{id}/check``: which gradient to check numerically."""
+
+    model_config = ConfigDict(
+        extra="forbid", populate_by_name=True,
+        json_schema_extra={"examples": [{"node": "n1", "pass": 0, "elements": 16}]})
+
+    node: str = Field(max_length=32, description="A leaf's node id (its gradient in that "
+                      "pass), or any other node's (its step: each input's gradient).")
+    pass_: int | None = Field(default=None, alias="pass", ge=0, description=(
+        "The backward pass; default: the first one that reached the node."))
+    elements: int = Field(default=16, ge=1, le=64, description=(
+        "How many elements of each gradient to check (evenly spaced over the tensor)."))
+
+
+class CheckedElement(BaseModel):
+    index: list[int]
+    analytic: Number = Field(description="What autograd computed for this element.")
+    numeric: Number = Field(description="(f(x + eps) - f(x - eps)) / (2 eps), f the pass's "
+                            "output (times the pass's gradient) or, for a step, the node's "
+                            "output times its upstream gradient.")
+    kink: bool = Field(default=False, description=(
+        "The one-sided differences disagree: the function has a kink here (ReLU at 0, a max "
+        "over equal values), where a finite difference cannot judge; left out of ``ok``."))
+
+
+class CheckedTensor(BaseModel):
+    name: str = Field(description="The leaf's name, or the step's input (``input 0``...).")
+    shape: list[int]
+    elements: list[CheckedElement]
+    max_error: Number = Field(description="max |analytic - numeric| over the checked elements "
+                              "(kinks left out).")
+    ok: bool = Field(description="Every checked element within ``tolerance`` (relative to the "
+                     "largest magnitude, absolute below 1).")
+
+
+class GradCheck(BaseModel):
+    """A finite-difference check of one gradient: the program is run again (in float64
+    where it allows), and each checked element of the gradient is compared with central
+    differences of the function that produced it."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    run_id: str
+    node: str
+    kind: Literal["leaf", "step"]
+    pass_: int = Field(alias="pass")
+    dtype: str = Field(description="The floating-point type the check ran in.")
+    eps: float
+    tolerance: float
+    checked: list[CheckedTensor]
+    ok: bool
+    note: str = ""
+
+
 class Example(BaseModel):
     id: str
     title: str

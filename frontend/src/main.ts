@@ -4,6 +4,7 @@
  */
 import "katex/dist/katex.min.css";
 import "./style.css";
+import { renderCheck, requestCheck } from "./check";
 import { renderCard } from "./card";
 import { Editor } from "./editor";
 import type { Mark } from "./editor";
@@ -454,6 +455,26 @@ class App {
     add("gradient", g.kind === "known" ? renderTensor(g.grad) : g.kind === "pending" ? "not computed yet" : "not reached in this pass");
     for (const [name, view] of Object.entries(node.saved ?? {})) add(`saved ${name}`, renderTensor(view));
     root.append(dl);
+    const runId = this.model.run?.id;
+    const pass = this.index?.pass;
+    if (runId && pass && g.kind !== "unreached") root.append(this.checkButton(runId, node.id, pass.index));
+  }
+
+  /** "Check numerically": the server runs the program again under a finite-difference check. */
+  private checkButton(runId: string, node: string, pass: number): HTMLElement {
+    const box = document.createElement("div");
+    const button = document.createElement("button");
+    button.textContent = "Check numerically";
+    button.title = "Compare this gradient with finite differences (the program runs again)";
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      button.textContent = "Checking…";
+      const result = await requestCheck(runId, node, pass).catch((e: unknown) => String(e));
+      if (this.selected !== node) return;
+      box.replaceChildren(renderCheck(result));
+    });
+    box.append(button);
+    return box;
   }
 
   private renderOutput(): void {

@@ -149,3 +149,32 @@ export type StreamEvent =
   | { type: "diagnostic"; diagnostic: Diagnostic }
   | { type: "done"; run: Run }
   | { type: "error"; error: RunError };
+
+/** POST /api/v1/runs/{id}/check: one gradient against finite differences. */
+export interface CheckedElement {
+  index: number[];
+  analytic: Num;
+  numeric: Num;
+  kink: boolean;
+}
+
+export interface CheckedTensor {
+  name: string;
+  shape: number[];
+  elements: CheckedElement[];
+  max_error: Num;
+  ok: boolean;
+}
+
+export interface GradCheck {
+  run_id: string;
+  node: string;
+  kind: "leaf" | "step";
+  pass: number;
+  dtype: string;
+  eps: number;
+  tolerance: number;
+  checked: CheckedTensor[];
+  ok: boolean;
+  note: string;
+}

@@ -28,12 +28,12 @@ from ..errors import (ChainlensError, ProgramRejected, RateLimited, RequestTooLa
                       RunNotFound, ServiceBusy)
 from ..examples.catalog import examples
 from ..sandbox.pool import WorkerPool
-from ..schema import ErrorBody, Example, Health, Run, RunRequest
+from ..schema import CheckRequest, ErrorBody, Example, GradCheck, Health, Run, RunRequest
 from ..settings import Settings, get_settings
 from ..store import MemoryStore
 from ..web.assets import APP_PREFIX, page_assets
 from .limits import BodyLimitMiddleware, UnsupportedMediaType
-from .requests import BadRequest, SchemaError, parse_run_request
+from .requests import BadRequest, SchemaError, parse_model, parse_run_request
 from .service import RunService
 
 log = logging.getLogger("chainlens")
@@ -140,11 +140,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     async def create_run(request: Request) -> Response:
         """Run a program; the body is a RunRequest (parsed strictly: see api/requests.py)."""
-        ctype = request.headers.get("content-type", "")
-        if ctype.split(";")[0].strip().lower() != "application/json":
-            raise UnsupportedMediaType("the body must be application/json")
-        if request.headers.get("content-encoding", "identity").lower() != "identity":
-            raise UnsupportedMediaType("compressed request bodies are not accepted")
+        _json_body_only(request)
         req = parse_run_request(await request.body())
         body = await request.app.state.service.run(req, _client(request.client))
         return json_response(body)
@@ -155,6 +151,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         body = request.app.state.service.get(run_id)
         if body is None:
             raise RunNotFound(f"no run {run_id[:40]!r}: unknown or expired")
+        return json_response(body)
+
+    @app.post(
+        "/api/v1/runs/{run_id}/check", response_model=GradCheck,
+        responses={400: {"model": ErrorBody}, 404: {"model": ErrorBody},
+                   413: {"model": ErrorBody}, 415: {"model": ErrorBody},
+                   429: {"model": ErrorBody}, 503: {"model": ErrorBody}},
+        openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+            "schema": {"$ref": "#/components/schemas/CheckRequest"}}}}},
+    )
+    async def check_gradient(run_id: str, request: Request) -> Response:
+        """Check one gradient of a finished run by finite differences: a leaf's (in a pass)
+        or a step's (each input of that node). The program runs again in a worker; the body
+        is a CheckRequest. 400 ``check_failed`` says why a check could not be made."""
+        _json_body_only(request)
+        req = parse_model(await request.body(), CheckRequest)
+        body = await request.app.state.service.check(run_id, req, _client(request.client))
         return json_response(body)
 
     @app.websocket("/api/v1/stream")
@@ -197,13 +210,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             from fastapi.openapi.utils import get_openapi
             schema = get_openapi(title=app.title, version=app.version,
                                  description=app.description, routes=app.routes)
-            schema.setdefault("components", {}).setdefault("schemas", {})["RunRequest"] = \
-                RunRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+            schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+            for model in (RunRequest, CheckRequest):
+                schemas[model.__name__] = model.model_json_schema(
+                    ref_template="#/components/schemas/{model}")
             app.openapi_schema = schema
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def _json_body_only(request: Request) -> None:
+    ctype = request.headers.get("content-type", "")
+    if ctype.split(";")[0].strip().lower() != "application/json":
+        raise UnsupportedMediaType("the body must be application/json")
+    if request.headers.get("content-encoding", "identity").lower() != "identity":
+        raise UnsupportedMediaType("compressed request bodies are not accepted")
 
 
 async def _close(ws: WebSocket, code: int) -> None:

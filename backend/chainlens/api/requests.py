@@ -8,12 +8,15 @@ the input back.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from ..errors import ChainlensError
 from ..schema import RunRequest
+
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class BadRequest(ChainlensError):
@@ -21,7 +24,7 @@ class BadRequest(ChainlensError):
 
 
 class SchemaError(Exception):
-    """The body is JSON but not a RunRequest: FastAPI's 422 shape, inputs left out."""
+    """The body is JSON but not the request model: FastAPI's 422 shape, inputs left out."""
 
     def __init__(self, errors: list[dict[str, Any]]) -> None:
         super().__init__("invalid request")
@@ -72,9 +75,14 @@ def parse_json(raw: bytes | str) -> Any:
 
 
 def parse_run_request(raw: bytes | str) -> RunRequest:
+    return parse_model(raw, RunRequest)
+
+
+def parse_model(raw: bytes | str, model: type[M]) -> M:
+    """A request body as ``model``, strictly (see the module's docstring)."""
     data = parse_json(raw)
     try:
-        return RunRequest.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as e:
         raise SchemaError([
             {"type": err["type"], "loc": ["body", *err["loc"]], "msg": err["msg"]}

@@ -14,13 +14,18 @@ from collections.abc import AsyncIterator
 import orjson
 
 from ..engine import resolve_device
-from ..errors import ProgramRejected, RateLimited
+from ..errors import ProgramRejected, RateLimited, RunNotFound
+from ..explain.gradcheck import CheckFailed
 from ..runs import error_run
 from ..sandbox.pool import WorkerPool
 from ..sandbox.protocol import DONE, EVENT, REFUSED
-from ..schema import RunRequest
+from ..schema import CheckRequest, RunRequest
 from ..settings import Settings
 from ..store import RunStore
+
+
+#: The store keeps each run's program under this prefix (``job:<id>``), for checks.
+JOB_KEY = "job:"
 
 
 class ClientLimiter:
@@ -82,6 +87,9 @@ class RunService:
                              f"cpu_limit_s={self.s.cpu_limit_s}, or killed)",
                              "".join(stdout)).model_dump_json().encode()
         self.store.put(job["id"], body)
+        # what a gradient check needs to run the program again
+        self.store.put(JOB_KEY + job["id"], orjson.dumps(
+            {k: job[k] for k in ("source", "device", "seed")}))
         return body
 
     async def run(self, req: RunRequest, client: str) -> bytes:
@@ -121,7 +129,33 @@ class RunService:
             self.limiter.release(client)
 
     def get(self, run_id: str) -> bytes | None:
-        return self.store.get(run_id)
+        return None if run_id.startswith(JOB_KEY) else self.store.get(run_id)
+
+    async def check(self, run_id: str, req: CheckRequest, client: str) -> bytes:
+        """POST /runs/{id}/check: the program runs again in a worker, under the check."""
+        stored = None if run_id.startswith(JOB_KEY) else self.store.get(JOB_KEY + run_id)
+        if stored is None:
+            raise RunNotFound(f"no run {run_id[:40]!r}: unknown or expired")
+        job = {**orjson.loads(stored), "id": run_id, "stream": False,
+               "check": {"node": req.node, "pass": req.pass_, "elements": req.elements}}
+        self.limiter.admit(client)
+        try:
+            async for kind, payload in self.pool.execute(job):
+                if kind == DONE:
+                    return payload
+                if kind == REFUSED:
+                    raise CheckFailed(**_rejection(payload))
+                if kind == b"T":
+                    raise CheckFailed(f"limit wall_timeout_s={self.s.wall_timeout_s} exceeded: "
+                                      "running the program again for each checked element took "
+                                      "too long; check fewer elements")
+                if kind != EVENT:
+                    raise CheckFailed("the worker process was stopped (out of memory or CPU: "
+                                      f"limits memory_limit_mb={self.s.memory_limit_mb}, "
+                                      f"cpu_limit_s={self.s.cpu_limit_s})")
+        finally:
+            self.limiter.release(client)
+        raise RuntimeError("the worker ended without a result")
 
 
 def _rejection(payload: bytes) -> dict:

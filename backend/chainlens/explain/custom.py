@@ -74,7 +74,8 @@ def check_custom(apply: Callable[..., Any], args: list[Any], out: Any) -> dict[s
     for dtype in (torch.float64, torch.float32):
         inputs = [t.detach().to(dtype) for t in tensors]
         # ones: dL/dx of out.sum(), the numbers people read; random: catches what ones hides
-        vs = [torch.ones(out.shape, dtype=dtype), torch.randn(out.shape, generator=gen, dtype=dtype)]
+        vs = [torch.ones(out.shape, dtype=dtype, device=out.device),
+              torch.randn(out.shape, generator=gen, dtype=dtype, device="cpu").to(out.device)]
         try:
             pairs = []
             for v in vs:

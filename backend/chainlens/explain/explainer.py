@@ -10,6 +10,7 @@ against finite differences when the Function was applied).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,6 +22,12 @@ from .formulas import (F64, MAX_JACOBIAN_ENTRIES, MAX_VERIFY_ELEMENTS, RULES,
 
 #: Jacobians at most this many rows and columns are written out as a matrix.
 MATRIX_MAX = 8
+
+
+def _on_host() -> contextlib.AbstractContextManager:
+    """Rules make tensors with factory functions: on the CPU, also in a run whose
+    default device is a GPU (the engine carries that default into backward)."""
+    return torch.device("cpu") if torch.get_default_device().type != "cpu" else contextlib.nullcontext()
 
 
 def _num(x: float) -> str:
@@ -71,7 +78,8 @@ class Explainer:
         """The step's formula. Never raises: an explanation that fails is left out, and the
         user's program runs on as PyTorch would run it."""
         try:
-            return self._explain(node, nid, upstream, downstream)
+            with _on_host():
+                return self._explain(node, nid, upstream, downstream)
         except Exception:  # noqa: BLE001 - see the docstring
             return None
 

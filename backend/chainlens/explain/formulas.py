@@ -35,6 +35,12 @@ RTOL, ATOL = 1e-4, 1e-6
 Grads = list[torch.Tensor | None]
 
 
+def host64(t: torch.Tensor) -> torch.Tensor:
+    """A detached copy on the CPU, floating point as float64: formulas are recomputed
+    there, whatever device the run is on."""
+    return t.detach().to("cpu", F64) if t.is_floating_point() else t.detach().cpu()
+
+
 @dataclass
 class Ctx:
     """What a rule may read: the node, its saved values, upstream and downstream."""
@@ -46,7 +52,7 @@ class Ctx:
     def saved(self, name: str) -> Any:
         value = getattr(self.node, f"_saved_{name}")
         if isinstance(value, torch.Tensor):
-            return value.detach().to(F64) if value.is_floating_point() else value.detach()
+            return host64(value)
         return value
 
     @property
@@ -54,7 +60,7 @@ class Ctx:
         """The upstream gradient ∂L/∂y (the first output's), in float64."""
         if self.upstream[0] is None:
             raise ValueError("no gradient for the first output")
-        return self.upstream[0].detach().to(F64)
+        return host64(self.upstream[0])
 
     def shape(self, i: int) -> torch.Size | None:
         d = self.downstream[i] if i < len(self.downstream) else None
@@ -225,8 +231,8 @@ def _add(ctx: Ctx) -> Explained:
 def _mul(ctx: Ctx) -> Explained | None:
     a = getattr(ctx.node, "_saved_self", None)
     b = getattr(ctx.node, "_saved_other", None)
-    a = a.detach().to(F64) if isinstance(a, torch.Tensor) else None
-    b = b.detach().to(F64) if isinstance(b, torch.Tensor) else None
+    a = host64(a) if isinstance(a, torch.Tensor) else None
+    b = host64(b) if isinstance(b, torch.Tensor) else None
     if a is None and b is None:
         return None
     full = ctx.g.shape
@@ -485,7 +491,7 @@ def _slice(ctx: Ctx) -> Explained:
 def _index(ctx: Ctx) -> Explained:
     shape = torch.Size(ctx.saved("self_sym_sizes"))
     indices = ctx.saved("indices")
-    idx = tuple(i.detach() if isinstance(i, torch.Tensor) else slice(None) for i in indices)
+    idx = tuple(host64(i) if isinstance(i, torch.Tensor) else slice(None) for i in indices)
     out = torch.zeros(shape, dtype=F64).index_put(idx, ctx.g, accumulate=True)
     return Explained(r"\frac{\partial L}{\partial x}[i] = \sum_{k:\ \text{idx}_k = i}\frac{\partial L}{\partial y_k}",
                      "dL/dx adds dL/dy back at the indexed positions (repeated indices add up)", [out])
@@ -529,7 +535,7 @@ def _split(ctx: Ctx) -> Explained:
         up = ctx.upstream[k] if k < len(ctx.upstream) else None
         shp = list(shape)
         shp[dim] = s
-        parts.append(up.detach().to(F64) if up is not None else torch.zeros(shp, dtype=F64))
+        parts.append(host64(up) if up is not None else torch.zeros(shp, dtype=F64))
     return Explained(r"\frac{\partial L}{\partial x} = \operatorname{cat}_k \frac{\partial L}{\partial y_k}",
                      "the pieces' gradients are concatenated (0 for pieces not used)",
                      [torch.cat(parts, dim)])

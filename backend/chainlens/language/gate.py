@@ -129,6 +129,8 @@ class Gate:
         self.on_backward = on_backward
         #: Called after each call of a program-defined autograd.Function (to check it).
         self.on_custom_apply: Callable[[Callable, list[Any], Any], None] | None = None
+        #: Sees every call that made a new tensor (a gradient check captures one).
+        self.on_result: Callable[[Callable, Sequence[Any], dict, Any], None] | None = None
         self.ops = 0
         self.flops = 0.0
         self.line: int | None = None
@@ -287,6 +289,8 @@ class Gate:
             rec.record_inplace(target, op)
         else:
             rec.record_outputs(result, op)
+            if self.on_result is not None:
+                self.on_result(fn, args, kwargs, result)
             if torch.is_tensor(target) and target.requires_grad:
                 rec.record_cut([target], result, op,
                                "detach" if op in ("detach", "data") else None)

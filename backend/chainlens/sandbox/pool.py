@@ -59,7 +59,8 @@ class WorkerPool:
         self._long_free = settings.workers
         self.waiting = 0
 
-    #: How long the template may take to import torch and warm up (seconds).
+    #: How long the template may take to import torch and warm up, and a spare to warm up
+    #: and take a job (seconds).
     START_TIMEOUT_S = 180.0
 
     def start(self) -> None:
@@ -145,7 +146,10 @@ class WorkerPool:
             for attempt in (1, 2):
                 worker = await self._worker()
                 write_frame(worker.writer, JOB, orjson.dumps(job))
-                deadline = time.monotonic() + self.s.wall_timeout_s
+                # The wall clock starts when the worker takes the job: a spare still warming
+                # up (seconds on a GPU machine, where each one initialises CUDA) is not the
+                # program running long.
+                deadline = time.monotonic() + self.START_TIMEOUT_S
                 started = False
                 while True:
                     remaining = deadline - time.monotonic()
@@ -153,7 +157,7 @@ class WorkerPool:
                         kind, payload = await asyncio.wait_for(read_frame(worker.reader),
                                                                max(remaining, 0.001))
                     except TimeoutError:
-                        yield b"T", b""
+                        yield (b"T" if started else b"L"), b""
                         return
                     except (asyncio.IncompleteReadError, EOFError, ConnectionError):
                         if not started and attempt == 1:
@@ -162,6 +166,7 @@ class WorkerPool:
                         return
                     if kind == STARTED:
                         started = True
+                        deadline = time.monotonic() + self.s.wall_timeout_s
                         continue
                     if kind in (DONE, REFUSED):
                         worker.runs += 1

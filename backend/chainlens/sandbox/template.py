@@ -5,6 +5,11 @@ with the server. For each ``A`` byte the server sends, the template hands back a
 already-forked spare worker (its pid, and its socket by SCM_RIGHTS) and forks a
 new spare. Threads are set to 1 before anything runs: a template that ran a
 multithreaded torch op deadlocks its forked children.
+
+On a machine with a GPU the template must never initialise CUDA: a child forked after
+that cannot use it ("CUDA error: initialization error"), and the first ``backward()`` of
+a CUDA build does so (the autograd engine counts devices to start its device threads).
+So there it warms up with forward passes only; each worker initialises CUDA itself.
 """
 
 from __future__ import annotations
@@ -20,23 +25,48 @@ from collections import deque
 import orjson
 
 
+#: What the examples use, without a backward pass or an optimizer step (a step asks
+#: for the CUDA devices too, with the same effect): see the module's docstring.
+FORWARD_WARM_UP = """import torch
+import torch.nn as nn
+import torch.nn.functional as F
+net = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.ReLU(), nn.MaxPool2d(2),
+                    nn.Flatten(), nn.Linear(2, 3), nn.Dropout(0.5))
+x = torch.randn(2, 1, 4, 4, requires_grad=True)
+y = net(x)
+loss = F.cross_entropy(y, torch.tensor([0, 2])) + nn.MSELoss()(y, torch.zeros(2, 3))
+print(f"{loss.item():.3f}", y)
+"""
+
+
 def main(fd: int) -> None:
+    # Should anything ask whether CUDA is available, NVML answers, leaving the driver alone.
+    os.environ["PYTORCH_NVML_BASED_CUDA_CHECK"] = "1"
     import torch
 
     from ..engine import run_wire
     from ..examples.catalog import examples
+    from ..language.checker import parse
     from ..settings import get_settings
     from .worker import child_main
 
     settings = get_settings()
     torch.set_num_threads(1)  # always: a template that ran multithreaded ops deadlocks children
     torch.set_num_interop_threads(1)
+    gpu = torch.cuda.device_count() > 0  # asks NVML: the CUDA driver stays uninitialised
     # Pay every lazy import (optimizers pull in torch._dynamo on their first step) once,
     # single-threaded, so forked workers start warm and never need a temp dir.
-    for ex in examples():
+    examples_src = [ex.source for ex in examples()]
+    runs, parses = ([FORWARD_WARM_UP], examples_src) if gpu else (examples_src, [])
+    for source in runs:
         try:
-            orjson.dumps(run_wire(ex.source, settings=settings))
+            orjson.dumps(run_wire(source, settings=settings))
         except Exception:  # noqa: BLE001 - an example that is refused still warmed the parser
+            pass
+    for source in parses:
+        try:
+            parse(source, settings)
+        except Exception:  # noqa: BLE001 - as above
             pass
 
     gc.collect()
@@ -54,7 +84,7 @@ def main(fd: int) -> None:
             for _, s in spares:
                 s.close()
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-            child_main(theirs, settings)
+            child_main(theirs, settings, gpu)
         theirs.close()
         spares.append((pid, ours))
 

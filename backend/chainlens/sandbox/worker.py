@@ -11,10 +11,11 @@ import os
 import resource
 import signal
 import socket
+from pathlib import Path
 
 import orjson
 
-from ..errors import ProgramRejected
+from ..errors import ChainlensError, ProgramRejected
 from ..runs import error_run
 from ..settings import Settings
 from .seccomp import apply_filter, drop_privileges
@@ -22,8 +23,13 @@ from .protocol import DONE, EVENT, JOB, REFUSED, STARTED, recv_frame, send_frame
 
 
 def apply_limits(settings: Settings) -> None:
-    """Address space, no core dumps, few files; CPU is limited once the job starts."""
-    mem = settings.memory_limit_mb * 1024 * 1024
+    """Address space, no core dumps, few files; CPU is limited once the job starts.
+
+    The address-space limit is counted from what the warmed worker already maps: a CUDA
+    build of torch maps about 4 GB of libraries, and an initialised CUDA driver reserves
+    over 12 GB more, none of it memory the program uses."""
+    mapped = int(Path("/proc/self/statm").read_text().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    mem = mapped + settings.memory_limit_mb * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
@@ -33,15 +39,24 @@ def apply_limits(settings: Settings) -> None:
 
 WARM_UP = ("import torch\nx = torch.ones(3, requires_grad=True)\ny = x + 2\n"
            "z = (y * y * 3).mean()\nz.backward()\nprint(x.grad)\n")
+#: On a GPU machine a worker also loads cuBLAS, cuDNN and the optimizers' kernels before
+#: it is locked down (the template could not: see its docstring).
+GPU_WARM_UP = ("import torch\nimport torch.nn as nn\nnet = nn.Sequential(nn.Conv2d(1, 2, 3), "
+               "nn.ReLU(), nn.Flatten(), nn.Linear(8, 2))\nopt = torch.optim.Adam(net.parameters())\n"
+               "sgd = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)\n"
+               "loss = net(torch.ones(1, 1, 4, 4)).sum()\nloss.backward()\nopt.step()\nsgd.step()\n")
 
 
-def prefault(settings: Settings) -> None:
+def prefault(settings: Settings, gpu: bool) -> None:
     """Run a small program while waiting for a job: the copy-on-write faults a fresh fork
     takes on first touching the interpreter's and torch's memory happen now, not during
-    the request."""
+    the request. With a GPU, CUDA is initialised here too: its driver opens device files
+    read-write and maps gigabytes, which the lock-down that follows would refuse."""
     from ..engine import run_wire
 
     orjson.dumps(run_wire(WARM_UP, settings=settings))
+    if gpu:
+        orjson.dumps(run_wire(GPU_WARM_UP, device="cuda", settings=settings))
 
 
 def _lower_priority(signum: int, frame: object) -> None:
@@ -72,6 +87,8 @@ def serve_one(sock: socket.socket, settings: Settings) -> bool:
         def emit(events: list[dict]) -> None:
             send_frame(sock, EVENT, b"\n".join(map(orjson.dumps, events)))
     gc.disable()  # a run is short: collections only cost time
+    if "check" in job:
+        return _check(sock, job, settings)
     try:
         run = run_wire(job["source"], device=job["device"], seed=job["seed"],
                        settings=settings, emit=emit, run_id=job["id"])
@@ -91,19 +108,39 @@ def serve_one(sock: socket.socket, settings: Settings) -> bool:
     return True
 
 
-def child_main(sock: socket.socket, settings: Settings) -> None:
-    """Entry point of a freshly forked worker. Never returns."""
+def _check(sock: socket.socket, job: dict, settings: Settings) -> bool:
+    """A gradient check instead of a run: its GradCheck, or why it could not be made."""
+    from ..explain.gradcheck import run_check
+
+    c = job["check"]
+    try:
+        body = orjson.dumps(run_check(job["source"], job["device"], job["seed"], settings,
+                                      job["id"], c["node"], c["pass"], c["elements"]))
+    except ChainlensError as e:
+        send_frame(sock, REFUSED, orjson.dumps(e.to_dict()))
+        return True
+    finally:
+        signal.setitimer(signal.ITIMER_PROF, 0)
+        gc.enable()
+    send_frame(sock, DONE, body)
+    return True
+
+
+def child_main(sock: socket.socket, settings: Settings, gpu: bool) -> None:
+    """Entry point of a freshly forked worker. Never returns.
+
+    Warm first, then lock down (limits, user nobody, seccomp), then serve."""
     code = 0
     try:
         if settings.threads != 1:
             import torch
             torch.set_num_threads(settings.threads)
-        apply_limits(settings)
         # Warm up at low priority: a spare must not slow the runs that are being served.
         os.setpriority(os.PRIO_PROCESS, 0, 10)
-        prefault(settings)
+        prefault(settings, gpu)
         if os.getuid() == 0:
             os.setpriority(os.PRIO_PROCESS, 0, 0)
+        apply_limits(settings)
         drop_privileges()
         apply_filter()
         runs = settings.runs_per_worker if settings.isolation == "pool" else 1
