@@ -20,7 +20,7 @@ from chainlens.explain.gradcheck import CheckFailed, run_check
 from chainlens.settings import Settings
 from oracle import run_plain
 from test_explain import CUSTOM
-from test_page import chromium, load_example, page, run_and_wait, table_rows  # noqa: F401 - fixtures
+from test_page import load_example, run_and_wait, table_rows
 
 S = Settings()
 

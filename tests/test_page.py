@@ -7,12 +7,11 @@ the server's own Run, which the engine tests compare with PyTorch.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import httpx
 import pytest
 import torch
-from browser import GuardedPage, browser
+from browser import GuardedPage
 from chainlens.examples.catalog import examples
 from oracle import run_plain
 
@@ -23,25 +22,6 @@ CHAIN_RULE = [
     "z = (y*y*3).mean()",
     "z.backward()",
 ]
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[object]:
-    with browser() as b:
-        yield b
-
-
-@pytest.fixture
-def page(chromium: object, base_url: str, request: pytest.FixtureRequest) -> Iterator[GuardedPage]:
-    context = chromium.new_context(viewport={"width": 1280, "height": 720})  # type: ignore[attr-defined]
-    guarded = GuardedPage(context)
-    guarded.page.goto(base_url + "/")
-    guarded.page.wait_for_function("document.querySelectorAll('#examples option').length > 1")
-    yield guarded
-    guarded.screenshot(request.node.name)
-    context.close()
-    assert guarded.foreign == [], f"requests not to localhost: {guarded.foreign}"
-    assert guarded.errors == [], f"errors on the page: {guarded.errors}"
 
 
 def run_and_wait(g: GuardedPage, timeout_ms: int = 30_000) -> dict:
