@@ -24,12 +24,6 @@ from .formulas import (F64, MAX_JACOBIAN_ENTRIES, MAX_VERIFY_ELEMENTS, RULES,
 MATRIX_MAX = 8
 
 
-def _on_host() -> contextlib.AbstractContextManager:
-    """Rules make tensors with factory functions: on the CPU, also in a run whose
-    default device is a GPU (the engine carries that default into backward)."""
-    return torch.device("cpu") if torch.get_default_device().type != "cpu" else contextlib.nullcontext()
-
-
 def _num(x: float) -> str:
     if x != x:
         return r"\text{nan}"
@@ -63,7 +57,10 @@ def _scalar_steps(ctx: Ctx, grads: Sequence[torch.Tensor | None]) -> list[str]:
 class Explainer:
     """Builds step formulas during backward; keeps what can only be checked later."""
 
-    def __init__(self) -> None:
+    def __init__(self, gpu_run: bool = False) -> None:
+        #: Rules make tensors with factory functions: on the CPU, also in a run whose
+        #: default device is a GPU (known once here, not asked at every step).
+        self._host = torch.device("cpu") if gpu_run else contextlib.nullcontext()
         self._pending: list[tuple[dict[str, Any], torch.Tensor, torch.Tensor | None, torch.Tensor]] = []
         #: node id -> result of the finite-difference check made when a custom Function ran.
         self.custom_checks: dict[str, dict[str, Any]] = {}
@@ -78,7 +75,7 @@ class Explainer:
         """The step's formula. Never raises: an explanation that fails is left out, and the
         user's program runs on as PyTorch would run it."""
         try:
-            with _on_host():
+            with self._host:
                 return self._explain(node, nid, upstream, downstream)
         except Exception:  # noqa: BLE001 - see the docstring
             return None

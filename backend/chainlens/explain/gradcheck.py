@@ -270,23 +270,19 @@ def run_check(source: str, device: str, seed: int, settings: Settings, run_id: s
         ftype = leaf.dtype if leaf.dtype in EPS else torch.float32
         eps = EPS[ftype]
         idx = _indices(leaf.numel(), elements)
-        sides = []
-        middle: float | None = None
-        for i in idx:
-            values = []
-            for delta in (eps, 0.0, -eps):
-                if delta == 0.0 and middle is not None:
-                    values.append(middle)
-                    continue
-                probe = _Probe(_Target(node, target.pass_index, elements, "leaf", target.name),
-                               nudge=(i, delta))
-                stop, why = _rerun(source, device, seed, settings, probe, dtype)
-                if stop is None or stop.value is None or not probe.nudged:
-                    raise CheckFailed(f"the program ran differently once {target.name} was "
-                                      f"nudged{f' ({why})' if why else ''}")
-                values.append(stop.value)
-            middle = values[1]
-            sides.append((values[0], values[1], values[2]))
+
+        def value_at(i: int, delta: float) -> float:
+            """The pass's objective with element ``i`` of the leaf nudged by ``delta``."""
+            probe = _Probe(_Target(node, target.pass_index, elements, "leaf", target.name),
+                           nudge=(i, delta))
+            stop, why = _rerun(source, device, seed, settings, probe, dtype)
+            if stop is None or stop.value is None or not probe.nudged:
+                raise CheckFailed(f"the program ran differently once {target.name} was "
+                                  f"nudged{f' ({why})' if why else ''}")
+            return stop.value
+
+        middle = value_at(idx[0], 0.0)
+        sides = [(value_at(i, eps), middle, value_at(i, -eps)) for i in idx]
         analytic = target.analytic if target.analytic is not None else torch.zeros_like(leaf)
         target.checked = [_tensor_check(target.name, list(leaf.shape), idx, analytic, sides,
                                         eps, TOLERANCE[ftype])]
