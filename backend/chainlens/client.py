@@ -43,9 +43,9 @@ class Client:
     def close(self) -> None:
         self._http.close()
 
-    def _check(self, response: httpx.Response) -> Any:
+    def _check(self, response: httpx.Response, text: bool = False) -> Any:
         if response.status_code < 400:
-            return orjson.loads(response.content)
+            return response.text if text else orjson.loads(response.content)
         cls = _BY_STATUS.get(response.status_code, ChainlensError)
         try:
             body = response.json()
@@ -85,6 +85,11 @@ class Client:
         response = self._http.post(f"/api/v1/runs/{run_id}/check", content=orjson.dumps(body),
                                    headers={"content-type": "application/json"})
         return GradCheck.model_validate(self._check(response))
+
+    def manual(self, run_id: str, pass_: int = 0) -> str:
+        """``GET /api/v1/runs/{id}/manual.py``: pass ``pass_`` as standalone numpy code."""
+        response = self._http.get(f"/api/v1/runs/{run_id}/manual.py", params={"pass": pass_})
+        return self._check(response, text=True)
 
     def stream(self, source: str, device: str | None = None, seed: int = 0) -> Iterator[dict]:
         """One dict per event, in the server's order, ``done`` (or ``error``) last."""

@@ -32,7 +32,7 @@ from .language.checker import parse
 from .language.interpreter import Interpreter
 from .schema import Diagnostic, ErrorInfo, Run
 from .settings import Settings, get_settings
-from .tracing.recorder import NodeRecord, PassRecord, Recorder, StepRecord
+from .tracing.recorder import NodeRecord, PassRecord, Recorder, StepRecord, graph_of
 from .tracing.summaries import Summarizer, number
 
 #: The first calls of each custom autograd.Function are checked by finite differences.
@@ -232,7 +232,7 @@ class _Execution:
             return fn(*args, **kwargs)
         p = self.recorder.begin_pass(roots, gradient if isinstance(gradient, torch.Tensor) else None)
         if self.probe is not None:
-            self.probe.at_pass(p.index, p.node_ids, roots[0],
+            self.probe.at_pass(p.index, p.node_ids, roots,
                                gradient if isinstance(gradient, torch.Tensor) else None)
         leaves = [(t, nid) for t, nid in self._leaves_in(p)]
         if isinstance(gradient, torch.Tensor) and len(roots) == 1 and roots[0].numel() > 1:
@@ -365,13 +365,7 @@ class _Execution:
 
     def _find_modified_saved(self, roots: list[torch.Tensor]) -> str | None:
         """Read every node's saved tensors: the one whose read raises was modified in place."""
-        stack = [r.grad_fn for r in roots if r.grad_fn is not None]
-        seen: set[int] = set()
-        while stack:
-            fn = stack.pop()
-            if id(fn) in seen:
-                continue
-            seen.add(id(fn))
+        for fn in graph_of(roots):
             for attr in dir(fn):
                 if attr.startswith("_saved_"):
                     try:
@@ -379,7 +373,6 @@ class _Execution:
                     except RuntimeError as e:
                         if "modified by an inplace" in str(e):
                             return fn.metadata.get("chainlens")
-            stack.extend(child for child, _ in fn.next_functions if child is not None)
         return None
 
     def _auto_backward(self, tree: Any) -> None:

@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     max_recorded_passes: int = 20
     max_stdout_bytes: int = 256 * 1024
     max_run_bytes: int = 32 * 1024 * 1024
+    #: Manual-backprop code is written for passes of at most this many nodes, starting
+    #: from at most this many leaf and constant values (they are written into the file).
+    manual_max_nodes: int = 2_000
+    manual_max_elements: int = 2_000_000
 
     # -- the worker process
     isolation: Literal["fork", "pool"] = "fork"

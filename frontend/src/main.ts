@@ -5,6 +5,7 @@
 import "katex/dist/katex.min.css";
 import "./style.css";
 import { renderCheck, requestCheck } from "./check";
+import { manualFilename, requestManual, showManual } from "./manual";
 import { renderCard } from "./card";
 import { Editor } from "./editor";
 import type { Mark } from "./editor";
@@ -107,6 +108,8 @@ class App {
   private bind(): void {
     $("run").addEventListener("click", () => this.run());
     $("share").addEventListener("click", () => void this.share());
+    $("manual").addEventListener("click", () => void this.openManual());
+    $("manual-close").addEventListener("click", () => ($("manual-dialog") as HTMLDialogElement).close());
     $("first").addEventListener("click", () => this.move(() => this.cursor.first()));
     $("prev").addEventListener("click", () => this.move(() => this.cursor.prev()));
     $("next").addEventListener("click", () => this.move(() => this.cursor.next()));
@@ -410,6 +413,7 @@ class App {
     slider.value = String(this.cursor.step);
     slider.disabled = n === 0;
     for (const id of ["first", "prev", "next", "last", "play"]) ($(id) as HTMLButtonElement).disabled = n === 0;
+    ($("manual") as HTMLButtonElement).disabled = !this.model.run?.id || !index?.pass;
     const step = index?.step(this.cursor.step);
     const node = step ? this.model.byId.get(step.node) : undefined;
     $("step-label").textContent = n === 0 ? "no backward yet"
@@ -458,6 +462,20 @@ class App {
     const runId = this.model.run?.id;
     const pass = this.index?.pass;
     if (runId && pass && g.kind !== "unreached") root.append(this.checkButton(runId, node.id, pass.index));
+  }
+
+  /** "Numpy code": the open pass written out as manual backprop (the program runs again). */
+  private async openManual(): Promise<void> {
+    const runId = this.model.run?.id;
+    const pass = this.index?.pass;
+    if (!runId || !pass) return;
+    const button = $("manual") as HTMLButtonElement;
+    button.disabled = true;
+    this.status("writing the pass out as numpy…");
+    const result = await requestManual(runId, pass.index).catch((e: unknown) => ({ error: String(e) }));
+    button.disabled = false;
+    this.status("");
+    showManual($("manual-dialog") as HTMLDialogElement, result, manualFilename(runId, pass.index));
   }
 
   /** "Check numerically": the server runs the program again under a finite-difference check. */

@@ -14,11 +14,11 @@ from typing import Any
 
 import orjson
 import torch
-from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
+from fastapi import FastAPI, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
@@ -169,6 +169,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         req = parse_model(await request.body(), CheckRequest)
         body = await request.app.state.service.check(run_id, req, _client(request.client))
         return json_response(body)
+
+    @app.get(
+        "/api/v1/runs/{run_id}/manual.py", response_class=PlainTextResponse,
+        responses={200: {"content": {"text/x-python": {}},
+                         "description": "A standalone Python file (numpy only)."},
+                   400: {"model": ErrorBody}, 404: {"model": ErrorBody},
+                   429: {"model": ErrorBody}, 503: {"model": ErrorBody}},
+    )
+    async def manual_backprop(run_id: str, request: Request,
+                              pass_: int = Query(0, alias="pass", ge=0, le=1_000_000,
+                                                 description="The backward pass to write out."),
+                              ) -> Response:
+        """One backward pass of a finished run as manual-backprop code: a standalone numpy
+        file that recomputes the forward and every gradient, one chain-rule line per node
+        in the engine's order, ending in ``GRADIENTS`` (dL/d each leaf) and ``UPSTREAM``
+        (dL/d each node's output, by node id). The program runs again in a worker. 400
+        ``manual_unavailable`` says why a pass cannot be written out (a custom Function,
+        an op without a numpy translation, a pass the program never finished)."""
+        body = await request.app.state.service.manual(run_id, pass_, _client(request.client))
+        return Response(body, media_type="text/x-python; charset=utf-8", headers={
+            "Content-Disposition": f'inline; filename="chainlens-{run_id[:16]}-pass{pass_}.py"'})
 
     @app.websocket("/api/v1/stream")
     async def stream(ws: WebSocket, batch: bool = False) -> None:

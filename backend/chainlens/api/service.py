@@ -14,8 +14,9 @@ from collections.abc import AsyncIterator
 import orjson
 
 from ..engine import resolve_device
-from ..errors import ProgramRejected, RateLimited, RunNotFound
+from ..errors import ChainlensError, ProgramRejected, RateLimited, RunNotFound
 from ..explain.gradcheck import CheckFailed
+from ..explain.manual import ManualUnavailable
 from ..runs import error_run
 from ..sandbox.pool import WorkerPool
 from ..sandbox.protocol import DONE, EVENT, REFUSED
@@ -133,26 +134,40 @@ class RunService:
 
     async def check(self, run_id: str, req: CheckRequest, client: str) -> bytes:
         """POST /runs/{id}/check: the program runs again in a worker, under the check."""
+        return await self._again(run_id, client, CheckFailed, {"check": {
+            "node": req.node, "pass": req.pass_, "elements": req.elements}},
+            "running the program again for each checked element took too long; check "
+            "fewer elements")
+
+    async def manual(self, run_id: str, pass_index: int, client: str) -> bytes:
+        """GET /runs/{id}/manual.py: the program runs again in a worker, and pass
+        ``pass_index`` comes back as numpy code."""
+        return await self._again(run_id, client, ManualUnavailable,
+                                 {"manual": {"pass": pass_index}},
+                                 "running the program again took too long")
+
+    async def _again(self, run_id: str, client: str, failure: type[ChainlensError],
+                     task: dict, too_long: str) -> bytes:
+        """Run a stored run's program again in a worker for ``task``; what it answers,
+        or ``failure`` saying why there is no answer."""
         stored = None if run_id.startswith(JOB_KEY) else self.store.get(JOB_KEY + run_id)
         if stored is None:
             raise RunNotFound(f"no run {run_id[:40]!r}: unknown or expired")
-        job = {**orjson.loads(stored), "id": run_id, "stream": False,
-               "check": {"node": req.node, "pass": req.pass_, "elements": req.elements}}
+        job = {**orjson.loads(stored), "id": run_id, "stream": False, **task}
         self.limiter.admit(client)
         try:
             async for kind, payload in self.pool.execute(job):
                 if kind == DONE:
                     return payload
                 if kind == REFUSED:
-                    raise CheckFailed(**_rejection(payload))
+                    raise failure(**_rejection(payload))
                 if kind == b"T":
-                    raise CheckFailed(f"limit wall_timeout_s={self.s.wall_timeout_s} exceeded: "
-                                      "running the program again for each checked element took "
-                                      "too long; check fewer elements")
+                    raise failure(f"limit wall_timeout_s={self.s.wall_timeout_s} exceeded: "
+                                  + too_long)
                 if kind != EVENT:
-                    raise CheckFailed("the worker process was stopped (out of memory or CPU: "
-                                      f"limits memory_limit_mb={self.s.memory_limit_mb}, "
-                                      f"cpu_limit_s={self.s.cpu_limit_s})")
+                    raise failure("the worker process was stopped (out of memory or CPU: "
+                                  f"limits memory_limit_mb={self.s.memory_limit_mb}, "
+                                  f"cpu_limit_s={self.s.cpu_limit_s})")
         finally:
             self.limiter.release(client)
         raise RuntimeError("the worker ended without a result")

@@ -18,8 +18,6 @@ beside them.
 
 from __future__ import annotations
 
-import gc
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +28,7 @@ from ..engine import _Execution, resolve_device
 from ..errors import ChainlensError
 from ..settings import Settings
 from ..tracing.summaries import number
+from .rerun import Stop, rerun
 
 EPS = {torch.float64: 1e-6, torch.float32: 1e-3}
 TOLERANCE = {torch.float64: 1e-5, torch.float32: 2e-2}
@@ -39,15 +38,6 @@ class CheckFailed(ChainlensError):
     """The check could not be made (HTTP 400): unknown node, pass not reached, ..."""
 
     code = "check_failed"
-
-
-class _Stop(ChainlensError):
-    """Ends a re-run at the pass being checked: an engine error, so neither the program's
-    ``try`` nor the engine's error report catches it."""
-
-    def __init__(self, value: float | None = None) -> None:
-        super().__init__("stop")
-        self.value = value
 
 
 @dataclass
@@ -71,11 +61,11 @@ def _indices(numel: int, k: int) -> list[int]:
     return sorted({round(i * (numel - 1) / (k - 1)) for i in range(k)}) if k > 1 else [0]
 
 
-def _objective(root: torch.Tensor, gradient: torch.Tensor | None) -> torch.Tensor:
-    """The scalar whose derivative the pass computes: the root, or root · gradient."""
-    if gradient is None:
-        return root.sum()
-    return (root * gradient.to(root.dtype)).sum()
+def _objective(roots: list[torch.Tensor], gradient: torch.Tensor | None) -> torch.Tensor:
+    """The scalar whose derivative the pass computes: the roots summed, the first one
+    times the pass's gradient when it was given one."""
+    first = roots[0].sum() if gradient is None else (roots[0] * gradient.to(roots[0].dtype)).sum()
+    return sum((r.sum() for r in roots[1:]), first)
 
 
 def _resolve(ex: _Execution, name: str) -> torch.Tensor | None:
@@ -136,19 +126,19 @@ class _Probe:
                 fn, args = getattr(torch.Tensor, fn.__name__), [owner, *args]
             self.t.call = (fn, list(args), dict(kwargs), out)
 
-    def at_pass(self, index: int, node_ids: set[str], root: torch.Tensor,
+    def at_pass(self, index: int, node_ids: set[str], roots: list[torch.Tensor],
                 gradient: torch.Tensor | None) -> None:
         t = self.t
         if self.nudge is not None:
             if index == t.pass_index:
-                raise _Stop(float(_objective(root, gradient).detach().to("cpu", torch.float64)))
+                raise Stop(float(_objective(roots, gradient).detach().to("cpu", torch.float64)))
             return
         if t.node not in node_ids or (t.pass_index is not None and index != t.pass_index):
             return
         t.pass_index = index
         rec = self.ex.recorder.nodes.get(t.node)
         self.ex.recorder.paused = True  # what follows is the check's, not the program's
-        objective = _objective(root, gradient)
+        objective = _objective(roots, gradient)
         if rec is not None and rec.kind in ("leaf", "param"):
             t.kind, t.name = "leaf", rec.names[0] if rec.names else ""
             t.leaf = _resolve(self.ex, t.name) if t.name else None
@@ -160,7 +150,7 @@ class _Probe:
         else:
             t.kind = "step"
             self._check_step(objective)
-        raise _Stop()
+        raise Stop()
 
     def _check_step(self, objective: torch.Tensor) -> None:
         t = self.t
@@ -223,32 +213,6 @@ def _with_value(param: torch.Tensor, value: torch.Tensor, layer: Callable, args:
             param.copy_(saved)
 
 
-def _rerun(source: str, device: str, seed: int, settings: Settings, probe: _Probe,
-           dtype: torch.dtype | None) -> tuple[_Stop | None, str]:
-    """Run the program again under ``probe``: how it stopped (None: it never reached the
-    pass), and the program's error if it raised."""
-    ex = _Execution(source, device, seed, settings, None, uuid.uuid4().hex[:16])
-    probe.ex = ex
-    ex.probe = probe
-    # Node ids must come out as in the run being checked, so the re-run does all it did
-    # (custom Functions' own checks too), streaming aside.
-    ex.interp.gate.on_result = probe.on_result
-    ex.interp.on_statement = probe.on_statement
-    old, gc_on = torch.get_default_dtype(), gc.isenabled()
-    if dtype is not None:
-        torch.set_default_dtype(dtype)
-    try:
-        run = ex.execute()
-    except _Stop as stop:
-        return stop, ""
-    finally:
-        torch.set_default_dtype(old)
-        if gc_on:
-            gc.enable()
-    error = run.get("error")
-    return None, (f"{error['type']}: {error['message']}" if error else "")
-
-
 def run_check(source: str, device: str, seed: int, settings: Settings, run_id: str,
               node: str, pass_index: int | None, elements: int) -> dict[str, Any]:
     """The GradCheck of ``node`` as plain data. Raises CheckFailed when it cannot be made."""
@@ -257,7 +221,7 @@ def run_check(source: str, device: str, seed: int, settings: Settings, run_id: s
     # float64 first; a program that mixes in explicit float32 tensors may fail there
     for dtype in (torch.float64, None):
         target = _Target(node, pass_index, elements)
-        stop, why = _rerun(source, device, seed, settings, _Probe(target), dtype)
+        stop, why = rerun(source, device, seed, settings, _Probe(target), dtype)
         if stop is not None:
             break
     else:
@@ -275,7 +239,7 @@ def run_check(source: str, device: str, seed: int, settings: Settings, run_id: s
             """The pass's objective with element ``i`` of the leaf nudged by ``delta``."""
             probe = _Probe(_Target(node, target.pass_index, elements, "leaf", target.name),
                            nudge=(i, delta))
-            stop, why = _rerun(source, device, seed, settings, probe, dtype)
+            stop, why = rerun(source, device, seed, settings, probe, dtype)
             if stop is None or stop.value is None or not probe.nudged:
                 raise CheckFailed(f"the program ran differently once {target.name} was "
                                   f"nudged{f' ({why})' if why else ''}")

@@ -87,8 +87,8 @@ def serve_one(sock: socket.socket, settings: Settings) -> bool:
         def emit(events: list[dict]) -> None:
             send_frame(sock, EVENT, b"\n".join(map(orjson.dumps, events)))
     gc.disable()  # a run is short: collections only cost time
-    if "check" in job:
-        return _check(sock, job, settings)
+    if "check" in job or "manual" in job:
+        return _again(sock, job, settings)
     try:
         run = run_wire(job["source"], device=job["device"], seed=job["seed"],
                        settings=settings, emit=emit, run_id=job["id"])
@@ -108,14 +108,20 @@ def serve_one(sock: socket.socket, settings: Settings) -> bool:
     return True
 
 
-def _check(sock: socket.socket, job: dict, settings: Settings) -> bool:
-    """A gradient check instead of a run: its GradCheck, or why it could not be made."""
+def _again(sock: socket.socket, job: dict, settings: Settings) -> bool:
+    """A re-run instead of a run: a gradient check's GradCheck or a pass's manual-backprop
+    code, or why it could not be made."""
     from ..explain.gradcheck import run_check
+    from ..explain.manual import manual_code
 
-    c = job["check"]
     try:
-        body = orjson.dumps(run_check(job["source"], job["device"], job["seed"], settings,
-                                      job["id"], c["node"], c["pass"], c["elements"]))
+        if "check" in job:
+            c = job["check"]
+            body = orjson.dumps(run_check(job["source"], job["device"], job["seed"], settings,
+                                          job["id"], c["node"], c["pass"], c["elements"]))
+        else:
+            body = manual_code(job["source"], job["device"], job["seed"], settings, job["id"],
+                               job["manual"]["pass"]).encode()
     except ChainlensError as e:
         send_frame(sock, REFUSED, orjson.dumps(e.to_dict()))
         return True

@@ -11,7 +11,7 @@ summaries are computed after the run.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,6 +89,19 @@ def _tensors_in(obj: Any) -> Iterable[torch.Tensor]:
         for item in obj:
             if isinstance(item, torch.Tensor):
                 yield item
+
+
+def graph_of(roots: Iterable[torch.Tensor]) -> Iterator[Any]:
+    """Every autograd node behind ``roots`` (AccumulateGrad included), once each."""
+    stack = [r.grad_fn for r in roots if r.grad_fn is not None]
+    seen: set[int] = set()
+    while stack:
+        fn = stack.pop()
+        if id(fn) in seen:
+            continue
+        seen.add(id(fn))
+        yield fn
+        stack.extend(child for child, _ in fn.next_functions if child is not None)
 
 
 class Recorder:
@@ -169,6 +182,10 @@ class Recorder:
         if t.requires_grad:
             return self.leaf_id(t)
         return None
+
+    def fn_id(self, fn: Any) -> str:
+        """The node of grad_fn ``fn``, labelled now if it is new."""
+        return fn.metadata.get(_KEY) or self.label_fn(fn, None, None)
 
     def label_fn(self, fn: Any, output: torch.Tensor | None, op: str | None) -> str:
         """Label ``fn`` and every unlabelled node behind it, inputs first."""
@@ -309,19 +326,13 @@ class Recorder:
         self.losses.append(loss)
         index = len(self.losses) - 1
         p = PassRecord(index, root_id, gradient, self.line, loss)
-        stack = [r.grad_fn for r in roots if r.grad_fn is not None]
-        seen: set[int] = set()
-        while stack:
-            fn = stack.pop()
-            if id(fn) in seen:
-                continue
-            seen.add(id(fn))
+        for fn in graph_of(roots):
             meta = fn.metadata
             leaf = type(fn) is ACCUMULATE
             if leaf:
                 nid = self.leaf_id(fn.variable)
             else:
-                nid = meta.get(_KEY) or self.label_fn(fn, None, None)
+                nid = self.fn_id(fn)
             p.node_ids.add(nid)
             if _HOOKED not in meta:
                 meta[_HOOKED] = True
@@ -329,9 +340,6 @@ class Recorder:
                     fn.register_prehook(self._leaf_hook(nid))
                 else:
                     fn.register_hook(self._op_hook(nid))
-            for child, _ in fn.next_functions:
-                if child is not None:
-                    stack.append(child)
         self._admit(p)
         self._current = p
         if self.on_pass is not None:
@@ -360,6 +368,11 @@ class Recorder:
 
     def end_pass(self) -> None:
         self._current = None
+
+    @property
+    def in_pass(self) -> bool:
+        """A backward pass is running."""
+        return self._current is not None
 
     def _record_step(self, nid: str, grad_outputs: tuple, grad_inputs: tuple) -> None:
         p = self._current

@@ -1,0 +1,74 @@
+"""Running a finished run's program again, under a probe, to look at one backward pass
+with live tensors (the Run itself holds summaries only).
+
+A probe is what the engine calls back during the re-run (``_Execution.probe``):
+``at_pass`` before each backward call, ``on_statement`` before each statement and
+``on_result`` after each library call. It ends the re-run by raising ``Stop``. Node ids
+come out as in the original run because the re-run does everything the run did, with
+the same seed; only streaming is left out.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import uuid
+from typing import Any, Protocol
+
+import torch
+
+from ..engine import _Execution
+from ..errors import ChainlensError
+from ..settings import Settings
+
+
+class Stop(ChainlensError):
+    """Ends a re-run where the probe has what it needs: an engine error, so neither the
+    program's ``try`` nor the engine's error report catches it."""
+
+    def __init__(self, value: float | None = None) -> None:
+        super().__init__("stop")
+        self.value = value
+
+
+class Probe(Protocol):
+    ex: _Execution
+
+    def on_statement(self) -> None: ...
+
+    def on_result(self, fn: Any, args: list[Any], kwargs: dict[str, Any], out: Any) -> None: ...
+
+    def at_pass(self, index: int, node_ids: set[str], roots: list[torch.Tensor],
+                gradient: torch.Tensor | None) -> None: ...
+
+
+def rerun(source: str, device: str, seed: int, settings: Settings, probe: Probe,
+          dtype: torch.dtype | None = None,
+          context: contextlib.AbstractContextManager[Any] | None = None,
+          explain: bool = True) -> tuple[Stop | None, str]:
+    """Run the program again under ``probe`` (in default dtype ``dtype``, inside
+    ``context``): how it stopped (None: it ran to its end), and the program's error if it
+    raised. Without ``explain`` the steps get no formulas and nodes keep no saved
+    tensors (neither changes node ids)."""
+    ex = _Execution(source, device, seed, settings, None, uuid.uuid4().hex[:16])
+    if not explain:
+        ex.recorder.explain = None
+        ex.recorder.keep_saved = 0
+    probe.ex = ex
+    ex.probe = probe
+    ex.interp.gate.on_result = probe.on_result
+    ex.interp.on_statement = probe.on_statement
+    old, gc_on = torch.get_default_dtype(), gc.isenabled()
+    if dtype is not None:
+        torch.set_default_dtype(dtype)
+    try:
+        with context or contextlib.nullcontext():
+            run = ex.execute()
+    except Stop as stop:
+        return stop, ""
+    finally:
+        torch.set_default_dtype(old)
+        if gc_on:
+            gc.enable()
+    error = run.get("error")
+    return None, (f"{error['type']}: {error['message']}" if error else "")
