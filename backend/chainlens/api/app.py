@@ -18,7 +18,7 @@ from fastapi import FastAPI, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
@@ -171,8 +171,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return json_response(body)
 
     @app.get(
-        "/api/v1/runs/{run_id}/manual.py", response_class=PlainTextResponse,
-        responses={200: {"content": {"text/x-python": {}},
+        "/api/v1/runs/{run_id}/manual.py", response_class=Response,
+        responses={200: {"content": {"text/x-python": {"schema": {"type": "string"}}},
                          "description": "A standalone Python file (numpy only)."},
                    400: {"model": ErrorBody}, 404: {"model": ErrorBody},
                    429: {"model": ErrorBody}, 503: {"model": ErrorBody}},
