@@ -50,7 +50,6 @@ class Leaf:
     names: list[str]
     value: np.ndarray
     grad_before: np.ndarray | None
-    tensor: torch.Tensor
 
 
 @dataclass
@@ -66,7 +65,8 @@ class Capture:
     leaves: dict[str, Leaf] = field(default_factory=dict)
     #: constants by id(Operand): value and the program's name for it, if it has one
     consts: dict[int, tuple[np.ndarray, str]] = field(default_factory=dict)
-    fn_ids: dict[int, str] = field(default_factory=dict)  # id(grad_fn) -> node id
+    #: id(Operand) -> the node it is (and which output) for operands that require grad
+    nodes_of: dict[int, tuple[str, int]] = field(default_factory=dict)
     order: list[str] = field(default_factory=list)  # the engine's steps
     elements: int = 0
 
@@ -128,7 +128,6 @@ class _Probe:
                     "code, which manual-backprop code does not rewrite" if custom else
                     f"{where} was not made by an ATen op the manual code can follow "
                     "(an in-place write into a slice, for instance)", node.line if node else None)
-            cap.fn_ids[id(fn)] = nid
             cap.ops.append(OpNode(nid, type(fn).__name__, op, node.line if node else None,
                                   node.module if node else None,
                                   list(node.names) if node else [], fn._sequence_nr()))
@@ -136,7 +135,9 @@ class _Probe:
                 if operand.kind == "const":
                     self._const(cap, operand, names)
                 elif operand.kind == "leaf":
-                    self._leaf(cap, operand.ref)
+                    cap.nodes_of[id(operand)] = (self._leaf(cap, operand.ref), 0)
+                else:
+                    cap.nodes_of[id(operand)] = (rec.fn_id(operand.ref), operand.output_nr)
         cap.ops.sort(key=lambda o: o.seq)
 
     def _leaf(self, cap: Capture, t: torch.Tensor) -> str:
@@ -144,7 +145,7 @@ class _Probe:
         if nid not in cap.leaves:
             node = self.ex.recorder.nodes.get(nid)
             cap.leaves[nid] = Leaf(nid, list(node.names) if node else [], self._copy(cap, t),
-                                   None if t.grad is None else self._copy(cap, t.grad), t)
+                                   None if t.grad is None else self._copy(cap, t.grad))
         return nid
 
     def _const(self, cap: Capture, operand: Operand, names: dict[int, str]) -> None:

@@ -16,24 +16,30 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 
-NP_DTYPES = {torch.float32: "np.float32", torch.float64: "np.float64",
-             torch.float16: "np.float16", torch.int64: "np.int64", torch.int32: "np.int32",
-             torch.bool: "np.bool_", torch.uint8: "np.uint8", torch.int8: "np.int8"}
+
+
+def np_dtype(dtype: torch.dtype | np.dtype) -> str:
+    """The numpy spelling of a torch or numpy dtype (``np.float32``; ``np.bool_``, which
+    numpy 1 and 2 both have)."""
+    name = dtype.name if isinstance(dtype, np.dtype) else str(dtype).removeprefix("torch.")
+    return "np.bool_" if name == "bool" else f"np.{name}"
 
 
 class Ref(str):
-    """An operand as code: its variable name, with the tensor's shape and dtype."""
+    """An operand as code: its variable name, with the tensor's shape and dtype, and
+    for one that requires grad the node (and output) its gradient goes to."""
 
     shape: tuple[int, ...]
     dtype: torch.dtype
-    needs_grad: bool
+    node: tuple[str, int] | None
 
     def __new__(cls, name: str, shape: tuple[int, ...], dtype: torch.dtype,
-                needs_grad: bool) -> Ref:
+                node: tuple[str, int] | None = None) -> Ref:
         ref = super().__new__(cls, name)
-        ref.shape, ref.dtype, ref.needs_grad = shape, dtype, needs_grad
+        ref.shape, ref.dtype, ref.node = shape, dtype, node
         return ref
 
     @property
@@ -100,7 +106,7 @@ def lit(v: Any) -> str:
     if isinstance(v, Ref):
         return str(v)
     if isinstance(v, torch.dtype):
-        return NP_DTYPES.get(v, "np.float32")
+        return np_dtype(v)
     if isinstance(v, float):
         return "np.inf" if v == math.inf else "-np.inf" if v == -math.inf else \
             "np.nan" if v != v else repr(v)
@@ -329,8 +335,8 @@ def _masked_fill(c: Call) -> Code:
 @rule("_to_copy.default")
 def _to_copy(c: Call) -> Code:
     a, dtype = c.arg(0), c.kwargs.get("dtype")
-    target = lit(dtype) if dtype is not None else NP_DTYPES.get(a.dtype, "np.float32")
-    return Code(f"{a}.astype({target})", {0: f"{c.g}.astype({NP_DTYPES.get(a.dtype)})"},
+    target = np_dtype(dtype if dtype is not None else a.dtype)
+    return Code(f"{a}.astype({target})", {0: f"{c.g}.astype({np_dtype(a.dtype)})"},
                 "a type or device change: the gradient is converted back")
 
 

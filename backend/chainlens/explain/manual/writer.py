@@ -19,15 +19,11 @@ import numpy as np
 
 from . import helpers
 from .capture import Capture, ManualUnavailable, OpNode
-from .ops import NP_DTYPES, PIECES, RULES, Call, Code, Ref, lit, needed
+from .ops import PIECES, RULES, Call, Code, Ref, lit, needed, np_dtype
 from .tape import Operand
 
 #: Arrays up to this many elements are written as literals, bigger ones as base64 bytes.
 LITERAL_MAX = 64
-_NP_NAMES = {np.dtype(np.float32): "np.float32", np.dtype(np.float64): "np.float64",
-             np.dtype(np.float16): "np.float16", np.dtype(np.int64): "np.int64",
-             np.dtype(np.int32): "np.int32", np.dtype(np.bool_): "np.bool_",
-             np.dtype(np.uint8): "np.uint8", np.dtype(np.int8): "np.int8"}
 
 
 def _number(v: Any) -> str:
@@ -38,7 +34,7 @@ def _number(v: Any) -> str:
 
 def array_literal(a: np.ndarray) -> str:
     """Code that rebuilds ``a`` exactly (values, shape and dtype)."""
-    dtype = _NP_NAMES.get(a.dtype, "np.float32")
+    dtype = np_dtype(a.dtype)
     if a.size <= LITERAL_MAX:
         def nested(x: Any) -> str:
             return "[" + ", ".join(nested(i) for i in x) + "]" if isinstance(x, list) \
@@ -83,6 +79,7 @@ class _Writer:
         self.names = _Names()
         self.var: dict[str, str] = {}  # node id -> variable
         self.refs: dict[int, Ref] = {}  # id(Operand) -> code
+        self.const_names: dict[int, str] = {}  # id(Operand) -> the array's variable
         self.codes: dict[str, tuple[Code, Call]] = {}
         self.helpers: list[str] = []
         self.defined: set[str] = set()  # gradient variables assigned so far
@@ -116,34 +113,17 @@ class _Writer:
             return ref
         if operand.kind == "const":
             value, _ = self.cap.consts[id(operand)]
-            name = scalar_literal(value) if value.ndim == 0 else self._const_name(operand)
-            ref = Ref(name, operand.shape, operand.dtype, False)
-        elif operand.kind == "leaf":
-            nid = self._leaf_id(operand.ref)
-            ref = Ref(self.var[nid], operand.shape, operand.dtype, True)
-            ref.node = (nid, 0)  # type: ignore[attr-defined]
+            name = scalar_literal(value) if value.ndim == 0 else self.const_names[id(operand)]
+            ref = Ref(name, operand.shape, operand.dtype)
         else:
-            nid = self.cap.fn_ids[id(operand.ref)]
-            ref = Ref(self._output(nid, operand.output_nr), operand.shape, operand.dtype, True)
-            ref.node = (nid, operand.output_nr)  # type: ignore[attr-defined]
+            nid, k = self.cap.nodes_of[id(operand)]
+            ref = Ref(self._output(nid, k), operand.shape, operand.dtype, (nid, k))
         self.refs[id(operand)] = ref
         return ref
-
-    def _leaf_id(self, t: Any) -> str:
-        for nid, leaf in self.cap.leaves.items():
-            if leaf.tensor is t:
-                return nid
-        raise ManualUnavailable("a leaf of the pass was not found in its graph")
-
-    _const_names: dict[int, str]
-
-    def _const_name(self, operand: Operand) -> str:
-        return self._const_names[id(operand)]
 
     # ------------------------------------------------------------- sections
     def write(self) -> str:
         self._name_nodes()
-        self._const_names = {}
         consts_src: list[str] = []
         seen_values: list[tuple[np.ndarray, str, str]] = []
         for key, (value, hint) in self.cap.consts.items():
@@ -156,7 +136,7 @@ class _Writer:
                 same = self.names.make(hint or f"c{len(seen_values) + 1}", f"c{len(seen_values) + 1}")
                 seen_values.append((value, hint, same))
                 consts_src.append(f"{same} = {array_literal(value)}")
-            self._const_names[key] = same
+            self.const_names[key] = same
         forward = self._forward()
         backward = self._backward()
         leaves = [f"{self.var[nid]} = {array_literal(leaf.value)}"
@@ -263,18 +243,18 @@ class _Writer:
         n = len(call.upstream)
         if n > 1:  # pieces no path used get a zero gradient
             call.upstream = [g if g in self.defined else
-                             f"np.zeros({lit(o.record.shapes[k])}, dtype={NP_DTYPES.get(o.record.dtype)})"
+                             f"np.zeros({lit(o.record.shapes[k])}, dtype={np_dtype(o.record.dtype)})"
                              for k, g in enumerate(call.upstream)]
             code = RULES[o.record.op](call)
         lines = [f"# {self._where(o)}: {code.note}"]
         for pos, expr in code.grads.items():
             operand = call.args[pos[0]][pos[1]] if isinstance(pos, tuple) else call.arg(pos)
-            if not isinstance(operand, Ref) or not operand.needs_grad:
+            if not isinstance(operand, Ref) or operand.node is None:
                 continue
             if code.broadcast and operand.shape != call.shape:
                 expr = f"unbroadcast({expr}, {lit(operand.shape)})"
                 self.helpers.append("unbroadcast")
-            nid, k = operand.node  # type: ignore[attr-defined]
+            nid, k = operand.node
             target = self.grad_of(nid, k) if nid in self.ops else f"grad_{self.var[nid]}"
             if target in self.defined:
                 lines.append(f"{target} = {target} + {expr}  # another path into "
