@@ -146,8 +146,8 @@ class _Execution:
         return {"id": rec.id, "kind": rec.kind, "grad_fn": rec.grad_fn, "op": rec.op,
                 "label": label, "names": list(rec.names), "line": rec.line,
                 "module": rec.module, "call": rec.call, "inputs": list(rec.inputs),
-                "saved": ({k: self.summarize(v) for k, v in rec.saved.items()}
-                          if rec.saved else None),
+                "saved": ({k: self.summarize(t) for k, v in rec.saved.items()
+                           if (t := v.current) is not None} if rec.saved else None),
                 "value": self.summarize(rec.value), "grad": self.summarize(rec.grad)}
 
     def _emit_node(self, rec: NodeRecord) -> None:

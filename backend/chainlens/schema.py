@@ -101,7 +101,9 @@ class Node(BaseModel):
     grad: TensorView | None
     saved: dict[str, TensorView] | None = Field(
         default=None, description="What the node saved for backward (e.g. MulBackward0: "
-        "self, other), in graphs of at most saved_max_nodes nodes.")
+        "self, other), in graphs of at most saved_max_nodes nodes, as backward read them. "
+        "A saved tensor of more than 65,536 elements that the program later changed in place "
+        "is left out.")
 
 
 class Formula(BaseModel):

@@ -121,7 +121,8 @@ def _histogram(a: np.ndarray, lo: float, hi: float) -> list[int]:
     width = hi - lo
     if not width > 0 or not math.isfinite(width):
         return [int(sample.size)] + [0] * (HIST_BINS - 1)
-    bins = np.clip(((sample - lo) * (HIST_BINS / width)).astype(np.int64), 0, HIST_BINS - 1)
+    bins = ((sample - lo) * (HIST_BINS / width)).astype(np.int64)  # >= 0: lo is the minimum
+    np.minimum(bins, HIST_BINS - 1, out=bins)  # np.clip costs 70 µs a call; the maximum's bin
     return np.bincount(bins, minlength=HIST_BINS).tolist()
 
 
@@ -179,6 +180,19 @@ def _empty_view(t: torch.Tensor) -> View:
 
 _BATCHED = (torch.float32, torch.float64)
 
+#: Tensors past this many elements are matched by their data as well as by identity.
+SHARED_MIN = 4096
+
+
+def _data_key(t: torch.Tensor) -> tuple | None:
+    """What decides a tensor's view: the same storage seen the same way, unchanged. The
+    cache holds the tensor, so its storage cannot be freed and reused meanwhile."""
+    try:
+        ptr = t.untyped_storage().data_ptr()
+    except (RuntimeError, NotImplementedError):
+        return None
+    return (ptr, t.storage_offset(), t.shape, t.stride(), t.dtype, t.device, t._version)
+
 
 @np.errstate(invalid="ignore", over="ignore")
 def _fill_batch(items: list[tuple[torch.Tensor, View]]) -> bool:
@@ -229,6 +243,10 @@ class Summarizer:
 
     def __init__(self) -> None:
         self._cache: dict[int, tuple[Any, View]] = {}
+        #: Large tensors by what they show (storage, layout, version): distinct tensor
+        #: objects over the same data, e.g. an input and the node that saved it, share
+        #: one view, so a 39M-element input is reduced once rather than twice.
+        self._by_data: dict[tuple, View] = {}
         self._pending: list[tuple[torch.Tensor, View]] = []
         self.nonfinite_seen = False
 
@@ -239,8 +257,13 @@ class Summarizer:
         if hit is not None and hit[0] is t:
             return hit[1]
         if isinstance(t, torch.Tensor):
-            v = _empty_view(t)
-            self._pending.append((t, v))
+            key = _data_key(t) if t.numel() > SHARED_MIN else None
+            v = self._by_data.get(key) if key is not None else None
+            if v is None:
+                v = _empty_view(t)
+                self._pending.append((t, v))
+                if key is not None:
+                    self._by_data[key] = v
         else:
             v = view(t)
         self._cache[id(t)] = (t, v)
