@@ -8,7 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from chainlens.tracing.summaries import HIST_BINS, HIST_SAMPLE, view
+import pytest
+
+from chainlens.tracing.summaries import HIST_BINS, HIST_SAMPLE, Summarizer, view
 
 floats = st.floats(width=32, allow_nan=True, allow_infinity=True)
 
@@ -36,3 +38,24 @@ def test_histogram_matches_numpy_on_a_spread_tensor() -> None:
     expected, _ = np.histogram(t.numpy(), bins=HIST_BINS, range=(float(t.min()), float(t.max())))
     # the last bin is closed in numpy and in ours; bins can differ by rounding at their edges
     assert np.abs(np.array(stats["hist"]) - expected).sum() <= 4
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(arrays(np.float32, st.integers(1, 3000), elements=floats), min_size=1, max_size=6))
+def test_batched_views_equal_one_at_a_time(arrays_: list[np.ndarray]) -> None:
+    """The Summarizer fills small and mid-sized tensors in batches: each view must be the
+    one ``view`` computes alone (non-finite ones fall back to it)."""
+    s = Summarizer()
+    tensors = [torch.from_numpy(a) for a in arrays_]
+    batched = [s(t) for t in tensors]
+    s.flush()
+    for t, got in zip(tensors, batched, strict=True):
+        alone = view(t)
+        assert got["values"] == alone["values"]
+        a, b = got["stats"], alone["stats"]
+        for key in ("nan", "inf", "hist", "min", "max"):
+            assert a[key] == b[key], key
+        scale = abs(b["min"] or 0.0) + abs(b["max"] or 0.0)  # rounding is relative to it
+        for key in ("mean", "std", "norm"):
+            if isinstance(b[key], float):
+                assert a[key] == pytest.approx(b[key], rel=1e-5, abs=1e-5 * scale), key
