@@ -156,8 +156,11 @@ class _Execution:
         self._send({"type": "node", "node": node})
 
     def _emit_pass(self, p: PassRecord) -> None:
+        """Sent at once: a pass beginning means the forward graph is whole, and the page
+        draws it then."""
         self._send({"type": "pass", "index": p.index, "root": p.root,
                     "gradient": self.summarize(p.gradient)})
+        self._flush_outbox()
 
     def _step_dict(self, step: StepRecord) -> dict[str, Any]:
         return {"node": step.node,
