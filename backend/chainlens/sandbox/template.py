@@ -48,6 +48,7 @@ def main(fd: int) -> None:
     from ..examples.catalog import examples
     from ..language.checker import parse
     from ..settings import get_settings
+    from .seccomp import prepare_filter
     from .worker import child_main
 
     settings = get_settings()
@@ -69,6 +70,7 @@ def main(fd: int) -> None:
         except Exception:  # noqa: BLE001 - as above
             pass
 
+    prepare_filter()
     gc.collect()
     gc.freeze()  # children neither scan nor copy-on-write-touch the template's objects
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps finished workers
