@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/engine.py [--repeat N]
 
-For each workload, medians over repeats, one thread:
+For each workload, medians over repeats, one thread (ratios: the median of each repeat's
+ratio, the three programs being timed in turn within a repeat):
   plain      the program run by CPython + torch (the baseline, measured in the same run)
   wire       engine.run_wire + orjson.dumps: what a server worker does for a request
   run+dump   chainlens.run (a validated pydantic Run) + run.model_dump_json()
@@ -56,13 +57,19 @@ def run_dump(source: str) -> float:
     return time.perf_counter() - t0
 
 
-def median_ms(fn, source: str, repeat: int) -> float:
-    fn(source)  # warm-up
-    times = []
-    for _ in range(repeat):
-        gc.collect()
-        times.append(fn(source))
-    return statistics.median(times) * 1000
+def paired(source: str, repeat: int) -> tuple[list[float], list[float], list[float]]:
+    """Times of plain, wire and run+dump, taken in turn within each repeat: on a shared,
+    noisy machine a slow spell then slows all three alike, and each repeat gives a ratio."""
+    fns = (plain, wire, run_dump)
+    for fn in fns:
+        fn(source)  # warm-up
+    times: tuple[list[float], list[float], list[float]] = ([], [], [])
+    for i in range(repeat):
+        for k in range(3):  # each repeat starts with the next one: no program always goes first
+            j = (i + k) % 3
+            gc.collect()
+            times[j].append(fns[j](source) * 1000)
+    return times
 
 
 def main() -> None:
@@ -76,11 +83,13 @@ def main() -> None:
             ("MLP 784-50-1 on 50000x784", MLP, max(3, args.repeat // 2)),
             ("RNN cell x 500 steps (hidden 8)", rnn(), args.repeat)]
     print(f"{'workload':34} {'plain ms':>9} {'wire ms':>9} {'ratio':>7} {'run+dump ms':>12} {'ratio':>7}")
+    med = statistics.median
     for name, source, repeat in rows:
-        p = median_ms(plain, source, repeat)
-        w = median_ms(wire, source, repeat)
-        r = median_ms(run_dump, source, repeat)
-        print(f"{name:34} {p:9.2f} {w:9.2f} {w / p:6.2f}x {r:12.2f} {r / p:6.2f}x", flush=True)
+        p, w, r = paired(source, repeat)
+        wr = med(b / a for a, b in zip(p, w, strict=True))
+        rr = med(b / a for a, b in zip(p, r, strict=True))
+        print(f"{name:34} {med(p):9.2f} {med(w):9.2f} {wr:6.2f}x {med(r):12.2f} {rr:6.2f}x",
+              flush=True)
 
 
 if __name__ == "__main__":
