@@ -260,6 +260,19 @@ def _histograms(a64: np.ndarray, sizes: np.ndarray, lo: np.ndarray,
                        minlength=len(sizes) * HIST_BINS).reshape(-1, HIST_BINS)
 
 
+def _rows(table: np.ndarray, narrow: bool) -> list[list[float]]:
+    """The stats table as Python lists; ``narrow``: at float32 precision (shorter JSON,
+    and small tensors' values are exact anyway), except a std or norm of values near
+    float32's limit, which does not fit it."""
+    if not narrow:
+        return table.tolist()
+    small = table.astype(np.float32)
+    rows = orjson.loads(orjson.dumps(small, option=orjson.OPT_SERIALIZE_NUMPY))
+    for i in np.flatnonzero(~np.isfinite(small).all(axis=1)).tolist():
+        rows[i][3:] = table[i, 3:].tolist()
+    return rows
+
+
 @np.errstate(invalid="ignore", over="ignore")
 def _fill_batch(items: list[tuple[torch.Tensor, View]]) -> bool:
     """Fill many views of one dtype and device at once: one cat, one copy to the CPU,
@@ -280,11 +293,7 @@ def _fill_batch(items: list[tuple[torch.Tensor, View]]) -> bool:
                   if arr.dtype == np.float32 else arr.tolist())
     else:
         hists = _histograms(a64, sizes, table[:, 0], table[:, 1]).tolist()
-    if small and arr.dtype == np.float32:
-        # at the tensor's own precision: shorter JSON (values are sent, and exact, anyway)
-        table = table.astype(np.float32)
-    stats_rows = orjson.loads(orjson.dumps(np.ascontiguousarray(table),
-                                           option=orjson.OPT_SERIALIZE_NUMPY))
+    stats_rows = _rows(table, narrow=small and arr.dtype == np.float32)
     bad_list = bad.tolist()
     for i, ((t, v), start, size, row) in enumerate(zip(items, starts.tolist(), sizes.tolist(),
                                                         stats_rows)):
