@@ -42,6 +42,8 @@ interface Probe {
   runClickedAt: number;
   /** When the first node event arrived, and the `done` event: the rest is the page's work. */
   firstNodeAt: number | null;
+  /** When the first pass began: the forward graph was whole then. */
+  passAt: number | null;
   doneAt: number | null;
   firstPaintAt: number | null;
   paintedAt: number | null;
@@ -90,7 +92,7 @@ class App {
     this.view.describe = (it) => this.describe(it);
     this.table = new NodesTable($("nodes") as HTMLTableElement, (id) => this.select(id, true));
     this.probe = {
-      runClickedAt: 0, firstNodeAt: null, doneAt: null, firstPaintAt: null, paintedAt: null, painted: null, layoutEngine: null,
+      runClickedAt: 0, firstNodeAt: null, passAt: null, doneAt: null, firstPaintAt: null, paintedAt: null, painted: null, layoutEngine: null,
       layoutMs: null, items: 0, paints: [], view: this.view, load: (s) => { this.editor.text = s; },
       groups: () => this.groupsOnScreen(),
     };
@@ -199,7 +201,7 @@ class App {
     this.renderStep();
     this.editor.mark([]);
     Object.assign(this.probe, {
-      runClickedAt: performance.now(), firstNodeAt: null, doneAt: null, firstPaintAt: null, paintedAt: null, painted: null,
+      runClickedAt: performance.now(), firstNodeAt: null, passAt: null, doneAt: null, firstPaintAt: null, paintedAt: null, painted: null,
       paints: [],
     });
     $("progress").hidden = false;
@@ -226,6 +228,7 @@ class App {
         return;
       }
       // Backward starting means the forward graph is whole: draw it now, not on the timer.
+      if (backward) this.probe.passAt ??= performance.now();
       if (backward && model.passes.length === 1) void this.relayout(true);
       else if (graph) this.scheduleLayout();
       if (output) this.renderOutput();
