@@ -142,7 +142,7 @@ def _histogram(a: np.ndarray, lo: float, hi: float) -> list[int]:
     if not width > 0 or not math.isfinite(width):
         return [int(sample.size)] + [0] * (HIST_BINS - 1)
     bins = ((sample - lo) * (HIST_BINS / width)).astype(np.int64)  # >= 0: lo is the minimum
-    np.minimum(bins, HIST_BINS - 1, out=bins)  # np.clip costs 70 µs a call; the maximum's bin
+    np.minimum(bins, HIST_BINS - 1, out=bins)  # the maximum falls in the last bin (np.clip: 70 µs)
     return np.bincount(bins, minlength=HIST_BINS).tolist()
 
 
