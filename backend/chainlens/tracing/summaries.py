@@ -207,11 +207,11 @@ SHARED_MIN = 4096
 def _data_key(t: torch.Tensor) -> tuple | None:
     """What decides a tensor's view: the same storage seen the same way, unchanged. The
     cache holds the tensor, so its storage cannot be freed and reused meanwhile."""
-    try:
-        ptr = t.untyped_storage().data_ptr()
+    try:  # (tensors without storage, or without a version counter: inference mode)
+        return (t.untyped_storage().data_ptr(), t.storage_offset(), t.shape, t.stride(),
+                t.dtype, t.device, t._version)
     except (RuntimeError, NotImplementedError):
         return None
-    return (ptr, t.storage_offset(), t.shape, t.stride(), t.dtype, t.device, t._version)
 
 
 #: Tensors of up to this many elements are summarised in batches (one copy, segment
