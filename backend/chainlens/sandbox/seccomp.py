@@ -11,6 +11,7 @@ torch's threads keep working under it.
 from __future__ import annotations
 
 import errno
+import functools
 import logging
 import os
 from typing import Any
@@ -27,21 +28,11 @@ DENIED = ("execve", "execveat", "fork", "vfork", "socket", "socketpair", "connec
 WRITE_FLAGS = (os.O_WRONLY, os.O_RDWR, os.O_CREAT, os.O_TRUNC, os.O_APPEND)
 
 
-_UNBUILT = object()
-_filter: Any = _UNBUILT
-
-
+@functools.cache
 def prepare_filter() -> Any:
     """Build the filter once, in the template before it forks: a worker that imported
     libseccomp's binding and built the filter itself spent 20 ms of each run on it. None
     where seccomp is unavailable (logged once)."""
-    global _filter
-    if _filter is _UNBUILT:
-        _filter = _build()
-    return _filter
-
-
-def _build() -> Any:
     try:
         import pyseccomp as sc
     except (ImportError, OSError) as e:  # no binding, or no libseccomp.so

@@ -10,6 +10,7 @@ summaries are computed after the run.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -28,18 +29,14 @@ _HOOKED = "chainlens_hooked"
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 
 
-_OPS: dict[str, str] = {}
-
-
+@functools.cache
 def op_from_grad_fn(name: str) -> str:
     """``AddmmBackward0`` -> ``addmm``; ``MyReLUBackward`` -> ``MyReLU`` (cached: two
     regular expressions per node were a tenth of labelling a node)."""
-    op = _OPS.get(name)
-    if op is None:
-        base = re.sub(r"Backward\d*$", "", name)
-        custom = name.endswith("Backward") and not name[-1].isdigit()
-        op = _OPS[name] = base if custom else _CAMEL.sub("_", base).lower()
-    return op
+    base = re.sub(r"Backward\d*$", "", name)
+    if name.endswith("Backward") and not name[-1].isdigit():
+        return base
+    return _CAMEL.sub("_", base).lower()
 
 
 @dataclass(slots=True)
