@@ -158,6 +158,21 @@ def test_stream_event_order(base_url: str) -> None:
     assert all(n["grad"] is None and n["value"] is not None for n in node_events)
 
 
+def _stream_extensions(base: str) -> str | None:
+    """What permessage extension the server agreed to, offering deflate as browsers do."""
+    with connect(base.replace("http", "ws") + "/api/v1/stream", compression="deflate") as ws:
+        agreed = ws.response.headers.get("Sec-WebSocket-Extensions")
+        ws.send(json.dumps({"source": CHAIN}))
+        assert json.loads(list(ws)[-1])["run"]["status"] == "ok"
+    return agreed
+
+
+def test_stream_compression_is_a_setting(base_url: str) -> None:
+    assert _stream_extensions(base_url) is None  # off by default: see Settings.ws_compression
+    with serve(ws_compression="true") as base:
+        assert "permessage-deflate" in (_stream_extensions(base) or "")
+
+
 def test_stream_refusal_is_error_event(base_url: str) -> None:
     events = list(Client(base_url).stream("import os\n"))
     assert [e["type"] for e in events] == ["error"]
