@@ -40,8 +40,15 @@ def test_histogram_matches_numpy_on_a_spread_tensor() -> None:
     assert np.abs(np.array(stats["hist"]) - expected).sum() <= 4
 
 
+#: Shapes as a run has them: scalars, rows, matrices, feature maps; repeated and
+#: interleaved, as the batch groups them by shape and must give each view back its own.
+SHAPES = st.sampled_from([(), (1,), (3,), (1, 16), (16,), (8, 8), (2, 3, 4), (1, 2, 3, 3),
+                          (300,), (40, 50)])
+
+
 @settings(max_examples=50, deadline=None)
-@given(st.lists(arrays(np.float32, st.integers(1, 3000), elements=floats), min_size=1, max_size=6))
+@given(st.lists(arrays(np.float32, st.integers(1, 3000) | SHAPES, elements=floats),
+                min_size=1, max_size=12))
 def test_batched_views_are_exact(arrays_: list[np.ndarray]) -> None:
     """The Summarizer fills small and mid-sized tensors in batches: values, counts, bins,
     min and max as ``view`` gives them one at a time, and mean, std and norm as float64
@@ -53,11 +60,12 @@ def test_batched_views_are_exact(arrays_: list[np.ndarray]) -> None:
     s.flush()
     for t, got in zip(tensors, batched, strict=True):
         alone = view(t)
+        assert got["shape"] == list(t.shape)
         assert got["values"] == alone["values"]
         a, b = got["stats"], alone["stats"]
         for key in ("nan", "inf", "hist", "min", "max"):
             assert a[key] == b[key], key
-        x = t.numpy().astype(np.float64)
+        x = t.numpy().astype(np.float64).reshape(-1)
         if not np.isfinite(x).all():
             assert a == b
             continue

@@ -29,8 +29,11 @@ _ELEMENTWISE_HINTS = frozenset({"add", "sub", "mul", "div", "pow", "where", "max
                                 "truediv", "atan2", "lerp", "addcmul", "addcdiv", "fmax", "fmin"})
 
 
+_ARRAYS = (torch.Tensor, np.ndarray)
+
+
 def _shape_of(x: Any) -> tuple[int, ...] | None:
-    if isinstance(x, (torch.Tensor, np.ndarray)):
+    if isinstance(x, _ARRAYS):
         return tuple(x.shape)
     return None
 
@@ -65,12 +68,17 @@ def _prod(dims: Sequence[int]) -> int:
 
 
 def _broadcast_numel(shapes: list[tuple[int, ...]]) -> int:
+    if len(shapes) == 1:  # most calls: one tensor operand (shapes of real tensors)
+        return math.prod(shapes[0])
     if not shapes:
         return 0
-    ndim = max(len(s) for s in shapes)
-    out = []
-    for i in range(1, ndim + 1):
-        out.append(max((s[-i] if len(s) >= i else 1) for s in shapes))
+    ndim = max(map(len, shapes))
+    out = [1] * ndim
+    for shape in shapes:
+        offset = ndim - len(shape)
+        for i, d in enumerate(shape):
+            if d > out[offset + i]:
+                out[offset + i] = d
     return _prod(out)
 
 
@@ -175,10 +183,12 @@ class Gate:
             if sb is not None and sa is None:
                 n = b.numel() if isinstance(b, torch.Tensor) else b.size  # type: ignore[union-attr]
                 return n, float(n)
-        shapes = [s for s in (_shape_of(a) for a in (target, *args, *kwargs.values())) if s is not None]
-        for a in args:
-            if isinstance(a, (list, tuple)):
-                shapes.extend(s for s in (_shape_of(v) for v in a) if s is not None)
+        shapes = []
+        for a in (target, *args, *kwargs.values()):
+            if isinstance(a, _ARRAYS):
+                shapes.append(tuple(a.shape))
+            elif isinstance(a, (list, tuple)) and a is not target:
+                shapes.extend(tuple(v.shape) for v in a if isinstance(v, _ARRAYS))
         if short in ("expand", "broadcast_to", "new_full"):
             dims = _size_args(args, kwargs) or []
             return _prod([d if d != -1 else 1 for d in dims]), 0.0

@@ -275,35 +275,42 @@ def _rows(table: np.ndarray, narrow: bool) -> list[list[float]]:
 
 @np.errstate(invalid="ignore", over="ignore")
 def _fill_batch(items: list[tuple[torch.Tensor, View]]) -> bool:
-    """Fill many views of one dtype and device at once: one cat, one copy to the CPU,
-    segment reductions for the stats, and either one orjson pass for the values (small
-    tensors) or one bincount for the histograms (the others). True when a value was not
-    finite (those views are filled one at a time)."""
+    """Fill many views of one dtype and device at once: one stack per shape (an RNN's
+    thousands of tensors have a handful of shapes), one copy to the CPU, segment
+    reductions for the stats, and either one orjson pass per shape for the values, which
+    comes back nested as each tensor's shape (small tensors), or one bincount for the
+    histograms (the others). True when a value was not finite (those views are filled
+    one at a time)."""
+    by_shape: dict[torch.Size, list[tuple[torch.Tensor, View]]] = {}
+    for item in items:
+        by_shape.setdefault(item[0].shape, []).append(item)
     with torch.no_grad():
-        flat_t = torch.cat([t.reshape(-1) for t, _ in items]).cpu()
-    arr = flat_t.numpy()
+        stacks = [torch.stack([t for t, _ in group]).cpu() for group in by_shape.values()]
+    items = [item for group in by_shape.values() for item in group]
+    arr = np.concatenate([s.numpy().reshape(-1) for s in stacks])
     sizes = np.fromiter((v["numel"] for _, v in items), dtype=np.int64, count=len(items))
     starts = np.zeros(len(sizes), dtype=np.int64)
     np.cumsum(sizes[:-1], out=starts[1:])
     a64 = arr.astype(np.float64)
     bad, table = _stats_table(a64, arr, starts, sizes)
     small = int(sizes.max()) <= MAX_VALUES
+    values: list[Any] = []
     if small:
-        values = (orjson.loads(orjson.dumps(arr, option=orjson.OPT_SERIALIZE_NUMPY))
-                  if arr.dtype == np.float32 else arr.tolist())
+        for stack in stacks:
+            a = stack.numpy()
+            values += (orjson.loads(orjson.dumps(a, option=orjson.OPT_SERIALIZE_NUMPY))
+                       if a.dtype == np.float32 else a.tolist())
     else:
         hists = _histograms(a64, sizes, table[:, 0], table[:, 1]).tolist()
     stats_rows = _rows(table, narrow=small and arr.dtype == np.float32)
-    bad_list = bad.tolist()
-    for i, ((t, v), start, size, row) in enumerate(zip(items, starts.tolist(), sizes.tolist(),
-                                                        stats_rows)):
-        if bad_list[i]:
+    for i, ((t, v), bad_count, row) in enumerate(zip(items, bad.tolist(), stats_rows)):
+        if bad_count:
             v.update(view(t))
             continue
         v["stats"] = {"min": row[0], "max": row[1], "mean": row[2], "std": row[3],
                       "norm": row[4], "nan": 0, "inf": 0, "hist": None if small else hists[i]}
         if small:
-            v["values"] = _nest(values[start:start + size], tuple(v["shape"]))
+            v["values"] = values[i]
     return bool(bad.any())
 
 
