@@ -183,11 +183,10 @@ class Gate:
             if sb is not None and sa is None:
                 n = b.numel() if isinstance(b, torch.Tensor) else b.size  # type: ignore[union-attr]
                 return n, float(n)
-        shapes = []
-        for a in (target, *args, *kwargs.values()):
-            if isinstance(a, _ARRAYS):
-                shapes.append(tuple(a.shape))
-            elif isinstance(a, (list, tuple)) and a is not target:
+        shapes = [tuple(a.shape) for a in (target, *args, *kwargs.values())
+                  if isinstance(a, _ARRAYS)]
+        for a in args:
+            if isinstance(a, (list, tuple)):
                 shapes.extend(tuple(v.shape) for v in a if isinstance(v, _ARRAYS))
         if short in ("expand", "broadcast_to", "new_full"):
             dims = _size_args(args, kwargs) or []
