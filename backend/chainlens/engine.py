@@ -32,7 +32,7 @@ from .language.checker import parse
 from .language.interpreter import Interpreter
 from .schema import Diagnostic, ErrorInfo, Run
 from .settings import Settings, get_settings
-from .tracing.recorder import NodeRecord, PassRecord, Recorder, StepRecord, graph_of
+from .tracing.recorder import NodeRecord, PassRecord, Recorder, StepRecord
 from .tracing.summaries import Summarizer, number
 
 #: The first calls of each custom autograd.Function are checked by finite differences.
@@ -249,7 +249,7 @@ class _Execution:
             result = fn(*args, **kwargs)
         except RuntimeError as e:
             if "modified by an inplace" in str(e):
-                self._culprit = self._find_modified_saved(roots)
+                self._culprit = self._find_modified_saved()
             raise
         finally:
             self.recorder.end_pass()
@@ -366,9 +366,10 @@ class _Execution:
             return rec.passes[-1].root
         return None
 
-    def _find_modified_saved(self, roots: list[torch.Tensor]) -> str | None:
-        """Read every node's saved tensors: the one whose read raises was modified in place."""
-        for fn in graph_of(roots):
+    def _find_modified_saved(self) -> str | None:
+        """Read the failed pass's saved tensors: the one whose read raises was modified in
+        place."""
+        for fn in self.recorder.pass_fns:
             for attr in dir(fn):
                 if attr.startswith("_saved_"):
                     try:

@@ -143,6 +143,9 @@ class Recorder:
         self._seq = 0
         self._counter = 0
         self._current: PassRecord | None = None
+        # The running pass's nodes, read before the engine runs: after a failed backward
+        # some torch versions no longer reach a node's inputs through next_functions.
+        self.pass_fns: list[Any] = []
         self._kept_seq = 0  # nodes at or below this seq belong to passes kept in full
         self.dropped_passes = 0
 
@@ -331,7 +334,8 @@ class Recorder:
         self.losses.append(loss)
         index = len(self.losses) - 1
         p = PassRecord(index, root_id, gradient, self.line, loss)
-        for fn in graph_of(roots):
+        self.pass_fns = list(graph_of(roots))
+        for fn in self.pass_fns:
             meta = fn.metadata
             leaf = type(fn) is ACCUMULATE
             if leaf:
@@ -373,6 +377,7 @@ class Recorder:
 
     def end_pass(self) -> None:
         self._current = None
+        self.pass_fns = []
 
     @property
     def in_pass(self) -> bool:
