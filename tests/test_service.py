@@ -18,6 +18,7 @@ import chainlens
 from chainlens import Client, ProgramRejected
 from chainlens.client import InvalidRequest
 from chainlens.errors import RateLimited, RequestTooLarge, RunNotFound, ServiceBusy
+from chainlens.schema import Run
 from oracle import assert_matches, run_plain
 from server import serve
 
@@ -216,6 +217,40 @@ def test_fifty_concurrent_runs_are_all_answered_correctly(base_url: str) -> None
     for i, run in enumerate(runs):
         assert run["status"] == "ok"
         assert run["variables"]["x"]["grad"]["values"] == [2.0 * i, 2.0]
+
+
+def test_a_request_answered_before_is_answered_from_the_store(base_url: str) -> None:
+    """Same program, device and seed: the earlier run, under a new id, with no worker
+    run (API.md: the same request gives the same numbers). Another seed is another run."""
+    source = CHAIN + "# cache " + str(time.time_ns()) + "\n"
+    first, second = post(base_url, {"source": source}), post(base_url, {"source": source})
+    assert (first.headers["x-chainlens-cache"], second.headers["x-chainlens-cache"]) == ("miss", "hit")
+    a, b = first.json(), second.json()
+    assert a["id"] != b["id"] and comparable(a) == comparable(b)
+    assert_matches(Run.model_validate(b), run_plain(source))
+    assert httpx.get(f"{base_url}/api/v1/runs/{b['id']}").json() == b
+    check = httpx.post(f"{base_url}/api/v1/runs/{b['id']}/check", json={"node": "n1"}, timeout=60)
+    assert check.status_code == 200, check.text
+    other = post(base_url, {"source": source, "seed": 1})
+    assert other.headers["x-chainlens-cache"] == "miss"
+
+
+def test_a_program_error_is_repeatable_but_a_timeout_is_not(base_url: str) -> None:
+    failing = "import torch\nx = torch.ones(2, requires_grad=True)\n(x * 2).backward()\n# " \
+        + str(time.time_ns()) + "\n"
+    assert [post(base_url, {"source": failing}).headers["x-chainlens-cache"]
+            for _ in range(2)] == ["miss", "hit"]
+    with serve(wall_timeout_s=0.5, max_loop_iterations=10**9, max_statements=10**9) as base:
+        loop = {"source": "x = 0\nwhile True:\n    x = x + 1\n"}
+        answers = [post(base, loop) for _ in range(2)]
+        assert [r.json()["error"]["code"] for r in answers] == ["timeout", "timeout"]
+        assert [r.headers["x-chainlens-cache"] for r in answers] == ["miss", "miss"]
+
+
+def test_the_run_cache_is_a_setting() -> None:
+    with serve(run_cache=False) as base:
+        assert [post(base, {"source": CHAIN}).headers["x-chainlens-cache"]
+                for _ in range(2)] == ["miss", "miss"]
 
 
 def test_client_roundtrip_and_typed_errors(base_url: str) -> None:

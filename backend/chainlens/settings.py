@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     device: Literal["cpu", "cuda", "auto"] = "cpu"
     store_size: int = 256
     store_ttl_s: float = 3600.0
+    #: POST /runs answers a request it has already answered (same program, seed and
+    #: settings, on the CPU) with that run again: API.md promises the same numbers.
+    run_cache: bool = True
     queue_size: int = 32
     spare_workers: int = 4
 

@@ -43,6 +43,8 @@ STATUS: dict[type, int] = {
     UnsupportedMediaType: 415, RateLimited: 429, ServiceBusy: 503,
 }
 RETRY_AFTER = {RateLimited: "5", ServiceBusy: "2"}
+#: On POST /runs: ``hit`` when the Run is one made earlier for the same request.
+CACHE_HEADER = "X-Chainlens-Cache"
 WEB = resources.files("chainlens") / "web"
 
 
@@ -132,18 +134,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.post(
         "/api/v1/runs", response_model=Run,
-        responses={400: {"model": ErrorBody}, 413: {"model": ErrorBody},
+        responses={200: {"headers": {CACHE_HEADER: {
+                       "description": "hit: the run made earlier for the same program, device "
+                       "and seed (CPU), under a new id; miss: run now",
+                       "schema": {"type": "string", "enum": ["hit", "miss"]}}}},
+                   400: {"model": ErrorBody}, 413: {"model": ErrorBody},
                    415: {"model": ErrorBody}, 429: {"model": ErrorBody},
                    503: {"model": ErrorBody}},
         openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
             "schema": {"$ref": "#/components/schemas/RunRequest"}}}}},
     )
     async def create_run(request: Request) -> Response:
-        """Run a program; the body is a RunRequest (parsed strictly: see api/requests.py)."""
+        """Run a program; the body is a RunRequest (parsed strictly: see api/requests.py).
+
+        A request answered before (same program, device and seed, on the CPU) gets that
+        run again under a new id, with the header ``X-Chainlens-Cache: hit``."""
         _json_body_only(request)
         req = parse_run_request(await request.body())
-        body = await request.app.state.service.run(req, _client(request.client))
-        return json_response(body)
+        body, cached = await request.app.state.service.run(req, _client(request.client))
+        return json_response(body, headers={CACHE_HEADER: "hit" if cached else "miss"})
 
     @app.get("/api/v1/runs/{run_id}", response_model=Run,
              responses={404: {"model": ErrorBody}})

@@ -6,6 +6,8 @@ frames, workers or timeouts.
 
 from __future__ import annotations
 
+import hashlib
+import re
 import time
 import uuid
 from collections import defaultdict, deque
@@ -27,6 +29,13 @@ from ..store import RunStore
 
 #: The store keeps each run's program under this prefix (``job:<id>``), for checks.
 JOB_KEY = "job:"
+#: ...and, under this one, which run answered a request (``req:<digest>``), for the cache.
+REQUEST_KEY = "req:"
+#: The start of a Run worth answering again: CPU (GPU kernels may sum in another order
+#: each time), and finished or stopped by the program's own exception (never a timeout,
+#: which depends on the machine's load).
+_REPEATABLE = re.compile(
+    rb'\{"id":"[0-9a-f]+","status":"(?:ok|error)","device":"cpu","error":(?:null|\{"code":"runtime_error")')
 
 
 class ClientLimiter:
@@ -67,6 +76,8 @@ class RunService:
         self.store = store
         self.limiter = ClientLimiter(settings.rate_limit_per_minute,
                                      settings.max_concurrent_per_client)
+        # Runs made under other settings (other limits) answer other requests.
+        self._settings_digest = settings.model_dump_json().encode()
 
     def _job(self, req: RunRequest, stream: bool) -> dict:
         device = resolve_device(req.device or self.s.device)
@@ -87,22 +98,52 @@ class RunService:
                              f"memory_limit_mb={self.s.memory_limit_mb}, "
                              f"cpu_limit_s={self.s.cpu_limit_s}, or killed)",
                              "".join(stdout)).model_dump_json().encode()
+        self._keep(job, body)
+        if kind == DONE and self.s.run_cache and _REPEATABLE.match(body):
+            self.store.put(self._request_key(job), job["id"].encode())
+        return body
+
+    def _keep(self, job: dict, body: bytes) -> None:
         self.store.put(job["id"], body)
         # what a gradient check needs to run the program again
         self.store.put(JOB_KEY + job["id"], orjson.dumps(
             {k: job[k] for k in ("source", "device", "seed")}))
+
+    def _request_key(self, job: dict) -> str:
+        digest = hashlib.sha256(orjson.dumps([job["source"], job["device"], job["seed"]]))
+        digest.update(self._settings_digest)
+        return REQUEST_KEY + digest.hexdigest()
+
+    def _answered(self, job: dict) -> bytes | None:
+        """The Run that answered this request before, under the job's own id; None when
+        there is none (never run, not repeatable, or expired from the store)."""
+        if not self.s.run_cache:
+            return None
+        earlier = self.store.get(self._request_key(job))
+        body = self.store.get(earlier.decode()) if earlier is not None else None
+        if body is None:
+            return None
+        prefix = b'{"id":"' + earlier + b'"'
+        if not body.startswith(prefix):
+            return None
+        body = b'{"id":"' + job["id"].encode() + b'"' + body[len(prefix):]
+        self._keep(job, body)
         return body
 
-    async def run(self, req: RunRequest, client: str) -> bytes:
-        """POST /runs: the Run's JSON body."""
+    async def run(self, req: RunRequest, client: str) -> tuple[bytes, bool]:
+        """POST /runs: the Run's JSON body, and whether it is a run made earlier for the
+        same request (no worker ran)."""
         job = self._job(req, stream=False)
         self.limiter.admit(client)
         try:
+            body = self._answered(job)
+            if body is not None:
+                return body, True
             async for kind, payload in self.pool.execute(job):
                 if kind == REFUSED:
                     raise ProgramRejected(**_rejection(payload))
                 if kind != EVENT:
-                    return self._finish(job, kind, payload, [])
+                    return self._finish(job, kind, payload, []), False
         finally:
             self.limiter.release(client)
         raise RuntimeError("the worker ended without a result")
