@@ -251,3 +251,24 @@ def test_vector_backward_jacobian_matches_torch() -> None:
     torch.testing.assert_close(torch.tensor(by_node[run.variables["w"].node]["jacobian"]), Jw)
     assert run.variables["x"].grad.values == pytest.approx(
         (Jx.T @ torch.tensor([1.0, 0.5, -2.0])).tolist())
+
+
+def test_steps_of_a_kind_verified_often_enough_are_not_recomputed() -> None:
+    """An unrolled loop repeats a few kinds of step (grad_fn and shapes): each kind is
+    recomputed until SAME_KIND_VERIFIED steps of it reproduced the engine's gradients;
+    the rest keep the formula and say why; another shape is another kind."""
+    from chainlens.explain.formulas import SAME_KIND_VERIFIED
+    n = SAME_KIND_VERIFIED + 8
+    run = chainlens.run("import torch\nx = torch.ones(1, 3, requires_grad=True)\nh = x\n"
+                        f"for i in range({n}):\n    h = torch.tanh(h)\n"
+                        "y = torch.ones(2, requires_grad=True)\n"
+                        "loss = h.sum() + torch.tanh(y).sum()\nloss.backward()\n")
+    node_of = {n.id: n for n in run.nodes}
+    tanh = [(node_of[s.node].value.shape, s.formula.model_dump()) for s in steps_of(run)
+            if node_of[s.node].grad_fn == "TanhBackward0"]
+    loop = [f for shape, f in tanh if shape == [1, 3]]
+    other = [f for shape, f in tanh if shape == [2]]
+    assert len(loop) == n and len(other) == 1 and other[0]["verified"]
+    assert [f["verified"] for f in loop] == [True] * SAME_KIND_VERIFIED + [False] * 8
+    assert all(f"the {SAME_KIND_VERIFIED} TanhBackward0 steps before it" in f["note"]
+               and f["latex"] == loop[0]["latex"] for f in loop[SAME_KIND_VERIFIED:])

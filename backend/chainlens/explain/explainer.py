@@ -18,9 +18,11 @@ import torch
 from torch.autograd.function import BackwardCFunction
 
 from .formulas import (F64, MAX_JACOBIAN_ENTRIES, MAX_VERIFY_ELEMENTS, RULES,
-                       RUN_BUDGET_ELEMENTS, RUN_BUDGET_STEPS, Ctx, Explained, jacobian, size_of,
-                       verify)
+                       RUN_BUDGET_ELEMENTS, RUN_BUDGET_STEPS, SAME_KIND_VERIFIED, Ctx, Explained,
+                       jacobian, size_of, verify)
 
+_OVER_BUDGET = ("Not recomputed: this run's first {} steps were (the budget is "
+                f"{RUN_BUDGET_STEPS} steps, {RUN_BUDGET_ELEMENTS:,} elements).")
 #: Jacobians at most this many rows and columns are written out as a matrix.
 MATRIX_MAX = 8
 
@@ -69,6 +71,10 @@ class Explainer:
         self.custom_code: dict[str, str] = {}
         #: grad_fn type -> (latex, text) of its rule, for steps past the budget.
         self._seen_rules: dict[str, tuple[str, str]] = {}
+        #: (grad_fn type, shapes of upstream and downstream) -> steps of it verified.
+        self._kinds_verified: dict[tuple, int] = {}
+        #: (grad_fn type, note) -> the formula of a step not recomputed (copied per step).
+        self._unchecked_formulas: dict[tuple[str, str], dict[str, Any]] = {}
         self._steps = 0
         self._elements = 0
 
@@ -95,6 +101,12 @@ class Explainer:
             return None
         if self._steps >= RUN_BUDGET_STEPS:  # the common case in a long run: answer at once
             return self._unchecked(name, self._over_budget)
+        kind = (name, *[None if t is None else t.shape for t in upstream + downstream])
+        seen = self._kinds_verified.get(kind, 0)
+        if seen >= SAME_KIND_VERIFIED:
+            return self._unchecked(name, f"Not recomputed: the {seen} {name} steps before it on "
+                                   "the same shapes were, and each reproduced the engine's "
+                                   "gradients.")
         ctx = Ctx(node, upstream, downstream)
         size = size_of(ctx)
         if size > MAX_VERIFY_ELEMENTS:
@@ -104,6 +116,14 @@ class Explainer:
             return self._unchecked(name, self._over_budget)
         self._steps += 1
         self._elements += size
+        out = self._recomputed(ctx, name)
+        if out["verified"]:
+            self._kinds_verified[kind] = seen + 1
+        return out
+
+    def _recomputed(self, ctx: Ctx, name: str) -> dict[str, Any]:
+        """The step's formula with its numbers recomputed: the rule for its grad_fn, or its
+        Jacobian where there is none."""
         rule = RULES.get(name)
         explained: Explained | None = None
         if rule is not None:
@@ -111,27 +131,31 @@ class Explainer:
                 explained = rule(ctx)
             except (RuntimeError, TypeError, ValueError, AttributeError, IndexError):
                 explained = None
-        if explained is not None:
-            self._seen_rules[name] = (explained.latex, explained.text)
-            out = {"latex": explained.latex, "text": explained.text,
-                   "verified": verify(explained.grads, downstream), "kind": "rule"}
-            if explained.note:
-                out["note"] = explained.note
-            steps = _scalar_steps(ctx, explained.grads)
-            if steps:
-                out["steps"] = steps
-            return out
-        return self._jacobian(ctx, name)
+        if explained is None:
+            return self._jacobian(ctx, name)
+        self._seen_rules[name] = (explained.latex, explained.text)
+        out = {"latex": explained.latex, "text": explained.text,
+               "verified": verify(explained.grads, ctx.downstream), "kind": "rule"}
+        if explained.note:
+            out["note"] = explained.note
+        steps = _scalar_steps(ctx, explained.grads)
+        if steps:
+            out["steps"] = steps
+        return out
 
     @property
     def _over_budget(self) -> str:
-        return (f"Not recomputed: this run's first {self._steps} steps were (the budget is "
-                f"{RUN_BUDGET_STEPS} steps, {RUN_BUDGET_ELEMENTS:,} elements).")
+        return _OVER_BUDGET.format(self._steps)
 
     def _unchecked(self, name: str, note: str) -> dict[str, Any]:
-        """The rule's formula without numbers, when recomputing it would cost too much."""
-        latex, text = self._seen_rules.get(name, (rf"\text{{{name}}}", name))
-        return {"latex": latex, "text": text, "verified": False, "kind": "rule", "note": note}
+        """The rule's formula without numbers, when recomputing it would cost too much or
+        tell nothing new (made once per note: thousands of steps share a few)."""
+        formula = self._unchecked_formulas.get((name, note))
+        if formula is None:
+            latex, text = self._seen_rules.get(name, (rf"\text{{{name}}}", name))
+            formula = self._unchecked_formulas[(name, note)] = {
+                "latex": latex, "text": text, "verified": False, "kind": "rule", "note": note}
+        return dict(formula)
 
     def _jacobian(self, ctx: Ctx, name: str) -> dict[str, Any]:
         try:
