@@ -247,6 +247,14 @@ def test_a_program_error_is_repeatable_but_a_timeout_is_not(base_url: str) -> No
         assert [r.headers["x-chainlens-cache"] for r in answers] == ["miss", "miss"]
 
 
+def test_a_request_asked_for_often_stays_answered_in_a_small_store() -> None:
+    """Each answer is stored under its own id and the index moves to it: the entries of
+    other runs age out, the one asked for does not."""
+    with serve(store_size=7) as base:
+        answers = [post(base, {"source": CHAIN}).headers["x-chainlens-cache"] for _ in range(12)]
+        assert answers == ["miss"] + ["hit"] * 11
+
+
 def test_the_run_cache_is_a_setting() -> None:
     with serve(run_cache=False) as base:
         assert [post(base, {"source": CHAIN}).headers["x-chainlens-cache"]
