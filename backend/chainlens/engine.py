@@ -30,7 +30,7 @@ from .explain.formulas import verify
 from .explain.jacobians import pass_jacobian
 from .language.checker import parse
 from .language.interpreter import Interpreter
-from .schema import Diagnostic, ErrorInfo, Run, TensorView
+from .schema import Diagnostic, ErrorInfo, Run
 from .settings import Settings, get_settings
 from .tracing.recorder import NodeRecord, PassRecord, Recorder, StepRecord
 from .tracing.summaries import Summarizer, number
@@ -480,35 +480,7 @@ def run(source: str, device: str = "cpu", seed: int = 0, *, settings: Settings |
     paused = gc.isenabled()
     gc.disable()  # validating ~10^5 small objects: collections would triple the cost
     try:
-        return _validated(wire)
+        return Run.model_validate(wire)
     finally:
         if paused:
             gc.enable()
-
-
-def _validated(wire: dict[str, Any]) -> Run:
-    """``Run.model_validate(wire)``, each TensorView validated once however often the Run
-    refers to it: the wire shares one view between a node's grad and the steps that read
-    it, and pydantic takes a model instance where a field wants one. An RNN-500's Run has
-    6k distinct views in 18k places; validating each place took 0.5 s."""
-    views: dict[int, TensorView] = {}
-
-    def view(d: dict[str, Any] | None) -> TensorView | None:
-        if d is None:
-            return None
-        model = views.get(id(d))
-        if model is None:
-            model = views[id(d)] = TensorView.model_validate(d)
-        return model
-
-    def tensors(obj: dict[str, Any], *keys: str) -> dict[str, Any]:
-        return {**obj, **{k: view(obj[k]) for k in keys}}
-
-    return Run.model_validate({
-        **wire,
-        "variables": {k: tensors(v, "value", "grad") for k, v in wire["variables"].items()},
-        "nodes": [{**tensors(n, "value", "grad"), "saved": None if n["saved"] is None else
-                   {k: view(t) for k, t in n["saved"].items()}} for n in wire["nodes"]],
-        "passes": [{**tensors(p, "gradient"), "steps": [
-            {**tensors(st, "grad_output"), "grad_inputs": [view(g) for g in st["grad_inputs"]]}
-            for st in p["steps"]]} for p in wire["passes"]]})

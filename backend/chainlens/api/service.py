@@ -77,7 +77,7 @@ class RunService:
         self.limiter = ClientLimiter(settings.rate_limit_per_minute,
                                      settings.max_concurrent_per_client)
         # Runs made under other settings (other limits) answer other requests.
-        self._settings_digest = settings.model_dump_json().encode()
+        self._settings_digest = hashlib.sha256(settings.model_dump_json().encode())
 
     def _job(self, req: RunRequest, stream: bool) -> dict:
         device = resolve_device(req.device or self.s.device)
@@ -110,8 +110,8 @@ class RunService:
             {k: job[k] for k in ("source", "device", "seed")}))
 
     def _request_key(self, job: dict) -> str:
-        digest = hashlib.sha256(orjson.dumps([job["source"], job["device"], job["seed"]]))
-        digest.update(self._settings_digest)
+        digest = self._settings_digest.copy()
+        digest.update(orjson.dumps([job["source"], job["device"], job["seed"]]))
         return REQUEST_KEY + digest.hexdigest()
 
     def _answered(self, job: dict) -> bytes | None:
