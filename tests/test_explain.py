@@ -149,6 +149,24 @@ def test_a_wrong_rule_is_not_verified() -> None:
     assert verify([g], [g]) and not verify([g * 1.01], [g]) and not verify([None], [g])
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_large_gradients_are_compared_element_by_element(dtype: torch.dtype) -> None:
+    """Past a few dozen elements the comparison takes the largest difference: one element
+    off, a NaN, or an inf in either side is still caught; NaN where both have it is not."""
+    theirs = torch.randn(300, 70, generator=torch.Generator().manual_seed(1)).to(dtype)
+    mine = theirs.to(torch.float64) * (1 + 1e-7)
+    assert verify([mine], [theirs]) and verify([mine.T.contiguous().T], [theirs])
+    for i, bad in ((0, 0.01), (12345, -0.01), (20999, float("nan")), (7, float("inf"))):
+        wrong = mine.clone()
+        wrong.view(-1)[i] += bad
+        assert not verify([wrong], [theirs]), (i, bad)
+    both = theirs.clone()
+    both.view(-1)[5] = float("nan")
+    same = both.to(torch.float64, copy=True)
+    assert verify([same], [both])
+    same.view(-1)[6] += 1
+    assert not verify([same], [both])
+
 def test_broadcast_is_spelled_out() -> None:
     _, seen = explain_output(lambda a, b: a * b, [r(4, 3), r(3)])
     assert "summed over dimension 0" in seen["formula"]["note"]

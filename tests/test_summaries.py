@@ -90,3 +90,22 @@ def test_tensors_without_a_version_counter_are_summarised() -> None:
     s.flush()
     assert got["stats"]["min"] == 0.0 and got["stats"]["max"] == 4999.0
     assert got["stats"]["mean"] == pytest.approx(2499.5)
+
+
+@pytest.mark.parametrize("numel", [5_000, 70_000])
+def test_reshaped_and_transposed_views_share_their_sources_stats(numel: int) -> None:
+    """The same elements in another shape (a transposed weight, a flattened feature map)
+    are summarised once, in memory order, so every dense view of them has the same stats
+    as it would alone; a strided slice, which shows other elements, has its own."""
+    t = torch.randn(numel // 50, 50, generator=torch.Generator().manual_seed(3))
+    s = Summarizer()
+    views = [s(t), s(t.T), s(t.reshape(-1)), s(t[:, ::2])]
+    s.flush()
+    for other, shape in zip(views[1:3], ([50, numel // 50], [numel]), strict=True):
+        assert other["shape"] == shape and other["stats"] == views[0]["stats"]
+    alone = view(t)["stats"]
+    assert view(t.T)["stats"] == alone
+    for key in ("nan", "inf", "hist", "min", "max"):
+        assert views[0]["stats"][key] == alone[key], key
+    sliced = views[3]["stats"]
+    assert sliced != views[0]["stats"] and sliced["max"] == float(t[:, ::2].max())
