@@ -186,9 +186,10 @@ def test_stream_first_node_arrives_well_before_done(base_url: str) -> None:
     times = {}
     for event in Client(base_url).stream(source):
         times.setdefault(event["type"], time.monotonic())
-    # from the run's start in its worker (a cold GPU server first warms a worker for seconds)
+    # from the run's start in its worker (a cold GPU server first warms a worker for seconds);
+    # the loop takes ~1 s here and ~0.4 s on a 4 GHz server core: long enough to tell apart
     took = times["done"] - times["run"]
-    assert took > 0.5, times
+    assert took > 0.25, times
     assert times["node"] - times["run"] < took / 2, times
 
 
