@@ -109,3 +109,14 @@ def test_reshaped_and_transposed_views_share_their_sources_stats(numel: int) -> 
         assert views[0]["stats"][key] == alone[key], key
     sliced = views[3]["stats"]
     assert sliced != views[0]["stats"] and sliced["max"] == float(t[:, ::2].max())
+
+
+def test_float64_values_too_large_to_sum_are_summarised_alone_and_still_finite() -> None:
+    big = torch.full((100,), 1e300, dtype=torch.float64)
+    small = torch.arange(100, dtype=torch.float64)
+    s = Summarizer()
+    got = [s(big), s(small)]
+    s.flush()
+    assert got[0] == view(big) and got[0]["stats"]["max"] == 1e300
+    assert got[1]["stats"]["mean"] == pytest.approx(49.5) and got[1]["stats"]["hist"] == [5] * 20
+    assert not s.nonfinite_seen

@@ -250,11 +250,12 @@ BATCH_ELEMENTS = 1 << 20
 
 def _stats_table(a64: np.ndarray, arr: np.ndarray, starts: np.ndarray,
                  sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per segment of ``arr`` (``a64`` is it as float64): how many values are not
-    finite, and min, max, mean, std and norm (meaningful where none is)."""
-    bad = np.add.reduceat(~np.isfinite(arr), starts)
+    """Per segment of ``arr`` (``a64`` is it as float64): whether its sums are not finite
+    (a NaN or inf in it, or float64 values too large to sum: it is then summarised alone),
+    and min, max, mean, std and norm (meaningful where they are)."""
     sums = np.add.reduceat(a64, starts)
     sq = np.add.reduceat(a64 * a64, starts)
+    bad = ~(np.isfinite(sums) & np.isfinite(sq))
     means = sums / sizes
     denom = np.maximum(sizes - 1, 1)
     var = np.maximum(sq - sizes * means * means, 0.0) / denom
@@ -269,19 +270,28 @@ def _stats_table(a64: np.ndarray, arr: np.ndarray, starts: np.ndarray,
     return bad, table
 
 
-def _histograms(a64: np.ndarray, sizes: np.ndarray, lo: np.ndarray,
+def _histograms(a64: np.ndarray, groups: list[tuple[int, int]], lo: np.ndarray,
                 hi: np.ndarray) -> np.ndarray:
     """``_histogram`` of every segment at once (none larger than HIST_SAMPLE, so every
-    element counts): the same bins, one bincount."""
-    seg = np.repeat(np.arange(len(sizes)), sizes)
+    element counts): the same bins, one bincount per shape. ``groups`` are the stacks in
+    ``a64``, (tensors, elements each): each is a matrix whose rows are binned against
+    their own min and scale by broadcasting (expanding them per element cost 3x more)."""
     width = hi - lo
     spread = width > 0
     scale = np.where(spread, HIST_BINS / np.where(spread, width, 1.0), 0.0)
-    bins = ((a64 - lo[seg]) * scale[seg]).astype(np.int64)
-    np.minimum(bins, HIST_BINS - 1, out=bins)
-    np.maximum(bins, 0, out=bins)  # a segment with non-finite values (redone alone)
-    return np.bincount(seg * HIST_BINS + bins,
-                       minlength=len(sizes) * HIST_BINS).reshape(-1, HIST_BINS)
+    counts = []
+    start = row = 0
+    for k, n in groups:
+        block = a64[start:start + k * n].reshape(k, n) - lo[row:row + k, None]
+        block *= scale[row:row + k, None]
+        bins = block.astype(np.int64)
+        np.minimum(bins, HIST_BINS - 1, out=bins)
+        np.maximum(bins, 0, out=bins)  # a segment with non-finite values (redone alone)
+        bins += np.arange(0, k * HIST_BINS, HIST_BINS)[:, None]
+        counts.append(np.bincount(bins.reshape(-1), minlength=k * HIST_BINS))
+        start += k * n
+        row += k
+    return np.concatenate(counts).reshape(-1, HIST_BINS)
 
 
 def _rows(table: np.ndarray, narrow: bool) -> list[list[float]]:
@@ -303,8 +313,8 @@ def _fill_batch(items: list[tuple[torch.Tensor, View]]) -> bool:
     thousands of tensors have a handful of shapes), one copy to the CPU, segment
     reductions for the stats, and either one orjson pass per shape for the values, which
     comes back nested as each tensor's shape (small tensors), or one bincount for the
-    histograms (the others). True when a value was not finite (those views are filled
-    one at a time)."""
+    histograms (the others). True when a value was not finite (those views, and any
+    whose sums overflow, are filled one at a time)."""
     by_shape: dict[torch.Size, list[tuple[torch.Tensor, View]]] = {}
     for item in items:
         by_shape.setdefault(item[0].shape, []).append(item)
@@ -325,17 +335,20 @@ def _fill_batch(items: list[tuple[torch.Tensor, View]]) -> bool:
             values += (orjson.loads(orjson.dumps(a, option=orjson.OPT_SERIALIZE_NUMPY))
                        if a.dtype == np.float32 else a.tolist())
     else:
-        hists = _histograms(a64, sizes, table[:, 0], table[:, 1]).tolist()
+        groups = [(len(stack), stack[0].numel()) for stack in stacks]
+        hists = _histograms(a64, groups, table[:, 0], table[:, 1]).tolist()
     stats_rows = _rows(table, narrow=small and arr.dtype == np.float32)
-    for i, ((t, v), bad_count, row) in enumerate(zip(items, bad.tolist(), stats_rows)):
-        if bad_count:
+    nonfinite = False
+    for i, ((t, v), alone, row) in enumerate(zip(items, bad.tolist(), stats_rows)):
+        if alone:
             v.update(view(t))
+            nonfinite = nonfinite or not Summarizer.finite(v)
             continue
         v["stats"] = {"min": row[0], "max": row[1], "mean": row[2], "std": row[3],
                       "norm": row[4], "nan": 0, "inf": 0, "hist": None if small else hists[i]}
         if small:
             v["values"] = values[i]
-    return bool(bad.any())
+    return nonfinite
 
 
 class Summarizer:
