@@ -27,6 +27,16 @@ BACKWARD_OPS = frozenset({"backward", "autograd.backward", "autograd.grad"})
 _ELEMENTWISE_HINTS = frozenset({"add", "sub", "mul", "div", "pow", "where", "maximum", "minimum",
                                 "eq", "ne", "lt", "le", "gt", "ge", "remainder", "floordiv",
                                 "truediv", "atan2", "lerp", "addcmul", "addcdiv", "fmax", "fmin"})
+_RANGES = frozenset({"arange", "linspace", "logspace"})
+_EXPANDS = frozenset({"expand", "broadcast_to", "new_full"})
+_REPEATS = frozenset({"repeat", "tile"})
+_PRODUCTS = frozenset({"kron", "outer", "ger", "cartesian_prod"})
+_MATMULS = frozenset({"matmul", "mm", "bmm", "mv", "dot", "einsum", "addmm", "linear", "Linear"})
+_CONVS = ("conv", "Conv")
+#: Ops with an estimate of their own; any other op is estimated by its operands' broadcast
+#: size (names starting with ``i`` are in-place operators and ``index_*``: see estimate).
+_OWN_ESTIMATE = FACTORIES | _RANGES | _ELEMENTWISE_HINTS | _EXPANDS | _REPEATS | _PRODUCTS | _MATMULS
+_OWN_PREFIXES = ("i", *_CONVS)
 
 
 _ARRAYS = (torch.Tensor, np.ndarray)
@@ -153,6 +163,12 @@ class Gate:
     def estimate(self, op: str, target: Any, args: Sequence[Any], kwargs: dict) -> tuple[int, float]:
         """(elements of the result, floating-point operations), before the call."""
         short = op.rsplit(".", 1)[-1]
+        if not kwargs and short not in _OWN_ESTIMATE and not short.startswith(_OWN_PREFIXES):
+            only = (args[0] if target is None and len(args) == 1
+                    else target if not args else None)
+            if type(only) is torch.Tensor:  # one tensor operand (most calls): its size
+                n = only.numel()
+                return n, float(n)
         if short in FACTORIES:
             dims = _size_args(args, kwargs)
             if dims:
@@ -161,7 +177,7 @@ class Gate:
                 else:
                     n = _prod(dims)
                 return n, float(n)
-        if short in ("arange", "linspace", "logspace"):
+        if short in _RANGES:
             nums = [a for a in args if isinstance(a, (int, float)) and not isinstance(a, bool)]
             if short == "arange" and nums:
                 start, end, step = (0, nums[0], 1) if len(nums) == 1 else (
@@ -188,22 +204,22 @@ class Gate:
         for a in args:
             if isinstance(a, (list, tuple)):
                 shapes.extend(tuple(v.shape) for v in a if isinstance(v, _ARRAYS))
-        if short in ("expand", "broadcast_to", "new_full"):
+        if short in _EXPANDS:
             dims = _size_args(args, kwargs) or []
             return _prod([d if d != -1 else 1 for d in dims]), 0.0
-        if short in ("repeat", "tile") and target is not None:
+        if short in _REPEATS and target is not None:
             reps = _size_args(args, kwargs) or []
             return _prod(reps) * max(_prod(_shape_of(target) or ()), 1), 0.0
-        if short in ("kron", "outer", "ger", "cartesian_prod"):
+        if short in _PRODUCTS:
             n = 1
             for s in shapes:
                 n *= max(_prod(s), 1)
             if short == "cartesian_prod":
                 n *= len(shapes)
             return n, float(n)
-        if short in ("matmul", "mm", "bmm", "mv", "dot", "einsum", "addmm", "linear", "Linear"):
+        if short in _MATMULS:
             return self._matmul_estimate(shapes)
-        if short.startswith("conv") or short.startswith("Conv"):
+        if short.startswith(_CONVS):
             return self._conv_estimate(target, args, shapes)
         n = _broadcast_numel(shapes) if shapes else 0
         return n, float(n)
@@ -278,28 +294,33 @@ class Gate:
         if inplace:
             self.last_inplace = target
             rec.before_inplace(target)
-        if isinstance(fn, torch.nn.Module):
+        module = isinstance(fn, torch.nn.Module)
+        if module:
             depth = len(rec.module_stack)
             rec.module_enter(fn, callee)
             try:
                 result = fn(*args, **kwargs)
-                rec.record_outputs(result, op)
+                rec.record_outputs(result, op)  # (labelled inside the module: its path)
             finally:
                 del rec.module_stack[depth:]
         else:
             result = fn(*args, **kwargs)
         self._check_result(result, op)
-        owner = getattr(fn, "__self__", None)
-        if (self.on_custom_apply is not None and isinstance(owner, type)
-                and issubclass(owner, torch.autograd.Function)
-                and getattr(owner, "chainlens_user", False)):
-            self.on_custom_apply(fn, list(args), result)
+        if not module and self.on_custom_apply is not None:
+            # (not asked of a module: a missing attribute goes through Module.__getattr__)
+            owner = getattr(fn, "__self__", None)
+            if isinstance(owner, type) and issubclass(owner, torch.autograd.Function) \
+                    and getattr(owner, "chainlens_user", False):
+                self.on_custom_apply(fn, list(args), result)
         if inplace:
             rec.record_inplace(target, op)
         else:
-            rec.record_outputs(result, op)
+            if not module:
+                rec.record_outputs(result, op)
             if self.on_result is not None:
                 self.on_result(fn, args, kwargs, result)
+            if isinstance(result, torch.Tensor) and result.requires_grad:
+                return result  # (the common case: no value left the graph here)
             if torch.is_tensor(target) and target.requires_grad:
                 rec.record_cut([target], result, op,
                                "detach" if op in ("detach", "data") else None)

@@ -139,7 +139,11 @@ class Recorder:
         self._hooked_containers: set[int] = set()
         self._param_names: dict[int, str] = {}
         self._leaves: dict[int, tuple[torch.Tensor, str]] = {}
+        #: Recorded values by storage, for ``before_inplace``. Indexed only when an in-place
+        #: op comes (reading a tensor's storage costs more than the rest of a node's record,
+        #: and most programs change nothing in place): ``_unindexed`` waits until then.
         self._by_storage: dict[int, list[NodeRecord]] = {}
+        self._unindexed: list[NodeRecord] = []
         self._seq = 0
         self._counter = 0
         self._current: PassRecord | None = None
@@ -198,6 +202,8 @@ class Recorder:
         # (node, its next_functions once read: each read builds a new tuple of tuples)
         stack: list[tuple[Any, Any]] = [(fn, None)]
         top_id = ""
+        module = self.module_stack[-1] if self.module_stack else None
+        call = self._call_now()
         while stack:
             node, nexts = stack.pop()
             meta = node.metadata
@@ -205,32 +211,34 @@ class Recorder:
                 continue
             if nexts is None:
                 nexts = node.next_functions
-                unlabelled = [child for child, _ in nexts
-                              if child is not None and type(child) is not ACCUMULATE
-                              and _KEY not in child.metadata]
-                if unlabelled:
-                    stack.append((node, nexts))
-                    stack.extend((child, None) for child in unlabelled)
-                    continue
-            inputs: list[str | None] = []
+            # one read of each child's metadata: its id, or it is labelled first
+            ids: list[Any] = []
+            unlabelled: list[Any] = []
             for child, _ in nexts:
-                if child is None:
-                    inputs.append(None)
-                elif type(child) is ACCUMULATE:
-                    inputs.append(self.leaf_id(child.variable))
+                if child is None or type(child) is ACCUMULATE:
+                    ids.append(child)
                 else:
-                    inputs.append(child.metadata.get(_KEY))
+                    nid = child.metadata.get(_KEY)
+                    if nid is None:
+                        unlabelled.append(child)
+                    ids.append(nid)
+            if unlabelled:
+                stack.append((node, nexts))
+                for child in unlabelled:
+                    stack.append((child, None))
+                continue
+            inputs: list[str | None] = [
+                self.leaf_id(c.variable) if type(c) is ACCUMULATE else c for c in ids]
             name = type(node).__name__
             is_top = node is fn
             value = output.detach() if (is_top and output is not None) else None
             self._seq += 1
             rec = NodeRecord(self._new_id(), "op", name,
                              (op if is_top and op else op_from_grad_fn(name)), self.line,
-                             self.module_stack[-1] if self.module_stack else None, inputs,
-                             value, self._seq, call=self._call_now())
+                             module, inputs, value, self._seq, call=call)
             meta[_KEY] = rec.id
             if value is not None:
-                self._by_storage.setdefault(_storage_key(value), []).append(rec)
+                self._unindexed.append(rec)
             self._add(rec)
             if is_top:
                 top_id = rec.id
@@ -251,6 +259,10 @@ class Recorder:
 
     def before_inplace(self, target: torch.Tensor) -> None:
         """Snapshot recorded values that share ``target``'s storage, before it changes."""
+        for rec in self._unindexed:
+            if rec.value is not None:
+                self._by_storage.setdefault(_storage_key(rec.value), []).append(rec)
+        self._unindexed = []
         recs = self._by_storage.pop(_storage_key(target), None)
         if recs:
             for rec in recs:
