@@ -402,19 +402,22 @@ class _Execution:
         rec = self.recorder
         self._check_unreached()
         recorded = [p for p in rec.passes if p.recorded]
+        # Views are handed out empty and filled by flush: the step dicts are built as their
+        # gradients are registered (every upstream one, which the NaN diagnostic reads).
+        steps = [[self._step_dict(st) for st in p.steps] for p in rec.passes]
         for p in recorded:
             for st in p.steps:
-                for g in (*st.grad_outputs, *st.grad_inputs):
+                for g in st.grad_outputs[1:]:
                     s(g)
         s.flush()
         if s.nonfinite_seen:
             self.diagnostics.non_finite(recorded, lambda g: Summarizer.finite(s(g)))  # type: ignore[arg-type]
         nodes = [self._node_dict(r) for r in rec.nodes.values()]
         passes = [{"index": p.index, "root": p.root if p.root in rec.nodes else None,
-                   "gradient": s(p.gradient), "steps": [self._step_dict(st) for st in p.steps],
+                   "gradient": s(p.gradient), "steps": p_steps,
                    "line": p.line, "loss": None if p.loss is None else number(p.loss),
                    "recorded": p.recorded, "jacobian": self._jacobian_dict(p)}
-                  for p in rec.passes]
+                  for p, p_steps in zip(rec.passes, steps, strict=True)]
         variables: dict[str, Any] = {}
         for name, value in self.interp.globals.vars.items():
             if isinstance(value, torch.Tensor):
