@@ -6,7 +6,7 @@ import pytest
 
 import chainlens
 from chainlens.examples.catalog import examples
-from oracle import assert_matches, run_plain
+from oracle import assert_matches, assert_view_equals, run_plain
 from programs import PROGRAMS
 
 
@@ -34,3 +34,30 @@ def test_at_least_twelve_examples_with_titles() -> None:
 def test_seed_gives_pytorch_numbers(seed: int) -> None:
     source = "import torch\nx = torch.randn(5, requires_grad=True)\ny = (x * torch.rand(5)).sum()\ny.backward()\n"
     assert_matches(chainlens.run(source, seed=seed), run_plain(source, seed=seed))
+
+
+def test_node_values_are_what_each_op_produced_before_later_in_place_changes() -> None:
+    """A node shows the value its op produced, also when the program later changes that
+    memory in place (a small tensor, one past the 64 values sent, and a setitem under
+    no_grad); plain PyTorch, with a copy taken right after each op, is the oracle."""
+    lines = ["import torch",
+             "x = torch.tensor([1.0, 2.0], requires_grad=True)",
+             "y = x * 2", "y.add_(1)",
+             "w = torch.randn(3, requires_grad=True)",
+             "u = w + 1", "with torch.no_grad():", "    u[0] = 7.0",
+             "big = torch.randn(100, 100, requires_grad=True)",
+             "h = big + 1", "h.mul_(2)",
+             "(y.sum() + u.sum() + h.sum()).backward()"]
+    source = "\n".join(lines) + "\n"
+    snapshots = {"y = x * 2": "y0", "u = w + 1": "u0", "h = big + 1": "h0"}
+    plain = "\n".join(f"{line}\n{line.split(' =')[0]}_before = {line.split(' =')[0]}.detach().clone()"
+                      if line in snapshots else line for line in lines) + "\n"
+    oracle = run_plain(plain)
+    run = chainlens.run(source)
+    assert run.status == "ok", run.error
+    named = {name: n for n in run.nodes for name in n.names}
+    for name in ("y", "u", "h"):
+        assert_view_equals(named[name].value, oracle.variables[f"{name}_before"],
+                           f"node {named[name].id} ({name}) before the in-place change")
+    (after,) = [n for n in run.nodes if n.op == "add_"]
+    assert_view_equals(after.value, oracle.variables["y"], "the add_ node")
