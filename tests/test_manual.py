@@ -65,7 +65,9 @@ def compare_pass(run: chainlens.Run, index: int, ns: dict[str, Any]) -> int:
             continue
         node = nodes[step.node]
         if node.kind == "leaf":
-            mine = ns["GRADIENTS"][node.names[0] if node.names else node.id]
+            # keyed by name, or by node id where the leaf has no name or shares it
+            key = next(k for k in (node.id, *node.names) if k in ns["GRADIENTS"])
+            mine = ns["GRADIENTS"][key]
         else:
             mine = ns["UPSTREAM"][step.node]
         assert_close(mine, step.grad_output, (index, step.node, node.grad_fn))

@@ -280,8 +280,13 @@ class _Writer:
         accumulated = [(nid, leaf) for nid, leaf in leaves if nid in self.cap.order]
         ran = [nid for nid in self.cap.order if nid in self.ops]
 
+        firsts = [leaf.names[0] for leaf in self.cap.leaves.values() if leaf.names]
+
         def key(nid: str, leaf: Any) -> str:
-            return repr(leaf.names[0] if leaf.names else nid)
+            """The leaf's name, or its node id where it has none or shares it (leaves made
+            in a loop, each bound to the same name in turn)."""
+            named = leaf.names and firsts.count(leaf.names[0]) == 1
+            return repr(leaf.names[0] if named else nid)
 
         return [
             "# ---- what the pass gave: dL/d(leaf), each leaf's .grad after it, and the",
