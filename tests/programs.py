@@ -614,3 +614,15 @@ b = torch.randn(3, 4, requires_grad=True)
 s = F.cosine_similarity(a, b, dim=1).sum()
 s.backward()
 """)
+program("throwaway_underscore_name", """
+ws = [torch.randn(2, requires_grad=True) for _ in range(3)]
+total = torch.stack([w * i for i, w in enumerate(ws)]).sum()
+for _ in range(2):
+    total.backward(retain_graph=True)
+print(_, [w.grad for w in ws])
+""")
+program("grad_zero_before_backward", """
+x = torch.ones(2, requires_grad=True)
+print(x.grad)
+x.grad.zero_()
+""")

@@ -149,3 +149,16 @@ def test_cuda_without_gpu_is_refused() -> None:
         chainlens.run("x = 1", device="cuda")
     assert err.value.code == "device_unavailable"
     assert chainlens.run("x = 1", device="auto").device == "cpu"
+
+
+def test_grad_is_none_names_the_tensor_and_the_line() -> None:
+    """``w.grad.zero_()`` before any backward: Python's AttributeError (the oracle test in
+    programs.py compares it with PyTorch), and a diagnostic saying why .grad is None."""
+    src = ("import torch\nw = torch.ones(2, requires_grad=True)\nfor step in range(2):\n"
+           "    w.grad.zero_()\n    (w * 3).sum().backward()\n")
+    run = chainlens.run(src)
+    assert run.status == "error" and run.error.type == "AttributeError" and run.error.line == 4
+    (d,) = [d for d in run.diagnostics if d.code == "grad_is_none"]
+    assert d.severity == "error" and d.line == 4 and d.message.startswith("w.grad is None")
+    other = chainlens.run("import torch\nnet = None\nnet.zero_grad()\n")
+    assert other.error.type == "AttributeError" and not other.diagnostics

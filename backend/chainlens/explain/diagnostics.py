@@ -81,6 +81,16 @@ class Diagnostics:
             self.emit(d)
 
     def from_exception(self, exc: BaseException, line: int | None, node: str | None) -> None:
+        owner = getattr(exc, "chainlens_grad_of", None)
+        if owner is not None:
+            self.add(_diag(
+                "grad_is_none", "error",
+                f"{owner}.grad is None: no backward() has reached {owner} yet (or it does not "
+                "require grad), so there is no gradient to read or zero.",
+                line, node, f"Call loss.backward() before using {owner}.grad, or zero it only when "
+                f"it exists: if {owner}.grad is not None: {owner}.grad.zero_() "
+                "(optimizer.zero_grad() does this for you)."))
+            return
         text = str(exc)
         for code, needle, what, fix in _ERRORS:
             if needle in text and (code != "integer_requires_grad" or "require gradients" in text):

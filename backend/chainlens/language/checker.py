@@ -81,8 +81,14 @@ def parse(source: str, settings: Settings) -> ast.Module:
     return tree
 
 
+#: Names that start with ``_`` and are still allowed: ``__init__`` (a method), and ``_``, the
+#: throwaway name of tutorial loops (``for _ in range(3)``), which is only ever a variable
+#: of the program (attributes starting with ``_`` stay refused).
+_UNDERSCORE_NAMES = frozenset({"__init__", "_"})
+
+
 def _check_identifier(name: str, node: ast.AST) -> None:
-    if name.startswith("_") and name != "__init__":
+    if name.startswith("_") and name not in _UNDERSCORE_NAMES:
         raise _reject(f"names starting with '_' are not available: {name!r}", node)
     if not name.isascii():
         raise _reject(f"identifier {name!r} is not plain ASCII", node)

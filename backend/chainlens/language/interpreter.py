@@ -514,6 +514,12 @@ class Interpreter:
             if method is not None:
                 return method
             raise AttributeError(f"type object '{obj.name}' has no attribute '{name}'")
+        if obj is None:  # e.g. x.grad.zero_() before any backward: Python's own error
+            error = AttributeError(f"'NoneType' object has no attribute '{name}'")
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute) \
+                    and node.value.attr == "grad":
+                error.chainlens_grad_of = ast.unparse(node.value.value)  # type: ignore[attr-defined]
+            raise error
         allowed = self._allowed_attrs(obj)
         if allowed is None:
             raise _forbidden(f"attribute '{name}' of a {type(obj).__name__} object", node)
