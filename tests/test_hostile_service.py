@@ -48,7 +48,7 @@ MORE_FORBIDDEN = [
     "import torch\ntorch.export",
     "import torch\ntorch.testing",
     "import torch\ntorch.random.fork_rng",
-    "import torch\nx = torch.ones(1)\nx.grad_fn.next_functions[0][0].variable",
+    "import torch\nx = torch.ones(1, requires_grad=True)\n(x * 2).grad_fn.next_functions[0][0].variable",
     "import torch\nx = torch.ones(2, requires_grad=True)\ny = (x * 2).sum()\ny.grad_fn.metadata",
     "import torch\ntorch.autograd.graph",
     "import torch\ntorch.autograd.Function.apply",
