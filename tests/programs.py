@@ -626,3 +626,29 @@ x = torch.ones(2, requires_grad=True)
 print(x.grad)
 x.grad.zero_()
 """)
+program("grad_mode_decorators", """
+@torch.no_grad()
+def sgd_update(params, lr=0.1):
+    for p in params:
+        p -= lr * p.grad
+        p.grad.zero_()
+
+@torch.no_grad
+def evaluate(w, x):
+    return (w * x).sum()
+
+@torch.enable_grad()
+def loss_of(w, x):
+    return ((w * x) ** 2).sum()
+
+w = torch.tensor([1.0, -2.0], requires_grad=True)
+x = torch.tensor([0.5, 3.0])
+for step in range(3):
+    loss = loss_of(w, x)
+    loss.backward()
+    sgd_update([w])
+score = evaluate(w, x)
+with torch.no_grad():
+    inner = loss_of(w, x)
+print(score, score.requires_grad, inner.requires_grad, torch.is_grad_enabled(), w)
+""")

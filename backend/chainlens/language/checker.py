@@ -87,6 +87,23 @@ def parse(source: str, settings: Settings) -> ast.Module:
 _UNDERSCORE_NAMES = frozenset({"__init__", "_"})
 
 
+#: Decorators a program may write: ``@staticmethod``, and ``@torch.no_grad()`` or
+#: ``@torch.enable_grad()`` (with or without the call) on a function; the interpreter checks
+#: that the name really is torch's when the function is made.
+GRAD_DECORATORS = frozenset({"no_grad", "enable_grad"})
+
+
+def _check_decorator(dec: ast.expr) -> None:
+    call = isinstance(dec, ast.Call)
+    name = dotted(dec.func if call else dec)  # type: ignore[attr-defined]
+    plain = not call or not (dec.args or dec.keywords)  # type: ignore[attr-defined]
+    allowed = name is not None and plain and (
+        name.rsplit(".", 1)[-1] in GRAD_DECORATORS or (name == "staticmethod" and not call))
+    if not allowed:
+        raise _reject("decorators other than @staticmethod, @torch.no_grad() and "
+                      "@torch.enable_grad() are not part of the language", dec)
+
+
 def _check_identifier(name: str, node: ast.AST) -> None:
     if name.startswith("_") and name not in _UNDERSCORE_NAMES:
         raise _reject(f"names starting with '_' are not available: {name!r}", node)
@@ -212,8 +229,7 @@ def _check_node(node: ast.AST, bound: set[str]) -> None:
     elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
         _check_identifier(node.name, node)
         for dec in node.decorator_list:
-            if dotted(dec) != "staticmethod":
-                raise _reject("decorators other than @staticmethod are not part of the language", dec)
+            _check_decorator(dec)
         if isinstance(node, ast.ClassDef):
             _check_class(node)
     elif isinstance(node, ast.arg):

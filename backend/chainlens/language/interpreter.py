@@ -274,9 +274,19 @@ class Interpreter:
     def _make_function(self, node: ast.FunctionDef, scope: Scope) -> UserFunction:
         defaults = [self.evaluate(d, scope) for d in node.args.defaults]
         kw_defaults = [None if d is None else self.evaluate(d, scope) for d in node.args.kw_defaults]
-        is_static = any(isinstance(d, ast.Name) and d.id == "staticmethod"
-                        for d in node.decorator_list)
-        return UserFunction(node.name, node, scope, defaults, kw_defaults, is_static=is_static)
+        is_static = False
+        grad_modes = []
+        for d in node.decorator_list:
+            if isinstance(d, ast.Name) and d.id == "staticmethod":
+                is_static = True
+                continue
+            mode = self.evaluate(d.func if isinstance(d, ast.Call) else d, scope)
+            if mode is not torch.no_grad and mode is not torch.enable_grad:
+                raise _forbidden("a decorator other than @staticmethod, @torch.no_grad() and "
+                                 "@torch.enable_grad()", d)
+            grad_modes.append(mode)
+        return UserFunction(node.name, node, scope, defaults, kw_defaults, is_static=is_static,
+                            grad_modes=tuple(grad_modes))
 
     def _s_def(self, node: ast.FunctionDef, scope: Scope) -> None:
         self.bind(node.name, self._make_function(node, scope), scope)
@@ -894,7 +904,10 @@ class Interpreter:
                 scope.method_class, scope.method_self = func.owner, args[0]
             saved = (self.line, self.col)
             try:
-                self.exec_block(func.node.body, scope)
+                if func.grad_modes:
+                    self._with([(mode(), None) for mode in func.grad_modes], func.node.body, scope)
+                else:
+                    self.exec_block(func.node.body, scope)
             except _Return as r:
                 return r.value
             finally:
