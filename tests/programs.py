@@ -652,3 +652,16 @@ with torch.no_grad():
     inner = loss_of(w, x)
 print(score, score.requires_grad, inner.requires_grad, torch.is_grad_enabled(), w)
 """)
+program("gradient_clipping", """
+rnn = nn.RNNCell(3, 4)
+head = nn.Linear(4, 1)
+h = torch.zeros(1, 4)
+for t in range(5):
+    h = rnn(torch.ones(1, 3) * 3.0, h)
+loss = (head(h) * 50).pow(2).sum()
+loss.backward()
+params = list(rnn.parameters()) + list(head.parameters())
+before = torch.nn.utils.clip_grad_norm_(params, max_norm=1.0)
+nn.utils.clip_grad_value_(head.parameters(), clip_value=0.01)
+print(before > 1.0, head.bias.grad, rnn.weight_hh.grad.norm())
+""")

@@ -58,8 +58,11 @@ NN = _names("""
     RNNCell LSTMCell GRUCell RNN LSTM GRU
     MSELoss L1Loss SmoothL1Loss HuberLoss CrossEntropyLoss NLLLoss BCELoss BCEWithLogitsLoss
     KLDivLoss CosineSimilarity
-    functional init
+    functional init utils
 """)
+
+#: Gradient clipping, the remedy for exploding gradients (RNN tutorials).
+NN_UTILS = _names("clip_grad_norm_ clip_grad_value_")
 
 NN_INIT = _names("""
     xavier_uniform_ xavier_normal_ kaiming_uniform_ kaiming_normal_ zeros_ ones_ normal_
@@ -93,6 +96,7 @@ NAMESPACES: dict[str, tuple[object, frozenset[str]]] = {
     "torch.nn": (nn, NN),
     "torch.nn.functional": (F, FUNCTIONAL),
     "torch.nn.init": (nn.init, NN_INIT),
+    "torch.nn.utils": (nn.utils, NN_UTILS),
     "torch.optim": (optim, OPTIM),
     "torch.optim.lr_scheduler": (optim.lr_scheduler, LR_SCHEDULER),
     "torch.autograd": (torch.autograd, AUTOGRAD),
