@@ -49,14 +49,14 @@ def test_node_values_are_what_each_op_produced_before_later_in_place_changes() -
              "h = big + 1", "h.mul_(2)",
              "(y.sum() + u.sum() + h.sum()).backward()"]
     source = "\n".join(lines) + "\n"
-    snapshots = {"y = x * 2": "y0", "u = w + 1": "u0", "h = big + 1": "h0"}
-    plain = "\n".join(f"{line}\n{line.split(' =')[0]}_before = {line.split(' =')[0]}.detach().clone()"
-                      if line in snapshots else line for line in lines) + "\n"
+    copied = {"y = x * 2": "y", "u = w + 1": "u", "h = big + 1": "h"}  # line -> its result
+    plain = "\n".join(f"{line}\n{copied[line]}_before = {copied[line]}.detach().clone()"
+                      if line in copied else line for line in lines) + "\n"
     oracle = run_plain(plain)
     run = chainlens.run(source)
     assert run.status == "ok", run.error
     named = {name: n for n in run.nodes for name in n.names}
-    for name in ("y", "u", "h"):
+    for name in copied.values():
         assert_view_equals(named[name].value, oracle.variables[f"{name}_before"],
                            f"node {named[name].id} ({name}) before the in-place change")
     (after,) = [n for n in run.nodes if n.op == "add_"]

@@ -90,7 +90,7 @@ _UNDERSCORE_NAMES = frozenset({"__init__", "_"})
 #: Decorators a program may write: ``@staticmethod``, and ``@torch.no_grad()`` or
 #: ``@torch.enable_grad()`` (with or without the call) on a function; the interpreter checks
 #: that the name really is torch's when the function is made.
-GRAD_DECORATORS = frozenset({"no_grad", "enable_grad"})
+_GRAD_DECORATORS = frozenset({"no_grad", "enable_grad"})
 
 
 def _check_decorator(dec: ast.expr) -> None:
@@ -98,7 +98,7 @@ def _check_decorator(dec: ast.expr) -> None:
     name = dotted(dec.func if call else dec)  # type: ignore[attr-defined]
     plain = not call or not (dec.args or dec.keywords)  # type: ignore[attr-defined]
     allowed = name is not None and plain and (
-        name.rsplit(".", 1)[-1] in GRAD_DECORATORS or (name == "staticmethod" and not call))
+        name.rsplit(".", 1)[-1] in _GRAD_DECORATORS or (name == "staticmethod" and not call))
     if not allowed:
         raise _reject("decorators other than @staticmethod, @torch.no_grad() and "
                       "@torch.enable_grad() are not part of the language", dec)

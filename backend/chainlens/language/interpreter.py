@@ -904,10 +904,7 @@ class Interpreter:
                 scope.method_class, scope.method_self = func.owner, args[0]
             saved = (self.line, self.col)
             try:
-                if func.grad_modes:
-                    self._with([(mode(), None) for mode in func.grad_modes], func.node.body, scope)
-                else:
-                    self.exec_block(func.node.body, scope)
+                self._with([(mode(), None) for mode in func.grad_modes], func.node.body, scope)
             except _Return as r:
                 return r.value
             finally:
