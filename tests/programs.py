@@ -665,3 +665,29 @@ before = torch.nn.utils.clip_grad_norm_(params, max_norm=1.0)
 nn.utils.clip_grad_value_(head.parameters(), clip_value=0.01)
 print(before > 1.0, head.bias.grad, rnn.weight_hh.grad.norm())
 """)
+program("set_grad_enabled_phases", """
+torch.manual_seed(0)
+model = nn.Linear(3, 1)
+opt = optim.SGD(model.parameters(), lr=0.1)
+x = torch.randn(4, 3)
+y = torch.randn(4, 1)
+for phase in ["train", "val"]:
+    model.train(phase == "train")
+    opt.zero_grad()
+    with torch.set_grad_enabled(phase == "train"):
+        out = model(x)
+        loss = F.mse_loss(out, y)
+        if phase == "train":
+            loss.backward()
+            opt.step()
+    print(phase, round(loss.item(), 6), out.requires_grad, torch.is_grad_enabled())
+
+@torch.inference_mode()
+def predict(inp):
+    return model(inp)
+
+with torch.inference_mode():
+    frozen = torch.arange(3.0) * 2
+p = predict(x)
+print(p.requires_grad, p.is_inference(), frozen.is_inference())
+""")

@@ -53,7 +53,7 @@ MORE_FORBIDDEN = [
     "import torch\ntorch.autograd.graph",
     "import torch\ntorch.autograd.Function.apply",
     "import torch\nwith torch.autograd.set_detect_anomaly(True):\n    pass",
-    "import torch\nwith torch.set_grad_enabled(False):\n    pass",
+    "import torch\ntorch.set_grad_enabled(False)",
     "import torch\ntorch.cuda.memory",
     "import torch\ntorch.Tensor.add",
     "import torch\nx = torch.ones(1)\nx.type('torch.DoubleTensor')",

@@ -21,7 +21,7 @@ def _names(text: str) -> frozenset[str]:
 TORCH = _names("""
     tensor as_tensor from_numpy zeros ones empty full zeros_like ones_like full_like empty_like
     rand randn randint rand_like randn_like randint_like randperm arange linspace logspace eye
-    manual_seed seed no_grad enable_grad is_grad_enabled
+    manual_seed seed no_grad enable_grad inference_mode set_grad_enabled is_grad_enabled
     cat concat stack hstack vstack split chunk unbind squeeze unsqueeze reshape flatten
     transpose permute t narrow flip roll movedim
     matmul mm bmm mv dot outer kron einsum cartesian_prod addmm
@@ -125,7 +125,7 @@ TENSOR_ATTRS = _names("""
     zero_ fill_ normal_ uniform_ copy_ add_ sub_ mul_ div_ pow_ clamp_ clamp_min_ abs_ exp_
     sqrt_ neg_ relu_ sigmoid_ tanh_ masked_fill_ fill_diagonal_ bernoulli_ scatter_ index_fill_
     random_ exponential_ log_ floor_ ceil_ round_ sign_ addcmul_ addcdiv_ lerp_ transpose_
-    resize_as_ requires_grad is_contiguous stride storage_offset type unique
+    resize_as_ requires_grad is_contiguous stride storage_offset type unique is_inference
 """) - {"storage_offset", "type", "resize_as_"}
 
 NDARRAY_ATTRS = _names("""

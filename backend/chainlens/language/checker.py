@@ -87,10 +87,10 @@ def parse(source: str, settings: Settings) -> ast.Module:
 _UNDERSCORE_NAMES = frozenset({"__init__", "_"})
 
 
-#: Decorators a program may write: ``@staticmethod``, and ``@torch.no_grad()`` or
-#: ``@torch.enable_grad()`` (with or without the call) on a function; the interpreter checks
-#: that the name really is torch's when the function is made.
-_GRAD_DECORATORS = frozenset({"no_grad", "enable_grad"})
+#: Decorators a program may write: ``@staticmethod``, and ``@torch.no_grad()``,
+#: ``@torch.enable_grad()`` or ``@torch.inference_mode()`` (with or without the call) on a
+#: function; the interpreter checks that the name really is torch's when the function is made.
+_GRAD_DECORATORS = frozenset({"no_grad", "enable_grad", "inference_mode"})
 
 
 def _check_decorator(dec: ast.expr) -> None:
@@ -100,8 +100,9 @@ def _check_decorator(dec: ast.expr) -> None:
     allowed = name is not None and plain and (
         name.rsplit(".", 1)[-1] in _GRAD_DECORATORS or (name == "staticmethod" and not call))
     if not allowed:
-        raise _reject("decorators other than @staticmethod, @torch.no_grad() and "
-                      "@torch.enable_grad() are not part of the language", dec)
+        raise _reject("decorators other than @staticmethod, @torch.no_grad(), "
+                      "@torch.enable_grad() and @torch.inference_mode() are not part of the "
+                      "language", dec)
 
 
 def _check_identifier(name: str, node: ast.AST) -> None:

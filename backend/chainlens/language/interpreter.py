@@ -80,6 +80,8 @@ UNARY: dict[type, tuple[Callable, str]] = {
 }
 GRAD_CONTEXTS = (torch.no_grad, torch.enable_grad, torch.inference_mode,
                  torch.autograd.grad_mode.set_grad_enabled)
+#: Grad modes a function may be decorated with (each entered anew at every call).
+GRAD_DECORATORS = (torch.no_grad, torch.enable_grad, torch.inference_mode)
 TENSOR_SETTABLE = frozenset({"requires_grad", "grad", "data"})
 ARRAYS = (torch.Tensor, np.ndarray)
 _NUMBERS = frozenset({int, float, bool})
@@ -121,6 +123,9 @@ class Interpreter:
         self.line: int | None = None
         self.col: int | None = None
         self.last_value: Any = None
+        #: The call written as a 'with' item being entered: only there may it be
+        #: ``torch.set_grad_enabled(mode)``, whose call alone switches the grad mode.
+        self._with_call: ast.expr | None = None
         self.leaf_bindings: dict[str, torch.Tensor] = {}
         self.on_leaf_overwritten: Callable[[str, torch.Tensor, int | None], None] | None = None
         self.on_nonleaf_grad: Callable[[torch.Tensor, int | None], None] | None = None
@@ -281,9 +286,9 @@ class Interpreter:
                 is_static = True
                 continue
             mode = self.evaluate(d.func if isinstance(d, ast.Call) else d, scope)
-            if mode is not torch.no_grad and mode is not torch.enable_grad:
-                raise _forbidden("a decorator other than @staticmethod, @torch.no_grad() and "
-                                 "@torch.enable_grad()", d)
+            if mode not in GRAD_DECORATORS:
+                raise _forbidden("a decorator other than @staticmethod, @torch.no_grad(), "
+                                 "@torch.enable_grad() and @torch.inference_mode()", d)
             grad_modes.append(mode)
         return UserFunction(node.name, node, scope, defaults, kw_defaults, is_static=is_static,
                             grad_modes=tuple(grad_modes))
@@ -323,9 +328,11 @@ class Interpreter:
     def _s_with(self, node: ast.With, scope: Scope) -> None:
         managers = []
         for item in node.items:
+            self._with_call = item.context_expr
             cm = self.evaluate(item.context_expr, scope)
             if not isinstance(cm, GRAD_CONTEXTS):
-                raise _forbidden("'with' other than torch.no_grad() / torch.enable_grad()", item)
+                raise _forbidden("'with' other than torch.no_grad(), torch.enable_grad(), "
+                                 "torch.inference_mode() and torch.set_grad_enabled(mode)", item)
             managers.append((cm, item.optional_vars))
         self._with(managers, node.body, scope)
 
@@ -882,6 +889,10 @@ class Interpreter:
             return fn.pyclass(*args, **kwargs)
         if isinstance(fn, (Namespace, SuperProxy)) or not callable(fn):
             raise TypeError(f"'{type(fn).__name__}' object is not callable")
+        if fn is torch.set_grad_enabled and node is not self._with_call:
+            raise _forbidden("torch.set_grad_enabled(mode) outside 'with' (it would switch "
+                             "gradients for the rest of the program; write 'with "
+                             "torch.set_grad_enabled(mode):')", node)
         args = [Callback(self, a) if isinstance(a, (UserFunction, BoundMethod)) else a for a in args]
         callee = None
         if isinstance(fn, nn.Module):
