@@ -102,6 +102,7 @@ HOSTILE = [
     "import torch\ntorch.set_grad_enabled(False)",
     "import torch\nwith torch.no_grad():\n    torch.set_grad_enabled(True)",
     "import torch\nmode = torch.set_grad_enabled\nmode(False)",
+    "from torch import set_grad_enabled\nset_grad_enabled(False)",
     "_secret = 1",
     "def f(_x):\n    return _x",
     "try:\n    pass\nexcept BaseException:\n    pass",

@@ -146,6 +146,8 @@ def check(tree: ast.Module, source: str, settings: Settings) -> None:
             stack.append((child, depth + 1))
     bound = _bound_names(nodes)
     aliases = _namespace_aliases(nodes, bound)
+    with_calls = {id(item.context_expr.func) for node in nodes if isinstance(node, ast.With)
+                  for item in node.items if isinstance(item.context_expr, ast.Call)}
     for node in reversed(nodes):
         kind = type(node)
         if kind not in ALLOWED_NODES:
@@ -154,7 +156,7 @@ def check(tree: ast.Module, source: str, settings: Settings) -> None:
     for node in nodes:
         _check_node(node, bound)
         if isinstance(node, ast.Attribute):
-            _check_chain(node, aliases)
+            _check_chain(node, aliases, id(node) in with_calls)
     _raw_identifiers_are_ascii(source)
 
 
@@ -196,7 +198,13 @@ def _namespace_aliases(nodes: list[ast.AST], bound: set[str]) -> dict[str, str]:
     return aliases
 
 
-def _check_chain(node: ast.Attribute, aliases: dict[str, str]) -> None:
+#: Allowed only as the call a ``with`` enters: called alone, it switches the grad mode for
+#: the rest of the program (the interpreter refuses what only shows at run time, aliases).
+WITH_ONLY = "torch.set_grad_enabled"
+WITH_ONLY_REFUSAL = f"{WITH_ONLY}(mode) is available only as 'with {WITH_ONLY}(mode):'"
+
+
+def _check_chain(node: ast.Attribute, aliases: dict[str, str], with_call: bool) -> None:
     """``torch.os.system``: walk the dotted chain through the allow-lists, statically."""
     text = dotted(node)
     if text is None:
@@ -209,6 +217,8 @@ def _check_chain(node: ast.Attribute, aliases: dict[str, str]) -> None:
         _, allowed = NAMESPACES[path]
         if attr not in allowed:
             raise _reject(f"'{path}.{attr}' is not available in chainlens", node)
+        if f"{path}.{attr}" == WITH_ONLY and not with_call:
+            raise _reject(WITH_ONLY_REFUSAL, node)
         if f"{path}.{attr}" not in NAMESPACES:
             return
         path = f"{path}.{attr}"

@@ -22,6 +22,7 @@ from ..settings import Settings
 from ..tracing.recorder import Recorder
 from . import allowlist as A
 from .builtins import Builtin, make_builtins
+from .checker import WITH_ONLY_REFUSAL
 from .gate import Gate
 from .objects import (BoundMethod, Namespace, SuperProxy, UserClass, UserFunction,
                       make_function_class, make_module_class, user_class_of)
@@ -87,9 +88,13 @@ ARRAYS = (torch.Tensor, np.ndarray)
 _NUMBERS = frozenset({int, float, bool})
 
 
-def _forbidden(what: str, node: ast.AST | None) -> ProgramRejected:
-    return ProgramRejected(f"{what} is not available in chainlens", getattr(node, "lineno", None),
+def _refused(message: str, node: ast.AST | None) -> ProgramRejected:
+    return ProgramRejected(message, getattr(node, "lineno", None),
                            (node.col_offset + 1) if hasattr(node, "col_offset") else None)
+
+
+def _forbidden(what: str, node: ast.AST | None) -> ProgramRejected:
+    return _refused(f"{what} is not available in chainlens", node)
 
 
 class Callback:
@@ -890,9 +895,7 @@ class Interpreter:
         if isinstance(fn, (Namespace, SuperProxy)) or not callable(fn):
             raise TypeError(f"'{type(fn).__name__}' object is not callable")
         if fn is torch.set_grad_enabled and node is not self._with_call:
-            raise _forbidden("torch.set_grad_enabled(mode) outside 'with' (it would switch "
-                             "gradients for the rest of the program; write 'with "
-                             "torch.set_grad_enabled(mode):')", node)
+            raise _refused(WITH_ONLY_REFUSAL, node)
         args = [Callback(self, a) if isinstance(a, (UserFunction, BoundMethod)) else a for a in args]
         callee = None
         if isinstance(fn, nn.Module):
