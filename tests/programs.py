@@ -691,3 +691,44 @@ with torch.inference_mode():
 p = predict(x)
 print(p.requires_grad, p.is_inference(), frozen.is_inference())
 """)
+program("tensor_hooks", """
+x = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
+y = x ** 2
+
+def double(g):
+    print("into y:", g)
+    return g * 2
+
+handle = y.register_hook(double)
+x.register_hook(print)
+(y * 3).sum().backward()
+print("x.grad", x.grad)
+handle.remove()
+x.grad = None
+z = x ** 2
+z.register_hook(print)
+z.backward(torch.tensor([1.0, 0.1, 0.01]))
+
+lin = nn.Linear(3, 2)
+
+def halve(g):
+    return g / 2
+
+lin.weight.register_hook(halve)
+loss = lin(torch.randn(4, 3)).pow(2).mean()
+loss.backward()
+print(lin.weight.grad, lin.bias.grad)
+""")
+program("hook_raises", """
+x = torch.tensor([1.0, 2.0], requires_grad=True)
+y = x * 3
+
+def check(g):
+    if g.abs().max() > 0.5:
+        raise ValueError(f"gradient too large: {g.max().item()}")
+
+y.register_hook(check)
+print("before")
+y.sum().backward()
+print("after")
+""")

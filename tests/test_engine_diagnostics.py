@@ -8,6 +8,7 @@ import torch
 import chainlens
 from chainlens.examples.catalog import example
 from chainlens.settings import Settings
+from oracle import run_plain
 
 # example id -> (code, line in the example's source, grad_fn of the diagnosed node)
 PITFALLS = {
@@ -162,3 +163,31 @@ def test_grad_is_none_names_the_tensor_and_the_line() -> None:
     assert d.severity == "error" and d.line == 4 and d.message.startswith("w.grad is None")
     other = chainlens.run("import torch\nnet = None\nnet.zero_grad()\n")
     assert other.error.type == "AttributeError" and not other.diagnostics
+
+
+def test_a_hook_that_replaces_a_gradient_is_named_on_its_node() -> None:
+    """``y.register_hook(f)``: a hook returning a tensor changes what flows into y's node
+    (the oracle test in programs.py holds the numbers to PyTorch); one returning None, like
+    ``print``, changes nothing and is not reported."""
+    src = ("import torch\nx = torch.tensor([1.0, 2.0], requires_grad=True)\ny = x * 3\n"
+           "def double(g):\n    return g * 2\ny.register_hook(double)\nx.register_hook(print)\n"
+           "(y ** 2).sum().backward()\n")
+    run = chainlens.run(src)
+    (d,) = run.diagnostics
+    assert (d.code, d.severity, d.line) == ("hook_changed_gradient", "info", 6)
+    nodes = {n.id: n for n in run.nodes}
+    assert nodes[d.node].grad_fn == "MulBackward0" and "y" in nodes[d.node].names
+    steps = {nodes[s.node].grad_fn: s for s in run.passes[0].steps}
+    dy = 2 * (torch.tensor([1.0, 2.0]) * 3)  # what PowBackward0 passes down to y
+    assert steps["PowBackward0"].grad_inputs[0].values == dy.tolist()
+    assert steps["MulBackward0"].grad_output.values == (2 * dy).tolist()
+    assert run.stdout == run_plain(src).stdout
+
+
+def test_a_hook_runs_under_the_program_limits() -> None:
+    src = ("import torch\nx = torch.ones(2, requires_grad=True)\ny = x * 3\n"
+           "def spin(g):\n    while True:\n        g = g + 1\ny.register_hook(spin)\n"
+           "y.sum().backward()\n")
+    run = chainlens.run(src, settings=Settings(max_ops=500))
+    assert run.status == "error" and run.error.code == "limit_exceeded"
+    assert "max_ops=500" in run.error.message and run.error.line == 6

@@ -121,7 +121,10 @@ MULTI_OUTPUT = {"SplitBackward0", "SplitWithSizesBackward0", "UnbindBackward0",
 
 
 def _upstream_checks(run) -> int:
+    """Each node's upstream gradient against the sum of what its consumers passed, except
+    where the program's own hook replaced it (which the run says)."""
     nodes = {n.id: n for n in run.nodes}
+    hooked = {d.node for d in run.diagnostics if d.code == "hook_changed_gradient"}
     checked = 0
     for p in run.passes:
         if not p.recorded or not p.steps:
@@ -138,7 +141,7 @@ def _upstream_checks(run) -> int:
         for nid, parts in contributions.items():
             st = steps[nid]
             node = nodes[nid]
-            if node.grad_fn in MULTI_OUTPUT or st.grad_output is None:
+            if node.grad_fn in MULTI_OUTPUT or st.grad_output is None or nid in hooked:
                 continue
             if any(g is None or g.values is None for g in parts) or st.grad_output.values is None:
                 continue

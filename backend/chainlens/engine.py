@@ -112,6 +112,7 @@ class _Execution:
             self.interp.on_statement = self._flush_if_stale
         self.interp.on_nonleaf_grad = lambda t, line: self.diagnostics.nonleaf_grad(
             self.recorder.node_of(t), line)
+        self.interp.on_hook_changed = self.diagnostics.hook_changed_gradient
 
     # ------------------------------------------------------------- stream
     #: Events wait at most this long (or this many) so their tensors are summarised in one

@@ -123,6 +123,16 @@ class Diagnostics:
             line, node, "Call t.retain_grad() before backward() to keep it, or read the leaf's "
             ".grad instead."))
 
+    def hook_changed_gradient(self, owner: str, node: str | None, line: int | None) -> None:
+        self.add(_diag(
+            "hook_changed_gradient", "info",
+            f"The hook registered on {owner} (line {line}) returned a gradient, which replaced "
+            f"the one flowing into {owner}: from its node on, the steps show the hook's "
+            "gradient, not the sum of what its consumers passed.",
+            line, node, "That is what a hook that returns a tensor does; to only look at the "
+            "gradient, return None from the hook (or call t.retain_grad() and read t.grad)."),
+            key=(node, line))
+
     def grad_accumulated(self, name: str, node: str | None, line: int | None) -> None:
         self.add(_diag(
             "grad_accumulated", "info",

@@ -126,6 +126,7 @@ TENSOR_ATTRS = _names("""
     sqrt_ neg_ relu_ sigmoid_ tanh_ masked_fill_ fill_diagonal_ bernoulli_ scatter_ index_fill_
     random_ exponential_ log_ floor_ ceil_ round_ sign_ addcmul_ addcdiv_ lerp_ transpose_
     resize_as_ requires_grad is_contiguous stride storage_offset type unique is_inference
+    register_hook
 """) - {"storage_offset", "type", "resize_as_"}
 
 NDARRAY_ATTRS = _names("""
@@ -142,6 +143,8 @@ MODULE_METHODS = _names("""
 OPTIMIZER_ATTRS = _names("zero_grad step param_groups state add_param_group defaults")
 SCHEDULER_ATTRS = _names("step get_last_lr last_epoch")
 GRAD_FN_ATTRS = _names("name next_functions")
+#: What ``t.register_hook(f)`` returns.
+HANDLE_ATTRS = _names("remove")
 CTX_ATTRS = _names("save_for_backward saved_tensors needs_input_grad mark_dirty mark_non_differentiable set_materialize_grads")
 DTYPE_ATTRS = _names("is_floating_point is_complex itemsize is_signed")
 DEVICE_ATTRS = _names("type index")

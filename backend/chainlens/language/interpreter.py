@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn as nn
+from torch.utils.hooks import RemovableHandle
 
 from ..errors import ChainlensError, LimitExceeded, ProgramRejected
 from ..settings import Settings
@@ -83,6 +84,8 @@ GRAD_CONTEXTS = (torch.no_grad, torch.enable_grad, torch.inference_mode,
                  torch.autograd.grad_mode.set_grad_enabled)
 #: Grad modes a function may be decorated with (each entered anew at every call).
 GRAD_DECORATORS = (torch.no_grad, torch.enable_grad, torch.inference_mode)
+#: What a program may hand to a library as a function (``register_hook(print)`` too).
+CALLABLE = (UserFunction, BoundMethod, Builtin)
 TENSOR_SETTABLE = frozenset({"requires_grad", "grad", "data"})
 ARRAYS = (torch.Tensor, np.ndarray)
 _NUMBERS = frozenset({int, float, bool})
@@ -111,6 +114,29 @@ class Callback:
         return self.interp.call_value(self.func, list(args), kwargs, None)
 
 
+class TensorHook(Callback):
+    """A function registered with ``t.register_hook``: the engine calls it with the gradient
+    flowing into ``t``; a gradient it returns replaces that one. It sleeps while chainlens
+    runs autograd for its own checks (a vector pass's Jacobian), which the program never
+    asked for."""
+
+    __slots__ = ("node", "owner", "line")
+
+    def __init__(self, interp: "Interpreter", func: Any, node: str | None, owner: str,
+                 line: int | None) -> None:
+        super().__init__(interp, func)
+        self.node, self.owner, self.line = node, owner, line
+
+    def __call__(self, grad: torch.Tensor) -> Any:
+        interp = self.interp
+        if interp.recorder.paused:
+            return None
+        out = interp.call_value(self.func, [grad], {}, None)
+        if out is not None and interp.on_hook_changed is not None:
+            interp.on_hook_changed(self.owner, self.node, self.line)
+        return out
+
+
 class Interpreter:
     """Runs one program's tree. ``write`` receives what ``print`` prints."""
 
@@ -134,6 +160,9 @@ class Interpreter:
         self.leaf_bindings: dict[str, torch.Tensor] = {}
         self.on_leaf_overwritten: Callable[[str, torch.Tensor, int | None], None] | None = None
         self.on_nonleaf_grad: Callable[[torch.Tensor, int | None], None] | None = None
+        #: A hook replaced the gradient of (how the program named the tensor, its node, the
+        #: line that registered the hook).
+        self.on_hook_changed: Callable[[str, str | None, int | None], None] | None = None
         #: Called before each statement (the stream flushes events that waited too long).
         self.on_statement: Callable[[], None] | None = None
         self._namespaces: dict[str, Namespace] = {}
@@ -577,6 +606,8 @@ class Interpreter:
             return A.GRAD_FN_ATTRS
         if isinstance(obj, torch.dtype):
             return A.DTYPE_ATTRS
+        if isinstance(obj, RemovableHandle):
+            return A.HANDLE_ATTRS
         if isinstance(obj, torch.device):
             return A.DEVICE_ATTRS
         if isinstance(obj, np.random.Generator):
@@ -896,7 +927,13 @@ class Interpreter:
             raise TypeError(f"'{type(fn).__name__}' object is not callable")
         if fn is torch.set_grad_enabled and node is not self._with_call:
             raise _refused(WITH_ONLY_REFUSAL, node)
-        args = [Callback(self, a) if isinstance(a, (UserFunction, BoundMethod)) else a for a in args]
+        args = [Callback(self, a) if isinstance(a, CALLABLE) else a for a in args]
+        if op == "register_hook" and isinstance(target, torch.Tensor) and args \
+                and isinstance(args[0], Callback):
+            owner = ast.unparse(node.func.value) if isinstance(node, ast.Call) \
+                and isinstance(node.func, ast.Attribute) else "the tensor"
+            args[0] = TensorHook(self, args[0].func, self.recorder.node_of(target), owner,
+                                 self.line)
         callee = None
         if isinstance(fn, nn.Module):
             op = type(fn).__name__

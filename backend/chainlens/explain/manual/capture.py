@@ -190,4 +190,10 @@ def capture_pass(source: str, device: str, seed: int, settings: Settings,
     if not cap.order:
         raise ManualUnavailable(f"pass {pass_index} did not finish: its backward() raised "
                                 "before any step ran (the program caught the error)", cap.line)
+    hooked = [d.line for d in probe.ex.diagnostics.items
+              if d.code == "hook_changed_gradient" and d.node in passes[pass_index].node_ids]
+    if hooked:
+        raise ManualUnavailable(f"in pass {pass_index} a hook the program registered (line "
+                                f"{hooked[0]}) replaced a gradient: manual-backprop code "
+                                "follows the chain rule alone", hooked[0])
     return cap
