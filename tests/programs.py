@@ -732,3 +732,36 @@ print("before")
 y.sum().backward()
 print("after")
 """)
+program("attention", """
+torch.manual_seed(0)
+q = torch.randn(2, 4, 8, requires_grad=True)
+k = torch.randn(2, 4, 8, requires_grad=True)
+v = torch.randn(2, 4, 8, requires_grad=True)
+weights = F.softmax(q @ k.transpose(-2, -1) / 8 ** 0.5, dim=-1)
+by_hand = weights @ v
+by_hand.pow(2).mean().backward()
+
+mha = nn.MultiheadAttention(8, 2, batch_first=True)
+x = torch.randn(2, 3, 8, requires_grad=True)
+out, attn = mha(x, x, x)
+layer = nn.TransformerEncoderLayer(d_model=8, nhead=2, dim_feedforward=16, dropout=0.0,
+                                   batch_first=True)
+encoder = nn.TransformerEncoder(layer, num_layers=2)
+y = encoder(out)
+y.pow(2).mean().backward()
+print(attn.shape, x.grad.norm(), mha.in_proj_weight.grad.norm())
+
+q.grad = None
+fused = F.scaled_dot_product_attention(q, k, v)
+print(torch.allclose(by_hand, fused, atol=1e-6))
+fused.pow(2).mean().backward()
+print(q.grad.norm())
+""")
+program("upsampling", """
+torch.manual_seed(0)
+x = torch.randn(1, 2, 3, 3, requires_grad=True)
+near = F.interpolate(x, scale_factor=2, mode="nearest")
+stretched = nn.Upsample(size=(5, 7))(x)
+(near.mean() + stretched.pow(2).sum()).backward()
+print(near.shape, stretched.shape, x.grad)
+""")

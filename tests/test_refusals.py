@@ -172,6 +172,20 @@ def test_shadowing_a_refused_builtin_is_allowed() -> None:
     ("while True:\n    pass", "max_loop_iterations"),
     ("import torch.nn as nn\nm = nn.Linear(100000, 100000)", "max_layer_parameters"),
     ("import torch.nn as nn\nm = nn.Embedding(10 ** 7, 512)", "max_layer_parameters"),
+    ("import torch.nn as nn\nm = nn.MultiheadAttention(4096, 8)", "max_layer_parameters"),
+    ("import torch.nn as nn\nlayer = nn.TransformerEncoderLayer(512, 8)\n"
+     "enc = nn.TransformerEncoder(layer, num_layers=6)", "max_layer_parameters"),
+    # attention and resampling are estimated before they run, not caught once allocated
+    ("import torch\nimport torch.nn.functional as F\nq = torch.ones(1, 1, 20000, 8)\n"
+     "a = F.scaled_dot_product_attention(q, q, q)", "would make a tensor"),
+    ("import torch\nimport torch.nn as nn\nm = nn.MultiheadAttention(8, 2)\n"
+     "x = torch.ones(5000, 1, 8)\nout = m(x, x, x)", "would make a tensor"),
+    ("import torch\nimport torch.nn.functional as F\n"
+     "y = F.interpolate(torch.ones(1, 1, 10, 10), scale_factor=1000)", "would make a tensor"),
+    ("import torch\nimport torch.nn.functional as F\n"
+     "y = F.interpolate(torch.ones(1, 3, 10, 10), None, 1000)", "would make a tensor"),
+    ("import torch\nimport torch.nn as nn\n"
+     "y = nn.Upsample(size=(5000, 5000))(torch.ones(1, 3, 10, 10))", "would make a tensor"),
     ("import torch.nn as nn\nls = [nn.Linear(1000, 1000) for i in range(20)]", "max_parameters"),
     ("import torch\nkeep = []\nfor i in range(100):\n    keep.append(torch.ones(1000, 1000))",
      "max_live_elements"),

@@ -56,6 +56,7 @@ NN = _names("""
     Hardtanh Threshold LogSigmoid
     Sequential ModuleList ModuleDict ParameterList
     RNNCell LSTMCell GRUCell RNN LSTM GRU
+    MultiheadAttention TransformerEncoderLayer TransformerEncoder Upsample
     MSELoss L1Loss SmoothL1Loss HuberLoss CrossEntropyLoss NLLLoss BCELoss BCEWithLogitsLoss
     KLDivLoss CosineSimilarity
     functional init utils
@@ -76,6 +77,7 @@ FUNCTIONAL = _names("""
     dropout batch_norm layer_norm group_norm embedding one_hot pad mse_loss l1_loss
     smooth_l1_loss huber_loss cross_entropy nll_loss binary_cross_entropy
     binary_cross_entropy_with_logits kl_div cosine_similarity normalize pairwise_distance
+    scaled_dot_product_attention interpolate
 """)
 
 OPTIM = _names("SGD Adam AdamW RMSprop Adagrad Adadelta Adamax lr_scheduler Optimizer")

@@ -33,9 +33,13 @@ _REPEATS = frozenset({"repeat", "tile"})
 _PRODUCTS = frozenset({"kron", "outer", "ger", "cartesian_prod"})
 _MATMULS = frozenset({"matmul", "mm", "bmm", "mv", "dot", "einsum", "addmm", "linear", "Linear"})
 _CONVS = ("conv", "Conv")
+_ATTENTION = frozenset({"scaled_dot_product_attention", "MultiheadAttention",
+                        "TransformerEncoderLayer", "TransformerEncoder"})
+_RESAMPLES = frozenset({"interpolate", "Upsample"})
 #: Ops with an estimate of their own; any other op is estimated by its operands' broadcast
 #: size (names starting with ``i`` are in-place operators and ``index_*``: see estimate).
-_OWN_ESTIMATE = FACTORIES | _RANGES | _ELEMENTWISE_HINTS | _EXPANDS | _REPEATS | _PRODUCTS | _MATMULS
+_OWN_ESTIMATE = (FACTORIES | _RANGES | _ELEMENTWISE_HINTS | _EXPANDS | _REPEATS | _PRODUCTS
+                 | _MATMULS | _ATTENTION | _RESAMPLES)
 _OWN_PREFIXES = ("i", *_CONVS)
 
 
@@ -132,9 +136,73 @@ def layer_parameters(cls: type, args: Sequence[Any], kwargs: dict) -> int:
             inp, hid = int(a(0, "input_size")), int(a(1, "hidden_size"))
             layers = int(a(2, "num_layers", 1)) if not name.endswith("Cell") else 1
             return layers * _GATES[name] * (hid * (inp + hid) + 2 * hid)
+        if name == "MultiheadAttention":  # query, key and value projections, and the output's
+            e = int(a(0, "embed_dim"))
+            return 4 * e * e + 4 * e
+        if name == "TransformerEncoderLayer":  # attention, two linear layers, two LayerNorms
+            d, ff = int(a(0, "d_model")), int(a(2, "dim_feedforward", 2048))
+            return 4 * d * d + 4 * d + 2 * d * ff + ff + d + 4 * d
+        if name == "TransformerEncoder":  # copies of the layer it is given
+            layer = a(0, "encoder_layer")
+            per_layer = sum(p.numel() for p in layer.parameters()) \
+                if isinstance(layer, torch.nn.Module) else 0
+            return int(a(1, "num_layers")) * per_layer
     except (TypeError, ValueError, OverflowError):
         return 0
     return 0
+
+
+def _attention_estimate(op: str, shapes: list[tuple[int, ...]], module: Any) -> tuple[int, float]:
+    """Attention scores every query against every key: batch x heads x L x S scores, each
+    4 x E operations (scores and weighted sum), plus 2 operations per parameter and token
+    for a module's projections; its largest tensor is the scores or the query."""
+    q = shapes[0] if shapes else ()
+    if len(q) < 2:
+        n = _prod(q)
+        return n, float(n)
+    if op == "scaled_dot_product_attention":
+        k = shapes[1] if len(shapes) > 1 else q
+        batch, length, keys, layers, projections = _prod(q[:-2]), q[-2], k[-2], 1, 0.0
+    else:
+        attn = next((m for m in module.modules() if isinstance(m, torch.nn.MultiheadAttention)),
+                    None) if isinstance(module, torch.nn.Module) else None
+        k = shapes[1] if op == "MultiheadAttention" and len(shapes) > 1 else q
+        if len(q) == 2:  # one unbatched sequence (L, E)
+            batch, length, keys = 1, q[0], k[0]
+        elif attn is not None and attn.batch_first:
+            batch, length, keys = q[0], q[1], k[1]
+        else:
+            batch, length, keys = q[1], q[0], k[0]
+        batch *= attn.num_heads if attn is not None else 1
+        layers = len(module.layers) if op == "TransformerEncoder" else 1
+        projections = 2.0 * _prod(q[:-1]) * sum(p.numel() for p in module.parameters()) \
+            if isinstance(module, torch.nn.Module) else 0.0
+    scores = batch * length * keys
+    return max(scores, _prod(q)), 4.0 * scores * q[-1] * layers + projections
+
+
+def _resample_estimate(args: Sequence[Any], kwargs: dict, inp: tuple[int, ...] | None,
+                       module: Any) -> tuple[int, float]:
+    """``F.interpolate`` / ``nn.Upsample`` of an input of shape ``inp``: (N, C) times the
+    output's spatial size, from ``size`` or from the input's spatial size times
+    ``scale_factor``."""
+    inp = inp or ()
+    spatial = len(inp) - 2
+    if isinstance(module, torch.nn.Module):
+        size, scale = getattr(module, "size", None), getattr(module, "scale_factor", None)
+    else:
+        size, scale = _arg(args, kwargs, 1, "size"), _arg(args, kwargs, 2, "scale_factor")
+    n = _prod(inp)
+    try:
+        if spatial >= 1 and size is not None:
+            dims = _ints(size)
+            n = _prod(inp[:2]) * _prod(dims * spatial if len(dims) == 1 else dims)
+        elif spatial >= 1 and scale is not None:
+            factors = list(scale) if isinstance(scale, (tuple, list)) else [scale] * spatial
+            n = int(n * math.prod(float(f) for f in factors))
+    except (TypeError, ValueError, OverflowError):
+        pass
+    return n, 4.0 * n
 
 
 class Gate:
@@ -160,8 +228,10 @@ class Gate:
     def _limit(self, name: str, what: str) -> LimitExceeded:
         return LimitExceeded(name, getattr(self.s, name), what, self.line)
 
-    def estimate(self, op: str, target: Any, args: Sequence[Any], kwargs: dict) -> tuple[int, float]:
-        """(elements of the result, floating-point operations), before the call."""
+    def estimate(self, op: str, target: Any, args: Sequence[Any], kwargs: dict,
+                 fn: Any = None) -> tuple[int, float]:
+        """(elements of the result, floating-point operations), before the call (``fn``: the
+        module called, whose settings some estimates read)."""
         short = op.rsplit(".", 1)[-1]
         if not kwargs and short not in _OWN_ESTIMATE and not short.startswith(_OWN_PREFIXES):
             only = (args[0] if target is None and len(args) == 1
@@ -189,6 +259,8 @@ class Gate:
                 return n, float(n)
             steps = kwargs.get("steps", nums[2] if len(nums) > 2 else 100)
             return (int(steps), float(steps)) if isinstance(steps, int) else (0, 0.0)
+        if short in _RESAMPLES:  # (before the in-place operators: "interpolate")
+            return _resample_estimate(args, kwargs, _shape_of(args[0]) if args else None, fn)
         if short in _ELEMENTWISE_HINTS or short.startswith("i"):
             a, b = (target, args[0]) if target is not None and args else (
                 args[0] if args else None, args[1] if len(args) > 1 else None)
@@ -221,6 +293,8 @@ class Gate:
             return self._matmul_estimate(shapes)
         if short.startswith(_CONVS):
             return self._conv_estimate(target, args, shapes)
+        if short in _ATTENTION:
+            return _attention_estimate(short, shapes, fn)
         n = _broadcast_numel(shapes) if shapes else 0
         return n, float(n)
 
@@ -268,7 +342,7 @@ class Gate:
             if self.parameters > self.s.max_parameters:
                 raise self._limit("max_parameters", "the program's layers add up to "
                                   f"{self.parameters:,} parameters")
-        n, flops = self.estimate(op, target, args, kwargs)
+        n, flops = self.estimate(op, target, args, kwargs, fn)
         if n > self.s.max_tensor_elements:
             raise self._limit("max_tensor_elements",
                               f"{op} would make a tensor of {n:,} elements")

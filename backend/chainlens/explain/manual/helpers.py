@@ -52,6 +52,13 @@ def softmax(x, axis):
     return e / e.sum(axis=axis, keepdims=True)
 
 
+def safe_softmax(x, axis):
+    """softmax, except that a row masked everywhere (all -inf) gives zeros, not NaN."""
+    with np.errstate(invalid="ignore"):  # (-inf) - (-inf) in such a row, replaced below
+        s = softmax(x, axis)
+    return np.where(np.isneginf(x).all(axis=axis, keepdims=True), np.zeros_like(s), s)
+
+
 def log_softmax(x, axis):
     shifted = x - x.max(axis=axis, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
@@ -149,6 +156,32 @@ def avg_pool2d_grad(g, x, kernel, stride):
         for v in range(kernel[1]):
             grad[:, :, u:u + stride[0] * g.shape[2]:stride[0],
                  v:v + stride[1] * g.shape[3]:stride[1]] += share
+    return grad
+
+
+def nearest_index(n_in, n_out, scale):
+    """The input row each output row of nearest upsampling copies, computed as ATen does
+    (in float32): floor(i * s), with s = 1/scale when the call gave a scale, else
+    n_in/n_out."""
+    if n_in == n_out:
+        return np.arange(n_out)
+    s = np.float32(1.0 / scale) if scale else np.float32(n_in) / np.float32(n_out)
+    return np.minimum(np.floor(np.arange(n_out, dtype=np.float32) * s).astype(np.int64),
+                      n_in - 1)
+
+
+def upsample_nearest2d(x, size, scales):
+    rows = nearest_index(x.shape[2], size[0], scales[0])
+    cols = nearest_index(x.shape[3], size[1], scales[1])
+    return x[:, :, rows][:, :, :, cols]
+
+
+def upsample_nearest2d_grad(g, shape, size, scales):
+    """Each input's gradient: the sum of the outputs that copied it."""
+    rows = nearest_index(shape[2], size[0], scales[0])
+    cols = nearest_index(shape[3], size[1], scales[1])
+    grad = np.zeros(shape, dtype=g.dtype)
+    np.add.at(grad, (slice(None), slice(None), rows[:, None], cols[None, :]), g)
     return grad
 
 

@@ -662,13 +662,31 @@ def _avg_pool(c: Call) -> Code:
                 ("avg_pool2d", "avg_pool2d_grad", "im2col"))
 
 
-@rule("_softmax.default")
+@rule("upsample_nearest2d.default")
+def _upsample_nearest2d(c: Call) -> Code:
+    x, size = c.arg(0), lit(tuple(c.arg(1, "output_size")))
+    scales = lit((c.arg(2, "scales_h"), c.arg(3, "scales_w")))
+    return Code(f"upsample_nearest2d({x}, {size}, {scales})",
+                {0: f"upsample_nearest2d_grad({c.g}, {x}.shape, {size}, {scales})"},
+                "each output copies its nearest input: an input's gradient sums the gradients "
+                "of the outputs that copied it",
+                ("nearest_index", "upsample_nearest2d", "upsample_nearest2d_grad"))
+
+
+@rule("_softmax.default", "_safe_softmax.default")
 def _softmax(c: Call) -> Code:
+    """``_safe_softmax`` (attention's, in nn.MultiheadAttention) differs only where a whole
+    row is masked: zeros there, whose gradient is zero too."""
     a = c.arg(0)
     d = c.arg(1) % a.ndim
-    return Code(f"softmax({a}, {d})",
+    safe = c.op.startswith("_safe")
+    if safe and c.arg(2, "dtype") is not None:
+        raise NotImplementedError("_safe_softmax with a dtype")
+    fn = "safe_softmax" if safe else "softmax"
+    return Code(f"{fn}({a}, {d})",
                 {0: f"{c.y} * ({c.g} - ({c.g} * {c.y}).sum(axis={d}, keepdims=True))"},
-                "softmax's Jacobian diag(s) − s·sᵀ, applied: s ⊙ (g − Σ g⊙s)", ("softmax",))
+                "softmax's Jacobian diag(s) − s·sᵀ, applied: s ⊙ (g − Σ g⊙s)",
+                ("softmax", "safe_softmax") if safe else ("softmax",))
 
 
 @rule("_log_softmax.default")
