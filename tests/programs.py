@@ -765,3 +765,26 @@ stretched = nn.Upsample(size=(5, 7))(x)
 (near.mean() + stretched.pow(2).sum()).backward()
 print(near.shape, stretched.shape, x.grad)
 """)
+program("init_with_apply", """
+torch.manual_seed(0)
+
+def init_weights(m):
+    if isinstance(m, nn.Linear):
+        nn.init.xavier_uniform_(m.weight)
+        m.bias.data.fill_(0.01)
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(3, 4), nn.Tanh())
+        self.head = nn.Linear(4, 1)
+
+    def forward(self, x):
+        return self.head(self.body(x))
+
+net = Net()
+net.apply(init_weights)
+loss = net(torch.ones(2, 3)).pow(2).mean()
+loss.backward()
+print(net.head.bias, net.body[0].weight.grad)
+""")

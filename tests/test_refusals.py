@@ -89,7 +89,7 @@ HOSTILE = [
     "import torch\nx = torch.ones(2)\nx.grad_fn.__class__",
     "import torch\nx = torch.ones(2, requires_grad=True)\n(x*2).grad_fn.register_hook(print)",
     "import torch.nn as nn\nm = nn.Linear(1, 1)\nm.register_forward_hook(None)",
-    "import torch.nn as nn\nm = nn.Linear(1, 1)\nm.apply(None)",
+    "import torch.nn as nn\nm = nn.Linear(1, 1)\nm.share_memory()",
     "import torch\ntorch.Tensor.backward",
     "match x:\n    case 1:\n        pass",
     "from torch import *",

@@ -139,7 +139,7 @@ NDARRAY_ATTRS = _names("""
 MODULE_METHODS = _names("""
     parameters named_parameters buffers named_buffers children named_children modules
     named_modules zero_grad train eval to cpu cuda float double forward requires_grad_
-    state_dict load_state_dict add_module append extend insert keys values items
+    state_dict load_state_dict add_module append extend insert keys values items apply
 """)
 
 OPTIMIZER_ATTRS = _names("zero_grad step param_groups state add_param_group defaults")
