@@ -86,6 +86,7 @@ def _small_stats(flat: list) -> dict[str, Any]:
 CHUNK = 1 << 17
 
 
+@np.errstate(over="ignore")  # a float32 sum of squares past 3.4e38 is inf, as torch's norm
 def _reduce(a: np.ndarray, wide: bool = False) -> tuple[float, float, Any, Any]:
     """Sum, sum of squares, min and max of a flat array; ``wide`` sums in float64 (where
     the array's own type overflowed). A float chunk is summed by torch, whose cascade sum
