@@ -764,6 +764,11 @@ near = F.interpolate(x, scale_factor=2, mode="nearest")
 stretched = nn.Upsample(size=(5, 7))(x)
 (near.mean() + stretched.pow(2).sum()).backward()
 print(near.shape, stretched.shape, x.grad)
+x.grad = None
+smooth = F.interpolate(x, size=(5, 4), mode="bilinear", align_corners=False)
+corners = nn.Upsample(scale_factor=2, mode="bilinear", align_corners=True)(x)
+(smooth.pow(2).sum() + corners.mean()).backward()
+print(smooth.shape, corners.shape, x.grad)
 """)
 program("init_with_apply", """
 torch.manual_seed(0)

@@ -251,6 +251,27 @@ def test_nearest_upsampling_helpers(size: tuple[int, int], scale: float | None) 
     assert np.allclose(H.upsample_nearest2d_grad(g.numpy(), xn.shape, size, scales), gx)
 
 
+@pytest.mark.parametrize("size,scale,corners", [
+    ((6, 8), 2.0, False), ((5, 7), None, False), ((7, 3), None, True), ((1, 5), None, True),
+    ((8, 9), 2.5, False)])
+def test_bilinear_upsampling_helpers(size: tuple[int, int], scale: float | None,
+                                     corners: bool) -> None:
+    torch.manual_seed(5)
+    x = t64(2, 3, 3, 4)
+    if scale is None:
+        y = F.interpolate(x, size=size, mode="bilinear", align_corners=corners)
+    else:
+        y = F.interpolate(x, scale_factor=scale, mode="bilinear", align_corners=corners)
+    size = tuple(y.shape[2:])
+    g = torch.randn_like(y)
+    (gx,) = grads(y, g, x)
+    scales = (scale, scale)
+    xn = x.detach().numpy()
+    assert np.allclose(H.upsample_bilinear2d(xn, size, corners, scales), y.detach().numpy())
+    assert np.allclose(H.upsample_bilinear2d_grad(g.numpy(), xn.shape, size, corners, scales),
+                       gx)
+
+
 def test_loss_and_misc_helpers() -> None:
     torch.manual_seed(3)
     logits = t64(5, 4)

@@ -185,6 +185,45 @@ def upsample_nearest2d_grad(g, shape, size, scales):
     return grad
 
 
+def linear_source(n_in, n_out, align_corners, scale):
+    """For each output position of bilinear upsampling (as ATen computes it): the two input
+    positions it blends, and their weights."""
+    i = np.arange(n_out, dtype=np.float64)
+    if align_corners:
+        src = i * ((n_in - 1) / (n_out - 1)) if n_out > 1 else np.zeros(n_out)
+    else:
+        s = 1.0 / scale if scale else n_in / n_out
+        src = np.maximum((i + 0.5) * s - 0.5, 0.0)
+    i0 = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
+    i1 = np.minimum(i0 + 1, n_in - 1)
+    far = src - i0
+    return i0, i1, 1.0 - far, far
+
+
+def upsample_bilinear2d(x, size, align_corners, scales):
+    h0, h1, a0, a1 = linear_source(x.shape[2], size[0], align_corners, scales[0])
+    w0, w1, b0, b1 = linear_source(x.shape[3], size[1], align_corners, scales[1])
+    t = x.dtype.type
+    rows = x[:, :, h0] * a0[:, None].astype(t) + x[:, :, h1] * a1[:, None].astype(t)
+    return rows[..., w0] * b0.astype(t) + rows[..., w1] * b1.astype(t)
+
+
+def upsample_bilinear2d_grad(g, shape, size, align_corners, scales):
+    """Each output's gradient, shared by the four inputs it blended, by their weights:
+    columns first, then rows."""
+    h0, h1, a0, a1 = linear_source(shape[2], size[0], align_corners, scales[0])
+    w0, w1, b0, b1 = linear_source(shape[3], size[1], align_corners, scales[1])
+    t = g.dtype.type
+    by_cols = np.zeros((shape[0], shape[1], size[0], shape[3]), dtype=g.dtype)
+    every = slice(None)
+    np.add.at(by_cols, (every, every, every, w0), g * b0.astype(t))
+    np.add.at(by_cols, (every, every, every, w1), g * b1.astype(t))
+    grad = np.zeros(shape, dtype=g.dtype)
+    np.add.at(grad, (every, every, h0), by_cols * a0[:, None].astype(t))
+    np.add.at(grad, (every, every, h1), by_cols * a1[:, None].astype(t))
+    return grad
+
+
 def batch_norm(x, weight, bias, eps):
     """Training-mode batch norm over every dim but the channels (dim 1): the output,
     the batch mean and 1/sqrt(var + eps) (the biased variance, as in training)."""

@@ -673,6 +673,18 @@ def _upsample_nearest2d(c: Call) -> Code:
                 ("nearest_index", "upsample_nearest2d", "upsample_nearest2d_grad"))
 
 
+@rule("upsample_bilinear2d.default")
+def _upsample_bilinear2d(c: Call) -> Code:
+    x, size = c.arg(0), lit(tuple(c.arg(1, "output_size")))
+    corners = lit(bool(c.arg(2, "align_corners")))
+    scales = lit((c.arg(3, "scales_h"), c.arg(4, "scales_w")))
+    return Code(f"upsample_bilinear2d({x}, {size}, {corners}, {scales})",
+                {0: f"upsample_bilinear2d_grad({c.g}, {x}.shape, {size}, {corners}, {scales})"},
+                "each output blends four inputs: each of them gets the output's gradient times "
+                "its weight in the blend",
+                ("linear_source", "upsample_bilinear2d", "upsample_bilinear2d_grad"))
+
+
 @rule("_softmax.default", "_safe_softmax.default")
 def _softmax(c: Call) -> Code:
     """``_safe_softmax`` (attention's, in nn.MultiheadAttention) differs only where a whole
