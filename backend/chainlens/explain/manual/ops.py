@@ -662,27 +662,22 @@ def _avg_pool(c: Call) -> Code:
                 ("avg_pool2d", "avg_pool2d_grad", "im2col"))
 
 
-@rule("upsample_nearest2d.default")
-def _upsample_nearest2d(c: Call) -> Code:
+@rule("upsample_nearest2d.default", "upsample_bilinear2d.default")
+def _upsample2d(c: Call) -> Code:
+    """Nearest: each output copies one input. Bilinear: each blends four (its arguments
+    have ``align_corners`` before the scales)."""
+    bilinear = c.op.startswith("upsample_bilinear")
     x, size = c.arg(0), lit(tuple(c.arg(1, "output_size")))
-    scales = lit((c.arg(2, "scales_h"), c.arg(3, "scales_w")))
-    return Code(f"upsample_nearest2d({x}, {size}, {scales})",
-                {0: f"upsample_nearest2d_grad({c.g}, {x}.shape, {size}, {scales})"},
+    first = 3 if bilinear else 2
+    args = f"{size}, " + (f"{lit(bool(c.arg(2, 'align_corners')))}, " if bilinear else "") \
+        + lit((c.arg(first, "scales_h"), c.arg(first + 1, "scales_w")))
+    fn = "upsample_bilinear2d" if bilinear else "upsample_nearest2d"
+    return Code(f"{fn}({x}, {args})", {0: f"{fn}_grad({c.g}, {x}.shape, {args})"},
+                "each output blends four inputs: each of them gets the output's gradient times "
+                "its weight in the blend" if bilinear else
                 "each output copies its nearest input: an input's gradient sums the gradients "
                 "of the outputs that copied it",
-                ("nearest_index", "upsample_nearest2d", "upsample_nearest2d_grad"))
-
-
-@rule("upsample_bilinear2d.default")
-def _upsample_bilinear2d(c: Call) -> Code:
-    x, size = c.arg(0), lit(tuple(c.arg(1, "output_size")))
-    corners = lit(bool(c.arg(2, "align_corners")))
-    scales = lit((c.arg(3, "scales_h"), c.arg(4, "scales_w")))
-    return Code(f"upsample_bilinear2d({x}, {size}, {corners}, {scales})",
-                {0: f"upsample_bilinear2d_grad({c.g}, {x}.shape, {size}, {corners}, {scales})"},
-                "each output blends four inputs: each of them gets the output's gradient times "
-                "its weight in the blend",
-                ("linear_source", "upsample_bilinear2d", "upsample_bilinear2d_grad"))
+                ("linear_source" if bilinear else "nearest_index", fn, f"{fn}_grad"))
 
 
 @rule("_softmax.default", "_safe_softmax.default")
