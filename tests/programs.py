@@ -793,3 +793,44 @@ loss = net(torch.ones(2, 3)).pow(2).mean()
 loss.backward()
 print(net.head.bias, net.body[0].weight.grad)
 """)
+program("lambdas", """
+x = torch.tensor([1.0, 2.0], requires_grad=True)
+y = x * 3
+y.register_hook(lambda g: g * 2)
+(y ** 2).sum().backward()
+print(x.grad)
+
+def magnitude(t):
+    return t.abs().item()
+
+xs = [torch.tensor(3.0), torch.tensor(-5.0), torch.tensor(1.0)]
+print(max(xs, key=lambda t: t.abs().item()), min(xs, key=magnitude),
+      sorted([3, 1, 2], key=lambda v: -v), min([4, -2, 9], key=abs))
+scale = lambda t, k=2: t * k
+print(scale(torch.ones(2)), scale(torch.ones(2), k=5))
+shifts = [lambda v, i=i: v + i for i in range(3)]
+print([f(10) for f in shifts])
+
+w = torch.ones(1, requires_grad=True)
+opt = optim.SGD([w], lr=1.0)
+sched = optim.lr_scheduler.LambdaLR(opt, lr_lambda=lambda epoch: 0.5 ** epoch)
+for epoch in range(3):
+    opt.zero_grad()
+    (w * 2).sum().backward()
+    opt.step()
+    sched.step()
+    print(epoch, opt.param_groups[0]["lr"], w.item())
+net = nn.Sequential(nn.Linear(2, 2), nn.ReLU())
+net.apply(lambda m: nn.init.zeros_(m.bias) if isinstance(m, nn.Linear) else None)
+print(net[0].bias)
+
+class Scaled(nn.Module):
+    act = lambda self, v: v * 2
+
+    def forward(self, v):
+        return self.act(v)
+
+print(Scaled()(torch.ones(1)))
+twice = lambda a, b: a * b
+print(twice(torch.ones(1)))
+""")

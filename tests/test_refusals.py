@@ -69,7 +69,7 @@ HOSTILE = [
     "import numpy as np\nnp.fromfile('x')",
     "import numpy as np\nnp.ctypeslib",
     "'{0.__class__}'.format(1)",
-    "f = lambda: 1",
+    "f = lambda: __import__('os')",
     "def g():\n    yield 1",
     "def g():\n    global x",
     "async def g():\n    pass",

@@ -92,19 +92,22 @@ def make_builtins(interp: "Interpreter") -> dict[str, Builtin]:
         gate.seq_len(len(text), "this string")
         return text
 
-    def sorted_(iterable: Any, *, key: Any = None, reverse: bool = False) -> list:
-        sized(iterable, "sorted()")
-        if key is not None:
-            return py.sorted(iterable, key=lambda v: interp.call_value(key, [v], {}, None),
-                             reverse=reverse)
-        return py.sorted(iterable, reverse=reverse)
+    def keyed(fn: Callable, name: str) -> Callable:
+        """``sorted``/``min``/``max`` whose ``key`` may be the program's own function."""
+        consumed = consume(fn, name)
+
+        def wrapped(*args: Any, key: Any = None, **kwargs: Any) -> Any:
+            if key is not None:
+                kwargs["key"] = lambda v: interp.call_value(key, [v], {}, None)
+            return consumed(*args, **kwargs)
+        return wrapped
 
     table: dict[str, Builtin] = {
         "print": Builtin("print", print_),
         "isinstance": Builtin("isinstance", isinstance_),
         "pow": Builtin("pow", pow_),
         "range": Builtin("range", range_, range),
-        "sorted": Builtin("sorted", sorted_),
+        "sorted": Builtin("sorted", keyed(py.sorted, "sorted")),
         "format_method": Builtin("format", format_method),
         "len": Builtin("len", py.len),
         "abs": Builtin("abs", py.abs),
@@ -113,8 +116,8 @@ def make_builtins(interp: "Interpreter") -> dict[str, Builtin]:
         "enumerate": Builtin("enumerate", consume(py.enumerate, "enumerate")),
         "zip": Builtin("zip", consume(py.zip, "zip")),
         "reversed": Builtin("reversed", py.reversed),
-        "min": Builtin("min", consume(py.min, "min")),
-        "max": Builtin("max", consume(py.max, "max")),
+        "min": Builtin("min", keyed(py.min, "min")),
+        "max": Builtin("max", keyed(py.max, "max")),
         "sum": Builtin("sum", consume(py.sum, "sum")),
         "any": Builtin("any", consume(py.any, "any")),
         "all": Builtin("all", consume(py.all, "all")),

@@ -9,6 +9,7 @@ interpreter objects (``objects``).
 from __future__ import annotations
 
 import ast
+import dataclasses
 import operator
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -184,8 +185,10 @@ class Interpreter:
             ast.Set: self._e_set, ast.Dict: self._e_dict, ast.JoinedStr: self._e_joinedstr,
             ast.FormattedValue: self._e_formatted, ast.ListComp: self._e_listcomp,
             ast.GeneratorExp: self._e_listcomp, ast.SetComp: self._e_setcomp,
-            ast.DictComp: self._e_dictcomp,
+            ast.DictComp: self._e_dictcomp, ast.Lambda: self._e_lambda,
         }
+        #: Each lambda as the one-statement function it stands for, made once per lambda.
+        self._lambdas: dict[int, ast.FunctionDef] = {}
 
     # ------------------------------------------------------------ running
     def run(self, tree: ast.Module) -> None:
@@ -327,6 +330,16 @@ class Interpreter:
         return UserFunction(node.name, node, scope, defaults, kw_defaults, is_static=is_static,
                             grad_modes=tuple(grad_modes))
 
+    def _e_lambda(self, node: ast.Lambda, scope: Scope) -> UserFunction:
+        """``lambda g: g * 2``: a function of the program like any ``def`` (an interpreter
+        object), named ``<lambda>`` as Python names it in its errors."""
+        fdef = self._lambdas.get(id(node))
+        if fdef is None:
+            body = ast.copy_location(ast.Return(value=node.body), node.body)
+            fdef = self._lambdas[id(node)] = ast.copy_location(ast.FunctionDef(
+                name="<lambda>", args=node.args, body=[body], decorator_list=[]), node)
+        return self._make_function(fdef, scope)
+
     def _s_def(self, node: ast.FunctionDef, scope: Scope) -> None:
         self.bind(node.name, self._make_function(node, scope), scope)
 
@@ -354,7 +367,10 @@ class Interpreter:
                 for t in stmt.targets:
                     if not isinstance(t, ast.Name):
                         raise _forbidden("this class attribute assignment", t)
-                    ucls.attrs[t.id] = value
+                    if isinstance(value, UserFunction):  # act = lambda self, x: ...: a method
+                        ucls.methods[t.id] = dataclasses.replace(value, owner=ucls)
+                    else:
+                        ucls.attrs[t.id] = value
                     body_scope.vars[t.id] = value
         ucls.pyclass = (make_function_class if kind == "function" else make_module_class)(self, ucls)
         self.bind(node.name, ucls, scope)
@@ -928,6 +944,9 @@ class Interpreter:
         if fn is torch.set_grad_enabled and node is not self._with_call:
             raise _refused(WITH_ONLY_REFUSAL, node)
         args = [Callback(self, a) if isinstance(a, CALLABLE) else a for a in args]
+        if kwargs:  # (LambdaLR(opt, lr_lambda=f))
+            kwargs = {k: Callback(self, v) if isinstance(v, CALLABLE) else v
+                      for k, v in kwargs.items()}
         if op == "register_hook" and isinstance(target, torch.Tensor) and args \
                 and isinstance(args[0], Callback):
             owner = ast.unparse(node.func.value) if isinstance(node, ast.Call) \
