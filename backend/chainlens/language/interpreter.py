@@ -943,16 +943,16 @@ class Interpreter:
             raise TypeError(f"'{type(fn).__name__}' object is not callable")
         if fn is torch.set_grad_enabled and node is not self._with_call:
             raise _refused(WITH_ONLY_REFUSAL, node)
+        if op == "register_hook" and isinstance(target, torch.Tensor) and args \
+                and isinstance(args[0], CALLABLE):
+            owner = ast.unparse(node.func.value) if isinstance(node, ast.Call) \
+                and isinstance(node.func, ast.Attribute) else "the tensor"
+            args = [TensorHook(self, args[0], self.recorder.node_of(target), owner, self.line),
+                    *args[1:]]
         args = [Callback(self, a) if isinstance(a, CALLABLE) else a for a in args]
         if kwargs:  # (LambdaLR(opt, lr_lambda=f))
             kwargs = {k: Callback(self, v) if isinstance(v, CALLABLE) else v
                       for k, v in kwargs.items()}
-        if op == "register_hook" and isinstance(target, torch.Tensor) and args \
-                and isinstance(args[0], Callback):
-            owner = ast.unparse(node.func.value) if isinstance(node, ast.Call) \
-                and isinstance(node.func, ast.Attribute) else "the tensor"
-            args[0] = TensorHook(self, args[0].func, self.recorder.node_of(target), owner,
-                                 self.line)
         callee = None
         if isinstance(fn, nn.Module):
             op = type(fn).__name__

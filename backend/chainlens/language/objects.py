@@ -29,8 +29,8 @@ class UserFunction:
     kw_defaults: list[Any]
     owner: "UserClass | None" = None
     is_static: bool = False
-    #: ``torch.no_grad`` / ``torch.enable_grad`` from its decorators, outermost first: each
-    #: call runs inside them.
+    #: ``torch.no_grad`` / ``enable_grad`` / ``inference_mode`` from its decorators,
+    #: outermost first: each call runs inside them.
     grad_modes: tuple[type, ...] = ()
 
     def __repr__(self) -> str:
