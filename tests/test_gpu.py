@@ -14,9 +14,14 @@ import torch
 import chainlens
 from chainlens import Client
 from chainlens.examples.catalog import example, examples
+from chainlens.explain.gradcheck import run_check
+from chainlens.explain.manual import manual_code
+from chainlens.settings import Settings
 from oracle import assert_matches, run_plain
 from programs import PROGRAMS
 from server import serve
+from test_gradcheck import leaf_id
+from test_manual import compare_pass, execute
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU on this machine")
 
@@ -51,6 +56,36 @@ def test_device_mix_on_a_gpu_machine_is_pytorchs_error() -> None:
     assert_matches(run, run_plain(source))
     assert run.error.message.startswith("Expected all tensors to be on the same device")
     assert [d.line for d in run.diagnostics if d.code == "device_mismatch"] == [run.error.line]
+
+
+def test_every_example_step_on_cuda_is_verified() -> None:
+    """Explanations are computed on the host from a CUDA run's tensors: each step's
+    upstream × local = downstream still holds."""
+    unverified = []
+    for ex in examples():
+        run = chainlens.run(ex.source, device="cuda")
+        unverified += [(ex.id, s.node) for p in run.passes for s in p.steps
+                       if s.formula is None or not s.formula.verified]
+    assert unverified == []
+
+
+@pytest.mark.parametrize("example_id,name", [("chain_rule", "x"), ("lenet", "net.fc3.bias"),
+                                             ("custom_relu", "x")])
+def test_gradient_check_of_a_cuda_run(example_id: str, name: str) -> None:
+    source = example(example_id).source
+    run = chainlens.run(source, device="cuda")
+    result = run_check(source, "cuda", 0, Settings(), run.id, leaf_id(run, name), 0, 6)
+    assert result["kind"] == "leaf" and result["ok"], result
+
+
+@pytest.mark.parametrize("example_id", ["two_layer_nn", "lenet"])
+def test_manual_code_of_a_cuda_run_matches_its_gradients(example_id: str, tmp_path) -> None:
+    """The numpy file is written from the pass re-run on the GPU; its gradients are the
+    CUDA run's."""
+    source = example(example_id).source
+    run = chainlens.run(source, device="cuda")
+    ns = execute(manual_code(source, "cuda", 0, Settings(), run.id, 0), tmp_path)
+    assert compare_pass(run, 0, ns) == len(run.passes[0].steps)
 
 
 @pytest.fixture(scope="module")
