@@ -8,15 +8,24 @@ ratio, the three programs being timed in turn within a repeat):
   wire       engine.run_wire + orjson.dumps: what a server worker does for a request
   run+dump   chainlens.run (a validated pydantic Run) + run.model_dump_json()
 Targets (issue 2): <= 1.5x on LeNet batch 64, <= 3x on RNN-500, <= 1.1x on the MLP.
+
+    .venv/bin/python bench/engine.py --breakdown [--repeat N]
+
+instead times the wire path three ways, to show what each part of the engine costs:
+in full, without step explanations (no formula recomputed or verified), and without
+explanations or tensor summaries (the recording alone: interpreter, graph, hooks).
+Those two are not products, only measurements: the engine's parts are switched off here.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import statistics
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import orjson
@@ -25,6 +34,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 import chainlens  # noqa: E402
 from chainlens.engine import run_wire  # noqa: E402
+from chainlens.explain.explainer import Explainer  # noqa: E402
+from chainlens.tracing import summaries  # noqa: E402
 from chainlens.settings import Settings  # noqa: E402
 from workloads import CHAIN, MLP, lenet, rnn  # noqa: E402
 
@@ -57,24 +68,47 @@ def run_dump(source: str) -> float:
     return time.perf_counter() - t0
 
 
-def paired(source: str, repeat: int) -> tuple[list[float], list[float], list[float]]:
-    """Times of plain, wire and run+dump, taken in turn within each repeat: on a shared,
-    noisy machine a slow spell then slows all three alike, and each repeat gives a ratio."""
-    fns = (plain, wire, run_dump)
+def paired(source: str, repeat: int, fns: tuple = (plain, wire, run_dump)) -> list[list[float]]:
+    """Times of each of ``fns``, taken in turn within each repeat: on a shared, noisy
+    machine a slow spell then slows all alike, and each repeat gives a ratio."""
     for fn in fns:
         fn(source)  # warm-up
-    times: tuple[list[float], list[float], list[float]] = ([], [], [])
+    times: list[list[float]] = [[] for _ in fns]
     for i in range(repeat):
-        for k in range(3):  # each repeat starts with the next one: no program always goes first
-            j = (i + k) % 3
+        for k in range(len(fns)):  # each repeat starts with the next one: none always first
+            j = (i + k) % len(fns)
             gc.collect()
             times[j].append(fns[j](source) * 1000)
     return times
 
 
+@contextlib.contextmanager
+def switched_off(explanations: bool, views: bool) -> Iterator[None]:
+    """The engine without step explanations and/or without tensor summaries (every view
+    left empty): for --breakdown only."""
+    saved = Explainer.__call__, summaries.Summarizer.flush, summaries.view
+    if explanations:
+        Explainer.__call__ = lambda self, *args: None  # type: ignore[method-assign]
+    if views:
+        summaries.Summarizer.flush = lambda self: None  # type: ignore[method-assign]
+        summaries.view = lambda t: {"shape": [], "stats": None}
+    try:
+        yield
+    finally:
+        Explainer.__call__, summaries.Summarizer.flush, summaries.view = saved
+
+
+def wire_without(explanations: bool, views: bool) -> Callable[[str], float]:
+    def timed(source: str) -> float:
+        with switched_off(explanations, views):
+            return wire(source)
+    return timed
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--breakdown", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(1)
     rows = [("chain rule (3*(x+2)**2).mean()", CHAIN, args.repeat),
@@ -82,14 +116,25 @@ def main() -> None:
             ("LeNet batch 64", lenet(64), args.repeat),
             ("MLP 784-50-1 on 50000x784", MLP, max(3, args.repeat // 2)),
             ("RNN cell x 500 steps (hidden 8)", rnn(), args.repeat)]
-    print(f"{'workload':34} {'plain ms':>9} {'wire ms':>9} {'ratio':>7} {'run+dump ms':>12} {'ratio':>7}")
     med = statistics.median
+    if args.breakdown:
+        fns = (plain, wire, wire_without(True, False), wire_without(True, True))
+        print(f"{'workload':34} {'plain ms':>9} {'wire':>7} {'no expl.':>9} {'recording':>10}"
+              "   (ratios to plain)")
+    else:
+        fns = (plain, wire, run_dump)
+        print(f"{'workload':34} {'plain ms':>9} {'wire ms':>9} {'ratio':>7} {'run+dump ms':>12} "
+              f"{'ratio':>7}")
     for name, source, repeat in rows:
-        p, w, r = paired(source, repeat)
-        wr = med(b / a for a, b in zip(p, w, strict=True))
-        rr = med(b / a for a, b in zip(p, r, strict=True))
-        print(f"{name:34} {med(p):9.2f} {med(w):9.2f} {wr:6.2f}x {med(r):12.2f} {rr:6.2f}x",
-              flush=True)
+        times = paired(source, repeat, fns)
+        p = times[0]
+        ratios = [med(b / a for a, b in zip(p, t, strict=True)) for t in times[1:]]
+        if args.breakdown:
+            print(f"{name:34} {med(p):9.2f} {ratios[0]:6.2f}x {ratios[1]:8.2f}x "
+                  f"{ratios[2]:9.2f}x", flush=True)
+        else:
+            print(f"{name:34} {med(p):9.2f} {med(times[1]):9.2f} {ratios[0]:6.2f}x "
+                  f"{med(times[2]):12.2f} {ratios[1]:6.2f}x", flush=True)
 
 
 if __name__ == "__main__":
