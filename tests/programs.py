@@ -834,3 +834,77 @@ print(Scaled()(torch.ones(1)))
 twice = lambda a, b: a * b
 print(twice(torch.ones(1)))
 """)
+program("gradcheck_custom", """
+from torch.autograd import gradcheck
+
+
+class MyExp(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, i):
+        result = i.exp()
+        ctx.save_for_backward(result)
+        return result
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        result, = ctx.saved_tensors
+        return grad_output * result
+
+
+class WrongSquare(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * x
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        x, = ctx.saved_tensors
+        return grad_output * x
+
+
+x = torch.randn(4, dtype=torch.double, requires_grad=True)
+print(gradcheck(MyExp.apply, (x,), eps=1e-6, atol=1e-4))
+print(gradcheck(WrongSquare.apply, (x,), raise_exception=False))
+print(gradcheck(lambda t: (t * t).sum(), (x,)))
+y = MyExp.apply(x).sum()
+y.backward()
+gradcheck(WrongSquare.apply, (x,))
+""")
+program("buffers_and_scatter", """
+class Counter(nn.Module):
+    def __init__(self, n):
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(n))
+        self.register_buffer("count", torch.zeros(1))
+        self.register_parameter("shift", nn.Parameter(torch.zeros(n)))
+
+    def forward(self, x):
+        self.count += 1
+        return x * self.scale + self.shift
+
+
+m = Counter(3)
+x = torch.tensor([[1.0, 2.0, 3.0], [0.5, -1.0, 2.0]])
+out = m(x)
+idx = torch.tensor([[0, 1, 1], [2, 0, 2]])
+pooled = torch.zeros(2, 3).scatter_add(1, idx, out)
+rows = torch.zeros(3, 3).index_add(0, torch.tensor([0, 2]), out)
+loss = pooled.pow(2).sum() + rows.sum()
+loss.backward()
+print(m.count, m.scale.grad, m.shift.grad)
+print(list(dict(m.named_buffers()).keys()), [n for n, _ in m.named_parameters()])
+v = nn.utils.parameters_to_vector(m.parameters())
+print(v)
+nn.utils.vector_to_parameters(v * 2, m.parameters())
+print(m.scale, m.state_dict()["count"])
+""")
+program("gather_select", """
+logits = torch.tensor([[2.0, -1.0, 0.5], [0.1, 0.2, 3.0], [1.0, 1.0, -2.0]], requires_grad=True)
+target = torch.tensor([0, 2, 1])
+picked = logits.log_softmax(dim=1).gather(1, target.unsqueeze(1))
+rows = torch.index_select(logits, 0, torch.tensor([2, 0, 2]))
+loss = -picked.mean() + rows.pow(2).sum() * 0.1
+loss.backward()
+print(picked.squeeze(1), logits.grad)
+""")

@@ -32,7 +32,7 @@ MORE_FORBIDDEN = [
     "import torch\nx = torch.ones(2)\nx.apply_(abs)",
     "import torch\nx = torch.ones(2)\nx.map_(x, abs)",
     "import torch\nx = torch.ones(2, requires_grad=True)\nx.register_post_accumulate_grad_hook(print)",
-    "import torch.nn as nn\nnet = nn.Linear(1, 1)\nnet.register_buffer('b', None)",
+    "import torch.nn as nn\nnet = nn.Linear(1, 1)\nnet.register_forward_hook(print)",
     "import torch\nopt = torch.optim.SGD([torch.ones(1, requires_grad=True)], lr=1)\nopt.__dict__",
     "import numpy as np\nnp.lib",
     "import numpy as np\nnp.testing",

@@ -312,6 +312,50 @@ def test_loss_and_misc_helpers() -> None:
     assert np.allclose(H.embedding_grad(g.numpy(), idx.numpy(), 6, 0), gw)
 
 
+@pytest.mark.parametrize("dim", [0, 1, -1])
+def test_gather_and_scatter_helpers(dim: int) -> None:
+    """Index tensors smaller than the input in the other dims, and repeated positions.
+    (A scatter_add source larger than its index runs forward, but torch's backward then
+    fails: "ScatterAddBackward0 returned an invalid gradient".)"""
+    torch.manual_seed(4)
+    x, src = t64(4, 5), t64(3, 4)
+    index = torch.randint(0, x.shape[dim], (3, 4))
+    y = torch.gather(x, dim, index)
+    g = torch.randn_like(y)
+    (gx,) = grads(y, g, x)
+    n = index.numpy()
+    assert np.allclose(x.detach().numpy()[H.along(n, dim % 2)], y.detach().numpy())
+    zeros = np.zeros((4, 5))
+    assert np.allclose(H.scatter_add(zeros, dim % 2, n, g.numpy()), gx)
+    y = x.scatter_add(dim, index, src)
+    g = torch.randn_like(y)
+    gx, gs = grads(y, g, x, src)
+    assert np.allclose(H.scatter_add(x.detach().numpy(), dim % 2, n, src.detach().numpy()),
+                       y.detach().numpy())
+    assert np.allclose(gx, g.numpy())
+    assert np.allclose(H.gather_grad(g.numpy(), dim % 2, n, (3, 4)), gs)
+
+
+@pytest.mark.parametrize("dim", [0, 1])
+def test_index_add_and_select_helpers(dim: int) -> None:
+    torch.manual_seed(5)
+    x = t64(4, 5)
+    index = torch.tensor([2, 0, 2])
+    src = t64(*[3 if d == dim else x.shape[d] for d in range(2)])
+    y = x.index_add(dim, index, src, alpha=0.5)
+    g = torch.randn_like(y)
+    gx, gs = grads(y, g, x, src)
+    n = index.numpy()
+    assert np.allclose(H.index_add(x.detach().numpy(), dim, n, src.detach().numpy(), 0.5),
+                       y.detach().numpy())
+    assert np.allclose(gx, g.numpy())
+    assert np.allclose(0.5 * np.take(g.numpy(), n, axis=dim), gs)
+    y = torch.index_select(x, dim, index)
+    g = torch.randn_like(y)
+    (gx,) = grads(y, g, x)
+    assert np.allclose(H.index_select_grad(g.numpy(), dim, n, (4, 5)), gx)
+
+
 # ------------------------------------------------------------------ over HTTP, on the page
 def test_manual_endpoint(base_url: str, tmp_path: Path) -> None:
     client = Client(base_url)

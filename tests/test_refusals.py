@@ -186,6 +186,14 @@ def test_shadowing_a_refused_builtin_is_allowed() -> None:
      "y = F.interpolate(torch.ones(1, 3, 10, 10), None, 1000)", "would make a tensor"),
     ("import torch\nimport torch.nn as nn\n"
      "y = nn.Upsample(size=(5000, 5000))(torch.ones(1, 3, 10, 10))", "would make a tensor"),
+    # a dense Jacobian of n input elements has n x n entries: refused before it is built
+    ("import torch\nfrom torch.autograd import gradcheck\n"
+     "ok = gradcheck(torch.sigmoid, (torch.randn(5000, dtype=torch.double, requires_grad=True),))",
+     "would make a tensor"),
+    ("import torch\nJ = torch.autograd.functional.jacobian(torch.tanh, torch.ones(2000))",
+     "would make a tensor"),
+    ("import torch\nH = torch.autograd.functional.hessian(lambda v: (v ** 3).sum(), "
+     "inputs=torch.ones(1500))", "would make a tensor"),
     ("import torch.nn as nn\nls = [nn.Linear(1000, 1000) for i in range(20)]", "max_parameters"),
     ("import torch\nkeep = []\nfor i in range(100):\n    keep.append(torch.ones(1000, 1000))",
      "max_live_elements"),

@@ -32,7 +32,8 @@ TORCH = _names("""
     pow square sign floor ceil round trunc frac neg reciprocal mul add sub div true_divide
     remainder fmod lerp addcmul addcdiv
     allclose isclose equal eq ne gt lt ge le isnan isinf isfinite all any nonzero count_nonzero
-    cumsum cumprod diag diagonal tril triu trace masked_fill gather scatter index_select
+    cumsum cumprod diag diagonal tril triu trace masked_fill gather scatter scatter_add
+    index_add index_select
     masked_select take sort argsort topk numel is_tensor is_floating_point broadcast_tensors
     broadcast_to broadcast_shapes nan_to_num dist cdist sigmoid_ heaviside logical_and logical_or
     logical_not logical_xor bernoulli multinomial normal tile repeat_interleave unique
@@ -43,7 +44,8 @@ TORCH = _names("""
     nn autograd optim linalg cuda
 """)
 
-AUTOGRAD = _names("grad backward Function functional")
+#: ``gradcheck``: what the custom-Function tutorials say to run on every backward.
+AUTOGRAD = _names("grad backward Function functional gradcheck gradgradcheck")
 AUTOGRAD_FUNCTIONAL = _names("jacobian vjp jvp hessian vhp hvp")
 LINALG = _names("norm vector_norm matrix_norm inv det solve svd qr eigh cross")
 CUDA = _names("is_available device_count manual_seed manual_seed_all synchronize")
@@ -62,8 +64,9 @@ NN = _names("""
     functional init utils
 """)
 
-#: Gradient clipping, the remedy for exploding gradients (RNN tutorials).
-NN_UTILS = _names("clip_grad_norm_ clip_grad_value_")
+#: Gradient clipping, the remedy for exploding gradients (RNN tutorials), and the
+#: parameters as one vector (second-order and evolutionary methods).
+NN_UTILS = _names("clip_grad_norm_ clip_grad_value_ parameters_to_vector vector_to_parameters")
 
 NN_INIT = _names("""
     xavier_uniform_ xavier_normal_ kaiming_uniform_ kaiming_normal_ zeros_ ones_ normal_
@@ -120,12 +123,14 @@ TENSOR_ATTRS = _names("""
     log_softmax clamp clamp_min clamp_max clip pow square neg reciprocal sign floor ceil round
     trunc frac erf atan asin acos sinh cosh
     add sub mul div true_divide matmul mm bmm mv dot outer remainder fmod lerp maximum minimum
-    where masked_fill gather scatter index_select masked_select chunk split unbind narrow flip
+    where masked_fill gather scatter scatter_add index_add index_select masked_select chunk split
+    unbind narrow flip
     roll tril triu diag diagonal trace topk sort argsort all any isnan isinf isfinite
     nan_to_num eq ne gt lt ge le equal allclose isclose logical_not nonzero count_nonzero
     new_zeros new_ones new_full new_tensor new_empty sum_to_size squeeze_ unsqueeze_ t_
     zero_ fill_ normal_ uniform_ copy_ add_ sub_ mul_ div_ pow_ clamp_ clamp_min_ abs_ exp_
-    sqrt_ neg_ relu_ sigmoid_ tanh_ masked_fill_ fill_diagonal_ bernoulli_ scatter_ index_fill_
+    sqrt_ neg_ relu_ sigmoid_ tanh_ masked_fill_ fill_diagonal_ bernoulli_ scatter_ scatter_add_
+    index_add_ index_fill_
     random_ exponential_ log_ floor_ ceil_ round_ sign_ addcmul_ addcdiv_ lerp_ transpose_
     resize_as_ requires_grad is_contiguous stride storage_offset type unique is_inference
     register_hook
@@ -140,6 +145,7 @@ MODULE_METHODS = _names("""
     parameters named_parameters buffers named_buffers children named_children modules
     named_modules zero_grad train eval to cpu cuda float double forward requires_grad_
     state_dict load_state_dict add_module append extend insert keys values items apply
+    register_buffer register_parameter
 """)
 
 OPTIMIZER_ATTRS = _names("zero_grad step param_groups state add_param_group defaults")

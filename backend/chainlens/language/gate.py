@@ -36,10 +36,12 @@ _CONVS = ("conv", "Conv")
 _ATTENTION = frozenset({"scaled_dot_product_attention", "MultiheadAttention",
                         "TransformerEncoderLayer", "TransformerEncoder"})
 _RESAMPLES = frozenset({"interpolate", "Upsample"})
+#: Calls that build a dense Jacobian (or Hessian) of a function of their ``inputs``.
+_JACOBIANS = frozenset({"jacobian", "hessian", "gradcheck", "gradgradcheck"})
 #: Ops with an estimate of their own; any other op is estimated by its operands' broadcast
 #: size (names starting with ``i`` are in-place operators and ``index_*``: see estimate).
 _OWN_ESTIMATE = (FACTORIES | _RANGES | _ELEMENTWISE_HINTS | _EXPANDS | _REPEATS | _PRODUCTS
-                 | _MATMULS | _ATTENTION | _RESAMPLES)
+                 | _MATMULS | _ATTENTION | _RESAMPLES | _JACOBIANS)
 _OWN_PREFIXES = ("i", *_CONVS)
 
 
@@ -181,6 +183,16 @@ def _attention_estimate(op: str, shapes: list[tuple[int, ...]], module: Any) -> 
     return max(scores, _prod(q)), 4.0 * scores * q[-1] * layers + projections
 
 
+def _jacobian_estimate(args: Sequence[Any], kwargs: dict) -> tuple[int, float]:
+    """``jacobian(f, inputs)``, ``hessian``, ``gradcheck``: a matrix of n x n entries for n
+    input elements (a function's outputs as many as its inputs, the common case), each
+    entry a function evaluation's worth of work."""
+    inputs = _arg(args, kwargs, 1, "inputs")
+    tensors = inputs if isinstance(inputs, (tuple, list)) else [inputs]
+    n = sum(t.numel() for t in tensors if isinstance(t, torch.Tensor))
+    return n * n, float(n) * n
+
+
 def _resample_estimate(args: Sequence[Any], kwargs: dict, inp: tuple[int, ...] | None,
                        module: Any) -> tuple[int, float]:
     """``F.interpolate`` / ``nn.Upsample`` of an input of shape ``inp``: (N, C) times the
@@ -259,6 +271,8 @@ class Gate:
                 return n, float(n)
             steps = kwargs.get("steps", nums[2] if len(nums) > 2 else 100)
             return (int(steps), float(steps)) if isinstance(steps, int) else (0, 0.0)
+        if short in _JACOBIANS:
+            return _jacobian_estimate(args, kwargs)
         if short in _RESAMPLES:  # (before the in-place operators: "interpolate")
             return _resample_estimate(args, kwargs, _shape_of(args[0]) if args else None, fn)
         if short in _ELEMENTWISE_HINTS or short.startswith("i"):

@@ -31,6 +31,41 @@ def scatter(g, shape, key):
     return out
 
 
+def along(index, axis):
+    """Where torch's gather and scatter_add reach: element i of index, with its own
+    coordinate along axis replaced by the index's value there."""
+    where = list(np.indices(index.shape, sparse=True))
+    where[axis] = index
+    return tuple(where)
+
+
+def scatter_add(x, axis, index, src):
+    """x with src[i] added at along(index, axis)[i], over index's shape (repeats add up)."""
+    out = x.copy()
+    np.add.at(out, along(index, axis), src[tuple(slice(0, n) for n in index.shape)])
+    return out
+
+
+def gather_grad(g, axis, index, shape):
+    """The gradient of what gathered (or was scattered) along axis into g: g read back
+    at each element's place, 0 where index did not reach."""
+    out = np.zeros(shape, dtype=g.dtype)
+    out[tuple(slice(0, n) for n in index.shape)] = g[along(index, axis)]
+    return out
+
+
+def index_add(x, axis, index, src, alpha):
+    """x with alpha * src's slices along axis added at the positions index names."""
+    out = x.copy()
+    np.add.at(np.moveaxis(out, axis, 0), index, alpha * np.moveaxis(src, axis, 0))
+    return out
+
+
+def index_select_grad(g, axis, index, shape):
+    """Each selected slice's gradient, added back at its position (repeats add up)."""
+    return index_add(np.zeros(shape, dtype=g.dtype), axis, index, g, 1)
+
+
 def erf(x):
     """The error function, elementwise (numpy has none; math.erf is exact)."""
     return np.vectorize(math.erf, otypes=[np.float64])(x).astype(x.dtype)

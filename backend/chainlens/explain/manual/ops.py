@@ -795,6 +795,47 @@ def _layer_norm(c: Call) -> Code:
                 ("layer_norm", "layer_norm_grad_input", "layer_norm_xhat"), aux=True)
 
 
+@rule("gather.default")
+def _gather(c: Call) -> Code:
+    a, index = c.arg(0), c.arg(2)
+    d = c.arg(1) % a.ndim
+    return Code(f"{a}[along({index}, {d})]",
+                {0: f"scatter_add(np.zeros({lit(a.shape)}, dtype={c.g}.dtype), {d}, {index}, "
+                    f"{c.g})"},
+                f"each gathered element's gradient goes back to where it was read along dim "
+                f"{d} (added up where read twice)", ("along", "scatter_add"))
+
+
+@rule("scatter_add.default")
+def _scatter_add(c: Call) -> Code:
+    a, index, src = c.arg(0), c.arg(2), c.arg(3)
+    d = c.arg(1) % a.ndim
+    return Code(f"scatter_add({a}, {d}, {index}, {src})",
+                {0: c.g, 3: f"gather_grad({c.g}, {d}, {index}, {lit(src.shape)})"},
+                "the input passes its gradient through; each added element gets the gradient "
+                f"of the place it was added to along dim {d}", ("scatter_add", "gather_grad"))
+
+
+@rule("index_add.default")
+def _index_add(c: Call) -> Code:
+    a, index, src, alpha = c.arg(0), c.arg(2), c.arg(3), c.arg(4, "alpha", 1)
+    d = c.arg(1) % a.ndim
+    return Code(f"index_add({a}, {d}, {index}, {src}, {lit(alpha)})",
+                {0: c.g, 3: _scaled(alpha, f"np.take({c.g}, {index}, axis={d})")},
+                f"the input passes its gradient through; each added slice gets the gradient "
+                f"of the slice it was added to along dim {d}", ("index_add",))
+
+
+@rule("index_select.default")
+def _index_select(c: Call) -> Code:
+    a, index = c.arg(0), c.arg(2)
+    d = c.arg(1) % a.ndim
+    return Code(f"np.take({a}, {index}, axis={d})",
+                {0: f"index_select_grad({c.g}, {d}, {index}, {lit(a.shape)})"},
+                f"each selected slice's gradient goes back to its place along dim {d}",
+                ("index_select_grad",))
+
+
 @rule("embedding.default")
 def _embedding(c: Call) -> Code:
     w, idx = c.arg(0), c.arg(1)
