@@ -838,38 +838,36 @@ program("gradcheck_custom", """
 from torch.autograd import gradcheck
 
 
-class MyExp(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, i):
-        result = i.exp()
-        ctx.save_for_backward(result)
-        return result
-
-    @staticmethod
-    def backward(ctx, grad_output):
-        result, = ctx.saved_tensors
-        return grad_output * result
-
-
-class WrongSquare(torch.autograd.Function):
+class Cube(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return x * x
+        return x ** 3
 
     @staticmethod
     def backward(ctx, grad_output):
-        x, = ctx.saved_tensors
-        return grad_output * x
+        (x,) = ctx.saved_tensors
+        return 3 * x ** 2 * grad_output
+
+
+class BadSin(torch.autograd.Function):
+    \"\"\"Its derivative should be cos(x): gradcheck says so.\"\"\"
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return torch.sin(x)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        return grad_output * torch.sin(ctx.saved_tensors[0])
 
 
 x = torch.randn(4, dtype=torch.double, requires_grad=True)
-print(gradcheck(MyExp.apply, (x,), eps=1e-6, atol=1e-4))
-print(gradcheck(WrongSquare.apply, (x,), raise_exception=False))
+print(gradcheck(Cube.apply, (x,), eps=1e-6, atol=1e-4))
+print(gradcheck(BadSin.apply, (x,), raise_exception=False))
 print(gradcheck(lambda t: (t * t).sum(), (x,)))
-y = MyExp.apply(x).sum()
-y.backward()
-gradcheck(WrongSquare.apply, (x,))
+Cube.apply(x).sum().backward()
+gradcheck(BadSin.apply, (x,))
 """)
 program("buffers_and_scatter", """
 class Counter(nn.Module):
