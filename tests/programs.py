@@ -906,3 +906,17 @@ loss = -picked.mean() + rows.pow(2).sum() * 0.1
 loss.backward()
 print(picked.squeeze(1), logits.grad)
 """)
+program("freeze_with_filter", """
+torch.manual_seed(0)
+model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+for p in model[0].parameters():
+    p.requires_grad = False
+opt = optim.SGD(filter(lambda p: p.requires_grad, model.parameters()), lr=0.1)
+loss = model(torch.randn(2, 3)).sum()
+loss.backward()
+opt.step()
+print(model[0].weight.grad, model[2].bias.grad)
+print(sum(p.numel() for p in model.parameters() if p.requires_grad))
+sizes = list(map(lambda p: tuple(p.shape), model.parameters()))
+print(sizes, sorted(map(abs, [-3, 1, -2])), list(filter(None, [0, 1, 2])))
+""")

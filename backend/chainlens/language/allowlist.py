@@ -177,7 +177,7 @@ BUILTINS = _names("""
     True False None Exception RuntimeError ValueError TypeError IndexError KeyError
     ZeroDivisionError AssertionError ArithmeticError StopIteration NotImplementedError
     AttributeError NameError
-""") - {"map", "filter", "hasattr"}
+""") - {"hasattr"}
 
 #: Exceptions a program may name in ``except`` and ``raise``.
 EXCEPTIONS: dict[str, type[BaseException]] = {

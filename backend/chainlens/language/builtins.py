@@ -92,15 +92,31 @@ def make_builtins(interp: "Interpreter") -> dict[str, Builtin]:
         gate.seq_len(len(text), "this string")
         return text
 
+    def each(fn: Any) -> Callable[..., Any]:
+        """A value of the program (its own function, a builtin, a library function) as a
+        Python callable, called the way the program would call it."""
+        return lambda *values: interp.call_value(fn, list(values), {}, None)
+
     def keyed(fn: Callable, name: str) -> Callable:
         """``sorted``/``min``/``max`` whose ``key`` may be the program's own function."""
         consumed = consume(fn, name)
 
         def wrapped(*args: Any, key: Any = None, **kwargs: Any) -> Any:
             if key is not None:
-                kwargs["key"] = lambda v: interp.call_value(key, [v], {}, None)
+                kwargs["key"] = each(key)
             return consumed(*args, **kwargs)
         return wrapped
+
+    def map_(fn: Any, *iterables: Any) -> Any:
+        for it in iterables:
+            sized(it, "map()")
+        return py.map(each(fn), *iterables)
+
+    def filter_(fn: Any, iterable: Any) -> Any:
+        """``filter(lambda p: p.requires_grad, model.parameters())``, as fine-tuning
+        code hands an optimizer only the layers it trains. Lazy, as Python's."""
+        sized(iterable, "filter()")
+        return py.filter(None if fn is None else each(fn), iterable)
 
     table: dict[str, Builtin] = {
         "print": Builtin("print", print_),
@@ -121,6 +137,8 @@ def make_builtins(interp: "Interpreter") -> dict[str, Builtin]:
         "sum": Builtin("sum", consume(py.sum, "sum")),
         "any": Builtin("any", consume(py.any, "any")),
         "all": Builtin("all", consume(py.all, "all")),
+        "map": Builtin("map", map_),
+        "filter": Builtin("filter", filter_),
     }
     for name, t in (("float", float), ("int", int), ("bool", bool), ("str", str),
                     ("list", list), ("tuple", tuple), ("dict", dict), ("set", set)):
