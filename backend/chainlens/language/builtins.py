@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ProgramRejected
 from .allowlist import EXCEPTIONS
-from .objects import UserClass
+from .objects import Callback, UserClass
 
 if TYPE_CHECKING:
     from .interpreter import Interpreter
@@ -92,31 +92,26 @@ def make_builtins(interp: "Interpreter") -> dict[str, Builtin]:
         gate.seq_len(len(text), "this string")
         return text
 
-    def each(fn: Any) -> Callable[..., Any]:
-        """A value of the program (its own function, a builtin, a library function) as a
-        Python callable, called the way the program would call it."""
-        return lambda *values: interp.call_value(fn, list(values), {}, None)
-
     def keyed(fn: Callable, name: str) -> Callable:
         """``sorted``/``min``/``max`` whose ``key`` may be the program's own function."""
         consumed = consume(fn, name)
 
         def wrapped(*args: Any, key: Any = None, **kwargs: Any) -> Any:
             if key is not None:
-                kwargs["key"] = each(key)
+                kwargs["key"] = Callback(interp, key)
             return consumed(*args, **kwargs)
         return wrapped
 
     def map_(fn: Any, *iterables: Any) -> Any:
         for it in iterables:
             sized(it, "map()")
-        return py.map(each(fn), *iterables)
+        return py.map(Callback(interp, fn), *iterables)
 
     def filter_(fn: Any, iterable: Any) -> Any:
         """``filter(lambda p: p.requires_grad, model.parameters())``, as fine-tuning
         code hands an optimizer only the layers it trains. Lazy, as Python's."""
         sized(iterable, "filter()")
-        return py.filter(None if fn is None else each(fn), iterable)
+        return py.filter(None if fn is None else Callback(interp, fn), iterable)
 
     table: dict[str, Builtin] = {
         "print": Builtin("print", print_),

@@ -26,7 +26,7 @@ from . import allowlist as A
 from .builtins import Builtin, make_builtins
 from .checker import WITH_ONLY_REFUSAL
 from .gate import Gate
-from .objects import (BoundMethod, Namespace, SuperProxy, UserClass, UserFunction,
+from .objects import (BoundMethod, Callback, Namespace, SuperProxy, UserClass, UserFunction,
                       make_function_class, make_module_class, user_class_of)
 
 
@@ -99,20 +99,6 @@ def _refused(message: str, node: ast.AST | None) -> ProgramRejected:
 
 def _forbidden(what: str, node: ast.AST | None) -> ProgramRejected:
     return _refused(f"{what} is not available in chainlens", node)
-
-
-class Callback:
-    """A user function handed to a library (``jacobian(f, x)``, ``register_hook``):
-    a Python callable that runs the interpreted body."""
-
-    __slots__ = ("interp", "func")
-
-    def __init__(self, interp: "Interpreter", func: UserFunction | BoundMethod) -> None:
-        self.interp = interp
-        self.func = func
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.interp.call_value(self.func, list(args), kwargs, None)
 
 
 class TensorHook(Callback):

@@ -20,6 +20,21 @@ if TYPE_CHECKING:
     from .interpreter import Interpreter, Scope
 
 
+class Callback:
+    """A value of the program handed to a library or a builtin as a Python callable
+    (``jacobian(f, x)``, ``filter(lambda p: ..., ps)``, a hook): each call runs the way the
+    program would call it, interpreted and under its limits."""
+
+    __slots__ = ("interp", "func")
+
+    def __init__(self, interp: "Interpreter", func: Any) -> None:
+        self.interp = interp
+        self.func = func
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.interp.call_value(self.func, list(args), kwargs, None)
+
+
 @dataclass(eq=False)
 class UserFunction:
     name: str
