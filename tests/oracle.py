@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from chainlens.engine import torch_globals
+
 ADDRESS = re.compile(r" at 0x[0-9a-f]+")
 
 
@@ -43,9 +45,9 @@ def run_plain(source: str, seed: int = 0, device: str = "cpu") -> Oracle:
     buf = io.StringIO()
     ns: dict[str, Any] = {"__name__": "__oracle__"}
     error = None
-    grad_mode = torch.is_grad_enabled()
     on_device = torch.device(device) if device != "cpu" else contextlib.nullcontext()
-    with contextlib.redirect_stdout(buf), warnings.catch_warnings(), on_device:
+    # (torch_globals: the program's print options or anomaly mode must not outlive it)
+    with contextlib.redirect_stdout(buf), warnings.catch_warnings(), on_device, torch_globals():
         warnings.simplefilter("ignore")
         try:
             exec(compile(source, "<program>", "exec"), ns)  # noqa: S102 - the oracle
@@ -55,8 +57,6 @@ def run_plain(source: str, seed: int = 0, device: str = "cpu") -> Oracle:
                 if frame.filename == "<program>":
                     line = frame.lineno
             error = (type(e).__name__, first_line(e), line)
-        finally:
-            torch.set_grad_enabled(grad_mode)
     tensors = {k: v for k, v in ns.items() if isinstance(v, torch.Tensor)}
     return Oracle(buf.getvalue(), tensors, error)
 

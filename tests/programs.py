@@ -920,3 +920,60 @@ print(sum(p.numel() for p in model.parameters() if p.requires_grad))
 sizes = list(map(lambda p: tuple(p.shape), model.parameters()))
 print(sizes, sorted(map(abs, [-3, 1, -2])), list(filter(None, [0, 1, 2])))
 """)
+program("data_loader_training", """
+from torch.utils.data import TensorDataset, DataLoader, random_split
+torch.manual_seed(0)
+X = torch.randn(50, 3)
+Y = X @ torch.tensor([[1.0], [2.0], [-1.0]]) + 0.5
+ds = TensorDataset(X, Y)
+train_ds, val_ds = random_split(ds, [40, 10])
+train_loader = DataLoader(train_ds, batch_size=8, shuffle=True)
+val_loader = DataLoader(val_ds, batch_size=5, drop_last=True)
+print(len(train_ds), len(train_loader), train_loader.batch_size, ds.tensors[0].shape)
+model = nn.Linear(3, 1)
+opt = optim.SGD(model.parameters(), lr=0.05)
+loss_fn = nn.MSELoss()
+for epoch in range(3):
+    for batch_idx, (xb, yb) in enumerate(train_loader):
+        opt.zero_grad()
+        loss = loss_fn(model(xb), yb)
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        val = sum(loss_fn(model(xb), yb).item() for xb, yb in val_loader) / len(val_loader)
+    print(epoch, round(val, 6))
+x0, y0 = ds[0]
+picked, targets = ds[torch.tensor([3, 1])]
+print(x0, y0, picked, ds[:2][1], val_ds[1])
+""")
+program("detect_anomaly_nan", """
+x = torch.zeros(3, requires_grad=True)
+with torch.autograd.detect_anomaly():
+    y = torch.sqrt((x ** 2).sum())
+print(y)
+torch.autograd.set_detect_anomaly(True)
+y.backward()
+""")
+program("legacy_constructors", """
+from torch.autograd import Variable
+a = torch.Tensor([1, 2, 3])
+b = torch.FloatTensor([4, 5, 6])
+c = torch.LongTensor([1, 0, 2])
+x = Variable(torch.ones(2, 2), requires_grad=True)
+out = ((x + 2) * (x + 2) * 3).mean()
+out.backward()
+a.requires_grad_()
+(a * b).sum().backward()
+print(a.grad, c.dtype, b.type(), c.type(torch.FloatTensor), torch.DoubleTensor(2, 3).shape)
+print(x.grad, x.data, isinstance(a, torch.FloatTensor))
+""")
+program("print_options_and_meshgrid", """
+torch.set_printoptions(precision=2, sci_mode=False)
+xs = torch.linspace(-1, 1, 5, requires_grad=True)
+ys = torch.linspace(-1, 1, 4)
+X, Y = torch.meshgrid(xs, ys, indexing="ij")
+Z = (X ** 2 + Y ** 2 + 1e-4).sqrt()
+Z.sum().backward()
+print(Z)
+print(xs.grad)
+""")

@@ -61,3 +61,15 @@ def test_node_values_are_what_each_op_produced_before_later_in_place_changes() -
                            f"node {named[name].id} ({name}) before the in-place change")
     (after,) = [n for n in run.nodes if n.op == "add_"]
     assert_view_equals(after.value, oracle.variables["y"], "the add_ node")
+
+
+def test_settings_a_program_changes_end_with_its_run() -> None:
+    """Print options and anomaly detection are the process's: a worker's next run, and
+    the caller of chainlens.run, keep their own."""
+    import torch
+    before = torch._tensor_str.get_printoptions(), torch.is_anomaly_enabled()
+    for name in ("print_options_and_meshgrid", "detect_anomaly_nan"):
+        chainlens.run(PROGRAMS[name])
+        assert (torch._tensor_str.get_printoptions(), torch.is_anomaly_enabled()) == before
+    run = chainlens.run("import torch\nprint(torch.ones(1) / 3)\n")
+    assert run.stdout == "tensor([0.3333])\n"

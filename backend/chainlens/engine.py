@@ -16,7 +16,7 @@ import sys
 import time
 import uuid
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -62,6 +62,22 @@ def available_devices() -> list[str]:
     if torch.cuda.is_available():
         devices += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
     return devices
+
+
+@contextlib.contextmanager
+def torch_globals() -> Iterator[None]:
+    """What a program may change for the whole process (grad mode, anomaly detection,
+    print options), put back as it was: a worker serves other runs after this one, and
+    ``chainlens.run`` returns to its caller's settings."""
+    grad = torch.is_grad_enabled()
+    anomaly = torch.is_anomaly_enabled(), torch.is_anomaly_check_nan_enabled()
+    printing = torch._tensor_str.get_printoptions()
+    try:
+        yield
+    finally:
+        torch.set_grad_enabled(grad)
+        torch.set_anomaly_enabled(*anomaly)
+        torch.set_printoptions(**printing)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -296,7 +312,6 @@ class _Execution:
         t1 = time.perf_counter()
         old_limit = sys.getrecursionlimit()
         sys.setrecursionlimit(max(old_limit, 6000))
-        grad_mode = torch.is_grad_enabled()
         gc_was_enabled = gc.isenabled()
         # Collections while thousands of autograd nodes are created cost 4x the hooks
         # themselves (each pass walks torch's whole object graph); a run is short-lived.
@@ -305,7 +320,7 @@ class _Execution:
         device_ctx = (torch.device(self.device) if self.device != "cpu"
                       else contextlib.nullcontext())
         try:
-            with device_ctx, warnings.catch_warnings():
+            with device_ctx, torch_globals(), warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 torch.set_grad_enabled(True)
                 try:
@@ -338,7 +353,6 @@ class _Execution:
                     self.diagnostics.from_exception(e, line, self._error_node(e))
         finally:
             sys.setrecursionlimit(old_limit)
-            torch.set_grad_enabled(grad_mode)
         timings["execute"] = (time.perf_counter() - t1) * 1000
         t2 = time.perf_counter()
         try:

@@ -13,6 +13,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 import torch.optim as optim
 
+from .datasets import data_namespace
+
 
 def _names(text: str) -> frozenset[str]:
     return frozenset(text.split())
@@ -33,7 +35,7 @@ TORCH = _names("""
     remainder fmod lerp addcmul addcdiv
     allclose isclose equal eq ne gt lt ge le isnan isinf isfinite all any nonzero count_nonzero
     cumsum cumprod diag diagonal tril triu trace masked_fill gather scatter scatter_add
-    index_add index_select
+    index_add index_select meshgrid
     masked_select take sort argsort topk numel is_tensor is_floating_point broadcast_tensors
     broadcast_to broadcast_shapes nan_to_num dist cdist sigmoid_ heaviside logical_and logical_or
     logical_not logical_xor bernoulli multinomial normal tile repeat_interleave unique
@@ -41,11 +43,18 @@ TORCH = _names("""
     complex64 cfloat
     pi e inf nan
     Tensor Size device dtype Generator
-    nn autograd optim linalg cuda
+    FloatTensor DoubleTensor LongTensor IntTensor BoolTensor ByteTensor
+    set_printoptions
+    nn autograd optim linalg cuda utils
 """)
 
-#: ``gradcheck``: what the custom-Function tutorials say to run on every backward.
-AUTOGRAD = _names("grad backward Function functional gradcheck gradgradcheck")
+#: ``gradcheck``: what the custom-Function tutorials say to run on every backward;
+#: ``detect_anomaly``: what a NaN hunt turns on; ``Variable``: what older tutorials wrap
+#: tensors in (it returns a tensor).
+AUTOGRAD = _names("""
+    grad backward Function functional gradcheck gradgradcheck
+    detect_anomaly set_detect_anomaly Variable
+""")
 AUTOGRAD_FUNCTIONAL = _names("jacobian vjp jvp hessian vhp hvp")
 LINALG = _names("norm vector_norm matrix_norm inv det solve svd qr eigh cross")
 CUDA = _names("is_available device_count manual_seed manual_seed_all synchronize")
@@ -66,6 +75,8 @@ NN = _names("""
 
 #: Gradient clipping, the remedy for exploding gradients (RNN tutorials), and the
 #: parameters as one vector (second-order and evolutionary methods).
+UTILS = _names("data")
+DATA = _names("TensorDataset DataLoader random_split Subset")
 NN_UTILS = _names("clip_grad_norm_ clip_grad_value_ parameters_to_vector vector_to_parameters")
 
 NN_INIT = _names("""
@@ -108,6 +119,8 @@ NAMESPACES: dict[str, tuple[object, frozenset[str]]] = {
     "torch.autograd.functional": (torch.autograd.functional, AUTOGRAD_FUNCTIONAL),
     "torch.linalg": (torch.linalg, LINALG),
     "torch.cuda": (torch.cuda, CUDA),
+    "torch.utils": (torch.utils, UTILS),
+    "torch.utils.data": (data_namespace(), DATA),
     "numpy": (np, NUMPY),
     "numpy.random": (np.random, NUMPY_RANDOM),
 }
@@ -134,7 +147,7 @@ TENSOR_ATTRS = _names("""
     random_ exponential_ log_ floor_ ceil_ round_ sign_ addcmul_ addcdiv_ lerp_ transpose_
     resize_as_ requires_grad is_contiguous stride storage_offset type unique is_inference
     register_hook
-""") - {"storage_offset", "type", "resize_as_"}
+""") - {"storage_offset", "resize_as_"}
 
 NDARRAY_ATTRS = _names("""
     shape dtype ndim size T sum mean max min std var argmax argmin reshape astype tolist item
@@ -158,6 +171,9 @@ DTYPE_ATTRS = _names("is_floating_point is_complex itemsize is_signed")
 DEVICE_ATTRS = _names("type index")
 SIZE_ATTRS = _names("numel count index")
 RETURN_TYPE_ATTRS = _names("values indices")
+LOADER_ATTRS = _names("dataset batch_size drop_last")
+#: TensorDataset's tensors; a Subset's dataset and indices (what random_split returns).
+DATASET_ATTRS = _names("tensors dataset indices")
 RNG_ATTRS = _names("random normal uniform integers choice permutation shuffle standard_normal")
 
 LIST_ATTRS = _names("append extend insert pop remove index count reverse sort copy clear")

@@ -21,7 +21,8 @@ from ..tracing.recorder import Recorder
 
 FACTORIES = frozenset({
     "zeros", "ones", "empty", "rand", "randn", "full", "randint", "eye", "new_zeros", "new_ones",
-    "new_full", "new_empty", "normal", "Tensor",
+    "new_full", "new_empty", "normal", "Tensor", "FloatTensor", "DoubleTensor", "LongTensor",
+    "IntTensor", "BoolTensor", "ByteTensor",
 })
 BACKWARD_OPS = frozenset({"backward", "autograd.backward", "autograd.grad"})
 _ELEMENTWISE_HINTS = frozenset({"add", "sub", "mul", "div", "pow", "where", "maximum", "minimum",

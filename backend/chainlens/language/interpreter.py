@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn as nn
+from torch.utils.data import DataLoader, Dataset
 from torch.utils.hooks import RemovableHandle
 
 from ..errors import ChainlensError, LimitExceeded, ProgramRejected
@@ -25,6 +26,7 @@ from ..tracing.recorder import Recorder
 from . import allowlist as A
 from .builtins import Builtin, make_builtins
 from .checker import WITH_ONLY_REFUSAL
+from .datasets import dataset_item
 from .gate import Gate
 from .objects import (BoundMethod, Callback, Namespace, SuperProxy, UserClass, UserFunction,
                       make_function_class, make_module_class, user_class_of)
@@ -82,7 +84,8 @@ UNARY: dict[type, tuple[Callable, str]] = {
     ast.Invert: (operator.invert, "bitwise_not"), ast.Not: (operator.not_, "not"),
 }
 GRAD_CONTEXTS = (torch.no_grad, torch.enable_grad, torch.inference_mode,
-                 torch.autograd.grad_mode.set_grad_enabled)
+                 torch.autograd.grad_mode.set_grad_enabled, torch.autograd.detect_anomaly,
+                 torch.autograd.set_detect_anomaly)
 #: Grad modes a function may be decorated with (each entered anew at every call).
 GRAD_DECORATORS = (torch.no_grad, torch.enable_grad, torch.inference_mode)
 #: What a program may hand to a library as a function (``register_hook(print)`` too).
@@ -368,7 +371,8 @@ class Interpreter:
             cm = self.evaluate(item.context_expr, scope)
             if not isinstance(cm, GRAD_CONTEXTS):
                 raise _forbidden("'with' other than torch.no_grad(), torch.enable_grad(), "
-                                 "torch.inference_mode() and torch.set_grad_enabled(mode)", item)
+                                 "torch.inference_mode(), torch.set_grad_enabled(mode) and "
+                                 "torch.autograd.detect_anomaly()", item)
             managers.append((cm, item.optional_vars))
         self._with(managers, node.body, scope)
 
@@ -614,6 +618,10 @@ class Interpreter:
             return A.DEVICE_ATTRS
         if isinstance(obj, np.random.Generator):
             return A.RNG_ATTRS
+        if isinstance(obj, DataLoader):
+            return A.LOADER_ATTRS
+        if isinstance(obj, Dataset):
+            return A.DATASET_ATTRS
         if isinstance(obj, BaseException):
             return frozenset({"args"})
         for t, attrs in ((bool, frozenset()), (int, A.INT_ATTRS), (float, A.FLOAT_ATTRS),
@@ -681,6 +689,8 @@ class Interpreter:
             return self.gate.call(operator.getitem, [obj, key], {}, "getitem", target=obj)
         if isinstance(obj, (Namespace, UserFunction, UserClass)):
             raise TypeError(f"'{type(obj).__name__}' object is not subscriptable")
+        if isinstance(obj, Dataset):
+            return dataset_item(obj, key, self._getitem)
         return obj[key]
 
     def _setitem(self, obj: Any, key: Any, value: Any) -> None:
@@ -929,6 +939,11 @@ class Interpreter:
             raise TypeError(f"'{type(fn).__name__}' object is not callable")
         if fn is torch.set_grad_enabled and node is not self._with_call:
             raise _refused(WITH_ONLY_REFUSAL, node)
+        if op == "type" and isinstance(target, torch.Tensor) \
+                and any(isinstance(a, str) for a in (*args, *kwargs.values())):
+            # (a type's name is imported by torch to find it: 'os.system' would import os)
+            raise _forbidden("Tensor.type with a type's name (pass the type: "
+                             "x.type(torch.FloatTensor), or a dtype)", node)
         if op == "register_hook" and isinstance(target, torch.Tensor) and args \
                 and isinstance(args[0], CALLABLE):
             owner = ast.unparse(node.func.value) if isinstance(node, ast.Call) \
