@@ -95,7 +95,10 @@ FUNCTIONAL = _names("""
 """)
 
 OPTIM = _names("SGD Adam AdamW RMSprop Adagrad Adadelta Adamax lr_scheduler Optimizer")
-LR_SCHEDULER = _names("StepLR ExponentialLR MultiStepLR CosineAnnealingLR LambdaLR")
+LR_SCHEDULER = _names("""
+    StepLR ExponentialLR MultiStepLR CosineAnnealingLR LambdaLR MultiplicativeLR LinearLR
+    ConstantLR PolynomialLR OneCycleLR CosineAnnealingWarmRestarts SequentialLR ReduceLROnPlateau
+""")
 
 NUMPY = _names("""
     array asarray zeros ones empty full arange linspace eye zeros_like ones_like
