@@ -24,7 +24,10 @@ def test_compose_file_is_valid_compose_spec() -> None:
     with zipfile.ZipFile(WHEEL) as z:
         schema = json.loads(z.read("compose/config/compose_spec.json"))
     doc = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-    jsonschema.validate(doc, schema)
+    # (the schema names draft 2019-09 as "http://...schema#", which jsonschema does not
+    # recognise by that spelling: its validator is chosen here instead of guessed)
+    jsonschema.Draft201909Validator.check_schema(schema)
+    jsonschema.Draft201909Validator(schema).validate(doc)
     assert doc["services"]["chainlens"]["ports"] == ["127.0.0.1:8000:8000"]
     gpu = doc["services"]["chainlens-gpu"]
     assert gpu["profiles"] == ["gpu"] and gpu["environment"]["CHAINLENS_DEVICE"] == "cuda"
