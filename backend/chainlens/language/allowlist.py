@@ -75,9 +75,11 @@ NN = _names("""
 
 #: Gradient clipping, the remedy for exploding gradients (RNN tutorials), and the
 #: parameters as one vector (second-order and evolutionary methods).
+NN_UTILS = _names("clip_grad_norm_ clip_grad_value_ parameters_to_vector vector_to_parameters")
+
+#: ``torch.utils``: only its datasets and loader (``datasets.py``: a loader in-process).
 UTILS = _names("data")
 DATA = _names("TensorDataset DataLoader random_split Subset")
-NN_UTILS = _names("clip_grad_norm_ clip_grad_value_ parameters_to_vector vector_to_parameters")
 
 NN_INIT = _names("""
     xavier_uniform_ xavier_normal_ kaiming_uniform_ kaiming_normal_ zeros_ ones_ normal_

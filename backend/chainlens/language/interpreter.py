@@ -83,7 +83,8 @@ UNARY: dict[type, tuple[Callable, str]] = {
     ast.USub: (operator.neg, "neg"), ast.UAdd: (operator.pos, "positive"),
     ast.Invert: (operator.invert, "bitwise_not"), ast.Not: (operator.not_, "not"),
 }
-GRAD_CONTEXTS = (torch.no_grad, torch.enable_grad, torch.inference_mode,
+#: What ``with`` may enter: grad modes, and anomaly detection (a NaN hunt).
+WITH_CONTEXTS = (torch.no_grad, torch.enable_grad, torch.inference_mode,
                  torch.autograd.grad_mode.set_grad_enabled, torch.autograd.detect_anomaly,
                  torch.autograd.set_detect_anomaly)
 #: Grad modes a function may be decorated with (each entered anew at every call).
@@ -369,7 +370,7 @@ class Interpreter:
         for item in node.items:
             self._with_call = item.context_expr
             cm = self.evaluate(item.context_expr, scope)
-            if not isinstance(cm, GRAD_CONTEXTS):
+            if not isinstance(cm, WITH_CONTEXTS):
                 raise _forbidden("'with' other than torch.no_grad(), torch.enable_grad(), "
                                  "torch.inference_mode(), torch.set_grad_enabled(mode) and "
                                  "torch.autograd.detect_anomaly()", item)
