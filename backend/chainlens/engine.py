@@ -366,6 +366,12 @@ class _Execution:
         run["timings_ms"] = timings
         return run
 
+    def close(self) -> None:
+        """Free the run's tensors and graph now: hooks and the program's own classes
+        would otherwise keep them alive for good (see ``language.objects.Link``)."""
+        self.recorder.release()
+        self.interp.close()
+
     def _error_node(self, exc: BaseException) -> str | None:
         """The node an exception is about: the leaf changed in place, the node whose saved
         tensor was modified, or the backward root."""
@@ -487,6 +493,8 @@ def run_wire(source: str, device: str = "cpu", seed: int = 0, *,
         return ex.execute()
     except LimitExceeded as e:  # a limit checked before running (program size, AST caps)
         raise ProgramRejected(e.message, e.line, e.col, code="limit_exceeded") from None
+    finally:
+        ex.close()
 
 
 def run(source: str, device: str = "cpu", seed: int = 0, *, settings: Settings | None = None,

@@ -67,6 +67,7 @@ def rerun(source: str, device: str, seed: int, settings: Settings, probe: Probe,
     except Stop as stop:
         return stop, ""
     finally:
+        ex.close()
         torch.set_default_dtype(old)
         if gc_on:
             gc.enable()

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ProgramRejected
 from .allowlist import EXCEPTIONS
-from .objects import Callback, UserClass
+from .objects import Callback, Link, UserClass, running
 
 if TYPE_CHECKING:
-    from .interpreter import Interpreter
+    from .gate import Gate
 
 
 @dataclass(eq=False)
@@ -45,12 +45,16 @@ class _SafeFormatter(string.Formatter):
 _FORMATTER = _SafeFormatter()
 
 
-def make_builtins(interp: "Interpreter") -> dict[str, Builtin]:
-    gate = interp.gate
+def make_builtins(link: Link) -> dict[str, Builtin]:
+    """The builtins of one run. They reach its interpreter through ``link``: a program may
+    hand one to torch (``x.register_hook(print)``), which keeps it past the run."""
+
+    def gate() -> Gate:
+        return running(link).gate
 
     def sized(x: Any, what: str) -> Any:
         if isinstance(x, range):
-            gate.seq_len(len(x), what)
+            gate().seq_len(len(x), what)
         return x
 
     def consume(fn: Callable, name: str) -> Callable:
@@ -64,7 +68,7 @@ def make_builtins(interp: "Interpreter") -> dict[str, Builtin]:
         sep = " " if sep is None else sep
         end = "\n" if end is None else end
         text = sep.join(str(a) for a in args) + end
-        interp.write(text)
+        running(link).write(text)
 
     def isinstance_(obj: Any, kinds: Any) -> bool:
         def unwrap(k: Any) -> Any:
@@ -81,7 +85,7 @@ def make_builtins(interp: "Interpreter") -> dict[str, Builtin]:
 
     def pow_(base: Any, exp: Any, mod: Any = None) -> Any:
         if isinstance(base, int) and isinstance(exp, int) and mod is None:
-            gate.int_pow(base, exp)
+            gate().int_pow(base, exp)
         return py.pow(base, exp, mod)
 
     def range_(*args: Any) -> range:
@@ -89,7 +93,7 @@ def make_builtins(interp: "Interpreter") -> dict[str, Builtin]:
 
     def format_method(s: str, *args: Any, **kwargs: Any) -> str:
         text = _FORMATTER.format(s, *args, **kwargs)
-        gate.seq_len(len(text), "this string")
+        gate().seq_len(len(text), "this string")
         return text
 
     def keyed(fn: Callable, name: str) -> Callable:
@@ -98,20 +102,20 @@ def make_builtins(interp: "Interpreter") -> dict[str, Builtin]:
 
         def wrapped(*args: Any, key: Any = None, **kwargs: Any) -> Any:
             if key is not None:
-                kwargs["key"] = Callback(interp, key)
+                kwargs["key"] = Callback(link, key)
             return consumed(*args, **kwargs)
         return wrapped
 
     def map_(fn: Any, *iterables: Any) -> Any:
         for it in iterables:
             sized(it, "map()")
-        return py.map(Callback(interp, fn), *iterables)
+        return py.map(Callback(link, fn), *iterables)
 
     def filter_(fn: Any, iterable: Any) -> Any:
         """``filter(lambda p: p.requires_grad, model.parameters())``, as fine-tuning
         code hands an optimizer only the layers it trains. Lazy, as Python's."""
         sized(iterable, "filter()")
-        return py.filter(None if fn is None else Callback(interp, fn), iterable)
+        return py.filter(None if fn is None else Callback(link, fn), iterable)
 
     table: dict[str, Builtin] = {
         "print": Builtin("print", print_),

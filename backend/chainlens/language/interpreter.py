@@ -28,8 +28,8 @@ from .builtins import Builtin, make_builtins
 from .checker import WITH_ONLY_REFUSAL
 from .datasets import dataset_item
 from .gate import Gate
-from .objects import (BoundMethod, Callback, Namespace, SuperProxy, UserClass, UserFunction,
-                      make_function_class, make_module_class, user_class_of)
+from .objects import (BoundMethod, Callback, Link, Namespace, SuperProxy, UserClass,
+                      UserFunction, make_function_class, make_module_class, user_class_of)
 
 
 class _Break(BaseException):
@@ -113,9 +113,9 @@ class TensorHook(Callback):
 
     __slots__ = ("node", "owner", "line")
 
-    def __init__(self, interp: "Interpreter", func: Any, node: str | None, owner: str,
+    def __init__(self, link: Link, func: Any, node: str | None, owner: str,
                  line: int | None) -> None:
-        super().__init__(interp, func)
+        super().__init__(link, func)
         self.node, self.owner, self.line = node, owner, line
 
     def __call__(self, grad: torch.Tensor) -> Any:
@@ -137,7 +137,8 @@ class Interpreter:
         self.recorder = recorder
         self.gate = Gate(settings, recorder, on_backward)
         self.globals = Scope()
-        self.builtins = make_builtins(self)
+        self.link = Link(self)
+        self.builtins = make_builtins(self.link)
         self.write = write
         self.statements = 0
         self.iterations = 0
@@ -183,6 +184,12 @@ class Interpreter:
     # ------------------------------------------------------------ running
     def run(self, tree: ast.Module) -> None:
         self.exec_block(tree.body, self.globals)
+
+    def close(self) -> None:
+        """The run is over: let go of what torch still holds (see ``Link``), so that the
+        program's tensors and graph are freed now rather than never."""
+        self.link.interp = None
+        self.globals.vars.clear()
 
     def exec_block(self, body: list[ast.stmt], scope: Scope) -> None:
         for stmt in body:
@@ -949,11 +956,11 @@ class Interpreter:
                 and isinstance(args[0], CALLABLE):
             owner = ast.unparse(node.func.value) if isinstance(node, ast.Call) \
                 and isinstance(node.func, ast.Attribute) else "the tensor"
-            args = [TensorHook(self, args[0], self.recorder.node_of(target), owner, self.line),
+            args = [TensorHook(self.link, args[0], self.recorder.node_of(target), owner, self.line),
                     *args[1:]]
-        args = [Callback(self, a) if isinstance(a, CALLABLE) else a for a in args]
+        args = [Callback(self.link, a) if isinstance(a, CALLABLE) else a for a in args]
         if kwargs:  # (LambdaLR(opt, lr_lambda=f))
-            kwargs = {k: Callback(self, v) if isinstance(v, CALLABLE) else v
+            kwargs = {k: Callback(self.link, v) if isinstance(v, CALLABLE) else v
                       for k, v in kwargs.items()}
         callee = None
         if isinstance(fn, nn.Module):

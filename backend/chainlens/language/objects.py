@@ -20,16 +20,33 @@ if TYPE_CHECKING:
     from .interpreter import Interpreter, Scope
 
 
+class Link:
+    """How what torch keeps of a run reaches its interpreter: hooks, and the classes whose
+    instances autograd nodes hold (a custom Function's ctx). The garbage collector cannot
+    see the edges from a tensor to its autograd graph, which live in C++: a cycle through
+    them (interpreter, tensor, its grad_fn, a hook calling the interpreter) would never be
+    freed. ``Interpreter.close`` cuts every such cycle here, once the run is over."""
+
+    __slots__ = ("interp",)
+
+    def __init__(self, interp: "Interpreter") -> None:
+        self.interp: Interpreter | None = interp
+
+
 class Callback:
     """A value of the program handed to a library or a builtin as a Python callable
     (``jacobian(f, x)``, ``filter(lambda p: ..., ps)``, a hook): each call runs the way the
     program would call it, interpreted and under its limits."""
 
-    __slots__ = ("interp", "func")
+    __slots__ = ("link", "func")
 
-    def __init__(self, interp: "Interpreter", func: Any) -> None:
-        self.interp = interp
+    def __init__(self, link: Link, func: Any) -> None:
+        self.link = link
         self.func = func
+
+    @property
+    def interp(self) -> "Interpreter":
+        return running(self.link)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.interp.call_value(self.func, list(args), kwargs, None)
@@ -112,25 +129,34 @@ class Namespace:
         return f"<module '{self.path}'>"
 
 
+def running(link: Link) -> "Interpreter":
+    """The interpreter behind ``link``, while its run lasts."""
+    interp = link.interp
+    if interp is None:
+        raise RuntimeError("this program's run is over")
+    return interp
+
+
 def user_class_of(obj: Any) -> UserClass | None:
     return getattr(type(obj), "chainlens_class", None)
 
 
 def make_module_class(interp: "Interpreter", ucls: UserClass) -> type:
     base = ucls.parent.pyclass if ucls.parent is not None else nn.Module
+    link = interp.link
 
     def __init__(self: nn.Module, *args: Any, **kwargs: Any) -> None:  # noqa: N807
         init = ucls.lookup("__init__")
         if init is None:
             nn.Module.__init__(self)
         else:
-            interp.call_function(init, [self, *args], kwargs)
+            running(link).call_function(init, [self, *args], kwargs)
 
     def forward(self: nn.Module, *args: Any, **kwargs: Any) -> Any:
         method = ucls.lookup("forward")
         if method is None:
             raise NotImplementedError(f'Module [{ucls.name}] is missing the required "forward" function')
-        return interp.call_function(method, [self, *args], kwargs)
+        return running(link).call_function(method, [self, *args], kwargs)
 
     return type(ucls.name, (base,), {
         "__init__": __init__, "forward": forward, "chainlens_class": ucls, "chainlens_user": True,
@@ -139,6 +165,8 @@ def make_module_class(interp: "Interpreter", ucls: UserClass) -> type:
 
 
 def make_function_class(interp: "Interpreter", ucls: UserClass) -> type:
+    link = interp.link
+
     def method(name: str) -> UserFunction:
         m = ucls.lookup(name)
         if m is None:
@@ -146,10 +174,10 @@ def make_function_class(interp: "Interpreter", ucls: UserClass) -> type:
         return m
 
     def forward(ctx: Any, *args: Any, **kwargs: Any) -> Any:
-        return interp.call_function(method("forward"), [ctx, *args], kwargs)
+        return running(link).call_function(method("forward"), [ctx, *args], kwargs)
 
     def backward(ctx: Any, *grads: Any) -> Any:
-        return interp.call_function(method("backward"), [ctx, *grads], {})
+        return running(link).call_function(method("backward"), [ctx, *grads], {})
 
     return type(ucls.name, (torch.autograd.Function,), {
         "forward": staticmethod(forward), "backward": staticmethod(backward),

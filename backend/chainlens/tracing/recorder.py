@@ -152,6 +152,9 @@ class Recorder:
         self.pass_fns: list[Any] = []
         self._kept_seq = 0  # nodes at or below this seq belong to passes kept in full
         self.dropped_passes = 0
+        #: The node hooks' handles: a hook holds the recorder, and so the tensors whose
+        #: graph holds the hook, a cycle through C++ that no garbage collection frees.
+        self._hooks: list[Any] = []
 
     # ---------------------------------------------------------------- nodes
     def _new_id(self) -> str:
@@ -357,10 +360,8 @@ class Recorder:
             p.node_ids.add(nid)
             if _HOOKED not in meta:
                 meta[_HOOKED] = True
-                if leaf:
-                    fn.register_prehook(self._leaf_hook(nid))
-                else:
-                    fn.register_hook(self._op_hook(nid))
+                self._hooks.append(fn.register_prehook(self._leaf_hook(nid)) if leaf
+                                   else fn.register_hook(self._op_hook(nid)))
         self._admit(p)
         self._current = p
         if self.on_pass is not None:
@@ -386,6 +387,17 @@ class Recorder:
                             if rec.seq > self._kept_seq and n not in keep]:
                     del self.nodes[nid]
         self.passes.append(p)
+
+    def release(self) -> None:
+        """The run is over: remove the node hooks, so that its graph can be freed, and
+        drop gradients that have graphs of their own (``create_graph=True``): such a
+        graph holds its leaf, whose ``.grad`` holds the graph, a cycle PyTorch warns of."""
+        for handle in self._hooks:
+            handle.remove()
+        self._hooks = []
+        for t, _ in self._leaves.values():
+            if t.grad is not None and t.grad.grad_fn is not None:
+                t.grad = None
 
     def end_pass(self) -> None:
         self._current = None
