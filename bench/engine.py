@@ -15,6 +15,14 @@ instead times the wire path three ways, to show what each part of the engine cos
 in full, without step explanations (no formula recomputed or verified), and without
 explanations or tensor summaries (the recording alone: interpreter, graph, hooks).
 Those two are not products, only measurements: the engine's parts are switched off here.
+
+    .venv/bin/python bench/engine.py --memory [--repeat N]
+
+instead counts, per run (after a garbage collection, as a pooled worker runs one program
+after another): the minor page faults (fresh memory the kernel had to map: a run that keeps
+memory alive makes the next one fault it in again), and how much the process's resident
+memory grew, which a run that frees everything leaves at zero. Counts, not times: the
+noise of a shared machine does not touch them.
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import orjson
+import resource
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -105,10 +114,31 @@ def wire_without(explanations: bool, views: bool) -> Callable[[str], float]:
     return timed
 
 
+def _resident_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+def memory(source: str, repeat: int, fn: Callable[[str], float]) -> tuple[float, float]:
+    """Median minor page faults per run, and resident growth per run (MB), of ``fn``."""
+    for _ in range(2):
+        fn(source)  # warm-up: the allocator's and torch's first-use memory
+    gc.collect()
+    faults = []
+    start = _resident_mb()
+    for _ in range(repeat):
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        fn(source)
+        faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+        gc.collect()
+    return statistics.median(faults), (_resident_mb() - start) / repeat
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--breakdown", action="store_true")
+    parser.add_argument("--memory", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(1)
     rows = [("chain rule (3*(x+2)**2).mean()", CHAIN, args.repeat),
@@ -117,6 +147,13 @@ def main() -> None:
             ("MLP 784-50-1 on 50000x784", MLP, max(3, args.repeat // 2)),
             ("RNN cell x 500 steps (hidden 8)", rnn(), args.repeat)]
     med = statistics.median
+    if args.memory:
+        print(f"{'workload':34} {'page faults per run':>28} {'resident growth MB/run':>28}")
+        print(f"{'':34} {'plain':>13} {'wire':>14} {'plain':>13} {'wire':>14}")
+        for name, source, repeat in rows:
+            (pf, pg), (wf, wg) = (memory(source, repeat, fn) for fn in (plain, wire))
+            print(f"{name:34} {pf:13.0f} {wf:14.0f} {pg:13.2f} {wg:14.2f}", flush=True)
+        return
     if args.breakdown:
         fns = (plain, wire, wire_without(True, False), wire_without(True, True))
         print(f"{'workload':34} {'plain ms':>9} {'wire':>7} {'no expl.':>9} {'recording':>10}"
