@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ProgramRejected
 from .allowlist import EXCEPTIONS
-from .objects import Callback, Link, UserClass, running
+from .objects import Callback, Link, UserClass
 
 if TYPE_CHECKING:
     from .gate import Gate
@@ -50,7 +50,7 @@ def make_builtins(link: Link) -> dict[str, Builtin]:
     hand one to torch (``x.register_hook(print)``), which keeps it past the run."""
 
     def gate() -> Gate:
-        return running(link).gate
+        return link.running().gate
 
     def sized(x: Any, what: str) -> Any:
         if isinstance(x, range):
@@ -68,7 +68,7 @@ def make_builtins(link: Link) -> dict[str, Builtin]:
         sep = " " if sep is None else sep
         end = "\n" if end is None else end
         text = sep.join(str(a) for a in args) + end
-        running(link).write(text)
+        link.running().write(text)
 
     def isinstance_(obj: Any, kinds: Any) -> bool:
         def unwrap(k: Any) -> Any:

@@ -32,6 +32,12 @@ class Link:
     def __init__(self, interp: "Interpreter") -> None:
         self.interp: Interpreter | None = interp
 
+    def running(self) -> "Interpreter":
+        """The interpreter, while its run lasts."""
+        if self.interp is None:
+            raise RuntimeError("this program's run is over")
+        return self.interp
+
 
 class Callback:
     """A value of the program handed to a library or a builtin as a Python callable
@@ -46,7 +52,7 @@ class Callback:
 
     @property
     def interp(self) -> "Interpreter":
-        return running(self.link)
+        return self.link.running()
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.interp.call_value(self.func, list(args), kwargs, None)
@@ -129,14 +135,6 @@ class Namespace:
         return f"<module '{self.path}'>"
 
 
-def running(link: Link) -> "Interpreter":
-    """The interpreter behind ``link``, while its run lasts."""
-    interp = link.interp
-    if interp is None:
-        raise RuntimeError("this program's run is over")
-    return interp
-
-
 def user_class_of(obj: Any) -> UserClass | None:
     return getattr(type(obj), "chainlens_class", None)
 
@@ -150,13 +148,13 @@ def make_module_class(interp: "Interpreter", ucls: UserClass) -> type:
         if init is None:
             nn.Module.__init__(self)
         else:
-            running(link).call_function(init, [self, *args], kwargs)
+            link.running().call_function(init, [self, *args], kwargs)
 
     def forward(self: nn.Module, *args: Any, **kwargs: Any) -> Any:
         method = ucls.lookup("forward")
         if method is None:
             raise NotImplementedError(f'Module [{ucls.name}] is missing the required "forward" function')
-        return running(link).call_function(method, [self, *args], kwargs)
+        return link.running().call_function(method, [self, *args], kwargs)
 
     return type(ucls.name, (base,), {
         "__init__": __init__, "forward": forward, "chainlens_class": ucls, "chainlens_user": True,
@@ -174,10 +172,10 @@ def make_function_class(interp: "Interpreter", ucls: UserClass) -> type:
         return m
 
     def forward(ctx: Any, *args: Any, **kwargs: Any) -> Any:
-        return running(link).call_function(method("forward"), [ctx, *args], kwargs)
+        return link.running().call_function(method("forward"), [ctx, *args], kwargs)
 
     def backward(ctx: Any, *grads: Any) -> Any:
-        return running(link).call_function(method("backward"), [ctx, *grads], {})
+        return link.running().call_function(method("backward"), [ctx, *grads], {})
 
     return type(ucls.name, (torch.autograd.Function,), {
         "forward": staticmethod(forward), "backward": staticmethod(backward),
