@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
+import resource
 import statistics
 import sys
 import time
@@ -37,7 +38,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import orjson
-import resource
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))

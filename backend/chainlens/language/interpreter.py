@@ -369,7 +369,8 @@ class Interpreter:
                     else:
                         ucls.attrs[t.id] = value
                     body_scope.vars[t.id] = value
-        ucls.pyclass = (make_function_class if kind == "function" else make_module_class)(self, ucls)
+        make = make_function_class if kind == "function" else make_module_class
+        ucls.pyclass = make(self.link, ucls)
         self.bind(node.name, ucls, scope)
 
     def _s_with(self, node: ast.With, scope: Scope) -> None:

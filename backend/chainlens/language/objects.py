@@ -139,9 +139,8 @@ def user_class_of(obj: Any) -> UserClass | None:
     return getattr(type(obj), "chainlens_class", None)
 
 
-def make_module_class(interp: "Interpreter", ucls: UserClass) -> type:
+def make_module_class(link: Link, ucls: UserClass) -> type:
     base = ucls.parent.pyclass if ucls.parent is not None else nn.Module
-    link = interp.link
 
     def __init__(self: nn.Module, *args: Any, **kwargs: Any) -> None:  # noqa: N807
         init = ucls.lookup("__init__")
@@ -162,9 +161,7 @@ def make_module_class(interp: "Interpreter", ucls: UserClass) -> type:
     })
 
 
-def make_function_class(interp: "Interpreter", ucls: UserClass) -> type:
-    link = interp.link
-
+def make_function_class(link: Link, ucls: UserClass) -> type:
     def method(name: str) -> UserFunction:
         m = ucls.lookup(name)
         if m is None:
