@@ -107,6 +107,19 @@ def graph_of(roots: Iterable[torch.Tensor]) -> Iterator[Any]:
         stack.extend(child for child, _ in fn.next_functions if child is not None)
 
 
+class _Relay:
+    """What the node hooks hold instead of the recorder. A hook holds what it calls, and
+    torch keeps the hooks on nodes, edges the garbage collector cannot see: a hook holding
+    the recorder, which holds tensors whose graph holds the hook, is a cycle no collection
+    frees. ``Recorder.release`` cuts this one link, where removing each hook took 5 µs
+    (15 ms for an RNN's 3000 nodes)."""
+
+    __slots__ = ("recorder",)
+
+    def __init__(self, recorder: Recorder) -> None:
+        self.recorder: Recorder | None = recorder
+
+
 class Recorder:
     """Collects nodes, cut edges and passes for one run."""
 
@@ -152,9 +165,7 @@ class Recorder:
         self.pass_fns: list[Any] = []
         self._kept_seq = 0  # nodes at or below this seq belong to passes kept in full
         self.dropped_passes = 0
-        #: The node hooks' handles: a hook holds the recorder, and so the tensors whose
-        #: graph holds the hook, a cycle through C++ that no garbage collection frees.
-        self._hooks: list[Any] = []
+        self._relay = _Relay(self)
 
     # ---------------------------------------------------------------- nodes
     def _new_id(self) -> str:
@@ -360,8 +371,10 @@ class Recorder:
             p.node_ids.add(nid)
             if _HOOKED not in meta:
                 meta[_HOOKED] = True
-                self._hooks.append(fn.register_prehook(self._leaf_hook(nid)) if leaf
-                                   else fn.register_hook(self._op_hook(nid)))
+                if leaf:
+                    fn.register_prehook(_leaf_hook(self._relay, nid))
+                else:
+                    fn.register_hook(_op_hook(self._relay, nid))
         self._admit(p)
         self._current = p
         if self.on_pass is not None:
@@ -389,12 +402,11 @@ class Recorder:
         self.passes.append(p)
 
     def release(self) -> None:
-        """The run is over: remove the node hooks, so that its graph can be freed, and
-        drop gradients that have graphs of their own (``create_graph=True``): such a
-        graph holds its leaf, whose ``.grad`` holds the graph, a cycle PyTorch warns of."""
-        for handle in self._hooks:
-            handle.remove()
-        self._hooks = []
+        """The run is over: cut the node hooks' link to the recorder (see ``_Relay``), so
+        that its graph can be freed, and drop gradients that have graphs of their own
+        (``create_graph=True``): such a graph holds its leaf, whose ``.grad`` holds the
+        graph, a cycle PyTorch warns of."""
+        self._relay.recorder = None
         for t, _ in self._leaves.values():
             if t.grad is not None and t.grad.grad_fn is not None:
                 t.grad = None
@@ -426,18 +438,6 @@ class Recorder:
         if self.on_step is not None:
             self.on_step(p, step)
 
-    def _op_hook(self, nid: str) -> Callable:
-        """A post-hook: ``grad_inputs`` are downstream, ``grad_outputs`` upstream."""
-        def hook(grad_inputs: tuple, grad_outputs: tuple) -> None:
-            self._record_step(nid, grad_outputs, grad_inputs)
-        return hook
-
-    def _leaf_hook(self, nid: str) -> Callable:
-        """A pre-hook on AccumulateGrad: upstream only; it passes nothing further down."""
-        def hook(grad_outputs: tuple) -> None:
-            self._record_step(nid, grad_outputs, ())
-        return hook
-
     def after_create_graph(self, leaves: Iterable[torch.Tensor]) -> None:
         """With ``create_graph=True`` the gradients have graphs of their own: label them."""
         for t in leaves:
@@ -447,6 +447,22 @@ class Recorder:
 
     def leaf_tensors(self) -> list[torch.Tensor]:
         return [t for t, _ in self._leaves.values()]
+
+
+def _op_hook(relay: _Relay, nid: str) -> Callable:
+    """A post-hook: ``grad_inputs`` are downstream, ``grad_outputs`` upstream."""
+    def hook(grad_inputs: tuple, grad_outputs: tuple) -> None:
+        if relay.recorder is not None:
+            relay.recorder._record_step(nid, grad_outputs, grad_inputs)
+    return hook
+
+
+def _leaf_hook(relay: _Relay, nid: str) -> Callable:
+    """A pre-hook on AccumulateGrad: upstream only; it passes nothing further down."""
+    def hook(grad_outputs: tuple) -> None:
+        if relay.recorder is not None:
+            relay.recorder._record_step(nid, grad_outputs, ())
+    return hook
 
 
 _SAVED_NAMES: dict[type, list[str]] = {}
