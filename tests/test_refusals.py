@@ -10,6 +10,7 @@ import pytest
 
 import chainlens
 from chainlens import ProgramRejected
+from oracle import assert_matches, run_plain
 
 CANARY = "/tmp/chainlens_canary_should_not_exist"
 
@@ -149,6 +150,33 @@ def test_syntax_error_has_line() -> None:
         chainlens.run("x = 1\ny = (\n")
     assert err.value.code == "syntax_error"
     assert err.value.line == 2
+
+
+#: The start of PyTorch's own tutorial ("Learning PyTorch with Examples"), which imports math.
+POLYNOMIAL = """import torch
+import math
+
+x = torch.linspace(-math.pi, math.pi, 2000)
+y = torch.sin(x)
+a = torch.randn((), requires_grad=True)
+loss = (a * x - y).pow(2).sum()
+loss.backward()
+print(a.grad)
+"""
+
+
+def test_a_refused_import_says_what_to_write_instead() -> None:
+    """A student pasting the tutorial learns the way round, and the way round runs as
+    PyTorch runs the original."""
+    with pytest.raises(ProgramRejected) as err:
+        chainlens.run(POLYNOMIAL)
+    assert (err.value.code, err.value.line, err.value.col) == ("forbidden", 2, 1)
+    assert "math.pi is torch.pi" in err.value.message
+    with pytest.raises(ProgramRejected) as err:
+        chainlens.run("import os\n")
+    assert err.value.message.endswith("torch.optim and numpy"), "no hint where none applies"
+    rewritten = POLYNOMIAL.replace("import math\n", "").replace("math.pi", "torch.pi")
+    assert_matches(chainlens.run(rewritten), run_plain(POLYNOMIAL))
 
 
 def test_shadowing_a_refused_builtin_is_allowed() -> None:

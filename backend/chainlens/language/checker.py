@@ -252,12 +252,11 @@ def _check_node(node: ast.AST, bound: set[str]) -> None:
     elif isinstance(node, ast.Import):
         for alias in node.names:
             if alias.name not in NAMESPACES:
-                raise _reject(f"import of '{alias.name}' is not allowed; chainlens programs may "
-                              "import torch, torch.nn, torch.nn.functional, torch.optim and numpy",
-                              node)
+                raise _reject(_import_refusal(f"import of '{alias.name}'", alias.name), node)
     elif isinstance(node, ast.ImportFrom):
         if node.level or node.module not in NAMESPACES:
-            raise _reject(f"import from '{node.module}' is not allowed", node)
+            raise _reject(_import_refusal(f"import from '{node.module}'", node.module or ""),
+                          node)
         _, allowed = NAMESPACES[node.module]
         for alias in node.names:
             if alias.name not in allowed and f"{node.module}.{alias.name}" not in NAMESPACES:
@@ -266,6 +265,23 @@ def _check_node(node: ast.AST, bound: set[str]) -> None:
         raise _reject("bytes literals are not part of the language", node)
     elif isinstance(node, ast.ExceptHandler) and node.name is not None:
         _check_identifier(node.name, node)
+
+
+#: What to write instead of a module that tutorials import but the language has not.
+IMPORT_INSTEAD = {
+    "math": "math.pi is torch.pi or np.pi, and torch has math's functions: torch.sqrt, "
+            "torch.exp, torch.log...",
+    "random": "torch.rand, torch.randn and torch.randint are seeded by the run, as np.random is",
+    "matplotlib": "the page draws the graph and the loss curve; print the numbers to see them",
+}
+
+
+def _import_refusal(what: str, module: str) -> str:
+    """Why an import is refused, and what to write instead where there is an equivalent."""
+    message = (f"{what} is not allowed; chainlens programs may import torch, torch.nn, "
+               "torch.nn.functional, torch.optim and numpy")
+    instead = IMPORT_INSTEAD.get(module.split(".")[0])
+    return f"{message} ({instead})" if instead else message
 
 
 def _check_class(node: ast.ClassDef) -> None:
