@@ -27,6 +27,15 @@ b = torch.randn(1, 4, requires_grad=True)
 c = (a + b) * (a - b)
 c.sum().backward()
 """)
+program("inverse_and_det", """
+torch.set_printoptions(precision=3)
+A = torch.tensor([[4.0, 1.0], [2.0, 3.0]], requires_grad=True)
+b = torch.tensor([1.0, 2.0])
+x = A.inverse() @ b
+loss = x.sum() + A.det() + torch.linalg.solve(A, b).pow(2).sum()
+loss.backward()
+print(x, A.det(), A.grad)
+""")
 program("matmul_chain", """
 A = torch.randn(3, 4, requires_grad=True)
 B = torch.randn(4, 2, requires_grad=True)

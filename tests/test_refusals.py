@@ -202,6 +202,8 @@ def test_shadowing_a_refused_builtin_is_allowed() -> None:
     ("import torch\nimport torch.nn.functional as F\n"
      "y = F.conv2d(torch.ones(1, 64, 120, 120), torch.ones(64, 64, 11, 11))", "max_flops_per_op"),
     ("import torch\na = torch.ones(1000, 1000)\nfor i in range(30):\n    b = a @ a", "max_flops"),
+    ("import torch\na = torch.randn(1000, 1000)\nfor i in range(30):\n    b = a.inverse()",
+     "max_flops"),
     ("while True:\n    pass", "max_loop_iterations"),
     ("import torch.nn as nn\nm = nn.Linear(100000, 100000)", "max_layer_parameters"),
     ("import torch.nn as nn\nm = nn.Embedding(10 ** 7, 512)", "max_layer_parameters"),

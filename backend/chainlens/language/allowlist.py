@@ -35,6 +35,7 @@ TORCH = _names("""
     remainder fmod lerp addcmul addcdiv
     allclose isclose equal eq ne gt lt ge le isnan isinf isfinite all any nonzero count_nonzero
     cumsum cumprod diag diagonal tril triu trace masked_fill gather scatter scatter_add
+    inverse det
     index_add index_select meshgrid
     masked_select take sort argsort topk numel is_tensor is_floating_point broadcast_tensors
     broadcast_to broadcast_shapes nan_to_num dist cdist sigmoid_ heaviside logical_and logical_or
@@ -144,6 +145,7 @@ TENSOR_ATTRS = _names("""
     where masked_fill gather scatter scatter_add index_add index_select masked_select chunk split
     unbind narrow flip
     roll tril triu diag diagonal trace topk sort argsort all any isnan isinf isfinite
+    inverse det
     nan_to_num eq ne gt lt ge le equal allclose isclose logical_not nonzero count_nonzero
     new_zeros new_ones new_full new_tensor new_empty sum_to_size squeeze_ unsqueeze_ t_
     zero_ fill_ normal_ uniform_ copy_ add_ sub_ mul_ div_ pow_ clamp_ clamp_min_ abs_ exp_

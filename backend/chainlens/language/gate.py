@@ -37,12 +37,15 @@ _CONVS = ("conv", "Conv")
 _ATTENTION = frozenset({"scaled_dot_product_attention", "MultiheadAttention",
                         "TransformerEncoderLayer", "TransformerEncoder"})
 _RESAMPLES = frozenset({"interpolate", "Upsample"})
+#: Factorisations and what is built on them: cubic in the matrix's size, where its
+#: operands' size alone would let a program run many seconds-long calls under max_flops.
+_FACTORISATIONS = frozenset({"inv", "inverse", "det", "solve", "svd", "qr", "eigh"})
 #: Calls that build a dense Jacobian (or Hessian) of a function of their ``inputs``.
 _JACOBIANS = frozenset({"jacobian", "hessian", "gradcheck", "gradgradcheck"})
 #: Ops with an estimate of their own; any other op is estimated by its operands' broadcast
 #: size (names starting with ``i`` are in-place operators and ``index_*``: see estimate).
 _OWN_ESTIMATE = (FACTORIES | _RANGES | _ELEMENTWISE_HINTS | _EXPANDS | _REPEATS | _PRODUCTS
-                 | _MATMULS | _ATTENTION | _RESAMPLES | _JACOBIANS)
+                 | _MATMULS | _ATTENTION | _RESAMPLES | _JACOBIANS | _FACTORISATIONS)
 _OWN_PREFIXES = ("i", *_CONVS)
 
 
@@ -153,6 +156,21 @@ def layer_parameters(cls: type, args: Sequence[Any], kwargs: dict) -> int:
     except (TypeError, ValueError, OverflowError):
         return 0
     return 0
+
+
+def _factorisation_estimate(target: Any, args: Sequence[Any],
+                            kwargs: dict) -> tuple[int, float]:
+    """A batch of m x n matrices: about m·n·min(m, n) operations each (LU, QR, SVD alike,
+    within a small factor); the largest result is a square of the larger side (SVD's U or
+    V, an inverse), or the other operand's broadcast (``solve``'s right-hand side)."""
+    shapes = [tuple(a.shape) for a in (target, *args, *kwargs.values()) if isinstance(a, _ARRAYS)]
+    a = shapes[0] if shapes else ()
+    if len(a) < 2:
+        n = _prod(a)
+        return n, float(n)
+    batch, m, n = _prod(a[:-2]), a[-2], a[-1]
+    elements = max(batch * max(m, n) ** 2, _broadcast_numel(shapes))
+    return elements, 2.0 * batch * m * n * min(m, n)
 
 
 def _attention_estimate(op: str, shapes: list[tuple[int, ...]], module: Any) -> tuple[int, float]:
@@ -274,6 +292,8 @@ class Gate:
             return (int(steps), float(steps)) if isinstance(steps, int) else (0, 0.0)
         if short in _JACOBIANS:
             return _jacobian_estimate(args, kwargs)
+        if short in _FACTORISATIONS:  # (before the in-place operators: "inv", "inverse")
+            return _factorisation_estimate(target, args, kwargs)
         if short in _RESAMPLES:  # (before the in-place operators: "interpolate")
             return _resample_estimate(args, kwargs, _shape_of(args[0]) if args else None, fn)
         if short in _ELEMENTWISE_HINTS or short.startswith("i"):
