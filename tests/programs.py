@@ -36,6 +36,16 @@ loss = x.sum() + A.det() + torch.linalg.solve(A, b).pow(2).sum()
 loss.backward()
 print(x, A.det(), A.grad)
 """)
+program("optimizer_state_dict", """
+w = torch.tensor([1.0, 2.0], requires_grad=True)
+opt = torch.optim.Adam([w], lr=0.1, betas=(0.8, 0.9))
+for _ in range(2):
+    opt.zero_grad()
+    (w ** 2).sum().backward()
+    opt.step()
+sd = opt.state_dict()
+print(sorted(sd.keys()), sd["param_groups"][0]["betas"], sd["state"][0]["exp_avg"], w)
+""")
 program("matmul_chain", """
 A = torch.randn(3, 4, requires_grad=True)
 B = torch.randn(4, 2, requires_grad=True)

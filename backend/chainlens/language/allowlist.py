@@ -168,7 +168,9 @@ MODULE_METHODS = _names("""
     register_buffer register_parameter
 """)
 
-OPTIMIZER_ATTRS = _names("zero_grad step param_groups state add_param_group defaults")
+#: (``state_dict`` reads; ``load_state_dict`` deep-copies whatever values the program put in
+#: the dict, its own functions and classes included: not on the list.)
+OPTIMIZER_ATTRS = _names("zero_grad step param_groups state add_param_group defaults state_dict")
 SCHEDULER_ATTRS = _names("step get_last_lr last_epoch")
 GRAD_FN_ATTRS = _names("name next_functions")
 #: What ``t.register_hook(f)`` returns.
