@@ -8,7 +8,7 @@ import torch
 import chainlens
 from chainlens.examples.catalog import example
 from chainlens.settings import Settings
-from oracle import run_plain
+from oracle import assert_matches, run_plain
 
 # example id -> (code, line in the example's source, grad_fn of the diagnosed node)
 PITFALLS = {
@@ -191,3 +191,76 @@ def test_a_hook_runs_under_the_program_limits() -> None:
     run = chainlens.run(src, settings=Settings(max_ops=500))
     assert run.status == "error" and run.error.code == "limit_exceeded"
     assert "max_ops=500" in run.error.message and run.error.line == 6
+
+
+# program -> (code, line, words the message must hold: the numbers from PyTorch's message)
+TOLD = {
+    "import torch\nimport torch.nn as nn\nclass Net(nn.Module):\n    def __init__(self):\n"
+    "        super().__init__()\n        self.fc1 = nn.Linear(256, 120)\n"
+    "    def forward(self, x):\n        return self.fc1(x.view(x.size(0), -1))\n"
+    "net = Net()\nout = net(torch.randn(64, 16, 5, 5))\n":
+        ("shape_mismatch", 8, ["nn.Linear(256, 120)", "400 features", "nn.Linear(400, 120)"]),
+    "import torch\na = torch.randn(2, 3)\nb = torch.randn(4, 3)\nc = a @ b\n":
+        ("shape_mismatch", 4, ["2×3", "4×3", "3 and 4"]),
+    "import torch\nz = torch.randn(3, 4) + torch.randn(3, 5)\n":
+        ("shape_mismatch", 2, ["sizes 4 and 5", "dimension 1"]),
+    "import torch\nimport torch.nn as nn\nc = nn.Conv2d(3, 6, 5)\ny = c(torch.randn(1, 1, 32, 32))\n":
+        ("shape_mismatch", 4, ["expects 3 input channels", "[1, 1, 32, 32]"]),
+    "import torch\ny = torch.randn(4, 5).view(3, -1)\n":
+        ("shape_mismatch", 2, ["20 elements", "[3, -1]"]),
+    "import torch\nimport numpy as np\nimport torch.nn as nn\n"
+    "X = torch.from_numpy(np.random.rand(10, 2))\nnet = nn.Linear(2, 1)\nout = net(X)\n":
+        ("dtype_mismatch", 6, ["float64 and float32", "x.float()"]),
+    "import torch\nimport torch.nn as nn\nc = nn.Conv2d(1, 2, 3)\n"
+    "y = c(torch.randn(1, 1, 5, 5, dtype=torch.float64))\n":
+        ("dtype_mismatch", 4, ["float64 and float32"]),
+    "import torch\nimport torch.nn.functional as F\n"
+    "loss = F.cross_entropy(torch.randn(3, 4), torch.tensor([1.0, 2.0, 3.0]))\n":
+        ("dtype_mismatch", 3, ["class indices", "float32", "target.long()"]),
+    "import torch\nx = torch.ones(3, dtype=torch.long)\nx.mul_(0.5)\n":
+        ("dtype_mismatch", 3, ["float32 result in an int64 tensor"]),
+}
+
+
+@pytest.mark.parametrize("source", sorted(TOLD))
+def test_shape_and_dtype_errors_are_told_with_their_numbers(source: str) -> None:
+    """The error is PyTorch's own (the oracle's); the diagnostic says it with the shapes."""
+    code, line, words = TOLD[source]
+    run = chainlens.run(source)
+    oracle = run_plain(source)
+    assert oracle.error is not None and (run.error.type, run.error.message, run.error.line) \
+        == oracle.error
+    d = next(d for d in run.diagnostics if d.code == code)
+    assert (d.severity, d.line) == ("error", line)
+    for word in words:
+        assert word in d.message + " " + d.hint, (word, d.message, d.hint)
+
+
+MSE_BROADCAST = """import torch
+import torch.nn as nn
+import torch.nn.functional as F
+net = nn.Linear(2, 1)
+X = torch.randn(8, 2)
+Y = torch.randn(8)
+for i in range(3):
+    loss = F.mse_loss(net(X), Y)
+    net.zero_grad()
+    loss.backward()
+p = F.softmax(net(X))
+"""
+
+
+def test_warnings_that_mean_a_wrong_result_become_diagnostics() -> None:
+    """PyTorch computes these programs (the numbers still match it) and only warns: the
+    warning, which a notebook shows and chainlens would not, lands on its line once."""
+    import warnings
+    shown = warnings.showwarning
+    run = chainlens.run(MSE_BROADCAST)
+    assert_matches(run, run_plain(MSE_BROADCAST))
+    assert warnings.showwarning is shown, "the run's warning hook outlived it"
+    told = {d.code: d for d in run.diagnostics}
+    assert [d.code for d in run.diagnostics] == ["loss_broadcast", "implicit_dim"]
+    assert (told["loss_broadcast"].line, told["implicit_dim"].line) == (8, 11)
+    assert "[8, 1]" in told["loss_broadcast"].message and "[8]" in told["loss_broadcast"].message
+    fixed = MSE_BROADCAST.replace("Y)", "Y.view(-1, 1))").replace("(net(X))", "(net(X), dim=1)")
+    assert chainlens.run(fixed).diagnostics == []

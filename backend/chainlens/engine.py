@@ -322,6 +322,7 @@ class _Execution:
         try:
             with device_ctx, torch_globals(), warnings.catch_warnings():
                 warnings.simplefilter("ignore")
+                self.diagnostics.watch_warnings(lambda: self.interp.line)
                 torch.set_grad_enabled(True)
                 try:
                     self.interp.run(tree)

@@ -7,6 +7,8 @@ explanation and the code that fixes it.
 
 from __future__ import annotations
 
+import re
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -47,6 +49,9 @@ _ERRORS: list[tuple[str, str, str, str]] = [
     ("device_mismatch", "Expected all tensors to be on the same device",
      "The operation mixed tensors on different devices (CPU and GPU).",
      "Move them to one device first: x = x.to(device) for every input and model.to(device)."),
+    ("device_mismatch", "type (torch.cuda.",  # a convolution's input and weight
+     "The operation mixed tensors on different devices (CPU and GPU).",
+     "Move them to one device first: x = x.to(device) for every input and model.to(device)."),
     ("device_mismatch", "Torch not compiled with CUDA enabled",
      "The program asked for a CUDA tensor, but this server has no CUDA.",
      "Use device = 'cuda' if torch.cuda.is_available() else 'cpu'."),
@@ -59,6 +64,122 @@ _ERRORS: list[tuple[str, str, str, str]] = [
      "backward() was called on a tensor that no input requiring grad reaches: it was computed "
      "under torch.no_grad(), from detached tensors, or from inputs without requires_grad=True.",
      "Create the inputs with requires_grad=True and compute the loss outside torch.no_grad()."),
+]
+
+
+def _matmul(m: re.Match[str], op: str | None) -> tuple[str, str]:
+    a, b, c, d = m.groups()
+    if op in ("Linear", "linear"):  # (F.linear multiplies by the weight's transpose: in x out)
+        return (f"nn.Linear({c}, {d}) got inputs with {b} features: a layer's in_features must "
+                "equal the last dimension of its input.",
+                f"Build it as nn.Linear({b}, {d}), or check the reshape before it (a conv net's "
+                "x.view(x.size(0), -1) has channels × height × width features).")
+    return (f"A {a}×{b} matrix was multiplied by a {c}×{d} one: the inner sizes, {b} and {c}, "
+            "must be equal.",
+            "Transpose or reshape one side (w.T), so that the left one's columns match the right "
+            "one's rows; print both .shape to compare.")
+
+
+def _broadcast(m: re.Match[str], op: str | None) -> tuple[str, str]:
+    a, b, dim = m.groups()
+    return (f"Tensors of sizes {a} and {b} in dimension {dim} were combined: there the sizes must "
+            "be equal, or one of them 1 (broadcasting).",
+            "Reshape, slice or unsqueeze one side so the shapes line up (print both .shape to "
+            "compare); a (N, 1) prediction against an (N,) target wants target.view(-1, 1).")
+
+
+def _channels(m: re.Match[str], op: str | None) -> tuple[str, str]:
+    weight, shape, wanted, got = m.groups()
+    return (f"The convolution expects {wanted} input channels (its weight is [{weight}]) but got "
+            f"an input of shape [{shape}], which has {got}.",
+            f"Build the layer with in_channels={got} (the first argument of nn.Conv2d), or give "
+            f"the input {wanted} channels: a batch of images is N × C × H × W.")
+
+
+def _view(m: re.Match[str], op: str | None) -> tuple[str, str]:
+    shape, n = m.groups()
+    return (f"A tensor of {n} elements cannot be viewed as [{shape}]: the new shape must hold "
+            "exactly as many elements.",
+            "Keep the batch dimension and let PyTorch infer the rest, x.view(x.size(0), -1), or "
+            "check the product of the sizes you give.")
+
+
+#: The names PyTorch's messages give dtypes, as the program writes them.
+_DTYPE_NAMES = {"double": "float64", "float": "float32", "half": "float16", "long": "int64",
+                "int": "int32", "short": "int16", "byte": "uint8", "char": "int8"}
+
+
+def _dtype(name: str) -> str:
+    return _DTYPE_NAMES.get(name.lower(), name.lower())
+
+
+def _float_dtypes(m: re.Match[str], op: str | None) -> tuple[str, str]:
+    a, b = m.groups()
+    return (f"The operation mixed {_dtype(a)} and {_dtype(b)} tensors: its inputs must share one "
+            "dtype.",
+            "Convert one side, e.g. x = x.float() for float32: numpy arrays are float64 (and "
+            "torch.from_numpy keeps that), while layers' weights are float32.")
+
+
+def _target_dtype(m: re.Match[str], op: str | None) -> tuple[str, str]:
+    return (f"The loss takes class indices (int64) as its target, but got {_dtype(m.group(1))} "
+            "values.",
+            "Pass target.long(), one class index per sample; for per-class probabilities, pass a "
+            "float target with the same shape as the input.")
+
+
+def _cast(m: re.Match[str], op: str | None) -> tuple[str, str]:
+    result, out = m.groups()
+    return (f"An in-place operation would store a {_dtype(result)} result in an {_dtype(out)} "
+            "tensor.",
+            "Make the tensor floating point first (x = x.float()), or use the out-of-place "
+            "operation (x = x * 0.5).")
+
+
+# Shape and dtype errors, told with the numbers in PyTorch's own message: (code, pattern,
+# builder of what happened and its fix, given the match and the library call that raised).
+_TOLD: list[tuple[str, re.Pattern[str], Callable[[re.Match[str], str | None], tuple[str, str]]]] = [
+    ("shape_mismatch", re.compile(r"shapes cannot be multiplied \((\d+)x(\d+) and (\d+)x(\d+)\)"),
+     _matmul),
+    ("shape_mismatch", re.compile(r"size of tensor a \((\d+)\) must match the size of tensor b "
+                                  r"\((\d+)\) at non-singleton dimension (\d+)"), _broadcast),
+    ("shape_mismatch", re.compile(r"weight of size \[([\d, ]+)\], expected input\[([\d, ]+)\] to "
+                                  r"have (\d+) channels, but got (\d+) channels"), _channels),
+    ("shape_mismatch", re.compile(r"shape '\[([-\d, ]+)\]' is invalid for input of size (\d+)"), _view),
+    ("dtype_mismatch", re.compile(r"must have the same dtype, but got (\w+) and (\w+)"), _float_dtypes),
+    ("dtype_mismatch", re.compile(r"Input type \(([a-z]+)\) and \w+ type \(([a-z]+)\) should be "
+                                  "the same"), _float_dtypes),
+    ("dtype_mismatch", re.compile(r"expected scalar type (\w+) but found (\w+)"), _float_dtypes),
+    ("dtype_mismatch", re.compile(r"expected target dtype to be Long.*but got (\w+)"), _target_dtype),
+    ("dtype_mismatch", re.compile(r"result type (\w+) can't be cast to the desired output type "
+                                  r"(\w+)"), _cast),
+]
+
+
+
+def _loss_broadcast(m: re.Match[str]) -> tuple[str, str]:
+    target, pred = m.groups()
+    return (f"The loss compared a prediction of shape {pred} with a target of shape {target}: "
+            "they broadcast against each other, so each prediction is compared with every target "
+            "and the loss (and its gradient) is not the one meant. PyTorch only warns.",
+            "Give both the same shape: pred.squeeze(1), or target.view(-1, 1) (torch.unsqueeze "
+            "to add the missing dimension).")
+
+
+def _implicit_dim(m: re.Match[str]) -> tuple[str, str]:
+    return (f"{m.group(1)} was called without dim=, so PyTorch guessed the dimension to normalise "
+            "over (a deprecated guess, which for a batch is not always the one meant).",
+            f"Say it: dim=1 for a batch of rows of scores (F.{m.group(1)}(x, dim=1), or dim=1 "
+            "given to the layer), dim=-1 for the last dimension.")
+
+
+#: PyTorch's warnings that a program runs but computes something else than meant, which it
+#: otherwise only prints: (code, the warning's message, builder of what happened and its fix).
+_WARNED: list[tuple[str, re.Pattern[str], Callable[[re.Match[str]], tuple[str, str]]]] = [
+    ("loss_broadcast", re.compile(r"Using a target size \(torch\.Size\((\[[\d, ]*\])\)\) that is "
+                                  r"different to the input size \(torch\.Size\((\[[\d, ]*\])\)\)"),
+     _loss_broadcast),
+    ("implicit_dim", re.compile(r"Implicit dimension choice for (\w+)"), _implicit_dim),
 ]
 
 
@@ -96,6 +217,30 @@ class Diagnostics:
             if needle in text and (code != "integer_requires_grad" or "require gradients" in text):
                 self.add(_diag(code, "error", what, line, node, fix))
                 return
+        for code, pattern, told in _TOLD:
+            match = pattern.search(text)
+            if match:
+                what, fix = told(match, getattr(exc, "chainlens_op", None))
+                self.add(_diag(code, "error", what, line, node, fix))
+                return
+
+    def watch_warnings(self, line: Callable[[], int | None]) -> None:
+        """Inside the run's ``warnings.catch_warnings()``, where every other warning is ignored:
+        the ones in ``_WARNED`` become diagnostics on the line that caused them (``line``
+        reads the interpreter's), once per line however often a loop repeats them."""
+        for _, pattern, _ in _WARNED:
+            warnings.filterwarnings("always", message=pattern.pattern)  # (matched at the start)
+
+        def show(message: Warning | str, *args: Any, **kwargs: Any) -> None:
+            text = str(message)
+            for code, pattern, told in _WARNED:
+                match = pattern.search(text)
+                if match:
+                    what, fix = told(match)
+                    self.add(_diag(code, "warning", what, line(), None, fix))
+                    return
+
+        warnings.showwarning = show
 
     def non_scalar_auto(self, node: str | None, line: int | None, shape: list[int]) -> None:
         self.add(_diag(

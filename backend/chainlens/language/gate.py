@@ -7,6 +7,7 @@ value snapshots before in-place ops, and hand outputs to the recorder.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import weakref
 from collections.abc import Callable, Sequence
@@ -404,16 +405,22 @@ class Gate:
             self.last_inplace = target
             rec.before_inplace(target)
         module = isinstance(fn, torch.nn.Module)
-        if module:
-            depth = len(rec.module_stack)
-            rec.module_enter(fn, callee)
-            try:
+        try:
+            if module:
+                depth = len(rec.module_stack)
+                rec.module_enter(fn, callee)
+                try:
+                    result = fn(*args, **kwargs)
+                    rec.record_outputs(result, op)  # (labelled inside the module: its path)
+                finally:
+                    del rec.module_stack[depth:]
+            else:
                 result = fn(*args, **kwargs)
-                rec.record_outputs(result, op)  # (labelled inside the module: its path)
-            finally:
-                del rec.module_stack[depth:]
-        else:
-            result = fn(*args, **kwargs)
+        except Exception as e:
+            if not hasattr(e, "chainlens_op"):  # the innermost call: what a diagnostic names
+                with contextlib.suppress(AttributeError):
+                    e.chainlens_op = op  # type: ignore[attr-defined]
+            raise
         self._check_result(result, op)
         if not module and self.on_custom_apply is not None:
             # (not asked of a module: a missing attribute goes through Module.__getattr__)
