@@ -38,18 +38,24 @@ def test_seed_gives_pytorch_numbers(seed: int) -> None:
 
 def test_node_values_are_what_each_op_produced_before_later_in_place_changes() -> None:
     """A node shows the value its op produced, also when the program later changes that
-    memory in place (a small tensor, one past the 64 values sent, and a setitem under
-    no_grad); plain PyTorch, with a copy taken right after each op, is the oracle."""
-    lines = ["import torch",
+    memory in place (a small tensor, one past the 64 values sent, a setitem under no_grad,
+    and views of parameters that an optimizer's step and nn.init change: calls that are
+    not the tensor's own methods); plain PyTorch, with a copy taken right after each op,
+    is the oracle."""
+    lines = ["import torch", "import torch.nn as nn",
              "x = torch.tensor([1.0, 2.0], requires_grad=True)",
              "y = x * 2", "y.add_(1)",
              "w = torch.randn(3, requires_grad=True)",
              "u = w + 1", "with torch.no_grad():", "    u[0] = 7.0",
              "big = torch.randn(100, 100, requires_grad=True)",
              "h = big + 1", "h.mul_(2)",
-             "(y.sum() + u.sum() + h.sum()).backward()"]
+             "p = nn.Parameter(torch.randn(2, 3))", "opt = torch.optim.SGD([p], lr=0.5)",
+             "pt = p.t()", "q = nn.Parameter(torch.randn(4))", "qv = q.view(2, 2)",
+             "(y.sum() + u.sum() + h.sum() + pt.sum() + qv.sum()).backward()",
+             "opt.step()", "nn.init.zeros_(q)"]
     source = "\n".join(lines) + "\n"
-    copied = {"y = x * 2": "y", "u = w + 1": "u", "h = big + 1": "h"}  # line -> its result
+    copied = {"y = x * 2": "y", "u = w + 1": "u", "h = big + 1": "h",  # line -> its result
+              "pt = p.t()": "pt", "qv = q.view(2, 2)": "qv"}
     plain = "\n".join(f"{line}\n{copied[line]}_before = {copied[line]}.detach().clone()"
                       if line in copied else line for line in lines) + "\n"
     oracle = run_plain(plain)

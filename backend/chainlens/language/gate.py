@@ -52,6 +52,25 @@ _OWN_PREFIXES = ("i", *_CONVS)
 
 _ARRAYS = (torch.Tensor, np.ndarray)
 
+#: The operators that change the tensor they are applied to (``x[i] = v``, ``x += 1``).
+_INPLACE_OPERATORS = frozenset({"setitem", "iadd", "isub", "imul", "itruediv", "ipow"})
+
+
+def _changed_by(op: str, target: Any, args: Sequence[Any], kwargs: dict) -> list[torch.Tensor]:
+    """The tensors a call that is not a tensor's own method changes in place: a function's
+    first argument (``nn.init.zeros_(w)``, ``torch.sigmoid_(x)``), an ``out=`` tensor, an
+    optimizer's parameters (``step``). A recorded value may be a view of one (``w.t()``)."""
+    if target is not None:  # an optimizer
+        return [p for group in target.param_groups for p in group["params"]] \
+            if op == "step" else []
+    changed = []
+    if op.endswith("_") and not op.endswith("__") and args and isinstance(args[0], torch.Tensor):
+        changed.append(args[0])
+    out = kwargs.get("out") if kwargs else None
+    changed += [t for t in (out if isinstance(out, (tuple, list)) else (out,))
+                if isinstance(t, torch.Tensor)]
+    return changed
+
 
 def _shape_of(x: Any) -> tuple[int, ...] | None:
     if isinstance(x, _ARRAYS):
@@ -399,11 +418,14 @@ class Gate:
         if op in BACKWARD_OPS:
             return self.on_backward(op, fn, tuple(args), kwargs, target)
         inplace = isinstance(target, torch.Tensor) and (
-            (op.endswith("_") and not op.endswith("__")) or op in ("setitem", "iadd", "isub",
-                                                                    "imul", "itruediv", "ipow"))
+            (op.endswith("_") and not op.endswith("__")) or op in _INPLACE_OPERATORS)
         if inplace:
             self.last_inplace = target
             rec.before_inplace(target)
+        elif target is None or isinstance(target, torch.optim.Optimizer):
+            for t in _changed_by(op, target, args, kwargs):
+                self.last_inplace = t
+                rec.before_inplace(t)
         module = isinstance(fn, torch.nn.Module)
         try:
             if module:
