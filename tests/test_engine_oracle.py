@@ -51,11 +51,13 @@ def test_node_values_are_what_each_op_produced_before_later_in_place_changes() -
              "h = big + 1", "h.mul_(2)",
              "p = nn.Parameter(torch.randn(2, 3))", "opt = torch.optim.SGD([p], lr=0.5)",
              "pt = p.t()", "q = nn.Parameter(torch.randn(4))", "qv = q.view(2, 2)",
-             "(y.sum() + u.sum() + h.sum() + pt.sum() + qv.sum()).backward()",
-             "opt.step()", "nn.init.zeros_(q)"]
+             "lin = nn.Linear(2, 2)", "lw = lin.weight[0]",
+             "(y.sum() + u.sum() + h.sum() + pt.sum() + qv.sum() + lw.sum()).backward()",
+             "opt.step()", "nn.init.zeros_(q)",
+             "lin.load_state_dict({'weight': torch.zeros(2, 2), 'bias': torch.zeros(2)})"]
     source = "\n".join(lines) + "\n"
     copied = {"y = x * 2": "y", "u = w + 1": "u", "h = big + 1": "h",  # line -> its result
-              "pt = p.t()": "pt", "qv = q.view(2, 2)": "qv"}
+              "pt = p.t()": "pt", "qv = q.view(2, 2)": "qv", "lw = lin.weight[0]": "lw"}
     plain = "\n".join(f"{line}\n{copied[line]}_before = {copied[line]}.detach().clone()"
                       if line in copied else line for line in lines) + "\n"
     oracle = run_plain(plain)

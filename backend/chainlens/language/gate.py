@@ -59,10 +59,13 @@ _INPLACE_OPERATORS = frozenset({"setitem", "iadd", "isub", "imul", "itruediv", "
 def _changed_by(op: str, target: Any, args: Sequence[Any], kwargs: dict) -> list[torch.Tensor]:
     """The tensors a call that is not a tensor's own method changes in place: a function's
     first argument (``nn.init.zeros_(w)``, ``torch.sigmoid_(x)``), an ``out=`` tensor, an
-    optimizer's parameters (``step``). A recorded value may be a view of one (``w.t()``)."""
-    if target is not None:  # an optimizer
+    optimizer's parameters (``step``), a module's parameters and buffers
+    (``load_state_dict``). A recorded value may be a view of one (``w.t()``)."""
+    if isinstance(target, torch.optim.Optimizer):
         return [p for group in target.param_groups for p in group["params"]] \
             if op == "step" else []
+    if target is not None:  # a module
+        return [*target.parameters(), *target.buffers()] if op == "load_state_dict" else []
     changed = []
     if op.endswith("_") and not op.endswith("__") and args and isinstance(args[0], torch.Tensor):
         changed.append(args[0])
@@ -422,7 +425,7 @@ class Gate:
         if inplace:
             self.last_inplace = target
             rec.before_inplace(target)
-        elif target is None or isinstance(target, torch.optim.Optimizer):
+        elif target is None or isinstance(target, (torch.optim.Optimizer, torch.nn.Module)):
             for t in _changed_by(op, target, args, kwargs):
                 self.last_inplace = t
                 rec.before_inplace(t)
