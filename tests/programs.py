@@ -46,6 +46,15 @@ for _ in range(2):
 sd = opt.state_dict()
 print(sorted(sd.keys()), sd["param_groups"][0]["betas"], sd["state"][0]["exp_avg"], w)
 """)
+program("linalg_batched", """
+A = torch.randn(3, 4, 4) + 4 * torch.eye(4)
+A.requires_grad_(True)
+B = torch.randn(3, 4, 2, requires_grad=True)
+X = torch.linalg.solve(A, B)
+loss = X.sum() + torch.linalg.inv(A).pow(2).sum() + torch.det(A).sum()
+loss.backward()
+print(loss)
+""")
 program("matmul_chain", """
 A = torch.randn(3, 4, requires_grad=True)
 B = torch.randn(4, 2, requires_grad=True)

@@ -487,6 +487,42 @@ def _addmm(c: Call) -> Code:
         ("unbroadcast",) if tuple(bias.shape) != c.shape else ())
 
 
+def _mT(x: str, ndim: int) -> str:
+    """A matrix (or a batch of them), transposed."""
+    return f"{x}.T" if ndim == 2 else f"{x}.swapaxes(-1, -2)"
+
+
+@rule("linalg_inv_ex.default")
+def _inv(c: Call) -> Code:
+    a = c.arg(0)
+    yT = _mT(c.y, a.ndim)
+    return Code(f"np.linalg.inv({a})", {0: f"-{yT} @ {c.g} @ {yT}"},
+                "Y = A⁻¹: ∂L/∂A = −Yᵀ·∂L/∂Y·Yᵀ")
+
+
+@rule("_linalg_det.default")
+def _det(c: Call) -> Code:
+    a = c.arg(0)
+    scale = f"{c.g} * {c.y}" if a.ndim == 2 else f"({c.g} * {c.y})[..., None, None]"
+    return Code(f"np.linalg.det({a})", {0: f"{scale} * {_mT(f'np.linalg.inv({a})', a.ndim)}"},
+                "∂det(A)/∂A = det(A)·A⁻ᵀ")
+
+
+@rule("_linalg_solve_ex.default")
+def _solve(c: Call) -> Code:
+    a, b = c.arg(0), c.arg(1)
+    if not c.arg(2, "left", True):
+        raise NotImplementedError("solve with the unknown on the right")
+    vector = b.ndim == a.ndim - 1
+    if vector and a.ndim != 2:
+        raise NotImplementedError("a batch of solves for vectors")
+    gb = f"np.linalg.solve({_mT(a, a.ndim)}, {c.g})"
+    return Code(f"np.linalg.solve({a}, {b})",
+                {0: f"-np.outer({gb}, {c.y})" if vector else f"-{gb} @ {_mT(c.y, a.ndim)}",
+                 1: gb},
+                "X = A⁻¹B: ∂L/∂B = A⁻ᵀ·∂L/∂X, and ∂L/∂A = −∂L/∂B·Xᵀ")
+
+
 # ------------------------------------------------------------------ shapes
 def _reshape_rule(note: str) -> Rule:
     def apply(c: Call) -> Code:
