@@ -264,3 +264,15 @@ def test_warnings_that_mean_a_wrong_result_become_diagnostics() -> None:
     assert "[8, 1]" in told["loss_broadcast"].message and "[8]" in told["loss_broadcast"].message
     fixed = MSE_BROADCAST.replace("Y)", "Y.view(-1, 1))").replace("(net(X))", "(net(X), dim=1)")
     assert chainlens.run(fixed).diagnostics == []
+
+
+def test_a_shape_error_points_at_the_tensor_that_had_the_wrong_shape() -> None:
+    source = ("import torch\nimport torch.nn as nn\nconv = nn.Conv2d(1, 4, 3)\n"
+              "fc = nn.Linear(100, 10)\nh = conv(torch.randn(2, 1, 8, 8))\n"
+              "flat = h.flatten(1)\nout = fc(flat)\n")
+    run = chainlens.run(source)
+    flat = run_plain(source.replace("out = fc(flat)\n", "")).variables["flat"]
+    d = next(d for d in run.diagnostics if d.code == "shape_mismatch")
+    node = next(n for n in run.nodes if n.id == d.node)
+    assert "flat" in node.names and node.value.shape == list(flat.shape)
+    assert f"nn.Linear({flat.shape[1]}, 10)" in d.hint

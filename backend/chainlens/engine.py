@@ -375,7 +375,8 @@ class _Execution:
 
     def _error_node(self, exc: BaseException) -> str | None:
         """The node an exception is about: the leaf changed in place, the node whose saved
-        tensor was modified, or the backward root."""
+        tensor was modified, the backward root, or the tensor the failing call was given
+        (the [1, 400] input of an nn.Linear(256, 120))."""
         text = str(exc)
         rec = self.recorder
         target = self.interp.gate.last_inplace
@@ -386,6 +387,9 @@ class _Execution:
         if rec.passes and ("scalar outputs" in text or "second time" in text
                            or "modified by an inplace" in text):
             return rec.passes[-1].root
+        operand = getattr(exc, "chainlens_operand", None)  # what the failing call was given
+        if isinstance(operand, torch.Tensor) and (operand.requires_grad or operand.grad_fn):
+            return rec.node_of(operand)
         return None
 
     def _find_modified_saved(self) -> str | None:

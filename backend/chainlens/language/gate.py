@@ -442,9 +442,11 @@ class Gate:
             else:
                 result = fn(*args, **kwargs)
         except Exception as e:
-            if not hasattr(e, "chainlens_op"):  # the innermost call: what a diagnostic names
-                with contextlib.suppress(AttributeError):
+            if not hasattr(e, "chainlens_op"):  # the innermost call: what a diagnostic names,
+                with contextlib.suppress(AttributeError):  # and the tensor it was given
                     e.chainlens_op = op  # type: ignore[attr-defined]
+                    e.chainlens_operand = next(  # type: ignore[attr-defined]
+                        (a for a in (target, *args) if isinstance(a, torch.Tensor)), None)
             raise
         self._check_result(result, op)
         if not module and self.on_custom_apply is not None:
