@@ -111,8 +111,8 @@ class _Relay:
     """What the node hooks hold instead of the recorder. A hook holds what it calls, and
     torch keeps the hooks on nodes, edges the garbage collector cannot see: a hook holding
     the recorder, which holds tensors whose graph holds the hook, is a cycle no collection
-    frees. ``Recorder.release`` cuts this one link, where removing each hook took 5 µs
-    (15 ms for an RNN's 3000 nodes)."""
+    frees. ``Recorder.release`` cuts this one link instead of removing the hooks one by
+    one (1.4 ms for an RNN's 3000 nodes)."""
 
     __slots__ = ("recorder",)
 
