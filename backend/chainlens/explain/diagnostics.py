@@ -24,6 +24,10 @@ def _diag(code: str, severity: str, message: str, line: int | None, node: str | 
                       hint=hint)
 
 
+_MIXED_DEVICES = ("The operation mixed tensors on different devices (CPU and GPU).",
+                  "Move them to one device first: x = x.to(device) for every input and "
+                  "model.to(device).")
+
 # (code, text in the exception's message, explanation, fix)
 _ERRORS: list[tuple[str, str, str, str]] = [
     ("non_scalar_backward", "grad can be implicitly created only for scalar outputs",
@@ -46,12 +50,8 @@ _ERRORS: list[tuple[str, str, str, str]] = [
      "infinitesimal change to differentiate with respect to.",
      "Create it as a float: torch.tensor([1., 2., 3.], requires_grad=True) or "
      "dtype=torch.float32."),
-    ("device_mismatch", "Expected all tensors to be on the same device",
-     "The operation mixed tensors on different devices (CPU and GPU).",
-     "Move them to one device first: x = x.to(device) for every input and model.to(device)."),
-    ("device_mismatch", "type (torch.cuda.",  # a convolution's input and weight
-     "The operation mixed tensors on different devices (CPU and GPU).",
-     "Move them to one device first: x = x.to(device) for every input and model.to(device)."),
+    ("device_mismatch", "Expected all tensors to be on the same device", *_MIXED_DEVICES),
+    ("device_mismatch", "type (torch.cuda.", *_MIXED_DEVICES),  # a convolution's input, weight
     ("device_mismatch", "Torch not compiled with CUDA enabled",
      "The program asked for a CUDA tensor, but this server has no CUDA.",
      "Use device = 'cuda' if torch.cuda.is_available() else 'cpu'."),
@@ -136,9 +136,12 @@ def _cast(m: re.Match[str], op: str | None) -> tuple[str, str]:
             "operation (x = x * 0.5).")
 
 
-# Shape and dtype errors, told with the numbers in PyTorch's own message: (code, pattern,
-# builder of what happened and its fix, given the match and the library call that raised).
-_TOLD: list[tuple[str, re.Pattern[str], Callable[[re.Match[str], str | None], tuple[str, str]]]] = [
+#: (code, a pattern of PyTorch's message, the builder of what happened and its fix from the
+#: match and the library call that raised, where an exception names one)
+Told = list[tuple[str, re.Pattern[str], Callable[[re.Match[str], str | None], tuple[str, str]]]]
+
+#: Shape and dtype errors, told with the numbers in PyTorch's own message.
+_TOLD: Told = [
     ("shape_mismatch", re.compile(r"shapes cannot be multiplied \((\d+)x(\d+) and (\d+)x(\d+)\)"),
      _matmul),
     ("shape_mismatch", re.compile(r"size of tensor a \((\d+)\) must match the size of tensor b "
@@ -155,9 +158,7 @@ _TOLD: list[tuple[str, re.Pattern[str], Callable[[re.Match[str], str | None], tu
                                   r"(\w+)"), _cast),
 ]
 
-
-
-def _loss_broadcast(m: re.Match[str]) -> tuple[str, str]:
+def _loss_broadcast(m: re.Match[str], op: str | None) -> tuple[str, str]:
     target, pred = m.groups()
     return (f"The loss compared a prediction of shape {pred} with a target of shape {target}: "
             "they broadcast against each other, so each prediction is compared with every target "
@@ -166,7 +167,7 @@ def _loss_broadcast(m: re.Match[str]) -> tuple[str, str]:
             "to add the missing dimension).")
 
 
-def _implicit_dim(m: re.Match[str]) -> tuple[str, str]:
+def _implicit_dim(m: re.Match[str], op: str | None) -> tuple[str, str]:
     return (f"{m.group(1)} was called without dim=, so PyTorch guessed the dimension to normalise "
             "over (a deprecated guess, which for a batch is not always the one meant).",
             f"Say it: dim=1 for a batch of rows of scores (F.{m.group(1)}(x, dim=1), or dim=1 "
@@ -174,13 +175,22 @@ def _implicit_dim(m: re.Match[str]) -> tuple[str, str]:
 
 
 #: PyTorch's warnings that a program runs but computes something else than meant, which it
-#: otherwise only prints: (code, the warning's message, builder of what happened and its fix).
-_WARNED: list[tuple[str, re.Pattern[str], Callable[[re.Match[str]], tuple[str, str]]]] = [
+#: otherwise only prints.
+_WARNED: Told = [
     ("loss_broadcast", re.compile(r"Using a target size \(torch\.Size\((\[[\d, ]*\])\)\) that is "
                                   r"different to the input size \(torch\.Size\((\[[\d, ]*\])\)\)"),
      _loss_broadcast),
     ("implicit_dim", re.compile(r"Implicit dimension choice for (\w+)"), _implicit_dim),
 ]
+
+
+def _tell(table: Told, text: str, op: str | None = None) -> tuple[str, str, str] | None:
+    """(code, what happened, fix) for the first pattern of ``table`` in ``text``."""
+    for code, pattern, told in table:
+        match = pattern.search(text)
+        if match:
+            return (code, *told(match, op))
+    return None
 
 
 class Diagnostics:
@@ -217,12 +227,10 @@ class Diagnostics:
             if needle in text and (code != "integer_requires_grad" or "require gradients" in text):
                 self.add(_diag(code, "error", what, line, node, fix))
                 return
-        for code, pattern, told in _TOLD:
-            match = pattern.search(text)
-            if match:
-                what, fix = told(match, getattr(exc, "chainlens_op", None))
-                self.add(_diag(code, "error", what, line, node, fix))
-                return
+        told = _tell(_TOLD, text, getattr(exc, "chainlens_op", None))
+        if told:
+            code, what, fix = told
+            self.add(_diag(code, "error", what, line, node, fix))
 
     def watch_warnings(self, line: Callable[[], int | None]) -> None:
         """Inside the run's ``warnings.catch_warnings()``, where every other warning is ignored:
@@ -232,13 +240,10 @@ class Diagnostics:
             warnings.filterwarnings("always", message=pattern.pattern)  # (matched at the start)
 
         def show(message: Warning | str, *args: Any, **kwargs: Any) -> None:
-            text = str(message)
-            for code, pattern, told in _WARNED:
-                match = pattern.search(text)
-                if match:
-                    what, fix = told(match)
-                    self.add(_diag(code, "warning", what, line(), None, fix))
-                    return
+            told = _tell(_WARNED, str(message))
+            if told:
+                code, what, fix = told
+                self.add(_diag(code, "warning", what, line(), None, fix))
 
         warnings.showwarning = show
 
