@@ -46,7 +46,8 @@ def test_worker_killed_mid_run_gives_clean_error_and_next_run_works() -> None:
         r = result["r"]
         assert r.status_code == 200
         err = r.json()["error"]
-        assert err["code"] == "limit_exceeded" and "worker process was stopped" in err["message"]
+        assert err["code"] == "worker_lost", err
+        assert "killed (SIGKILL) from outside chainlens" in err["message"], err
         after = post(base, CHAIN)
         assert after.status_code == 200 and after.json()["status"] == "ok"
         assert after.json()["variables"]["x"]["grad"]["values"] == [6.0, 6.0, 6.0]

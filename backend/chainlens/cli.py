@@ -73,7 +73,7 @@ def _run(args: argparse.Namespace) -> int:
         if not p.steps:
             continue
         order = " -> ".join(labels[s.node].grad_fn if s.node in labels else s.node for s in p.steps)
-        print(f"backward pass {p.index} (line {p.line}): {order}")
+        print(f"backward pass {p.index + 1} (line {p.line}): {order}")
     for d in run.diagnostics:
         print(f"  [{d.severity}] {d.code} (line {d.line}): {d.message}\n      fix: {d.hint}")
     return 0 if run.status == "ok" else 1

@@ -32,6 +32,7 @@ from .language.checker import parse
 from .language.interpreter import Interpreter
 from .schema import Diagnostic, ErrorInfo, Run
 from .settings import Settings, get_settings
+from .text import wire_text
 from .tracing.recorder import NodeRecord, PassRecord, Recorder, StepRecord
 from .tracing.summaries import Summarizer, number
 
@@ -84,7 +85,7 @@ def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     if isinstance(exc, KeyError) and exc.args:
         text = repr(exc.args[0])
-    return text.splitlines()[0] if text else type(exc).__name__
+    return wire_text(text.splitlines()[0]) if text else type(exc).__name__
 
 
 class _Execution:
@@ -176,8 +177,20 @@ class _Execution:
         """Sent at once: a pass beginning means the forward graph is whole, and the page
         draws it then."""
         self._send({"type": "pass", "index": p.index, "root": p.root,
-                    "gradient": self.summarize(p.gradient)})
+                    "gradient": self.summarize(p.gradient), "leaf_values": self._leaf_values(p)})
         self._flush_outbox()
+
+    def _leaf_values(self, p: PassRecord) -> dict[str, Any]:
+        """The leaves of pass ``p`` whose value when its forward ran is not their Node's
+        value (an optimizer stepped them since): that value."""
+        out = {}
+        for nid in p.node_ids:
+            rec = self.recorder.nodes.get(nid)
+            if rec is not None and rec.later:
+                value = rec.value_at(p.index)
+                if value is not rec.value:
+                    out[nid] = self.summarize(value)
+        return out
 
     def _step_dict(self, step: StepRecord) -> dict[str, Any]:
         return {"node": step.node,
@@ -189,7 +202,8 @@ class _Execution:
         self._send({"type": "step", "pass": p.index, "step": self._step_dict(step)})
 
     def _write(self, text: str) -> None:
-        self.stdout_bytes += len(text.encode("utf-8", "replace"))
+        text = wire_text(text)
+        self.stdout_bytes += len(text.encode("utf-8"))
         if self.stdout_bytes > self.s.max_stdout_bytes:
             raise LimitExceeded("max_stdout_bytes", self.s.max_stdout_bytes,
                                 "the program printed too much", self.interp.line)
@@ -442,7 +456,8 @@ class _Execution:
         passes = [{"index": p.index, "root": p.root if p.root in rec.nodes else None,
                    "gradient": s(p.gradient), "steps": p_steps,
                    "line": p.line, "loss": None if p.loss is None else number(p.loss),
-                   "recorded": p.recorded, "jacobian": self._jacobian_dict(p)}
+                   "recorded": p.recorded, "jacobian": self._jacobian_dict(p),
+                   "leaf_values": self._leaf_values(p)}
                   for p, p_steps in zip(rec.passes, steps, strict=True)]
         variables: dict[str, Any] = {}
         for name, value in self.interp.globals.vars.items():

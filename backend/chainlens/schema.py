@@ -136,6 +136,11 @@ class Pass(BaseModel):
         default=None, description="For y.backward(v) on a small vector y: {'v', 'leaves': "
         "[{'node', 'jacobian' (one row per element of y), 'vjp' (Jᵀv), 'verified' (Jᵀv "
         "equals what the leaf received)}]}.")
+    leaf_values: dict[str, TensorView] = Field(
+        default_factory=dict, description="By node id, each leaf of this pass whose value "
+        "when the pass's forward ran differs from its Node's ``value`` (a parameter an "
+        "optimizer stepped after an earlier pass): its value then. A leaf not listed had its "
+        "Node's value.")
 
 
 class CutEdge(BaseModel):
@@ -224,6 +229,9 @@ class CheckedElement(BaseModel):
     kink: bool = Field(default=False, description=(
         "The one-sided differences disagree: the function has a kink here (ReLU at 0, a max "
         "over equal values), where a finite difference cannot judge; left out of ``ok``."))
+    ok: bool | None = Field(default=None, description=(
+        "Within ``tolerance`` of the finite difference, allowing for the rounding of the "
+        "function's values in the type the differences ran in (always true at a kink)."))
 
 
 class CheckedTensor(BaseModel):
@@ -234,12 +242,17 @@ class CheckedTensor(BaseModel):
                               "(kinks left out).")
     ok: bool = Field(description="Every checked element within ``tolerance`` (relative to the "
                      "largest magnitude, absolute below 1).")
+    matches_run: bool | None = Field(default=None, description=(
+        "Whether the ``analytic`` column is the Run's own gradient here (what the leaf "
+        "received in that pass, or the step's downstream gradient for this input), value for "
+        "value (statistics past 64 elements); null where the Run holds none to compare "
+        "(a layer's parameter inside a step). The check's ``ok`` is false when it is false."))
 
 
 class GradCheck(BaseModel):
-    """A finite-difference check of one gradient: the program is run again (in float64
-    where it allows), and each checked element of the gradient is compared with central
-    differences of the function that produced it."""
+    """A finite-difference check of one gradient: the program is run again, with its seed
+    and in its own types (the run the user sees), and each checked element of the gradient
+    is compared with central differences of the function that produced it."""
 
     model_config = ConfigDict(populate_by_name=True)
 

@@ -6,7 +6,7 @@
  */
 import katex from "katex";
 import type { PassIndex } from "./steps";
-import { fmtNum, flat, maxAbsOf, renderTensor, shapeOf } from "./tensor";
+import { fmtNum, flat, maxAbsOf, renderTensor, shapeOf, UNSEEN_VALUE } from "./tensor";
 import type { GraphNode, Pass, Step, TensorView } from "./wire";
 
 export function texText(s: string): string {
@@ -77,7 +77,7 @@ export function renderCard(root: HTMLElement, ctx: CardContext | null): void {
   } else {
     fwd.append(tex(`${texText(out)} = ${texText(node.op ?? node.label)}(${inputs.map(texText).join(",\\ ")})`));
   }
-  fwd.append(shapeLine("value", node.value));
+  fwd.append(shapeLine("value", ctx.index.valueOf(node)));
   root.append(fwd);
 
   const up = section("Upstream ∂L/∂out");
@@ -142,9 +142,10 @@ export function renderCard(root: HTMLElement, ctx: CardContext | null): void {
     } else {
       row.append(tex(`\\frac{\\partial L}{\\partial ${texText(inputs[i])}}`), renderTensor(g, g ? maxAbsOf(flat(g) ?? []) : undefined));
       const src = byId.get(id);
-      if (g && src?.value) {
-        const same = g.shape.join(",") === src.value.shape.join(",");
-        row.append(dimCheck(g, src.value, same));
+      const value = src ? ctx.index.valueOf(src) : null;
+      if (g && value) {
+        const same = g.shape.join(",") === value.shape.join(",");
+        row.append(dimCheck(g, value, same));
       }
     }
     down.append(row);
@@ -156,7 +157,7 @@ export function renderCard(root: HTMLElement, ctx: CardContext | null): void {
 function shapeLine(what: string, view: TensorView | null): HTMLElement {
   const p = document.createElement("p");
   p.className = "shape";
-  p.textContent = view ? `${what}: ${shapeOf(view)} ${view.dtype}` : `${what}: not seen by the program`;
+  p.textContent = view ? `${what}: ${shapeOf(view)} ${view.dtype}` : `${what}: ${UNSEEN_VALUE}`;
   return p;
 }
 

@@ -18,10 +18,10 @@ import { PassIndex, StepCursor } from "./steps";
 import type { GradState } from "./steps";
 import { getJSON, streamRun } from "./stream";
 import { NodesTable } from "./table";
-import { fmtNum, renderTensor, shapeOf } from "./tensor";
+import { fmtNum, renderTensor, shapeOf, UNSEEN_VALUE } from "./tensor";
 import { GraphView } from "./view";
 import type { Status } from "./view";
-import type { Example, Health } from "./wire";
+import type { Example, GraphNode, Health, TensorView } from "./wire";
 
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
 
@@ -76,6 +76,8 @@ class App {
   layoutDirty = false;
   lastLayoutMs = 0;
   pendingStep: { pass: number; step: number } | null = null;
+  /** The pass whose values the Nodes table shows. */
+  tablePass = -1;
   probe: Probe;
 
   constructor() {
@@ -285,7 +287,8 @@ class App {
     this.markEditor();
     this.renderPasses();
     this.renderStep();
-    await this.table.fill(model.nodes, (id) => this.gradAt(id));
+    this.tablePass = this.cursor.pass;
+    await this.table.fill(model.nodes, (id) => this.gradAt(id), (n) => this.valueOf(n));
     if (model === this.model) this.table.update((id) => this.gradAt(id), this.activeNode());
   }
 
@@ -342,6 +345,16 @@ class App {
     return new PassIndex(pass, (id) => this.model.byId.get(id)?.inputs ?? []);
   }
 
+  /** A node's value in the open pass (a leaf's as that pass's forward used it). */
+  valueOf(node: GraphNode): TensorView | null {
+    return this.index ? this.index.valueOf(node) : node.value;
+  }
+
+  private valueById(id: string): TensorView | null {
+    const node = this.model.byId.get(id);
+    return node ? this.valueOf(node) : null;
+  }
+
   gradAt(id: string): GradState {
     return this.index ? this.index.gradAt(id, this.cursor.step) : { kind: "unreached" };
   }
@@ -359,7 +372,9 @@ class App {
     change();
     this.selected = this.activeNode();
     this.renderStep();
-    this.table.update((id) => this.gradAt(id), this.activeNode());
+    const passChanged = this.tablePass !== this.cursor.pass;
+    this.tablePass = this.cursor.pass;
+    this.table.update((id) => this.gradAt(id), this.activeNode(), passChanged ? (id) => this.valueById(id) : undefined);
     const active = this.activeNode();
     if (active && this.display) this.view.reveal(this.display.itemOf.get(active) ?? active);
     if (active) this.table.scrollTo(active);
@@ -456,8 +471,9 @@ class App {
     if (node.names.length) add("names", node.names.join(", "));
     if (node.module) add("module", node.module);
     if (node.line) add("line", String(node.line));
-    add("shape", shapeOf(node.value) || "—");
-    add("value", renderTensor(node.value));
+    const value = this.valueOf(node);
+    add("shape", shapeOf(value) || "—");
+    add("value", value ? renderTensor(value) : UNSEEN_VALUE);
     const g = this.gradAt(node.id);
     add("gradient", g.kind === "known" ? renderTensor(g.grad) : g.kind === "pending" ? "not computed yet" : "not reached in this pass");
     for (const [name, view] of Object.entries(node.saved ?? {})) add(`saved ${name}`, renderTensor(view));
@@ -478,7 +494,7 @@ class App {
     const result = await requestManual(runId, pass.index).catch((e: unknown) => ({ error: String(e) }));
     button.disabled = false;
     this.status("");
-    showManual($("manual-dialog") as HTMLDialogElement, result, manualFilename(runId, pass.index));
+    showManual($("manual-dialog") as HTMLDialogElement, result, manualFilename(runId, pass.index + 1));
   }
 
   /** "Check numerically": the server runs the program again under a finite-difference check. */
@@ -556,6 +572,7 @@ class App {
     sel.replaceChildren(...passes.map((p) => new Option(
       `${p.index + 1}${p.loss !== undefined && p.loss !== null ? ` · loss ${fmtNum(p.loss)}` : ""}${p.recorded === false ? " (not recorded)" : ""}`,
       String(passes.indexOf(p)))));
+    sel.value = String(this.cursor.pass);
     $("pass-wrap").hidden = passes.length < 2;
     this.renderLosses();
   }

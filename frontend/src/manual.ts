@@ -13,6 +13,7 @@ export async function requestManual(runId: string, pass: number): Promise<Manual
   return { error: String(body?.error?.message ?? `HTTP ${r.status}`) };
 }
 
+/** `pass`: the pass's number as the page shows it (the first is 1). */
 export function manualFilename(runId: string, pass: number): string {
   return `chainlens-${runId.slice(0, 16)}-pass${pass}.py`;
 }

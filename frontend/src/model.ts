@@ -36,7 +36,8 @@ export class RunModel {
         this.addNode(event.node);
         return "graph";
       case "pass":
-        this.passes.push({ index: event.index, root: event.root, gradient: event.gradient, steps: [] });
+        this.passes.push({ index: event.index, root: event.root, gradient: event.gradient, steps: [],
+          leaf_values: event.leaf_values });
         return "steps";
       case "step": {
         const pass = this.passes.find((p) => p.index === event.pass);

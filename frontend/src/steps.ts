@@ -2,7 +2,7 @@
  * Where the user is in backward: a pass and a step within it, and what is known
  * at that point. A gradient the engine has not computed yet is "pending", never 0.
  */
-import type { Pass, Step, TensorView } from "./wire";
+import type { GraphNode, Pass, Step, TensorView } from "./wire";
 
 export type GradState =
   | { kind: "known"; grad: TensorView | null; step: number }
@@ -33,6 +33,12 @@ export class PassIndex {
 
   step(i: number): Step | undefined {
     return this.pass.steps[i];
+  }
+
+  /** A node's value in this pass: a leaf's as this pass's forward used it (an optimizer
+   * may have stepped it since the node was first seen), any other node's own. */
+  valueOf(node: GraphNode): TensorView | null {
+    return this.pass.leaf_values?.[node.id] ?? node.value;
   }
 
   /** What the Nodes table and the inspector may say about a node's gradient at `cursor`. */

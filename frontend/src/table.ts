@@ -4,8 +4,8 @@
  * chunks after the graph is painted, and stepping rewrites only the cells that change.
  */
 import type { GradState } from "./steps";
-import { fmtTensor, shapeOf } from "./tensor";
-import type { GraphNode } from "./wire";
+import { fmtTensor, shapeOf, UNSEEN_VALUE } from "./tensor";
+import type { GraphNode, TensorView } from "./wire";
 
 const CHUNK = 400;
 
@@ -20,9 +20,15 @@ export function gradText(state: GradState): string {
   }
 }
 
+type ValueOf = (node: GraphNode) => TensorView | null;
+
+function valueText(view: TensorView | null): string {
+  return view ? fmtTensor(view) : UNSEEN_VALUE;
+}
+
 export class NodesTable {
   private body: HTMLTableSectionElement;
-  private rows = new Map<string, { row: HTMLTableRowElement; grad: HTMLTableCellElement }>();
+  private rows = new Map<string, { row: HTMLTableRowElement; value: HTMLTableCellElement; grad: HTMLTableCellElement }>();
   private marked: HTMLTableRowElement | null = null;
   private building = 0;
 
@@ -35,7 +41,7 @@ export class NodesTable {
   }
 
   /** Rebuilds the rows; large tables in chunks so the page paints first. */
-  fill(nodes: GraphNode[], grad: (id: string) => GradState): Promise<void> {
+  fill(nodes: GraphNode[], grad: (id: string) => GradState, value: ValueOf = (n) => n.value): Promise<void> {
     const token = ++this.building;
     this.body.replaceChildren();
     this.rows.clear();
@@ -44,7 +50,7 @@ export class NodesTable {
       const add = (start: number): void => {
         if (token !== this.building) return resolve();
         const frag = document.createDocumentFragment();
-        for (const n of nodes.slice(start, start + CHUNK)) frag.append(this.row(n, grad(n.id)));
+        for (const n of nodes.slice(start, start + CHUNK)) frag.append(this.row(n, grad(n.id), value(n)));
         this.body.append(frag);
         if (start + CHUNK < nodes.length) setTimeout(() => add(start + CHUNK), 0);
         else resolve();
@@ -55,31 +61,35 @@ export class NodesTable {
 
   /** Appends one streamed node. */
   append(node: GraphNode, grad: GradState): void {
-    if (!this.rows.has(node.id)) this.body.append(this.row(node, grad));
+    if (!this.rows.has(node.id)) this.body.append(this.row(node, grad, node.value));
   }
 
-  private row(n: GraphNode, grad: GradState): HTMLTableRowElement {
+  private row(n: GraphNode, grad: GradState, value: TensorView | null): HTMLTableRowElement {
     const tr = document.createElement("tr");
     tr.dataset.node = n.id;
-    const cells = [n.id, n.label, n.names.join(", "), shapeOf(n.value) || "—", fmtTensor(n.value), gradText(grad)];
-    let gradCell: HTMLTableCellElement | null = null;
-    cells.forEach((text, i) => {
+    const cells = [n.id, n.label, n.names.join(", "), shapeOf(value) || "—", valueText(value), gradText(grad)];
+    const tds = cells.map((text, i) => {
       const td = document.createElement(i === 0 ? "th" : "td") as HTMLTableCellElement;
       if (i === 0) td.scope = "row";
       td.textContent = text;
       tr.append(td);
-      if (i === 5) gradCell = td;
+      return td;
     });
     tr.title = n.grad_fn;
-    this.rows.set(n.id, { row: tr, grad: gradCell! });
+    this.rows.set(n.id, { row: tr, value: tds[4], grad: tds[5] });
     return tr;
   }
 
-  /** Updates gradient cells for the new step and marks the active node's row. */
-  update(grad: (id: string) => GradState, active: string | null): void {
-    for (const [id, { grad: cell }] of this.rows) {
+  /** Updates value cells for the open pass (a stepped parameter's value changes between
+   * passes) and gradient cells for the new step, and marks the active node's row. */
+  update(grad: (id: string) => GradState, active: string | null, value?: (id: string) => TensorView | null): void {
+    for (const [id, { value: valueCell, grad: cell }] of this.rows) {
       const text = gradText(grad(id));
       if (cell.textContent !== text) cell.textContent = text;
+      if (value) {
+        const v = valueText(value(id));
+        if (valueCell.textContent !== v) valueCell.textContent = v;
+      }
     }
     if (this.marked) {
       this.marked.removeAttribute("aria-current");

@@ -29,6 +29,10 @@ export function fmtNum(v: Num | null | undefined): string {
   return String(parseFloat(x.toPrecision(4)));
 }
 
+/** What every view says of a node whose output the program never saw (the transpose
+ * `F.linear` makes inside itself): one wording for the inspector, the card and the table. */
+export const UNSEEN_VALUE = "not seen by the program (made inside a library call)";
+
 export function shapeOf(view: TensorView | null | undefined): string {
   if (!view) return "";
   return view.shape.length === 0 ? "scalar" : `[${view.shape.join(", ")}]`;

@@ -77,6 +77,9 @@ export interface Pass {
     v: number[];
     leaves: { node: string; jacobian: number[][]; vjp: Nested; verified: boolean }[];
   } | null;
+  /** Leaves whose value when this pass's forward ran is not their node's `value` (a
+   * parameter an optimizer stepped): that value, by node id (an extension). */
+  leaf_values?: Record<string, TensorView>;
 }
 
 export interface CutEdge {
@@ -143,7 +146,7 @@ export interface Health {
 export type StreamEvent =
   | { type: "run"; id: string }
   | { type: "node"; node: GraphNode }
-  | { type: "pass"; index: number; root: string | null; gradient: TensorView | null }
+  | { type: "pass"; index: number; root: string | null; gradient: TensorView | null; leaf_values?: Record<string, TensorView> }
   | { type: "step"; pass: number; step: Step }
   | { type: "stdout"; text: string }
   | { type: "diagnostic"; diagnostic: Diagnostic }
@@ -156,6 +159,8 @@ export interface CheckedElement {
   analytic: Num;
   numeric: Num;
   kink: boolean;
+  /** Within tolerance, allowing for rounding in the differences' type. */
+  ok?: boolean | null;
 }
 
 export interface CheckedTensor {
@@ -164,6 +169,8 @@ export interface CheckedTensor {
   elements: CheckedElement[];
   max_error: Num;
   ok: boolean;
+  /** Whether `analytic` is the run's own gradient here; null: nothing to compare. */
+  matches_run?: boolean | null;
 }
 
 export interface GradCheck {

@@ -17,11 +17,11 @@ import orjson
 
 from ..engine import resolve_device
 from ..errors import ChainlensError, ProgramRejected, RateLimited, RunNotFound
-from ..explain.gradcheck import CheckFailed
+from ..explain.gradcheck import CheckFailed, expected_from_run
 from ..explain.manual import ManualUnavailable
 from ..runs import error_run
 from ..sandbox.pool import WorkerPool
-from ..sandbox.protocol import DONE, EVENT, REFUSED
+from ..sandbox.protocol import DONE, EVENT, LOST, REFUSED, TIMEOUT
 from ..schema import CheckRequest, RunRequest
 from ..settings import Settings
 from ..store import RunStore
@@ -88,15 +88,13 @@ class RunService:
         """The Run body for the last frame: the worker's own, or one made here."""
         if kind == DONE:
             body = payload
-        elif kind == b"T":
+        elif kind == TIMEOUT:
             body = error_run(job["id"], job["device"], "timeout",
                              f"limit wall_timeout_s={self.s.wall_timeout_s} exceeded: the program "
                              "ran too long and was stopped", "".join(stdout)).model_dump_json().encode()
         else:
-            body = error_run(job["id"], job["device"], "limit_exceeded",
-                             "the worker process was stopped (out of memory or CPU: limits "
-                             f"memory_limit_mb={self.s.memory_limit_mb}, "
-                             f"cpu_limit_s={self.s.cpu_limit_s}, or killed)",
+            lost = orjson.loads(payload)
+            body = error_run(job["id"], job["device"], lost["code"], lost["message"],
                              "".join(stdout)).model_dump_json().encode()
         self._keep(job, body)
         if kind == DONE and self.s.run_cache and _REPEATABLE.match(body):
@@ -178,8 +176,11 @@ class RunService:
 
     async def check(self, run_id: str, req: CheckRequest, client: str) -> bytes:
         """POST /runs/{id}/check: the program runs again in a worker, under the check."""
+        run = self.get(run_id)
+        expected = expected_from_run(orjson.loads(run), req.node, req.pass_) if run else {}
         return await self._again(run_id, client, CheckFailed, {"check": {
-            "node": req.node, "pass": req.pass_, "elements": req.elements}},
+            "node": req.node, "pass": req.pass_, "elements": req.elements,
+            "expected": expected}},
             "running the program again for each checked element took too long; check "
             "fewer elements")
 
@@ -205,13 +206,11 @@ class RunService:
                     return payload
                 if kind == REFUSED:
                     raise failure(**_rejection(payload))
-                if kind == b"T":
+                if kind == TIMEOUT:
                     raise failure(f"limit wall_timeout_s={self.s.wall_timeout_s} exceeded: "
                                   + too_long)
-                if kind != EVENT:
-                    raise failure("the worker process was stopped (out of memory or CPU: "
-                                  f"limits memory_limit_mb={self.s.memory_limit_mb}, "
-                                  f"cpu_limit_s={self.s.cpu_limit_s})")
+                if kind == LOST:
+                    raise failure(orjson.loads(payload)["message"])
         finally:
             self.limiter.release(client)
         raise RuntimeError("the worker ended without a result")

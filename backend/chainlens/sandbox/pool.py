@@ -22,15 +22,18 @@ import orjson
 
 from ..errors import ServiceBusy
 from ..settings import Settings
-from .protocol import DONE, JOB, REFUSED, STARTED, read_frame, write_frame
+from .exits import ExitLog, describe_exit, failure_message, lost_payload
+from .protocol import (DONE, FAILED, JOB, LOST, REFUSED, STARTED, TIMEOUT, read_frame,
+                       write_frame)
 
 
 class _Worker:
     """A forked worker as the server holds it: its socket streams and a pidfd to kill it by
     (a pidfd cannot hit a reused pid)."""
 
-    def __init__(self, pidfd: int, reader: asyncio.StreamReader,
+    def __init__(self, pid: int, pidfd: int, reader: asyncio.StreamReader,
                  writer: asyncio.StreamWriter) -> None:
+        self.pid = pid
         self.pidfd = pidfd
         self.reader = reader
         self.writer = writer
@@ -53,6 +56,7 @@ class WorkerPool:
         self.s = settings
         self._idle: list[_Worker] = []
         self._control: socket.socket | None = None
+        self._exits = ExitLog()
         self._proc: subprocess.Popen | None = None
         self._acquire_lock = asyncio.Lock()
         self._slots = asyncio.Semaphore(settings.workers)
@@ -67,10 +71,13 @@ class WorkerPool:
         """Starts the warm template and waits until it is ready, so the first run after
         the server starts is as fast as the next (the server listens only then)."""
         ours, theirs = socket.socketpair()
+        exits = self._exits.open()
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "chainlens.sandbox.template", str(theirs.fileno())],
-            pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL)
+            [sys.executable, "-m", "chainlens.sandbox.template", str(theirs.fileno()),
+             str(exits.fileno())],
+            pass_fds=(theirs.fileno(), exits.fileno()), stdin=subprocess.DEVNULL)
         theirs.close()
+        exits.close()
         self._control = ours
         ours.settimeout(self.START_TIMEOUT_S)
         try:
@@ -86,6 +93,7 @@ class WorkerPool:
         for w in self._idle:
             w.kill()
         self._idle.clear()
+        self._exits.close()
         if self._control is not None:
             self._control.close()
             self._control = None
@@ -112,14 +120,23 @@ class WorkerPool:
     async def _worker(self) -> _Worker:
         if self._idle:
             return self._idle.pop()
+        self._exits.follow()
         pid, sock = await self._acquire()
         pidfd = os.pidfd_open(pid)  # the worker is alive now: no pid-reuse race later
         reader, writer = await asyncio.open_unix_connection(sock=sock, limit=1 << 20)
-        return _Worker(pidfd, reader, writer)
+        return _Worker(pid, pidfd, reader, writer)
+
+    async def _lost(self, worker: _Worker, failure: bytes = b"") -> bytes:
+        """Why ``worker`` ended without answering, as a LOST frame's payload."""
+        if failure:
+            return lost_payload("worker_lost", "the worker process failed: "
+                                + failure_message(failure))
+        return lost_payload(*describe_exit(await self._exits.status(worker.pid), self.s))
 
     async def execute(self, job: dict) -> AsyncIterator[tuple[bytes, bytes]]:
         """Run ``job`` in a worker; yield (kind, payload) frames. The last one is DONE or
-        REFUSED from the worker, or ``T`` (wall-clock timeout) or ``L`` (worker lost)."""
+        REFUSED from the worker, or TIMEOUT (wall clock) or LOST (the worker ended without
+        answering; the payload says how: ``{"code", "message"}``)."""
         if self.waiting >= self.s.queue_size:
             raise ServiceBusy(f"all {self.s.workers} workers are busy and the queue "
                               f"(queue_size={self.s.queue_size}) is full; retry shortly")
@@ -157,12 +174,21 @@ class WorkerPool:
                         kind, payload = await asyncio.wait_for(read_frame(worker.reader),
                                                                max(remaining, 0.001))
                     except TimeoutError:
-                        yield (b"T" if started else b"L"), b""
+                        if started:
+                            yield TIMEOUT, b""
+                        else:
+                            yield LOST, lost_payload(
+                                "worker_lost", "the worker process did not take the job within "
+                                f"{self.START_TIMEOUT_S:.0f} s (stopped, or the machine is "
+                                "overloaded)")
                         return
                     except (asyncio.IncompleteReadError, EOFError, ConnectionError):
                         if not started and attempt == 1:
                             break  # it died before our job began (a killed spare): once more
-                        yield b"L", b""
+                        yield LOST, await self._lost(worker)
+                        return
+                    if kind == FAILED:
+                        yield LOST, await self._lost(worker, payload)
                         return
                     if kind == STARTED:
                         started = True

@@ -1,8 +1,12 @@
 """Frames between the server and a worker process: 1 kind byte, 4 length bytes, payload.
 
 Kinds: ``J`` the job (server -> worker), ``S`` the job started (empty), ``E`` stream
-events (JSON, one per line: orjson never writes a raw newline), ``D`` the finished Run (JSON), ``R`` a refusal (the program was not run;
-JSON error).
+events (JSON, one per line: orjson never writes a raw newline), ``D`` the finished Run
+(JSON), ``R`` a refusal (the program was not run; JSON error), ``F`` the worker failed
+and is exiting (JSON ``{"type", "message"}``: the exception it could not handle).
+
+The template reports each worker's end on a socket of its own, as ``EXIT_RECORD``s:
+the worker's pid and its wait status (``os.waitpid``'s).
 """
 
 from __future__ import annotations
@@ -12,7 +16,11 @@ import socket
 import struct
 
 HEADER = struct.Struct(">cI")
-JOB, STARTED, EVENT, DONE, REFUSED = b"J", b"S", b"E", b"D", b"R"
+JOB, STARTED, EVENT, DONE, REFUSED, FAILED = b"J", b"S", b"E", b"D", b"R", b"F"
+EXIT_RECORD = struct.Struct(">qi")
+#: What the server's pool adds for the runs it ends itself: the wall clock ran out; the
+#: worker ended without answering (JSON ``{"code", "message"}``: how, as far as is known).
+TIMEOUT, LOST = b"T", b"L"
 MAX_FRAME = 256 * 1024 * 1024
 
 

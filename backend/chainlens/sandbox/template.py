@@ -1,10 +1,12 @@
 """The template process: imports torch once, then forks a worker per run.
 
-Run as ``python -m chainlens.sandbox.template FD``: FD is its end of a socket pair
+Run as ``python -m chainlens.sandbox.template FD EXITS``: FD is its end of a socket pair
 with the server. For each ``A`` byte the server sends, the template hands back an
 already-forked spare worker (its pid, and its socket by SCM_RIGHTS) and forks a
 new spare. Threads are set to 1 before anything runs: a template that ran a
-multithreaded torch op deadlocks its forked children.
+multithreaded torch op deadlocks its forked children. The template is its workers'
+parent, so it alone learns how each one ended: it reaps them and writes each pid and
+wait status to EXITS, so that the server can say why a worker it lost is gone.
 
 On a machine with a GPU the template must never initialise CUDA: a child forked after
 that cannot use it ("CUDA error: initialization error"), and the first ``backward()`` of
@@ -24,6 +26,8 @@ from collections import deque
 
 import orjson
 
+from .protocol import EXIT_RECORD
+
 
 #: What the examples use, without a backward pass or an optimizer step (a step asks
 #: for the CUDA devices too, with the same effect): see the module's docstring.
@@ -39,13 +43,18 @@ print(f"{loss.item():.3f}", y)
 """
 
 
-def main(fd: int) -> None:
+def main(fd: int, exits_fd: int) -> None:
     # Should anything ask whether CUDA is available, NVML answers, leaving the driver alone.
     os.environ["PYTORCH_NVML_BASED_CUDA_CHECK"] = "1"
     import torch
 
     from ..engine import run_wire
-    from ..examples.catalog import examples
+    from ..errors import ChainlensError
+    from ..examples.catalog import example, examples
+    # A worker drops to user nobody before its job: everything it may run must be in
+    # memory by then (a source tree only root can read cannot be imported from later).
+    from ..explain.gradcheck import run_check
+    from ..explain.manual import manual_code
     from ..language.checker import parse
     from ..settings import get_settings
     from .seccomp import prepare_filter
@@ -69,12 +78,36 @@ def main(fd: int) -> None:
             parse(source, settings)
         except Exception:  # noqa: BLE001 - as above
             pass
+    if not gpu:  # a check and numpy code pay their own lazy imports (both run backward)
+        chain = example("chain_rule").source
+        try:
+            run_check(chain, "cpu", 0, settings, "warm", "n1", 0, 1)
+            manual_code(chain, "cpu", 0, settings, "warm", 0)
+        except ChainlensError as e:
+            print(f"chainlens: warming a check up failed: {e.message}", file=sys.stderr)
 
     prepare_filter()
     gc.collect()
     gc.freeze()  # children neither scan nor copy-on-write-touch the template's objects
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps finished workers
     control = socket.socket(fileno=fd)
+    exits = socket.socket(fileno=exits_fd)
+    exits.setblocking(False)  # a record the server is too slow to take is dropped, not waited on
+
+    def reap(signum: int, frame: object) -> None:
+        """Each finished worker's pid and wait status, to the server."""
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            try:
+                exits.send(EXIT_RECORD.pack(pid, status))
+            except OSError:
+                pass
+
+    signal.signal(signal.SIGCHLD, reap)
     spares: deque[tuple[int, socket.socket]] = deque()
 
     def fork_spare() -> None:
@@ -82,6 +115,7 @@ def main(fd: int) -> None:
         pid = os.fork()
         if pid == 0:
             control.close()
+            exits.close()
             ours.close()
             for _, s in spares:
                 s.close()
@@ -126,4 +160,4 @@ def _alive(pid: int) -> bool:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]))
+    main(int(sys.argv[1]), int(sys.argv[2]))

@@ -18,8 +18,9 @@ import orjson
 from ..errors import ChainlensError, ProgramRejected
 from ..runs import error_run
 from ..settings import Settings
+from ..text import wire_text
 from .seccomp import apply_filter, drop_privileges
-from .protocol import DONE, EVENT, JOB, REFUSED, STARTED, recv_frame, send_frame
+from .protocol import DONE, EVENT, FAILED, JOB, REFUSED, STARTED, recv_frame, send_frame
 
 
 def apply_limits(settings: Settings) -> None:
@@ -118,7 +119,8 @@ def _again(sock: socket.socket, job: dict, settings: Settings) -> bool:
         if "check" in job:
             c = job["check"]
             body = orjson.dumps(run_check(job["source"], job["device"], job["seed"], settings,
-                                          job["id"], c["node"], c["pass"], c["elements"]))
+                                          job["id"], c["node"], c["pass"], c["elements"],
+                                          c.get("expected")))
         else:
             body = manual_code(job["source"], job["device"], job["seed"], settings, job["id"],
                                job["manual"]["pass"]).encode()
@@ -130,6 +132,16 @@ def _again(sock: socket.socket, job: dict, settings: Settings) -> bool:
         gc.enable()
     send_frame(sock, DONE, body)
     return True
+
+
+def _tell_failure(sock: socket.socket, exc: BaseException) -> None:
+    """The server's last frame from a worker that is about to exit: what went wrong."""
+    text = str(exc).strip().splitlines()
+    failure = {"type": type(exc).__name__, "message": wire_text(text[0]) if text else ""}
+    try:
+        send_frame(sock, FAILED, orjson.dumps(failure))
+    except OSError:  # the server has gone
+        pass
 
 
 def child_main(sock: socket.socket, settings: Settings, gpu: bool) -> None:
@@ -153,8 +165,9 @@ def child_main(sock: socket.socket, settings: Settings, gpu: bool) -> None:
         for _ in range(runs):
             if not serve_one(sock, settings):
                 break
-    except BaseException:  # noqa: BLE001 - a worker must exit, whatever happened
+    except BaseException as e:  # noqa: BLE001 - a worker must exit, whatever happened
         code = 1
+        _tell_failure(sock, e)
     finally:
         try:
             sock.close()

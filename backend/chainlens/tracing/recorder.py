@@ -54,6 +54,20 @@ class NodeRecord:
     grad: torch.Tensor | None = None
     call: int | None = None
     saved: dict[str, SavedTensor] | None = None
+    #: A leaf's later values: (the pass whose forward first saw it, the value then), for
+    #: each pass whose forward found it changed (an optimizer stepped it) since ``value``.
+    later: list[tuple[int, torch.Tensor]] | None = None
+    #: The last pass whose forward used this leaf (-1: none yet).
+    seen: int = -1
+
+    def value_at(self, index: int) -> torch.Tensor | None:
+        """A leaf's value when pass ``index``'s forward ran."""
+        value = self.value
+        for first, v in self.later or ():
+            if first > index:
+                break
+            value = v
+        return value
 
 
 @dataclass(slots=True)
@@ -168,11 +182,14 @@ class Recorder:
         self._relay = _Relay(self)
 
     # ---------------------------------------------------------------- nodes
+    def _too_many(self) -> LimitExceeded:
+        return LimitExceeded("max_nodes", self.max_nodes, "the program made too many graph nodes",
+                             self.line)
+
     def _new_id(self) -> str:
         self._counter += 1
         if len(self.nodes) >= self.max_nodes:
-            raise LimitExceeded("max_nodes", self.max_nodes, "the program made too many graph nodes",
-                                self.line)
+            raise self._too_many()
         return f"n{self._counter}"
 
     def _add(self, rec: NodeRecord) -> None:
@@ -197,6 +214,27 @@ class Recorder:
         self._add(rec)
         return rec.id
 
+    def _used_leaf(self, t: torch.Tensor) -> str:
+        """The node of a leaf an op is using. On its first use in each pass's forward, its
+        value is kept if it changed since the last one kept. Compared, not versioned:
+        ``p.data -= lr * p.grad`` (the makemore update) changes the values without
+        bumping ``p``'s version counter."""
+        nid = self.leaf_id(t)
+        rec = self.nodes.get(nid)
+        index = len(self.losses)
+        if rec is None or rec.seen == index or self.paused:
+            return nid
+        first_use, rec.seen = rec.seen == -1, index
+        last = rec.later[-1][1] if rec.later else rec.value
+        now = t.detach()
+        if last is not None and last.shape == now.shape and torch.equal(last, now):
+            return nid
+        if first_use or last is None:  # changed before any op used it: that is its value
+            rec.value = now.clone()
+        else:
+            rec.later = [*(rec.later or ()), (index, now.clone())]
+        return nid
+
     def node_of(self, t: torch.Tensor) -> str | None:
         """The node standing for tensor ``t`` (its grad_fn, or its leaf), if it has one."""
         fn = t.grad_fn
@@ -215,6 +253,11 @@ class Recorder:
         """Label ``fn`` and every unlabelled node behind it, inputs first."""
         # (node, its next_functions once read: each read builds a new tuple of tuples)
         stack: list[tuple[Any, Any]] = [(fn, None)]
+        # Nodes waiting for a label: a graph PyTorch made out of sight (``sum`` over a
+        # million tensors) stops here before the walk holds more of its nodes than the
+        # graph may have. Python objects held for every node of a 1,000,000-node graph
+        # make freeing it recurse through them until the stack overflows (a segfault).
+        pending = 0
         top_id = ""
         module = self.module_stack[-1] if self.module_stack else None
         call = self._call_now()
@@ -237,12 +280,15 @@ class Recorder:
                         unlabelled.append(child)
                     ids.append(nid)
             if unlabelled:
+                pending += len(unlabelled)
+                if len(self.nodes) + pending > self.max_nodes:
+                    raise self._too_many()
                 stack.append((node, nexts))
                 for child in unlabelled:
                     stack.append((child, None))
                 continue
             inputs: list[str | None] = [
-                self.leaf_id(c.variable) if type(c) is ACCUMULATE else c for c in ids]
+                self._used_leaf(c.variable) if type(c) is ACCUMULATE else c for c in ids]
             name = type(node).__name__
             is_top = node is fn
             value = output.detach() if (is_top and output is not None) else None
@@ -360,7 +406,12 @@ class Recorder:
         self.losses.append(loss)
         index = len(self.losses) - 1
         p = PassRecord(index, root_id, gradient, self.line, loss)
-        self.pass_fns = list(graph_of(roots))
+        self.pass_fns = []
+        for fn in graph_of(roots):  # bounded as label_fn is, for the same reason
+            self.pass_fns.append(fn)
+            if len(self.pass_fns) > self.max_nodes:
+                self.pass_fns = []
+                raise self._too_many()
         for fn in self.pass_fns:
             meta = fn.metadata
             leaf = type(fn) is ACCUMULATE
@@ -399,7 +450,20 @@ class Recorder:
                 for nid in [n for n, rec in self.nodes.items()
                             if rec.seq > self._kept_seq and n not in keep]:
                     del self.nodes[nid]
+                self._forget_values(cap - 1, p.index)
         self.passes.append(p)
+
+    def _forget_values(self, first: int, now: int) -> None:
+        """Leaf values that no recorded pass shows any more: of those kept from pass
+        ``first`` up to pass ``now``, only the last tells pass ``now``'s value (a
+        1000-step loop would otherwise keep 1000 copies of every parameter)."""
+        for _, nid in self._leaves.values():
+            rec = self.nodes.get(nid)
+            if rec is None or not rec.later:
+                continue
+            late = [k for k, (i, _) in enumerate(rec.later) if first <= i <= now]
+            for k in reversed(late[:-1]):
+                del rec.later[k]
 
     def release(self) -> None:
         """The run is over: cut the node hooks' link to the recorder (see ``_Relay``), so

@@ -95,7 +95,7 @@ class _Probe:
         self.tape.flush()
         if len(node_ids) > self.s.manual_max_nodes:
             raise ManualUnavailable(f"limit manual_max_nodes={self.s.manual_max_nodes} exceeded: "
-                                    f"pass {index} has {len(node_ids)} nodes")
+                                    f"pass {index + 1} has {len(node_ids)} nodes")
         rec = self.ex.recorder
         line = rec.passes[-1].line if rec.passes else None
         cap = Capture(index, line, None if gradient is None else to_numpy(gradient))
@@ -178,22 +178,22 @@ def capture_pass(source: str, device: str, seed: int, settings: Settings,
     _, why = rerun(source, device, seed, settings, probe, context=tape, explain=False)
     cap = probe.capture
     if cap is None:
-        raise ManualUnavailable(f"the program made no backward pass {pass_index}"
+        raise ManualUnavailable(f"the program made no backward pass {pass_index + 1}"
                                 + (f" (it raised {why})" if why else ""))
     if why:
-        raise ManualUnavailable(f"pass {pass_index} did not finish: the program raised {why}",
+        raise ManualUnavailable(f"pass {pass_index + 1} did not finish: the program raised {why}",
                                 cap.line)
     passes = probe.ex.recorder.passes
     if pass_index >= len(passes) or not passes[pass_index].recorded:
-        raise ManualUnavailable(f"pass {pass_index}'s steps were not recorded")
+        raise ManualUnavailable(f"pass {pass_index + 1}'s steps were not recorded")
     cap.order = [step.node for step in passes[pass_index].steps]
     if not cap.order:
-        raise ManualUnavailable(f"pass {pass_index} did not finish: its backward() raised "
+        raise ManualUnavailable(f"pass {pass_index + 1} did not finish: its backward() raised "
                                 "before any step ran (the program caught the error)", cap.line)
     hooked = [d.line for d in probe.ex.diagnostics.items
               if d.code == "hook_changed_gradient" and d.node in passes[pass_index].node_ids]
     if hooked:
-        raise ManualUnavailable(f"in pass {pass_index} a hook the program registered (line "
+        raise ManualUnavailable(f"in pass {pass_index + 1} a hook the program registered (line "
                                 f"{hooked[0]}) replaced a gradient: manual-backprop code "
                                 "follows the chain rule alone", hooked[0])
     return cap

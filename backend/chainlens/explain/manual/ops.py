@@ -881,18 +881,27 @@ def _embedding(c: Call) -> Code:
                 ("embedding_grad",))
 
 
-def needed(helpers: Sequence[str]) -> list[str]:
-    """``helpers`` and the helpers they call, in the order helpers.py defines them."""
+def _helper_sources() -> dict[str, str]:
+    """Each helper's source, by name, in the order helpers.py defines them."""
     from . import helpers as module
 
-    names = [n for n, f in vars(module).items() if inspect.isfunction(f)
-             and f.__module__ == module.__name__]
+    return {n: inspect.getsource(f) for n, f in vars(module).items()
+            if inspect.isfunction(f) and f.__module__ == module.__name__}
+
+
+#: Read once, when this module is imported: a worker runs as user nobody and may not be
+#: able to read the source tree it was imported from (a checkout in a 0700 directory).
+HELPER_SOURCES = _helper_sources()
+
+
+def needed(helpers: Sequence[str]) -> list[str]:
+    """``helpers`` and the helpers they call, in the order helpers.py defines them."""
     want, todo = set(), list(helpers)
     while todo:
         name = todo.pop()
         if name in want:
             continue
         want.add(name)
-        source = inspect.getsource(getattr(module, name))
-        todo.extend(n for n in names if n != name and re.search(rf"\b{n}\(", source))
-    return [n for n in names if n in want]
+        source = HELPER_SOURCES[name]
+        todo.extend(n for n in HELPER_SOURCES if n != name and re.search(rf"\b{n}\(", source))
+    return [n for n in HELPER_SOURCES if n in want]

@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import base64
 import builtins
-import inspect
 import keyword
 import re
 from typing import Any
 
 import numpy as np
 
-from . import helpers
 from .capture import Capture, ManualUnavailable, OpNode
-from .ops import PIECES, RULES, Call, Code, Ref, lit, needed, np_dtype
+from .ops import HELPER_SOURCES, PIECES, RULES, Call, Code, Ref, lit, needed, np_dtype
 from .tape import Operand
 
 #: Arrays up to this many elements are written as literals, bigger ones as base64 bytes.
@@ -55,8 +53,8 @@ class _Names:
     gave one, unique, never a keyword, builtin or helper."""
 
     def __init__(self) -> None:
-        helper_names = {n for n, _ in inspect.getmembers(helpers, inspect.isfunction)}
-        self.taken = set(keyword.kwlist) | set(dir(builtins)) | helper_names | {"np", "base64", "math"}
+        self.taken = (set(keyword.kwlist) | set(dir(builtins)) | set(HELPER_SOURCES)
+                      | {"np", "base64", "math"})
 
     def make(self, preferred: str, fallback: str) -> str:
         base = re.sub(r"\W", "_", preferred).strip("_") or fallback
@@ -145,7 +143,7 @@ class _Writer:
         if any("unpack(" in line for line in leaves + consts_src):
             self.helpers.append("unpack")
         wanted = needed(self.helpers)
-        defs = [inspect.getsource(getattr(helpers, n)) for n in wanted]
+        defs = [HELPER_SOURCES[n] for n in wanted]
         imports = ["import base64"] if "unpack" in wanted else []
         if any("math." in d for d in defs):
             imports.append("import math")
@@ -165,7 +163,8 @@ class _Writer:
     def _header(self) -> list[str]:
         cap = self.cap
         where = f" (line {cap.line})" if cap.line else ""
-        lines = [f"# Manual backprop for chainlens run {self.run_id}, backward pass {cap.index}{where}.",
+        lines = [f"# Manual backprop for chainlens run {self.run_id}, backward pass {cap.index + 1}{where}",
+                 f"# (passes count from 1, as the page shows them; the Run's passes[{cap.index}]).",
                  "#",
                  "# The forward and every gradient of that pass, recomputed with numpy alone:",
                  "# one line per autograd node, upstream gradient times local derivative, in",
