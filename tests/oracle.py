@@ -7,6 +7,7 @@ must match, value for value, gradient for gradient, error for error.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import io
 import random
 import re
@@ -116,3 +117,151 @@ def assert_matches(run: Any, oracle: Oracle, *, check_stdout: bool = True) -> No
             assert v.grad is not None, f"{name}.grad missing"
             assert_view_equals(v.grad, grad, f"{name}.grad")
     assert set(run.variables) == set(oracle.variables)
+
+
+# ------------------------------------------------------------------ every pass, as it ran
+
+@dataclass
+class PlainStep:
+    """One node the engine ran, as plain PyTorch's hooks saw it."""
+
+    grad_fn: str
+    grad_outputs: list[torch.Tensor | None]
+    grad_inputs: list[torch.Tensor | None]
+    #: the node's forward output when the program saw it (a leaf: its value when this
+    #: pass's forward first used it); None for a node made inside a library call
+    value: torch.Tensor | None
+    saved: dict[str, torch.Tensor]
+
+
+@dataclass
+class PlainPass:
+    loss: float | None
+    steps: list[PlainStep] = field(default_factory=list)
+
+
+class _PassWatcher(torch.overrides.TorchFunctionMode):
+    """Plain PyTorch with a copy of every op's output taken right after the op, each
+    leaf's value when a pass's forward first builds on it, and every backward call's
+    steps read by node hooks: the moments at which chainlens shows its numbers."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.outputs: dict[Any, torch.Tensor] = {}  # grad_fn -> its output, copied
+        self.leaf_values: list[dict[int, torch.Tensor]] = [{}]  # per pass, by id(leaf)
+        self.passes: list[PlainPass] = []
+        self._hooked: set[int] = set()
+        self._keep: list[Any] = []  # grad_fns and leaves stay alive: their ids stay theirs
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
+        out = func(*args, **(kwargs or {}))
+        self.saw(args, kwargs, out)
+        return out
+
+    def saw(self, args: Any, kwargs: dict | None, out: Any) -> None:
+        """An op (or a custom Function's apply) gave ``out`` from these arguments."""
+        outs = out if isinstance(out, (tuple, list)) else (out,)
+        if torch.is_grad_enabled() and any(isinstance(o, torch.Tensor) and o.grad_fn is not None
+                                           for o in outs):
+            ins = list(args) + list((kwargs or {}).values())
+            for a in ins:
+                for t in (a if isinstance(a, (tuple, list)) else (a,)):
+                    if isinstance(t, torch.Tensor) and t.is_leaf and t.requires_grad \
+                            and id(t) not in self.leaf_values[-1]:
+                        self.leaf_values[-1][id(t)] = t.detach().clone()
+                        self._keep.append(t)
+            for o in outs:
+                if isinstance(o, torch.Tensor) and o.grad_fn is not None:
+                    self.outputs[o.grad_fn] = o.detach().clone()
+                    self._keep.append(o.grad_fn)
+
+    def backward_called(self, roots: list[torch.Tensor]) -> None:
+        first = roots[0] if roots else None
+        loss = float(first.detach()) if first is not None and first.numel() == 1 else None
+        p = PlainPass(loss)
+        self.passes.append(p)
+        epochs = list(reversed(self.leaf_values))  # this pass's forward first
+        self.leaf_values.append({})
+        stack = [r.grad_fn for r in roots if r.grad_fn is not None]
+        seen: set[int] = set()
+        while stack:
+            fn = stack.pop()
+            if id(fn) in seen:
+                continue
+            seen.add(id(fn))
+            stack.extend(c for c, _ in fn.next_functions if c is not None)
+            self._keep.append(fn)
+            leaf = getattr(fn, "variable", None)
+            # a leaf's value when a forward last built on it (a graph kept with
+            # retain_graph=True was built on it in an earlier pass's forward)
+            value = (next((e[id(leaf)] for e in epochs if id(leaf) in e), None)
+                     if leaf is not None else self.outputs.get(fn))
+            if leaf is not None:
+                fn.register_prehook(self._leaf_hook(fn, value))
+            elif id(fn) not in self._hooked:
+                fn.register_hook(self._op_hook(fn))
+            self._hooked.add(id(fn))
+
+    def _leaf_hook(self, fn: Any, value: torch.Tensor | None):  # noqa: ANN202
+        pass_ = self.passes[-1]
+
+        def hook(grad_outputs):  # noqa: ANN001, ANN202
+            if self.passes[-1] is pass_:
+                pass_.steps.append(PlainStep(type(fn).__name__, _copies(grad_outputs), [],
+                                             value, {}))
+        return hook
+
+    def _op_hook(self, fn: Any):  # noqa: ANN202
+        def hook(grad_inputs, grad_outputs):  # noqa: ANN001, ANN202
+            saved = {}
+            for attr in dir(fn):
+                if attr.startswith("_saved_"):
+                    try:
+                        v = getattr(fn, attr)
+                    except RuntimeError:
+                        continue
+                    if isinstance(v, torch.Tensor):
+                        saved[attr.removeprefix("_saved_")] = v.detach().clone()
+            self.passes[-1].steps.append(PlainStep(type(fn).__name__, _copies(grad_outputs),
+                                                   _copies(grad_inputs), self.outputs.get(fn),
+                                                   saved))
+        return hook
+
+
+def _copies(grads: tuple) -> list[torch.Tensor | None]:
+    return [None if g is None else g.detach().clone() for g in grads]
+
+
+def run_plain_passes(source: str, seed: int = 0) -> list[PlainPass]:
+    """Every backward pass of ``source`` in plain PyTorch, with the values of its nodes
+    at the moments they had them."""
+    watcher = _PassWatcher()
+    backward, grad = torch.autograd.backward, torch.autograd.grad
+
+    def watched_backward(tensors, *args, **kwargs):  # noqa: ANN001, ANN202
+        roots = [tensors] if isinstance(tensors, torch.Tensor) else list(tensors)
+        watcher.backward_called(roots)
+        return backward(tensors, *args, **kwargs)
+
+    def watched_grad(outputs, *args, **kwargs):  # noqa: ANN001, ANN202
+        roots = [outputs] if isinstance(outputs, torch.Tensor) else list(outputs)
+        watcher.backward_called(roots)
+        return grad(outputs, *args, **kwargs)
+
+    apply = inspect.getattr_static(torch.autograd.Function, "apply")  # the classmethod itself
+
+    def watched_apply(cls, *args, **kwargs):  # noqa: ANN001, ANN202
+        """Function.apply is out of TorchFunctionMode's sight: its outputs are seen here."""
+        out = apply.__func__(cls, *args, **kwargs)
+        watcher.saw(args, kwargs, out)
+        return out
+
+    torch.autograd.backward, torch.autograd.grad = watched_backward, watched_grad
+    torch.autograd.Function.apply = classmethod(watched_apply)
+    try:
+        with watcher:
+            run_plain(source, seed)
+    finally:
+        torch.autograd.backward, torch.autograd.grad = backward, grad
+        torch.autograd.Function.apply = apply
+    return watcher.passes

@@ -1,8 +1,8 @@
 """Finite-difference checks on request: in process, over HTTP, and from the page.
 
-The analytic side of a check is what autograd computes when the program runs again: it
-is compared with plain PyTorch running the same program in float64, and the numeric
-side with the true derivative.
+The program runs again in its own types: the analytic side of a check is plain
+PyTorch's gradient for the same program, to the last bit, and the numeric side is
+compared with the true derivative.
 """
 
 from __future__ import annotations
@@ -33,13 +33,9 @@ def leaf_id(run: chainlens.Run, name: str) -> str:
     return next(n.id for n in run.nodes if name in n.names and n.grad_fn == "AccumulateGrad")
 
 
-def float64_grads(source: str) -> dict[str, torch.Tensor]:
-    """Plain PyTorch, factory functions in float64: each tensor's .grad."""
-    torch.set_default_dtype(torch.float64)
-    try:
-        oracle = run_plain(source)
-    finally:
-        torch.set_default_dtype(torch.float32)
+def plain_grads(source: str) -> dict[str, torch.Tensor]:
+    """Plain PyTorch: each leaf tensor's .grad."""
+    oracle = run_plain(source)
     return {k: t.grad for k, t in oracle.variables.items() if t.is_leaf and t.grad is not None}
 
 
@@ -57,13 +53,13 @@ def test_leaf_check_is_pytorchs_gradient_and_finite_differences_agree(example_id
     source = example(example_id).source
     run = chainlens.run(source)
     result = check(source, leaf_id(run, name))
-    assert result["kind"] == "leaf" and result["dtype"] == "float64" and result["pass"] == 0
+    assert result["kind"] == "leaf" and result["dtype"] == "float32" and result["pass"] == 0
     (part,) = result["checked"]
-    truth = float64_grads(source)[name].reshape(-1)
+    truth = plain_grads(source)[name].reshape(-1)
     for e in part["elements"]:
         i = flat_index(e["index"], part["shape"])
-        assert e["analytic"] == pytest.approx(float(truth[i]), abs=1e-12)
-        assert e["numeric"] == pytest.approx(float(truth[i]), abs=1e-6)
+        assert e["analytic"] == float(truth[i])
+        assert e["numeric"] == pytest.approx(float(truth[i]), rel=2e-3, abs=2e-3)
     assert result["ok"] and len(part["elements"]) == truth.numel()
 
 
@@ -118,7 +114,7 @@ def test_hand_written_backward_is_judged(factor: int, ok: bool) -> None:
     x = torch.tensor([1.0, -2.0, 3.0], dtype=torch.float64)
     elements = result["checked"][0]["elements"]
     # numeric: the true derivative of x², 2x; analytic: what the program's backward says
-    assert [e["numeric"] for e in elements] == pytest.approx((2 * x).tolist(), abs=1e-6)
+    assert [e["numeric"] for e in elements] == pytest.approx((2 * x).tolist(), abs=1e-3)
     assert [e["analytic"] for e in elements] == pytest.approx((factor * x).tolist())
     step = check(source, next(n.id for n in run.nodes if n.grad_fn == "SquareBackward"))
     assert step["kind"] == "step" and step["ok"] is ok
@@ -144,7 +140,7 @@ def test_program_that_needs_float32_is_checked_in_float32() -> None:
 def test_unreachable_node_is_a_clear_failure() -> None:
     with pytest.raises(CheckFailed, match="node n999 was not reached"):
         check(example("chain_rule").source, "n999")
-    with pytest.raises(CheckFailed, match="pass 5"):
+    with pytest.raises(CheckFailed, match="pass 6"):  # pass index 5: the sixth
         check(example("chain_rule").source, "n1", 5)
 
 
@@ -182,9 +178,9 @@ def test_check_button_on_the_page(page, base_url: str) -> None:
     # autograd and finite differences as PyTorch gives them: dz/dx = 2 for each element
     cells = page.page.evaluate("""() => [...document.querySelectorAll('.checktable tr')]
         .slice(1).map(tr => [...tr.children].map(td => td.textContent))""")
-    truth = float64_grads(example("chain_rule").source)["x"]
+    truth = plain_grads(example("chain_rule").source)["x"]
     assert len(cells) == 3
     for index, analytic, numeric, mark in cells:
         assert float(analytic) == pytest.approx(float(truth[0]))
-        assert float(numeric) == pytest.approx(float(truth[0]), rel=1e-4)
+        assert float(numeric) == pytest.approx(float(truth[0]), rel=1e-3)
         assert mark == "✓"

@@ -100,7 +100,7 @@ def test_every_example_without_custom_functions(ex: Any, tmp_path: Path) -> None
                                                          len(run.passes) - 1)]
     for p in run.passes:
         if p not in finished:
-            with pytest.raises(ManualUnavailable, match=f"pass {p.index} did not finish"):
+            with pytest.raises(ManualUnavailable, match=f"pass {p.index + 1} did not finish"):
                 manual_code(ex.source, "cpu", 0, S, run.id, p.index)
     for p in finished[:1] + finished[-1:]:
         ns = execute(manual_code(ex.source, "cpu", 0, S, run.id, p.index), tmp_path)
@@ -116,7 +116,7 @@ def test_corpus_programs(name: str, tmp_path: Path) -> None:
     source = PROGRAMS[name]
     run = chainlens.run(source)
     if not run.passes:
-        with pytest.raises(ManualUnavailable, match="no backward pass 0"):
+        with pytest.raises(ManualUnavailable, match="no backward pass 1"):
             manual_code(source, "cpu", 0, S, run.id, 0)
         return
     try:
@@ -164,7 +164,7 @@ def test_reasons_it_cannot_be_written() -> None:
     with pytest.raises(ManualUnavailable, match="custom autograd.Function"):
         manual_code(custom, "cpu", 0, S, "r", 0)
     chain = next(e.source for e in examples() if e.id == "chain_rule")
-    with pytest.raises(ManualUnavailable, match="no backward pass 3"):
+    with pytest.raises(ManualUnavailable, match="no backward pass 4"):
         manual_code(chain, "cpu", 0, S, "r", 3)
     small = Settings(manual_max_nodes=3)
     with pytest.raises(ManualUnavailable, match="limit manual_max_nodes=3 exceeded"):
@@ -363,13 +363,13 @@ def test_manual_endpoint(base_url: str, tmp_path: Path) -> None:
     run = client.run(source)
     r = httpx.get(f"{base_url}/api/v1/runs/{run.id}/manual.py", params={"pass": 2}, timeout=60)
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/x-python")
-    assert "pass2.py" in r.headers["content-disposition"]
+    assert "pass3.py" in r.headers["content-disposition"]  # passes[2]: the third
     assert compare_pass(run, 2, execute(r.text, tmp_path)) == len(run.passes[2].steps)
-    assert client.manual(run.id).startswith(f"# Manual backprop for chainlens run {run.id}, backward pass 0")
+    assert client.manual(run.id).startswith(f"# Manual backprop for chainlens run {run.id}, backward pass 1 ")
     url = f"{base_url}/api/v1/runs/{run.id}/manual.py"
     r = httpx.get(url, params={"pass": 9}, timeout=60)
     assert r.status_code == 400 and r.json()["error"]["code"] == "manual_unavailable"
-    assert "no backward pass 9" in r.json()["error"]["message"]
+    assert "no backward pass 10" in r.json()["error"]["message"]
     for bad in ("-1", "x", "99999999999"):
         assert httpx.get(url, params={"pass": bad}).status_code == 422
     assert httpx.get(f"{base_url}/api/v1/runs/nope/manual.py").status_code == 404
@@ -387,7 +387,7 @@ def test_numpy_code_button_on_the_page(page, base_url: str) -> None:
     code = dialog.locator(".manual-code").inner_text()
     assert "grad_x = grad_y" in code and "GRADIENTS = {'x': grad_x}" in code
     download = dialog.get_by_role("link", name="Download")
-    assert download.get_attribute("download").endswith("-pass0.py")
+    assert download.get_attribute("download").endswith("-pass1.py")
     page.screenshot("manual_code_dialog")
     dialog.get_by_role("button", name="Close").click()
     assert not dialog.is_visible()

@@ -282,3 +282,36 @@ def test_vector_backward_shows_jacobian_vjp(page: GuardedPage) -> None:
     jac = next(t for t in shown if t.startswith("J_"))
     for value in J.diagonal().tolist():
         assert f"{value:g}" in jac
+
+
+def test_share_link_opens_pass_3_everywhere(page: GuardedPage, base_url: str) -> None:
+    """A link to pass 3, step 5 of the two-layer nn example (model.2.weight's
+    AccumulateGrad): the selector, the card, the inspector and the numpy code all read
+    pass 3, and the inspector shows the weight as PyTorch had it when pass 3 ran."""
+    import base64
+
+    from oracle import run_plain_passes
+
+    source = next(e.source for e in examples() if e.id == "two_layer_nn")
+    program = base64.urlsafe_b64encode(source.encode()).decode().rstrip("=")
+    page.page.goto("about:blank")  # a new document: the link is opened, not a hash change
+    page.page.goto(f"{base_url}/#p={program}&s=2.4")
+    page.page.wait_for_function("document.body.dataset.painted")
+    selected = page.page.evaluate("(() => { const s = document.querySelector('#pass');"
+                                  " return [s.value, s.selectedOptions[0].textContent]; })()")
+    assert selected[0] == "2" and selected[1].startswith("3 · loss"), selected
+    card = page.page.inner_text("#card")
+    assert card.startswith("Pass 3, step 5 of"), card
+    inspector = page.page.inner_text("#inspector")
+    assert "model.2.weight" in inspector and "value in pass 3" in inspector, inspector
+    truth = run_plain_passes(source)[2].steps[4]
+    assert truth.grad_fn == "AccumulateGrad"
+    shown = page.page.evaluate("""() => [...document.querySelectorAll('#inspector dd')]
+        .find(dd => dd.previousElementSibling.textContent === 'value in pass 3')
+        .querySelector('.tensor').getAttribute('aria-label')""")
+    want = [float(f"{v:.4g}") for v in truth.value.reshape(-1).tolist()]
+    assert numbers(shown.split(":", 1)[1]) == pytest.approx(want, rel=1e-3), shown
+    page.page.click("#manual")
+    code = page.page.locator(".manual-code")
+    code.wait_for(timeout=60_000)
+    assert "backward pass 3 (line" in code.inner_text()

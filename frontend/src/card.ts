@@ -47,6 +47,8 @@ export interface CardContext {
   index: PassIndex;
   byId: Map<string, GraphNode>;
   pass: Pass;
+  /** How many passes the run has: the title names the pass (counted from 1) when several. */
+  passCount: number;
 }
 
 export function renderCard(root: HTMLElement, ctx: CardContext | null): void {
@@ -64,7 +66,7 @@ export function renderCard(root: HTMLElement, ctx: CardContext | null): void {
 
   const head = document.createElement("header");
   const title = document.createElement("strong");
-  title.textContent = `Step ${ctx.stepIndex + 1} of ${ctx.stepCount}: ${node.grad_fn}`;
+  title.textContent = `${ctx.passCount > 1 ? `Pass ${ctx.pass.index + 1}, step` : "Step"} ${ctx.stepIndex + 1} of ${ctx.stepCount}: ${node.grad_fn}`;
   const where = document.createElement("span");
   where.className = "muted";
   where.textContent = node.line ? ` line ${node.line}` : "";

@@ -275,10 +275,11 @@ class App {
     } else if (model.rejected) {
       this.status(`not run: ${model.rejected.code}`);
     }
-    const target = this.pendingStep ?? { pass: 0, step: 0 };
+    const shared = this.pendingStep;
     this.pendingStep = null;
-    this.cursor.goto(target.pass, target.step);
+    this.cursor.goto(shared?.pass ?? 0, shared?.step ?? 0);
     this.index = this.makeIndex();
+    if (shared) this.selected = this.activeNode(); // a link opens on its step, inspected
     if (!(await this.relayout(true)) || model !== this.model) return;
     this.probe.paintedAt = performance.now();
     this.probe.painted = model.id;
@@ -438,7 +439,7 @@ class App {
       : `step ${this.cursor.step + 1} / ${n}${node ? `: ${node.grad_fn}` : ""}`;
     renderCard($("card"), step && node && index ? {
       node, step, stepIndex: this.cursor.step, stepCount: n, index, byId: this.model.byId,
-      pass: index.pass,
+      pass: index.pass, passCount: this.model.passes.length,
     } : null);
     this.renderInspector();
   }
@@ -473,7 +474,9 @@ class App {
     if (node.line) add("line", String(node.line));
     const value = this.valueOf(node);
     add("shape", shapeOf(value) || "—");
-    add("value", value ? renderTensor(value) : UNSEEN_VALUE);
+    const passes = this.model.passes.length;
+    add(passes > 1 && this.index ? `value in pass ${this.index.pass.index + 1}` : "value",
+      value ? renderTensor(value) : UNSEEN_VALUE);
     const g = this.gradAt(node.id);
     add("gradient", g.kind === "known" ? renderTensor(g.grad) : g.kind === "pending" ? "not computed yet" : "not reached in this pass");
     for (const [name, view] of Object.entries(node.saved ?? {})) add(`saved ${name}`, renderTensor(view));

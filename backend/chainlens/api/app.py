@@ -193,7 +193,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     async def manual_backprop(run_id: str, request: Request,
                               pass_: int = Query(0, alias="pass", ge=0, le=1_000_000,
-                                                 description="The backward pass to write out."),
+                                                 description="The backward pass to write out, "
+                                                 "by its index in the Run's passes (the file "
+                                                 "and its name number passes from 1)."),
                               ) -> Response:
         """One backward pass of a finished run as manual-backprop code: a standalone numpy
         file that recomputes the forward and every gradient, one chain-rule line per node
@@ -203,7 +205,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         an op without a numpy translation, a pass the program never finished)."""
         body = await request.app.state.service.manual(run_id, pass_, _client(request.client))
         return Response(body, media_type="text/x-python; charset=utf-8", headers={
-            "Content-Disposition": f'inline; filename="chainlens-{run_id[:16]}-pass{pass_}.py"'})
+            "Content-Disposition": f'inline; filename="chainlens-{run_id[:16]}-pass{pass_ + 1}.py"'})
 
     @app.websocket("/api/v1/stream")
     async def stream(ws: WebSocket, batch: bool = False) -> None:
