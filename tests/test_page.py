@@ -315,3 +315,12 @@ def test_share_link_opens_pass_3_everywhere(page: GuardedPage, base_url: str) ->
     code = page.page.locator(".manual-code")
     code.wait_for(timeout=60_000)
     assert "backward pass 3 (line" in code.inner_text()
+    page.page.click("#manual-close")
+    # step 4: the transpose F.linear made inside itself; one wording for its value
+    page.page.locator("#graph").focus()
+    page.page.keyboard.press("ArrowLeft")
+    assert page.page.inner_text("#card").startswith("Pass 3, step 4 of")
+    unseen = "not seen by the program (made inside a library call)"
+    assert f"value: {unseen}" in page.page.inner_text("#card")
+    assert unseen in page.page.inner_text("#inspector")
+    assert "not computed yet" not in page.page.inner_text("#inspector")
