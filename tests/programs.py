@@ -3,9 +3,10 @@
 PROGRAMS: dict[str, str] = {}
 
 
-def program(name: str, source: str) -> None:
-    assert name not in PROGRAMS
-    PROGRAMS[name] = "import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n" \
+def program(name: str, source: str, into: dict[str, str] = PROGRAMS) -> None:
+    """Adds ``source`` to the corpus ``into``, after the imports every program makes."""
+    assert name not in into
+    into[name] = "import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n" \
         "import torch.optim as optim\nimport numpy as np\n" + source.strip("\n") + "\n"
 
 

@@ -2,13 +2,13 @@
 in the style of the tutorials and lectures each one names. In these a parameter's value
 changes between passes, so each pass's numbers must be that pass's."""
 
+from programs import program
+
 TRAINING: dict[str, str] = {}
 
 
 def training(name: str, source: str) -> None:
-    assert name not in TRAINING
-    TRAINING[name] = "import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n" \
-        "import torch.optim as optim\n" + source.strip("\n") + "\n"
+    program(name, source, into=TRAINING)
 
 
 # d2l.ai, "Linear Regression Implementation from Scratch": minibatch SGD by hand.
