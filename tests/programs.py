@@ -1032,3 +1032,116 @@ for i in range(5):
     opt3.step(); seq.step()
     print(i, round(opt3.param_groups[0]['lr'], 6))
 """)
+
+# ---- the standard library tutorials import (issue: run the code people learn from)
+
+# PyTorch, "Learning PyTorch with Examples": its programs start with `import math`.
+program("pt_examples_import_math", """
+import math
+x = torch.linspace(-math.pi, math.pi, 200)
+y = torch.sin(x)
+a, b, c, d = (torch.randn((), requires_grad=True) for _ in range(4))
+for t in range(3):
+    y_pred = a + b * x + c * x ** 2 + d * x ** 3
+    loss = (y_pred - y).pow(2).sum()
+    loss.backward()
+    with torch.no_grad():
+        for p in (a, b, c, d):
+            p -= 1e-6 * p.grad
+            p.grad = None
+print(f'Result: y = {a.item()} + {b.item()} x + {c.item()} x^2 + {d.item()} x^3')
+print(math.sqrt(2.0), math.exp(1.0), math.log(10.0), math.floor(2.7), math.factorial(12))
+print(math.comb(10, 4), math.perm(5, 2), math.gcd(12, 18), math.isclose(0.1 + 0.2, 0.3))
+print(math.inf > 1e308, math.isnan(math.nan), math.prod([1, 2, 3, 4]), math.fsum([0.1] * 10))
+""")
+
+# Karpathy's makemore (part 1 and 2): shuffling the words with random, a torch.Generator.
+program("makemore_random_and_generator", """
+import random
+words = ['emma', 'olivia', 'ava', 'isabella', 'sophia', 'charlotte', 'mia', 'amelia']
+random.seed(42)
+random.shuffle(words)
+n1 = int(0.8 * len(words))
+print(words[:n1], words[n1:])
+chars = sorted(list(set(''.join(words))))
+stoi = {s: i + 1 for i, s in enumerate(chars)}
+stoi['.'] = 0
+g = torch.Generator().manual_seed(2147483647)
+C = torch.randn((len(stoi), 2), generator=g)
+W = torch.randn((2, len(stoi)), generator=g, requires_grad=True)
+ix = torch.multinomial(torch.softmax(C @ W, dim=1)[0], num_samples=3, replacement=True, generator=g)
+print(ix, random.random(), random.randint(0, 9), random.choice(words), random.uniform(1, 2))
+print(random.sample(range(20), 3), random.choices('abc', k=4), random.gauss(0, 1))
+p = torch.rand(3, generator=g)
+print(p, g.initial_seed())
+""")
+
+# Python's itertools and functools as course notebooks use them (batching, products of
+# hyper-parameters, a running loss).
+program("itertools_functools_batches", """
+import itertools
+import functools
+import operator
+from itertools import count
+grid = list(itertools.product([0.1, 0.01], [16, 32]))
+print(grid)
+for i, lr in zip(count(), [0.1, 0.2, 0.3]):
+    print(i, lr)
+print(list(itertools.islice(itertools.cycle('ab'), 5)), list(itertools.chain([1, 2], [3])))
+print(list(itertools.accumulate([1, 2, 3, 4])), list(itertools.combinations(range(4), 2)))
+print([(k, len(list(g))) for k, g in itertools.groupby('aaabbc')])
+print(list(itertools.pairwise([1, 2, 3])), list(itertools.zip_longest([1, 2], [3], fillvalue=0)))
+print(functools.reduce(operator.mul, [1, 2, 3, 4], 1))
+scale = functools.partial(torch.mul, other=2.0)
+x = torch.ones(3, requires_grad=True)
+y = scale(x).sum()
+y.backward()
+print(x.grad, operator.add(2, 3), operator.itemgetter(1)([5, 6, 7]))
+""")
+
+# d2l.ai's utilities (collections, statistics, time) and bigram counting with Counter.
+program("collections_statistics_time", """
+import collections
+import statistics
+import string
+import time
+from collections import Counter, defaultdict, deque, namedtuple, OrderedDict
+start = time.time()
+counts = Counter()
+for w in ['emma', 'ava', 'mia']:
+    chs = ['<S>'] + list(w) + ['<E>']
+    for ch1, ch2 in zip(chs, chs[1:]):
+        counts[(ch1, ch2)] += 1
+print(counts.most_common(3))
+by_len = defaultdict(list)
+for w in ['emma', 'ava', 'mia', 'olivia']:
+    by_len[len(w)].append(w)
+print(dict(by_len))
+window = deque(maxlen=3)
+for loss in [3.0, 2.5, 2.0, 1.8]:
+    window.append(loss)
+print(list(window), statistics.mean(window), statistics.median([3, 1, 2]), statistics.stdev([1.0, 2.0, 4.0]))
+Batch = namedtuple('Batch', ['x', 'y'])
+b = Batch(torch.randn(2, 3), torch.tensor([0, 1]))
+print(b.x.shape, b.y, b[1])
+od = OrderedDict(a=1, b=2)
+od.move_to_end('a')
+print(list(od), string.ascii_lowercase[:3], string.digits)
+print(time.time() >= start, time.perf_counter() >= 0)
+""")
+
+# PyTorch, "Fusing Convolution and Batch Norm" and fine-tuning tutorials: copy.deepcopy of
+# a model, then changing the copy.
+program("copy_deepcopy_model", """
+import copy
+net = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 1))
+frozen = copy.deepcopy(net)
+with torch.no_grad():
+    frozen[0].weight.fill_(0.5)
+x = torch.randn(2, 3)
+loss = (net(x) - frozen(x)).pow(2).mean()
+loss.backward()
+print(net[0].weight.grad.shape, frozen[0].weight.grad is None)
+shallow = copy.copy([1, [2, 3]])
+print(shallow, copy.deepcopy({'a': [1, 2]}))
+""")

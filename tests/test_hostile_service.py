@@ -72,6 +72,25 @@ MORE_FORBIDDEN = [
 ]
 
 LIMITS = [
+    # the standard library: each call's size is checked before it is made
+    "import math\nx = math.factorial(10 ** 7)",
+    "import math\nx = math.comb(10 ** 7, 5 * 10 ** 6)",
+    "import math\nx = math.prod([2 ** 4000, 2 ** 4000])",
+    "import random\nx = random.getrandbits(10 ** 10)",
+    "import random\nx = random.choices([1, 2], k=10 ** 9)",
+    "import random\nr = random.Random(1)\nx = r.getrandbits(10 ** 10)",
+    "import itertools\nx = list(itertools.product(range(10 ** 6), repeat=8))",
+    "import itertools\nx = list(itertools.permutations(range(10 ** 7)))",
+    "import itertools\nx = list(itertools.count())",
+    "import itertools\nx = sum(itertools.repeat(1))",
+    "import itertools\nfor i in itertools.cycle([1]):\n    pass",
+    "import copy\nimport torch.nn as nn\nm = nn.Linear(2000, 2000)\nms = [copy.deepcopy(m) for i in range(5)]",
+    "import copy\nimport torch\nx = [torch.ones(1000, 1000) for i in range(40)]\ny = copy.deepcopy(x)",
+    "import operator\nx = operator.mul(2 ** 4000, 2 ** 4000)",
+    "import operator\nx = operator.pow(10, 10 ** 6)",
+    "import statistics\nx = statistics.mean(range(10 ** 9))",
+    "import collections\nd = collections.deque(range(10 ** 8))",
+    "import functools\nx = functools.reduce(lambda a, b: a * b, range(1, 10 ** 5))",
     "x = 9 ** 9 ** 9",
     "x = 10 ** (10 ** 8)",
     "x = 2 ** 100000",

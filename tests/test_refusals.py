@@ -152,31 +152,26 @@ def test_syntax_error_has_line() -> None:
     assert err.value.line == 2
 
 
-#: The start of PyTorch's own tutorial ("Learning PyTorch with Examples"), which imports math.
-POLYNOMIAL = """import torch
-import math
-
-x = torch.linspace(-math.pi, math.pi, 2000)
-y = torch.sin(x)
-a = torch.randn((), requires_grad=True)
-loss = (a * x - y).pow(2).sum()
-loss.backward()
-print(a.grad)
-"""
-
-
-def test_a_refused_import_says_what_to_write_instead() -> None:
-    """A student pasting the tutorial learns the way round, and the way round runs as
-    PyTorch runs the original."""
+#: Modules that reach files, processes, the network or the interpreter: each refused with
+#: what to write instead.
+@pytest.mark.parametrize("module,hint", [
+    ("os", "cannot reach files"), ("sys", "print writes"), ("pathlib", "cannot reach files"),
+    ("pickle", "cannot load or save"), ("subprocess", "cannot start processes"),
+    ("socket", "cannot reach the network"), ("importlib", "by name"),
+    ("torchvision", "torch.randn(64, 1, 28, 28)"), ("matplotlib", "loss curve"),
+])
+def test_a_refused_import_says_what_to_write_instead(module: str, hint: str) -> None:
     with pytest.raises(ProgramRejected) as err:
-        chainlens.run(POLYNOMIAL)
+        chainlens.run(f"import torch\nimport {module}\n")
     assert (err.value.code, err.value.line, err.value.col) == ("forbidden", 2, 1)
-    assert "math.pi is torch.pi" in err.value.message
+    assert hint in err.value.message, err.value.message
+    assert "math, random, itertools" in err.value.message
+
+
+def test_an_import_with_no_way_round_says_what_may_be_imported() -> None:
     with pytest.raises(ProgramRejected) as err:
-        chainlens.run("import os\n")
-    assert err.value.message.endswith("torch.optim and numpy"), "no hint where none applies"
-    rewritten = POLYNOMIAL.replace("import math\n", "").replace("math.pi", "torch.pi")
-    assert_matches(chainlens.run(rewritten), run_plain(POLYNOMIAL))
+        chainlens.run("import ctypes\n")
+    assert err.value.message.endswith("copy, time and typing"), err.value.message
 
 
 def test_shadowing_a_refused_builtin_is_allowed() -> None:

@@ -116,7 +116,7 @@ class _Execution:
             self.recorder,
             (lambda d: self._send({"type": "diagnostic", "diagnostic": d.model_dump(mode="json")}))
             if streaming else None)
-        self.interp = Interpreter(settings, self.recorder, self._write, self._on_backward)
+        self.interp = Interpreter(settings, self.recorder, self._write, self._on_backward, seed)
         self.explainer = Explainer(gpu_run=device != "cpu")
         self._custom_checked: dict[str, int] = {}
         #: A gradient check's hooks (``explain.gradcheck``), when this is one of its re-runs.

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 import torch.optim as optim
 
 from .datasets import data_namespace
+from .stdlib import STDLIB_NAMES
 
 
 def _names(text: str) -> frozenset[str]:
@@ -129,6 +130,8 @@ NAMESPACES: dict[str, tuple[object, frozenset[str]]] = {
     "torch.utils.data": (data_namespace(), DATA),
     "numpy": (np, NUMPY),
     "numpy.random": (np.random, NUMPY_RANDOM),
+    # the pure standard-library modules: their objects are made for each run (stdlib.py)
+    **{name: (None, names) for name, names in STDLIB_NAMES.items()},
 }
 
 TENSOR_ATTRS = _names("""
@@ -184,6 +187,16 @@ LOADER_ATTRS = _names("dataset batch_size drop_last")
 #: TensorDataset's tensors; a Subset's dataset and indices (what random_split returns).
 DATASET_ATTRS = _names("tensors dataset indices")
 RNG_ATTRS = _names("random normal uniform integers choice permutation shuffle standard_normal")
+#: A torch.Generator (makemore: ``torch.Generator().manual_seed(2147483647)``, passed as
+#: ``generator=g``).
+GENERATOR_ATTRS = _names("manual_seed seed initial_seed device")
+#: What the collections a program may make add to a dict's or a list's methods.
+COUNTER_ATTRS = _names("most_common elements subtract total")
+ORDERED_DICT_ATTRS = _names("move_to_end popitem")
+DEQUE_ATTRS = _names("""
+    append appendleft pop popleft extend extendleft rotate clear count index insert remove
+    reverse copy maxlen
+""")
 
 LIST_ATTRS = _names("append extend insert pop remove index count reverse sort copy clear")
 DICT_ATTRS = _names("keys values items get update pop setdefault copy clear")
@@ -199,6 +212,7 @@ INT_ATTRS = _names("bit_length real imag")
 BUILTINS = _names("""
     print range len abs min max sum float int round enumerate zip list tuple isinstance bool
     str dict set sorted reversed any all map filter pow divmod hasattr super staticmethod
+    iter next
     True False None Exception RuntimeError ValueError TypeError IndexError KeyError
     ZeroDivisionError AssertionError ArithmeticError StopIteration NotImplementedError
     AttributeError NameError

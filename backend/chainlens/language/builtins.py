@@ -137,6 +137,8 @@ def make_builtins(link: Link) -> dict[str, Builtin]:
         "any": Builtin("any", consume(py.any, "any")),
         "all": Builtin("all", consume(py.all, "all")),
         "map": Builtin("map", map_),
+        "iter": Builtin("iter", lambda x: py.iter(link.running().iterate(x, None))),
+        "next": Builtin("next", py.next),
         "filter": Builtin("filter", filter_),
     }
     for name, t in (("float", float), ("int", int), ("bool", bool), ("str", str),

@@ -269,17 +269,26 @@ def _check_node(node: ast.AST, bound: set[str]) -> None:
 
 #: What to write instead of a module that tutorials import but the language has not.
 IMPORT_INSTEAD = {
-    "math": "math.pi is torch.pi or np.pi, and torch has math's functions: torch.sqrt, "
-            "torch.exp, torch.log...",
-    "random": "torch.rand, torch.randn and torch.randint are seeded by the run, as np.random is",
     "matplotlib": "the page draws the graph and the loss curve; print the numbers to see them",
+    "os": "a program cannot reach files or the environment; build the data in the program "
+          "(torch.randn, torch.tensor)",
+    "sys": "print writes to the page's Output; the run's limits are the server's",
+    "pathlib": "a program cannot reach files; build the data in the program",
+    "pickle": "a program cannot load or save files; build the data in the program",
+    "subprocess": "a program cannot start processes",
+    "socket": "a program cannot reach the network",
+    "importlib": "import the modules the language has by name",
+    "torchvision": "build the data in the program (torch.randn(64, 1, 28, 28) for MNIST-sized "
+                   "images) and write the model with torch.nn",
 }
 
 
 def _import_refusal(what: str, module: str) -> str:
     """Why an import is refused, and what to write instead where there is an equivalent."""
-    message = (f"{what} is not allowed; chainlens programs may import torch, torch.nn, "
-               "torch.nn.functional, torch.optim and numpy")
+    message = (f"{what} is not allowed; chainlens programs may import torch (and its nn, "
+               "nn.functional, optim, autograd and utils.data), numpy, and the standard "
+               "library's math, random, itertools, functools, collections, operator, "
+               "statistics, string, copy, time and typing")
     instead = IMPORT_INSTEAD.get(module.split(".")[0])
     return f"{message} ({instead})" if instead else message
 

@@ -33,6 +33,7 @@ _RANGES = frozenset({"arange", "linspace", "logspace"})
 _EXPANDS = frozenset({"expand", "broadcast_to", "new_full"})
 _REPEATS = frozenset({"repeat", "tile"})
 _PRODUCTS = frozenset({"kron", "outer", "ger", "cartesian_prod"})
+_JOINS = frozenset({"cat", "concat", "concatenate", "stack", "hstack", "vstack"})
 _MATMULS = frozenset({"matmul", "mm", "bmm", "mv", "dot", "einsum", "addmm", "linear", "Linear"})
 _CONVS = ("conv", "Conv")
 _ATTENTION = frozenset({"scaled_dot_product_attention", "MultiheadAttention",
@@ -46,6 +47,7 @@ _JACOBIANS = frozenset({"jacobian", "hessian", "gradcheck", "gradgradcheck"})
 #: Ops with an estimate of their own; any other op is estimated by its operands' broadcast
 #: size (names starting with ``i`` are in-place operators and ``index_*``: see estimate).
 _OWN_ESTIMATE = (FACTORIES | _RANGES | _ELEMENTWISE_HINTS | _EXPANDS | _REPEATS | _PRODUCTS
+                 | _JOINS | {"getitem"}
                  | _MATMULS | _ATTENTION | _RESAMPLES | _JACOBIANS | _FACTORISATIONS)
 _OWN_PREFIXES = ("i", *_CONVS)
 
@@ -111,6 +113,9 @@ def _prod(dims: Sequence[int]) -> int:
 
 
 def _broadcast_numel(shapes: list[tuple[int, ...]]) -> int:
+    """The elements of the operands broadcast together; for operands that do not
+    broadcast (an (N, C) input and its (N,) labels: cross_entropy, TensorDataset,
+    ``probs[torch.arange(n), ys]``), the largest operand, not N x N."""
     if len(shapes) == 1:  # most calls: one tensor operand (shapes of real tensors)
         return math.prod(shapes[0])
     if not shapes:
@@ -120,7 +125,10 @@ def _broadcast_numel(shapes: list[tuple[int, ...]]) -> int:
     for shape in shapes:
         offset = ndim - len(shape)
         for i, d in enumerate(shape):
-            if d > out[offset + i]:
+            have = out[offset + i]
+            if d != have and d != 1 and have != 1:
+                return max(_prod(s) for s in shapes)
+            if d > have:
                 out[offset + i] = d
     return _prod(out)
 
@@ -235,6 +243,54 @@ def _jacobian_estimate(args: Sequence[Any], kwargs: dict) -> tuple[int, float]:
     return n * n, float(n) * n
 
 
+def _index_shape(k: Any) -> tuple[tuple[int, ...], int] | None:
+    """An advanced index: (the shape it contributes, the dimensions it consumes), or None
+    for a basic one (an int, a slice, None, ...)."""
+    if isinstance(k, (torch.Tensor, np.ndarray)):
+        if k.dtype in (torch.bool, np.bool_):
+            return (max(_prod(tuple(k.shape)), 0),), max(k.ndim, 1)  # at most every element
+        return tuple(k.shape), 1
+    if isinstance(k, list):
+        return tuple(np.shape(k)), 1
+    return None
+
+
+def _index_estimate(target: Any, key: Any) -> int:
+    """Elements of ``target[key]``: the advanced indices' broadcast shape times the sizes
+    the key keeps (slices, and dimensions it does not index; a boolean mask counted as if
+    it were all true). Keys after an Ellipsis index the last dimensions."""
+    shape = _shape_of(target)
+    if shape is None:
+        return 0
+    keys = list(key) if isinstance(key, tuple) else [key]
+    cut = next((i for i, k in enumerate(keys) if k is Ellipsis), len(keys))
+    sizes: list[int | None] = list(shape)  # None: consumed by an index
+    advanced: list[tuple[int, ...]] = []
+
+    def walk(part: list[Any], dims: list[int]) -> None:
+        at = 0
+        for k in part:
+            if k is None or at >= len(dims):
+                continue
+            adv = _index_shape(k)
+            width = adv[1] if adv is not None else 1
+            if adv is not None:
+                advanced.append(adv[0])
+            if isinstance(k, slice):
+                d = dims[at]
+                sizes[d] = len(range(*k.indices(sizes[d] or 0)))
+            else:
+                for d in dims[at:at + width]:
+                    sizes[d] = None
+            at += width
+
+    walk(keys[:cut], list(range(len(shape))))
+    after = keys[cut + 1:]
+    walk(list(reversed(after)), list(reversed(range(len(shape)))))
+    kept = _prod([d for d in sizes if d is not None])
+    return (_broadcast_numel(advanced) if advanced else 1) * kept
+
+
 def _resample_estimate(args: Sequence[Any], kwargs: dict, inp: tuple[int, ...] | None,
                        module: Any) -> tuple[int, float]:
     """``F.interpolate`` / ``nn.Upsample`` of an input of shape ``inp``: (N, C) times the
@@ -313,6 +369,9 @@ class Gate:
                 return n, float(n)
             steps = kwargs.get("steps", nums[2] if len(nums) > 2 else 100)
             return (int(steps), float(steps)) if isinstance(steps, int) else (0, 0.0)
+        if short == "getitem" and len(args) == 2:
+            n = _index_estimate(args[0], args[1])
+            return n, float(n)
         if short in _JACOBIANS:
             return _jacobian_estimate(args, kwargs)
         if short in _FACTORISATIONS:  # (before the in-place operators: "inv", "inverse")
@@ -340,6 +399,9 @@ class Gate:
         if short in _REPEATS and target is not None:
             reps = _size_args(args, kwargs) or []
             return _prod(reps) * max(_prod(_shape_of(target) or ()), 1), 0.0
+        if short in _JOINS:  # the operands end to end
+            n = sum(_prod(s) for s in shapes)
+            return n, float(n)
         if short in _PRODUCTS:
             n = 1
             for s in shapes:
@@ -391,15 +453,15 @@ class Gate:
         self.ops += 1
         if self.ops > self.s.max_ops:
             raise self._limit("max_ops", "the program made too many library calls")
+        for a in args:  # a library walking range(10**9) item by item: refused, not waited on
+            if type(a) is range:
+                self.seq_len(len(a), f"{op}()'s range")
         if isinstance(fn, type) and issubclass(fn, torch.nn.Module):
             n = layer_parameters(fn, args, kwargs)
             if n > self.s.max_layer_parameters:
                 raise self._limit("max_layer_parameters", f"nn.{fn.__name__} would have {n:,} "
                                   "parameters")
-            self.parameters += n
-            if self.parameters > self.s.max_parameters:
-                raise self._limit("max_parameters", "the program's layers add up to "
-                                  f"{self.parameters:,} parameters")
+            self.add_parameters(n, "the program's layers")
         n, flops = self.estimate(op, target, args, kwargs, fn)
         if n > self.s.max_tensor_elements:
             raise self._limit("max_tensor_elements",
@@ -509,6 +571,19 @@ class Gate:
     def int_bits(self, bits: int, what: str) -> None:
         if bits > self.s.max_int_bits:
             raise self._limit("max_int_bits", f"{what} would have about {bits:,} bits")
+
+    def add_parameters(self, n: int, what: str) -> None:
+        """``n`` more parameters (a layer made, a module copied)."""
+        self.parameters += n
+        if self.parameters > self.s.max_parameters:
+            raise self._limit("max_parameters", f"{what} would bring the program's layers to "
+                              f"{self.parameters:,} parameters")
+
+    def copied_elements(self, n: int, what: str) -> None:
+        """``n`` tensor elements about to be copied at once (``copy.deepcopy``)."""
+        if self.live + n > self.s.max_live_elements:
+            raise self._limit("max_live_elements", f"{what} would copy {n:,} tensor elements "
+                              f"to the {self.live:,} the program holds")
 
     def seq_len(self, n: int, what: str) -> None:
         if n > self.s.max_sequence_length:

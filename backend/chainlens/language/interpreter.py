@@ -9,6 +9,7 @@ interpreter objects (``objects``).
 from __future__ import annotations
 
 import ast
+import collections
 import dataclasses
 import operator
 from collections.abc import Callable, Iterable
@@ -28,6 +29,7 @@ from .builtins import Builtin, make_builtins
 from .checker import WITH_ONLY_REFUSAL
 from .datasets import dataset_item
 from .gate import Gate
+from .stdlib import RANDOM_NAMES, SafeRandom, make_stdlib
 from .objects import (BoundMethod, Callback, Link, Namespace, SuperProxy, UserClass,
                       UserFunction, make_function_class, make_module_class, user_class_of)
 
@@ -132,13 +134,15 @@ class Interpreter:
     """Runs one program's tree. ``write`` receives what ``print`` prints."""
 
     def __init__(self, settings: Settings, recorder: Recorder, write: Callable[[str], None],
-                 on_backward: Callable) -> None:
+                 on_backward: Callable, seed: int = 0) -> None:
         self.s = settings
         self.recorder = recorder
         self.gate = Gate(settings, recorder, on_backward)
         self.globals = Scope()
         self.link = Link(self)
         self.builtins = make_builtins(self.link)
+        #: math, random (seeded with the run's seed), itertools...: made for this run.
+        self.stdlib = make_stdlib(self.link, seed)
         self.write = write
         self.statements = 0
         self.iterations = 0
@@ -248,7 +252,7 @@ class Interpreter:
         elif isinstance(target, ast.Subscript):
             obj = self.evaluate(target.value, scope)
             key = self.evaluate(target.slice, scope)
-            current = self._getitem(obj, key)
+            current = self.getitem(obj, key)
             new = self._binop(fn, name, current, self.evaluate(node.value, scope), node, inplace=True)
             self._setitem(obj, key, new)
         elif isinstance(target, ast.Attribute):
@@ -263,7 +267,8 @@ class Interpreter:
         elif node.orelse:
             self.exec_block(node.orelse, scope)
 
-    def _iterate(self, iterable: Any, node: ast.AST) -> Iterable[Any]:
+    def iterate(self, iterable: Any, node: ast.AST | None) -> Iterable[Any]:
+        """What ``for`` walks: a tensor row by row, through the gate."""
         if isinstance(iterable, (Namespace, UserFunction, UserClass)):
             raise TypeError(f"'{type(iterable).__name__}' object is not iterable")
         if isinstance(iterable, torch.Tensor) and iterable.dim() > 0:
@@ -274,7 +279,7 @@ class Interpreter:
 
     def _s_for(self, node: ast.For, scope: Scope) -> None:
         broke = False
-        for item in self._iterate(self.evaluate(node.iter, scope), node):
+        for item in self.iterate(self.evaluate(node.iter, scope), node):
             self._tick(node)
             self.assign(node.target, item, scope)
             try:
@@ -399,7 +404,7 @@ class Interpreter:
         ns = self._namespaces.get(path)
         if ns is None:
             obj, allowed = A.NAMESPACES[path]
-            ns = self._namespaces[path] = Namespace(path, obj, allowed)
+            ns = self._namespaces[path] = Namespace(path, self.stdlib.get(path, obj), allowed)
         return ns
 
     def _s_import(self, node: ast.Import, scope: Scope) -> None:
@@ -522,7 +527,7 @@ class Interpreter:
             raise SyntaxError("starred assignment target must be in a list or tuple")
 
     def _unpack(self, targets: list[ast.expr], value: Any, scope: Scope) -> None:
-        items = list(self._iterate(value, targets[0] if targets else None))
+        items = list(self.iterate(value, targets[0] if targets else None))
         star = [i for i, t in enumerate(targets) if isinstance(t, ast.Starred)]
         if star:
             i = star[0]
@@ -627,6 +632,18 @@ class Interpreter:
             return A.DEVICE_ATTRS
         if isinstance(obj, np.random.Generator):
             return A.RNG_ATTRS
+        if isinstance(obj, SafeRandom):
+            return RANDOM_NAMES
+        if isinstance(obj, torch.Generator):
+            return A.GENERATOR_ATTRS
+        if isinstance(obj, collections.Counter):
+            return A.DICT_ATTRS | A.COUNTER_ATTRS
+        if isinstance(obj, collections.OrderedDict):
+            return A.DICT_ATTRS | A.ORDERED_DICT_ATTRS
+        if isinstance(obj, collections.deque):
+            return A.DEQUE_ATTRS
+        if isinstance(obj, tuple) and isinstance(getattr(type(obj), "_fields", None), tuple):
+            return frozenset(type(obj)._fields) | A.TUPLE_ATTRS  # a namedtuple's
         if isinstance(obj, DataLoader):
             return A.LOADER_ATTRS
         if isinstance(obj, Dataset):
@@ -693,13 +710,13 @@ class Interpreter:
     def _e_attribute(self, node: ast.Attribute, scope: Scope) -> Any:
         return self.get_attr(self.evaluate(node.value, scope), node.attr, node)
 
-    def _getitem(self, obj: Any, key: Any) -> Any:
+    def getitem(self, obj: Any, key: Any) -> Any:
         if isinstance(obj, ARRAYS):
             return self.gate.call(operator.getitem, [obj, key], {}, "getitem", target=obj)
         if isinstance(obj, (Namespace, UserFunction, UserClass)):
             raise TypeError(f"'{type(obj).__name__}' object is not subscriptable")
         if isinstance(obj, Dataset):
-            return dataset_item(obj, key, self._getitem)
+            return dataset_item(obj, key, self.getitem)
         return obj[key]
 
     def _setitem(self, obj: Any, key: Any, value: Any) -> None:
@@ -711,7 +728,7 @@ class Interpreter:
             raise TypeError(f"'{type(obj).__name__}' object does not support item assignment")
 
     def _e_subscript(self, node: ast.Subscript, scope: Scope) -> Any:
-        return self._getitem(self.evaluate(node.value, scope), self.evaluate(node.slice, scope))
+        return self.getitem(self.evaluate(node.value, scope), self.evaluate(node.slice, scope))
 
     def _e_slice(self, node: ast.Slice, scope: Scope) -> slice:
         return slice(None if node.lower is None else self.evaluate(node.lower, scope),
@@ -746,6 +763,10 @@ class Interpreter:
             return self.gate.call(fn, [a, b], {}, name.removeprefix("i") if inplace else name)
         self._check_python_binop(name, a, b)
         return fn(a, b)
+
+    def binop(self, fn: Callable, name: str, a: Any, b: Any) -> Any:
+        """``a <op> b`` as the program's own operator would do it (``operator.add``)."""
+        return self._binop(fn, name, a, b, None)
 
     def _e_binop(self, node: ast.BinOp, scope: Scope) -> Any:
         fn, name = BINOPS[type(node.op)]
@@ -804,7 +825,7 @@ class Interpreter:
         out: list[Any] = []
         for e in elts:
             if isinstance(e, ast.Starred):
-                out.extend(self._iterate(self.evaluate(e.value, scope), e))
+                out.extend(self.iterate(self.evaluate(e.value, scope), e))
                 self.gate.seq_len(len(out), "this sequence")
             else:
                 out.append(self.evaluate(e, scope))
@@ -855,7 +876,7 @@ class Interpreter:
         def loop(i: int) -> None:
             gen = generators[i]
             source = self.evaluate(gen.iter, scope if i == 0 else inner)
-            for item in self._iterate(source, gen):
+            for item in self.iterate(source, gen):
                 self._tick(gen.iter)
                 self.assign(gen.target, item, inner)
                 if all(self.truth(self.evaluate(c, inner)) for c in gen.ifs):
@@ -906,7 +927,7 @@ class Interpreter:
         args: list[Any] = []
         for a in node.args:
             if isinstance(a, ast.Starred):
-                args.extend(self._iterate(self.evaluate(a.value, scope), a))
+                args.extend(self.iterate(self.evaluate(a.value, scope), a))
             else:
                 args.append(self.evaluate(a, scope))
         kwargs: dict[str, Any] = {}
