@@ -324,3 +324,14 @@ def test_share_link_opens_pass_3_everywhere(page: GuardedPage, base_url: str) ->
     assert f"value: {unseen}" in page.page.inner_text("#card")
     assert unseen in page.page.inner_text("#inspector")
     assert "not computed yet" not in page.page.inner_text("#inspector")
+
+
+def test_every_refusal_is_marked_on_its_line(page: GuardedPage) -> None:
+    type_program(page, ["import torch", "x = eval('1')", "import os", "y = torch.load('a')"])
+    page.page.click("#run")
+    page.page.wait_for_function("document.querySelectorAll('.cm-lintRange').length >= 3")
+    marked = page.page.evaluate("""() => [...document.querySelectorAll('.cm-lintRange')]
+        .map(el => { const line = el.closest('.cm-line');
+          return [...document.querySelectorAll('.cm-content .cm-line')].indexOf(line) + 1; })""")
+    assert sorted(set(marked)) == [2, 3, 4], marked
+    assert "and 2 more, each marked on its line" in page.page.inner_text("#error")

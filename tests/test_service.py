@@ -180,6 +180,30 @@ def test_stream_refusal_is_error_event(base_url: str) -> None:
     assert events[0]["error"]["code"] == "forbidden"
 
 
+#: Four refusals, out of line order in the tree's walk: all are told, sorted by line.
+MANY_REFUSED = ("import torch\nx = eval('1')\nimport os\ny = torch.load('a')\n"
+                "z = (1).__class__\n")
+
+
+def test_every_refusal_comes_at_once(base_url: str) -> None:
+    """Over HTTP, the stream and the client: ``error`` is the first by line, ``errors``
+    every one, each with its line and column, as chainlens.run raises them."""
+    with pytest.raises(ProgramRejected) as local:
+        chainlens.run(MANY_REFUSED)
+    want = [(e["line"], e["col"]) for e in local.value.errors]
+    assert want == [(2, 5), (3, 1), (4, 5), (5, 5)]
+    r = post(base_url, {"source": MANY_REFUSED})
+    assert r.status_code == 400
+    body = r.json()
+    assert body["error"] == body["errors"][0] == local.value.errors[0]
+    assert body["errors"] == local.value.errors
+    (event,) = list(Client(base_url).stream(MANY_REFUSED))
+    assert event["type"] == "error" and event["errors"] == local.value.errors
+    with pytest.raises(ProgramRejected) as remote:
+        Client(base_url).run(MANY_REFUSED)
+    assert remote.value.errors == local.value.errors and remote.value.line == 2
+
+
 def test_stream_first_node_arrives_well_before_done(base_url: str) -> None:
     source = ("import torch\nx = torch.ones(3, requires_grad=True)\ny = x * 2\n"
               "t = torch.zeros(200, 200)\nfor i in range(2500):\n    t = (t @ t) * 0.0\nz = y.sum()\n")

@@ -55,6 +55,8 @@ class Client:
         if err is None:
             err = {"code": cls.code, "message": str(body.get("detail", response.text))[:500]}
         exc = cls(err.get("message", ""), err.get("line"), err.get("col"), code=err.get("code"))
+        if isinstance(exc, ProgramRejected) and isinstance(body.get("errors"), list):
+            exc.errors = body["errors"]
         exc.retry_after = response.headers.get("retry-after")  # type: ignore[attr-defined]
         exc.status_code = response.status_code  # type: ignore[attr-defined]
         raise exc

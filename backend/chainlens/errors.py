@@ -23,9 +23,29 @@ class ChainlensError(Exception):
 
 class ProgramRejected(ChainlensError):
     """The program was not run: syntax error, a construct outside the language,
-    or a device that is not available (HTTP 400)."""
+    or a device that is not available (HTTP 400). ``errors``: every refusal found, by line
+    (the first is this one), so a program is fixed in one go, not one run at a time."""
 
     code = "forbidden"
+
+    def __init__(self, message: str, line: int | None = None, col: int | None = None,
+                 code: str | None = None, errors: list[dict] | None = None) -> None:
+        super().__init__(message, line, col, code)
+        self.errors = errors if errors else [self.to_dict()]
+
+    @classmethod
+    def all_of(cls, found: list[ProgramRejected]) -> ProgramRejected:
+        """One exception for several refusals: the first by line and column, carrying all."""
+        # (a part of a refused construct may have no line of its own: match's cases)
+        found = sorted([e for e in found if e.line is not None] or found,
+                       key=lambda e: (e.line or 0, e.col or 0))
+        unique = list({(e.line, e.col, e.message): e.to_dict() for e in found}.values())
+        first = found[0]
+        return cls(first.message, first.line, first.col, first.code, unique)
+
+    def body(self) -> dict:
+        """The HTTP 400 body: ``error`` (the first) and ``errors`` (all)."""
+        return {"error": self.to_dict(), "errors": self.errors}
 
 
 class LimitExceeded(ChainlensError):

@@ -555,7 +555,9 @@ class App {
     err.hidden = !e;
     if (e) {
       const kind = "type" in e && e.type ? e.type : e.code;
-      err.textContent = `${kind}: ${e.message}${e.line ? ` (line ${e.line})` : ""}`;
+      const more = m.run ? 0 : m.refusals.length - 1;
+      err.textContent = `${kind}: ${e.message}${e.line ? ` (line ${e.line})` : ""}`
+        + (more > 0 ? ` — and ${more} more, each marked on its line` : "");
     }
   }
 
@@ -564,8 +566,10 @@ class App {
     const marks: Mark[] = m.diagnostics.filter((d) => d.line).map((d) => ({
       line: d.line!, severity: d.severity, message: `${d.message}\nFix: ${d.hint}`,
     }));
-    const e = m.run?.error ?? m.rejected;
-    if (e?.line) marks.push({ line: e.line, col: e.col, severity: "error", message: e.message });
+    const errors = m.run?.error ? [m.run.error] : m.refusals;
+    for (const e of errors) {
+      if (e.line) marks.push({ line: e.line, col: e.col, severity: "error", message: e.message });
+    }
     this.editor.mark(marks);
   }
 

@@ -12,8 +12,10 @@ export class RunModel {
   stdout = "";
   diagnostics: Diagnostic[] = [];
   cutEdges: CutEdge[] = [];
-  /** Set when the program was refused before running (the 400 cases). */
+  /** Set when the program was refused before running (the 400 cases): the first reason. */
   rejected: RunError | null = null;
+  /** Every reason it was refused, by line (the server finds them all at once). */
+  refusals: RunError[] = [];
   run: Run | null = null;
   /** Bumped whenever the set of nodes changes, so the graph knows to re-lay out. */
   graphVersion = 0;
@@ -55,6 +57,7 @@ export class RunModel {
         return "done";
       case "error":
         this.rejected = event.error;
+        this.refusals = event.errors ?? [event.error];
         return "done";
     }
   }

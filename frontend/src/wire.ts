@@ -151,7 +151,7 @@ export type StreamEvent =
   | { type: "stdout"; text: string }
   | { type: "diagnostic"; diagnostic: Diagnostic }
   | { type: "done"; run: Run }
-  | { type: "error"; error: RunError };
+  | { type: "error"; error: RunError; errors?: RunError[] };
 
 /** POST /api/v1/runs/{id}/check: one gradient against finite differences. */
 export interface CheckedElement {

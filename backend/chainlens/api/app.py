@@ -57,7 +57,8 @@ def json_response(data: Any, status: int = 200, headers: dict[str, str] | None =
 def error_response(e: ChainlensError) -> Response:
     status = next((code for cls, code in STATUS.items() if isinstance(e, cls)), 400)
     retry = next((v for cls, v in RETRY_AFTER.items() if isinstance(e, cls)), None)
-    return json_response({"error": e.to_dict()}, status, {"Retry-After": retry} if retry else None)
+    body = e.body() if isinstance(e, ProgramRejected) else {"error": e.to_dict()}
+    return json_response(body, status, {"Retry-After": retry} if retry else None)
 
 
 def _client(host: Any) -> str:
@@ -234,7 +235,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         except WebSocketDisconnect:
             return
         except ChainlensError as e:
-            await ws.send_text(orjson.dumps({"type": "error", "error": e.to_dict()}).decode())
+            body = e.body() if isinstance(e, ProgramRejected) else {"error": e.to_dict()}
+            await ws.send_text(orjson.dumps({"type": "error", **body}).decode())
         except SchemaError as e:
             await ws.send_text(orjson.dumps({"type": "error", "error": {
                 "code": "invalid_request", "message": "; ".join(

@@ -142,7 +142,7 @@ class RunService:
                 return body, True
             async for kind, payload in self.pool.execute(job):
                 if kind == REFUSED:
-                    raise ProgramRejected(**_rejection(payload))
+                    raise _refusal(payload)
                 if kind != EVENT:
                     return self._finish(job, kind, payload, []), False
         finally:
@@ -163,7 +163,7 @@ class RunService:
                                   if e.startswith(b'{"type":"stdout"'))
                     yield events
                 elif kind == REFUSED:
-                    raise ProgramRejected(**_rejection(payload))
+                    raise _refusal(payload)
                 else:
                     body = self._finish(job, kind, payload, stdout)
                     yield [b'{"type":"done","run":' + body + b"}"]
@@ -220,3 +220,8 @@ def _rejection(payload: bytes) -> dict:
     err = orjson.loads(payload)
     return {"message": err["message"], "line": err.get("line"), "col": err.get("col"),
             "code": err["code"]}
+
+
+def _refusal(payload: bytes) -> ProgramRejected:
+    """A worker's REFUSED frame for a run: the program was not run, for every reason in it."""
+    return ProgramRejected(**_rejection(payload), errors=orjson.loads(payload).get("errors"))

@@ -131,7 +131,7 @@ def _raw_identifiers_are_ascii(source: str) -> None:
 
 def check(tree: ast.Module, source: str, settings: Settings) -> None:
     """Walk the tree once, iteratively (caps checked as it goes), then refuse what the
-    language does not have."""
+    language does not have: every refusal at once, the first by line carrying them all."""
     stack: list[tuple[ast.AST, int]] = [(tree, 0)]
     nodes: list[ast.AST] = []
     while stack:
@@ -148,16 +148,26 @@ def check(tree: ast.Module, source: str, settings: Settings) -> None:
     aliases = _namespace_aliases(nodes, bound)
     with_calls = {id(item.context_expr.func) for node in nodes if isinstance(node, ast.With)
                   for item in node.items if isinstance(item.context_expr, ast.Call)}
-    for node in reversed(nodes):
+    found: list[ProgramRejected] = []
+    for node in nodes:
         kind = type(node)
         if kind not in ALLOWED_NODES:
             what = CONSTRUCT_NAMES.get(kind, kind.__name__)
-            raise _reject(f"'{what}' is not part of the chainlens language", node)
-    for node in nodes:
-        _check_node(node, bound)
-        if isinstance(node, ast.Attribute):
-            _check_chain(node, aliases, id(node) in with_calls)
-    _raw_identifiers_are_ascii(source)
+            found.append(_reject(f"'{what}' is not part of the chainlens language", node))
+        try:
+            _check_node(node, bound)
+            if isinstance(node, ast.Attribute):
+                _check_chain(node, aliases, id(node) in with_calls)
+        except ProgramRejected as e:
+            found.append(e)
+    try:
+        _raw_identifiers_are_ascii(source)
+    except ProgramRejected as e:
+        if e.code == "syntax_error":
+            raise
+        found.append(e)
+    if found:
+        raise ProgramRejected.all_of(found)
 
 
 def _bound_names(nodes: list[ast.AST]) -> set[str]:

@@ -94,7 +94,7 @@ def serve_one(sock: socket.socket, settings: Settings) -> bool:
         run = run_wire(job["source"], device=job["device"], seed=job["seed"],
                        settings=settings, emit=emit, run_id=job["id"])
     except ProgramRejected as e:
-        send_frame(sock, REFUSED, orjson.dumps(e.to_dict()))
+        send_frame(sock, REFUSED, orjson.dumps({**e.to_dict(), "errors": e.errors}))
         return True
     signal.setitimer(signal.ITIMER_PROF, 0)
     body = orjson.dumps(run)
