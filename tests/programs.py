@@ -1145,3 +1145,201 @@ print(net[0].weight.grad.shape, frozen[0].weight.grad is None)
 shallow = copy.copy([1, [2, 3]])
 print(shallow, copy.deepcopy({'a': [1, 2]}))
 """)
+
+# ---- Python as tutorials write it: classes of the program's own and their protocols
+
+# Karpathy's micrograd (engine.py and its lecture): a scalar Value with operator overloads,
+# _children and _backward closures, and a topological backward.
+program("micrograd_value", """
+import math
+class Value:
+    """ stores a single scalar value and its gradient (micrograd style) """
+    def __init__(self, data, _children=(), _op=''):
+        self.data = data
+        self.grad = 0.0
+        self._backward = lambda: None
+        self._prev = set(_children)
+        self._op = _op
+    def __add__(self, other):
+        other = other if isinstance(other, Value) else Value(other)
+        out = Value(self.data + other.data, (self, other), '+')
+        def _backward():
+            self.grad += out.grad
+            other.grad += out.grad
+        out._backward = _backward
+        return out
+    def __mul__(self, other):
+        other = other if isinstance(other, Value) else Value(other)
+        out = Value(self.data * other.data, (self, other), '*')
+        def _backward():
+            self.grad += other.data * out.grad
+            other.grad += self.data * out.grad
+        out._backward = _backward
+        return out
+    def __pow__(self, other):
+        out = Value(self.data ** other, (self,), f'**{other}')
+        def _backward():
+            self.grad += (other * self.data ** (other - 1)) * out.grad
+        out._backward = _backward
+        return out
+    def tanh(self):
+        t = (math.exp(2 * self.data) - 1) / (math.exp(2 * self.data) + 1)
+        out = Value(t, (self,), 'tanh')
+        def _backward():
+            self.grad += (1 - t ** 2) * out.grad
+        out._backward = _backward
+        return out
+    def backward(self):
+        topo = []
+        visited = set()
+        def build_topo(v):
+            if v not in visited:
+                visited.add(v)
+                for child in v._prev:
+                    build_topo(child)
+                topo.append(v)
+        build_topo(self)
+        self.grad = 1.0
+        for v in reversed(topo):
+            v._backward()
+    def __neg__(self):
+        return self * -1
+    def __radd__(self, other):
+        return self + other
+    def __sub__(self, other):
+        return self + (-other)
+    def __rmul__(self, other):
+        return self * other
+    def __truediv__(self, other):
+        return self * other ** -1
+    def __repr__(self):
+        return f"Value(data={self.data}, grad={self.grad})"
+x = Value(-4.0)
+z = 2 * x + 2 + x
+q = z.tanh() + z * x
+h = (z * z) ** 0.5
+y = h + q + q * x
+y.backward()
+print(x, y)
+print(f"{x.grad:.4f}")
+""")
+
+# fast.ai "backprop from the foundations" (layers with __call__, out.g attributes),
+# d2l's Timer, a Dataset subclass fed to a DataLoader, an iterator class, properties,
+# classmethods, a context manager and an exception of the program's own.
+program("own_classes_and_protocols", """
+from torch.utils.data import Dataset, DataLoader
+import time
+
+class Timer:
+    """d2l's timer: a plain class with a list of times."""
+    def __init__(self):
+        self.times = []
+        self.start()
+    def start(self):
+        self.tik = 0.0
+    def stop(self):
+        self.times.append(1.0)
+        return self.times[-1]
+    def sum(self):
+        return sum(self.times)
+
+class Linear:
+    """fast.ai's 'backprop from the foundations': layers with __call__ and .backward."""
+    def __init__(self, w, b):
+        self.w, self.b = w, b
+    def __call__(self, inp):
+        self.inp = inp
+        self.out = inp @ self.w + self.b
+        return self.out
+    def backward(self):
+        self.inp.g = self.out.g @ self.w.t()
+        self.w.g = self.inp.t() @ self.out.g
+        self.b.g = self.out.g.sum(0)
+
+class Squares(Dataset):
+    def __init__(self, n):
+        self.x = torch.arange(n, dtype=torch.float32).unsqueeze(1)
+        self.y = self.x ** 2
+    def __len__(self):
+        return len(self.x)
+    def __getitem__(self, i):
+        return self.x[i], self.y[i]
+
+class Countdown:
+    def __init__(self, n):
+        self.n = n
+    def __iter__(self):
+        return self
+    def __next__(self):
+        if self.n <= 0:
+            raise StopIteration
+        self.n -= 1
+        return self.n
+
+class Scale:
+    factor = 2.0
+    def __init__(self, v):
+        self._v = v
+    @property
+    def value(self):
+        return self._v * self.factor
+    @classmethod
+    def unit(cls):
+        return cls(1.0)
+    @staticmethod
+    def describe():
+        return "scale"
+    def __eq__(self, other):
+        return isinstance(other, Scale) and self._v == other._v
+    def __hash__(self):
+        return hash(self._v)
+    def __lt__(self, other):
+        return self._v < other._v
+    def __len__(self):
+        return 3
+    def __contains__(self, x):
+        return x == self._v
+    def __bool__(self):
+        return self._v != 0
+
+class Recorder:
+    def __init__(self):
+        self.log = []
+    def __enter__(self):
+        self.log.append("enter")
+        return self
+    def __exit__(self, exc_type, exc, tb):
+        self.log.append("exit")
+        return False
+
+class TrainingDiverged(RuntimeError):
+    pass
+
+t = Timer()
+t.stop()
+print(t.sum(), len(t.times))
+torch.manual_seed(0)
+lin = Linear(torch.randn(3, 2), torch.zeros(2))
+x = torch.randn(4, 3)
+out = lin(x)
+out.g = torch.ones_like(out) / 4
+lin.backward()
+print(lin.w.g, lin.b.g)
+ds = Squares(6)
+loader = DataLoader(ds, batch_size=2, shuffle=False)
+for xb, yb in loader:
+    print(xb.squeeze(1), yb.squeeze(1))
+print(len(ds), ds[2])
+print(list(Countdown(3)))
+s1, s2 = Scale(2.0), Scale.unit()
+print(s1.value, s2.value, Scale.describe(), s1 == Scale(2.0), s2 < s1, len(s1), 2.0 in s1, bool(Scale(0)))
+print(sorted([s1, s2])[0].value, {s1: "a"}[Scale(2.0)])
+with Recorder() as r:
+    r.log.append("body")
+print(r.log)
+try:
+    raise TrainingDiverged("loss is nan")
+except RuntimeError as e:
+    print("caught", e)
+""")

@@ -96,7 +96,6 @@ HOSTILE = [
     "match x:\n    case 1:\n        pass",
     "from torch import *",
     "from . import x",
-    "import torch as _t",
     "@print\ndef f():\n    pass",
     "import torch\n@torch.no_grad(True)\ndef f():\n    pass",
     "import torch\n@torch.jit.script\ndef f(x):\n    return x",
@@ -105,13 +104,37 @@ HOSTILE = [
     "import torch\nwith torch.no_grad():\n    torch.set_grad_enabled(True)",
     "import torch\nmode = torch.set_grad_enabled\nmode(False)",
     "from torch import set_grad_enabled\nset_grad_enabled(False)",
-    "_secret = 1",
-    "def f(_x):\n    return _x",
     "try:\n    pass\nexcept BaseException:\n    pass",
     "raise SystemExit",
     "import torch\nwith open('x') as f:\n    pass",
     "import torch\nx = torch.ones(1)\nwith x:\n    pass",
+    "x = __builtins__",
+    "class A(nn.Module):\n    def __getattr__(self, name):\n        return 1",
+    "class A(nn.Module):\n    def __init_subclass__(cls):\n        pass",
+    "class A(nn.Module):\n    def __reduce__(self):\n        return 1",
+    "class A(nn.Module):\n    def __del__(self):\n        pass",
+    "class A(nn.Module):\n    def __class_getitem__(cls, item):\n        return 1",
 ]
+
+#: Names starting with '_' on what a library made: refused when the program reaches them,
+#: before anything further runs.
+LIBRARY_PRIVATE = [
+    "import torch\nx = torch.ones(1)\ny = x._version",
+    "import torch.nn as nn\nm = nn.Linear(1, 1)\np = m._parameters",
+    "import torch.nn as nn\nclass N(nn.Module):\n    def forward(self, x):\n        return x\n"
+    "n = N()\nh = n._forward_hooks",
+    "import torch.nn as nn\nclass N(nn.Module):\n    def forward(self, x):\n        return x\n"
+    "n = N()\nn._parameters = {}",
+    "import torch\nx = torch.ones(1)\nx._secret = 1",
+    "import random\nr = random._inst",
+]
+
+
+@pytest.mark.parametrize("source", LIBRARY_PRIVATE)
+def test_private_names_of_library_objects_are_refused(source: str) -> None:
+    with pytest.raises(ProgramRejected) as err:
+        chainlens.run(source)
+    assert err.value.code == "forbidden" and "program's own objects" in err.value.message
 
 
 @pytest.fixture(autouse=True)

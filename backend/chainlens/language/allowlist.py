@@ -81,7 +81,7 @@ NN_UTILS = _names("clip_grad_norm_ clip_grad_value_ parameters_to_vector vector_
 
 #: ``torch.utils``: only its datasets and loader (``datasets.py``: a loader in-process).
 UTILS = _names("data")
-DATA = _names("TensorDataset DataLoader random_split Subset")
+DATA = _names("Dataset TensorDataset DataLoader random_split Subset")
 
 NN_INIT = _names("""
     xavier_uniform_ xavier_normal_ kaiming_uniform_ kaiming_normal_ zeros_ ones_ normal_
@@ -205,6 +205,10 @@ STR_ATTRS = _names("""
     endswith find count format center ljust rjust zfill isdigit isalpha splitlines
 """)
 TUPLE_ATTRS = _names("index count")
+SET_ATTRS = _names("""
+    add discard remove pop clear update union intersection difference symmetric_difference
+    copy issubset issuperset isdisjoint
+""")
 FLOAT_ATTRS = _names("is_integer real imag")
 INT_ATTRS = _names("bit_length real imag")
 
@@ -212,7 +216,7 @@ INT_ATTRS = _names("bit_length real imag")
 BUILTINS = _names("""
     print range len abs min max sum float int round enumerate zip list tuple isinstance bool
     str dict set sorted reversed any all map filter pow divmod hasattr super staticmethod
-    iter next
+    iter next hash
     True False None Exception RuntimeError ValueError TypeError IndexError KeyError
     ZeroDivisionError AssertionError ArithmeticError StopIteration NotImplementedError
     AttributeError NameError

@@ -139,6 +139,7 @@ def make_builtins(link: Link) -> dict[str, Builtin]:
         "map": Builtin("map", map_),
         "iter": Builtin("iter", lambda x: py.iter(link.running().iterate(x, None))),
         "next": Builtin("next", py.next),
+        "hash": Builtin("hash", py.hash),
         "filter": Builtin("filter", filter_),
     }
     for name, t in (("float", float), ("int", int), ("bool", bool), ("str", str),

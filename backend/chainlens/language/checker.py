@@ -81,33 +81,63 @@ def parse(source: str, settings: Settings) -> ast.Module:
     return tree
 
 
-#: Names that start with ``_`` and are still allowed: ``__init__`` (a method), and ``_``, the
-#: throwaway name of tutorial loops (``for _ in range(3)``), which is only ever a variable
-#: of the program (attributes starting with ``_`` stay refused).
-_UNDERSCORE_NAMES = frozenset({"__init__", "_"})
+#: The protocol methods a class of the program may define: Python calls them implicitly
+#: (``len(x)``, ``x[i]``, ``a + b``, ``with x:``), and they run interpreted, through
+#: bridges (``objects.PROTOCOL``). Any other ``__name__`` is refused as a definition:
+#: finalisers and meta-hooks (``__del__``, ``__getattr__``, ``__reduce__``,
+#: ``__init_subclass__``, ``__class_getitem__``, ``__set_name__``...).
+PROTOCOL_METHODS = frozenset("""
+    __init__ __call__ __getitem__ __setitem__ __delitem__ __len__ __iter__ __next__
+    __contains__ __repr__ __str__ __eq__ __ne__ __lt__ __le__ __gt__ __ge__ __hash__ __bool__
+    __add__ __radd__ __iadd__ __sub__ __rsub__ __isub__ __mul__ __rmul__ __imul__
+    __truediv__ __rtruediv__ __itruediv__ __floordiv__ __rfloordiv__ __mod__ __rmod__
+    __pow__ __rpow__ __matmul__ __rmatmul__ __neg__ __pos__ __abs__ __float__ __int__
+    __enter__ __exit__
+""".split())
+#: Dunder names a program may read: ``__name__`` (``if __name__ == "__main__":``) and
+#: ``__init__`` (``super().__init__()``).
+_DUNDER_NAMES = frozenset({"__name__", "__init__"})
 
 
-#: Decorators a program may write: ``@staticmethod``, and ``@torch.no_grad()``,
-#: ``@torch.enable_grad()`` or ``@torch.inference_mode()`` (with or without the call) on a
-#: function; the interpreter checks that the name really is torch's when the function is made.
+def _dunder(name: str) -> bool:
+    return name.startswith("__") and name.endswith("__") and len(name) > 4
+
+
+#: Decorators a program may write (the interpreter checks that each name really is the one
+#: it says when the function is made): ``@staticmethod``, ``@classmethod``, ``@property``;
+#: ``@torch.no_grad()``, ``@torch.enable_grad()``, ``@torch.inference_mode()`` (with or
+#: without the call); ``@once_differentiable`` on a custom Function's backward;
+#: ``@functools.lru_cache(...)`` and ``@functools.cache`` on a function.
 _GRAD_DECORATORS = frozenset({"no_grad", "enable_grad", "inference_mode"})
+_PLAIN_DECORATORS = frozenset({"staticmethod", "classmethod", "property", "cache",
+                               "once_differentiable"})
+_CACHE_DECORATOR = "lru_cache"
 
 
 def _check_decorator(dec: ast.expr) -> None:
     call = isinstance(dec, ast.Call)
     name = dotted(dec.func if call else dec)  # type: ignore[attr-defined]
-    plain = not call or not (dec.args or dec.keywords)  # type: ignore[attr-defined]
-    allowed = name is not None and plain and (
-        name.rsplit(".", 1)[-1] in _GRAD_DECORATORS or (name == "staticmethod" and not call))
+    last = name.rsplit(".", 1)[-1] if name is not None else ""
+    bare = not call or not (dec.args or dec.keywords)  # type: ignore[attr-defined]
+    allowed = name is not None and (
+        (last in _GRAD_DECORATORS and bare) or (last in _PLAIN_DECORATORS and not call)
+        or (last == _CACHE_DECORATOR and (not call or not dec.args and all(  # type: ignore[attr-defined]
+            k.arg in ("maxsize", "typed") for k in dec.keywords))))  # type: ignore[attr-defined]
     if not allowed:
-        raise _reject("decorators other than @staticmethod, @torch.no_grad(), "
-                      "@torch.enable_grad() and @torch.inference_mode() are not part of the "
-                      "language", dec)
+        raise _reject("decorators other than @staticmethod, @classmethod, @property, "
+                      "@torch.no_grad(), @torch.enable_grad(), @torch.inference_mode(), "
+                      "@once_differentiable, @functools.lru_cache and @functools.cache are "
+                      "not part of the language", dec)
 
 
 def _check_identifier(name: str, node: ast.AST) -> None:
-    if name.startswith("_") and name not in _UNDERSCORE_NAMES:
-        raise _reject(f"names starting with '_' are not available: {name!r}", node)
+    """The program's own names may start with ``_`` (``_grad_out_negexp``); names of the
+    form ``__x__`` are Python's and stay out, but for the protocol methods a class defines
+    and the names in ``_DUNDER_NAMES``."""
+    if _dunder(name) and name not in _DUNDER_NAMES and not (
+            isinstance(node, ast.FunctionDef) and name in PROTOCOL_METHODS):
+        what = "defining" if isinstance(node, ast.FunctionDef) else "the name"
+        raise _reject(f"{what} {name!r} is not part of the chainlens language", node)
     if not name.isascii():
         raise _reject(f"identifier {name!r} is not plain ASCII", node)
 
@@ -149,13 +179,20 @@ def check(tree: ast.Module, source: str, settings: Settings) -> None:
     with_calls = {id(item.context_expr.func) for node in nodes if isinstance(node, ast.With)
                   for item in node.items if isinstance(item.context_expr, ast.Call)}
     found: list[ProgramRejected] = []
+    # builtins a program may name in one place only: ``object`` as a class's base (older
+    # tutorials: ``class A(object):``), ``property`` and ``classmethod`` as decorators
+    in_place = {id(b) for node in nodes if isinstance(node, ast.ClassDef)
+                for b in node.bases if isinstance(b, ast.Name) and b.id == "object"}
+    in_place |= {id(d) for node in nodes if isinstance(node, ast.FunctionDef)
+                 for d in node.decorator_list if isinstance(d, ast.Name)
+                 and d.id in _PLAIN_DECORATORS}
     for node in nodes:
         kind = type(node)
         if kind not in ALLOWED_NODES:
             what = CONSTRUCT_NAMES.get(kind, kind.__name__)
             found.append(_reject(f"'{what}' is not part of the chainlens language", node))
         try:
-            _check_node(node, bound)
+            _check_node(node, bound, in_place)
             if isinstance(node, ast.Attribute):
                 _check_chain(node, aliases, id(node) in with_calls)
         except ProgramRejected as e:
@@ -173,7 +210,7 @@ def check(tree: ast.Module, source: str, settings: Settings) -> None:
 def _bound_names(nodes: list[ast.AST]) -> set[str]:
     """Every name the program binds itself: those may shadow a refused builtin
     (tutorials call the custom ReLU's argument ``input``)."""
-    names: set[str] = set()
+    names: set[str] = {"__name__"}  # bound to "__main__" in every run
     for node in nodes:
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
             names.add(node.id)
@@ -234,17 +271,21 @@ def _check_chain(node: ast.Attribute, aliases: dict[str, str], with_call: bool) 
         path = f"{path}.{attr}"
 
 
-def _check_node(node: ast.AST, bound: set[str]) -> None:
+def _check_node(node: ast.AST, bound: set[str], in_place: set[int]) -> None:
     if isinstance(node, ast.Name):
         _check_identifier(node.id, node)
-        if node.id in DANGEROUS_BUILTINS and node.id not in bound:
+        if node.id in DANGEROUS_BUILTINS and node.id not in bound \
+                and id(node) not in in_place:
             raise _reject(f"'{node.id}' is not available in chainlens", node)
     elif isinstance(node, ast.Attribute):
-        if node.attr.startswith("_") and not (
+        # (``_x`` attributes are the program's own objects' alone: the interpreter refuses
+        # them on library objects, whose type it knows only at run time)
+        if _dunder(node.attr) and not (
             node.attr == "__init__" and isinstance(node.value, ast.Call)
             and isinstance(node.value.func, ast.Name) and node.value.func.id == "super"
         ):
-            raise _reject(f"attributes starting with '_' are not available: {node.attr!r}", node)
+            raise _reject(f"attributes of the form '__name__' are not available: "
+                          f"{node.attr!r}", node)
         if not node.attr.isascii():
             raise _reject(f"identifier {node.attr!r} is not plain ASCII", node)
     elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
@@ -306,9 +347,10 @@ def _import_refusal(what: str, module: str) -> str:
 def _check_class(node: ast.ClassDef) -> None:
     if node.keywords:
         raise _reject("class keywords (metaclass=...) are not part of the language", node)
-    if len(node.bases) != 1:
-        raise _reject("a class must subclass exactly one of torch.autograd.Function or nn.Module "
-                      "(or a class of your own that does)", node)
+    if len(node.bases) > 1:
+        raise _reject("a class may have one base class (torch.autograd.Function, nn.Module, "
+                      "Dataset, an exception, or a class of the program's own)", node)
     for stmt in node.body:
-        if not isinstance(stmt, (ast.FunctionDef, ast.Pass, ast.Expr, ast.Assign)):
+        if not isinstance(stmt, (ast.FunctionDef, ast.Pass, ast.Expr, ast.Assign,
+                                 ast.AnnAssign)):
             raise _reject("a class body may hold only methods and simple assignments", stmt)

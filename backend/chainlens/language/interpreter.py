@@ -12,6 +12,7 @@ import ast
 import collections
 import dataclasses
 import operator
+import weakref
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -19,6 +20,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 from torch.utils.data import DataLoader, Dataset
+from torch.autograd.function import once_differentiable
 from torch.utils.hooks import RemovableHandle
 
 from ..errors import ChainlensError, LimitExceeded, ProgramRejected
@@ -29,9 +31,10 @@ from .builtins import Builtin, make_builtins
 from .checker import WITH_ONLY_REFUSAL
 from .datasets import dataset_item
 from .gate import Gate
-from .stdlib import RANDOM_NAMES, SafeRandom, make_stdlib
+from .stdlib import RANDOM_NAMES, SafeRandom, cache, lru_cache, make_stdlib
 from .objects import (BoundMethod, Callback, Link, Namespace, SuperProxy, UserClass,
-                      UserFunction, make_function_class, make_module_class, user_class_of)
+                      UserFunction, make_function_class, make_module_class, make_plain_class,
+                      user_class_of)
 
 
 class _Break(BaseException):
@@ -91,11 +94,30 @@ WITH_CONTEXTS = (torch.no_grad, torch.enable_grad, torch.inference_mode,
                  torch.autograd.set_detect_anomaly)
 #: Grad modes a function may be decorated with (each entered anew at every call).
 GRAD_DECORATORS = (torch.no_grad, torch.enable_grad, torch.inference_mode)
+#: ``@staticmethod``, ``@classmethod``, ``@property``: the UserFunction flag each sets.
+_METHOD_KINDS = {"staticmethod": "is_static", "classmethod": "is_classmethod",
+                 "property": "is_property"}
+
 #: What a program may hand to a library as a function (``register_hook(print)`` too).
 CALLABLE = (UserFunction, BoundMethod, Builtin)
 TENSOR_SETTABLE = frozenset({"requires_grad", "grad", "data"})
 ARRAYS = (torch.Tensor, np.ndarray)
 _NUMBERS = frozenset({int, float, bool})
+
+
+#: What every nn.Module holds itself (``_parameters``, ``_forward_hooks``...): never the
+#: program's, even on a module class of its own.
+_MODULE_INTERNALS = frozenset(vars(nn.Module())) | frozenset(dir(nn.Module))
+
+
+def _own_attribute(obj: Any, name: str) -> bool:
+    """Whether ``obj.name`` (a name starting with ``_``) is the program's own: on its own
+    classes and their instances, but not on what a library made or keeps."""
+    if isinstance(obj, (UserClass, SuperProxy)):
+        return True
+    if user_class_of(obj) is None:
+        return False
+    return not isinstance(obj, nn.Module) or name not in _MODULE_INTERNALS
 
 
 def _refused(message: str, node: ast.AST | None) -> ProgramRejected:
@@ -139,6 +161,7 @@ class Interpreter:
         self.recorder = recorder
         self.gate = Gate(settings, recorder, on_backward)
         self.globals = Scope()
+        self.globals.vars["__name__"] = "__main__"
         self.link = Link(self)
         self.builtins = make_builtins(self.link)
         #: math, random (seeded with the run's seed), itertools...: made for this run.
@@ -182,6 +205,8 @@ class Interpreter:
             ast.GeneratorExp: self._e_listcomp, ast.SetComp: self._e_setcomp,
             ast.DictComp: self._e_dictcomp, ast.Lambda: self._e_lambda,
         }
+        #: Attributes the program set on tensors, by the tensor's id (see _tensor_attrs).
+        self._own_tensor_attrs: dict[int, tuple[weakref.ref, dict[str, Any]]] = {}
         #: Each lambda as the one-statement function it stands for, made once per lambda.
         self._lambdas: dict[int, ast.FunctionDef] = {}
 
@@ -318,19 +343,28 @@ class Interpreter:
     def _make_function(self, node: ast.FunctionDef, scope: Scope) -> UserFunction:
         defaults = [self.evaluate(d, scope) for d in node.args.defaults]
         kw_defaults = [None if d is None else self.evaluate(d, scope) for d in node.args.kw_defaults]
-        is_static = False
+        fn = UserFunction(node.name, node, scope, defaults, kw_defaults)
         grad_modes = []
         for d in node.decorator_list:
-            if isinstance(d, ast.Name) and d.id == "staticmethod":
-                is_static = True
+            if isinstance(d, ast.Name) and d.id in _METHOD_KINDS:
+                setattr(fn, _METHOD_KINDS[d.id], True)
                 continue
-            mode = self.evaluate(d.func if isinstance(d, ast.Call) else d, scope)
-            if mode not in GRAD_DECORATORS:
-                raise _forbidden("a decorator other than @staticmethod, @torch.no_grad(), "
-                                 "@torch.enable_grad() and @torch.inference_mode()", d)
-            grad_modes.append(mode)
-        return UserFunction(node.name, node, scope, defaults, kw_defaults, is_static=is_static,
-                            grad_modes=tuple(grad_modes))
+            called = isinstance(d, ast.Call)
+            what = self.evaluate(d.func if called else d, scope)
+            if what in GRAD_DECORATORS:
+                grad_modes.append(what)
+            elif what is once_differentiable:  # its backward runs without building a graph
+                grad_modes.append(torch.no_grad)
+            elif what is lru_cache or what is cache:
+                fn.memo = {}
+                size = {k.arg: self.evaluate(k.value, scope) for k in d.keywords}.get(
+                    "maxsize", 128) if called else 128
+                fn.memo_size = None if what is cache or not isinstance(size, int) else size
+            else:
+                raise _forbidden("this decorator (the names it is written with are not the "
+                                 "ones the language has)", d)
+        fn.grad_modes = tuple(grad_modes)
+        return fn
 
     def _e_lambda(self, node: ast.Lambda, scope: Scope) -> UserFunction:
         """``lambda g: g * 2``: a function of the program like any ``def`` (an interpreter
@@ -345,18 +379,37 @@ class Interpreter:
     def _s_def(self, node: ast.FunctionDef, scope: Scope) -> None:
         self.bind(node.name, self._make_function(node, scope), scope)
 
-    def _s_class(self, node: ast.ClassDef, scope: Scope) -> None:
-        base = self.evaluate(node.bases[0], scope)
-        parent = None
+    def _class_base(self, node: ast.ClassDef, scope: Scope) -> tuple[str, UserClass | None, type]:
+        """(kind, the program's parent class, the real base) of a class statement."""
+        written = node.bases[0] if node.bases else None
+        if written is None or (isinstance(written, ast.Name) and written.id == "object"
+                               and not self._bound(written.id, scope)):
+            return "plain", None, object
+        base = self.evaluate(written, scope)
         if base is torch.autograd.Function:
-            kind = "function"
-        elif base is nn.Module:
-            kind = "module"
-        elif isinstance(base, UserClass):
-            kind, parent = base.kind, base
-        else:
-            raise ProgramRejected("a class must subclass torch.autograd.Function or nn.Module",
-                                  node.lineno, node.col_offset + 1)
+            return "function", None, base
+        if base is nn.Module:
+            return "module", None, base
+        if isinstance(base, UserClass):
+            return base.kind, base, base.pyclass
+        if base is Dataset:
+            return "plain", None, Dataset
+        if isinstance(base, Builtin) and base.pytype in A.EXCEPTIONS.values():
+            return "plain", None, base.pytype  # class TrainingDiverged(RuntimeError)
+        raise ProgramRejected("a class may subclass torch.autograd.Function, nn.Module, "
+                              "Dataset, an exception or a class of the program's own",
+                              node.lineno, node.col_offset + 1)
+
+    def _bound(self, name: str, scope: Scope) -> bool:
+        s: Scope | None = scope
+        while s is not None:
+            if name in s.vars:
+                return True
+            s = s.parent
+        return False
+
+    def _s_class(self, node: ast.ClassDef, scope: Scope) -> None:
+        kind, parent, pybase = self._class_base(node, scope)
         ucls = UserClass(node.name, kind, {}, {}, parent)
         body_scope = Scope(scope)
         for stmt in node.body:
@@ -374,8 +427,16 @@ class Interpreter:
                     else:
                         ucls.attrs[t.id] = value
                     body_scope.vars[t.id] = value
-        make = make_function_class if kind == "function" else make_module_class
-        ucls.pyclass = make(self.link, ucls)
+            elif isinstance(stmt, ast.AnnAssign) and stmt.value is not None \
+                    and isinstance(stmt.target, ast.Name):
+                ucls.attrs[stmt.target.id] = body_scope.vars[stmt.target.id] = \
+                    self.evaluate(stmt.value, body_scope)
+        if kind == "function":
+            ucls.pyclass = make_function_class(self.link, ucls)
+        elif kind == "module":
+            ucls.pyclass = make_module_class(self.link, ucls)
+        else:
+            ucls.pyclass = make_plain_class(self.link, ucls, pybase)
         self.bind(node.name, ucls, scope)
 
     def _s_with(self, node: ast.With, scope: Scope) -> None:
@@ -383,10 +444,13 @@ class Interpreter:
         for item in node.items:
             self._with_call = item.context_expr
             cm = self.evaluate(item.context_expr, scope)
-            if not isinstance(cm, WITH_CONTEXTS):
+            ucls = user_class_of(cm)
+            if not isinstance(cm, WITH_CONTEXTS) and not (
+                    ucls is not None and ucls.lookup("__enter__") and ucls.lookup("__exit__")):
                 raise _forbidden("'with' other than torch.no_grad(), torch.enable_grad(), "
-                                 "torch.inference_mode(), torch.set_grad_enabled(mode) and "
-                                 "torch.autograd.detect_anomaly()", item)
+                                 "torch.inference_mode(), torch.set_grad_enabled(mode), "
+                                 "torch.autograd.detect_anomaly() and a class of the "
+                                 "program's own with __enter__ and __exit__", item)
             managers.append((cm, item.optional_vars))
         self._with(managers, node.body, scope)
 
@@ -395,10 +459,37 @@ class Interpreter:
             self.exec_block(body, scope)
             return
         (cm, target), rest = managers[0], managers[1:]
+        ucls = user_class_of(cm)
+        if ucls is not None:
+            self._with_own(cm, ucls, target, rest, body, scope)
+            return
         with cm as entered:
             if target is not None:
                 self.assign(target, entered, scope)
             self._with(rest, body, scope)
+
+    def _with_own(self, cm: Any, ucls: UserClass, target: ast.expr | None, rest: list,
+                  body: list[ast.stmt], scope: Scope) -> None:
+        """A context manager of the program's own, as Python runs one, except that
+        ``__exit__`` never sees (nor suppresses) chainlens's own errors, which end the run,
+        nor the interpreter's way of leaving a block (``return``, ``break``)."""
+        enter, leave = ucls.lookup("__enter__"), ucls.lookup("__exit__")
+        assert enter is not None and leave is not None
+        entered = self.call_function(enter, [cm], {})
+        if target is not None:
+            self.assign(target, entered, scope)
+        try:
+            self._with(rest, body, scope)
+        except ChainlensError:
+            raise
+        except Exception as e:  # the program's own error: __exit__ may handle it
+            if not self.truth(self.call_function(leave, [cm, type(e), e, None], {})):
+                raise
+            return
+        except BaseException:  # return, break, continue out of the block
+            self.call_function(leave, [cm, None, None, None], {})
+            raise
+        self.call_function(leave, [cm, None, None, None], {})
 
     def namespace(self, path: str) -> Namespace:
         ns = self._namespaces.get(path)
@@ -551,8 +642,14 @@ class Interpreter:
 
     # ---------------------------------------------------------- attributes
     def get_attr(self, obj: Any, name: str, node: ast.AST | None) -> Any:
+        if name[0] == "_" and not _own_attribute(obj, name):
+            raise _forbidden(f"attribute {name!r} of a {type(obj).__name__} object (names "
+                             "starting with '_' belong to the program's own objects)", node)
         if isinstance(obj, torch.Tensor):
             if name not in A.TENSOR_ATTRS:
+                own = self._tensor_attrs(obj, create=False)
+                if own is not None and name in own:
+                    return own[name]
                 raise self._no_attr(obj, name, node, "Tensor")
             if name == "grad" and not obj.is_leaf and not obj.retains_grad \
                     and self.on_nonleaf_grad is not None:
@@ -583,8 +680,18 @@ class Interpreter:
                 return obj.pyclass.apply
             method = obj.lookup(name)
             if method is not None:
-                return method
+                return BoundMethod(method, obj) if method.is_classmethod else method
             raise AttributeError(f"type object '{obj.name}' has no attribute '{name}'")
+        ucls = user_class_of(obj)
+        if ucls is not None and ucls.kind == "plain":
+            if name in obj.__dict__:
+                return obj.__dict__[name]
+            found, value = self._member(ucls, obj, name)
+            if found:
+                return value
+            if isinstance(obj, BaseException) and name == "args":
+                return obj.args
+            raise AttributeError(f"'{ucls.name}' object has no attribute '{name}'")
         if obj is None:  # e.g. x.grad.zero_() before any backward: Python's own error
             error = AttributeError(f"'NoneType' object has no attribute '{name}'")
             if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute) \
@@ -652,7 +759,7 @@ class Interpreter:
             return frozenset({"args"})
         for t, attrs in ((bool, frozenset()), (int, A.INT_ATTRS), (float, A.FLOAT_ATTRS),
                          (str, A.STR_ATTRS), (list, A.LIST_ATTRS), (dict, A.DICT_ATTRS),
-                         (tuple, A.TUPLE_ATTRS)):
+                         (tuple, A.TUPLE_ATTRS), (set, A.SET_ATTRS)):
             if type(obj) is t or (t in (dict, list) and isinstance(obj, t)):
                 return attrs
         if isinstance(obj, (np.floating, np.integer)):
@@ -668,10 +775,7 @@ class Interpreter:
         if name in d:
             return d[name]
         if ucls is not None:
-            method = ucls.lookup(name)
-            if method is not None:
-                return method if method.is_static else BoundMethod(method, obj)
-            found, value = ucls.class_attr(name)
+            found, value = self._member(ucls, obj, name)
             if found:
                 return value
         if name in A.MODULE_METHODS and hasattr(obj, name):
@@ -679,6 +783,32 @@ class Interpreter:
         if hasattr(obj, name):
             raise _forbidden(f"'{type(obj).__name__}.{name}'", node)
         raise AttributeError(f"'{type(obj).__name__}' object has no attribute '{name}'")
+
+    def _tensor_attrs(self, t: torch.Tensor, create: bool) -> dict[str, Any] | None:
+        """The attributes the program gave tensor ``t`` (``out.g = grad``), for as long as
+        ``t`` lives."""
+        key = id(t)
+        entry = self._own_tensor_attrs.get(key)
+        if entry is not None and entry[0]() is t:
+            return entry[1]
+        if not create:
+            return None
+        attrs: dict[str, Any] = {}
+        table = self._own_tensor_attrs
+        table[key] = (weakref.ref(t, lambda _: table.pop(key, None)), attrs)
+        return attrs
+
+    def _member(self, ucls: UserClass, obj: Any, name: str) -> tuple[bool, Any]:
+        """``obj.name`` from its class: a method bound to it (a classmethod to the class,
+        a staticmethod as it is), a property's value, or a class attribute."""
+        method = ucls.lookup(name)
+        if method is not None:
+            if method.is_property:
+                return True, self.call_function(method, [obj], {})
+            if method.is_static:
+                return True, method
+            return True, BoundMethod(method, ucls if method.is_classmethod else obj)
+        return ucls.class_attr(name)
 
     def _super_attr(self, proxy: SuperProxy, name: str, node: ast.AST | None) -> Any:
         parent = proxy.cls.parent
@@ -692,14 +822,25 @@ class Interpreter:
         raise AttributeError(f"'super' object has no attribute '{name}'")
 
     def set_attr(self, obj: Any, name: str, value: Any, node: ast.AST) -> None:
+        if name[0] == "_" and not _own_attribute(obj, name):
+            raise _forbidden(f"setting {name!r} on a {type(obj).__name__} object (names "
+                             "starting with '_' belong to the program's own objects)", node)
         if isinstance(obj, torch.Tensor):
-            if name not in TENSOR_SETTABLE:
+            if name in TENSOR_SETTABLE:
+                setattr(obj, name, value)
+            elif hasattr(torch.Tensor, name):
                 raise _forbidden(f"setting Tensor.{name}", node)
-            setattr(obj, name, value)
+            else:  # out.g = ... (fast.ai): the program's own, kept here, not on the tensor
+                self._tensor_attrs(obj, create=True)[name] = value
         elif isinstance(obj, nn.Module) or isinstance(obj, torch.autograd.function.FunctionCtx):
             if name in A.CTX_ATTRS or name in A.MODULE_METHODS:
                 raise _forbidden(f"assigning to '{name}'", node)
             setattr(obj, name, value)
+        elif (ucls := user_class_of(obj)) is not None and ucls.kind == "plain":
+            method = ucls.lookup(name)
+            if method is not None and method.is_property:
+                raise AttributeError(f"property '{name}' of '{ucls.name}' object has no setter")
+            obj.__dict__[name] = value
         else:
             raise _forbidden(f"setting attributes on a {type(obj).__name__} object", node)
 
@@ -993,6 +1134,28 @@ class Interpreter:
         return self.gate.call(fn, args, kwargs, op or "call", target, callee)
 
     def call_function(self, func: UserFunction, args: list[Any], kwargs: dict[str, Any]) -> Any:
+        if func.memo is not None:
+            return self._memoized(func, args, kwargs)
+        return self._call(func, args, kwargs)
+
+    def _memoized(self, func: UserFunction, args: list[Any], kwargs: dict[str, Any]) -> Any:
+        """``@functools.lru_cache``: an earlier result for the same arguments; the cache
+        keeps ``maxsize`` results, or (unbounded) at most max_sequence_length."""
+        memo = func.memo
+        assert memo is not None
+        key = (tuple(args), tuple(sorted(kwargs.items())))
+        if key in memo:
+            return memo[key]
+        value = self._call(func, args, kwargs)
+        if func.memo_size is None:
+            self.gate.seq_len(len(memo) + 1, f"the cache of {func.name}()")
+        elif len(memo) >= func.memo_size > 0:
+            del memo[next(iter(memo))]
+        if func.memo_size != 0:
+            memo[key] = value
+        return value
+
+    def _call(self, func: UserFunction, args: list[Any], kwargs: dict[str, Any]) -> Any:
         self.depth += 1
         if self.depth > self.s.max_recursion_depth:
             self.depth = 0

@@ -70,6 +70,13 @@ class UserFunction:
     #: ``torch.no_grad`` / ``enable_grad`` / ``inference_mode`` from its decorators,
     #: outermost first: each call runs inside them.
     grad_modes: tuple[type, ...] = ()
+    #: ``@classmethod``: called with its class; ``@property``: read as an attribute.
+    is_classmethod: bool = False
+    is_property: bool = False
+    #: ``@functools.lru_cache`` / ``@cache``: results by arguments (None: not cached), and
+    #: how many it keeps (None: as many as the run's limit allows).
+    memo: dict[Any, Any] | None = None
+    memo_size: int | None = None
 
     def __repr__(self) -> str:
         return f"<function {self.name}>"
@@ -139,6 +146,52 @@ def user_class_of(obj: Any) -> UserClass | None:
     return getattr(type(obj), "chainlens_class", None)
 
 
+#: The protocol methods a program's class may define (the checker's list), each made a
+#: bridge on the real class: Python calls it implicitly (``len(x)``, ``x[i]``, ``a + b``,
+#: a DataLoader indexing a Dataset), and the bridge runs the program's method, interpreted.
+PROTOCOL = frozenset("""
+    __call__ __getitem__ __setitem__ __delitem__ __len__ __iter__ __next__ __contains__
+    __repr__ __str__ __eq__ __ne__ __lt__ __le__ __gt__ __ge__ __hash__ __bool__
+    __add__ __radd__ __iadd__ __sub__ __rsub__ __isub__ __mul__ __rmul__ __imul__
+    __truediv__ __rtruediv__ __itruediv__ __floordiv__ __rfloordiv__ __mod__ __rmod__
+    __pow__ __rpow__ __matmul__ __rmatmul__ __neg__ __pos__ __abs__ __float__ __int__
+    __enter__ __exit__ extra_repr
+""".split())
+
+
+def _bridge(link: Link, name: str) -> Any:
+    """The real method ``name``: the program's own, found from the instance's class (a
+    subclass may override it), run by the interpreter. ``__exit__`` is not handed the
+    traceback: a program has no use for frames."""
+    def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+        fn = user_class_of(self).lookup(name)  # type: ignore[union-attr]
+        if name == "__exit__" and len(args) == 3:
+            args = (*args[:2], None)
+        return link.running().call_function(fn, [self, *args], kwargs)
+    method.__name__ = method.__qualname__ = name
+    return method
+
+
+def _bridges(link: Link, ucls: UserClass) -> dict[str, Any]:
+    defined: set[str] = set()
+    cls: UserClass | None = ucls
+    while cls is not None:
+        defined |= set(cls.methods) & PROTOCOL
+        cls = cls.parent
+    return {name: _bridge(link, name) for name in defined}
+
+
+def make_plain_class(link: Link, ucls: UserClass, base: type) -> type:
+    """A class of the program's own that is not a Module or a Function (a micrograd
+    ``Value``, a d2l ``Timer``, a ``Dataset``): instances hold their attributes, Python's
+    protocols reach the program's methods through bridges."""
+    body = _bridges(link, ucls)
+    if ucls.lookup("__init__") is not None:  # else Python's own: "A() takes no arguments"
+        body["__init__"] = _bridge(link, "__init__")
+    return type(ucls.name, (base,), {**body, "chainlens_class": ucls, "chainlens_user": True,
+                                     "__module__": "chainlens.user", "__qualname__": ucls.name})
+
+
 def make_module_class(link: Link, ucls: UserClass) -> type:
     base = ucls.parent.pyclass if ucls.parent is not None else nn.Module
 
@@ -156,8 +209,9 @@ def make_module_class(link: Link, ucls: UserClass) -> type:
         return link.running().call_function(method, [self, *args], kwargs)
 
     return type(ucls.name, (base,), {
-        "__init__": __init__, "forward": forward, "chainlens_class": ucls, "chainlens_user": True,
-        "__module__": "chainlens.user", "__qualname__": ucls.name,
+        **_bridges(link, ucls), "__init__": __init__, "forward": forward,
+        "chainlens_class": ucls, "chainlens_user": True, "__module__": "chainlens.user",
+        "__qualname__": ucls.name,
     })
 
 

@@ -272,6 +272,17 @@ def _tensor_elements(x: Any, cap: int) -> tuple[int, int]:
     return elements, parameters
 
 
+def lru_cache(*args: Any, **kwargs: Any) -> Any:
+    """A marker: the interpreter caches a function it decorates (``Interpreter._memoized``)."""
+    raise TypeError("functools.lru_cache is available as a decorator in chainlens "
+                    "(@functools.lru_cache or @functools.lru_cache(maxsize=...))")
+
+
+def cache(*args: Any, **kwargs: Any) -> Any:
+    """A marker, as ``lru_cache`` is."""
+    raise TypeError("functools.cache is available as a decorator in chainlens (@functools.cache)")
+
+
 def make_stdlib(link: Link, seed: int) -> dict[str, object]:
     """Each importable standard-library module of one run, by its name."""
     return {
@@ -279,7 +290,8 @@ def make_stdlib(link: Link, seed: int) -> dict[str, object]:
         "random": SafeRandom(link, seed),
         "itertools": _itertools(link),
         "functools": SimpleNamespace(partial=functools.partial, reduce=functools.reduce,
-                                     cmp_to_key=functools.cmp_to_key),
+                                     cmp_to_key=functools.cmp_to_key, lru_cache=lru_cache,
+                                     cache=cache),
         "collections": SimpleNamespace(
             defaultdict=collections.defaultdict, OrderedDict=collections.OrderedDict,
             Counter=collections.Counter, deque=collections.deque,
