@@ -1153,7 +1153,7 @@ print(shallow, copy.deepcopy({'a': [1, 2]}))
 program("micrograd_value", """
 import math
 class Value:
-    """ stores a single scalar value and its gradient (micrograd style) """
+    ''' stores a single scalar value and its gradient (micrograd style) '''
     def __init__(self, data, _children=(), _op=''):
         self.data = data
         self.grad = 0.0
@@ -1232,7 +1232,7 @@ from torch.utils.data import Dataset, DataLoader
 import time
 
 class Timer:
-    """d2l's timer: a plain class with a list of times."""
+    '''d2l's timer: a plain class with a list of times.'''
     def __init__(self):
         self.times = []
         self.start()
@@ -1245,7 +1245,7 @@ class Timer:
         return sum(self.times)
 
 class Linear:
-    """fast.ai's 'backprop from the foundations': layers with __call__ and .backward."""
+    '''fast.ai's 'backprop from the foundations': layers with __call__ and .backward.'''
     def __init__(self, w, b):
         self.w, self.b = w, b
     def __call__(self, inp):
