@@ -44,7 +44,7 @@ def run_plain(source: str, seed: int = 0, device: str = "cpu") -> Oracle:
     np.random.seed(seed)
     random.seed(seed)
     buf = io.StringIO()
-    ns: dict[str, Any] = {"__name__": "__oracle__"}
+    ns: dict[str, Any] = {"__name__": "__main__"}  # as a script runs
     error = None
     on_device = torch.device(device) if device != "cpu" else contextlib.nullcontext()
     # (torch_globals: the program's print options or anomaly mode must not outlive it)

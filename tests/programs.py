@@ -1343,3 +1343,85 @@ try:
 except RuntimeError as e:
     print("caught", e)
 """)
+
+# d2l.ai, "Linear Regression Implementation from Scratch": the data_iter generator, and
+# generators as Python tutorials write them (yield from, a return value, an endless one
+# drawn from with next).
+program("d2l_data_iter_generators", """
+import random
+def data_iter(batch_size, features, labels):
+    num_examples = len(features)
+    indices = list(range(num_examples))
+    random.shuffle(indices)
+    for i in range(0, num_examples, batch_size):
+        batch_indices = torch.tensor(indices[i: min(i + batch_size, num_examples)])
+        yield features[batch_indices], labels[batch_indices]
+features = torch.randn(10, 2)
+labels = torch.randn(10)
+w = torch.zeros(2, requires_grad=True)
+for X, y in data_iter(4, features, labels):
+    l = ((X @ w - y) ** 2).mean()
+    l.backward()
+    with torch.no_grad():
+        w -= 0.1 * w.grad
+        w.grad.zero_()
+print(w)
+def count_up(n):
+    i = 0
+    while i < n:
+        yield i
+        i += 1
+    return "done"
+def wrapper():
+    result = yield from count_up(3)
+    yield result
+g = wrapper()
+print(next(g), next(g), list(g))
+def forever():
+    k = 0
+    while True:
+        yield k
+        k += 1
+f = forever()
+print([next(f) for _ in range(5)], sum(x for x in count_up(4)))
+""")
+
+# Course notebooks: a memoised recursion, the program's own _private names, and print of a
+# module whose class says what extra_repr shows.
+program("lru_cache_private_names_extra_repr", """
+import functools
+
+@functools.lru_cache(maxsize=None)
+def fib(n):
+    return n if n < 2 else fib(n - 1) + fib(n - 2)
+
+@functools.lru_cache(maxsize=2)
+def square(x):
+    print('computing', x)
+    return x * x
+
+_scale = 0.5
+
+def _grad_out_negexp(_x, _k=2.0):
+    return torch.exp(-_k * _x) * _scale
+
+class Scaled(nn.Module):
+    def __init__(self, n):
+        super().__init__()
+        self._n = n
+        self.w = nn.Parameter(torch.ones(n))
+    def forward(self, x):
+        return x * self.w
+    def extra_repr(self):
+        return f'n={self._n}'
+
+print(fib(30), square(3), square(3), square(4), square(5), square(3))
+x = torch.linspace(0, 1, 4, requires_grad=True)
+y = _grad_out_negexp(x).sum()
+y.backward()
+print(x.grad)
+m = Scaled(3)
+print(m)
+if __name__ == '__main__':
+    print('main')
+""")

@@ -91,6 +91,16 @@ LIMITS = [
     "import statistics\nx = statistics.mean(range(10 ** 9))",
     "import collections\nd = collections.deque(range(10 ** 8))",
     "import functools\nx = functools.reduce(lambda a, b: a * b, range(1, 10 ** 5))",
+    # generators, iterators and the program's own protocols
+    "def g():\n    while True:\n        yield 1\nx = list(g())",
+    "def g():\n    while True:\n        yield 1\nkeep = []\nfor i in range(20000):\n"
+    "    it = g()\n    next(it)\n    keep.append(it)",
+    "def g(n):\n    yield from g(n + 1)\nx = next(g(0))",
+    "class A:\n    def __hash__(self):\n        return hash(self)\nd = {A(): 1}",
+    "class A:\n    def __eq__(self, other):\n        return self == other\nx = A() == A()",
+    "class It:\n    def __iter__(self):\n        return self\n    def __next__(self):\n"
+    "        return 1\nx = list(It())",
+    "class A:\n    def __len__(self):\n        return len(self)\nx = len(A())",
     "x = 9 ** 9 ** 9",
     "x = 10 ** (10 ** 8)",
     "x = 2 ** 100000",

@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     max_statements: int = 2_000_000
     max_loop_iterations: int = 1_000_000
     max_recursion_depth: int = 50
+    #: Generators started and not finished (each holds a stack of its own).
+    max_live_generators: int = 10_000
     max_backward_calls: int = 10_000
     max_int_bits: int = 4096
     max_sequence_length: int = 1_000_000

@@ -24,7 +24,7 @@ ALLOWED_NODES: frozenset[type] = frozenset({
     ast.Constant, ast.Name, ast.Attribute, ast.Subscript, ast.Slice, ast.Call, ast.BinOp,
     ast.UnaryOp, ast.BoolOp, ast.Compare, ast.IfExp, ast.List, ast.Tuple, ast.Dict, ast.Set,
     ast.JoinedStr, ast.FormattedValue, ast.ListComp, ast.GeneratorExp, ast.DictComp, ast.SetComp,
-    ast.comprehension, ast.Starred, ast.Lambda,
+    ast.comprehension, ast.Starred, ast.Lambda, ast.Yield, ast.YieldFrom,
     ast.Load, ast.Store, ast.Del,
     ast.Add, ast.Sub, ast.Mult, ast.MatMult, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow,
     ast.LShift, ast.RShift, ast.BitAnd, ast.BitOr, ast.BitXor,
@@ -33,8 +33,7 @@ ALLOWED_NODES: frozenset[type] = frozenset({
 })
 
 CONSTRUCT_NAMES: dict[type, str] = {
-    ast.Global: "global", ast.Nonlocal: "nonlocal", ast.Yield: "yield",
-    ast.YieldFrom: "yield from", ast.Await: "await", ast.AsyncFunctionDef: "async def",
+    ast.Global: "global", ast.Nonlocal: "nonlocal", ast.Await: "await", ast.AsyncFunctionDef: "async def",
     ast.AsyncFor: "async for", ast.AsyncWith: "async with", ast.NamedExpr: "the := operator",
     ast.Match: "match",
 }

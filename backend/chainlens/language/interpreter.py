@@ -31,6 +31,7 @@ from .builtins import Builtin, make_builtins
 from .checker import WITH_ONLY_REFUSAL
 from .datasets import dataset_item
 from .gate import Gate
+from .generators import UserGenerator, is_generator_function, running_generator
 from .stdlib import RANDOM_NAMES, SafeRandom, cache, lru_cache, make_stdlib
 from .objects import (BoundMethod, Callback, Link, Namespace, SuperProxy, UserClass,
                       UserFunction, make_function_class, make_module_class, make_plain_class,
@@ -162,6 +163,8 @@ class Interpreter:
         self.gate = Gate(settings, recorder, on_backward)
         self.globals = Scope()
         self.globals.vars["__name__"] = "__main__"
+        #: Generators started and not finished (``generators.UserGenerator``).
+        self.live_generators = 0
         self.link = Link(self)
         self.builtins = make_builtins(self.link)
         #: math, random (seeded with the run's seed), itertools...: made for this run.
@@ -204,6 +207,7 @@ class Interpreter:
             ast.FormattedValue: self._e_formatted, ast.ListComp: self._e_listcomp,
             ast.GeneratorExp: self._e_listcomp, ast.SetComp: self._e_setcomp,
             ast.DictComp: self._e_dictcomp, ast.Lambda: self._e_lambda,
+            ast.Yield: self._e_yield, ast.YieldFrom: self._e_yieldfrom,
         }
         #: Attributes the program set on tensors, by the tensor's id (see _tensor_attrs).
         self._own_tensor_attrs: dict[int, tuple[weakref.ref, dict[str, Any]]] = {}
@@ -246,10 +250,14 @@ class Interpreter:
         return self._expr[type(node)](node, scope)
 
     def _tick(self, node: ast.AST) -> None:
+        self.tick(node.lineno)
+
+    def tick(self, line: int | None) -> None:
+        """One more turn of a loop (or item of an iterator), against max_loop_iterations."""
         self.iterations += 1
         if self.iterations > self.s.max_loop_iterations:
             raise LimitExceeded("max_loop_iterations", self.s.max_loop_iterations,
-                                "the program's loops ran too many times", node.lineno)
+                                "the program's loops ran too many times", line)
 
     # ---------------------------------------------------------- statements
     def _s_expr(self, node: ast.Expr, scope: Scope) -> None:
@@ -343,7 +351,8 @@ class Interpreter:
     def _make_function(self, node: ast.FunctionDef, scope: Scope) -> UserFunction:
         defaults = [self.evaluate(d, scope) for d in node.args.defaults]
         kw_defaults = [None if d is None else self.evaluate(d, scope) for d in node.args.kw_defaults]
-        fn = UserFunction(node.name, node, scope, defaults, kw_defaults)
+        fn = UserFunction(node.name, node, scope, defaults, kw_defaults,
+                          is_generator=is_generator_function(node))
         grad_modes = []
         for d in node.decorator_list:
             if isinstance(d, ast.Name) and d.id in _METHOD_KINDS:
@@ -959,6 +968,28 @@ class Interpreter:
             left = right
         return result
 
+    def _e_yield(self, node: ast.Yield, scope: Scope) -> Any:
+        gen = running_generator()
+        if gen is None:
+            raise _refused("'yield' outside a function", node)
+        return gen.yield_(None if node.value is None else self.evaluate(node.value, scope))
+
+    def _e_yieldfrom(self, node: ast.YieldFrom, scope: Scope) -> Any:
+        gen = running_generator()
+        if gen is None:
+            raise _refused("'yield from' outside a function", node)
+        inner = self.evaluate(node.value, scope)
+        if isinstance(inner, UserGenerator):  # its return value is the expression's
+            while True:
+                try:
+                    item = next(inner)
+                except StopIteration as stop:
+                    return stop.value
+                gen.yield_(item)
+        for item in self.iterate(inner, node):
+            gen.yield_(item)
+        return None
+
     def _e_ifexp(self, node: ast.IfExp, scope: Scope) -> Any:
         return self.evaluate(node.body if self.truth(self.evaluate(node.test, scope)) else node.orelse, scope)
 
@@ -1134,9 +1165,11 @@ class Interpreter:
         return self.gate.call(fn, args, kwargs, op or "call", target, callee)
 
     def call_function(self, func: UserFunction, args: list[Any], kwargs: dict[str, Any]) -> Any:
+        if func.is_generator:  # its body runs as the generator is iterated
+            return UserGenerator(self.link, func, args, kwargs)
         if func.memo is not None:
             return self._memoized(func, args, kwargs)
-        return self._call(func, args, kwargs)
+        return self.run_body(func, args, kwargs)
 
     def _memoized(self, func: UserFunction, args: list[Any], kwargs: dict[str, Any]) -> Any:
         """``@functools.lru_cache``: an earlier result for the same arguments; the cache
@@ -1146,7 +1179,7 @@ class Interpreter:
         key = (tuple(args), tuple(sorted(kwargs.items())))
         if key in memo:
             return memo[key]
-        value = self._call(func, args, kwargs)
+        value = self.run_body(func, args, kwargs)
         if func.memo_size is None:
             self.gate.seq_len(len(memo) + 1, f"the cache of {func.name}()")
         elif len(memo) >= func.memo_size > 0:
@@ -1155,7 +1188,8 @@ class Interpreter:
             memo[key] = value
         return value
 
-    def _call(self, func: UserFunction, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    def run_body(self, func: UserFunction, args: list[Any], kwargs: dict[str, Any]) -> Any:
+        """Run ``func``'s body with these arguments: what it returns."""
         self.depth += 1
         if self.depth > self.s.max_recursion_depth:
             self.depth = 0

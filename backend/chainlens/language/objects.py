@@ -77,6 +77,8 @@ class UserFunction:
     #: how many it keeps (None: as many as the run's limit allows).
     memo: dict[Any, Any] | None = None
     memo_size: int | None = None
+    #: ``yield`` in its body: calling it makes a generator (``generators.UserGenerator``).
+    is_generator: bool = False
 
     def __repr__(self) -> str:
         return f"<function {self.name}>"
@@ -165,9 +167,12 @@ def _bridge(link: Link, name: str) -> Any:
     traceback: a program has no use for frames."""
     def method(self: Any, *args: Any, **kwargs: Any) -> Any:
         fn = user_class_of(self).lookup(name)  # type: ignore[union-attr]
-        if name == "__exit__" and len(args) == 3:
+        interp = link.running()
+        if name == "__next__":  # an iterator's items count as a loop's turns
+            interp.tick(interp.line)
+        elif name == "__exit__" and len(args) == 3:
             args = (*args[:2], None)
-        return link.running().call_function(fn, [self, *args], kwargs)
+        return interp.call_function(fn, [self, *args], kwargs)
     method.__name__ = method.__qualname__ = name
     return method
 

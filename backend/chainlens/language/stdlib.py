@@ -32,7 +32,6 @@ from typing import Any
 
 import torch
 
-from ..errors import LimitExceeded
 from .objects import Link
 
 
@@ -52,10 +51,7 @@ class Counted:
     def __next__(self) -> Any:
         item = next(self.it)
         interp = self.link.running()
-        interp.iterations += 1
-        if interp.iterations > interp.s.max_loop_iterations:
-            raise LimitExceeded("max_loop_iterations", interp.s.max_loop_iterations,
-                                "the program's loops ran too many times", interp.line)
+        interp.tick(interp.line)
         return item
 
 
