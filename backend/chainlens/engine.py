@@ -68,17 +68,22 @@ def available_devices() -> list[str]:
 @contextlib.contextmanager
 def torch_globals() -> Iterator[None]:
     """What a program may change for the whole process (grad mode, anomaly detection,
-    print options), put back as it was: a worker serves other runs after this one, and
-    ``chainlens.run`` returns to its caller's settings."""
+    print options, the default dtype and device), put back as it was: a worker serves
+    other runs after this one, and ``chainlens.run`` returns to its caller's settings."""
     grad = torch.is_grad_enabled()
     anomaly = torch.is_anomaly_enabled(), torch.is_anomaly_check_nan_enabled()
     printing = torch._tensor_str.get_printoptions()
+    dtype = torch.get_default_dtype()
+    device = torch.get_default_device()
     try:
         yield
     finally:
         torch.set_grad_enabled(grad)
         torch.set_anomaly_enabled(*anomaly)
         torch.set_printoptions(**printing)
+        torch.set_default_dtype(dtype)
+        if torch.get_default_device() != device:
+            torch.set_default_device(None)
 
 
 def _first_line(exc: BaseException) -> str:

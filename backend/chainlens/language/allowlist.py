@@ -46,16 +46,24 @@ TORCH = _names("""
     pi e inf nan
     Tensor Size device dtype Generator
     FloatTensor DoubleTensor LongTensor IntTensor BoolTensor ByteTensor
-    set_printoptions
-    nn autograd optim linalg cuda utils
+    set_printoptions set_default_dtype get_default_dtype set_default_device get_default_device
+    histogram histc bincount
+    nn autograd optim linalg cuda utils backends
 """)
+#: ``torch.backends``: read-only questions tutorials ask before choosing a device.
+BACKENDS = _names("mps cudnn cuda")
+BACKENDS_MPS = _names("is_available is_built")
+BACKENDS_CUDNN = _names("is_available version")
+BACKENDS_CUDA = _names("is_built")
+#: ``from torch.autograd.function import once_differentiable``.
+AUTOGRAD_FUNCTION = _names("Function once_differentiable")
 
 #: ``gradcheck``: what the custom-Function tutorials say to run on every backward;
 #: ``detect_anomaly``: what a NaN hunt turns on; ``Variable``: what older tutorials wrap
 #: tensors in (it returns a tensor).
 AUTOGRAD = _names("""
     grad backward Function functional gradcheck gradgradcheck
-    detect_anomaly set_detect_anomaly Variable
+    detect_anomaly set_detect_anomaly Variable function
 """)
 AUTOGRAD_FUNCTIONAL = _names("jacobian vjp jvp hessian vhp hvp")
 LINALG = _names("norm vector_norm matrix_norm inv det solve svd qr eigh cross")
@@ -110,7 +118,12 @@ NUMPY = _names("""
     argmax argmin clip where allclose isclose isnan isinf round floor ceil sign power square
     float32 float64 int32 int64 pi e inf nan random concatenate stack vstack hstack transpose
     reshape prod cumsum diag mgrid meshgrid newaxis
+    multiply add subtract divide true_divide negative reciprocal exp2 expm1 log1p log2 log10
+    sinh cosh arcsin arccos arctan arctan2 absolute median percentile quantile cumprod diff
+    sort argsort unique count_nonzero nonzero flatnonzero full_like empty_like squeeze
+    expand_dims swapaxes flip roll linalg
 """)
+NUMPY_LINALG = _names("norm inv det solve")
 NUMPY_RANDOM = _names("seed rand randn randint normal uniform choice permutation shuffle default_rng")
 
 #: Every namespace a program can import, by the module object it stands for.
@@ -124,12 +137,18 @@ NAMESPACES: dict[str, tuple[object, frozenset[str]]] = {
     "torch.optim.lr_scheduler": (optim.lr_scheduler, LR_SCHEDULER),
     "torch.autograd": (torch.autograd, AUTOGRAD),
     "torch.autograd.functional": (torch.autograd.functional, AUTOGRAD_FUNCTIONAL),
+    "torch.autograd.function": (torch.autograd.function, AUTOGRAD_FUNCTION),
+    "torch.backends": (torch.backends, BACKENDS),
+    "torch.backends.mps": (torch.backends.mps, BACKENDS_MPS),
+    "torch.backends.cudnn": (torch.backends.cudnn, BACKENDS_CUDNN),
+    "torch.backends.cuda": (torch.backends.cuda, BACKENDS_CUDA),
     "torch.linalg": (torch.linalg, LINALG),
     "torch.cuda": (torch.cuda, CUDA),
     "torch.utils": (torch.utils, UTILS),
     "torch.utils.data": (data_namespace(), DATA),
     "numpy": (np, NUMPY),
     "numpy.random": (np.random, NUMPY_RANDOM),
+    "numpy.linalg": (np.linalg, NUMPY_LINALG),
     # the pure standard-library modules: their objects are made for each run (stdlib.py)
     **{name: (None, names) for name, names in STDLIB_NAMES.items()},
 }
@@ -159,6 +178,13 @@ TENSOR_ATTRS = _names("""
     register_hook
 """) - {"storage_offset", "resize_as_"}
 
+#: ``torch.Tensor.tanh`` as a function (``map(torch.Tensor.tanh, xs)``): the tensor methods
+#: that compute, not those that start a backward pass or hold the program's functions.
+UNBOUND_TENSOR_METHODS = frozenset(
+    n for n in TENSOR_ATTRS if callable(getattr(torch.Tensor, n, None))
+    and n not in {"backward", "register_hook", "retain_grad", "requires_grad_", "type",
+                  "numpy", "tolist", "item"})
+
 NDARRAY_ATTRS = _names("""
     shape dtype ndim size T sum mean max min std var argmax argmin reshape astype tolist item
     copy flatten transpose dot clip round cumsum prod any all squeeze
@@ -168,7 +194,8 @@ MODULE_METHODS = _names("""
     parameters named_parameters buffers named_buffers children named_children modules
     named_modules zero_grad train eval to cpu cuda float double forward requires_grad_
     state_dict load_state_dict add_module append extend insert keys values items apply
-    register_buffer register_parameter
+    register_buffer register_parameter register_forward_hook register_forward_pre_hook
+    register_full_backward_hook register_full_backward_pre_hook extra_repr
 """)
 
 #: (``state_dict`` reads; ``load_state_dict`` deep-copies whatever values the program put in
@@ -182,7 +209,7 @@ CTX_ATTRS = _names("save_for_backward saved_tensors needs_input_grad mark_dirty 
 DTYPE_ATTRS = _names("is_floating_point is_complex itemsize is_signed")
 DEVICE_ATTRS = _names("type index")
 SIZE_ATTRS = _names("numel count index")
-RETURN_TYPE_ATTRS = _names("values indices")
+RETURN_TYPE_ATTRS = _names("values indices hist bin_edges")
 LOADER_ATTRS = _names("dataset batch_size drop_last")
 #: TensorDataset's tensors; a Subset's dataset and indices (what random_split returns).
 DATASET_ATTRS = _names("tensors dataset indices")

@@ -24,7 +24,8 @@ ALLOWED_NODES: frozenset[type] = frozenset({
     ast.Constant, ast.Name, ast.Attribute, ast.Subscript, ast.Slice, ast.Call, ast.BinOp,
     ast.UnaryOp, ast.BoolOp, ast.Compare, ast.IfExp, ast.List, ast.Tuple, ast.Dict, ast.Set,
     ast.JoinedStr, ast.FormattedValue, ast.ListComp, ast.GeneratorExp, ast.DictComp, ast.SetComp,
-    ast.comprehension, ast.Starred, ast.Lambda, ast.Yield, ast.YieldFrom,
+    ast.comprehension, ast.Starred, ast.Lambda, ast.Yield, ast.YieldFrom, ast.Global,
+    ast.Nonlocal, ast.NamedExpr,
     ast.Load, ast.Store, ast.Del,
     ast.Add, ast.Sub, ast.Mult, ast.MatMult, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow,
     ast.LShift, ast.RShift, ast.BitAnd, ast.BitOr, ast.BitXor,
@@ -33,8 +34,8 @@ ALLOWED_NODES: frozenset[type] = frozenset({
 })
 
 CONSTRUCT_NAMES: dict[type, str] = {
-    ast.Global: "global", ast.Nonlocal: "nonlocal", ast.Await: "await", ast.AsyncFunctionDef: "async def",
-    ast.AsyncFor: "async for", ast.AsyncWith: "async with", ast.NamedExpr: "the := operator",
+    ast.Await: "await", ast.AsyncFunctionDef: "async def",
+    ast.AsyncFor: "async for", ast.AsyncWith: "async with",
     ast.Match: "match",
 }
 
@@ -102,31 +103,17 @@ def _dunder(name: str) -> bool:
     return name.startswith("__") and name.endswith("__") and len(name) > 4
 
 
-#: Decorators a program may write (the interpreter checks that each name really is the one
-#: it says when the function is made): ``@staticmethod``, ``@classmethod``, ``@property``;
-#: ``@torch.no_grad()``, ``@torch.enable_grad()``, ``@torch.inference_mode()`` (with or
-#: without the call); ``@once_differentiable`` on a custom Function's backward;
-#: ``@functools.lru_cache(...)`` and ``@functools.cache`` on a function.
-_GRAD_DECORATORS = frozenset({"no_grad", "enable_grad", "inference_mode"})
-_PLAIN_DECORATORS = frozenset({"staticmethod", "classmethod", "property", "cache",
-                               "once_differentiable"})
-_CACHE_DECORATOR = "lru_cache"
+#: Decorators the checker lets through by name where Python's builtins are otherwise
+#: refused: ``@property``, ``@classmethod`` and ``@staticmethod``.
+_PLAIN_DECORATORS = frozenset({"staticmethod", "classmethod", "property"})
 
 
 def _check_decorator(dec: ast.expr) -> None:
-    call = isinstance(dec, ast.Call)
-    name = dotted(dec.func if call else dec)  # type: ignore[attr-defined]
-    last = name.rsplit(".", 1)[-1] if name is not None else ""
-    bare = not call or not (dec.args or dec.keywords)  # type: ignore[attr-defined]
-    allowed = name is not None and (
-        (last in _GRAD_DECORATORS and bare) or (last in _PLAIN_DECORATORS and not call)
-        or (last == _CACHE_DECORATOR and (not call or not dec.args and all(  # type: ignore[attr-defined]
-            k.arg in ("maxsize", "typed") for k in dec.keywords))))  # type: ignore[attr-defined]
-    if not allowed:
-        raise _reject("decorators other than @staticmethod, @classmethod, @property, "
-                      "@torch.no_grad(), @torch.enable_grad(), @torch.inference_mode(), "
-                      "@once_differentiable, @functools.lru_cache and @functools.cache are "
-                      "not part of the language", dec)
+    """A decorator is a name, a dotted name or a call of one (what it stands for is
+    checked when the function is made: the language's own, or the program's)."""
+    target = dec.func if isinstance(dec, ast.Call) else dec
+    if dotted(target) is None:
+        raise _reject("a decorator is a name, a dotted name, or a call of one", dec)
 
 
 def _check_identifier(name: str, node: ast.AST) -> None:
@@ -262,7 +249,9 @@ def _check_chain(node: ast.Attribute, aliases: dict[str, str], with_call: bool) 
     for attr in attrs:
         _, allowed = NAMESPACES[path]
         if attr not in allowed:
-            raise _reject(f"'{path}.{attr}' is not available in chainlens", node)
+            instead = PATH_INSTEAD.get(f"{path}.{attr}")
+            raise _reject(f"'{path}.{attr}' is not available in chainlens"
+                          + (f" ({instead})" if instead else ""), node)
         if f"{path}.{attr}" == WITH_ONLY and not with_call:
             raise _reject(WITH_ONLY_REFUSAL, node)
         if f"{path}.{attr}" not in NAMESPACES:
@@ -330,6 +319,18 @@ IMPORT_INSTEAD = {
     "importlib": "import the modules the language has by name",
     "torchvision": "build the data in the program (torch.randn(64, 1, 28, 28) for MNIST-sized "
                    "images) and write the model with torch.nn",
+}
+
+
+#: What to write instead of a library path tutorials use but the language has not.
+PATH_INSTEAD = {
+    "torch.autograd.profiler": "the Run's timings_ms times the program, and "
+                               "`chainlens run` or the page shows them",
+    "torch.profiler": "the Run's timings_ms times the program",
+    "torch.backends.cudnn.deterministic": "a program may ask torch.backends what is "
+                                          "available, not change it",
+    "torch.backends.cudnn.benchmark": "a program may ask torch.backends what is "
+                                      "available, not change it",
 }
 
 

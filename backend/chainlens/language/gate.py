@@ -34,6 +34,8 @@ _EXPANDS = frozenset({"expand", "broadcast_to", "new_full"})
 _REPEATS = frozenset({"repeat", "tile"})
 _PRODUCTS = frozenset({"kron", "outer", "ger", "cartesian_prod"})
 _JOINS = frozenset({"cat", "concat", "concatenate", "stack", "hstack", "vstack"})
+#: Counts into bins: as many as the input, or the bins asked for when more.
+_HISTOGRAMS = frozenset({"histogram", "histc", "bincount"})
 _MATMULS = frozenset({"matmul", "mm", "bmm", "mv", "dot", "einsum", "addmm", "linear", "Linear"})
 _CONVS = ("conv", "Conv")
 _ATTENTION = frozenset({"scaled_dot_product_attention", "MultiheadAttention",
@@ -47,7 +49,7 @@ _JACOBIANS = frozenset({"jacobian", "hessian", "gradcheck", "gradgradcheck"})
 #: Ops with an estimate of their own; any other op is estimated by its operands' broadcast
 #: size (names starting with ``i`` are in-place operators and ``index_*``: see estimate).
 _OWN_ESTIMATE = (FACTORIES | _RANGES | _ELEMENTWISE_HINTS | _EXPANDS | _REPEATS | _PRODUCTS
-                 | _JOINS | {"getitem"}
+                 | _JOINS | _HISTOGRAMS | {"getitem"}
                  | _MATMULS | _ATTENTION | _RESAMPLES | _JACOBIANS | _FACTORISATIONS)
 _OWN_PREFIXES = ("i", *_CONVS)
 
@@ -243,6 +245,22 @@ def _jacobian_estimate(args: Sequence[Any], kwargs: dict) -> tuple[int, float]:
     return n * n, float(n) * n
 
 
+def _histogram_estimate(op: str, target: Any, args: Sequence[Any], kwargs: dict) -> int:
+    """``histogram``/``histc``: max(input, bins); ``bincount``: max(input, minlength,
+    the largest value + 1), read from the input (a bin for every value up to it)."""
+    x = target if target is not None else (args[0] if args else kwargs.get("input"))
+    n = _prod(_shape_of(x) or ())
+    rest = args if target is not None else args[1:]
+    if op == "bincount":
+        bins = int(kwargs.get("minlength", 0) or 0)
+        if isinstance(x, torch.Tensor) and x.numel() and not x.is_floating_point():
+            bins = max(bins, int(x.max()) + 1)
+    else:
+        bins = _arg(rest, kwargs, 0, "bins", 100)
+        bins = bins if isinstance(bins, int) else _prod(_shape_of(bins) or ())
+    return max(n, bins)
+
+
 def _index_shape(k: Any) -> tuple[tuple[int, ...], int] | None:
     """An advanced index: (the shape it contributes, the dimensions it consumes), or None
     for a basic one (an int, a slice, None, ...)."""
@@ -369,6 +387,9 @@ class Gate:
                 return n, float(n)
             steps = kwargs.get("steps", nums[2] if len(nums) > 2 else 100)
             return (int(steps), float(steps)) if isinstance(steps, int) else (0, 0.0)
+        if short in _HISTOGRAMS:
+            n = _histogram_estimate(short, target, args, kwargs)
+            return n, float(n)
         if short == "getitem" and len(args) == 2:
             n = _index_estimate(args[0], args[1])
             return n, float(n)

@@ -32,7 +32,7 @@ from .checker import WITH_ONLY_REFUSAL
 from .datasets import dataset_item
 from .gate import Gate
 from .generators import UserGenerator, is_generator_function, running_generator
-from .stdlib import RANDOM_NAMES, SafeRandom, cache, lru_cache, make_stdlib
+from .stdlib import RANDOM_NAMES, SafeRandom, WrapsMarker, cache, lru_cache, make_stdlib
 from .objects import (BoundMethod, Callback, Link, Namespace, SuperProxy, UserClass,
                       UserFunction, make_function_class, make_module_class, make_plain_class,
                       user_class_of)
@@ -52,13 +52,20 @@ class _Return(BaseException):
 
 
 class Scope:
-    __slots__ = ("vars", "parent", "method_class", "method_self")
+    __slots__ = ("vars", "parent", "method_class", "method_self", "declared")
 
     def __init__(self, parent: "Scope | None" = None) -> None:
         self.vars: dict[str, Any] = {}
         self.parent = parent
         self.method_class: UserClass | None = None
         self.method_self: Any = None
+        #: Names a ``global`` or ``nonlocal`` statement sent elsewhere: the scope they bind in.
+        self.declared: dict[str, Scope] | None = None
+
+    def declare(self, name: str, home: "Scope") -> None:
+        if self.declared is None:
+            self.declared = {}
+        self.declared[name] = home
 
 
 BINOPS: dict[type, tuple[Callable, str]] = {
@@ -196,6 +203,7 @@ class Interpreter:
             ast.FunctionDef: self._s_def, ast.ClassDef: self._s_class, ast.With: self._s_with,
             ast.Import: self._s_import, ast.ImportFrom: self._s_importfrom, ast.Try: self._s_try,
             ast.Raise: self._s_raise, ast.Assert: self._s_assert, ast.Delete: self._s_delete,
+            ast.Global: self._s_global, ast.Nonlocal: self._s_nonlocal,
         }
         self._expr = {
             ast.Constant: lambda n, s: n.value, ast.Name: self._e_name,
@@ -208,6 +216,7 @@ class Interpreter:
             ast.GeneratorExp: self._e_listcomp, ast.SetComp: self._e_setcomp,
             ast.DictComp: self._e_dictcomp, ast.Lambda: self._e_lambda,
             ast.Yield: self._e_yield, ast.YieldFrom: self._e_yieldfrom,
+            ast.NamedExpr: self._e_namedexpr,
         }
         #: Attributes the program set on tensors, by the tensor's id (see _tensor_attrs).
         self._own_tensor_attrs: dict[int, tuple[weakref.ref, dict[str, Any]]] = {}
@@ -348,32 +357,40 @@ class Interpreter:
     def _s_return(self, node: ast.Return, scope: Scope) -> None:
         raise _Return(None if node.value is None else self.evaluate(node.value, scope))
 
-    def _make_function(self, node: ast.FunctionDef, scope: Scope) -> UserFunction:
+    def _make_function(self, node: ast.FunctionDef, scope: Scope) -> Any:
+        """The function a ``def`` makes, its decorators applied from the innermost out:
+        the language's own (``@staticmethod``, grad modes, ``@functools.lru_cache``...)
+        mark the function; a function or class of the program's own is called with it
+        (``@timer``), as Python would."""
         defaults = [self.evaluate(d, scope) for d in node.args.defaults]
         kw_defaults = [None if d is None else self.evaluate(d, scope) for d in node.args.kw_defaults]
         fn = UserFunction(node.name, node, scope, defaults, kw_defaults,
                           is_generator=is_generator_function(node))
-        grad_modes = []
-        for d in node.decorator_list:
+        made: Any = fn
+        grad_modes: list[type] = []
+        for d in reversed(node.decorator_list):
             if isinstance(d, ast.Name) and d.id in _METHOD_KINDS:
                 setattr(fn, _METHOD_KINDS[d.id], True)
                 continue
             called = isinstance(d, ast.Call)
             what = self.evaluate(d.func if called else d, scope)
             if what in GRAD_DECORATORS:
-                grad_modes.append(what)
+                grad_modes.insert(0, what)
             elif what is once_differentiable:  # its backward runs without building a graph
-                grad_modes.append(torch.no_grad)
+                grad_modes.insert(0, torch.no_grad)
             elif what is lru_cache or what is cache:
                 fn.memo = {}
                 size = {k.arg: self.evaluate(k.value, scope) for k in d.keywords}.get(
                     "maxsize", 128) if called else 128
                 fn.memo_size = None if what is cache or not isinstance(size, int) else size
             else:
-                raise _forbidden("this decorator (the names it is written with are not the "
-                                 "ones the language has)", d)
+                decorator = self.evaluate(d, scope) if called else what
+                if not isinstance(decorator, (UserFunction, BoundMethod, UserClass, WrapsMarker)):
+                    raise _forbidden("this decorator (a decorator is one of the language's "
+                                     "own or a function or class of the program's)", d)
+                made = self.call_value(decorator, [made], {}, None, node=d)
         fn.grad_modes = tuple(grad_modes)
-        return fn
+        return made
 
     def _e_lambda(self, node: ast.Lambda, scope: Scope) -> UserFunction:
         """``lambda g: g * 2``: a function of the program like any ``def`` (an interpreter
@@ -424,8 +441,11 @@ class Interpreter:
         for stmt in node.body:
             if isinstance(stmt, ast.FunctionDef):
                 fn = self._make_function(stmt, scope)
-                fn.owner = ucls
-                ucls.methods[stmt.name] = fn
+                if isinstance(fn, UserFunction):
+                    fn.owner = ucls
+                    ucls.methods[stmt.name] = fn
+                else:  # what a decorator of the program's made of it
+                    ucls.attrs[stmt.name] = body_scope.vars[stmt.name] = fn
             elif isinstance(stmt, ast.Assign):
                 value = self.evaluate(stmt.value, body_scope)
                 for t in stmt.targets:
@@ -599,6 +619,8 @@ class Interpreter:
         raise NameError(f"name '{name}' is not defined")
 
     def bind(self, name: str, value: Any, scope: Scope) -> None:
+        if scope.declared is not None:
+            scope = scope.declared.get(name, scope)
         if isinstance(value, torch.Tensor):
             self.recorder.bind_name(name, value)
             if scope is self.globals:
@@ -613,6 +635,19 @@ class Interpreter:
         elif scope is self.globals:
             self.leaf_bindings.pop(name, None)
         scope.vars[name] = value
+
+    def _s_global(self, node: ast.Global, scope: Scope) -> None:
+        for name in node.names:
+            scope.declare(name, self.globals)
+
+    def _s_nonlocal(self, node: ast.Nonlocal, scope: Scope) -> None:
+        for name in node.names:
+            s = scope.parent
+            while s is not None and s is not self.globals and name not in s.vars:
+                s = s.parent
+            if s is None or s is self.globals:
+                raise _refused(f"no binding for nonlocal '{name}' found", node)
+            scope.declare(name, s)
 
     def assign(self, target: ast.expr, value: Any, scope: Scope) -> None:
         if isinstance(target, ast.Name):
@@ -736,8 +771,10 @@ class Interpreter:
             return A.SIZE_ATTRS | A.TUPLE_ATTRS
         if type(obj).__module__ == "torch.return_types":
             return A.RETURN_TYPE_ATTRS | A.TUPLE_ATTRS
+        if obj is torch.Tensor:  # torch.Tensor.tanh handed round as a function
+            return A.UNBOUND_TENSOR_METHODS
         if isinstance(obj, type):
-            return None  # class objects: torch.Tensor.add, Function.apply... are refused
+            return None  # other class objects: Function.apply... are refused
         if isinstance(obj, torch.autograd.graph.Node):
             return A.GRAD_FN_ATTRS
         if isinstance(obj, torch.dtype):
@@ -967,6 +1004,11 @@ class Interpreter:
                 return result
             left = right
         return result
+
+    def _e_namedexpr(self, node: ast.NamedExpr, scope: Scope) -> Any:
+        value = self.evaluate(node.value, scope)
+        self.bind(node.target.id, value, scope)
+        return value
 
     def _e_yield(self, node: ast.Yield, scope: Scope) -> Any:
         gen = running_generator()

@@ -268,6 +268,18 @@ def _tensor_elements(x: Any, cap: int) -> tuple[int, int]:
     return elements, parameters
 
 
+class WrapsMarker:
+    """What ``functools.wraps(f)`` makes: a decorator that leaves the program's function as
+    it is (a real ``wraps`` would copy one interpreter object's fields onto another)."""
+
+    def __call__(self, wrapper: Any) -> Any:
+        return wrapper
+
+
+def wraps(wrapped: Any, *args: Any, **kwargs: Any) -> WrapsMarker:
+    return WrapsMarker()
+
+
 def lru_cache(*args: Any, **kwargs: Any) -> Any:
     """A marker: the interpreter caches a function it decorates (``Interpreter._memoized``)."""
     raise TypeError("functools.lru_cache is available as a decorator in chainlens "
@@ -287,7 +299,7 @@ def make_stdlib(link: Link, seed: int) -> dict[str, object]:
         "itertools": _itertools(link),
         "functools": SimpleNamespace(partial=functools.partial, reduce=functools.reduce,
                                      cmp_to_key=functools.cmp_to_key, lru_cache=lru_cache,
-                                     cache=cache),
+                                     cache=cache, wraps=wraps),
         "collections": SimpleNamespace(
             defaultdict=collections.defaultdict, OrderedDict=collections.OrderedDict,
             Counter=collections.Counter, deque=collections.deque,
