@@ -45,7 +45,11 @@ class Settings(BaseSettings):
     max_ast_depth: int = 100
 
     # -- the program, while it runs
-    max_tensor_elements: int = 1_000_000
+    #: 10,000 MNIST-sized samples (7.84M values) fit, as a lecture's dataset does.
+    max_tensor_elements: int = 10_000_000
+    #: A dense Jacobian (jacobian, hessian, gradcheck) of n inputs is estimated as n x n:
+    #: the conv-bn tutorial's gradcheck of 1,605 inputs is 2.6M entries.
+    max_jacobian_elements: int = 4_000_000
     max_live_elements: int = 64_000_000
     max_parameters: int = 10_000_000
     max_layer_parameters: int = 5_000_000

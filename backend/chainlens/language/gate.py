@@ -484,7 +484,11 @@ class Gate:
                                   "parameters")
             self.add_parameters(n, "the program's layers")
         n, flops = self.estimate(op, target, args, kwargs, fn)
-        if n > self.s.max_tensor_elements:
+        if op.rsplit(".", 1)[-1] in _JACOBIANS:
+            if n > self.s.max_jacobian_elements:
+                raise self._limit("max_jacobian_elements",
+                                  f"{op} would build a Jacobian of about {n:,} entries")
+        elif n > self.s.max_tensor_elements:
             raise self._limit("max_tensor_elements",
                               f"{op} would make a tensor of {n:,} elements")
         if flops > self.s.max_flops_per_op:

@@ -59,14 +59,13 @@ class UserGenerator:
         interp = self.link.running()
         outside = _state(interp)
         if self.body is None:
-            interp.live_generators += 1
-            if interp.live_generators > interp.s.max_live_generators:
+            if len(interp.generators) >= interp.s.max_live_generators:
                 self.done = True
-                interp.live_generators -= 1
                 raise LimitExceeded("max_live_generators", interp.s.max_live_generators,
                                     "the program has too many generators started and not "
                                     "finished", interp.line)
             self.body = _Body(self)
+            interp.generators.add(self)
         self.body.parent = getcurrent()
         try:
             kind, value = self.body.switch()
@@ -97,12 +96,20 @@ class UserGenerator:
         _restore(interp, inside)
         return sent
 
+    def close(self) -> None:
+        """Unwind a suspended body (its ``finally`` blocks run, as Python's ``close``):
+        its frames hold this generator, a cycle only unwinding breaks."""
+        if self.body is not None and not self.body.dead:
+            self.body.parent = getcurrent()
+            self.body.throw()
+        self._finish()
+
     def _finish(self) -> None:
         if not self.done:
             self.done = True
             interp = self.link.interp
-            if interp is not None and self.body is not None:
-                interp.live_generators -= 1
+            if interp is not None:
+                interp.generators.discard(self)
 
 
 def _state(interp: Interpreter) -> tuple[int, int | None, int | None]:

@@ -170,8 +170,9 @@ class Interpreter:
         self.gate = Gate(settings, recorder, on_backward)
         self.globals = Scope()
         self.globals.vars["__name__"] = "__main__"
-        #: Generators started and not finished (``generators.UserGenerator``).
-        self.live_generators = 0
+        #: Generators started and not finished (``generators.UserGenerator``): closed when
+        #: the run ends, if the program has not finished them.
+        self.generators: set[UserGenerator] = set()
         self.link = Link(self)
         self.builtins = make_builtins(self.link)
         #: math, random (seeded with the run's seed), itertools...: made for this run.
@@ -230,6 +231,12 @@ class Interpreter:
     def close(self) -> None:
         """The run is over: let go of what torch still holds (see ``Link``), so that the
         program's tensors and graph are freed now rather than never."""
+        for gen in list(self.generators):
+            try:
+                gen.close()
+            except Exception:  # noqa: BLE001 - the run is over: its errors are not news
+                pass
+        self.generators.clear()
         self.link.interp = None
         self.globals.vars.clear()
 
