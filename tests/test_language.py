@@ -73,3 +73,58 @@ def test_exit_never_swallows_chainlens_errors() -> None:
     assert run.stdout == "after\n"
     assert run.error is not None and run.error.message.startswith(
         "limit max_loop_iterations=1000 exceeded")
+
+
+# ---- lecture-sized work runs under the default limits
+
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from oracle import assert_matches, run_plain  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+from workloads import makemore  # noqa: E402
+
+#: PyTorch, "Fusing Convolution and Batch Norm using Custom Function": gradcheck of the
+#: fused function over its 1,605 inputs (written by us in its shape: a double-precision
+#: conv and batch norm, checked end to end).
+CONV_BN_GRADCHECK = """import torch
+import torch.nn.functional as F
+torch.manual_seed(0)
+X = torch.rand(2, 3, 4, 4, requires_grad=True, dtype=torch.double)
+W = torch.rand(5, 3, 3, 3, requires_grad=True, dtype=torch.double)
+bn_w = torch.rand(5, requires_grad=True, dtype=torch.double)
+bn_b = torch.rand(5, requires_grad=True, dtype=torch.double)
+extra = torch.rand(1364, requires_grad=True, dtype=torch.double)
+def conv_bn(X, W, bn_w, bn_b, extra):
+    y = F.conv2d(X, W)
+    y = F.batch_norm(y, None, None, bn_w, bn_b, training=True)
+    return y.sum() + (extra * 0.5).sum()
+print(X.numel() + W.numel() + bn_w.numel() + bn_b.numel() + extra.numel())
+print(torch.autograd.gradcheck(conv_bn, (X, W, bn_w, bn_b, extra)))
+"""
+
+MNIST_SHAPED = """import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
+X = torch.randn(10000, 784)
+Y = torch.randint(0, 10, (10000,))
+loader = DataLoader(TensorDataset(X, Y), batch_size=1000, shuffle=True)
+model = nn.Sequential(nn.Linear(784, 32), nn.ReLU(), nn.Linear(32, 10))
+opt = torch.optim.SGD(model.parameters(), lr=0.1)
+for xb, yb in loader:
+    opt.zero_grad()
+    loss = F.cross_entropy(model(xb), yb)
+    loss.backward()
+    opt.step()
+print(len(loader.dataset), round(loss.item(), 4))
+"""
+
+
+@pytest.mark.parametrize("source", [CONV_BN_GRADCHECK, MNIST_SHAPED, makemore(1000)],
+                         ids=["gradcheck_1605_inputs", "mnist_shaped_10000", "makemore_1000"])
+def test_lecture_sized_programs_run_under_the_default_limits(source: str) -> None:
+    run = chainlens.run(source)
+    assert run.status == "ok", run.error
+    assert_matches(run, run_plain(source))

@@ -137,7 +137,7 @@ def test_limit_is_200_limit_exceeded(base_url: str) -> None:
     r = post(base_url, {"source": "import torch\nx = torch.ones(10 ** 8)\n"})
     assert r.status_code == 200
     assert r.json()["error"]["code"] == "limit_exceeded"
-    assert "max_tensor_elements=1000000" in r.json()["error"]["message"]
+    assert "max_tensor_elements=10000000" in r.json()["error"]["message"]
 
 
 def test_stream_event_order(base_url: str) -> None:
