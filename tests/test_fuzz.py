@@ -69,7 +69,46 @@ def statements() -> st.SearchStrategy[str]:
         simple.map(lambda s: f"with torch.no_grad():\n    {s}"),
         st.sampled_from(["def f(x):\n    return x * 2", "y = f(x)", "while False:\n    pass",
                          "x = (", "import os", "x.backward(retain_graph=True)", "del x"]),
+        PYTHON,
     )
+
+
+#: The Python beyond tutorial PyTorch: the standard library, generators, classes of the
+#: program's own with protocol methods, scopes, decorators, names starting with '_'.
+PYTHON = st.sampled_from([
+    "import math\na = math.sqrt(2) + math.factorial(5)",
+    "import math\na = math.factorial(10 ** 6)",
+    "import random\nrandom.seed(1)\na = random.random()",
+    "import random\na = random.getrandbits(10 ** 9)",
+    "import itertools\na = list(itertools.islice(itertools.count(), 3))",
+    "import itertools\na = list(itertools.count())",
+    "import itertools\na = list(itertools.product(range(50), repeat=5))",
+    "import functools\na = functools.reduce(lambda p, q: p * q, [1, 2, 3])",
+    "import collections\na = collections.Counter('abca').most_common(1)",
+    "import copy\na = copy.deepcopy(x)",
+    "def g(n):\n    for k in range(n):\n        yield k\na = list(g(3))",
+    "def g():\n    while True:\n        yield 1\na = next(g())",
+    "def g():\n    yield from g()\na = next(g())",
+    "class V:\n    def __init__(self, v):\n        self._v = v\n    def __add__(self, o):\n"
+    "        return V(self._v + o)\n    def __repr__(self):\n        return f'V({self._v})'\n"
+    "a = V(1) + 2",
+    "class H:\n    def __hash__(self):\n        return hash(self)\na = {H(): 1}",
+    "class It:\n    def __iter__(self):\n        return self\n    def __next__(self):\n"
+    "        raise StopIteration\na = list(It())",
+    "class M(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+    "        self._l = nn.Linear(3, 1)\n    def forward(self, t):\n        return self._l(t)\n"
+    "a = M()(x)",
+    "class D:\n    def __getattr__(self, n):\n        return 1",
+    "a = x._version", "a = x.__class__", "_b = 1\na = _b", "a = __name__",
+    "n = 0\ndef inc():\n    global n\n    n += 1\ninc()",
+    "if (k := 3) > 2:\n    a = k",
+    "def deco(f):\n    return f\n@deco\ndef h():\n    return 1\na = h()",
+    "import functools\n@functools.lru_cache(maxsize=None)\ndef fib(n):\n"
+    "    return n if n < 2 else fib(n - 1) + fib(n - 2)\na = fib(20)",
+    "class Q:\n    def __enter__(self):\n        return self\n    def __exit__(self, *e):\n"
+    "        return True\nwith Q():\n    a = 1 / 0",
+    "x.g = x * 2\na = x.g",
+])
 
 
 PROGRAMS = st.lists(statements(), min_size=1, max_size=6).map(

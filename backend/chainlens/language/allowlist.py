@@ -243,7 +243,7 @@ INT_ATTRS = _names("bit_length real imag")
 BUILTINS = _names("""
     print range len abs min max sum float int round enumerate zip list tuple isinstance bool
     str dict set sorted reversed any all map filter pow divmod hasattr super staticmethod
-    iter next hash
+    iter next hash type
     True False None Exception RuntimeError ValueError TypeError IndexError KeyError
     ZeroDivisionError AssertionError ArithmeticError StopIteration NotImplementedError
     AttributeError NameError

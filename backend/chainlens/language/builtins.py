@@ -13,12 +13,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+import torch
+
 from ..errors import ProgramRejected
 from .allowlist import EXCEPTIONS
-from .objects import Callback, Link, UserClass
+from .objects import Callback, Link, UserClass, user_class_of
 
 if TYPE_CHECKING:
     from .gate import Gate
+
+
+#: Values whose class ``type()`` may hand back: torch's and numpy's.
+_LIBRARY_VALUES = (torch.Tensor, torch.nn.Module, torch.optim.Optimizer, torch.dtype,
+                   torch.device, torch.Size, np.ndarray, np.generic)
 
 
 @dataclass(eq=False)
@@ -117,6 +125,22 @@ def make_builtins(link: Link) -> dict[str, Builtin]:
         sized(iterable, "filter()")
         return py.filter(None if fn is None else Callback(link, fn), iterable)
 
+    def type_(obj: Any) -> Any:
+        """``type(m) == nn.Linear`` (d2l's init functions), ``type(self)(...)``: the class
+        of a value, a library's object or one of the program's; never the class of one of
+        chainlens's own objects (a builtin, a function of the program's), which calling
+        could make behave as something else."""
+        ucls = user_class_of(obj)
+        if ucls is not None:
+            return ucls
+        for name in ("int", "float", "bool", "str", "list", "tuple", "dict", "set"):
+            if py.type(obj) is table[name].pytype:
+                return table[name]
+        if py.isinstance(obj, _LIBRARY_VALUES):
+            return py.type(obj)
+        raise ProgramRejected(f"type() of a {py.type(obj).__name__} object is not available "
+                              "in chainlens (isinstance(x, cls) is)")
+
     table: dict[str, Builtin] = {
         "print": Builtin("print", print_),
         "isinstance": Builtin("isinstance", isinstance_),
@@ -140,6 +164,7 @@ def make_builtins(link: Link) -> dict[str, Builtin]:
         "iter": Builtin("iter", lambda x: py.iter(link.running().iterate(x, None))),
         "next": Builtin("next", py.next),
         "hash": Builtin("hash", py.hash),
+        "type": Builtin("type", type_),
         "filter": Builtin("filter", filter_),
     }
     for name, t in (("float", float), ("int", int), ("bool", bool), ("str", str),

@@ -382,6 +382,8 @@ class Interpreter:
             called = isinstance(d, ast.Call)
             what = self.evaluate(d.func if called else d, scope)
             if what in GRAD_DECORATORS:
+                if called and (d.args or d.keywords):  # PyTorch's own error, if it has one
+                    self.evaluate(d, scope)
                 grad_modes.insert(0, what)
             elif what is once_differentiable:  # its backward runs without building a graph
                 grad_modes.insert(0, torch.no_grad)
@@ -760,7 +762,7 @@ class Interpreter:
         raise self._no_attr(obj, name, node, type(obj).__name__)
 
     def _no_attr(self, obj: Any, name: str, node: ast.AST | None, tname: str) -> Exception:
-        if hasattr(type(obj), name):
+        if hasattr(type(obj), name) or (isinstance(obj, type) and hasattr(obj, name)):
             return _forbidden(f"'{tname}.{name}'", node)
         return AttributeError(f"'{type(obj).__name__}' object has no attribute '{name}'")
 
