@@ -36,6 +36,8 @@ _PRODUCTS = frozenset({"kron", "outer", "ger", "cartesian_prod"})
 _JOINS = frozenset({"cat", "concat", "concatenate", "stack", "hstack", "vstack"})
 #: Counts into bins: as many as the input, or the bins asked for when more.
 _HISTOGRAMS = frozenset({"histogram", "histc", "bincount"})
+#: Results shaped by an index: rows looked up, elements gathered.
+_LOOKUPS = frozenset({"embedding", "Embedding", "index_select", "gather", "take"})
 _MATMULS = frozenset({"matmul", "mm", "bmm", "mv", "dot", "einsum", "addmm", "linear", "Linear"})
 _CONVS = ("conv", "Conv")
 _ATTENTION = frozenset({"scaled_dot_product_attention", "MultiheadAttention",
@@ -49,7 +51,7 @@ _JACOBIANS = frozenset({"jacobian", "hessian", "gradcheck", "gradgradcheck"})
 #: Ops with an estimate of their own; any other op is estimated by its operands' broadcast
 #: size (names starting with ``i`` are in-place operators and ``index_*``: see estimate).
 _OWN_ESTIMATE = (FACTORIES | _RANGES | _ELEMENTWISE_HINTS | _EXPANDS | _REPEATS | _PRODUCTS
-                 | _JOINS | _HISTOGRAMS | {"getitem"}
+                 | _JOINS | _HISTOGRAMS | _LOOKUPS | {"getitem"}
                  | _MATMULS | _ATTENTION | _RESAMPLES | _JACOBIANS | _FACTORISATIONS)
 _OWN_PREFIXES = ("i", *_CONVS)
 
@@ -245,6 +247,32 @@ def _jacobian_estimate(args: Sequence[Any], kwargs: dict) -> tuple[int, float]:
     return n * n, float(n) * n
 
 
+def _lookup_estimate(op: str, target: Any, args: Sequence[Any], kwargs: dict,
+                     module: Any) -> int:
+    """Results shaped by an index: an embedding's rows (index x embedding size), an
+    ``index_select`` (the input with its dimension ``dim`` as long as the index), a
+    ``gather`` or ``take`` (the index's shape)."""
+    operands = [a for a in (target, *args, *kwargs.values()) if isinstance(a, _ARRAYS)]
+    if op in ("embedding", "Embedding"):
+        weight = getattr(module, "weight", None) if op == "Embedding" else _arg(
+            args, kwargs, 1, "weight")
+        index = operands[0] if operands else None
+        if isinstance(weight, torch.Tensor) and index is not None:
+            return _prod(_shape_of(index) or ()) * weight.shape[-1]
+    elif op == "index_select":
+        x = target if target is not None else _arg(args, kwargs, 0, "input")
+        rest = args if target is not None else args[1:]
+        dim, index = _arg(rest, kwargs, 0, "dim", 0), _arg(rest, kwargs, 1, "index")
+        shape = _shape_of(x)
+        if shape and isinstance(dim, int) and _shape_of(index) is not None:
+            size = shape[dim] if -len(shape) <= dim < len(shape) else 1
+            return _prod(shape) // max(size, 1) * _prod(_shape_of(index) or ())
+    else:  # gather(input, dim, index), take(input, index): the index's shape
+        index = operands[-1] if operands else None
+        return _prod(_shape_of(index) or ())
+    return max((_prod(tuple(o.shape)) for o in operands), default=0)
+
+
 def _histogram_estimate(op: str, target: Any, args: Sequence[Any], kwargs: dict) -> int:
     """``histogram``/``histc``: max(input, bins); ``bincount``: max(input, minlength,
     the largest value + 1), read from the input (a bin for every value up to it)."""
@@ -390,6 +418,9 @@ class Gate:
         if short in _HISTOGRAMS:
             n = _histogram_estimate(short, target, args, kwargs)
             return n, float(n)
+        if short in _LOOKUPS:
+            n = _lookup_estimate(short, target, args, kwargs, fn)
+            return n, float(n)
         if short == "getitem" and len(args) == 2:
             n = _index_estimate(args[0], args[1])
             return n, float(n)
@@ -400,14 +431,11 @@ class Gate:
         if short in _RESAMPLES:  # (before the in-place operators: "interpolate")
             return _resample_estimate(args, kwargs, _shape_of(args[0]) if args else None, fn)
         if short in _ELEMENTWISE_HINTS or short.startswith("i"):
-            a, b = (target, args[0]) if target is not None and args else (
-                args[0] if args else None, args[1] if len(args) > 1 else None)
-            sa, sb = _shape_of(a), _shape_of(b)
-            if sa is not None and (sb is None or sb == sa):
-                n = a.numel() if isinstance(a, torch.Tensor) else a.size  # type: ignore[union-attr]
-                return n, float(n)
-            if sb is not None and sa is None:
-                n = b.numel() if isinstance(b, torch.Tensor) else b.size  # type: ignore[union-attr]
+            # operands of one shape (the common case) make a result of that shape; the
+            # general case, broadcasting (where's three operands too), falls through
+            operands = [a for a in (target, *args) if isinstance(a, _ARRAYS)]
+            if operands and not kwargs and all(o.shape == operands[0].shape for o in operands):
+                n = math.prod(operands[0].shape)
                 return n, float(n)
         shapes = [tuple(a.shape) for a in (target, *args, *kwargs.values())
                   if isinstance(a, _ARRAYS)]

@@ -1,0 +1,159 @@
+"""The call gate's estimates of a result's size, against the real op, on shapes drawn by
+hypothesis: never below the truth (a limit is checked before the work, so an estimate
+under it would let a call past its limit), and, for the ops that make tensors of the
+shape they compute (elementwise with broadcasting, the matmul family, joins, indexing,
+factories, expand and repeat), at most twice it (an estimate far above the truth refuses
+honest programs: (N, C) logits and (N,) labels used to count as N x N).
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from chainlens.language.gate import Gate
+from chainlens.settings import Settings
+from chainlens.tracing.recorder import Recorder
+
+GATE = Gate(Settings(), Recorder(100, 2), lambda *a: None)
+DIM = st.integers(1, 6)
+
+
+def shape(min_dims: int = 0, max_dims: int = 3) -> st.SearchStrategy[tuple[int, ...]]:
+    return st.lists(DIM, min_size=min_dims, max_size=max_dims).map(tuple)
+
+
+@st.composite
+def broadcastable(draw: Any) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Two shapes that broadcast: the second a suffix of the first, some sizes set to 1."""
+    a = draw(shape(1, 4))
+    k = draw(st.integers(0, len(a)))
+    b = tuple(1 if draw(st.booleans()) else d for d in a[len(a) - k:])
+    return (a, b) if draw(st.booleans()) else (b, a)
+
+
+def numel(result: Any) -> int:
+    if isinstance(result, torch.Tensor):
+        return result.numel()
+    return max((r.numel() for r in result if isinstance(r, torch.Tensor)), default=0)
+
+
+def check(op: str, fn: Callable[..., Any], args: list[Any], target: Any = None,
+          kwargs: dict | None = None, tight: bool = True) -> None:
+    kwargs = kwargs or {}
+    estimate, _ = GATE.estimate(op, target, args, kwargs)
+    truth = numel(fn(*args, **kwargs) if target is None else fn(*args, **kwargs))
+    assert estimate >= truth, (op, [getattr(a, "shape", a) for a in args], estimate, truth)
+    if tight:
+        assert estimate <= max(2 * truth, 1), (op, [getattr(a, "shape", a) for a in args],
+                                               estimate, truth)
+
+
+@settings(max_examples=300, deadline=None)
+@given(shapes=broadcastable(), op=st.sampled_from(
+    ["add", "sub", "mul", "div", "pow", "maximum", "minimum", "eq", "lt", "atan2", "fmax"]))
+def test_elementwise_broadcasts(shapes: tuple, op: str) -> None:
+    a, b = (torch.rand(s) + 0.5 for s in shapes)
+    check(op, getattr(torch, op), [a, b])
+
+
+@settings(max_examples=150, deadline=None)
+@given(shapes=broadcastable())
+def test_where(shapes: tuple) -> None:
+    a, b = (torch.rand(s) for s in shapes)
+    check("where", torch.where, [a > 0.5, a, b])
+
+
+@settings(max_examples=200, deadline=None)
+@given(b=shape(0, 2), m=DIM, k=DIM, n=DIM)
+def test_matmul_family(b: tuple, m: int, k: int, n: int) -> None:
+    x, y = torch.rand(*b, m, k), torch.rand(k, n)
+    check("matmul", torch.matmul, [x, y])
+    check("mm", torch.mm, [torch.rand(m, k), y])
+    check("mv", torch.mv, [torch.rand(m, k), torch.rand(k)])
+    check("outer", torch.outer, [torch.rand(m), torch.rand(n)])
+    check("bmm", torch.bmm, [torch.rand(2, m, k), torch.rand(2, k, n)])
+    check("linear", torch.nn.functional.linear, [x, torch.rand(n, k)])
+
+
+@settings(max_examples=150, deadline=None)
+@given(s=shape(1, 3), count=st.integers(1, 5), op=st.sampled_from(["cat", "stack"]))
+def test_joins(s: tuple, count: int, op: str) -> None:
+    check(op, getattr(torch, op), [[torch.rand(s) for _ in range(count)]])
+
+
+@settings(max_examples=300, deadline=None)
+@given(s=shape(2, 3), data=st.data())
+def test_indexing(s: tuple, data: Any) -> None:
+    x = torch.rand(s)
+    key = data.draw(st.one_of(
+        st.integers(0, s[0] - 1),
+        st.builds(slice, st.none() | st.integers(0, s[0]), st.none() | st.integers(0, s[0]),
+                  st.none() | st.integers(1, 3)),
+        st.lists(st.integers(0, s[0] - 1), min_size=1, max_size=8).map(torch.tensor),
+        st.tuples(st.integers(0, s[0] - 1), st.integers(0, s[1] - 1)),
+        st.tuples(st.lists(st.integers(0, s[0] - 1), min_size=1, max_size=5).map(torch.tensor),
+                  st.lists(st.integers(0, s[1] - 1), min_size=1, max_size=1).map(torch.tensor)),
+        st.just((Ellipsis, 0)),
+        st.just((slice(None), None)),
+    ))
+    check("getitem", operator.getitem, [x, key])
+
+
+@settings(max_examples=100, deadline=None)
+@given(s=shape(1, 3), fill=st.floats(-2, 2))
+def test_factories(s: tuple, fill: float) -> None:
+    for op in ("zeros", "ones", "randn", "rand", "empty"):
+        check(op, getattr(torch, op), list(s))
+    check("full", torch.full, [s, fill])
+    check("eye", torch.eye, [s[0]])
+    check("arange", torch.arange, [s[0] * 3])
+    check("linspace", torch.linspace, [0.0, 1.0, s[0] * 5])
+
+
+@settings(max_examples=100, deadline=None)
+@given(s=shape(1, 3), reps=st.lists(st.integers(1, 3), min_size=3, max_size=3))
+def test_expand_and_repeat(s: tuple, reps: list[int]) -> None:
+    x = torch.rand(s)
+    target_shape = [r * d for r, d in zip(reps, (1,) * (3 - len(s)) + s, strict=True)]
+    ones = torch.rand((1,) * len(s))
+    check("expand", ones.expand, target_shape[-len(s):], target=ones)
+    check("repeat", x.repeat, reps, target=x)
+
+
+@settings(max_examples=100, deadline=None)
+@given(n=st.integers(1, 64), c=st.integers(2, 30))
+def test_labels_beside_logits_are_not_n_by_n(n: int, c: int) -> None:
+    """What used to be estimated as N x N: never below the truth, never above the input."""
+    logits, labels = torch.rand(n, c), torch.randint(0, c, (n,))
+    estimate, _ = GATE.estimate("cross_entropy", None, [logits, labels], {})
+    assert estimate == n * c
+    check("getitem", operator.getitem, [logits, (torch.arange(n), labels)])
+
+
+@settings(max_examples=150, deadline=None)
+@given(s=shape(1, 3), rows=st.integers(1, 40), width=DIM, data=st.data())
+def test_lookups(s: tuple, rows: int, width: int, data: Any) -> None:
+    """Results shaped by an index can be far larger than every operand."""
+    weight = torch.rand(7, width)
+    index = torch.randint(0, 7, s)
+    check("embedding", torch.nn.functional.embedding, [index, weight])
+    x = torch.rand(s)
+    dim = data.draw(st.integers(0, len(s) - 1))
+    picks = torch.randint(0, s[dim], (rows,))
+    check("index_select", torch.index_select, [x, dim, picks])
+    gather_index = torch.randint(0, s[dim], tuple(rows if i == dim else d for i, d in enumerate(s)))
+    check("gather", torch.gather, [x, dim, gather_index])
+    check("take", torch.take, [x, torch.randint(0, x.numel(), (rows,))])
+
+
+def test_an_embedding_module_counts_its_rows() -> None:
+    emb = torch.nn.Embedding(27, 10)
+    index = torch.randint(0, 27, (32, 3))
+    estimate, _ = GATE.estimate("Embedding", None, [index], {}, emb)
+    assert estimate == emb(index).numel() == 960
