@@ -36,6 +36,23 @@ _PRODUCTS = frozenset({"kron", "outer", "ger", "cartesian_prod"})
 _JOINS = frozenset({"cat", "concat", "concatenate", "stack", "hstack", "vstack"})
 #: Counts into bins: as many as the input, or the bins asked for when more.
 _HISTOGRAMS = frozenset({"histogram", "histc", "bincount"})
+#: Reductions: the input's size less the dimensions reduced (all of them by default).
+_REDUCTIONS = frozenset({
+    "sum", "mean", "prod", "max", "min", "amax", "amin", "argmax", "argmin", "std", "var",
+    "norm", "logsumexp", "all", "any", "count_nonzero", "median", "nansum", "nanmean"})
+#: Pooling, over windows of the input (adaptive ones to the size asked for).
+_POOLS = frozenset({
+    "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "MaxPool1d", "MaxPool2d",
+    "AvgPool1d", "AvgPool2d", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
+    "adaptive_max_pool2d", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d"})
+#: Losses: one number, or the input's size with reduction="none".
+_LOSSES = frozenset({
+    "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "cross_entropy", "nll_loss",
+    "binary_cross_entropy", "binary_cross_entropy_with_logits", "kl_div", "MSELoss", "L1Loss",
+    "SmoothL1Loss", "HuberLoss", "CrossEntropyLoss", "NLLLoss", "BCELoss",
+    "BCEWithLogitsLoss", "KLDivLoss"})
+#: Losses over classes (dimension 1 of their input): one loss per sample.
+_CLASS_LOSSES = frozenset({"cross_entropy", "nll_loss", "CrossEntropyLoss", "NLLLoss"})
 #: Results shaped by an index: rows looked up, elements gathered.
 _LOOKUPS = frozenset({"embedding", "Embedding", "index_select", "gather", "take"})
 _MATMULS = frozenset({"matmul", "mm", "bmm", "mv", "dot", "einsum", "addmm", "linear", "Linear"})
@@ -51,7 +68,8 @@ _JACOBIANS = frozenset({"jacobian", "hessian", "gradcheck", "gradgradcheck"})
 #: Ops with an estimate of their own; any other op is estimated by its operands' broadcast
 #: size (names starting with ``i`` are in-place operators and ``index_*``: see estimate).
 _OWN_ESTIMATE = (FACTORIES | _RANGES | _ELEMENTWISE_HINTS | _EXPANDS | _REPEATS | _PRODUCTS
-                 | _JOINS | _HISTOGRAMS | _LOOKUPS | {"getitem"}
+                 | _JOINS | _HISTOGRAMS | _LOOKUPS | _REDUCTIONS | _POOLS | _LOSSES
+                 | {"getitem"}
                  | _MATMULS | _ATTENTION | _RESAMPLES | _JACOBIANS | _FACTORISATIONS)
 _OWN_PREFIXES = ("i", *_CONVS)
 
@@ -245,6 +263,150 @@ def _jacobian_estimate(args: Sequence[Any], kwargs: dict) -> tuple[int, float]:
     tensors = inputs if isinstance(inputs, (tuple, list)) else [inputs]
     n = sum(t.numel() for t in tensors if isinstance(t, torch.Tensor))
     return n * n, float(n) * n
+
+
+def _tuple(v: Any, n: int, default: int) -> list[int]:
+    """A conv or pool setting (an int, a tuple) for ``n`` dimensions."""
+    if v is None:
+        return [default] * n
+    if isinstance(v, int):
+        return [v] * n
+    values = [int(x) for x in v] if isinstance(v, (tuple, list)) else []
+    return values if len(values) == n else [default] * n
+
+
+def _setting(module: Any, name: str, args: Sequence[Any], kwargs: dict, i: int,
+             default: Any) -> Any:
+    """A layer's setting: the module's attribute, or the functional call's argument."""
+    if module is not None:
+        return getattr(module, name, default)
+    return _arg(args, kwargs, i, name, default)
+
+
+def _sliding(length: int, k: int, s: int, p: int, d: int, ceil: bool = False) -> int:
+    """Positions of a window of ``k`` (dilation ``d``) sliding by ``s`` over ``length``
+    padded by ``p`` on each side: PyTorch's formula for convolutions and pooling."""
+    span = length + 2 * p - d * (k - 1) - 1
+    if span < 0:
+        return 0
+    out = (-(-span // s) if ceil else span // s) + 1
+    if ceil and (out - 1) * s >= length + p:  # the last window must start inside
+        out -= 1
+    return out
+
+
+def _conv_estimate(op: str, module: Any, args: Sequence[Any], kwargs: dict) -> tuple[int, float]:
+    """A convolution's output from PyTorch's formula (stride, padding, dilation; a
+    transposed one's the other way), and 2 operations per output and weight element."""
+    module = module if isinstance(module, torch.nn.Module) else None
+    inp = _shape_of(args[0] if args else kwargs.get("input"))
+    weight = getattr(module, "weight", None) if module is not None else _arg(args, kwargs, 1, "weight")
+    wshape = _shape_of(weight)
+    if not inp or not wshape or len(wshape) < 3:
+        n = _prod(inp or ())
+        return n, float(n)
+    dims = len(wshape) - 2
+    transposed = "transpose" in op.lower()
+    stride = _tuple(_setting(module, "stride", args, kwargs, 3, 1), dims, 1)
+    padding = _setting(module, "padding", args, kwargs, 4, 0)
+    dilation = _tuple(_setting(module, "dilation", args, kwargs, 6 if transposed else 5, 1),
+                      dims, 1)
+    kernel = list(wshape[2:])
+    spatial = list(inp[-dims:])
+    if isinstance(padding, str):  # "same" keeps the size; "valid" pads nothing
+        out = spatial if padding == "same" else [
+            _sliding(n, k, s, 0, d) for n, k, s, d in zip(spatial, kernel, stride, dilation)]
+    elif transposed:
+        pads = _tuple(padding, dims, 0)
+        extra = _tuple(_setting(module, "output_padding", args, kwargs, 5, 0), dims, 0)
+        out = [(n - 1) * s - 2 * p + d * (k - 1) + e + 1 for n, k, s, p, d, e in
+               zip(spatial, kernel, stride, pads, dilation, extra)]
+    else:
+        pads = _tuple(padding, dims, 0)
+        out = [_sliding(n, k, s, p, d) for n, k, s, p, d in
+               zip(spatial, kernel, stride, pads, dilation)]
+    groups = int(_setting(module, "groups", args, kwargs, 7 if transposed else 6, 1) or 1)
+    channels = wshape[1] * groups if transposed else wshape[0]
+    batch = inp[0] if len(inp) == dims + 2 else 1
+    n = batch * channels * _prod(out)
+    return n, 2.0 * n * _prod(wshape[1:])
+
+
+def _pool_estimate(op: str, module: Any, args: Sequence[Any], kwargs: dict) -> int:
+    """Pooling's output: adaptive pools to their output size, others by PyTorch's
+    sliding-window formula (stride defaults to the window)."""
+    module = module if isinstance(module, torch.nn.Module) else None
+    inp = _shape_of(args[0] if args else kwargs.get("input")) or ()
+    dims = 1 if "1d" in op.lower() else 2
+    if len(inp) < dims + 1:
+        return _prod(inp)
+    lead = list(inp[:-dims])
+    if "adaptive" in op.lower():
+        size = _setting(module, "output_size", args, kwargs, 1, None)
+        sizes = [inp[-dims + i] if v is None else int(v) for i, v in
+                 enumerate(size if isinstance(size, (tuple, list)) else [size] * dims)]
+        return _prod(lead) * _prod(sizes)
+    kernel = _tuple(_setting(module, "kernel_size", args, kwargs, 1, 1), dims, 1)
+    stride_setting = _setting(module, "stride", args, kwargs, 2, None)
+    stride = kernel if stride_setting in (None, [], ()) else _tuple(stride_setting, dims, 1)
+    padding = _tuple(_setting(module, "padding", args, kwargs, 3, 0), dims, 0)
+    dilation = _tuple(_setting(module, "dilation", args, kwargs, 4, 1), dims, 1) \
+        if "max" in op.lower() else [1] * dims
+    ceil = bool(_setting(module, "ceil_mode", args, kwargs, 5 if "max" in op.lower() else 4,
+                         False))
+    out = [_sliding(n, k, s, p, d, ceil) for n, k, s, p, d in
+           zip(inp[-dims:], kernel, stride, padding, dilation)]
+    return _prod(lead) * _prod(out)
+
+
+def _pool_window(op: str, module: Any, args: Sequence[Any], kwargs: dict) -> int:
+    if "adaptive" in op.lower():
+        return 1
+    module = module if isinstance(module, torch.nn.Module) else None
+    dims = 1 if "1d" in op.lower() else 2
+    return _prod(_tuple(_setting(module, "kernel_size", args, kwargs, 1, 1), dims, 1))
+
+
+def _reduction_estimate(op: str, target: Any, args: Sequence[Any],
+                        kwargs: dict) -> tuple[int, float]:
+    """The input less the dimensions reduced: ``dim``/``axis`` (an int or a tuple), all of
+    them when none is given; ``max(a, b)`` between two tensors is elementwise."""
+    x = target if target is not None else (args[0] if args else kwargs.get("input"))
+    rest = list(args if target is not None else args[1:])
+    shape = _shape_of(x)
+    if shape is None:
+        return 0, 0.0
+    n = _prod(shape)
+    if op in ("max", "min") and rest and isinstance(rest[0], _ARRAYS):
+        m = _broadcast_numel([shape, tuple(rest[0].shape)])
+        return m, float(m)
+    if op == "norm":
+        rest = rest[1:]  # norm(p, dim, keepdim): the first is the order
+    dim = kwargs.get("dim", kwargs.get("axis"))
+    if dim is None and rest and not isinstance(rest[0], bool) \
+            and isinstance(rest[0], (int, tuple, list)):
+        dim = rest[0]
+    if dim is None:
+        return 1, float(n)
+    dims = [dim] if isinstance(dim, int) else [int(d) for d in dim]
+    keep = [d % max(len(shape), 1) for d in dims] if shape else []
+    out = [1 if i in keep else size for i, size in enumerate(shape)]
+    return _prod(out), float(n)
+
+
+def _loss_estimate(op: str, module: Any, args: Sequence[Any], kwargs: dict,
+                   shapes: list[tuple[int, ...]]) -> tuple[int, float]:
+    """A loss: one number, or (reduction="none") its input's size, broadcast with the
+    target's where they broadcast."""
+    module = module if isinstance(module, torch.nn.Module) else None
+    reduction = getattr(module, "reduction", "mean") if module is not None else \
+        kwargs.get("reduction", "mean")
+    work = _broadcast_numel(shapes) if shapes else 0
+    if reduction != "none":
+        return 1, float(work)
+    if op in _CLASS_LOSSES and shapes and len(shapes[0]) >= 2:  # one loss per sample
+        return _prod(shapes[0]) // max(shapes[0][1], 1), float(work)
+    return work, float(work)
 
 
 def _lookup_estimate(op: str, target: Any, args: Sequence[Any], kwargs: dict,
@@ -461,7 +623,14 @@ class Gate:
         if short in _MATMULS:
             return self._matmul_estimate(shapes)
         if short.startswith(_CONVS):
-            return self._conv_estimate(target, args, shapes)
+            return _conv_estimate(short, fn, args, kwargs)
+        if short in _POOLS:
+            n = _pool_estimate(short, fn, args, kwargs)
+            return n, float(n * _pool_window(short, fn, args, kwargs))
+        if short in _REDUCTIONS:
+            return _reduction_estimate(short, target, args, kwargs)
+        if short in _LOSSES:
+            return _loss_estimate(short, fn, args, kwargs, shapes)
         if short in _ATTENTION:
             return _attention_estimate(short, shapes, fn)
         n = _broadcast_numel(shapes) if shapes else 0
@@ -482,20 +651,6 @@ class Gate:
         batch = _prod(b[:-2]) if len(b) > 2 else 1
         out = m * n_ * batch
         return out, 2.0 * out * k
-
-    @staticmethod
-    def _conv_estimate(target: Any, args: Sequence[Any], shapes: list) -> tuple[int, float]:
-        inp = shapes[0] if shapes else ()
-        weight = getattr(target, "weight", None)
-        wshape = tuple(weight.shape) if isinstance(weight, torch.Tensor) else (
-            shapes[1] if len(shapes) > 1 else ())
-        if len(inp) < 3 or len(wshape) < 3:
-            n = _prod(inp) if inp else 0
-            return n, float(n)
-        batch = inp[0] if len(inp) == len(wshape) else 1
-        spatial = _prod(inp[-(len(wshape) - 2):])
-        out = batch * wshape[0] * spatial
-        return out, 2.0 * out * _prod(wshape[1:])
 
     def check(self, op: str, target: Any, args: Sequence[Any], kwargs: dict,
               fn: Any = None) -> None:
