@@ -229,3 +229,31 @@ def test_losses(n: int, c: int, reduction: str) -> None:
     module = torch.nn.MSELoss(reduction=reduction)
     estimate, _ = GATE.estimate("MSELoss", None, [logits, target], {}, module)
     assert estimate == module(logits, target).numel()
+
+
+@settings(max_examples=200, deadline=None)
+@given(s=shape(1, 2), data=st.data())
+def test_ops_that_grow_past_their_operands(s: tuple, data: Any) -> None:
+    """Results that can dwarf every operand: a diagonal matrix, repeats, padding,
+    one-hot codes, samples, grids, pairwise distances, an einsum's output."""
+    x = torch.rand(s)
+    r = data.draw(st.integers(1, 4))
+    check("diag", torch.diag, [x])
+    check("diag_embed", torch.diag_embed, [x])
+    check("repeat_interleave", torch.repeat_interleave, [x, r])
+    check("repeat_interleave", x.repeat_interleave, [torch.randint(0, 4, (s[0],))], target=x,
+          kwargs={"dim": 0})
+    check("tile", torch.tile, [x, (r, 2)])
+    check("pad", torch.nn.functional.pad, [x, (r, 1)])
+    labels = torch.randint(0, 5, s)
+    check("one_hot", torch.nn.functional.one_hot, [labels])
+    check("one_hot", torch.nn.functional.one_hot, [labels, 7])
+    check("multinomial", torch.multinomial, [torch.rand(s) + 0.1, r], kwargs={"replacement": True})
+    check("randperm", torch.randperm, [s[0] * 5])
+    a, b = torch.rand(s[0]), torch.rand(r + 1)
+    check("meshgrid", torch.meshgrid, [a, b], kwargs={"indexing": "ij"})
+    check("cdist", torch.cdist, [torch.rand(s[0], 3), torch.rand(r, 3)])
+    check("einsum", torch.einsum, ["i,j->ij", a, b])
+    check("einsum", torch.einsum, ["ij,jk", torch.rand(s[0], 3), torch.rand(3, r)])
+    check("randint", torch.randint, [0, 10, (s[0], r)])
+    check("normal", torch.normal, [0.0, 1.0, (s[0], r)])

@@ -72,6 +72,16 @@ MORE_FORBIDDEN = [
 ]
 
 LIMITS = [
+    # results that dwarf their operands, estimated before they are made
+    "import torch\nx = torch.randint(0, 10, (10 ** 9,))",
+    "import torch\nx = torch.randperm(10 ** 9)",
+    "import torch\nx = torch.diag(torch.ones(100000))",
+    "import torch\nx = torch.ones(1000).repeat_interleave(10 ** 6)",
+    "import torch\nimport torch.nn.functional as F\nx = F.pad(torch.ones(2, 2), (10 ** 8, 0))",
+    "import torch\nimport torch.nn.functional as F\nx = F.one_hot(torch.tensor([10 ** 8]))",
+    "import torch\nx = torch.einsum('i,j->ij', torch.ones(100000), torch.ones(100000))",
+    "import torch\nx = torch.cdist(torch.ones(100000, 2), torch.ones(100000, 2))",
+    "import numpy as np\nx = np.mgrid[0:8000, 0:8000]",
     # the standard library: each call's size is checked before it is made
     "import math\nx = math.factorial(10 ** 7)",
     "import math\nx = math.comb(10 ** 7, 5 * 10 ** 6)",

@@ -51,11 +51,15 @@ _LOSSES = frozenset({
     "binary_cross_entropy", "binary_cross_entropy_with_logits", "kl_div", "MSELoss", "L1Loss",
     "SmoothL1Loss", "HuberLoss", "CrossEntropyLoss", "NLLLoss", "BCELoss",
     "BCEWithLogitsLoss", "KLDivLoss"})
+#: Ops whose result can be far larger than every operand, each estimated by its own rule.
+_GROWERS = frozenset({
+    "diag", "diag_embed", "diagflat", "repeat_interleave", "tile", "pad", "one_hot",
+    "multinomial", "randperm", "meshgrid", "cdist", "einsum"})
 #: Losses over classes (dimension 1 of their input): one loss per sample.
 _CLASS_LOSSES = frozenset({"cross_entropy", "nll_loss", "CrossEntropyLoss", "NLLLoss"})
 #: Results shaped by an index: rows looked up, elements gathered.
 _LOOKUPS = frozenset({"embedding", "Embedding", "index_select", "gather", "take"})
-_MATMULS = frozenset({"matmul", "mm", "bmm", "mv", "dot", "einsum", "addmm", "linear", "Linear"})
+_MATMULS = frozenset({"matmul", "mm", "bmm", "mv", "dot", "addmm", "linear", "Linear"})
 _CONVS = ("conv", "Conv")
 _ATTENTION = frozenset({"scaled_dot_product_attention", "MultiheadAttention",
                         "TransformerEncoderLayer", "TransformerEncoder"})
@@ -68,8 +72,8 @@ _JACOBIANS = frozenset({"jacobian", "hessian", "gradcheck", "gradgradcheck"})
 #: Ops with an estimate of their own; any other op is estimated by its operands' broadcast
 #: size (names starting with ``i`` are in-place operators and ``index_*``: see estimate).
 _OWN_ESTIMATE = (FACTORIES | _RANGES | _ELEMENTWISE_HINTS | _EXPANDS | _REPEATS | _PRODUCTS
-                 | _JOINS | _HISTOGRAMS | _LOOKUPS | _REDUCTIONS | _POOLS | _LOSSES
-                 | {"getitem"}
+                 | _JOINS | _HISTOGRAMS | _LOOKUPS | _REDUCTIONS | _POOLS | _LOSSES | _GROWERS
+                 | {"getitem", "mgrid"}
                  | _MATMULS | _ATTENTION | _RESAMPLES | _JACOBIANS | _FACTORISATIONS)
 _OWN_PREFIXES = ("i", *_CONVS)
 
@@ -106,19 +110,17 @@ def _shape_of(x: Any) -> tuple[int, ...] | None:
 
 
 def _size_args(args: Sequence[Any], kwargs: dict) -> list[int] | None:
-    """The size a factory was asked for: ``zeros(2, 3)``, ``zeros((2, 3))``, ``size=(2, 3)``."""
+    """The size a factory was asked for: ``zeros(2, 3)``, ``zeros((2, 3))``, ``size=(2, 3)``,
+    ``randint(0, 10, (5,))`` and ``normal(0., 1., (3,))`` (the size after the numbers)."""
     size = kwargs.get("size")
+    if size is None:
+        size = next((a for a in args if isinstance(a, (tuple, list, torch.Size))), None)
     if size is None:
         ints = []
         for a in args:
-            if isinstance(a, bool):
+            if isinstance(a, bool) or not isinstance(a, int):
                 break
-            if isinstance(a, int):
-                ints.append(a)
-            elif isinstance(a, (tuple, list, torch.Size)) and not ints:
-                return [int(v) for v in a if isinstance(v, int)]
-            else:
-                break
+            ints.append(a)
         return ints or None
     if isinstance(size, int):
         return [size]
@@ -409,6 +411,116 @@ def _loss_estimate(op: str, module: Any, args: Sequence[Any], kwargs: dict,
     return work, float(work)
 
 
+def _einsum_numel(equation: str, operands: list[Any]) -> int:
+    """The elements of ``einsum(equation, *operands)``: the output's letters (after
+    ``->``, or those that appear once), each as long as the operand dimension it labels."""
+    spec = equation.replace(" ", "")
+    inputs, _, output = spec.partition("->")
+    sizes: dict[str, int] = {}
+    letters = inputs.split(",")
+    for term, x in zip(letters, operands, strict=False):
+        shape = _shape_of(x) or ()
+        if "..." in term:
+            return max(_prod(_shape_of(o) or ()) for o in operands) ** 2  # (rare) a bound
+        for letter, size in zip(term, shape, strict=False):
+            sizes[letter] = max(sizes.get(letter, 1), size)
+    if not _:
+        joined = "".join(letters)
+        output = "".join(sorted(c for c in set(joined) if joined.count(c) == 1))
+    return _prod([sizes.get(c, 1) for c in output])
+
+
+def _grid_estimate(key: Any) -> int:
+    """``np.mgrid[a:b:s, ...]``: one array of every combination per slice (a complex step
+    is a count of points)."""
+    keys = key if isinstance(key, tuple) else (key,)
+    lengths = []
+    for k in keys:
+        if not isinstance(k, slice):
+            lengths.append(1)
+            continue
+        start, stop, step = k.start or 0, k.stop or 0, 1 if k.step is None else k.step
+        if isinstance(step, complex):
+            lengths.append(int(abs(step.imag)))
+        else:
+            lengths.append(max(math.ceil((stop - start) / step), 0) if step else 0)
+    return len(keys) * _prod(lengths)
+
+
+def _einsum_space(args: Sequence[Any]) -> float:
+    """The product of every letter's size in an einsum: the multiply-adds it does."""
+    equation = args[0] if args and isinstance(args[0], str) else ""
+    operands = list(args[1]) if len(args) == 2 and isinstance(args[1], (list, tuple)) \
+        else list(args[1:])
+    sizes: dict[str, int] = {}
+    for term, x in zip(equation.replace(" ", "").partition("->")[0].split(","), operands,
+                       strict=False):
+        for letter, size in zip(term, _shape_of(x) or (), strict=False):
+            sizes[letter] = max(sizes.get(letter, 1), size)
+    return float(_prod(list(sizes.values())))
+
+
+def _grower_estimate(op: str, target: Any, args: Sequence[Any], kwargs: dict) -> int:
+    """Ops whose result can dwarf their operands: a diagonal matrix from a vector,
+    repeats, padding, one-hot codes, samples, grids of coordinates, pairwise distances,
+    an einsum's output."""
+    x = target if target is not None else (args[0] if args else kwargs.get("input"))
+    rest = list(args if target is not None else args[1:])
+    shape = _shape_of(x) or ()
+    n = _prod(shape)
+    try:
+        if op in ("diag", "diagflat", "diag_embed"):
+            offset = abs(int(_arg(rest, kwargs, 0, "offset" if op != "diag" else "diagonal", 0)))
+            if op == "diag" and len(shape) == 2:
+                return min(shape)
+            side = (shape[-1] if op == "diag_embed" else n) + offset
+            return (n // max(shape[-1], 1) if op == "diag_embed" and shape else 1) * side * side
+        if op == "repeat_interleave":
+            repeats = _arg(rest, kwargs, 0, "repeats", 1)
+            if isinstance(repeats, torch.Tensor):
+                total = int(repeats.sum()) if repeats.numel() else 0
+                dim = _arg(rest, kwargs, 1, "dim")
+                return total if dim is None or not shape else n // max(shape[dim], 1) * total
+            return n * max(int(repeats), 0)
+        if op == "tile":
+            reps = _ints(_arg(rest, kwargs, 0, "dims", ()))
+            return n * _prod(reps)
+        if op == "pad":
+            pads = _ints(_arg(rest, kwargs, 0, "pad", ()))
+            padded = list(shape)
+            for i in range(len(pads) // 2):
+                d = len(padded) - 1 - i
+                if d >= 0:
+                    padded[d] += pads[2 * i] + pads[2 * i + 1]
+            return _prod(padded)
+        if op == "one_hot":
+            classes = int(_arg(rest, kwargs, 0, "num_classes", -1))
+            if classes < 0 and isinstance(x, torch.Tensor) and x.numel():
+                classes = int(x.max()) + 1
+            return n * max(classes, 1)
+        if op == "multinomial":
+            rows = n // max(shape[-1], 1) if shape else 1
+            return rows * int(_arg(rest, kwargs, 0, "num_samples", 1))
+        if op == "randperm":
+            return int(x) if isinstance(x, int) else 0
+        if op == "meshgrid":
+            tensors = [a for a in args if isinstance(a, _ARRAYS)] or [
+                t for a in args if isinstance(a, (list, tuple)) for t in a if isinstance(t, _ARRAYS)]
+            return len(tensors) * _prod([_prod(tuple(t.shape)) for t in tensors])
+        if op == "cdist":
+            other = _shape_of(_arg(rest, kwargs, 0, "x2")) or ()
+            batch = _prod(shape[:-2]) if len(shape) > 2 else 1
+            return batch * (shape[-2] if len(shape) > 1 else 1) * (other[-2] if len(other) > 1 else 1)
+        if op == "einsum":
+            equation = args[0] if args and isinstance(args[0], str) else ""
+            operands = list(args[1]) if len(args) == 2 and isinstance(args[1], (list, tuple)) \
+                else list(args[1:])
+            return _einsum_numel(equation, operands)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        pass
+    return n
+
+
 def _lookup_estimate(op: str, target: Any, args: Sequence[Any], kwargs: dict,
                      module: Any) -> int:
     """Results shaped by an index: an embedding's rows (index x embedding size), an
@@ -579,6 +691,14 @@ class Gate:
             return (int(steps), float(steps)) if isinstance(steps, int) else (0, 0.0)
         if short in _HISTOGRAMS:
             n = _histogram_estimate(short, target, args, kwargs)
+            return n, float(n)
+        if short == "mgrid" and len(args) == 2:
+            n = _grid_estimate(args[1])
+            return n, float(n)
+        if short in _GROWERS:
+            n = _grower_estimate(short, target, args, kwargs)
+            if short == "einsum":  # every combination of its letters is a multiply-add
+                return n, 2.0 * _einsum_space(args)
             return n, float(n)
         if short in _LOOKUPS:
             n = _lookup_estimate(short, target, args, kwargs, fn)

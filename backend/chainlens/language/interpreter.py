@@ -110,6 +110,8 @@ _METHOD_KINDS = {"staticmethod": "is_static", "classmethod": "is_classmethod",
 CALLABLE = (UserFunction, BoundMethod, Builtin)
 TENSOR_SETTABLE = frozenset({"requires_grad", "grad", "data"})
 ARRAYS = (torch.Tensor, np.ndarray)
+#: numpy's grids of coordinates, made by indexing: ``np.mgrid[0:5, 0:5]``.
+GRIDS = (type(np.mgrid), type(np.ogrid))
 _NUMBERS = frozenset({int, float, bool})
 
 
@@ -909,6 +911,8 @@ class Interpreter:
     def getitem(self, obj: Any, key: Any) -> Any:
         if isinstance(obj, ARRAYS):
             return self.gate.call(operator.getitem, [obj, key], {}, "getitem", target=obj)
+        if isinstance(obj, GRIDS):  # np.mgrid[0:8000, 0:8000]: estimated as any call
+            return self.gate.call(operator.getitem, [obj, key], {}, "mgrid", target=obj)
         if isinstance(obj, (Namespace, UserFunction, UserClass)):
             raise TypeError(f"'{type(obj).__name__}' object is not subscriptable")
         if isinstance(obj, Dataset):
