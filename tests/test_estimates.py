@@ -256,4 +256,6 @@ def test_ops_that_grow_past_their_operands(s: tuple, data: Any) -> None:
     check("einsum", torch.einsum, ["i,j->ij", a, b])
     check("einsum", torch.einsum, ["ij,jk", torch.rand(s[0], 3), torch.rand(3, r)])
     check("randint", torch.randint, [0, 10, (s[0], r)])
+    check("nonzero", torch.nonzero, [x + 1])
+    check("topk", x.topk, [min(r, s[-1])], target=x)
     check("normal", torch.normal, [0.0, 1.0, (s[0], r)])

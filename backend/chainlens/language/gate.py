@@ -54,7 +54,7 @@ _LOSSES = frozenset({
 #: Ops whose result can be far larger than every operand, each estimated by its own rule.
 _GROWERS = frozenset({
     "diag", "diag_embed", "diagflat", "repeat_interleave", "tile", "pad", "one_hot",
-    "multinomial", "randperm", "meshgrid", "cdist", "einsum"})
+    "multinomial", "randperm", "meshgrid", "cdist", "einsum", "nonzero", "topk"})
 #: Losses over classes (dimension 1 of their input): one loss per sample.
 _CLASS_LOSSES = frozenset({"cross_entropy", "nll_loss", "CrossEntropyLoss", "NLLLoss"})
 #: Results shaped by an index: rows looked up, elements gathered.
@@ -501,6 +501,12 @@ def _grower_estimate(op: str, target: Any, args: Sequence[Any], kwargs: dict) ->
         if op == "multinomial":
             rows = n // max(shape[-1], 1) if shape else 1
             return rows * int(_arg(rest, kwargs, 0, "num_samples", 1))
+        if op == "nonzero":  # an index per dimension for each element, at most
+            return n * max(len(shape), 1)
+        if op == "topk":
+            k = int(_arg(rest, kwargs, 0, "k", 1))
+            dim = int(_arg(rest, kwargs, 1, "dim", -1))
+            return n // max(shape[dim], 1) * k if shape else k
         if op == "randperm":
             return int(x) if isinstance(x, int) else 0
         if op == "meshgrid":
