@@ -335,3 +335,27 @@ def test_every_refusal_is_marked_on_its_line(page: GuardedPage) -> None:
           return [...document.querySelectorAll('.cm-content .cm-line')].indexOf(line) + 1; })""")
     assert sorted(set(marked)) == [2, 3, 4], marked
     assert "and 2 more, each marked on its line" in page.page.inner_text("#error")
+
+
+def test_a_vector_step_shows_its_arithmetic_with_the_numbers(page: GuardedPage) -> None:
+    """The chain-rule example on x = torch.ones(3): the pow step reads 1 × 6 = 6 for each of
+    its three elements, as PyTorch's numbers make it (y = x + 2 = 3, d(y²)/dy = 2·3)."""
+    from oracle import run_plain_passes
+
+    load_example(page, "chain_rule")
+    run_and_wait(page)
+    source = next(e.source for e in examples() if e.id == "chain_rule")
+    plain = run_plain_passes(source)[0]
+    k = [s.grad_fn for s in plain.steps].index("PowBackward0")
+    for _ in range(k):
+        page.page.locator("#graph").focus()
+        page.page.keyboard.press("ArrowRight")
+    card = page.page.inner_text("#card")
+    assert "PowBackward0" in card, card
+    lines = page.page.evaluate("[...document.querySelectorAll('#card ol.arith li')].map(li => li.textContent)")
+    truth = plain.steps[k]
+    up, down = truth.grad_outputs[0].tolist(), truth.grad_inputs[0].tolist()
+    assert len(lines) == 3
+    for i, line in enumerate(lines):
+        assert line.endswith(f"{up[i]:g} × 6 = {down[i]:g}"), line
+    assert [line.split(": ")[1] for line in lines] == ["1 × 6 = 6"] * 3

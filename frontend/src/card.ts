@@ -7,7 +7,7 @@
 import katex from "katex";
 import type { PassIndex } from "./steps";
 import { fmtNum, flat, maxAbsOf, renderTensor, shapeOf, UNSEEN_VALUE } from "./tensor";
-import type { GraphNode, Pass, Step, TensorView } from "./wire";
+import type { Formula, GraphNode, Pass, Step, TensorView } from "./wire";
 
 export function texText(s: string): string {
   return `\\text{${s.replace(/[\\{}_^#$%&~]/g, (c) => (c === "\\" ? "\\textbackslash{}" : c === "~" ? "\\textasciitilde{}" : c === "^" ? "\\textasciicircum{}" : `\\${c}`))}}`;
@@ -110,6 +110,7 @@ export function renderCard(root: HTMLElement, ctx: CardContext | null): void {
     badge.textContent = f.verified ? "✓ verified against the engine's numbers" : "not verified";
     local.append(tex(f.latex, true));
     for (const line of f.steps ?? []) local.append(tex(line, true));
+    if (f.elements?.length) local.append(arithmetic(f.elements, inputs, step));
     if (typeof f.code === "string" && f.code) {
       const pre = document.createElement("pre");
       pre.className = "code";
@@ -154,6 +155,34 @@ export function renderCard(root: HTMLElement, ctx: CardContext | null): void {
   });
   if (node.kind === "leaf") down.append(tex(`${texText(out)}\\texttt{.grad}\\ \\text{receives the upstream gradient}`));
   root.append(down);
+}
+
+type ElementStep = NonNullable<Formula["elements"]>[number];
+
+/** upstream × local = downstream, element by element, with the numbers: the chain rule
+ * as a course writes it for a vector, one line per element (the first few of each input). */
+function arithmetic(elements: ElementStep[], inputs: string[], step: Step): HTMLElement {
+  const list = document.createElement("ol");
+  list.className = "arith";
+  list.setAttribute("aria-label", "upstream × local = downstream, element by element");
+  for (const e of elements) {
+    const li = document.createElement("li");
+    const where = e.index.length ? `[${e.index.join(", ")}]` : "";
+    li.textContent = `∂L/∂${inputs[e.input] ?? `in_${e.input}`}${where}: ${fmtNum(e.upstream)} × ${fmtNum(e.local)} = ${fmtNum(e.downstream)}`;
+    list.append(li);
+  }
+  const shown = new Set(elements.map((e) => e.input));
+  for (const i of shown) {
+    const total = step.grad_inputs[i]?.numel ?? 0;
+    const count = elements.filter((e) => e.input === i).length;
+    if (total > count) {
+      const li = document.createElement("li");
+      li.className = "muted";
+      li.textContent = `… and ${total - count} more elements of ∂L/∂${inputs[i] ?? `in_${i}`}, each the same product`;
+      list.append(li);
+    }
+  }
+  return list;
 }
 
 function shapeLine(what: string, view: TensorView | null): HTMLElement {

@@ -53,6 +53,8 @@ export interface Formula {
   verified?: boolean;
   kind?: string;
   steps?: string[];
+  /** An element-by-element step's first elements: upstream × local = downstream. */
+  elements?: { input: number; index: number[]; upstream: Num; local: Num; downstream: Num }[];
   note?: string;
   [extra: string]: unknown;
 }

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch.autograd.function import BackwardCFunction
 
+from ..tracing.summaries import number
 from .formulas import (F64, MAX_JACOBIAN_ENTRIES, MAX_VERIFY_ELEMENTS, RULES,
                        RUN_BUDGET_ELEMENTS, RUN_BUDGET_STEPS, SAME_KIND_VERIFIED, Ctx, Explained,
                        jacobian, size_of, verify)
@@ -55,6 +56,34 @@ def _scalar_steps(ctx: Ctx, grads: Sequence[torch.Tensor | None]) -> list[str]:
         lines.append(rf"\frac{{\partial L}}{{\partial x_{{{i}}}}} = \underbrace{{{_num(g)}}}_{{\text{{upstream}}}}"
                      rf" \times \underbrace{{{_num(local)}}}_{{\text{{local}}}} = {_num(d)}")
     return lines
+
+
+#: Elements of each input shown as upstream × local = downstream.
+ELEMENT_LINES = 8
+
+
+def _element_steps(ctx: Ctx, explained: Explained) -> list[dict[str, Any]]:
+    """For a step that acts element by element: its first elements as upstream × local =
+    downstream, with the numbers: the engine's upstream and downstream, and the local
+    derivative the verified formula computed from the node's saved tensors."""
+    if explained.local is None or not ctx.upstream or ctx.upstream[0] is None:
+        return []
+    upstream = explained.spread if explained.spread is not None else ctx.g
+    out: list[dict[str, Any]] = []
+    for i, local in enumerate(explained.local):
+        # the downstream shown is the engine's own, not the formula's recomputation
+        grad = ctx.downstream[i] if i < len(ctx.downstream) else None
+        if local is None or grad is None or local.shape != grad.shape \
+                or upstream.shape != grad.shape:
+            continue
+        grad = grad.detach().to("cpu", F64)
+        u, lo, d = (t.reshape(-1) for t in (upstream, local.to(F64), grad))
+        for k in range(min(ELEMENT_LINES, d.numel())):
+            index = [int(v) for v in torch.unravel_index(torch.tensor(k), tuple(grad.shape))] \
+                if grad.dim() else []
+            out.append({"input": i, "index": index, "upstream": number(float(u[k])),
+                        "local": number(float(lo[k])), "downstream": number(float(d[k]))})
+    return out
 
 
 class Explainer:
@@ -141,6 +170,10 @@ class Explainer:
         steps = _scalar_steps(ctx, explained.grads)
         if steps:
             out["steps"] = steps
+        else:
+            elements = _element_steps(ctx, explained)
+            if elements:
+                out["elements"] = elements
         return out
 
     @property

@@ -83,7 +83,13 @@ class Explained:
     text: str
     grads: Grads
     note: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
+    #: For ops that act element by element: each input's local derivative, element by
+    #: element (None where it does not apply, e.g. a broadcast operand), so a step can show
+    #: upstream × local = downstream with the numbers at any rank.
+    local: list[torch.Tensor | None] | None = None
+    #: The upstream gradient as it reaches each input element, where that is not the
+    #: upstream itself (a sum or mean copies it to every element it reduced).
+    spread: torch.Tensor | None = None
 
 
 Rule = Callable[[Ctx], Explained | None]
@@ -109,6 +115,21 @@ def unbroadcast(t: torch.Tensor, shape: torch.Size | None) -> tuple[torch.Tensor
     return out.reshape(shape), dims
 
 
+def _spread(t: Any, full: torch.Size) -> torch.Tensor | None:
+    """``t`` (a tensor or a number) as one value per element of ``full``."""
+    if t is None:
+        return None
+    t = t if isinstance(t, torch.Tensor) else torch.tensor(float(t), dtype=F64)
+    return t.expand(full)
+
+
+def _same_shape(ctx: Ctx, full: torch.Size, locals_: list[torch.Tensor | None]
+                ) -> list[torch.Tensor | None]:
+    """Local derivatives, element by element, for the operands that were not broadcast (a
+    broadcast operand's gradient is a sum: its elements have no single local factor)."""
+    return [loc if ctx.shape(i) == full else None for i, loc in enumerate(locals_)]
+
+
 def broadcast_note(ctx: Ctx, full: torch.Size, names: Sequence[str]) -> str:
     notes = []
     for i, n in enumerate(names):
@@ -125,9 +146,10 @@ def elementwise(latex: str, text: str, local: Callable[[Ctx], torch.Tensor],
                 note: str = "") -> Rule:
     """y = f(x) elementwise: ∂L/∂x = ∂L/∂y ⊙ f'(x)."""
     def apply(ctx: Ctx) -> Explained:
+        slope = local(ctx)
         return Explained(
             rf"\frac{{\partial L}}{{\partial x}} = \frac{{\partial L}}{{\partial y}} \odot {latex}",
-            f"dL/dx = dL/dy * {text}", [ctx.g * local(ctx)], note)
+            f"dL/dx = dL/dy * {text}", [ctx.g * slope], note, local=[slope])
     return apply
 
 
@@ -207,7 +229,7 @@ def _pow(ctx: Ctx) -> Explained:
     local = n * x ** (n - 1) if n != 0 else torch.zeros_like(x)
     nn_ = f"{n:g}"
     return Explained(rf"\frac{{\partial L}}{{\partial x}} = \frac{{\partial L}}{{\partial y}} \odot {nn_}\,x^{{{n - 1:g}}}",
-                     f"dL/dx = dL/dy * {nn_} x^{n - 1:g}", [ctx.g * local])
+                     f"dL/dx = dL/dy * {nn_} x^{n - 1:g}", [ctx.g * local], local=[local])
 
 
 @rule("PowBackward1")
@@ -234,7 +256,9 @@ def _add(ctx: Ctx) -> Explained:
     latex = (r"y = a " + op + r" b:\quad \frac{\partial L}{\partial a} = \frac{\partial L}{\partial y},\quad "
              r"\frac{\partial L}{\partial b} = " + ("-" if sub else "") + r"\frac{\partial L}{\partial y}")
     return Explained(latex, f"y = a {op} b: dL/da = dL/dy, dL/db = {'-' if sub else ''}dL/dy",
-                     grads, broadcast_note(ctx, full, ["a", "b"]))
+                     grads, broadcast_note(ctx, full, ["a", "b"]),
+                     local=_same_shape(ctx, full, [torch.ones(full, dtype=F64),
+                                                   torch.full(full, sign, dtype=F64)]))
 
 
 @rule("MulBackward0")
@@ -254,7 +278,8 @@ def _mul(ctx: Ctx) -> Explained | None:
                 "product too, with b its mask scaled by 1/(1-p).) " + note).strip()
     return Explained(r"y = a \odot b:\quad \frac{\partial L}{\partial a} = \frac{\partial L}{\partial y} \odot b,\quad "
                      r"\frac{\partial L}{\partial b} = \frac{\partial L}{\partial y} \odot a",
-                     "y = a*b: dL/da = dL/dy * b, dL/db = dL/dy * a", [ga, gb], note)
+                     "y = a*b: dL/da = dL/dy * b, dL/db = dL/dy * a", [ga, gb], note,
+                     local=_same_shape(ctx, full, [_spread(b, full), _spread(a, full)]))
 
 
 @rule("DivBackward0")
@@ -266,7 +291,10 @@ def _div(ctx: Ctx) -> Explained:
     return Explained(r"y = \frac{a}{b}:\quad \frac{\partial L}{\partial a} = \frac{\partial L}{\partial y}\frac{1}{b},\quad "
                      r"\frac{\partial L}{\partial b} = -\frac{\partial L}{\partial y}\frac{a}{b^2}",
                      "y = a/b: dL/da = dL/dy / b, dL/db = -dL/dy * a / b^2", [ga, gb],
-                     broadcast_note(ctx, full, ["a", "b"]))
+                     broadcast_note(ctx, full, ["a", "b"]),
+                     local=_same_shape(ctx, full, [_spread(1 / b, full),
+                                                   _spread(-a / b ** 2, full)
+                                                   if isinstance(a, torch.Tensor) else None]))
 
 
 @rule("MaximumBackward0", "MinimumBackward0")
@@ -311,10 +339,11 @@ def _sum(ctx: Ctx) -> Explained:
     dims = getattr(ctx.node, "_saved_dim", None)
     keep = bool(getattr(ctx.node, "_saved_keepdim", False))
     over = "every element" if not dims else f"dimension {', '.join(map(str, dims))}"
+    spread = _expand_reduced(ctx.g, shape, dims, keep)
     return Explained(r"y = \sum_i x_i:\quad \frac{\partial L}{\partial x_i} = \frac{\partial L}{\partial y}",
-                     "dL/dx_i = dL/dy (copied to every summed element)",
-                     [_expand_reduced(ctx.g, shape, dims, keep).clone()],
-                     f"A sum over {over}: each input element gets the upstream gradient unchanged.")
+                     "dL/dx_i = dL/dy (copied to every summed element)", [spread.clone()],
+                     f"A sum over {over}: each input element gets the upstream gradient unchanged.",
+                     local=[torch.ones(shape, dtype=F64)], spread=spread)
 
 
 @rule("MeanBackward0", "MeanBackward1")
@@ -323,10 +352,11 @@ def _mean(ctx: Ctx) -> Explained:
     dims = getattr(ctx.node, "_saved_dim", None)
     keep = bool(getattr(ctx.node, "_saved_keepdim", False))
     n = math.prod(shape) if not dims else math.prod(shape[d] for d in dims)
+    spread = _expand_reduced(ctx.g, shape, dims, keep)
     return Explained(rf"y = \frac{{1}}{{n}}\sum_i x_i:\quad \frac{{\partial L}}{{\partial x_i}} = \frac{{1}}{{n}}\frac{{\partial L}}{{\partial y}},\ n = {n}",
-                     f"dL/dx_i = dL/dy / n, n = {n}",
-                     [_expand_reduced(ctx.g, shape, dims, keep) / n],
-                     f"The mean divides by n = {n}, so each element gets 1/{n} of the upstream gradient.")
+                     f"dL/dx_i = dL/dy / n, n = {n}", [spread / n],
+                     f"The mean divides by n = {n}, so each element gets 1/{n} of the upstream gradient.",
+                     local=[torch.full(shape, 1 / n, dtype=F64)], spread=spread)
 
 
 @rule("MaxBackward1", "MinBackward1")
