@@ -142,6 +142,11 @@ def test_pitfall_diagnostic_on_node_and_line(page: GuardedPage, base_url: str, e
     codes = [shown.nth(i).get_attribute("data-code") for i in range(shown.count())]
     assert codes == [d["code"] for d in truth["diagnostics"]]
     diag = truth["diagnostics"][0]
+    # each node a warning or an error is about is drawn red on the graph
+    flagged = {d["node"] for d in truth["diagnostics"] if d["node"] and d["severity"] != "info"
+               and any(n["id"] == d["node"] for n in truth["nodes"])}
+    page.page.wait_for_function("chainlens.flagged().length > 0" if flagged else "true")
+    assert flagged <= set(page.page.evaluate("chainlens.flagged()"))
     # the editor marks the diagnostic's line
     marked_lines = page.page.evaluate("""() => [...document.querySelectorAll('.cm-lintRange')]
         .map(el => { const line = el.closest('.cm-line');
@@ -359,3 +364,27 @@ def test_a_vector_step_shows_its_arithmetic_with_the_numbers(page: GuardedPage) 
     for i, line in enumerate(lines):
         assert line.endswith(f"{up[i]:g} × 6 = {down[i]:g}"), line
     assert [line.split(": ")[1] for line in lines] == ["1 × 6 = 6"] * 3
+
+
+def test_the_program_follows_the_step_and_a_line_selects_its_node(page: GuardedPage) -> None:
+    load_example(page, "chain_rule")
+    run = run_and_wait(page)
+    source = next(e.source for e in examples() if e.id == "chain_rule")
+    lines = source.splitlines()
+
+    def step_line() -> int:
+        return page.page.evaluate("""() => { const l = document.querySelector('.cm-stepLine');
+            return l ? [...document.querySelectorAll('.cm-content .cm-line')].indexOf(l) + 1 : 0; }""")
+
+    page.page.locator("#graph").focus()
+    page.page.keyboard.press("ArrowRight")
+    card = page.page.inner_text("#card")
+    node_line = int(re.search(r" line (\d+)", card).group(1))
+    assert step_line() == node_line
+    pow_line = next(i for i, text in enumerate(lines, 1) if "**2" in text.replace(" ", ""))
+    page.page.locator(".cm-content .cm-line").nth(pow_line - 1).click()
+    page.page.wait_for_function(f"document.querySelector('#card').innerText.includes(' line {pow_line}')")
+    assert step_line() == pow_line
+    inspector = page.page.get_by_role("region", name="Inspector").inner_text()
+    assert f"line\n{pow_line}" in inspector or f"line {pow_line}" in inspector, inspector
+    assert run["items"] > 0

@@ -6,8 +6,10 @@
 import { python } from "@codemirror/lang-python";
 import { lintGutter, setDiagnostics } from "@codemirror/lint";
 import type { Diagnostic as LintDiagnostic } from "@codemirror/lint";
-import { EditorState, Prec } from "@codemirror/state";
-import { EditorView, keymap } from "@codemirror/view";
+import { EditorState, Prec, StateEffect, StateField } from "@codemirror/state";
+import type { Range } from "@codemirror/state";
+import { Decoration, EditorView, keymap } from "@codemirror/view";
+import type { DecorationSet } from "@codemirror/view";
 import { basicSetup } from "codemirror";
 
 export interface Mark {
@@ -17,10 +19,30 @@ export interface Mark {
   message: string;
 }
 
+/** The line of the backward step being shown: highlighted, the editor following the step. */
+const setStepLine = StateEffect.define<number | null>();
+const stepLineMark = Decoration.line({ class: "cm-stepLine", attributes: { "aria-current": "step" } });
+const stepLine = StateField.define<DecorationSet>({
+  create: () => Decoration.none,
+  update(marks, tr) {
+    for (const e of tr.effects) {
+      if (e.is(setStepLine)) {
+        const doc = tr.state.doc;
+        const ranges: Range<Decoration>[] = e.value !== null && e.value >= 1 && e.value <= doc.lines
+          ? [stepLineMark.range(doc.line(e.value).from)] : [];
+        return Decoration.set(ranges);
+      }
+    }
+    return marks.map(tr.changes);
+  },
+  provide: (f) => EditorView.decorations.from(f),
+});
+
 export class Editor {
   readonly view: EditorView;
 
-  constructor(parent: HTMLElement, doc: string, onRun: () => void, onChange: () => void) {
+  constructor(parent: HTMLElement, doc: string, onRun: () => void, onChange: () => void,
+              onLineClick: (line: number) => void = () => undefined) {
     this.view = new EditorView({
       parent,
       state: EditorState.create({
@@ -30,8 +52,16 @@ export class Editor {
           basicSetup,
           python(),
           lintGutter(),
+          stepLine,
           EditorView.contentAttributes.of({ "aria-label": "Program" }),
           EditorView.updateListener.of((u) => { if (u.docChanged) onChange(); }),
+          EditorView.domEventHandlers({
+            click: (e, view) => {
+              const pos = view.posAtCoords({ x: e.clientX, y: e.clientY });
+              if (pos !== null) onLineClick(view.state.doc.lineAt(pos).number);
+              return false;
+            },
+          }),
         ],
       }),
     });
@@ -54,6 +84,17 @@ export class Editor {
       return { from, to: Math.max(line.to, from), severity: m.severity, message: m.message };
     });
     this.view.dispatch(setDiagnostics(this.view.state, diagnostics));
+  }
+
+  /** Highlights the line of the step being shown (or none), scrolled into view if it is
+   * out of it, without moving the cursor or the focus. */
+  showStep(line: number | null): void {
+    const doc = this.view.state.doc;
+    const effects: StateEffect<unknown>[] = [setStepLine.of(line)];
+    if (line !== null && line >= 1 && line <= doc.lines) {
+      effects.push(EditorView.scrollIntoView(doc.line(line).from, { y: "nearest" }));
+    }
+    this.view.dispatch({ effects });
   }
 
   /** Puts the cursor on a line and scrolls it into view (a diagnostic was clicked). */

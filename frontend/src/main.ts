@@ -55,6 +55,8 @@ interface Probe {
   paints: { t: number; nodes: number }[];
   view: GraphView;
   load(source: string): void;
+  /** The nodes the last paint drew as mistakes (red, with a "!"). */
+  flagged(): string[];
   /** Module groups on screen: where to click to expand or collapse each. */
   groups(): { id: string; label: string; collapsed: boolean; x: number; y: number }[];
 }
@@ -78,13 +80,17 @@ class App {
   pendingStep: { pass: number; step: number } | null = null;
   /** The pass whose values the Nodes table shows. */
   tablePass = -1;
+  /** Nodes a diagnostic (error or warning) is about: drawn red, with its message. */
+  flags = new Map<string, string>();
   probe: Probe;
 
   constructor() {
     const shared = decodeView(location.hash);
-    this.editor = new Editor($("editor"), shared?.source ?? STARTER, () => this.run(), () => this.editor.mark([]));
+    this.editor = new Editor($("editor"), shared?.source ?? STARTER, () => this.run(), () => this.editor.mark([]),
+      (line) => this.selectLine(line));
     this.view = new GraphView($("graph") as HTMLCanvasElement, {
       statusOf: (n) => this.statusOf(n),
+      flagOf: (n) => this.flags.get(n) ?? null,
       active: () => this.activeNode(),
       selected: () => this.selected,
       onSelect: (it) => this.select(it.node, true),
@@ -97,6 +103,7 @@ class App {
       runClickedAt: 0, firstNodeAt: null, passAt: null, doneAt: null, firstPaintAt: null, paintedAt: null, painted: null, layoutEngine: null,
       layoutMs: null, items: 0, paints: [], view: this.view, load: (s) => { this.editor.text = s; },
       groups: () => this.groupsOnScreen(),
+      flagged: () => [...this.view.flaggedDrawn],
     };
     (window as unknown as { chainlens: Probe }).chainlens = this.probe;
     this.bind();
@@ -194,6 +201,7 @@ class App {
     this.model = new RunModel();
     this.index = null;
     this.selected = null;
+    this.flags = new Map();
     this.cursor.goto(0, 0);
     this.options = { collapsed: new Set(), splitShared: false, showConstants: true };
     this.display = null;
@@ -275,6 +283,8 @@ class App {
     } else if (model.rejected) {
       this.status(`not run: ${model.rejected.code}`);
     }
+    this.flags = new Map(model.diagnostics.filter((d) => d.node && d.severity !== "info")
+      .map((d) => [d.node!, d.message]));
     const shared = this.pendingStep;
     this.pendingStep = null;
     this.cursor.goto(shared?.pass ?? 0, shared?.step ?? 0);
@@ -377,6 +387,8 @@ class App {
     this.tablePass = this.cursor.pass;
     this.table.update((id) => this.gradAt(id), this.activeNode(), passChanged ? (id) => this.valueById(id) : undefined);
     const active = this.activeNode();
+    const line = active ? this.model.byId.get(active)?.line ?? null : null;
+    this.editor.showStep(line);
     if (active && this.display) this.view.reveal(this.display.itemOf.get(active) ?? active);
     if (active) this.table.scrollTo(active);
     this.view.invalidate();
@@ -409,6 +421,17 @@ class App {
     if (this.playing !== null) window.clearInterval(this.playing);
     this.playing = null;
     $("play").textContent = "Play";
+  }
+
+  /** A click on a program line selects the node it made (the first the open pass steps
+   * through, else the first made there). */
+  private selectLine(line: number): void {
+    if (!this.model.finished) return;
+    const made = this.model.nodes.filter((n) => n.line === line);
+    if (!made.length) return;
+    const stepOf = (id: string): number => this.index?.stepOf.get(id) ?? Number.MAX_SAFE_INTEGER;
+    const pick = made.reduce((a, b) => (stepOf(b.id) < stepOf(a.id) ? b : a));
+    this.select(pick.id, true);
   }
 
   private select(node: string | null, jump: boolean): void {
@@ -638,7 +661,9 @@ class App {
     const n = this.model.byId.get(it.node);
     if (!n) return it.label;
     const names = n.names.length ? ` (${n.names.join(", ")})` : "";
-    return `${n.grad_fn}${names} ${shapeText(n.value?.shape)}${n.line ? ` · line ${n.line}` : ""}`;
+    const flag = this.flags.get(n.id);
+    return `${n.grad_fn}${names} ${shapeText(n.value?.shape)}${n.line ? ` · line ${n.line}` : ""}`
+      + (flag ? ` — ⚠ ${flag}` : "");
   }
 
   private writeHash(): void {

@@ -10,6 +10,8 @@ export type Status = "done" | "active" | "ahead" | "out" | "none";
 
 export interface ViewHooks {
   statusOf(node: string): Status;
+  /** What a diagnostic says of a node (drawn red with a "!"), or null. */
+  flagOf(node: string): string | null;
   active(): string | null;
   selected(): string | null;
   onSelect(item: Item): void;
@@ -18,7 +20,7 @@ export interface ViewHooks {
 }
 
 interface Palette {
-  bg: string; text: string; muted: string; edge: string; accent: string; down: string;
+  bg: string; text: string; muted: string; edge: string; accent: string; down: string; warn: string;
   op: string; leaf: string; param: string; output: string; const: string; group: string; cut: string;
   stroke: string; box: string;
 }
@@ -36,7 +38,7 @@ function palette(): Palette {
     bg: v("--graph-bg"), text: v("--fg"), muted: v("--muted"), edge: v("--edge"), accent: v("--accent"),
     down: v("--down"), op: v("--node-op"), leaf: v("--node-leaf"), param: v("--node-param"),
     output: v("--node-output"), const: v("--node-const"), group: v("--node-group"), cut: v("--node-const"),
-    stroke: v("--node-stroke"), box: v("--box"),
+    stroke: v("--node-stroke"), box: v("--box"), warn: v("--warn"),
   };
 }
 
@@ -319,6 +321,8 @@ export class GraphView {
 
   /** Hover text: what the item is, including its grad_fn, set by the page. */
   describe: (it: Item) => string = (it) => it.label;
+  /** The flagged nodes the last paint drew (what a test can read of the red marks). */
+  flaggedDrawn = new Set<string>();
 
   private draw(): number {
     const c = this.canvas;
@@ -332,6 +336,7 @@ export class GraphView {
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.fillStyle = this.colors.bg;
     ctx.fillRect(0, 0, width, height);
+    this.flaggedDrawn = new Set();
     if (!this.graph) {
       this.hooks.onPaint(0);
       return 0;
@@ -475,8 +480,13 @@ export class GraphView {
     this.shape(it, x, y);
     ctx.fill();
     const emphasis = status === "active" || (selected !== null && selected === it.id);
-    ctx.lineWidth = status === "active" ? 3 : emphasis ? 2.5 : it.kind === "group" ? 1.8 : 1.2;
-    ctx.strokeStyle = status === "active" ? c.accent : emphasis ? c.down : c.stroke;
+    const flag = it.node ? this.hooks.flagOf(it.node) : null;
+    if (flag !== null) {
+      ctx.globalAlpha = 1;  // a mistake is never faded out
+      this.flaggedDrawn.add(it.node!);
+    }
+    ctx.lineWidth = status === "active" ? 3 : emphasis || flag !== null ? 2.5 : it.kind === "group" ? 1.8 : 1.2;
+    ctx.strokeStyle = status === "active" ? c.accent : flag !== null ? c.warn : emphasis ? c.down : c.stroke;
     if (it.kind === "cut") ctx.setLineDash([3, 3]);
     ctx.stroke();
     ctx.setLineDash([]);
@@ -507,6 +517,16 @@ export class GraphView {
       ctx.font = SMALL;
       ctx.textAlign = "right";
       ctx.fillText("✓", x + it.w - 4, y + 8);
+    }
+    if (flag !== null) {
+      ctx.fillStyle = c.warn;
+      ctx.beginPath();
+      ctx.arc(x + 6, y + 6, 7, 0, 2 * Math.PI);
+      ctx.fill();
+      ctx.fillStyle = "#fff";
+      ctx.font = SMALL;
+      ctx.textAlign = "center";
+      ctx.fillText("!", x + 6, y + 6);
     }
   }
 }
