@@ -388,3 +388,28 @@ def test_the_program_follows_the_step_and_a_line_selects_its_node(page: GuardedP
     inspector = page.page.get_by_role("region", name="Inspector").inner_text()
     assert f"line\n{pow_line}" in inspector or f"line {pow_line}" in inspector, inspector
     assert run["items"] > 0
+
+
+@pytest.mark.parametrize("width,height", [(1024, 768), (800, 1000)])
+def test_a_projector_and_a_narrow_window_clip_nothing(chromium: object, base_url: str,
+                                                      width: int, height: int) -> None:
+    """At 1024×768 and 800 px wide: no horizontal scroll, and the chain-rule card can be
+    read whole (scrolled into view, it lies inside the window's width)."""
+    context = chromium.new_context(viewport={"width": width, "height": height})  # type: ignore[attr-defined]
+    g = GuardedPage(context)
+    try:
+        g.page.goto(base_url + "/")
+        g.page.wait_for_function("document.querySelectorAll('#examples option').length > 1")
+        load_example(g, "chain_rule")
+        run_and_wait(g)
+        assert g.page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), \
+            g.page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+        card = g.page.locator("#card")
+        card.scroll_into_view_if_needed()
+        box = card.bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width + 0.5, box
+        assert "Step 1 of" in card.inner_text()
+        g.screenshot(f"layout_{width}x{height}")
+        assert g.foreign == [] and g.errors == []
+    finally:
+        context.close()
