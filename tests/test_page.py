@@ -413,3 +413,49 @@ def test_a_projector_and_a_narrow_window_clip_nothing(chromium: object, base_url
         assert g.foreign == [] and g.errors == []
     finally:
         context.close()
+
+
+def _luminance(rgb: list[int]) -> float:
+    def channel(c: int) -> float:
+        c = c / 255
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+    r, g, b = (channel(c) for c in rgb)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast(a: str, b: str) -> float:
+    """WCAG's contrast ratio of two CSS colours given as rgb(...)."""
+    la, lb = (_luminance([int(c) for c in re.findall(r"\d+", x)[:3]]) for x in (a, b))
+    return (max(la, lb) + 0.05) / (min(la, lb) + 0.05)
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_editor_is_readable_in_light_and_dark(chromium: object, base_url: str,
+                                                  scheme: str) -> None:
+    """Every kind of token the chain-rule example shows, and the gutter's line numbers, at
+    WCAG AA contrast (4.5:1) on the editor's own background."""
+    context = chromium.new_context(color_scheme=scheme, viewport={"width": 1280, "height": 720})  # type: ignore[attr-defined]
+    g = GuardedPage(context)
+    try:
+        g.page.goto(base_url + "/")
+        g.page.wait_for_function("document.querySelectorAll('#examples option').length > 1")
+        load_example(g, "chain_rule")
+        g.page.wait_for_function("document.querySelectorAll('.cm-line span').length > 3")
+        pairs = g.page.evaluate("""() => {
+            const bg = getComputedStyle(document.querySelector('.cm-editor')).backgroundColor;
+            const gutter = document.querySelector('.cm-gutters');
+            const out = [[getComputedStyle(document.querySelector('.cm-content')).color, bg, 'text'],
+                         [getComputedStyle(gutter).color, getComputedStyle(gutter).backgroundColor, 'gutter']];
+            for (const s of document.querySelectorAll('.cm-line span'))
+                out.push([getComputedStyle(s).color, bg, s.textContent]);
+            return out; }""")
+        assert len(pairs) > 4
+        for fg, bg, what in pairs:
+            assert contrast(fg, bg) >= 4.5, (scheme, what, fg, bg, contrast(fg, bg))
+        editor_bg = pairs[0][1]
+        page_bg = g.page.evaluate("getComputedStyle(document.body).backgroundColor")
+        assert editor_bg == page_bg, (editor_bg, page_bg)  # a dark editor in dark mode
+        g.screenshot(f"editor_{scheme}")
+        assert g.foreign == [] and g.errors == []
+    finally:
+        context.close()

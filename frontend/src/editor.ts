@@ -4,6 +4,8 @@
  * message on hover) through CodeMirror's lint extension.
  */
 import { python } from "@codemirror/lang-python";
+import { HighlightStyle, syntaxHighlighting } from "@codemirror/language";
+import { tags as t } from "@lezer/highlight";
 import { lintGutter, setDiagnostics } from "@codemirror/lint";
 import type { Diagnostic as LintDiagnostic } from "@codemirror/lint";
 import { EditorState, Prec, StateEffect, StateField } from "@codemirror/state";
@@ -18,6 +20,29 @@ export interface Mark {
   severity: "error" | "warning" | "info";
   message: string;
 }
+
+/** Token colours from the page's palette (style.css: --code-*), light and dark alike at
+ * WCAG AA contrast (4.5:1) on the editor's background; CodeMirror's own style is light-only. */
+const tokens = HighlightStyle.define([
+  { tag: [t.keyword, t.controlKeyword, t.operatorKeyword, t.definitionKeyword], color: "var(--code-keyword)" },
+  { tag: [t.string, t.special(t.string)], color: "var(--code-string)" },
+  { tag: [t.number, t.bool, t.null], color: "var(--code-number)" },
+  { tag: t.comment, color: "var(--code-comment)", fontStyle: "italic" },
+  { tag: [t.function(t.definition(t.variableName)), t.definition(t.className)], color: "var(--code-def)" },
+  { tag: [t.className, t.self], color: "var(--code-def)" },
+]);
+
+/** The editor's own surfaces in the page's palette, so dark mode has a dark editor. */
+const surfaces = EditorView.theme({
+  "&": { backgroundColor: "var(--bg)", color: "var(--fg)" },
+  ".cm-content": { caretColor: "var(--fg)" },
+  ".cm-cursor, .cm-dropCursor": { borderLeftColor: "var(--fg)" },
+  ".cm-gutters": { backgroundColor: "var(--panel)", color: "var(--muted)", borderRight: "1px solid var(--border)" },
+  ".cm-activeLine": { backgroundColor: "color-mix(in srgb, var(--fg) 5%, transparent)" },
+  ".cm-activeLineGutter": { backgroundColor: "color-mix(in srgb, var(--fg) 8%, transparent)" },
+  "&.cm-focused .cm-selectionBackground, .cm-selectionBackground, ::selection":
+    { backgroundColor: "color-mix(in srgb, var(--down) 30%, transparent)" },
+});
 
 /** The line of the backward step being shown: highlighted, the editor following the step. */
 const setStepLine = StateEffect.define<number | null>();
@@ -51,6 +76,8 @@ export class Editor {
           Prec.highest(keymap.of([{ key: "Mod-Enter", run: () => { onRun(); return true; } }])),
           basicSetup,
           python(),
+          surfaces,
+          Prec.high(syntaxHighlighting(tokens)),
           lintGutter(),
           stepLine,
           EditorView.contentAttributes.of({ "aria-label": "Program" }),
