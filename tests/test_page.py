@@ -459,3 +459,22 @@ def test_the_editor_is_readable_in_light_and_dark(chromium: object, base_url: st
         assert g.foreign == [] and g.errors == []
     finally:
         context.close()
+
+
+def test_tab_reaches_a_node_and_enter_selects_it(page: GuardedPage) -> None:
+    """From the step controls, Tab reaches the Nodes table's rows, each named for its node;
+    Enter selects one (the inspector shows it, the step moves to it); arrows move between rows."""
+    load_example(page, "chain_rule")
+    run_and_wait(page)
+    page.page.locator("#last").focus()
+    for _ in range(40):
+        page.page.keyboard.press("Tab")
+        if page.page.evaluate("document.activeElement.closest('table[aria-label=Nodes] tbody') !== null"):
+            break
+    focused = page.page.evaluate("[document.activeElement.dataset.node, document.activeElement.getAttribute('aria-label')]")
+    assert focused[0] == "n1" and focused[1].startswith("n1 AccumulateGrad (x)"), focused
+    page.page.keyboard.press("ArrowDown")
+    page.page.keyboard.press("Enter")
+    inspector = page.page.get_by_role("region", name="Inspector").inner_text()
+    assert inspector.split("\n")[2].startswith("n2 "), inspector
+    assert "AddBackward0" in page.page.inner_text("#card")

@@ -174,7 +174,7 @@ class App {
 
   private key(e: KeyboardEvent): void {
     const t = e.target as HTMLElement;
-    if (t.closest(".cm-editor") || ["INPUT", "SELECT", "TEXTAREA"].includes(t.tagName)) return;
+    if (e.defaultPrevented || t.closest(".cm-editor") || ["INPUT", "SELECT", "TEXTAREA"].includes(t.tagName)) return;
     if (e.ctrlKey || e.metaKey || e.altKey || e.shiftKey) return;
     const actions: Record<string, () => void> = {
       ArrowRight: () => this.move(() => this.cursor.next()),

@@ -38,6 +38,20 @@ export class NodesTable {
       const row = (e.target as HTMLElement).closest("tr");
       if (row?.dataset.node) this.onPick(row.dataset.node);
     });
+    // Each row is reachable with Tab and selected with Enter or Space; arrows move
+    // between rows (the table is the keyboard's and screen reader's view of the graph).
+    this.body.addEventListener("keydown", (e) => {
+      const row = (e.target as HTMLElement).closest("tr");
+      if (!row?.dataset.node) return;
+      if (e.key === "Enter" || e.key === " ") {
+        e.preventDefault();
+        this.onPick(row.dataset.node);
+      } else if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+        e.preventDefault();
+        const next = (e.key === "ArrowDown" ? row.nextElementSibling : row.previousElementSibling) as HTMLElement | null;
+        next?.focus();
+      }
+    });
   }
 
   /** Rebuilds the rows; large tables in chunks so the page paints first. */
@@ -76,6 +90,8 @@ export class NodesTable {
       return td;
     });
     tr.title = n.grad_fn;
+    tr.tabIndex = 0;
+    tr.setAttribute("aria-label", `${n.id} ${n.grad_fn}${n.names.length ? ` (${n.names.join(", ")})` : ""}`);
     this.rows.set(n.id, { row: tr, value: tds[4], grad: tds[5] });
     return tr;
   }
