@@ -478,3 +478,25 @@ def test_tab_reaches_a_node_and_enter_selects_it(page: GuardedPage) -> None:
     inspector = page.page.get_by_role("region", name="Inspector").inner_text()
     assert inspector.split("\n")[2].startswith("n2 "), inspector
     assert "AddBackward0" in page.page.inner_text("#card")
+
+
+def test_nodes_carry_their_numbers_and_the_gradients_flowing_back(page: GuardedPage) -> None:
+    """As micrograd's draw_dot does: each node shows its value; once its step has run,
+    the gradient PyTorch computed for it, under it; the legend says which way they flow."""
+    from oracle import run_plain_passes
+
+    load_example(page, "chain_rule")
+    run_and_wait(page)
+    rows = {r["names"] or r["label"]: r["id"] for r in table_rows(page)}
+    text = lambda name: page.page.evaluate(f"chainlens.text('{rows[name]}')")  # noqa: E731
+    assert text("x")[1] == "[1, 1, 1]" and text("z")[1] == "[27, 27, 27]"
+    assert text("x")[2] == ""  # not computed yet at step 1
+    page.page.locator("#graph").focus()
+    page.page.keyboard.press("End")
+    page.page.wait_for_function(f"chainlens.text('{rows['x']}')[2] !== ''")
+    source = next(e.source for e in examples() if e.id == "chain_rule")
+    leaf = next(s for s in run_plain_passes(source)[0].steps if s.grad_fn == "AccumulateGrad")
+    grad = [f"{v:g}" for v in leaf.grad_outputs[0].tolist()]
+    assert text("x")[2] == f"∇ [{', '.join(grad)}]", text("x")
+    legend = page.page.get_by_label("Legend").inner_text()
+    assert "gradient, flowing back" in legend and "a mistake" in legend

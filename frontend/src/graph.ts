@@ -4,6 +4,7 @@
  * constants and cut edges made visible. Pure functions: the layout worker and the
  * renderer take their output as it is.
  */
+import { nodeText } from "./tensor";
 import type { CutEdge, GraphNode } from "./wire";
 
 export type ItemKind = "op" | "leaf" | "param" | "const" | "output" | "group" | "cut";
@@ -218,7 +219,7 @@ export function buildDisplay(
       : roots.has(n.id) || !consumers.has(n.id) ? "output" : "op";
     const label = n.kind === "leaf" ? (n.names[0] ?? n.label)
       : n.names.length ? `${n.label} → ${n.names[n.names.length - 1]}` : n.label;
-    const sub = shapeText(n.value?.shape);
+    const sub = nodeText(n.value);
     items.push({ id: n.id, kind, label, sub, node: n.id, parent, w: itemWidth(label, sub), h: ITEM_H });
     itemOf.set(n.id, n.id);
   }
@@ -245,7 +246,7 @@ export function buildDisplay(
       if (to !== n.id) return; // the copy sits inside a collapsed group
       const id = `${src}@${n.id}`;
       const label = leaf.names[0] ?? leaf.label;
-      const sub = shapeText(leaf.value?.shape);
+      const sub = nodeText(leaf.value);
       items.push({ id, kind: leafKind(leaf), label, sub, node: src, parent, w: itemWidth(label, sub), h: ITEM_H });
       addEdge(id, to, src, n.id);
     });

@@ -18,7 +18,7 @@ import { PassIndex, StepCursor } from "./steps";
 import type { GradState } from "./steps";
 import { getJSON, streamRun } from "./stream";
 import { NodesTable } from "./table";
-import { fmtNum, renderTensor, shapeOf, UNSEEN_VALUE } from "./tensor";
+import { fmtNum, nodeText, renderTensor, shapeOf, UNSEEN_VALUE } from "./tensor";
 import { GraphView } from "./view";
 import type { Status } from "./view";
 import type { Example, GraphNode, Health, TensorView } from "./wire";
@@ -57,6 +57,8 @@ interface Probe {
   load(source: string): void;
   /** The nodes the last paint drew as mistakes (red, with a "!"). */
   flagged(): string[];
+  /** What the last paint wrote on a node: label, value, gradient. */
+  text(id: string): string[] | null;
   /** Module groups on screen: where to click to expand or collapse each. */
   groups(): { id: string; label: string; collapsed: boolean; x: number; y: number }[];
 }
@@ -91,6 +93,10 @@ class App {
     this.view = new GraphView($("graph") as HTMLCanvasElement, {
       statusOf: (n) => this.statusOf(n),
       flagOf: (n) => this.flags.get(n) ?? null,
+      gradOf: (n) => {
+        const g = this.gradAt(n);
+        return g.kind === "known" && g.grad ? nodeText(g.grad) : null;
+      },
       active: () => this.activeNode(),
       selected: () => this.selected,
       onSelect: (it) => this.select(it.node, true),
@@ -104,6 +110,7 @@ class App {
       layoutMs: null, items: 0, paints: [], view: this.view, load: (s) => { this.editor.text = s; },
       groups: () => this.groupsOnScreen(),
       flagged: () => [...this.view.flaggedDrawn],
+      text: (id: string) => this.view.drawnText.get(id) ?? null,
     };
     (window as unknown as { chainlens: Probe }).chainlens = this.probe;
     this.bind();

@@ -78,6 +78,18 @@ export function fmtTensor(view: TensorView | null | undefined, limit = 12): stri
   return text(view.values);
 }
 
+/** What a graph node shows of a tensor (micrograd's draw_dot shows data and grad): the
+ * number, or up to four values, or else its shape. */
+export function nodeText(view: TensorView | null | undefined): string {
+  if (!view) return "";
+  if (view.values !== null && view.values !== undefined && view.numel <= 4
+      && view.shape.length <= 1) {
+    const text = fmtTensor(view, 4);
+    if (text.length <= 22) return text;
+  }
+  return view.shape.length === 0 ? "scalar" : view.shape.join("×");
+}
+
 /** Diverging colour: blue below 0, white at 0, red above; grey for non-finite. */
 export function diverging(v: number, maxAbs: number): string {
   if (!Number.isFinite(v)) return "rgb(160, 60, 200)";

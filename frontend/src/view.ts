@@ -12,6 +12,8 @@ export interface ViewHooks {
   statusOf(node: string): Status;
   /** What a diagnostic says of a node (drawn red with a "!"), or null. */
   flagOf(node: string): string | null;
+  /** The node's gradient once the step shown has computed it (drawn under it), or null. */
+  gradOf(node: string): string | null;
   active(): string | null;
   selected(): string | null;
   onSelect(item: Item): void;
@@ -28,6 +30,8 @@ interface Palette {
 /** An initial view never starts below this zoom; labels are drawn down to LABELS_FROM. */
 const MIN_READABLE = 0.8;
 const LABELS_FROM = 0.45;
+/** Graphs up to this many items keep what each node's paint wrote (drawnText). */
+const TEXT_KEPT = 400;
 const FONT = "12px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace";
 const SMALL = "11px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace";
 
@@ -200,10 +204,15 @@ export class GraphView {
     const { width, height } = this.canvas.getBoundingClientRect();
     const sx = p[0] * this.k + this.tx;
     const sy = p[1] * this.k + this.ty;
-    const margin = 40;
-    if (sx < margin || sy < margin || sx + it.w * this.k > width - margin || sy + it.h * this.k > height - margin) {
-      this.tx = width / 2 - (p[0] + it.w / 2) * this.k;
-      this.ty = height / 2 - (p[1] + it.h / 2) * this.k;
+    // Pan only when the node is (partly) off screen, and only as far as it takes: the rest
+    // of the graph, the loss included, stays where the reader left it.
+    const margin = 8;
+    const w = it.w * this.k, h = it.h * this.k;
+    const dx = sx < margin ? margin - sx : sx + w > width - margin ? width - margin - (sx + w) : 0;
+    const dy = sy < margin ? margin - sy : sy + h > height - margin ? height - margin - (sy + h) : 0;
+    if (dx !== 0 || dy !== 0) {
+      this.tx += dx;
+      this.ty += dy;
       this.invalidate();
     }
   }
@@ -323,6 +332,9 @@ export class GraphView {
   describe: (it: Item) => string = (it) => it.label;
   /** The flagged nodes the last paint drew (what a test can read of the red marks). */
   flaggedDrawn = new Set<string>();
+  /** What the last paint wrote on each node: label, value, gradient (graphs up to
+   * TEXT_KEPT items; what a test reads of the canvas). */
+  drawnText = new Map<string, string[]>();
 
   private draw(): number {
     const c = this.canvas;
@@ -337,6 +349,7 @@ export class GraphView {
     ctx.fillStyle = this.colors.bg;
     ctx.fillRect(0, 0, width, height);
     this.flaggedDrawn = new Set();
+    this.drawnText = new Map();
     if (!this.graph) {
       this.hooks.onPaint(0);
       return 0;
@@ -517,6 +530,16 @@ export class GraphView {
       ctx.font = SMALL;
       ctx.textAlign = "right";
       ctx.fillText("✓", x + it.w - 4, y + 8);
+    }
+    const grad = it.node && it.kind !== "group" ? this.hooks.gradOf(it.node) : null;
+    if (grad !== null) {  // the gradient flowing back, under the node
+      ctx.fillStyle = c.down;
+      ctx.font = SMALL;
+      ctx.textAlign = "center";
+      ctx.fillText(`∇ ${grad}`, x + it.w / 2, y + it.h + 9);
+    }
+    if (this.graph && this.graph.items.length <= TEXT_KEPT) {
+      this.drawnText.set(it.id, [it.label, it.sub, grad === null ? "" : `∇ ${grad}`]);
     }
     if (flag !== null) {
       ctx.fillStyle = c.warn;
