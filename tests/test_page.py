@@ -500,3 +500,24 @@ def test_nodes_carry_their_numbers_and_the_gradients_flowing_back(page: GuardedP
     assert text("x")[2] == f"∇ [{', '.join(grad)}]", text("x")
     legend = page.page.get_by_label("Legend").inner_text()
     assert "gradient, flowing back" in legend and "a mistake" in legend
+
+
+def test_a_long_sum_of_contributions_is_folded(page: GuardedPage) -> None:
+    """A weight an unrolled loop uses 40 times: the card writes g1 + g2 + … + g40 (40 terms),
+    lists the first two and the last contributions, and says how many it left out."""
+    type_program(page, [
+        "import torch",
+        "w = torch.tensor(0.9, requires_grad=True)",
+        "h = torch.tensor(1.0)",
+        "for t in range(40):",
+        "    h = torch.tanh(w * h)",
+        "h.backward()",
+    ])
+    run_and_wait(page)
+    rows = table_rows(page)
+    w_row = next(r for r in rows if r["names"] == "w")
+    page.page.locator(f"table[aria-label=Nodes] tr[data-node={w_row['id']}]").click()
+    card = page.page.inner_text("#card").replace("\xa0", " ")  # (KaTeX's spaces in \text)
+    assert "(40 terms)" in card, card
+    items = page.page.evaluate("[...document.querySelectorAll('#card ol.contributions li')].map(li => li.textContent)")
+    assert len(items) == 4 and items[2] == "… 37 more terms", items

@@ -39,6 +39,9 @@ function scalarOf(view: TensorView | null | undefined): number | null {
   return flat(view)?.[0] ?? null;
 }
 
+/** A sum of more consumers' contributions than this is written folded. */
+const FOLD_TERMS = 6;
+
 export interface CardContext {
   node: GraphNode;
   step: Step;
@@ -85,14 +88,26 @@ export function renderCard(root: HTMLElement, ctx: CardContext | null): void {
   const up = section("Upstream ∂L/∂out");
   const contributions = ctx.index.contributions.get(node.id) ?? [];
   if (contributions.length > 1) {
-    up.append(tex(`\\frac{\\partial L}{\\partial ${texText(out)}} = ${contributions.map((_, i) => `g_{${i + 1}}`).join(" + ")}`));
+    const n = contributions.length;
+    // a weight an RNN uses 250 times: the first and last terms, and how many there are
+    const terms = n <= FOLD_TERMS ? contributions.map((_, i) => `g_{${i + 1}}`).join(" + ")
+      : `g_{1} + g_{2} + \\dots + g_{${n}}\\ \\text{(${n} terms)}`;
+    up.append(tex(`\\frac{\\partial L}{\\partial ${texText(out)}} = ${terms}`));
     const list = document.createElement("ol");
     list.className = "contributions";
-    for (const c of contributions) {
+    const shown = n <= FOLD_TERMS ? contributions : [...contributions.slice(0, 2), ...contributions.slice(-1)];
+    shown.forEach((c) => {
       const li = document.createElement("li");
+      li.value = contributions.indexOf(c) + 1;
       li.append(`from ${nameOf(byId.get(c.from), c.from)} (step ${c.step + 1}): `, renderTensor(c.grad));
       list.append(li);
-    }
+      if (n > FOLD_TERMS && c === contributions[1]) {
+        const more = document.createElement("li");
+        more.className = "muted";
+        more.textContent = `… ${n - 3} more terms`;
+        list.append(more);
+      }
+    });
     up.append(list, document.createTextNode("sum: "));
   } else if (contributions.length === 0 && node.kind !== "leaf") {
     up.append(tex(`\\frac{\\partial L}{\\partial ${texText(out)}}\\ \\text{is the gradient backward started from}`));
