@@ -521,3 +521,16 @@ def test_a_long_sum_of_contributions_is_folded(page: GuardedPage) -> None:
     assert "(40 terms)" in card, card
     items = page.page.evaluate("[...document.querySelectorAll('#card ol.contributions li')].map(li => li.textContent)")
     assert len(items) == 4 and items[2] == "… 37 more terms", items
+
+
+def test_the_search_box_finds_a_node_by_name(page: GuardedPage) -> None:
+    load_example(page, "lenet")
+    run_and_wait(page)
+    search = page.page.get_by_label("Find a node by name, op or id")
+    search.fill("net.fc2.weight")
+    search.press("Enter")
+    inspector = page.page.get_by_role("region", name="Inspector").inner_text()
+    assert "net.fc2.weight" in inspector, inspector
+    search.fill("nothing-like-this")
+    search.press("Enter")
+    assert 'no node matches "nothing-like-this"' in page.page.inner_text("#status")

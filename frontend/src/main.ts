@@ -142,6 +142,11 @@ class App {
     });
     $("speed").addEventListener("change", () => { if (this.playing !== null) { this.stopPlay(); this.togglePlay(); } });
     $("fit").addEventListener("click", () => this.view.fit());
+    $("search").addEventListener("keydown", (e) => {
+      if ((e as KeyboardEvent).key !== "Enter") return;
+      e.preventDefault();
+      this.find(($("search") as HTMLInputElement).value);
+    });
     $("zoom-in").addEventListener("click", () => this.view.zoom(1.25));
     $("zoom-out").addEventListener("click", () => this.view.zoom(0.8));
     $("expand-all").addEventListener("click", () => { this.options.collapsed = new Set(); void this.relayout(false); });
@@ -305,6 +310,8 @@ class App {
     this.markEditor();
     this.renderPasses();
     this.renderStep();
+    const names = [...new Set(model.nodes.flatMap((n) => n.names))].slice(0, 500);
+    $("search-names").replaceChildren(...names.map((n) => new Option(n)));
     this.tablePass = this.cursor.pass;
     await this.table.fill(model.nodes, (id) => this.gradAt(id), (n) => this.valueOf(n));
     if (model === this.model) this.table.update((id) => this.gradAt(id), this.activeNode());
@@ -428,6 +435,26 @@ class App {
     if (this.playing !== null) window.clearInterval(this.playing);
     this.playing = null;
     $("play").textContent = "Play";
+  }
+
+  /** The search box: the first node whose id, a name, its op or its grad_fn matches
+   * (exactly, else as a part), selected, its folded module opened, and shown. */
+  private find(query: string): void {
+    const q = query.trim().toLowerCase();
+    if (!q || !this.model.finished) return;
+    const fields = (n: GraphNode): string[] =>
+      [n.id, ...n.names, n.op ?? "", n.grad_fn, n.label].map((f) => f.toLowerCase());
+    const hit = this.model.nodes.find((n) => fields(n).includes(q))
+      ?? this.model.nodes.find((n) => fields(n).some((f) => f.includes(q)));
+    if (!hit) {
+      this.status(`no node matches "${query.trim()}"`);
+      return;
+    }
+    this.select(hit.id, true);
+    const item = this.display?.itemOf.get(hit.id);
+    if (item) this.view.reveal(item);
+    this.table.scrollTo(hit.id);
+    this.status(`found ${hit.id} (${hit.grad_fn})`);
   }
 
   /** A click on a program line selects the node it made (the first the open pass steps
