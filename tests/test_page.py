@@ -534,3 +534,19 @@ def test_the_search_box_finds_a_node_by_name(page: GuardedPage) -> None:
     search.fill("nothing-like-this")
     search.press("Enter")
     assert 'no node matches "nothing-like-this"' in page.page.inner_text("#status")
+
+
+def test_the_loss_curve_has_axes_values_and_a_log_scale(page: GuardedPage, base_url: str) -> None:
+    source = next(e.source for e in examples() if e.id == "two_layer_nn")
+    run = httpx.post(base_url + "/api/v1/runs", json={"source": source}, timeout=60).json()
+    losses = [v for v in run["losses"] if isinstance(v, float)]
+    load_example(page, "two_layer_nn")
+    run_and_wait(page)
+    ticks = page.page.evaluate("[...document.querySelectorAll('#losses text')].map(t => t.textContent)")
+    assert f"pass {len(run['losses'])}" in ticks and "pass 1" in ticks, ticks
+    assert numbers(ticks[0]) == pytest.approx([max(losses)], rel=1e-3)
+    assert numbers(ticks[1]) == pytest.approx([min(losses)], rel=1e-3)
+    page.page.get_by_label("log scale").check()
+    assert "loss (log)" in page.page.evaluate("[...document.querySelectorAll('#losses text')].map(t => t.textContent)")
+    titles = page.page.evaluate("[...document.querySelectorAll('#losses circle title')].map(t => t.textContent)")
+    assert titles[2].startswith("pass 3: loss "), titles

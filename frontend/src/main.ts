@@ -142,6 +142,10 @@ class App {
     });
     $("speed").addEventListener("change", () => { if (this.playing !== null) { this.stopPlay(); this.togglePlay(); } });
     $("fit").addEventListener("click", () => this.view.fit());
+    $("loss-log").addEventListener("change", (e) => {
+      this.logLosses = (e.target as HTMLInputElement).checked;
+      this.renderLosses();
+    });
     $("search").addEventListener("keydown", (e) => {
       if ((e as KeyboardEvent).key !== "Enter") return;
       e.preventDefault();
@@ -642,19 +646,49 @@ class App {
   }
 
   /** A loss curve over every pass; a click opens the nearest recorded pass. */
+  /** Log scale for the loss curve (offered when every loss is positive). */
+  logLosses = false;
+
   private renderLosses(): void {
     const svg = $("losses") as unknown as SVGSVGElement;
+    const toggle = $("loss-log") as HTMLInputElement;
     const losses = this.model.losses();
     const finite = losses.filter((v): v is number => v !== null && Number.isFinite(v));
     svg.replaceChildren();
-    svg.toggleAttribute("hidden", losses.length < 3 || finite.length < 2);
-    if (svg.hasAttribute("hidden")) return;
-    const W = 600, H = 70, pad = 6;
+    const hidden = losses.length < 3 || finite.length < 2;
+    svg.toggleAttribute("hidden", hidden);
+    const positive = finite.every((v) => v > 0);
+    ($("loss-log-wrap") as HTMLElement).hidden = hidden || !positive;
+    if (hidden) return;
+    const log = this.logLosses && positive;
+    toggle.checked = log;
+    // axes: the loss on the left (its range, log or linear), the pass under the curve
+    const W = 600, H = 92, left = 52, right = 8, top = 6, bottom = 20;
     svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
-    const lo = Math.min(...finite), hi = Math.max(...finite);
-    const x = (i: number): number => pad + (i / Math.max(1, losses.length - 1)) * (W - 2 * pad);
-    const y = (v: number): number => H - pad - ((v - lo) / (hi - lo || 1)) * (H - 2 * pad);
+    const f = (v: number): number => (log ? Math.log10(v) : v);
+    const lo = Math.min(...finite.map(f)), hi = Math.max(...finite.map(f));
+    const x = (i: number): number => left + (i / Math.max(1, losses.length - 1)) * (W - left - right);
+    const y = (v: number): number => H - bottom - ((f(v) - lo) / (hi - lo || 1)) * (H - top - bottom);
     const ns = "http://www.w3.org/2000/svg";
+    const text = (content: string, tx: number, ty: number, anchor: string, cls: string): void => {
+      const t = document.createElementNS(ns, "text");
+      t.setAttribute("x", String(tx));
+      t.setAttribute("y", String(ty));
+      t.setAttribute("text-anchor", anchor);
+      t.setAttribute("class", cls);
+      t.textContent = content;
+      svg.append(t);
+    };
+    const axis = document.createElementNS(ns, "polyline");
+    axis.setAttribute("points", `${left},${top} ${left},${H - bottom} ${W - right},${H - bottom}`);
+    axis.setAttribute("class", "loss-axis");
+    svg.append(axis);
+    const vmax = Math.max(...finite), vmin = Math.min(...finite);
+    text(fmtNum(vmax), left - 4, top + 8, "end", "loss-tick");
+    text(fmtNum(vmin), left - 4, H - bottom, "end", "loss-tick");
+    text(log ? "loss (log)" : "loss", left - 4, (H - bottom + top) / 2 + 4, "end", "loss-tick muted");
+    text("pass 1", left, H - 5, "start", "loss-tick");
+    text(`pass ${losses.length}`, W - right, H - 5, "end", "loss-tick");
     const line = document.createElementNS(ns, "polyline");
     line.setAttribute("points", losses.map((v, i) => (v !== null && Number.isFinite(v) ? `${x(i)},${y(v)}` : "")).filter(Boolean).join(" "));
     line.setAttribute("class", "loss-line");
@@ -671,6 +705,9 @@ class App {
       c.setAttribute("tabindex", "0");
       c.setAttribute("role", "button");
       c.setAttribute("aria-label", `open pass ${p.index + 1}, loss ${fmtNum(v)}`);
+      const title = document.createElementNS(ns, "title");
+      title.textContent = `pass ${p.index + 1}: loss ${fmtNum(v)}`;
+      c.append(title);
       const open = (): void => this.openPass(k);
       c.addEventListener("click", open);
       c.addEventListener("keydown", (e) => { if (e.key === "Enter") open(); });
