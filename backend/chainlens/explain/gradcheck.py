@@ -47,11 +47,13 @@ class CheckFailed(ChainlensError):
 
 @dataclass
 class _Checked:
-    """One gradient under check: the input or leaf it belongs to, and autograd's value."""
+    """One gradient under check: the input it belongs to (its node, where it has one),
+    and autograd's value of it."""
 
     name: str
     node: str | None
-    analytic: torch.Tensor
+    tensor: torch.Tensor
+    analytic: torch.Tensor | None = None
 
 
 @dataclass
@@ -242,11 +244,10 @@ class _Probe:
         t.gradients += [_Checked(pname, None, p) for pname, p in params]
         if not t.gradients:
             raise CheckFailed(f"node {t.node}'s call has no input that requires grad")
-        analytic = torch.autograd.grad(out, [g.analytic for g in t.gradients], upstream,
+        analytic = torch.autograd.grad(out, [g.tensor for g in t.gradients], upstream,
                                        retain_graph=True, allow_unused=True)
-        inputs = [g.analytic for g in t.gradients]
         for g, grad in zip(t.gradients, analytic, strict=True):
-            g.analytic = torch.zeros_like(g.analytic) if grad is None else grad
+            g.analytic = torch.zeros_like(g.tensor) if grad is None else grad
         # The same numbers, widened: the re-run is thrown away after this, so the layer's
         # own parameters are widened in place.
         numeric_dtype = torch.float64
@@ -280,7 +281,7 @@ class _Probe:
         wide_params = [p for _, p in fn.named_parameters()] if params else []
         targets = [(call_args[k], k, None) for k in positions] + [(p, None, p) for p in wide_params]
         eps = EPS[numeric_dtype]
-        for g, source, (x, k, param) in zip(t.gradients, inputs, targets, strict=True):
+        for g, (x, k, param) in zip(t.gradients, targets, strict=True):
             idx = _indices(x.numel(), t.elements)
             ups, mids, downs, hus, hds, rounding = [], [], [], [], [], []
             for i in idx:
@@ -297,7 +298,9 @@ class _Probe:
                 hus.append(steps[0])
                 hds.append(steps[2])
                 rounding.append(_rounding(numeric_dtype, *values))
-            tol = TOLERANCE[(source.dtype if source.dtype in EPS else torch.float32, numeric_dtype)]
+            tol = TOLERANCE[(g.tensor.dtype if g.tensor.dtype in EPS else torch.float32,
+                             numeric_dtype)]
+            assert g.analytic is not None
             t.checked.append(_tensor_check(g.name, list(x.shape), idx, g.analytic,
                                            _Differences(ups, mids, downs, hus, hds, rounding), tol))
 
@@ -390,9 +393,9 @@ def run_check(source: str, device: str, seed: int, settings: Settings, run_id: s
         inputs = expected.get("inputs") or {}
         for part, g in zip(target.checked, target.gradients, strict=True):
             part["matches_run"] = (matches_run(g.analytic, inputs.get(g.node))
-                                   if g.node is not None else None)
+                                   if g.node is not None and g.analytic is not None else None)
         numeric = target.numeric_dtype
-        tol = max(TOLERANCE[(g.analytic.dtype if g.analytic.dtype in EPS else torch.float32,
+        tol = max(TOLERANCE[(g.tensor.dtype if g.tensor.dtype in EPS else torch.float32,
                              numeric)] for g in target.gradients)
         eps = EPS[numeric]
         note = (f"Each input nudged by ±{eps:g} and the node's call made again in "
