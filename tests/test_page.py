@@ -550,3 +550,16 @@ def test_the_loss_curve_has_axes_values_and_a_log_scale(page: GuardedPage, base_
     assert "loss (log)" in page.page.evaluate("[...document.querySelectorAll('#losses text')].map(t => t.textContent)")
     titles = page.page.evaluate("[...document.querySelectorAll('#losses circle title')].map(t => t.textContent)")
     assert titles[2].startswith("pass 3: loss "), titles
+
+
+def test_a_failed_backward_says_how_far_it_got(page: GuardedPage, base_url: str) -> None:
+    """y.backward() on a non-scalar: the card says backward stopped, with PyTorch's error,
+    instead of asking for a program with a backward call."""
+    source = next(e.source for e in examples() if e.id == "pitfall_non_scalar")
+    truth = httpx.post(base_url + "/api/v1/runs", json={"source": source}, timeout=60).json()
+    load_example(page, "pitfall_non_scalar")
+    run_and_wait(page)
+    card = page.page.inner_text("#card")
+    assert "Run a program with a backward call" not in card
+    assert "stopped" in card and truth["error"]["message"] in card, card
+    assert truth["error"]["type"] == "RuntimeError" and "RuntimeError" in card

@@ -7,7 +7,7 @@
 import katex from "katex";
 import type { PassIndex } from "./steps";
 import { fmtNum, flat, maxAbsOf, renderTensor, shapeOf, UNSEEN_VALUE } from "./tensor";
-import type { Formula, GraphNode, Pass, Step, TensorView } from "./wire";
+import type { Formula, GraphNode, Pass, RunError, Step, TensorView } from "./wire";
 
 export function texText(s: string): string {
   return `\\text{${s.replace(/[\\{}_^#$%&~]/g, (c) => (c === "\\" ? "\\textbackslash{}" : c === "~" ? "\\textasciitilde{}" : c === "^" ? "\\textasciicircum{}" : `\\${c}`))}}`;
@@ -54,8 +54,32 @@ export interface CardContext {
   passCount: number;
 }
 
-export function renderCard(root: HTMLElement, ctx: CardContext | null): void {
+/** Why there is no step to show when the program stopped: its error, and how far
+ * backward got (a pass that began, and how many of its steps ran). */
+export interface Stopped {
+  error: RunError;
+  pass: Pass | null;
+}
+
+export function renderCard(root: HTMLElement, ctx: CardContext | null, stopped: Stopped | null = null): void {
   root.replaceChildren();
+  if (!ctx && stopped) {
+    const head = document.createElement("header");
+    const title = document.createElement("strong");
+    title.className = "stopped";
+    const { error, pass } = stopped;
+    title.textContent = pass
+      ? `backward() on line ${pass.line ?? "?"} stopped after ${pass.steps.length} of its steps`
+      : `The program stopped before any backward step${error.line ? ` (line ${error.line})` : ""}`;
+    head.append(title);
+    const why = document.createElement("p");
+    why.textContent = `${"type" in error && error.type ? error.type : error.code}: ${error.message}`;
+    const hint = document.createElement("p");
+    hint.className = "muted";
+    hint.textContent = "The node it is about is red in the graph; the diagnostics say how to fix it.";
+    root.append(head, why, hint);
+    return;
+  }
   if (!ctx) {
     const p = document.createElement("p");
     p.className = "muted";

@@ -498,10 +498,12 @@ class App {
     const node = step ? this.model.byId.get(step.node) : undefined;
     $("step-label").textContent = n === 0 ? "no backward yet"
       : `step ${this.cursor.step + 1} / ${n}${node ? `: ${node.grad_fn}` : ""}`;
+    const error = this.model.run?.error ?? null;
+    const last = this.model.passes[this.model.passes.length - 1] ?? null;
     renderCard($("card"), step && node && index ? {
       node, step, stepIndex: this.cursor.step, stepCount: n, index, byId: this.model.byId,
       pass: index.pass, passCount: this.model.passes.length,
-    } : null);
+    } : null, error && !step ? { error, pass: last && last.steps.length === 0 ? last : null } : null);
     this.renderInspector();
   }
 
