@@ -53,8 +53,8 @@ _LOSSES = frozenset({
     "BCEWithLogitsLoss", "KLDivLoss"})
 #: Ops whose result can be far larger than every operand, each estimated by its own rule.
 _GROWERS = frozenset({
-    "diag", "diag_embed", "diagflat", "repeat_interleave", "tile", "pad", "one_hot",
-    "multinomial", "randperm", "meshgrid", "cdist", "einsum", "nonzero", "topk"})
+    "diag", "diag_embed", "diagflat", "repeat_interleave", "pad", "one_hot", "multinomial",
+    "randperm", "meshgrid", "cdist", "nonzero", "topk"})
 #: Losses over classes (dimension 1 of their input): one loss per sample.
 _CLASS_LOSSES = frozenset({"cross_entropy", "nll_loss", "CrossEntropyLoss", "NLLLoss"})
 #: Results shaped by an index: rows looked up, elements gathered.
@@ -73,7 +73,7 @@ _JACOBIANS = frozenset({"jacobian", "hessian", "gradcheck", "gradgradcheck"})
 #: size (names starting with ``i`` are in-place operators and ``index_*``: see estimate).
 _OWN_ESTIMATE = (FACTORIES | _RANGES | _ELEMENTWISE_HINTS | _EXPANDS | _REPEATS | _PRODUCTS
                  | _JOINS | _HISTOGRAMS | _LOOKUPS | _REDUCTIONS | _POOLS | _LOSSES | _GROWERS
-                 | {"getitem", "mgrid"}
+                 | {"getitem", "mgrid", "einsum"}
                  | _MATMULS | _ATTENTION | _RESAMPLES | _JACOBIANS | _FACTORISATIONS)
 _OWN_PREFIXES = ("i", *_CONVS)
 
@@ -267,6 +267,22 @@ def _jacobian_estimate(args: Sequence[Any], kwargs: dict) -> tuple[int, float]:
     return n * n, float(n) * n
 
 
+def _subject(target: Any, args: Sequence[Any], kwargs: dict) -> tuple[Any, list[Any]]:
+    """The tensor an op acts on (``x.f(...)`` or ``f(x, ...)``), and the arguments after it."""
+    if target is not None:
+        return target, list(args)
+    return (args[0] if args else kwargs.get("input")), list(args[1:])
+
+
+def _operand_shapes(target: Any, args: Sequence[Any], kwargs: dict) -> list[tuple[int, ...]]:
+    """The shapes of a call's tensor operands, those in a list argument too (``cat``)."""
+    shapes = [tuple(a.shape) for a in (target, *args, *kwargs.values()) if isinstance(a, _ARRAYS)]
+    for a in args:
+        if isinstance(a, (list, tuple)):
+            shapes.extend(tuple(v.shape) for v in a if isinstance(v, _ARRAYS))
+    return shapes
+
+
 def _tuple(v: Any, n: int, default: int) -> list[int]:
     """A conv or pool setting (an int, a tuple) for ``n`` dimensions."""
     if v is None:
@@ -373,8 +389,7 @@ def _reduction_estimate(op: str, target: Any, args: Sequence[Any],
                         kwargs: dict) -> tuple[int, float]:
     """The input less the dimensions reduced: ``dim``/``axis`` (an int or a tuple), all of
     them when none is given; ``max(a, b)`` between two tensors is elementwise."""
-    x = target if target is not None else (args[0] if args else kwargs.get("input"))
-    rest = list(args if target is not None else args[1:])
+    x, rest = _subject(target, args, kwargs)
     shape = _shape_of(x)
     if shape is None:
         return 0, 0.0
@@ -396,10 +411,10 @@ def _reduction_estimate(op: str, target: Any, args: Sequence[Any],
     return _prod(out), float(n)
 
 
-def _loss_estimate(op: str, module: Any, args: Sequence[Any], kwargs: dict,
-                   shapes: list[tuple[int, ...]]) -> tuple[int, float]:
+def _loss_estimate(op: str, module: Any, args: Sequence[Any], kwargs: dict) -> tuple[int, float]:
     """A loss: one number, or (reduction="none") its input's size, broadcast with the
     target's where they broadcast."""
+    shapes = _operand_shapes(None, args, kwargs)
     module = module if isinstance(module, torch.nn.Module) else None
     reduction = getattr(module, "reduction", "mean") if module is not None else \
         kwargs.get("reduction", "mean")
@@ -411,23 +426,25 @@ def _loss_estimate(op: str, module: Any, args: Sequence[Any], kwargs: dict,
     return work, float(work)
 
 
-def _einsum_numel(equation: str, operands: list[Any]) -> int:
-    """The elements of ``einsum(equation, *operands)``: the output's letters (after
-    ``->``, or those that appear once), each as long as the operand dimension it labels."""
-    spec = equation.replace(" ", "")
-    inputs, _, output = spec.partition("->")
+def _einsum_estimate(args: Sequence[Any]) -> tuple[int, float]:
+    """``einsum(equation, *operands)``: its output's elements (the letters after ``->``,
+    or those that appear once), and its multiply-adds (every combination of its letters)."""
+    equation = args[0] if args and isinstance(args[0], str) else ""
+    operands = list(args[1]) if len(args) == 2 and isinstance(args[1], (list, tuple)) \
+        else list(args[1:])
+    inputs, arrow, output = equation.replace(" ", "").partition("->")
+    terms = inputs.split(",")
     sizes: dict[str, int] = {}
-    letters = inputs.split(",")
-    for term, x in zip(letters, operands, strict=False):
-        shape = _shape_of(x) or ()
-        if "..." in term:
-            return max(_prod(_shape_of(o) or ()) for o in operands) ** 2  # (rare) a bound
-        for letter, size in zip(term, shape, strict=False):
+    for term, x in zip(terms, operands, strict=False):
+        if "..." in term:  # (rare) a bound: the largest operand squared
+            n = max(_prod(_shape_of(o) or ()) for o in operands) ** 2
+            return n, 2.0 * n
+        for letter, size in zip(term, _shape_of(x) or (), strict=False):
             sizes[letter] = max(sizes.get(letter, 1), size)
-    if not _:
-        joined = "".join(letters)
+    if not arrow:
+        joined = "".join(terms)
         output = "".join(sorted(c for c in set(joined) if joined.count(c) == 1))
-    return _prod([sizes.get(c, 1) for c in output])
+    return _prod([sizes.get(c, 1) for c in output]), 2.0 * _prod(list(sizes.values()))
 
 
 def _grid_estimate(key: Any) -> int:
@@ -447,25 +464,11 @@ def _grid_estimate(key: Any) -> int:
     return len(keys) * _prod(lengths)
 
 
-def _einsum_space(args: Sequence[Any]) -> float:
-    """The product of every letter's size in an einsum: the multiply-adds it does."""
-    equation = args[0] if args and isinstance(args[0], str) else ""
-    operands = list(args[1]) if len(args) == 2 and isinstance(args[1], (list, tuple)) \
-        else list(args[1:])
-    sizes: dict[str, int] = {}
-    for term, x in zip(equation.replace(" ", "").partition("->")[0].split(","), operands,
-                       strict=False):
-        for letter, size in zip(term, _shape_of(x) or (), strict=False):
-            sizes[letter] = max(sizes.get(letter, 1), size)
-    return float(_prod(list(sizes.values())))
-
-
 def _grower_estimate(op: str, target: Any, args: Sequence[Any], kwargs: dict) -> int:
     """Ops whose result can dwarf their operands: a diagonal matrix from a vector,
     repeats, padding, one-hot codes, samples, grids of coordinates, pairwise distances,
-    an einsum's output."""
-    x = target if target is not None else (args[0] if args else kwargs.get("input"))
-    rest = list(args if target is not None else args[1:])
+    the indices of nonzero elements, the k largest."""
+    x, rest = _subject(target, args, kwargs)
     shape = _shape_of(x) or ()
     n = _prod(shape)
     try:
@@ -482,9 +485,6 @@ def _grower_estimate(op: str, target: Any, args: Sequence[Any], kwargs: dict) ->
                 dim = _arg(rest, kwargs, 1, "dim")
                 return total if dim is None or not shape else n // max(shape[dim], 1) * total
             return n * max(int(repeats), 0)
-        if op == "tile":
-            reps = _ints(_arg(rest, kwargs, 0, "dims", ()))
-            return n * _prod(reps)
         if op == "pad":
             pads = _ints(_arg(rest, kwargs, 0, "pad", ()))
             padded = list(shape)
@@ -517,11 +517,6 @@ def _grower_estimate(op: str, target: Any, args: Sequence[Any], kwargs: dict) ->
             other = _shape_of(_arg(rest, kwargs, 0, "x2")) or ()
             batch = _prod(shape[:-2]) if len(shape) > 2 else 1
             return batch * (shape[-2] if len(shape) > 1 else 1) * (other[-2] if len(other) > 1 else 1)
-        if op == "einsum":
-            equation = args[0] if args and isinstance(args[0], str) else ""
-            operands = list(args[1]) if len(args) == 2 and isinstance(args[1], (list, tuple)) \
-                else list(args[1:])
-            return _einsum_numel(equation, operands)
     except (TypeError, ValueError, IndexError, OverflowError):
         pass
     return n
@@ -540,8 +535,7 @@ def _lookup_estimate(op: str, target: Any, args: Sequence[Any], kwargs: dict,
         if isinstance(weight, torch.Tensor) and index is not None:
             return _prod(_shape_of(index) or ()) * weight.shape[-1]
     elif op == "index_select":
-        x = target if target is not None else _arg(args, kwargs, 0, "input")
-        rest = args if target is not None else args[1:]
+        x, rest = _subject(target, args, kwargs)
         dim, index = _arg(rest, kwargs, 0, "dim", 0), _arg(rest, kwargs, 1, "index")
         shape = _shape_of(x)
         if shape and isinstance(dim, int) and _shape_of(index) is not None:
@@ -556,9 +550,8 @@ def _lookup_estimate(op: str, target: Any, args: Sequence[Any], kwargs: dict,
 def _histogram_estimate(op: str, target: Any, args: Sequence[Any], kwargs: dict) -> int:
     """``histogram``/``histc``: max(input, bins); ``bincount``: max(input, minlength,
     the largest value + 1), read from the input (a bin for every value up to it)."""
-    x = target if target is not None else (args[0] if args else kwargs.get("input"))
+    x, rest = _subject(target, args, kwargs)
     n = _prod(_shape_of(x) or ())
-    rest = args if target is not None else args[1:]
     if op == "bincount":
         bins = int(kwargs.get("minlength", 0) or 0)
         if isinstance(x, torch.Tensor) and x.numel() and not x.is_floating_point():
@@ -641,6 +634,37 @@ def _resample_estimate(args: Sequence[Any], kwargs: dict, inp: tuple[int, ...] |
     return n, 4.0 * n
 
 
+Estimator = Callable[[str, Any, Sequence[Any], dict, Any], tuple[int, float]]
+
+
+def _elements(estimate: Callable[..., int]) -> Estimator:
+    """An estimator of elements alone: as many operations as elements."""
+    def both(op: str, target: Any, args: Sequence[Any], kwargs: dict, fn: Any) -> tuple[int, float]:
+        n = estimate(op, target, args, kwargs, fn)
+        return n, float(n)
+    return both
+
+
+def _pool_both(op: str, target: Any, args: Sequence[Any], kwargs: dict,
+               fn: Any) -> tuple[int, float]:
+    n = _pool_estimate(op, fn, args, kwargs)
+    return n, float(n * _pool_window(op, fn, args, kwargs))
+
+
+#: The op families with a rule of their own, by name: one lookup, not a chain of tests.
+_FAMILIES: dict[str, Estimator] = {
+    **dict.fromkeys(_HISTOGRAMS, _elements(lambda o, t, a, k, f: _histogram_estimate(o, t, a, k))),
+    **dict.fromkeys(_GROWERS, _elements(lambda o, t, a, k, f: _grower_estimate(o, t, a, k))),
+    **dict.fromkeys(_LOOKUPS, _elements(_lookup_estimate)),
+    **dict.fromkeys(_REDUCTIONS, lambda o, t, a, k, f: _reduction_estimate(o, t, a, k)),
+    **dict.fromkeys(_POOLS, _pool_both),
+    **dict.fromkeys(_LOSSES, lambda o, t, a, k, f: _loss_estimate(o, f, a, k)),
+    "getitem": _elements(lambda o, t, a, k, f: _index_estimate(a[0], a[1]) if len(a) == 2 else 0),
+    "mgrid": _elements(lambda o, t, a, k, f: _grid_estimate(a[1]) if len(a) == 2 else 0),
+    "einsum": lambda o, t, a, k, f: _einsum_estimate(a),
+}
+
+
 class Gate:
     """Checks limits around library calls and feeds the recorder."""
 
@@ -675,6 +699,9 @@ class Gate:
             if type(only) is torch.Tensor:  # one tensor operand (most calls): its size
                 n = only.numel()
                 return n, float(n)
+        family = _FAMILIES.get(short)
+        if family is not None:
+            return family(short, target, args, kwargs, fn)
         if short in FACTORIES:
             dims = _size_args(args, kwargs)
             if dims:
@@ -695,23 +722,6 @@ class Gate:
                 return n, float(n)
             steps = kwargs.get("steps", nums[2] if len(nums) > 2 else 100)
             return (int(steps), float(steps)) if isinstance(steps, int) else (0, 0.0)
-        if short in _HISTOGRAMS:
-            n = _histogram_estimate(short, target, args, kwargs)
-            return n, float(n)
-        if short == "mgrid" and len(args) == 2:
-            n = _grid_estimate(args[1])
-            return n, float(n)
-        if short in _GROWERS:
-            n = _grower_estimate(short, target, args, kwargs)
-            if short == "einsum":  # every combination of its letters is a multiply-add
-                return n, 2.0 * _einsum_space(args)
-            return n, float(n)
-        if short in _LOOKUPS:
-            n = _lookup_estimate(short, target, args, kwargs, fn)
-            return n, float(n)
-        if short == "getitem" and len(args) == 2:
-            n = _index_estimate(args[0], args[1])
-            return n, float(n)
         if short in _JACOBIANS:
             return _jacobian_estimate(args, kwargs)
         if short in _FACTORISATIONS:  # (before the in-place operators: "inv", "inverse")
@@ -725,17 +735,14 @@ class Gate:
             if operands and not kwargs and all(o.shape == operands[0].shape for o in operands):
                 n = math.prod(operands[0].shape)
                 return n, float(n)
-        shapes = [tuple(a.shape) for a in (target, *args, *kwargs.values())
-                  if isinstance(a, _ARRAYS)]
-        for a in args:
-            if isinstance(a, (list, tuple)):
-                shapes.extend(tuple(v.shape) for v in a if isinstance(v, _ARRAYS))
+        shapes = _operand_shapes(target, args, kwargs)
         if short in _EXPANDS:
             dims = _size_args(args, kwargs) or []
             return _prod([d if d != -1 else 1 for d in dims]), 0.0
-        if short in _REPEATS and target is not None:
-            reps = _size_args(args, kwargs) or []
-            return _prod(reps) * max(_prod(_shape_of(target) or ()), 1), 0.0
+        if short in _REPEATS:  # x.repeat(2, 3), x.tile((2, 3)), torch.tile(x, (2, 3))
+            x, rest = _subject(target, args, kwargs)
+            reps = _size_args(rest, kwargs) or []
+            return _prod(reps) * max(_prod(_shape_of(x) or ()), 1), 0.0
         if short in _JOINS:  # the operands end to end
             n = sum(_prod(s) for s in shapes)
             return n, float(n)
@@ -750,13 +757,6 @@ class Gate:
             return self._matmul_estimate(shapes)
         if short.startswith(_CONVS):
             return _conv_estimate(short, fn, args, kwargs)
-        if short in _POOLS:
-            n = _pool_estimate(short, fn, args, kwargs)
-            return n, float(n * _pool_window(short, fn, args, kwargs))
-        if short in _REDUCTIONS:
-            return _reduction_estimate(short, target, args, kwargs)
-        if short in _LOSSES:
-            return _loss_estimate(short, fn, args, kwargs, shapes)
         if short in _ATTENTION:
             return _attention_estimate(short, shapes, fn)
         n = _broadcast_numel(shapes) if shapes else 0

@@ -232,7 +232,9 @@ class Recorder:
         if first_use or last is None:  # changed before any op used it: that is its value
             rec.value = now.clone()
         else:
-            rec.later = [*(rec.later or ()), (index, now.clone())]
+            if rec.later is None:
+                rec.later = []
+            rec.later.append((index, now.clone()))
         return nid
 
     def node_of(self, t: torch.Tensor) -> str | None:
