@@ -1349,3 +1349,15 @@ print(m)
 if __name__ == '__main__':
     print('main')
 """)
+
+# functools.lru_cache evicts the result used least recently, not the oldest one computed.
+program("lru_cache_evicts_least_recently_used", """
+import functools
+
+@functools.lru_cache(maxsize=2)
+def f(n):
+    print('computing', n)
+    return n * n
+
+print(f(1), f(2), f(1), f(3), f(1), f(2))
+""")

@@ -1228,11 +1228,13 @@ class Interpreter:
 
     def _memoized(self, func: UserFunction, args: list[Any], kwargs: dict[str, Any]) -> Any:
         """``@functools.lru_cache``: an earlier result for the same arguments; the cache
-        keeps ``maxsize`` results, or (unbounded) at most max_sequence_length."""
+        keeps the ``maxsize`` results used most recently, or (unbounded) at most
+        max_sequence_length."""
         memo = func.memo
         assert memo is not None
         key = (tuple(args), tuple(sorted(kwargs.items())))
         if key in memo:
+            memo[key] = memo.pop(key)  # now the most recently used
             return memo[key]
         value = self.run_body(func, args, kwargs)
         if func.memo_size is None:
