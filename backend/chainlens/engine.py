@@ -186,16 +186,8 @@ class _Execution:
         self._flush_outbox()
 
     def _leaf_values(self, p: PassRecord) -> dict[str, Any]:
-        """The leaves of pass ``p`` whose value when its forward ran is not their Node's
-        value (an optimizer stepped them since): that value."""
-        out = {}
-        for nid in p.node_ids:
-            rec = self.recorder.nodes.get(nid)
-            if rec is not None and rec.later:
-                value = rec.value_at(p.index)
-                if value is not rec.value:
-                    out[nid] = self.summarize(value)
-        return out
+        """``Pass.leaf_values``: each stepped leaf's value when the pass's forward ran."""
+        return {nid: self.summarize(v) for nid, v in self.recorder.leaf_values(p).items()}
 
     def _step_dict(self, step: StepRecord) -> dict[str, Any]:
         return {"node": step.node,

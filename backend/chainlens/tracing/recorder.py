@@ -455,6 +455,19 @@ class Recorder:
                 self._forget_values(cap - 1, p.index)
         self.passes.append(p)
 
+    def leaf_values(self, p: PassRecord) -> dict[str, torch.Tensor]:
+        """The leaves of pass ``p`` whose value when its forward ran is not their node's
+        ``value`` (an optimizer stepped them since): that value, by node id. Walks the
+        leaves, not the pass's nodes (an unrolled RNN has 3,000 nodes and 4 leaves)."""
+        out = {}
+        for _, nid in self._leaves.values():
+            rec = self.nodes.get(nid)
+            if rec is not None and rec.later and nid in p.node_ids:
+                value = rec.value_at(p.index)
+                if value is not rec.value and value is not None:
+                    out[nid] = value
+        return out
+
     def _forget_values(self, first: int, now: int) -> None:
         """Leaf values that no recorded pass shows any more: of those kept from pass
         ``first`` up to pass ``now``, only the last tells pass ``now``'s value (a
