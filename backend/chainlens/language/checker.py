@@ -15,6 +15,7 @@ import unicodedata
 from ..errors import LimitExceeded, ProgramRejected
 from ..settings import Settings
 from .allowlist import BUILTINS, NAMESPACES
+from .objects import PROTOCOL
 
 ALLOWED_NODES: frozenset[type] = frozenset({
     ast.Module, ast.Expr, ast.Assign, ast.AugAssign, ast.AnnAssign, ast.If, ast.For, ast.While,
@@ -86,14 +87,7 @@ def parse(source: str, settings: Settings) -> ast.Module:
 #: bridges (``objects.PROTOCOL``). Any other ``__name__`` is refused as a definition:
 #: finalisers and meta-hooks (``__del__``, ``__getattr__``, ``__reduce__``,
 #: ``__init_subclass__``, ``__class_getitem__``, ``__set_name__``...).
-PROTOCOL_METHODS = frozenset("""
-    __init__ __call__ __getitem__ __setitem__ __delitem__ __len__ __iter__ __next__
-    __contains__ __repr__ __str__ __eq__ __ne__ __lt__ __le__ __gt__ __ge__ __hash__ __bool__
-    __add__ __radd__ __iadd__ __sub__ __rsub__ __isub__ __mul__ __rmul__ __imul__
-    __truediv__ __rtruediv__ __itruediv__ __floordiv__ __rfloordiv__ __mod__ __rmod__
-    __pow__ __rpow__ __matmul__ __rmatmul__ __neg__ __pos__ __abs__ __float__ __int__
-    __enter__ __exit__
-""".split())
+PROTOCOL_METHODS = PROTOCOL | {"__init__"}
 #: Dunder names a program may read: ``__name__`` (``if __name__ == "__main__":``) and
 #: ``__init__`` (``super().__init__()``).
 _DUNDER_NAMES = frozenset({"__name__", "__init__"})

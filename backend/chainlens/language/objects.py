@@ -148,9 +148,11 @@ def user_class_of(obj: Any) -> UserClass | None:
     return getattr(type(obj), "chainlens_class", None)
 
 
-#: The protocol methods a program's class may define (the checker's list), each made a
-#: bridge on the real class: Python calls it implicitly (``len(x)``, ``x[i]``, ``a + b``,
-#: a DataLoader indexing a Dataset), and the bridge runs the program's method, interpreted.
+#: The methods of a program's class that Python or a library calls implicitly (``len(x)``,
+#: ``x[i]``, ``a + b``, a DataLoader indexing a Dataset, ``print(model)``'s
+#: ``extra_repr``): each made a bridge on the real class, which runs the program's method,
+#: interpreted. (With ``__init__``, the only ``__dunder__`` names the checker lets a
+#: program define.)
 PROTOCOL = frozenset("""
     __call__ __getitem__ __setitem__ __delitem__ __len__ __iter__ __next__ __contains__
     __repr__ __str__ __eq__ __ne__ __lt__ __le__ __gt__ __ge__ __hash__ __bool__
