@@ -442,7 +442,8 @@ class App {
   }
 
   /** The search box: the first node whose id, a name, its op or its grad_fn matches
-   * (exactly, else as a part), selected, its folded module opened, and shown. */
+   * (exactly, else as a part), selected and brought into view (the node, or the folded
+   * module that holds it). */
   private find(query: string): void {
     const q = query.trim().toLowerCase();
     if (!q || !this.model.finished) return;
