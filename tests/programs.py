@@ -1148,7 +1148,6 @@ print(shallow, copy.deepcopy({'a': [1, 2]}))
 
 # ---- Python as tutorials write it: classes of the program's own and their protocols
 
-# fast.ai "backprop from the foundations" (layers with __call__, out.g attributes),
 # d2l's Timer, a Dataset subclass fed to a DataLoader, an iterator class, properties,
 # classmethods, a context manager and an exception of the program's own.
 program("own_classes_and_protocols", """
@@ -1167,19 +1166,6 @@ class Timer:
         return self.times[-1]
     def sum(self):
         return sum(self.times)
-
-class Linear:
-    '''fast.ai's 'backprop from the foundations': layers with __call__ and .backward.'''
-    def __init__(self, w, b):
-        self.w, self.b = w, b
-    def __call__(self, inp):
-        self.inp = inp
-        self.out = inp @ self.w + self.b
-        return self.out
-    def backward(self):
-        self.inp.g = self.out.g @ self.w.t()
-        self.w.g = self.inp.t() @ self.out.g
-        self.b.g = self.out.g.sum(0)
 
 class Squares(Dataset):
     def __init__(self, n):
@@ -1244,12 +1230,6 @@ t = Timer()
 t.stop()
 print(t.sum(), len(t.times))
 torch.manual_seed(0)
-lin = Linear(torch.randn(3, 2), torch.zeros(2))
-x = torch.randn(4, 3)
-out = lin(x)
-out.g = torch.ones_like(out) / 4
-lin.backward()
-print(lin.w.g, lin.b.g)
 ds = Squares(6)
 loader = DataLoader(ds, batch_size=2, shuffle=False)
 for xb, yb in loader:
