@@ -17,7 +17,8 @@ PITFALLS = {
     "pitfall_inplace_leaf": ("inplace_on_leaf", 4, "AccumulateGrad"),
     "pitfall_sqrt_nan": ("nan_gradient", 4, "SqrtBackward0"),
     "pitfall_integer": ("integer_requires_grad", 3, None),
-    "pitfall_backward_twice": ("backward_twice", 6, "SumBackward0"),
+    # the node backward stopped at: the product, whose saved x the first backward freed
+    "pitfall_backward_twice": ("backward_twice", 6, "MulBackward0"),
     "pitfall_inplace_saved": ("inplace_modified_saved", 6, "ExpBackward0"),
     # without CUDA, creating the GPU tensor (line 4) fails; with it, the product (line 5)
     "pitfall_device": ("device_mismatch", 5 if torch.cuda.is_available() else 4, None),
@@ -48,6 +49,40 @@ def test_fixes_have_no_error_diagnostics(fix_id: str) -> None:
     run = chainlens.run(example(fix_id).source)
     assert run.status == "ok"
     assert [d.code for d in run.diagnostics if d.severity == "error"] == []
+
+
+def test_a_second_backward_marks_the_nodes_whose_saved_tensors_were_freed() -> None:
+    """Each node the second backward found without its saved tensors says which pass freed
+    them; the oracle is PyTorch itself, asked after its first backward which nodes' saved
+    tensors can no longer be read."""
+    source = "\n".join([
+        "import torch",
+        "x = torch.tensor([1.0, 2.0], requires_grad=True)",
+        "h = torch.exp(x) * x",
+        "y = torch.sin(h).sum()",
+        "y.backward()",
+        "y.backward()",
+    ])
+    run = chainlens.run(source)
+    assert run.status == "error" and "second time" in run.error.message
+    freed = {n.grad_fn: n.freed_by for n in run.nodes if n.freed_by is not None}
+
+    x = torch.tensor([1.0, 2.0], requires_grad=True)
+    y = torch.sin(torch.exp(x) * x).sum()
+    y.backward()
+    gone, todo = set(), [y.grad_fn]
+    while todo:
+        fn = todo.pop()
+        for attr in (a for a in dir(fn) if a.startswith("_saved_")):
+            try:
+                getattr(fn, attr)
+            except RuntimeError:
+                gone.add(type(fn).__name__)
+        todo += [f for f, _ in fn.next_functions if f is not None]
+    assert set(freed) == gone and gone >= {"MulBackward0", "ExpBackward0", "SinBackward0"}
+    assert set(freed.values()) == {0}
+    d = next(d for d in run.diagnostics if d.code == "backward_twice")
+    assert next(n for n in run.nodes if n.id == d.node).freed_by == 0
 
 
 def test_leaf_overwritten_keeps_the_original_leaf_gradient() -> None:

@@ -145,8 +145,14 @@ def test_pitfall_diagnostic_on_node_and_line(page: GuardedPage, base_url: str, e
     # each node a warning or an error is about is drawn red on the graph
     flagged = {d["node"] for d in truth["diagnostics"] if d["node"] and d["severity"] != "info"
                and any(n["id"] == d["node"] for n in truth["nodes"])}
-    page.page.wait_for_function("chainlens.flagged().length > 0" if flagged else "true")
+    # every pitfall puts a red node on the graph: its own, or the statement that failed
+    # before making one (an integer tensor asked to require grad), as written
+    page.page.wait_for_function("chainlens.flagged().length > 0")
     assert flagged <= set(page.page.evaluate("chainlens.flagged()"))
+    if not truth["nodes"]:
+        failed = page.page.evaluate("chainlens.flagged()")[0]
+        line = example.source.splitlines()[diag["line"] - 1].strip()
+        assert page.page.evaluate(f"chainlens.text('{failed}')")[:2] == [line, f"✗ line {diag['line']}: not created"]
     # the editor marks the diagnostic's line
     marked_lines = page.page.evaluate("""() => [...document.querySelectorAll('.cm-lintRange')]
         .map(el => { const line = el.closest('.cm-line');
@@ -161,8 +167,8 @@ def test_pitfall_diagnostic_on_node_and_line(page: GuardedPage, base_url: str, e
     assert cursor_line == diag["line"]
     if truth["status"] == "error":
         assert truth["error"]["message"][:40] in page.page.inner_text("#error")
-        # the partial graph is still drawn
-        assert (page.page.evaluate("chainlens.items") > 0) == bool(truth["nodes"])
+        # the partial graph is still drawn (with the failed statement when it made none)
+        assert page.page.evaluate("chainlens.items") >= max(1, len(truth["nodes"]))
 
 
 def test_lenet_groups_expand_and_collapse(page: GuardedPage) -> None:
@@ -563,3 +569,89 @@ def test_a_failed_backward_says_how_far_it_got(page: GuardedPage, base_url: str)
     assert "Run a program with a backward call" not in card
     assert "stopped" in card and truth["error"]["message"] in card, card
     assert truth["error"]["type"] == "RuntimeError" and "RuntimeError" in card
+
+
+def local_formula(g: GuardedPage) -> tuple[str, str]:
+    """The card's local derivative as TeX (KaTeX keeps the source) and as a person reads it."""
+    return g.page.evaluate("""() => { const h = [...document.querySelectorAll('#card h3')]
+        .find(h => h.textContent === 'Local derivative');
+        const tex = h.parentElement.querySelector('.tex');
+        return [tex.querySelector('annotation').textContent, tex.querySelector('.katex-html').textContent]; }""")
+
+
+def test_the_formula_is_written_in_the_programs_names(page: GuardedPage) -> None:
+    """The pow step of the chain-rule example: its input is the program's y, its output is
+    unnamed (written pow); the slope is 2·y, not the 2x¹ whose x would be the leaf."""
+    load_example(page, "chain_rule")
+    run_and_wait(page)
+    page.page.locator("#graph").focus()
+    while "PowBackward0" not in page.page.inner_text("#card"):
+        page.page.keyboard.press("ArrowRight")
+    tex, shown = local_formula(page)
+    assert tex == r"\frac{\partial L}{\partial {y}} = \frac{\partial L}{\partial {\text{pow}}} \odot 2\cdot {y}", tex
+    assert shown.endswith("2⋅y") and "x" not in shown, shown
+    while "AddBackward0" not in page.page.inner_text("#card"):
+        page.page.keyboard.press("ArrowRight")
+    tex, _ = local_formula(page)  # y = x + 2: a is the leaf x, b the constant, the output y
+    assert r"{y} = {x} + {\text{const}}" in tex and r"\partial {x}} = \frac{\partial L}{\partial {y}}" in tex, tex
+
+
+def test_the_sqrt_pitfall_reads_in_its_own_names(page: GuardedPage, base_url: str) -> None:
+    source = next(e.source for e in examples() if e.id == "pitfall_sqrt_nan")
+    run = httpx.post(base_url + "/api/v1/runs", json={"source": source}, timeout=60).json()
+    sqrt = next(n for n in run["nodes"] if n["grad_fn"] == "SqrtBackward0")
+    src = next(n for n in run["nodes"] if n["id"] == sqrt["inputs"][0])
+    name = lambda n: (n["names"] or [n["label"]])[-1]  # noqa: E731
+    load_example(page, "pitfall_sqrt_nan")
+    run_and_wait(page)
+    page.page.locator(f"table[aria-label=Nodes] tr[data-node={sqrt['id']}]").click()
+    page.page.wait_for_function("document.querySelector('#card').innerText.includes('SqrtBackward0')")
+    tex, _ = local_formula(page)
+    term = lambda n: n if len(n) == 1 else rf"\text{{{n}}}"  # noqa: E731
+    assert rf"\sqrt{{{{{term(name(src))}}}}}" in tex and rf"2{{{term(name(sqrt))}}}" in tex, tex
+
+
+def test_the_edges_into_a_step_carry_the_gradient_flowing_back(page: GuardedPage, base_url: str) -> None:
+    """At each step, the edge from each input into the node shown carries ∇ of what
+    PyTorch sent back along it (the step's grad_inputs); no other edge carries a number."""
+    from oracle import run_plain_passes
+
+    load_example(page, "chain_rule")
+    run = run_and_wait(page)
+    assert run["items"] > 0
+    source = next(e.source for e in examples() if e.id == "chain_rule")
+    plain = run_plain_passes(source)[0]
+    nodes = httpx.get(f"{base_url}/api/v1/runs/{page.page.evaluate('chainlens.painted')}").json()["nodes"]
+    by_fn = {n["grad_fn"]: n for n in nodes}
+    page.page.locator("#graph").focus()
+    written = []
+    for k, truth in enumerate(plain.steps):
+        node = by_fn[truth.grad_fn]
+        expected = {f"{src}->{node['id']}": g for src, g in zip(node["inputs"], truth.grad_inputs)
+                    if src is not None}
+        shown = page.page.evaluate("chainlens.edgeText()")
+        written += shown.values()
+        assert set(shown) == set(expected), (k, truth.grad_fn, shown)
+        for key, text in shown.items():  # the numbers when they fit on the edge, else the shape
+            g = expected[key]
+            if "[" in text:
+                assert numbers(text) == pytest.approx(g.reshape(-1).tolist(), rel=1e-3), text
+            else:
+                assert text == "∇ " + "×".join(map(str, g.shape)), text
+        page.page.keyboard.press("ArrowRight")
+    add = next(s for s in plain.steps if s.grad_fn == "AddBackward0")  # sends [6, 6, 6] to x
+    assert "∇ [" + ", ".join(f"{v:g}" for v in add.grad_inputs[0].tolist()) + "]" in written
+
+
+def test_a_second_backward_marks_the_freed_nodes(page: GuardedPage, base_url: str) -> None:
+    source = next(e.source for e in examples() if e.id == "pitfall_backward_twice")
+    run = httpx.post(base_url + "/api/v1/runs", json={"source": source}, timeout=60).json()
+    freed = [n["id"] for n in run["nodes"] if n["freed_by"] is not None]
+    assert freed
+    load_example(page, "pitfall_backward_twice")
+    run_and_wait(page)
+    assert set(freed) <= set(page.page.evaluate("chainlens.flagged()"))
+    page.page.locator(f"table[aria-label=Nodes] tr[data-node={freed[0]}]").click()
+    inspector = page.page.get_by_role("region", name="Inspector").inner_text()
+    assert "freed by backward() of pass 1" in inspector, inspector
+    page.screenshot("backward_twice_freed")

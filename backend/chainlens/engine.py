@@ -111,6 +111,9 @@ class _Execution:
         self.stdout_bytes = 0
         self.backward_calls = 0
         self._culprit: str | None = None
+        #: Node id -> the pass whose backward freed its saved tensors, for the nodes a
+        #: second backward found freed.
+        self._freed: dict[str, int | None] = {}
         streaming = emit is not None
         self.recorder = Recorder(
             settings.max_nodes, settings.max_recorded_passes,
@@ -171,7 +174,8 @@ class _Execution:
                 "module": rec.module, "call": rec.call, "inputs": list(rec.inputs),
                 "saved": ({k: self.summarize(t) for k, v in rec.saved.items()
                            if (t := v.current) is not None} if rec.saved else None),
-                "value": self.summarize(rec.value), "grad": self.summarize(rec.grad)}
+                "value": self.summarize(rec.value), "grad": self.summarize(rec.grad),
+                "freed_by": self._freed.get(rec.id)}
 
     def _emit_node(self, rec: NodeRecord) -> None:
         node = self._node_dict(rec)
@@ -277,7 +281,9 @@ class _Execution:
             result = fn(*args, **kwargs)
         except RuntimeError as e:
             if "modified by an inplace" in str(e):
-                self._culprit = self._find_modified_saved()
+                self._culprit = next(iter(self._unreadable_saved("modified by an inplace")), None)
+            elif "second time" in str(e):
+                self._mark_freed(p)
             raise
         finally:
             self.recorder.end_pass()
@@ -393,7 +399,7 @@ class _Execution:
         target = self.interp.gate.last_inplace
         if "leaf Variable" in text and isinstance(target, torch.Tensor) and target.requires_grad:
             return rec.node_of(target)
-        if "modified by an inplace" in text and self._culprit:
+        if ("modified by an inplace" in text or "second time" in text) and self._culprit:
             return self._culprit
         if rec.passes and ("scalar outputs" in text or "second time" in text
                            or "modified by an inplace" in text):
@@ -403,18 +409,30 @@ class _Execution:
             return rec.node_of(operand)
         return None
 
-    def _find_modified_saved(self) -> str | None:
-        """Read the failed pass's saved tensors: the one whose read raises was modified in
-        place."""
+    def _unreadable_saved(self, why: str) -> list[str]:
+        """Read the failed pass's saved tensors, nearest the root first: the nodes whose
+        read raises with ``why`` (modified in place; freed by an earlier backward)."""
+        found = []
         for fn in self.recorder.pass_fns:
             for attr in dir(fn):
                 if attr.startswith("_saved_"):
                     try:
                         getattr(fn, attr)
                     except RuntimeError as e:
-                        if "modified by an inplace" in str(e):
-                            return fn.metadata.get("chainlens")
-        return None
+                        if why in str(e) and (nid := fn.metadata.get("chainlens")):
+                            found.append(nid)
+                            break
+        return found
+
+    def _mark_freed(self, failed: PassRecord) -> None:
+        """A second backward through one graph: each node whose saved tensors are gone, and
+        the pass that freed them (the last one before that went through it). The first,
+        nearest the root, is the one backward stopped at."""
+        freed = self._unreadable_saved("already been freed")
+        earlier = [p for p in self.recorder.passes if p.index < failed.index]
+        for nid in freed:
+            self._freed[nid] = next((p.index for p in reversed(earlier) if nid in p.node_ids), None)
+        self._culprit = freed[0] if freed else None
 
     def _auto_backward(self, tree: Any) -> None:
         if self.backward_calls or not tree.body:

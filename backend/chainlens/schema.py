@@ -104,11 +104,19 @@ class Node(BaseModel):
         "self, other), in graphs of at most saved_max_nodes nodes, as backward read them. "
         "A saved tensor of more than 65,536 elements that the program later changed in place "
         "is left out.")
+    freed_by: int | None = Field(
+        default=None, description="For a node a later backward found without its saved "
+        "tensors: the pass (from 0) whose backward freed them (retain_graph=False). Set when "
+        "a second backward through the graph failed.")
 
 
 class Formula(BaseModel):
     model_config = ConfigDict(extra="allow")
     latex: str
+    letters: dict[str, int | str] | None = Field(
+        default=None, description="Which tensor each single letter of ``latex`` (and of "
+        "``steps``) stands for: an input's position in the node's ``inputs``, or \"out\" for "
+        "the node's own output. The page writes the program's names in their place.")
 
 
 class Step(BaseModel):

@@ -5,13 +5,11 @@
  * downstream gradient for each input, typeset with KaTeX and drawn by rank.
  */
 import katex from "katex";
+import { named, texText } from "./letters";
 import type { PassIndex } from "./steps";
 import { fmtNum, flat, maxAbsOf, renderTensor, shapeOf, UNSEEN_VALUE } from "./tensor";
 import type { Formula, GraphNode, Pass, RunError, Step, TensorView } from "./wire";
 
-export function texText(s: string): string {
-  return `\\text{${s.replace(/[\\{}_^#$%&~]/g, (c) => (c === "\\" ? "\\textbackslash{}" : c === "~" ? "\\textasciitilde{}" : c === "^" ? "\\textasciicircum{}" : `\\${c}`))}}`;
-}
 
 function tex(src: string, display = false): HTMLElement {
   const span = document.createElement(display ? "div" : "span");
@@ -147,8 +145,9 @@ export function renderCard(root: HTMLElement, ctx: CardContext | null, stopped: 
     const badge = document.createElement("span");
     badge.className = f.verified ? "badge ok" : "badge warn";
     badge.textContent = f.verified ? "✓ verified against the engine's numbers" : "not verified";
-    local.append(tex(f.latex, true));
-    for (const line of f.steps ?? []) local.append(tex(line, true));
+    const role = (r: number | string): string | null => (r === "out" ? out : typeof r === "number" ? inputs[r] ?? null : null);
+    local.append(tex(named(f.latex, f.letters, role), true));
+    for (const line of f.steps ?? []) local.append(tex(named(line, f.letters, role), true));
     if (f.elements?.length) local.append(arithmetic(f.elements, inputs, step));
     if (typeof f.code === "string" && f.code) {
       const pre = document.createElement("pre");

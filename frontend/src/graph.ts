@@ -162,11 +162,21 @@ function leafKind(node: GraphNode): ItemKind {
   return node.module || node.names.some((n) => n.includes(".")) ? "param" : "leaf";
 }
 
+/** A statement that failed before it made a tensor (an integer tensor asked to require
+ * grad): drawn as a node of its own, so the mistake is on the graph even when the graph
+ * is otherwise empty. */
+export interface Failure {
+  id: string;
+  label: string;
+  sub: string;
+}
+
 export function buildDisplay(
   nodes: GraphNode[],
   cutEdges: CutEdge[],
   roots: Set<string>,
   opts: DisplayOptions,
+  failures: Failure[] = [],
 ): DisplayGraph {
   const consumers = consumersOf(nodes);
   const byId = new Map(nodes.map((n) => [n.id, n]));
@@ -262,6 +272,10 @@ export function buildDisplay(
     items.push({ id, kind: "cut", label, sub: "", node: null, parent, w: itemWidth(label, ""), h: 24 });
     addEdge(from, id, cut.source, null, true);
   });
+
+  for (const f of failures) {
+    items.push({ id: f.id, kind: "output", label: f.label, sub: f.sub, node: f.id, parent: null, w: itemWidth(f.label, f.sub), h: ITEM_H });
+  }
 
   const boxes = [...groups.values()].filter((g) => {
     if (opts.collapsed.has(g.id)) return false;

@@ -9,7 +9,7 @@ import { manualFilename, requestManual, showManual } from "./manual";
 import { renderCard } from "./card";
 import { Editor } from "./editor";
 import type { Mark } from "./editor";
-import { allGroupIds, buildDisplay, defaultOptions, shapeText } from "./graph";
+import { allGroupIds, buildDisplay, defaultOptions, shapeText, type Failure } from "./graph";
 import type { DisplayGraph, DisplayOptions, Item } from "./graph";
 import { LayoutClient } from "./layout";
 import { RunModel } from "./model";
@@ -59,6 +59,8 @@ interface Probe {
   flagged(): string[];
   /** What the last paint wrote on a node: label, value, gradient. */
   text(id: string): string[] | null;
+  /** The gradients written on edges by the last paint, "src->dst" to text. */
+  edgeText(): Record<string, string>;
   /** Module groups on screen: where to click to expand or collapse each. */
   groups(): { id: string; label: string; collapsed: boolean; x: number; y: number }[];
 }
@@ -84,6 +86,8 @@ class App {
   tablePass = -1;
   /** Nodes a diagnostic (error or warning) is about: drawn red, with its message. */
   flags = new Map<string, string>();
+  /** The program as it was when run (the editor may have changed since). */
+  runSource = "";
   probe: Probe;
 
   constructor() {
@@ -97,6 +101,7 @@ class App {
         const g = this.gradAt(n);
         return g.kind === "known" && g.grad ? nodeText(g.grad) : null;
       },
+      edgeGrad: (src, dst) => this.edgeGrad(src, dst),
       active: () => this.activeNode(),
       selected: () => this.selected,
       onSelect: (it) => this.select(it.node, true),
@@ -111,6 +116,7 @@ class App {
       groups: () => this.groupsOnScreen(),
       flagged: () => [...this.view.flaggedDrawn],
       text: (id: string) => this.view.drawnText.get(id) ?? null,
+      edgeText: () => Object.fromEntries(this.view.drawnEdgeText),
     };
     (window as unknown as { chainlens: Probe }).chainlens = this.probe;
     this.bind();
@@ -234,7 +240,8 @@ class App {
     this.status("running…");
     const device = ($("device") as HTMLSelectElement).value || undefined;
     const model = this.model;
-    this.cancel = streamRun({ source: this.editor.text, device }, (events) => {
+    this.runSource = this.editor.text;
+    this.cancel = streamRun({ source: this.runSource, device }, (events) => {
       if (model !== this.model) return;
       let graph = false, output = false, done = false, backward = false;
       for (const event of events) {
@@ -301,6 +308,9 @@ class App {
     }
     this.flags = new Map(model.diagnostics.filter((d) => d.node && d.severity !== "info")
       .map((d) => [d.node!, d.message]));
+    for (const n of model.nodes) {  // a second backward found these without their saved tensors
+      if (n.freed_by != null && !this.flags.has(n.id)) this.flags.set(n.id, freedText(n.freed_by));
+    }
     const shared = this.pendingStep;
     this.pendingStep = null;
     this.cursor.goto(shared?.pass ?? 0, shared?.step ?? 0);
@@ -321,6 +331,19 @@ class App {
     if (model === this.model) this.table.update((id) => this.gradAt(id), this.activeNode());
   }
 
+  /** The statements an error diagnostic is about that made no node (their node ids are
+   * "!k", flagged with the diagnostic's message): the line as written, crossed out. */
+  private failures(): Failure[] {
+    const lines = this.runSource.split("\n");
+    return this.model.diagnostics.flatMap((d, k) => {
+      if (d.node || d.severity !== "error" || !d.line) return [];
+      const id = `!${k}`;
+      this.flags.set(id, d.message);
+      const text = (lines[d.line - 1] ?? "").trim();
+      return [{ id, label: text.length > 48 ? `${text.slice(0, 47)}…` : text, sub: `✗ line ${d.line}: not created` }];
+    });
+  }
+
   /**
    * Lays out and draws the current graph; false when a newer layout superseded it. A
    * preview (while the run streams in) is laid out on the main thread, at once.
@@ -329,7 +352,7 @@ class App {
     const t0 = performance.now();
     const model = this.model;
     const roots = new Set(model.passes.map((p) => p.root).filter((r): r is string => r !== null));
-    const display = buildDisplay(model.nodes, model.cutEdges, roots, this.options);
+    const display = buildDisplay(model.nodes, model.cutEdges, roots, this.options, this.failures());
     const result = preview ? this.layouts.preview(display) : await this.layouts.layout(display);
     if (!result || model !== this.model) return false;
     this.lastLayoutMs = performance.now() - t0;
@@ -390,6 +413,16 @@ class App {
 
   private statusOf(node: string): Status {
     return this.index ? this.index.status(node, this.cursor.step) : "none";
+  }
+
+  /** What the step shown sends back to its input ``src``: the sum over each place
+   * ``src`` is an input (x * x), as PyTorch adds them. */
+  private edgeGrad(src: string, dst: string): string | null {
+    const step = this.index?.step(this.cursor.step);
+    const node = this.model.byId.get(dst);
+    if (!step || step.node !== dst || !node) return null;
+    const views = node.inputs.flatMap((id, i) => (id === src && step.grad_inputs[i] ? [step.grad_inputs[i]!] : []));
+    return views.length === 1 ? nodeText(views[0]) : views.length ? views.map(nodeText).join(" + ") : null;
   }
 
   activeNode(): string | null {
@@ -544,6 +577,7 @@ class App {
     const g = this.gradAt(node.id);
     add("gradient", g.kind === "known" ? renderTensor(g.grad) : g.kind === "pending" ? "not computed yet" : "not reached in this pass");
     for (const [name, view] of Object.entries(node.saved ?? {})) add(`saved ${name}`, renderTensor(view));
+    if (node.freed_by != null) add("saved tensors", freedText(node.freed_by));
     root.append(dl);
     const runId = this.model.run?.id;
     const pass = this.index?.pass;
@@ -760,3 +794,8 @@ class App {
 }
 
 new App();
+
+/** A node whose saved tensors an earlier backward freed (the pass counted from 1). */
+function freedText(pass: number): string {
+  return `freed by backward() of pass ${pass + 1} (retain_graph=False): a second backward cannot run through this node`;
+}

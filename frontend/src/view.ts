@@ -14,6 +14,9 @@ export interface ViewHooks {
   flagOf(node: string): string | null;
   /** The node's gradient once the step shown has computed it (drawn under it), or null. */
   gradOf(node: string): string | null;
+  /** The gradient the step shown sends back along the edge from ``src`` into ``dst``
+   * (the active node), written on the edge; null on every other edge. */
+  edgeGrad(src: string, dst: string): string | null;
   active(): string | null;
   selected(): string | null;
   onSelect(item: Item): void;
@@ -335,6 +338,8 @@ export class GraphView {
   /** What the last paint wrote on each node: label, value, gradient (graphs up to
    * TEXT_KEPT items; what a test reads of the canvas). */
   drawnText = new Map<string, string[]>();
+  /** What the last paint wrote on edges: "src->dst" to the gradient flowing back along it. */
+  drawnEdgeText = new Map<string, string>();
 
   private draw(): number {
     const c = this.canvas;
@@ -350,6 +355,7 @@ export class GraphView {
     ctx.fillRect(0, 0, width, height);
     this.flaggedDrawn = new Set();
     this.drawnText = new Map();
+    this.drawnEdgeText = new Map();
     if (!this.graph) {
       this.hooks.onPaint(0);
       return 0;
@@ -364,7 +370,7 @@ export class GraphView {
     const detail = this.k >= LABELS_FROM;
 
     this.drawBoxes(visible, detail);
-    this.drawEdges(visible);
+    const labels = this.drawEdges(visible);
     let drawn = 0;
     ctx.lineWidth = 1.2;
     const r = this.rects;
@@ -376,6 +382,7 @@ export class GraphView {
       drawn++;
     }
     ctx.globalAlpha = 1;
+    if (detail) this.drawEdgeLabels(labels);
     this.hooks.onPaint(drawn);
     return drawn;
   }
@@ -413,7 +420,10 @@ export class GraphView {
     return [a[0] + fa.w, a[1] + fa.h / 2, b[0], b[1] + fb.h / 2];
   }
 
-  private drawEdges(visible: (a: number, b: number, c: number, d: number) => boolean): void {
+  /** Draws the edges; answers the gradients to write on the active node's input edges,
+   * with where (the curve's middle). Gradients flow back: those edges have their
+   * arrowhead at the input's end. */
+  private drawEdges(visible: (a: number, b: number, c: number, d: number) => boolean): [string, string, number, number][] {
     const ctx = this.ctx;
     const active = this.hooks.active();
     const plain = new Path2D();
@@ -422,19 +432,30 @@ export class GraphView {
     const up = new Path2D();
     const edges = this.graph!.edges;
     const sg = this.segs;
+    const labels: [string, string, number, number][] = [];
     for (let i = 0, j = 0; i < edges.length; i++, j += 4) {
       const x0 = sg[j], y0 = sg[j + 1], x1 = sg[j + 2], y1 = sg[j + 3];
       if (!visible(Math.min(x0, x1), Math.min(y0, y1), Math.max(x0, x1), Math.max(y0, y1))) continue;
       const e = edges[i];
-      const path = active && e.dst === active ? down : active && e.src === active ? up : e.dashed ? dashed : plain;
+      const back = active !== null && e.dst === active;
+      const path = back ? down : active && e.src === active ? up : e.dashed ? dashed : plain;
       const mx = (x0 + x1) / 2;
       path.moveTo(x0, y0);
       if (x1 > x0) path.bezierCurveTo(mx, y0, mx, y1, x1, y1);
       else path.bezierCurveTo(x0 + 40, y0, x1 - 40, y1, x1, y1);
-      path.moveTo(x1, y1);
-      path.lineTo(x1 - 5, y1 - 3);
-      path.moveTo(x1, y1);
-      path.lineTo(x1 - 5, y1 + 3);
+      if (back) {  // the gradient arrives at the input: the arrowhead points back at it
+        path.moveTo(x0, y0);
+        path.lineTo(x0 + 7, y0 - 4);
+        path.moveTo(x0, y0);
+        path.lineTo(x0 + 7, y0 + 4);
+        const text = this.hooks.edgeGrad(e.src, active);
+        if (text !== null) labels.push([`${e.src}->${active}`, text, mx, (y0 + y1) / 2]);
+      } else {
+        path.moveTo(x1, y1);
+        path.lineTo(x1 - 5, y1 - 3);
+        path.moveTo(x1, y1);
+        path.lineTo(x1 - 5, y1 + 3);
+      }
     }
     ctx.lineWidth = 1;
     ctx.strokeStyle = this.colors.edge;
@@ -447,6 +468,23 @@ export class GraphView {
     ctx.stroke(down);
     ctx.strokeStyle = this.colors.down;
     ctx.stroke(up);
+    return labels;
+  }
+
+  private drawEdgeLabels(labels: [string, string, number, number][]): void {
+    const ctx = this.ctx;
+    ctx.font = SMALL;
+    ctx.textAlign = "center";
+    ctx.textBaseline = "middle";
+    for (const [key, text, x, y] of labels) {
+      const label = `∇ ${text}`;
+      const w = ctx.measureText(label).width + 8;
+      ctx.fillStyle = this.colors.bg;
+      ctx.fillRect(x - w / 2, y - 8, w, 16);
+      ctx.fillStyle = this.colors.accent;
+      ctx.fillText(label, x, y);
+      this.drawnEdgeText.set(key, label);
+    }
   }
 
   private shape(it: Item, x: number, y: number): void {

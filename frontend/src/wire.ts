@@ -45,6 +45,8 @@ export interface GraphNode {
   value: TensorView | null;
   grad: TensorView | null;
   saved?: Record<string, TensorView> | null;
+  /** The pass (from 0) whose backward freed this node's saved tensors, when a later one failed on it. */
+  freed_by?: number | null;
 }
 
 export interface Formula {
@@ -56,6 +58,8 @@ export interface Formula {
   /** An element-by-element step's first elements: upstream × local = downstream. */
   elements?: { input: number; index: number[]; upstream: Num; local: Num; downstream: Num }[];
   note?: string;
+  /** Which tensor each letter of latex and steps stands for: an input's position or "out". */
+  letters?: Record<string, number | string> | null;
   [extra: string]: unknown;
 }
 

@@ -19,11 +19,13 @@ from torch.autograd.function import BackwardCFunction
 
 from ..tracing.summaries import number
 from .formulas import (F64, MAX_JACOBIAN_ENTRIES, MAX_VERIFY_ELEMENTS, RULES,
-                       RUN_BUDGET_ELEMENTS, RUN_BUDGET_STEPS, SAME_KIND_VERIFIED, Ctx, Explained,
-                       jacobian, size_of, verify)
+                       RUN_BUDGET_ELEMENTS, RUN_BUDGET_STEPS, SAME_KIND_VERIFIED, UNARY, Ctx,
+                       Explained, jacobian, size_of, verify)
 
 _OVER_BUDGET = ("Not recomputed: this run's first {} steps were (the budget is "
                 f"{RUN_BUDGET_STEPS} steps, {RUN_BUDGET_ELEMENTS:,} elements).")
+#: ``x.grad += ...``: x is the leaf itself.
+ACCUMULATE: dict[str, int | str] = {"x": "out"}
 #: Jacobians at most this many rows and columns are written out as a matrix.
 MATRIX_MAX = 8
 
@@ -41,11 +43,14 @@ def _matrix(m: torch.Tensor) -> str:
     return r"\begin{bmatrix}" + r"\\ ".join(rows) + r"\end{bmatrix}"
 
 
-def _scalar_steps(ctx: Ctx, grads: Sequence[torch.Tensor | None]) -> list[str]:
-    """For a scalar step: upstream × local = downstream, with the numbers."""
+def _scalar_steps(ctx: Ctx, explained: Explained) -> list[str]:
+    """For a scalar step: upstream × local = downstream, with the numbers, each input
+    written with its letter in the rule (which the page replaces by the program's name)."""
     up = ctx.upstream[0] if ctx.upstream else None
     if up is None or up.numel() != 1:
         return []
+    grads = explained.grads
+    letter = {v: k for k, v in reversed(explained.letters.items())}
     g = float(up.detach().to(F64).reshape(()))
     lines = []
     for i, mine in enumerate(grads):
@@ -53,7 +58,8 @@ def _scalar_steps(ctx: Ctx, grads: Sequence[torch.Tensor | None]) -> list[str]:
             continue
         d = float(mine.reshape(()))
         local = d / g if g != 0 else float("nan")
-        lines.append(rf"\frac{{\partial L}}{{\partial x_{{{i}}}}} = \underbrace{{{_num(g)}}}_{{\text{{upstream}}}}"
+        name = letter.get(i, f"x_{{{i}}}")
+        lines.append(rf"\frac{{\partial L}}{{\partial {name}}} = \underbrace{{{_num(g)}}}_{{\text{{upstream}}}}"
                      rf" \times \underbrace{{{_num(local)}}}_{{\text{{local}}}} = {_num(d)}")
     return lines
 
@@ -98,8 +104,8 @@ class Explainer:
         self.custom_checks: dict[str, dict[str, Any]] = {}
         #: custom Function class name -> the source of its backward method.
         self.custom_code: dict[str, str] = {}
-        #: grad_fn type -> (latex, text) of its rule, for steps past the budget.
-        self._seen_rules: dict[str, tuple[str, str]] = {}
+        #: grad_fn type -> (latex, text, letters) of its rule, for steps past the budget.
+        self._seen_rules: dict[str, tuple[str, str, dict[str, int | str]]] = {}
         #: (grad_fn type, shapes of upstream and downstream) -> steps of it verified.
         self._kinds_verified: dict[tuple, int] = {}
         #: (grad_fn type, note) -> the formula of a step not recomputed (copied per step).
@@ -162,12 +168,13 @@ class Explainer:
                 explained = None
         if explained is None:
             return self._jacobian(ctx, name)
-        self._seen_rules[name] = (explained.latex, explained.text)
+        self._seen_rules[name] = (explained.latex, explained.text, explained.letters)
         out = {"latex": explained.latex, "text": explained.text,
-               "verified": verify(explained.grads, ctx.downstream), "kind": "rule"}
+               "verified": verify(explained.grads, ctx.downstream), "kind": "rule",
+               "letters": explained.letters}
         if explained.note:
             out["note"] = explained.note
-        steps = _scalar_steps(ctx, explained.grads)
+        steps = _scalar_steps(ctx, explained)
         if steps:
             out["steps"] = steps
         else:
@@ -185,9 +192,10 @@ class Explainer:
         tell nothing new (made once per note: thousands of steps share a few)."""
         formula = self._unchecked_formulas.get((name, note))
         if formula is None:
-            latex, text = self._seen_rules.get(name, (rf"\text{{{name}}}", name))
+            latex, text, letters = self._seen_rules.get(name, (rf"\text{{{name}}}", name, {}))
             formula = self._unchecked_formulas[(name, note)] = {
-                "latex": latex, "text": text, "verified": False, "kind": "rule", "note": note}
+                "latex": latex, "text": text, "verified": False, "kind": "rule", "note": note,
+                "letters": letters}
         return dict(formula)
 
     def _jacobian(self, ctx: Ctx, name: str) -> dict[str, Any]:
@@ -203,7 +211,7 @@ class Explainer:
         J = result["J"]
         shown = _matrix(J) if max(J.shape) <= MATRIX_MAX else rf"J \in \mathbb{{R}}^{{{J.shape[0]}\times{J.shape[1]}}}"
         return {"latex": r"\frac{\partial L}{\partial x} = J^{\top}\frac{\partial L}{\partial y},\quad J = " + shown,
-                "text": "dL/dx = J.T @ dL/dy (the Jacobian of this node)",
+                "text": "dL/dx = J.T @ dL/dy (the Jacobian of this node)", "letters": UNARY,
                 "verified": verify(result["grads"], ctx.downstream), "kind": "jacobian",
                 "jacobian": J.tolist() if J.numel() <= 256 else None,
                 "note": f"No hand-written formula for {name}: its Jacobian, one row per output "
@@ -219,7 +227,7 @@ class Explainer:
             "latex": (r"x.\mathrm{grad} \leftarrow x.\mathrm{grad} + \frac{\partial L}{\partial x}"
                       if old is not None else r"x.\mathrm{grad} \leftarrow \frac{\partial L}{\partial x}"),
             "text": "x.grad = x.grad + dL/dx" if old is not None else "x.grad = dL/dx",
-            "verified": False, "kind": "accumulate",
+            "verified": False, "kind": "accumulate", "letters": ACCUMULATE,
             "note": ("x.grad already held a gradient from an earlier backward: this one adds to it."
                      if old is not None and bool(old.any()) else
                      "A leaf stores the gradient that reached it in .grad."),
@@ -244,7 +252,7 @@ class Explainer:
         out: dict[str, Any] = {
             "latex": rf"\frac{{\partial L}}{{\partial x}} = \texttt{{{name}.backward}}\left(\frac{{\partial L}}{{\partial y}}\right)",
             "text": f"dL/dx = {name}.backward(ctx, dL/dy): your code", "kind": "custom",
-            "code": code, "verified": bool(check and check["ok"]),
+            "code": code, "verified": bool(check and check["ok"]), "letters": UNARY,
         }
         if check is None:
             out["note"] = "Not checked: its inputs were too large for finite differences."

@@ -77,6 +77,10 @@ class Ctx:
         return d.shape if d is not None else None
 
 
+#: The letters of a rule for y = f(x); of one for y = a ∘ b.
+UNARY: dict[str, int | str] = {"x": 0, "X": 0, "y": "out", "Y": "out"}
+BINARY: dict[str, int | str] = {"a": 0, "b": 1, "y": "out"}
+
 @dataclass
 class Explained:
     latex: str
@@ -90,6 +94,9 @@ class Explained:
     #: The upstream gradient as it reaches each input element, where that is not the
     #: upstream itself (a sum or mean copies it to every element it reduced).
     spread: torch.Tensor | None = None
+    #: Which tensor each letter of ``latex`` stands for (an input's position, or "out"),
+    #: so the page can write the program's names where the rule has generic letters.
+    letters: dict[str, int | str] = field(default_factory=lambda: dict(UNARY))
 
 
 Rule = Callable[[Ctx], Explained | None]
@@ -227,9 +234,21 @@ def _clamp(ctx: Ctx) -> Explained:
 def _pow(ctx: Ctx) -> Explained:
     x, n = ctx.saved("self"), float(ctx.saved("exponent"))
     local = n * x ** (n - 1) if n != 0 else torch.zeros_like(x)
-    nn_ = f"{n:g}"
-    return Explained(rf"\frac{{\partial L}}{{\partial x}} = \frac{{\partial L}}{{\partial y}} \odot {nn_}\,x^{{{n - 1:g}}}",
-                     f"dL/dx = dL/dy * {nn_} x^{n - 1:g}", [ctx.g * local], local=[local])
+    slope = power_slope(n)
+    return Explained(rf"\frac{{\partial L}}{{\partial x}} = \frac{{\partial L}}{{\partial y}} \odot {slope[0]}",
+                     f"dL/dx = dL/dy * {slope[1]}", [ctx.g * local], local=[local])
+
+
+def power_slope(n: float) -> tuple[str, str]:
+    """d(xⁿ)/dx as a course writes it, in LaTeX and text: 2·x, not 2x¹; 3·x², 1/(2·√x)
+    is left to sqrt's own rule."""
+    if n == 0:
+        return "0", "0"
+    if n == 1:
+        return "1", "1"
+    if n == 2:
+        return r"2\cdot x", "2*x"
+    return rf"{n:g}\cdot x^{{{n - 1:g}}}", f"{n:g}*x^{n - 1:g}"
 
 
 @rule("PowBackward1")
@@ -241,7 +260,8 @@ def _pow_tensor(ctx: Ctx) -> Explained:
     return Explained(r"\frac{\partial L}{\partial a} = \bar y \odot b\,a^{b-1},\quad "
                      r"\frac{\partial L}{\partial b} = \bar y \odot a^{b} \ln a",
                      "dL/da = dL/dy * b a^(b-1); dL/db = dL/dy * a^b ln a", [ga, gb],
-                     broadcast_note(ctx, full, ["a", "b"]))
+                     broadcast_note(ctx, full, ["a", "b"]),
+                     letters=BINARY)
 
 
 # -------------------------------------------------------------- arithmetic
@@ -258,7 +278,8 @@ def _add(ctx: Ctx) -> Explained:
     return Explained(latex, f"y = a {op} b: dL/da = dL/dy, dL/db = {'-' if sub else ''}dL/dy",
                      grads, broadcast_note(ctx, full, ["a", "b"]),
                      local=_same_shape(ctx, full, [torch.ones(full, dtype=F64),
-                                                   torch.full(full, sign, dtype=F64)]))
+                                                   torch.full(full, sign, dtype=F64)]),
+                     letters=BINARY)
 
 
 @rule("MulBackward0")
@@ -279,7 +300,8 @@ def _mul(ctx: Ctx) -> Explained | None:
     return Explained(r"y = a \odot b:\quad \frac{\partial L}{\partial a} = \frac{\partial L}{\partial y} \odot b,\quad "
                      r"\frac{\partial L}{\partial b} = \frac{\partial L}{\partial y} \odot a",
                      "y = a*b: dL/da = dL/dy * b, dL/db = dL/dy * a", [ga, gb], note,
-                     local=_same_shape(ctx, full, [_spread(b, full), _spread(a, full)]))
+                     local=_same_shape(ctx, full, [_spread(b, full), _spread(a, full)]),
+                     letters=BINARY)
 
 
 @rule("DivBackward0")
@@ -294,7 +316,8 @@ def _div(ctx: Ctx) -> Explained:
                      broadcast_note(ctx, full, ["a", "b"]),
                      local=_same_shape(ctx, full, [_spread(1 / b, full),
                                                    _spread(-a / b ** 2, full)
-                                                   if isinstance(a, torch.Tensor) else None]))
+                                                   if isinstance(a, torch.Tensor) else None]),
+                     letters=BINARY)
 
 
 @rule("MaximumBackward0", "MinimumBackward0")
@@ -309,7 +332,8 @@ def _maximum(ctx: Ctx) -> Explained:
     return Explained(r"\frac{\partial L}{\partial a} = \frac{\partial L}{\partial y} \odot \mathbb{1}[a \text{ wins}],\quad "
                      r"\frac{\partial L}{\partial b} = \frac{\partial L}{\partial y} \odot \mathbb{1}[b \text{ wins}]",
                      f"the gradient goes to the {word} input; ties split it in half", [ga, gb],
-                     f"Each element's gradient is routed to the {word} of the two inputs.")
+                     f"Each element's gradient is routed to the {word} of the two inputs.",
+                     letters=BINARY)
 
 
 @rule("WhereBackward0")
@@ -319,7 +343,8 @@ def _where(ctx: Ctx) -> Explained:
     gb = unbroadcast(torch.where(cond, 0.0, ctx.g), ctx.shape(1))[0]
     return Explained(r"\frac{\partial L}{\partial a} = \frac{\partial L}{\partial y} \odot \mathbb{1}[c],\quad "
                      r"\frac{\partial L}{\partial b} = \frac{\partial L}{\partial y} \odot \mathbb{1}[\lnot c]",
-                     "dL/da = dL/dy where c, dL/db = dL/dy elsewhere", [ga, gb])
+                     "dL/da = dL/dy where c, dL/db = dL/dy elsewhere", [ga, gb],
+                     letters=BINARY)
 
 
 # -------------------------------------------------------------- reductions
@@ -401,12 +426,14 @@ def _mm(ctx: Ctx) -> Explained:
         return Explained(r"Y = AB:\quad \frac{\partial L}{\partial A} = \frac{\partial L}{\partial Y}\,B^{\top},\quad "
                          r"\frac{\partial L}{\partial B} = A^{\top}\frac{\partial L}{\partial Y}",
                          "Y = A@B: dL/dA = dL/dY @ B.T, dL/dB = A.T @ dL/dY",
-                         [ctx.g @ b.T if b is not None else None, a.T @ ctx.g if a is not None else None])
+                         [ctx.g @ b.T if b is not None else None, a.T @ ctx.g if a is not None else None],
+                     letters={"A": 0, "B": 1, "Y": "out"})
     return Explained(r"Y = AB:\quad \frac{\partial L}{\partial A} = \frac{\partial L}{\partial Y}\,B^{\top},\quad "
                      r"\frac{\partial L}{\partial B} = A^{\top}\frac{\partial L}{\partial Y}",
                      "Y = A@B: dL/dA = dL/dY @ B.T, dL/dB = A.T @ dL/dY",
                      [ctx.g @ b.T, a.T @ ctx.g],
-                     f"Shapes: [{a.shape[0]}×{a.shape[1]}] = [{a.shape[0]}×{b.shape[1]}]·[{b.shape[1]}×{b.shape[0]}].")
+                     f"Shapes: [{a.shape[0]}×{a.shape[1]}] = [{a.shape[0]}×{b.shape[1]}]·[{b.shape[1]}×{b.shape[0]}].",
+                     letters={"A": 0, "B": 1, "Y": "out"})
 
 
 @rule("MvBackward0")
@@ -414,7 +441,8 @@ def _mv(ctx: Ctx) -> Explained:
     a, v = ctx.saved("self"), ctx.saved("vec")
     return Explained(r"y = Av:\quad \frac{\partial L}{\partial A} = \frac{\partial L}{\partial y}\,v^{\top},\quad "
                      r"\frac{\partial L}{\partial v} = A^{\top}\frac{\partial L}{\partial y}",
-                     "dL/dA = outer(dL/dy, v), dL/dv = A.T @ dL/dy", [torch.outer(ctx.g, v), a.T @ ctx.g])
+                     "dL/dA = outer(dL/dy, v), dL/dv = A.T @ dL/dy", [torch.outer(ctx.g, v), a.T @ ctx.g],
+                     letters={"A": 0, "v": 1, "y": "out"})
 
 
 @rule("DotBackward0")
@@ -422,7 +450,8 @@ def _dot(ctx: Ctx) -> Explained:
     a, b = ctx.saved("self"), ctx.saved("tensor")
     return Explained(r"y = a\cdot b:\quad \frac{\partial L}{\partial a} = \frac{\partial L}{\partial y}\,b,\quad "
                      r"\frac{\partial L}{\partial b} = \frac{\partial L}{\partial y}\,a",
-                     "dL/da = dL/dy * b, dL/db = dL/dy * a", [ctx.g * b, ctx.g * a])
+                     "dL/da = dL/dy * b, dL/db = dL/dy * a", [ctx.g * b, ctx.g * a],
+                     letters=BINARY)
 
 
 @rule("BmmBackward0")
@@ -431,7 +460,8 @@ def _bmm(ctx: Ctx) -> Explained:
     return Explained(r"Y_k = A_k B_k:\quad \frac{\partial L}{\partial A_k} = \frac{\partial L}{\partial Y_k}B_k^{\top},\quad "
                      r"\frac{\partial L}{\partial B_k} = A_k^{\top}\frac{\partial L}{\partial Y_k}",
                      "per batch: dL/dA = dL/dY @ B.T, dL/dB = A.T @ dL/dY",
-                     [ctx.g @ b.transpose(1, 2), a.transpose(1, 2) @ ctx.g])
+                     [ctx.g @ b.transpose(1, 2), a.transpose(1, 2) @ ctx.g],
+                     letters={"A": 0, "B": 1, "Y": "out"})
 
 
 @rule("AddmmBackward0")
@@ -447,7 +477,8 @@ def _addmm(ctx: Ctx) -> Explained:
                      r"\frac{\partial L}{\partial W} = \alpha X^{\top}\frac{\partial L}{\partial Y}",
                      "dL/db = sum over rows of dL/dY; dL/dX = dL/dY @ W.T; dL/dW = X.T @ dL/dY",
                      [gbias, alpha * ctx.g @ b.T if b is not None else None,
-                      alpha * a.T @ ctx.g if a is not None else None], note)
+                      alpha * a.T @ ctx.g if a is not None else None], note,
+                     letters={"b": 0, "X": 1, "W": 2, "Y": "out"})
 
 
 # ----------------------------------------------------- shape and indexing
@@ -553,14 +584,16 @@ def _cat(ctx: Ctx) -> Explained:
     d = dim % ctx.g.dim()
     parts = list(ctx.g.split(sizes, dim=d)) if all(s is not None for s in sizes) else []
     return Explained(r"\frac{\partial L}{\partial x_k} = \text{the } k\text{-th block of } \frac{\partial L}{\partial y}",
-                     f"dL/dy is split back along dimension {dim}", parts or [None] * len(ctx.downstream))
+                     f"dL/dy is split back along dimension {dim}", parts or [None] * len(ctx.downstream),
+                     letters={"y": "out"})
 
 
 @rule("StackBackward0")
 def _stack(ctx: Ctx) -> Explained:
     dim = int(ctx.saved("dim"))
     return Explained(r"\frac{\partial L}{\partial x_k} = \frac{\partial L}{\partial y}[k]",
-                     f"dL/dy is unstacked along dimension {dim}", list(ctx.g.unbind(dim)))
+                     f"dL/dy is unstacked along dimension {dim}", list(ctx.g.unbind(dim)),
+                     letters={"y": "out"})
 
 
 @rule("SplitBackward0", "SplitWithSizesBackward0")
@@ -578,7 +611,8 @@ def _split(ctx: Ctx) -> Explained:
         parts.append(host64(up) if up is not None else torch.zeros(shp, dtype=F64))
     return Explained(r"\frac{\partial L}{\partial x} = \operatorname{cat}_k \frac{\partial L}{\partial y_k}",
                      "the pieces' gradients are concatenated (0 for pieces not used)",
-                     [torch.cat(parts, dim)])
+                     [torch.cat(parts, dim)],
+                     letters={"x": 0})
 
 
 # ------------------------------------------------------------------ layers
@@ -624,7 +658,8 @@ def _nll(ctx: Ctx) -> Explained | None:
     out = out / max(n, 1) if reduction == "mean" else out
     return Explained(r"L = -\frac{1}{N}\sum_n x_{n,t_n}:\quad \frac{\partial L}{\partial x_{n,c}} = -\frac{1}{N}\mathbb{1}[c = t_n]",
                      "dL/dx is -1/N at each sample's target class, 0 elsewhere", [out, None],
-                     "With log_softmax before it this is cross-entropy: together they give softmax(x) − onehot(t), over N.")
+                     "With log_softmax before it this is cross-entropy: together they give softmax(x) − onehot(t), over N.",
+                     letters={"x": 0})
 
 
 @rule("MseLossBackward0")
@@ -634,7 +669,8 @@ def _mse(ctx: Ctx) -> Explained:
     n = a.numel() if reduction == "mean" else 1
     grad = 2 * (a - t) * ctx.g / n
     return Explained(rf"L = \frac{{1}}{{N}}\sum (a - t)^2:\quad \frac{{\partial L}}{{\partial a}} = \frac{{2}}{{N}}(a - t),\ N = {n}",
-                     f"dL/da = 2 (a - t) / N, N = {n}", [grad, -grad if ctx.shape(1) is not None else None])
+                     f"dL/da = 2 (a - t) / N, N = {n}", [grad, -grad if ctx.shape(1) is not None else None],
+                     letters={"a": 0, "t": 1})
 
 
 @rule("BinaryCrossEntropyBackward0")
@@ -646,7 +682,8 @@ def _bce(ctx: Ctx) -> Explained | None:
     eps = 1e-12
     grad = ctx.g * (p - t) / ((1 - p) * p).clamp_min(eps) / n
     return Explained(r"L = -\frac{1}{N}\sum t\ln p + (1-t)\ln(1-p):\quad \frac{\partial L}{\partial p} = \frac{1}{N}\frac{p - t}{p(1-p)}",
-                     "dL/dp = (p - t) / (p (1 - p)) / N", [grad, None])
+                     "dL/dp = (p - t) / (p (1 - p)) / N", [grad, None],
+                     letters={"p": 0, "t": 1})
 
 
 @rule("BinaryCrossEntropyWithLogitsBackward0")
@@ -656,7 +693,8 @@ def _bce_logits(ctx: Ctx) -> Explained | None:
     x, t = ctx.saved("self"), ctx.saved("target")
     n = x.numel() if _REDUCTIONS[int(ctx.saved("reduction"))] == "mean" else 1
     return Explained(r"\frac{\partial L}{\partial x} = \frac{1}{N}(\sigma(x) - t)",
-                     "dL/dx = (sigmoid(x) - t) / N", [ctx.g * (torch.sigmoid(x) - t) / n, None])
+                     "dL/dx = (sigmoid(x) - t) / N", [ctx.g * (torch.sigmoid(x) - t) / n, None],
+                     letters={"x": 0, "t": 1})
 
 
 @rule("ConvolutionBackward0")
@@ -681,7 +719,8 @@ def _conv(ctx: Ctx) -> Explained | None:
                      r"\frac{\partial L}{\partial b_c} = \sum_{n,h,w}\frac{\partial L}{\partial Y_{n,c,h,w}}",
                      "dL/dW = correlate(X, dL/dY); dL/dX = full convolution of dL/dY with W flipped; "
                      "dL/db = dL/dY summed over batch and positions", [dx, dw, db],
-                     "Each weight touched every position it slid over, so its gradient sums over them.")
+                     "Each weight touched every position it slid over, so its gradient sums over them.",
+                     letters={"X": 0, "W": 1, "b": 2, "Y": "out"})
 
 
 @rule("MaxPool2DWithIndicesBackward0")
@@ -760,7 +799,8 @@ def _embedding(ctx: Ctx) -> Explained:
     if pad < 2**63 and 0 <= pad < rows:
         out[pad] = 0
     return Explained(r"\frac{\partial L}{\partial W_r} = \sum_{k:\ \text{idx}_k = r} \frac{\partial L}{\partial y_k}",
-                     "each looked-up row gets the gradients of the positions that used it", [out])
+                     "each looked-up row gets the gradients of the positions that used it", [out],
+                     letters={"W": 0, "y": "out"})
 
 
 # ----------------------------------------------------------------- explain
