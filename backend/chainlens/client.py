@@ -93,6 +93,12 @@ class Client:
         response = self._http.get(f"/api/v1/runs/{run_id}/manual.py", params={"pass": pass_})
         return self._check(response, text=True)
 
+    def tensors(self, run_id: str, node: str, pass_: int = 0) -> dict:
+        """``GET /api/v1/runs/{id}/tensors/{node}``: the node's value, gradient and saved
+        tensors in pass ``pass_``, every element (a NodeTensors as a dict)."""
+        response = self._http.get(f"/api/v1/runs/{run_id}/tensors/{node}", params={"pass": pass_})
+        return self._check(response)
+
     def stream(self, source: str, device: str | None = None, seed: int = 0) -> Iterator[dict]:
         """One dict per event, in the server's order, ``done`` (or ``error``) last."""
         from websockets.sync.client import connect

@@ -276,6 +276,32 @@ class GradCheck(BaseModel):
     note: str = ""
 
 
+class FullTensor(BaseModel):
+    """Every element of a tensor, for pictures whose every pixel can be read."""
+
+    shape: list[int]
+    dtype: str
+    values: list[Number] = Field(description="Row-major, flat; float32 elements as the "
+                                 "float64 numbers equal to them; non-finite ones as 'nan', "
+                                 "'inf', '-inf'.")
+
+
+class NodeTensors(BaseModel):
+    """``GET /api/v1/runs/{id}/tensors/{node}``: one node's tensors in full, where the Run
+    keeps values to 64 elements. The program runs again (same seed, same node ids)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    node: str
+    pass_: int = Field(alias="pass", description="The pass (from 0) they belong to.")
+    value: FullTensor | None = Field(description="The node's output (a leaf: its value when "
+                                     "this pass's forward ran).")
+    grad: FullTensor | None = Field(description="The gradient of the node's output in this "
+                                    "pass; null when the pass did not reach it.")
+    saved: dict[str, FullTensor] = Field(description="What the node saved for backward (a "
+                                         "convolution's input and weight), as Node.saved.")
+
+
 class Example(BaseModel):
     id: str
     title: str

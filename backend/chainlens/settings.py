@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     #: from at most this many leaf and constant values (they are written into the file).
     manual_max_nodes: int = 2_000
     manual_max_elements: int = 2_000_000
+    #: GET /runs/{id}/tensors/{node} gives tensors of at most this many elements: a batch
+    #: of 64 feature maps of 64×64, or 16 MNIST images' 32 channels of 28×28 (~3 MB of JSON).
+    max_fetched_elements: int = 262_144
 
     # -- the worker process
     isolation: Literal["fork", "pool"] = "fork"

@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 import torch
-from fastapi import FastAPI, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi import FastAPI, Path, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -29,7 +29,8 @@ from ..errors import (ChainlensError, ProgramRejected, RateLimited, RequestTooLa
                       RunNotFound, ServiceBusy)
 from ..examples.catalog import examples
 from ..sandbox.pool import WorkerPool
-from ..schema import CheckRequest, ErrorBody, Example, GradCheck, Health, Run, RunRequest
+from ..schema import (CheckRequest, ErrorBody, Example, GradCheck, Health, NodeTensors, Run,
+                      RunRequest)
 from ..settings import Settings, get_settings
 from ..store import MemoryStore
 from ..web.assets import APP_PREFIX, page_assets
@@ -207,6 +208,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         body = await request.app.state.service.manual(run_id, pass_, _client(request.client))
         return Response(body, media_type="text/x-python; charset=utf-8", headers={
             "Content-Disposition": f'inline; filename="chainlens-{run_id[:16]}-pass{pass_ + 1}.py"'})
+
+    @app.get(
+        "/api/v1/runs/{run_id}/tensors/{node}", response_model=NodeTensors,
+        responses={400: {"model": ErrorBody}, 404: {"model": ErrorBody},
+                   429: {"model": ErrorBody}, 503: {"model": ErrorBody}},
+    )
+    async def node_tensors(run_id: str, request: Request,
+                           node: str = Path(max_length=64, pattern=r"^[A-Za-z0-9_]+$",
+                                            description="A node id of the Run (n3)."),
+                           pass_: int = Query(0, alias="pass", ge=0, le=1_000_000,
+                                              description="The backward pass, by its index "
+                                              "in the Run's passes."),
+                           ) -> Response:
+        """One node's tensors in full (value, gradient, saved), for pictures whose every
+        pixel can be read: the Run keeps values to 64 elements. The program runs again in
+        a worker. 400 ``tensors_unavailable`` says why not (unknown node, a pass not
+        recorded, more than max_fetched_elements elements)."""
+        body = await request.app.state.service.tensors(run_id, node, pass_, _client(request.client))
+        return json_response(body)
 
     @app.websocket("/api/v1/stream")
     async def stream(ws: WebSocket, batch: bool = False) -> None:

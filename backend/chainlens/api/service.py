@@ -18,6 +18,7 @@ import orjson
 from ..engine import resolve_device
 from ..errors import ChainlensError, ProgramRejected, RateLimited, RunNotFound
 from ..explain.gradcheck import CheckFailed, expected_from_run
+from ..explain.values import TensorsUnavailable
 from ..explain.manual import ManualUnavailable
 from ..runs import error_run
 from ..sandbox.pool import WorkerPool
@@ -189,6 +190,13 @@ class RunService:
         ``pass_index`` comes back as numpy code."""
         return await self._again(run_id, client, ManualUnavailable,
                                  {"manual": {"pass": pass_index}},
+                                 "running the program again took too long")
+
+    async def tensors(self, run_id: str, node: str, pass_index: int, client: str) -> bytes:
+        """GET /runs/{id}/tensors/{node}: the program runs again in a worker, and the node's
+        tensors in pass ``pass_index`` come back in full (a LeNet pass: ~15 ms of re-run)."""
+        return await self._again(run_id, client, TensorsUnavailable,
+                                 {"tensors": {"node": node, "pass": pass_index}},
                                  "running the program again took too long")
 
     async def _again(self, run_id: str, client: str, failure: type[ChainlensError],

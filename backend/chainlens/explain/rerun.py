@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import uuid
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import torch
@@ -45,14 +46,17 @@ class Probe(Protocol):
 def rerun(source: str, device: str, seed: int, settings: Settings, probe: Probe,
           dtype: torch.dtype | None = None,
           context: contextlib.AbstractContextManager[Any] | None = None,
-          explain: bool = True) -> tuple[Stop | None, str]:
+          explain: bool = True, saved: bool | None = None,
+          finished: Callable[[_Execution], None] | None = None) -> tuple[Stop | None, str]:
     """Run the program again under ``probe`` (in default dtype ``dtype``, inside
     ``context``): how it stopped (None: it ran to its end), and the program's error if it
-    raised. Without ``explain`` the steps get no formulas and nodes keep no saved
-    tensors (neither changes node ids)."""
+    raised. Without ``explain`` the steps get no formulas and, unless ``saved``, nodes
+    keep no saved tensors (neither changes node ids). ``finished`` reads the execution once it has
+    stopped, before its tensors are freed."""
     ex = _Execution(source, device, seed, settings, None, uuid.uuid4().hex[:16])
     if not explain:
         ex.recorder.explain = None
+    if not (explain if saved is None else saved):
         ex.recorder.keep_saved = 0
     probe.ex = ex
     ex.probe = probe
@@ -65,7 +69,12 @@ def rerun(source: str, device: str, seed: int, settings: Settings, probe: Probe,
         with context or contextlib.nullcontext():
             run = ex.execute()
     except Stop as stop:
+        if finished is not None:
+            finished(ex)
         return stop, ""
+    else:
+        if finished is not None:
+            finished(ex)
     finally:
         ex.close()
         torch.set_default_dtype(old)

@@ -88,7 +88,7 @@ def serve_one(sock: socket.socket, settings: Settings) -> bool:
         def emit(events: list[dict]) -> None:
             send_frame(sock, EVENT, b"\n".join(map(orjson.dumps, events)))
     gc.disable()  # a run is short: collections only cost time
-    if "check" in job or "manual" in job:
+    if "check" in job or "manual" in job or "tensors" in job:
         return _again(sock, job, settings)
     try:
         run = run_wire(job["source"], device=job["device"], seed=job["seed"],
@@ -110,10 +110,11 @@ def serve_one(sock: socket.socket, settings: Settings) -> bool:
 
 
 def _again(sock: socket.socket, job: dict, settings: Settings) -> bool:
-    """A re-run instead of a run: a gradient check's GradCheck or a pass's manual-backprop
-    code, or why it could not be made."""
+    """A re-run instead of a run: a gradient check's GradCheck, a pass's manual-backprop
+    code or a node's tensors in full, or why it could not be made."""
     from ..explain.gradcheck import run_check
     from ..explain.manual import manual_code
+    from ..explain.values import node_tensors
 
     try:
         if "check" in job:
@@ -121,6 +122,10 @@ def _again(sock: socket.socket, job: dict, settings: Settings) -> bool:
             body = orjson.dumps(run_check(job["source"], job["device"], job["seed"], settings,
                                           job["id"], c["node"], c["pass"], c["elements"],
                                           c.get("expected")))
+        elif "tensors" in job:
+            t = job["tensors"]
+            body = orjson.dumps(node_tensors(job["source"], job["device"], job["seed"], settings,
+                                             t["node"], t["pass"]))
         else:
             body = manual_code(job["source"], job["device"], job["seed"], settings, job["id"],
                                job["manual"]["pass"]).encode()

@@ -1,0 +1,90 @@
+"""A node's tensors in full, for pictures: the Run keeps ``values`` to 64 elements, and a
+32×32 input or a 6×28×28 feature map is drawn as images whose every pixel can be read.
+
+The program runs again (it is deterministic: same seed, same node ids, as for checks and
+numpy code) and the node's value and gradient in the pass asked for are read from the
+re-run's recorder: the same tensors the Run summarised, every element of them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from ..engine import _Execution
+from ..errors import ChainlensError
+from ..settings import Settings
+from .rerun import rerun
+
+
+class TensorsUnavailable(ChainlensError):
+    """The tensors cannot be given (HTTP 400): unknown node, pass not recorded, too large."""
+
+    code = "tensors_unavailable"
+
+
+class _Quiet:
+    """A probe that only watches: the re-run goes to its end."""
+
+    ex: _Execution
+
+    def on_statement(self) -> None:
+        return None
+
+    def on_result(self, fn: Any, args: list[Any], kwargs: dict[str, Any], out: Any) -> None:
+        return None
+
+    def at_pass(self, index: int, node_ids: set[str], roots: list[torch.Tensor],
+                gradient: torch.Tensor | None) -> None:
+        return None
+
+
+def full(t: torch.Tensor | None, limit: int, what: str) -> dict[str, Any] | None:
+    """Every element of ``t``, row-major, as the wire writes numbers (non-finite ones as
+    "nan", "inf", "-inf"); float32 values as the float64 numbers equal to them."""
+    if t is None:
+        return None
+    if t.is_complex():
+        raise TensorsUnavailable(f"the {what} is complex: only real tensors are drawn")
+    if t.numel() > limit:
+        raise TensorsUnavailable(f"limit max_fetched_elements={limit:,} exceeded: the {what} "
+                                 f"has {t.numel():,} elements")
+    flat = t.detach().reshape(-1).cpu()
+    if flat.dtype == torch.bool:
+        flat = flat.to(torch.uint8)
+    values: list[Any] = flat.tolist()
+    if flat.is_floating_point() and not bool(torch.isfinite(flat).all()):
+        values = [v if v == v and abs(v) != float("inf") else
+                  ("nan" if v != v else "inf" if v > 0 else "-inf") for v in values]
+    return {"shape": list(t.shape), "dtype": str(t.dtype).removeprefix("torch."),
+            "values": values}
+
+
+def node_tensors(source: str, device: str, seed: int, settings: Settings, node: str,
+                 pass_index: int) -> dict[str, Any]:
+    """``NodeTensors``: node ``node``'s value when pass ``pass_index``'s forward ran, the
+    gradient of its output in that pass, and what it saved for backward, in full."""
+    out: dict[str, Any] = {}
+
+    def read(ex: _Execution) -> None:
+        rec = ex.recorder.nodes.get(node)
+        if rec is None:
+            raise TensorsUnavailable(f"no node {node[:40]!r} in this run")
+        passes = {p.index: p for p in ex.recorder.passes}
+        p = passes.get(pass_index)
+        if pass_index >= len(ex.recorder.losses) or (p is not None and not p.recorded):
+            raise TensorsUnavailable(f"pass {pass_index + 1} was not recorded step by step")
+        value = rec.value_at(pass_index) if rec.kind == "leaf" else rec.value
+        step = next((s for s in p.steps if s.node == node), None) if p is not None else None
+        grad = step.grad_outputs[0] if step is not None and step.grad_outputs else None
+        limit = settings.max_fetched_elements
+        out.update(node=node, value=full(value, limit, "value"), grad=full(grad, limit, "gradient"),
+                   saved={k: full(t, limit, f"saved {k}") for k, v in (rec.saved or {}).items()
+                          if (t := v.current) is not None})
+        out["pass"] = pass_index
+
+    rerun(source, device, seed, settings, _Quiet(), explain=False, saved=True, finished=read)
+    if not out:
+        raise TensorsUnavailable("the program ran again but stopped before it got there")
+    return out
