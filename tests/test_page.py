@@ -655,3 +655,45 @@ def test_a_second_backward_marks_the_freed_nodes(page: GuardedPage, base_url: st
     inspector = page.page.get_by_role("region", name="Inspector").inner_text()
     assert "freed by backward() of pass 1" in inspector, inspector
     page.screenshot("backward_twice_freed")
+
+
+def test_images_for_images_with_every_value_under_the_pointer(page: GuardedPage, base_url: str) -> None:
+    """LeNet's first convolution: its saved 32×32 input is an image, its 6×28×28 output six
+    images; the value read under the pointer is PyTorch's, element for element."""
+    from oracle import run_plain_passes
+
+    source = next(e.source for e in examples() if e.id == "lenet")
+    truth = next(s for s in run_plain_passes(source)[0].steps if s.grad_fn == "ConvolutionBackward0"
+                 and s.saved["input"].shape[-1] == 32)
+    load_example(page, "lenet")
+    run_and_wait(page)
+    run = httpx.get(f"{base_url}/api/v1/runs/{page.page.evaluate('chainlens.painted')}").json()
+    conv = next(n for n in run["nodes"] if n["grad_fn"] == "ConvolutionBackward0"
+                and n["value"]["shape"] == list(truth.value.shape))
+    page.page.locator(f"table[aria-label=Nodes] tr[data-node={conv['id']}]").click()
+    page.page.wait_for_function(f"chainlens.imagesOf === '{conv['id']}'")
+    inspector = page.page.get_by_role("region", name="Inspector")
+
+    def read(label: str, count: int, hw: int, picks: list[tuple[int, int, int]]) -> list[tuple[str, float]]:
+        images = inspector.get_by_role("img", name=re.compile(rf"^{re.escape(label)}\[.*: {hw}×{hw}$"))
+        assert images.count() == count
+        out = []
+        for k, i, j in picks:
+            images.nth(k).scroll_into_view_if_needed()
+            box = images.nth(k).bounding_box()
+            page.page.mouse.move(box["x"] + (j + 0.5) * box["width"] / hw, box["y"] + (i + 0.5) * box["height"] / hw)
+            text = images.nth(k).locator("xpath=../..").locator("output").inner_text()
+            where, value = text.split(" = ")
+            out.append((where, float(value)))
+        return out
+
+    picks = [(0, 0, 0), (0, 13, 7), (0, 31, 31)]
+    for (where, v), (_, i, j) in zip(read("input", 1, 32, picks), picks, strict=True):
+        assert where == f"input[0, 0, {i}, {j}]"
+        assert torch.tensor(v, dtype=torch.float32) == truth.saved["input"][0, 0, i, j]
+    name = (conv["names"] or [conv["label"]])[-1]
+    picks = [(0, 0, 0), (2, 13, 7), (5, 27, 27)]
+    for (where, v), (c, i, j) in zip(read(name, 6, 28, picks), picks, strict=True):
+        assert where == f"{name}[0, {c}, {i}, {j}]"
+        assert torch.tensor(v, dtype=torch.float32) == truth.value[0, c, i, j]
+    page.screenshot("lenet_conv1_images")

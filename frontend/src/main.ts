@@ -9,6 +9,7 @@ import { manualFilename, requestManual, showManual } from "./manual";
 import { renderCard } from "./card";
 import { Editor } from "./editor";
 import type { Mark } from "./editor";
+import { FETCH_MAX, fetchTensors, type FullTensor, type NodeTensors, renderImages } from "./images";
 import { allGroupIds, buildDisplay, defaultOptions, shapeText, type Failure } from "./graph";
 import type { DisplayGraph, DisplayOptions, Item } from "./graph";
 import { LayoutClient } from "./layout";
@@ -59,6 +60,9 @@ interface Probe {
   flagged(): string[];
   /** What the last paint wrote on a node: label, value, gradient. */
   text(id: string): string[] | null;
+  /** When the inspector last drew a node's tensors as images, and which node. */
+  imagesAt: number | null;
+  imagesOf: string | null;
   /** The gradients written on edges by the last paint, "src->dst" to text. */
   edgeText(): Record<string, string>;
   /** Module groups on screen: where to click to expand or collapse each. */
@@ -105,14 +109,15 @@ class App {
       active: () => this.activeNode(),
       selected: () => this.selected,
       onSelect: (it) => this.select(it.node, true),
+      onHover: (n) => this.prefetch(n),
       onToggleGroup: (g) => void this.toggleGroup(g),
       onPaint: (drawn) => this.painted(drawn),
     });
     this.view.describe = (it) => this.describe(it);
-    this.table = new NodesTable($("nodes") as HTMLTableElement, (id) => this.select(id, true));
+    this.table = new NodesTable($("nodes") as HTMLTableElement, (id) => this.select(id, true), (id) => this.prefetch(id));
     this.probe = {
       runClickedAt: 0, firstNodeAt: null, passAt: null, doneAt: null, firstPaintAt: null, paintedAt: null, painted: null, layoutEngine: null,
-      layoutMs: null, items: 0, paints: [], view: this.view, load: (s) => { this.editor.text = s; },
+      layoutMs: null, items: 0, imagesAt: null, imagesOf: null, paints: [], view: this.view, load: (s) => { this.editor.text = s; },
       groups: () => this.groupsOnScreen(),
       flagged: () => [...this.view.flaggedDrawn],
       text: (id: string) => this.view.drawnText.get(id) ?? null,
@@ -556,12 +561,19 @@ class App {
       return;
     }
     const dl = document.createElement("dl");
-    const add = (k: string, v: string | HTMLElement): void => {
+    const add = (k: string, v: string | HTMLElement): HTMLElement => {
       const dt = document.createElement("dt");
       dt.textContent = k;
       const dd = document.createElement("dd");
       dd.append(v);
       dl.append(dt, dd);
+      return dd;
+    };
+    /** Tensors too large for the Run's values, to be drawn as images once fetched. */
+    const pictures: [HTMLElement, string, (t: NodeTensors) => FullTensor | null][] = [];
+    const picture = (dd: HTMLElement, view: TensorView | null | undefined, name: string,
+      pick: (t: NodeTensors) => FullTensor | null): void => {
+      if (view && view.values == null && view.shape.length > 0 && view.numel <= FETCH_MAX) pictures.push([dd, name, pick]);
     };
     add("node", `${node.id} · ${node.kind}`);
     add("grad_fn", node.grad_fn);
@@ -572,16 +584,52 @@ class App {
     const value = this.valueOf(node);
     add("shape", shapeOf(value) || "—");
     const passes = this.model.passes.length;
-    add(passes > 1 && this.index ? `value in pass ${this.index.pass.index + 1}` : "value",
-      value ? renderTensor(value) : UNSEEN_VALUE);
+    const label = node.names[node.names.length - 1] ?? node.label;
+    picture(add(passes > 1 && this.index ? `value in pass ${this.index.pass.index + 1}` : "value",
+      value ? renderTensor(value) : UNSEEN_VALUE), value, label, (t) => t.value);
     const g = this.gradAt(node.id);
-    add("gradient", g.kind === "known" ? renderTensor(g.grad) : g.kind === "pending" ? "not computed yet" : "not reached in this pass");
-    for (const [name, view] of Object.entries(node.saved ?? {})) add(`saved ${name}`, renderTensor(view));
+    const gdd = add("gradient", g.kind === "known" ? renderTensor(g.grad) : g.kind === "pending" ? "not computed yet" : "not reached in this pass");
+    if (g.kind === "known") picture(gdd, g.grad, `∇${label}`, (t) => t.grad);
+    for (const [name, view] of Object.entries(node.saved ?? {})) {
+      picture(add(`saved ${name}`, renderTensor(view)), view, name, (t) => t.saved[name] ?? null);
+    }
     if (node.freed_by != null) add("saved tensors", freedText(node.freed_by));
     root.append(dl);
     const runId = this.model.run?.id;
     const pass = this.index?.pass;
     if (runId && pass && g.kind !== "unreached") root.append(this.checkButton(runId, node.id, pass.index));
+    if (runId && pictures.length) this.drawPictures(runId, node.id, pass?.index ?? 0, pictures);
+  }
+
+  /** A node under the pointer: when it has tensors too large for the Run, their fetch
+   * starts now (the program runs again, ~80 ms), so a click draws them at once. */
+  private prefetch(id: string): void {
+    const node = this.model.byId.get(id);
+    const runId = this.model.run?.id;
+    if (!node || !runId || !this.index) return;
+    const large = (v: TensorView | null | undefined): boolean => !!v && v.values == null && v.numel <= FETCH_MAX;
+    if (large(this.valueOf(node)) || Object.values(node.saved ?? {}).some(large)) {
+      void fetchTensors(runId, id, this.index.pass.index).catch(() => undefined);
+    }
+  }
+
+  /** The inspector's large tensors as images, once the server has given them in full. */
+  private drawPictures(runId: string, node: string, pass: number,
+    pictures: [HTMLElement, string, (t: NodeTensors) => FullTensor | null][]): void {
+    const note = document.createElement("p");
+    note.className = "muted loading";
+    note.textContent = "drawing as images…";
+    pictures[0][0].append(note);
+    fetchTensors(runId, node, pass).then((t) => {
+      note.remove();
+      if (this.selected !== node || !pictures[0][0].isConnected) return;
+      for (const [dd, name, pick] of pictures) {
+        const full = pick(t);
+        if (full) dd.append(renderImages(full, name));
+      }
+      this.probe.imagesAt = performance.now();
+      this.probe.imagesOf = node;
+    }, (e: Error) => { note.textContent = `no images: ${e.message}`; });
   }
 
   /** "Numpy code": the open pass written out as manual backprop (the program runs again). */

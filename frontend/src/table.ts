@@ -32,8 +32,13 @@ export class NodesTable {
   private marked: HTMLTableRowElement | null = null;
   private building = 0;
 
-  constructor(readonly table: HTMLTableElement, private onPick: (node: string) => void) {
+  constructor(readonly table: HTMLTableElement, private onPick: (node: string) => void,
+    onHover: (node: string) => void = () => undefined) {
     this.body = table.tBodies[0] ?? table.createTBody();
+    this.body.addEventListener("pointerover", (e) => {
+      const row = (e.target as HTMLElement).closest("tr");
+      if (row?.dataset.node) onHover(row.dataset.node);
+    });
     this.body.addEventListener("click", (e) => {
       const row = (e.target as HTMLElement).closest("tr");
       if (row?.dataset.node) this.onPick(row.dataset.node);

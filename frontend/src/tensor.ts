@@ -92,11 +92,16 @@ export function nodeText(view: TensorView | null | undefined): string {
 
 /** Diverging colour: blue below 0, white at 0, red above; grey for non-finite. */
 export function diverging(v: number, maxAbs: number): string {
-  if (!Number.isFinite(v)) return "rgb(160, 60, 200)";
+  const [r, g, b] = divergingRGB(v, maxAbs);
+  return `rgb(${r}, ${g}, ${b})`;
+}
+
+/** The same colour as channels, for images written pixel by pixel. */
+export function divergingRGB(v: number, maxAbs: number): [number, number, number] {
+  if (!Number.isFinite(v)) return [160, 60, 200];
   const t = maxAbs > 0 ? Math.max(-1, Math.min(1, v / maxAbs)) : 0;
   const mix = (a: number, b: number): number => Math.round(a + (b - a) * Math.abs(t));
-  return t >= 0 ? `rgb(${mix(247, 202)}, ${mix(247, 40)}, ${mix(247, 40)})`
-    : `rgb(${mix(247, 33)}, ${mix(247, 102)}, ${mix(247, 172)})`;
+  return t >= 0 ? [mix(247, 202), mix(247, 40), mix(247, 40)] : [mix(247, 33), mix(247, 102), mix(247, 172)];
 }
 
 export function maxAbsOf(values: number[]): number {

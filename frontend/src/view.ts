@@ -20,6 +20,8 @@ export interface ViewHooks {
   active(): string | null;
   selected(): string | null;
   onSelect(item: Item): void;
+  /** The pointer rests on a node: what a click would need can be fetched now. */
+  onHover(node: string): void;
   onToggleGroup(group: string): void;
   onPaint(drawn: number): void;
 }
@@ -325,6 +327,7 @@ export class GraphView {
       return;
     }
     this.canvas.style.cursor = "pointer";
+    if (it.node) this.hooks.onHover(it.node);
     this.tooltip.hidden = false;
     this.tooltip.textContent = this.describe(it);
     this.tooltip.style.left = `${x + 14}px`;

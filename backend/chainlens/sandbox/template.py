@@ -55,6 +55,7 @@ def main(fd: int, exits_fd: int) -> None:
     # memory by then (a source tree only root can read cannot be imported from later).
     from ..explain.gradcheck import run_check
     from ..explain.manual import manual_code
+    from ..explain.values import node_tensors
     from ..language.checker import parse
     from ..settings import get_settings
     from .seccomp import prepare_filter
@@ -78,11 +79,12 @@ def main(fd: int, exits_fd: int) -> None:
             parse(source, settings)
         except Exception:  # noqa: BLE001 - as above
             pass
-    if not gpu:  # a check and numpy code pay their own lazy imports (both run backward)
+    if not gpu:  # checks, numpy code and tensors pay their own lazy imports (all run backward)
         chain = example("chain_rule").source
         try:
             run_check(chain, "cpu", 0, settings, "warm", "n1", 0, 1)
             manual_code(chain, "cpu", 0, settings, "warm", 0)
+            node_tensors(chain, "cpu", 0, settings, "n1", 0)
         except ChainlensError as e:
             print(f"chainlens: warming a check up failed: {e.message}", file=sys.stderr)
 
