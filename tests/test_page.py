@@ -697,3 +697,37 @@ def test_images_for_images_with_every_value_under_the_pointer(page: GuardedPage,
         assert where == f"{name}[0, {c}, {i}, {j}]"
         assert torch.tensor(v, dtype=torch.float32) == truth.value[0, c, i, j]
     page.screenshot("lenet_conv1_images")
+
+
+def test_presentation_mode_reads_from_the_back_of_a_room(chromium: object, base_url: str) -> None:
+    """At a projector's 1024×768: Present (or P) sets the program, the card and the graph
+    larger, clips nothing, and a second press puts them back."""
+    context = chromium.new_context(viewport={"width": 1024, "height": 768})  # type: ignore[attr-defined]
+    g = GuardedPage(context)
+    try:
+        g.page.goto(base_url + "/")
+        g.page.wait_for_function("document.querySelectorAll('#examples option').length > 1")
+        load_example(g, "chain_rule")
+        run_and_wait(g)
+        size = lambda sel: g.page.evaluate(f"parseFloat(getComputedStyle(document.querySelector('{sel}')).fontSize)")  # noqa: E731
+        zoom = lambda: g.page.evaluate("chainlens.view.k")  # noqa: E731
+        before = {s: size(s) for s in (".cm-content", "#card", "#card .katex")}
+        k = zoom()
+        g.page.get_by_role("button", name="Present").click()
+        assert g.page.get_by_role("button", name="Present").get_attribute("aria-pressed") == "true"
+        after = {s: size(s) for s in before}
+        assert after[".cm-content"] >= 18 and after["#card"] >= 18, after
+        assert all(after[s] >= 1.3 * before[s] for s in before), (before, after)
+        assert zoom() == pytest.approx(1.4 * k)
+        assert g.page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        card = g.page.locator("#card")
+        card.scroll_into_view_if_needed()
+        box = card.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 1024.5, box
+        g.screenshot("present_1024x768")
+        g.page.locator("#graph").focus()
+        g.page.keyboard.press("p")
+        assert {s: size(s) for s in before} == before and zoom() == pytest.approx(k)
+        assert g.foreign == [] and g.errors == []
+    finally:
+        context.close()

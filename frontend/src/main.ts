@@ -162,6 +162,12 @@ class App {
       e.preventDefault();
       this.find(($("search") as HTMLInputElement).value);
     });
+    $("present").addEventListener("click", () => this.present());
+    document.addEventListener("keydown", (e) => {  // P, except where it is typed
+      const t = e.target as HTMLElement;
+      if ((e.key === "p" || e.key === "P") && !e.ctrlKey && !e.metaKey && !e.altKey
+          && !t.closest("input, select, textarea, .cm-editor")) this.present();
+    });
     $("zoom-in").addEventListener("click", () => this.view.zoom(1.25));
     $("zoom-out").addEventListener("click", () => this.view.zoom(0.8));
     $("expand-all").addEventListener("click", () => { this.options.collapsed = new Set(); void this.relayout(false); });
@@ -601,6 +607,16 @@ class App {
     if (runId && pictures.length) this.drawPictures(runId, node.id, pass?.index ?? 0, pictures);
   }
 
+  /** Presentation mode, for a room: the program, the card, the inspector and the tables
+   * in larger type, the graph zoomed to match; pressed again, back as it was. */
+  private present(): void {
+    const on = document.body.classList.toggle("present");
+    $("present").setAttribute("aria-pressed", String(on));
+    this.view.zoom(on ? PRESENT_ZOOM : 1 / PRESENT_ZOOM);
+    const active = this.activeNode();
+    if (active && this.display) this.view.reveal(this.display.itemOf.get(active) ?? active);
+  }
+
   /** A node under the pointer: when it has tensors too large for the Run, their fetch
    * starts now (the program runs again, ~80 ms), so a click draws them at once. */
   private prefetch(id: string): void {
@@ -847,3 +863,6 @@ new App();
 function freedText(pass: number): string {
   return `freed by backward() of pass ${pass + 1} (retain_graph=False): a second backward cannot run through this node`;
 }
+
+/** How much larger presentation mode draws the graph (its type: 12 px to ~17 px). */
+const PRESENT_ZOOM = 1.4;
