@@ -132,6 +132,8 @@ class PlainStep:
     #: pass's forward first used it); None for a node made inside a library call
     value: torch.Tensor | None
     saved: dict[str, torch.Tensor]
+    #: what it saved besides tensors (a convolution's stride), lists as lists
+    attrs: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -213,7 +215,7 @@ class _PassWatcher(torch.overrides.TorchFunctionMode):
 
     def _op_hook(self, fn: Any):  # noqa: ANN202
         def hook(grad_inputs, grad_outputs):  # noqa: ANN001, ANN202
-            saved = {}
+            saved, attrs = {}, {}
             for attr in dir(fn):
                 if attr.startswith("_saved_"):
                     try:
@@ -222,9 +224,11 @@ class _PassWatcher(torch.overrides.TorchFunctionMode):
                         continue
                     if isinstance(v, torch.Tensor):
                         saved[attr.removeprefix("_saved_")] = v.detach().clone()
+                    elif isinstance(v, (bool, int, float, str, tuple, list)):
+                        attrs[attr.removeprefix("_saved_")] = list(v) if isinstance(v, tuple) else v
             self.passes[-1].steps.append(PlainStep(type(fn).__name__, _copies(grad_outputs),
                                                    _copies(grad_inputs), self.outputs.get(fn),
-                                                   saved))
+                                                   saved, attrs))
         return hook
 
 

@@ -15,8 +15,9 @@ def as_tensor(full: dict) -> torch.Tensor:
 
 
 def test_every_step_of_lenet_in_full_is_pytorchs(base_url: str) -> None:
-    """Each node of LeNet's pass: its value, the gradient of its output and its saved
-    tensors (the 32×32 input a convolution saved), element for element."""
+    """Each node of LeNet's pass: its value, the gradient of its output, those its step sent
+    back, its saved tensors (the 32×32 input a convolution saved) and the numbers it saved
+    (a convolution's stride and padding), element for element."""
     source = example("lenet").source
     run = httpx.post(base_url + "/api/v1/runs", json={"source": source}, timeout=60).json()
     plain = run_plain_passes(source)[0]
@@ -32,6 +33,12 @@ def test_every_step_of_lenet_in_full_is_pytorchs(base_url: str) -> None:
             torch.testing.assert_close(as_tensor(got["value"]), truth.value.detach(), rtol=0, atol=0)
             shown.add(tuple(got["value"]["shape"]))
         torch.testing.assert_close(as_tensor(got["grad"]), truth.grad_outputs[0], rtol=0, atol=0)
+        assert len(got["grad_inputs"]) == len(truth.grad_inputs)
+        for mine, theirs in zip(got["grad_inputs"], truth.grad_inputs, strict=True):
+            assert (mine is None) == (theirs is None)
+            if theirs is not None:
+                torch.testing.assert_close(as_tensor(mine), theirs, rtol=0, atol=0)
+        assert {k: v for k, v in got["attrs"].items() if k in truth.attrs} == truth.attrs
         for name, t in truth.saved.items():
             if name in got["saved"]:
                 torch.testing.assert_close(as_tensor(got["saved"][name]), t, rtol=0, atol=0)

@@ -731,3 +731,85 @@ def test_presentation_mode_reads_from_the_back_of_a_room(chromium: object, base_
         assert g.foreign == [] and g.errors == []
     finally:
         context.close()
+
+
+def sum_lines(g: GuardedPage, name: str) -> list[str]:
+    return g.page.evaluate(f"[...document.querySelectorAll('#card ol.sum[aria-label^=\"{name},\"] li')].map(li => li.textContent)")
+
+
+def point_at(g: GuardedPage, image, index: tuple[int, int], hw: tuple[int, int]) -> None:
+    image.scroll_into_view_if_needed()
+    box = image.bounding_box()
+    g.page.mouse.move(box["x"] + (index[1] + 0.5) * box["width"] / hw[1],
+                      box["y"] + (index[0] + 0.5) * box["height"] / hw[0])
+
+
+def test_a_matrix_product_shows_its_shapes_and_each_elements_sum(page: GuardedPage) -> None:
+    """Y = X @ W (in the style of d2l.ai's linear regression from scratch): the MmBackward0
+    step writes ∂L/∂W = Xᵀ · ∂L/∂Y with the shapes, and for the element under the pointer
+    its sum of products with PyTorch's numbers, ending in PyTorch's own value."""
+    from oracle import run_plain_passes
+
+    lines = ["import torch", "torch.manual_seed(0)", "X = torch.randn(4, 8)",
+             "W = torch.randn(8, 2, requires_grad=True)", "Y = X @ W", "loss = (Y * Y).sum()",
+             "loss.backward()"]
+    type_program(page, lines)
+    run_and_wait(page)
+    plain = run_plain_passes("\n".join(lines))[0]
+    mm = next(s for s in plain.steps if s.grad_fn == "MmBackward0")
+    X, gY, gW = mm.saved["self"], mm.grad_outputs[0], mm.grad_inputs[1]
+    page.page.locator("#graph").focus()
+    while "MmBackward0" not in page.page.inner_text("#card"):
+        page.page.keyboard.press("ArrowRight")
+    card = page.page.inner_text("#card")
+    assert "∂L/∂W = Xᵀ · ∂L/∂Y: [4,8]ᵀ·[4,2] → [8,2]" in card, card
+    page.page.wait_for_function("document.querySelectorAll('#card ol.sum li').length === 3")
+
+    def check(i: int, j: int) -> None:
+        text = sum_lines(page, "∂L/∂W")
+        terms = " + ".join(f"X[{k},{i}]·∂L/∂Y[{k},{j}]" for k in range(4))
+        assert text[0] == f"∂L/∂W[{i}, {j}] = {terms}", text
+        shown = numbers(text[1])  # (x)(g) for each of the four terms
+        assert shown == pytest.approx([v for k in range(4) for v in (X[k, i].item(), gY[k, j].item())], rel=1e-3)
+        total, pytorch = text[2].removeprefix("= ").split(" · PyTorch: ")
+        assert torch.tensor(float(pytorch), dtype=torch.float32) == gW[i, j]
+        assert float(total) == pytest.approx(gW[i, j].item(), rel=1e-3)
+
+    check(0, 0)
+    image = page.page.locator("#card").get_by_role("img", name=re.compile(r"^∂L\/∂W\["))
+    point_at(page, image, (5, 1), (8, 2))
+    check(5, 1)
+    page.screenshot("mm_drill_down")
+
+
+def test_a_convolution_opens_into_its_sum_of_products(page: GuardedPage) -> None:
+    """LeNet's first convolution: ∂L/∂W for one kernel weight is a sum over the 28×28
+    positions it slid over; the card says so, with the first products, and PyTorch's value."""
+    from oracle import run_plain_passes
+
+    source = next(e.source for e in examples() if e.id == "lenet")
+    steps = run_plain_passes(source)[0].steps
+    k = next(i for i, s in enumerate(steps) if s.grad_fn == "ConvolutionBackward0"
+             and s.saved["input"].shape[-1] == 32)
+    conv = steps[k]
+    load_example(page, "lenet")
+    run_and_wait(page)
+    page.page.locator("#graph").focus()
+    for _ in range(k):
+        page.page.keyboard.press("ArrowRight")
+    card = page.page.inner_text("#card")
+    assert "ConvolutionBackward0" in card
+    assert "⋆ ∂L/∂Conv2d (correlation, summed over the batch): [1,1,32,32] ⋆ [1,6,28,28] → [6,1,5,5]" in card, card
+    kernels = page.page.locator("#card").get_by_role("img", name=re.compile(r"^∂L\/∂net\.conv1\.weight\[2, 0,"))
+    kernels.wait_for()
+    point_at(page, kernels, (3, 1), (5, 5))
+    text = sum_lines(page, "∂L/∂net.conv1.weight")
+    assert text[0].startswith("∂L/∂net.conv1.weight[2, 0, 3, 1] = input[0,0,3,1]·∂L/∂Conv2d[0,2,0,0] + ")
+    assert text[0].endswith("+ … (784 terms)")
+    X, gY = conv.saved["input"], conv.grad_outputs[0]
+    assert numbers(text[1])[:4] == pytest.approx([X[0, 0, 3, 1].item(), gY[0, 2, 0, 0].item(),
+                                                  X[0, 0, 3, 2].item(), gY[0, 2, 0, 1].item()], rel=1e-3)
+    total, pytorch = text[2].removeprefix("= ").split(" · PyTorch: ")
+    assert torch.tensor(float(pytorch), dtype=torch.float32) == conv.grad_inputs[1][2, 0, 3, 1]
+    assert float(total) == pytest.approx(conv.grad_inputs[1][2, 0, 3, 1].item(), rel=1e-3, abs=1e-6)
+    page.screenshot("conv_drill_down")

@@ -300,6 +300,13 @@ class NodeTensors(BaseModel):
                                     "pass; null when the pass did not reach it.")
     saved: dict[str, FullTensor] = Field(description="What the node saved for backward (a "
                                          "convolution's input and weight), as Node.saved.")
+    grad_inputs: list[FullTensor | None] = Field(
+        default_factory=list, description="What the node's step sent to each of its inputs in "
+        "this pass (Step.grad_inputs), in full; empty when the pass did not reach it.")
+    attrs: dict[str, Any] = Field(
+        default_factory=dict, description="What the node saved besides tensors: numbers, "
+        "flags and lists of them (a convolution's stride, padding, dilation and groups; "
+        "addmm's alpha and beta), by the name PyTorch gives them.")
 
 
 class Example(BaseModel):

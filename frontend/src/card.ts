@@ -5,7 +5,9 @@
  * downstream gradient for each input, typeset with KaTeX and drawn by rank.
  */
 import katex from "katex";
+import { type NodeTensors, renderImages } from "./images";
 import { named, texText } from "./letters";
+import { describeSum, type Product, productsOf } from "./products";
 import type { PassIndex } from "./steps";
 import { fmtNum, flat, maxAbsOf, renderTensor, shapeOf, UNSEEN_VALUE } from "./tensor";
 import type { Formula, GraphNode, Pass, RunError, Step, TensorView } from "./wire";
@@ -50,6 +52,12 @@ export interface CardContext {
   pass: Pass;
   /** How many passes the run has: the title names the pass (counted from 1) when several. */
   passCount: number;
+  /** The program's variable a constant input is (X in X @ W, which needs no gradient
+   * and so has no node), or null. */
+  constName: (node: GraphNode, input: number) => string | null;
+  /** The step's tensors in full (the program runs again), for drilling into a sum of
+   * products; null when they are not to be fetched (no stored run, or playing). */
+  tensors: (() => Promise<NodeTensors>) | null;
 }
 
 /** Why there is no step to show when the program stopped: its error, and how far
@@ -87,7 +95,7 @@ export function renderCard(root: HTMLElement, ctx: CardContext | null, stopped: 
   }
   const { node, step, byId } = ctx;
   const out = nameOf(node, "out");
-  const inputs = node.inputs.map((id, i) => (id ? nameOf(byId.get(id), `in_${i}`) : "const"));
+  const inputs = node.inputs.map((id, i) => (id ? nameOf(byId.get(id), `in_${i}`) : ctx.constName(node, i) ?? "const"));
 
   const head = document.createElement("header");
   const title = document.createElement("strong");
@@ -174,6 +182,7 @@ export function renderCard(root: HTMLElement, ctx: CardContext | null, stopped: 
   root.append(local);
 
   const down = section("Downstream ∂L/∂in");
+  const products = productsOf(node, step, { inputs, out });
   node.inputs.forEach((id, i) => {
     const g = step.grad_inputs[i] ?? null;
     const row = document.createElement("div");
@@ -188,12 +197,55 @@ export function renderCard(root: HTMLElement, ctx: CardContext | null, stopped: 
         const same = g.shape.join(",") === value.shape.join(",");
         row.append(dimCheck(g, value, same));
       }
+      const product = products.get(i);
+      if (product && g) row.append(drillDown(product, i, `∂L/∂${inputs[i]}`, ctx.tensors));
     }
     down.append(row);
   });
   if (node.kind === "leaf") down.append(tex(`${texText(out)}\\texttt{.grad}\\ \\text{receives the upstream gradient}`));
   root.append(down);
 }
+
+/** A matrix product's or convolution's gradient for one input: its shapes, then (once the
+ * tensors are fetched) the gradient as an image whose element under the pointer is written
+ * out as its sum of products with PyTorch's numbers; the first element until then. */
+function drillDown(product: Product, input: number, name: string, tensors: CardContext["tensors"]): HTMLElement {
+  const box = document.createElement("div");
+  box.className = "drill";
+  const shapes = document.createElement("p");
+  shapes.className = "shapes-line";
+  shapes.textContent = product.shapes;
+  box.append(shapes);
+  if (!tensors) return box;
+  const sum = document.createElement("ol");
+  sum.className = "sum";
+  sum.setAttribute("aria-label", `${name}, element by element, as a sum of products`);
+  // Fetched once the step has been on screen a moment: stepping quickly through 500 RNN
+  // steps (or playing them) must not ask the server to run the program 500 times.
+  const fetched = new Promise<NodeTensors>((resolve, reject) => setTimeout(() => {
+    if (box.isConnected) tensors().then(resolve, reject);
+    else reject(new Error("not shown any more"));
+  }, DRILL_AFTER_MS));
+  fetched.then((t) => {
+    const g = t.grad_inputs[input];
+    if (!g) return;
+    const show = (index: number[]): void => {
+      const terms = product.drill(index, t);
+      if (!terms) return;
+      let k = 0;
+      for (let d = 0; d < g.shape.length; d++) k = k * g.shape[d] + index[d];
+      const v = g.values[k];
+      const lines = describeSum(name, index, terms, product.scale?.(t) ?? 1, typeof v === "number" ? v : Number(v), g.dtype);
+      sum.replaceChildren(...lines.map((text) => Object.assign(document.createElement("li"), { textContent: text })));
+    };
+    show(g.shape.map(() => 0));
+    box.append(renderImages(g, name, show), sum);
+  }, () => undefined);
+  return box;
+}
+
+/** How long a product's step stays on screen before its tensors are fetched. */
+const DRILL_AFTER_MS = 250;
 
 type ElementStep = NonNullable<Formula["elements"]>[number];
 

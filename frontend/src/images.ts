@@ -21,6 +21,10 @@ export interface NodeTensors {
   value: FullTensor | null;
   grad: FullTensor | null;
   saved: Record<string, FullTensor>;
+  /** What the step sent back to each input, in full. */
+  grad_inputs: (FullTensor | null)[];
+  /** What the node saved besides tensors (a convolution's stride and padding). */
+  attrs: Record<string, unknown>;
 }
 
 /** The server gives tensors up to this many elements (its max_fetched_elements). */
@@ -90,7 +94,7 @@ function unravel(k: number, shape: number[]): number[] {
  * and its exact value (``name[0, 2, 13, 7] = 0.4187``); the colour is blue below 0, red
  * above, on one scale for the whole tensor.
  */
-export function renderImages(t: FullTensor, name: string): HTMLElement {
+export function renderImages(t: FullTensor, name: string, onPoint?: (index: number[]) => void): HTMLElement {
   const box = document.createElement("div");
   box.className = "images";
   const values = Float64Array.from(t.values, num);
@@ -102,8 +106,10 @@ export function renderImages(t: FullTensor, name: string): HTMLElement {
   readout.className = "readout";
   readout.textContent = `${t.shape.join("×")}: point at a pixel to read its value`;
   const grid = document.createElement("div");
-  grid.className = rows === 1 ? "image-row" : "image-grid";  // one row of channels wraps
-  if (rows > 1) grid.style.gridTemplateColumns = `repeat(${cols}, auto)`;
+  // one row (or one column) of channels wraps; a bank of kernels keeps its rows
+  const wrap = rows === 1 || cols === 1;
+  grid.className = wrap ? "image-row" : "image-grid";
+  if (!wrap) grid.style.gridTemplateColumns = `repeat(${cols}, auto)`;
   const count = Math.min(rows * cols, MAX_IMAGES);
   for (let k = 0; k < count; k++) {
     const canvas = document.createElement("canvas");
@@ -136,6 +142,7 @@ export function renderImages(t: FullTensor, name: string): HTMLElement {
       const flatAt = base + i * w + j;
       const index = unravel(flatAt, t.shape);
       readout.textContent = `${name}[${index.join(", ")}] = ${exact(values[flatAt], t.dtype)}`;
+      onPoint?.(index);
     });
     grid.append(canvas);
   }

@@ -22,7 +22,7 @@ import { NodesTable } from "./table";
 import { fmtNum, nodeText, renderTensor, shapeOf, UNSEEN_VALUE } from "./tensor";
 import { GraphView } from "./view";
 import type { Status } from "./view";
-import type { Example, GraphNode, Health, TensorView } from "./wire";
+import type { Example, GraphNode, Health, TensorView, Variable } from "./wire";
 
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
 
@@ -548,6 +548,8 @@ class App {
     renderCard($("card"), step && node && index ? {
       node, step, stepIndex: this.cursor.step, stepCount: n, index, byId: this.model.byId,
       pass: index.pass, passCount: this.model.passes.length,
+      constName: (n, i) => constName(n, i, this.model.run?.variables ?? {}),
+      tensors: this.model.run?.id && this.playing === null ? () => fetchTensors(this.model.run!.id, step.node, index.pass.index) : null,
     } : null, error && !step ? { error, pass: last && last.steps.length === 0 ? last : null } : null);
     this.renderInspector();
   }
@@ -866,3 +868,21 @@ function freedText(pass: number): string {
 
 /** How much larger presentation mode draws the graph (its type: 12 px to ~17 px). */
 const PRESENT_ZOOM = 1.4;
+
+/** Which saved tensor is which input, for the ops whose constant inputs are named. */
+const SAVED_INPUTS: Record<string, (string | null)[]> = {
+  MmBackward0: ["self", "mat2"], BmmBackward0: ["self", "mat2"], AddmmBackward0: [null, "mat1", "mat2"],
+  ConvolutionBackward0: ["input", "weight"], MulBackward0: ["self", "other"], DivBackward0: ["self", "other"],
+};
+
+/** The program's variable a node's constant input is: the one whose tensor is the one the
+ * node saved for that input (same shape, type and numbers, or statistics past 64 values). */
+function constName(node: GraphNode, input: number, variables: Record<string, Variable>): string | null {
+  const key = SAVED_INPUTS[node.grad_fn]?.[input];
+  const saved = key ? node.saved?.[key] : undefined;
+  if (!saved) return null;
+  const same = (v: TensorView | null): boolean => !!v && v.dtype === saved.dtype
+    && v.shape.join(",") === saved.shape.join(",")
+    && JSON.stringify(v.values ?? v.stats) === JSON.stringify(saved.values ?? saved.stats);
+  return Object.entries(variables).find(([, v]) => v.node === null && same(v.value))?.[0] ?? null;
+}

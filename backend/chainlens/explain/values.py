@@ -24,10 +24,20 @@ class TensorsUnavailable(ChainlensError):
     code = "tensors_unavailable"
 
 
-class _Quiet:
-    """A probe that only watches: the re-run goes to its end."""
+#: What a node saved besides tensors, as the wire can carry it (a convolution's stride and
+#: padding, addmm's alpha and beta): a drill-down into a sum of products needs them.
+_ATTR_TYPES = (bool, int, float, str)
+
+
+class _Attrs:
+    """A probe that only watches, and reads node ``node``'s non-tensor saved attributes
+    when pass ``index`` begins (before backward frees them); the re-run goes to its end."""
 
     ex: _Execution
+
+    def __init__(self, node: str, index: int) -> None:
+        self.node, self.index = node, index
+        self.attrs: dict[str, Any] = {}
 
     def on_statement(self) -> None:
         return None
@@ -37,7 +47,19 @@ class _Quiet:
 
     def at_pass(self, index: int, node_ids: set[str], roots: list[torch.Tensor],
                 gradient: torch.Tensor | None) -> None:
-        return None
+        if index != self.index or self.node not in node_ids:
+            return
+        fn = next((f for f in self.ex.recorder.pass_fns if f.metadata.get("chainlens") == self.node), None)
+        for attr in (a for a in dir(fn) if a.startswith("_saved_")) if fn is not None else ():
+            try:
+                v = getattr(fn, attr)
+            except RuntimeError:
+                continue
+            if isinstance(v, (tuple, list)) and all(isinstance(x, _ATTR_TYPES) for x in v):
+                v = list(v)
+            elif not isinstance(v, _ATTR_TYPES):
+                continue
+            self.attrs[attr.removeprefix("_saved_")] = v
 
 
 def full(t: torch.Tensor | None, limit: int, what: str) -> dict[str, Any] | None:
@@ -64,7 +86,8 @@ def full(t: torch.Tensor | None, limit: int, what: str) -> dict[str, Any] | None
 def node_tensors(source: str, device: str, seed: int, settings: Settings, node: str,
                  pass_index: int) -> dict[str, Any]:
     """``NodeTensors``: node ``node``'s value when pass ``pass_index``'s forward ran, the
-    gradient of its output in that pass, and what it saved for backward, in full."""
+    gradient of its output in that pass and those its step sent to its inputs, and what it
+    saved for backward, in full."""
     out: dict[str, Any] = {}
 
     def read(ex: _Execution) -> None:
@@ -81,10 +104,14 @@ def node_tensors(source: str, device: str, seed: int, settings: Settings, node: 
         limit = settings.max_fetched_elements
         out.update(node=node, value=full(value, limit, "value"), grad=full(grad, limit, "gradient"),
                    saved={k: full(t, limit, f"saved {k}") for k, v in (rec.saved or {}).items()
-                          if (t := v.current) is not None})
+                          if (t := v.current) is not None},
+                   grad_inputs=[full(g, limit, f"gradient of input {i}") for i, g in
+                                enumerate(step.grad_inputs if step is not None else ())],
+                   attrs=probe.attrs)
         out["pass"] = pass_index
 
-    rerun(source, device, seed, settings, _Quiet(), explain=False, saved=True, finished=read)
+    probe = _Attrs(node, pass_index)
+    rerun(source, device, seed, settings, probe, explain=False, saved=True, finished=read)
     if not out:
         raise TensorsUnavailable("the program ran again but stopped before it got there")
     return out
