@@ -813,3 +813,32 @@ def test_a_convolution_opens_into_its_sum_of_products(page: GuardedPage) -> None
     assert torch.tensor(float(pytorch), dtype=torch.float32) == conv.grad_inputs[1][2, 0, 3, 1]
     assert float(total) == pytest.approx(conv.grad_inputs[1][2, 0, 3, 1].item(), rel=1e-3, abs=1e-6)
     page.screenshot("conv_drill_down")
+
+
+def test_a_broadcast_operand_sums_its_gradient_where_it_was_copied(page: GuardedPage) -> None:
+    """A bias added to every row (in the style of the PyTorch tutorial's tensors-and-autograd
+    linear layer): ∂L/∂b sums the upstream over the rows it was copied to; the card names
+    the dimension and writes one element's sum with PyTorch's numbers."""
+    from oracle import run_plain_passes
+
+    lines = ["import torch", "x = torch.linspace(-1, 1, 12).reshape(4, 3)",
+             "b = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)", "y = x * 2 + b",
+             "loss = (y ** 2).sum()", "loss.backward()"]
+    type_program(page, lines)
+    run_and_wait(page)
+    add = next(s for s in run_plain_passes("\n".join(lines))[0].steps if s.grad_fn == "AddBackward0")
+    page.page.locator("#graph").focus()
+    while "AddBackward0" not in page.page.inner_text("#card"):
+        page.page.keyboard.press("ArrowRight")
+    card = page.page.inner_text("#card")
+    assert "∂L/∂b = Σ over dimension 0 of ∂L/∂y: [4,3] → [3] (b was copied along it forward)" in card, card
+    image = page.page.locator("#card").get_by_role("img", name=re.compile(r"^∂L\/∂b\["))
+    image.wait_for()
+    point_at(page, image, (0, 1), (1, 3))
+    text = sum_lines(page, "∂L/∂b")
+    assert text[0] == "∂L/∂b[1] = " + " + ".join(f"∂L/∂y[{k},1]" for k in range(4)), text
+    g = add.grad_outputs[0]
+    assert numbers(text[1]) == pytest.approx([g[k, 1].item() for k in range(4)], rel=1e-3)
+    total, pytorch = text[2].removeprefix("= ").split(" · PyTorch: ")
+    assert torch.tensor(float(pytorch), dtype=torch.float32) == add.grad_inputs[1][1]
+    assert float(total) == pytest.approx(add.grad_inputs[1][1].item(), rel=1e-3)

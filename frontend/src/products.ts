@@ -178,6 +178,54 @@ function addmm(names: Names, step: Step, node: GraphNode): Map<number, Product> 
   return out;
 }
 
+/** The index in ``shape`` that a broadcast operation read for output index ``o``. */
+function readAt(o: number[], shape: number[]): number[] {
+  const lead = o.length - shape.length;
+  return shape.map((s, d) => (s === 1 ? 0 : o[lead + d]));
+}
+
+/** Every output index that read input index ``i`` of ``shape`` (broadcast to ``out``). */
+function readers(i: number[], shape: number[], out: number[]): number[][] {
+  const lead = out.length - shape.length;
+  let all: number[][] = [[]];
+  out.forEach((size, d) => {
+    const fixed = d >= lead && shape[d - lead] !== 1 ? [i[d - lead]] : Array.from({ length: size }, (_, k) => k);
+    all = all.flatMap((p) => fixed.map((k) => [...p, k]));
+  });
+  return all;
+}
+
+/** An operand broadcast forward is summed backward: ∂L/∂b[j] adds up the upstream (times
+ * the local derivative) at every position that read b[j]. For add, sub and mul. */
+function broadcast(names: Names, step: Step, node: GraphNode): Map<number, Product> {
+  const out = new Map<number, Product>();
+  const G = step.grad_output?.shape;
+  if (!G) return out;
+  const sub = node.grad_fn === "SubBackward0";
+  const mul = node.grad_fn === "MulBackward0";
+  step.grad_inputs.forEach((g, i) => {
+    if (!g || g.shape.join(",") === G.join(",")) return;
+    const lead = G.length - g.shape.length;
+    const summed = G.map((_, d) => d).filter((d) => d < lead || (g.shape[d - lead] === 1 && G[d] !== 1));
+    const partner = mul ? (i === 0 ? "other" : "self") : null;
+    const partnerName = mul ? names.inputs[1 - i] : "";
+    out.set(i, {
+      shapes: `${grad(names.inputs[i])} = Σ over dimension${summed.length > 1 ? "s" : ""} ${summed.join(", ")} of ${grad(names.out)}${mul ? ` · ${partnerName}` : ""}: ${dims(G)} → ${dims(g.shape)} (${names.inputs[i]} was copied along ${summed.length > 1 ? "them" : "it"} forward)`,
+      drill: (index, t) => {
+        const U = t.grad;
+        const P = partner ? t.saved[partner] : null;
+        if (!U || (partner && !P)) return null;
+        return readers(index, g.shape, U.shape).map((o) => ({
+          left: [grad(names.out), o, at(U, o)] as [string, number[], number],
+          right: P ? [partnerName, readAt(o, P.shape), at(P, readAt(o, P.shape))] as [string, number[], number] : null,
+        }));
+      },
+      scale: (t) => (mul ? 1 : (i === 1 ? ((t.attrs.alpha as number | undefined) ?? 1) * (sub ? -1 : 1) : 1)),
+    });
+  });
+  return out;
+}
+
 /** The products a node's step is made of, by input position; empty for other ops. */
 export function productsOf(node: GraphNode, step: Step, names: Names): Map<number, Product> {
   switch (node.grad_fn) {
@@ -186,6 +234,7 @@ export function productsOf(node: GraphNode, step: Step, names: Names): Map<numbe
     case "AddmmBackward0": return addmm(names, step, node);
     case "ConvolutionBackward0":  // a 2-D one (a transposed one has no rule: its kind is not "rule")
       return step.grad_output?.shape.length === 4 && step.formula?.kind === "rule" ? conv2d(names, step, node) : new Map();
+    case "AddBackward0": case "SubBackward0": case "MulBackward0": return broadcast(names, step, node);
     default: return new Map();
   }
 }
