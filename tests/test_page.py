@@ -842,3 +842,53 @@ def test_a_broadcast_operand_sums_its_gradient_where_it_was_copied(page: Guarded
     total, pytorch = text[2].removeprefix("= ").split(" · PyTorch: ")
     assert torch.tensor(float(pytorch), dtype=torch.float32) == add.grad_inputs[1][1]
     assert float(total) == pytest.approx(add.grad_inputs[1][1].item(), rel=1e-3)
+
+
+RNN_40 = [
+    "import torch",
+    "import torch.nn as nn",
+    "class Cell(nn.Module):",
+    "    def __init__(self):",
+    "        super().__init__()",
+    "        self.ih = nn.Linear(3, 4)",
+    "        self.hh = nn.Linear(4, 4)",
+    "    def forward(self, x, h):",
+    "        return torch.tanh(self.ih(x) + self.hh(h))",
+    "cell = Cell()",
+    "xs = torch.randn(40, 1, 3)",
+    "h = torch.zeros(1, 4)",
+    "for t in range(40):",
+    "    h = cell(xs[t], h)",
+    "loss = (h ** 2).sum()",
+    "loss.backward()",
+]
+
+
+def test_a_module_called_40_times_is_one_box_with_a_call_selector(page: GuardedPage, base_url: str) -> None:
+    """An RNN cell unrolled 40 times (in the style of the PyTorch char-RNN tutorial): one box
+    "cell ×40", even after Expand groups; the call selector opens call 7 node by node
+    between "×6" and "×33", its numbers the run's; clicking the later fold opens call 8."""
+    page.page.evaluate("chainlens.load(" + repr("\n".join(RNN_40)) + ")")
+    run_and_wait(page)
+    labels = lambda: sorted(g["label"] for g in page.page.evaluate("chainlens.groups()") if g["id"].startswith("f:"))  # noqa: E731
+    assert labels() == ["cell ×40"]
+    page.page.click("#expand-all")
+    page.page.wait_for_function("chainlens.items < 12")
+    assert labels() == ["cell ×40"]
+    options = page.page.evaluate("[...document.querySelectorAll('#calls option')].map(o => o.textContent)")
+    assert options[:3] == ["cell: all 40 calls folded", "cell: call 1 of 40", "cell: call 2 of 40"]
+    assert len([o for o in options if o.startswith("cell: call ")]) == 40
+    page.page.get_by_label("Call shown").select_option("cell#7")
+    page.page.wait_for_function("chainlens.groups().some(g => g.label === 'cell (call 7)')")
+    assert labels() == ["cell ×33 (calls 8–40)", "cell ×6 (calls 1–6)"]
+    run = httpx.get(f"{base_url}/api/v1/runs/{page.page.evaluate('chainlens.painted')}").json()
+    tanh = next(n for n in run["nodes"] if n["grad_fn"] == "TanhBackward0" and n["call"] == 7)
+    drawn = page.page.evaluate(f"chainlens.text('{tanh['id']}')")
+    assert drawn[:2] == ["tanh → h", "×".join(map(str, tanh["value"]["shape"]))], drawn  # drawn itself
+    page.screenshot("rnn_call_7")
+    page.page.click("#fit")
+    after = next(g for g in page.page.evaluate("chainlens.groups()") if g["id"].endswith(":after"))
+    canvas = page.page.locator("#graph").bounding_box()
+    page.page.mouse.click(canvas["x"] + after["x"], canvas["y"] + after["y"])
+    page.page.wait_for_function("chainlens.groups().some(g => g.label === 'cell (call 8)')")
+    assert page.page.get_by_label("Call shown").input_value() == "cell#8"

@@ -48,15 +48,25 @@ export interface DisplayGraph {
   boxes: Group[];
   /** Every group, expanded or not, by id. */
   groups: Map<string, Group>;
-  /** The item that shows each graph node (itself, a collapsed group, or absent). */
+  /** The item that shows each graph node (itself, a collapsed group, a fold, or absent). */
   itemOf: Map<string, string>;
+  /** Modules called over and over: each path's call groups, folded into "×N" boxes. */
+  repeats: Map<string, string[]>;
 }
 
 export interface DisplayOptions {
   collapsed: Set<string>;
   splitShared: boolean;
   showConstants: boolean;
+  /** For a module called over and over (an RNN cell): the call opened among its folded
+   * calls (from 1), by module path; a path not here has every call folded into one box. */
+  calls: Map<string, number>;
+  /** Draw such modules folded (else every call as a group of its own). */
+  foldRepeats: boolean;
 }
+
+/** A module called this many times or more is drawn as one box, "cell ×500". */
+export const FOLD_CALLS_FROM = 8;
 
 /** Graphs with more nodes than this open with every module group collapsed. */
 export const COLLAPSE_ABOVE = 120;
@@ -144,6 +154,30 @@ export function consumersOf(nodes: GraphNode[]): Map<string, string[]> {
   return consumers;
 }
 
+/** Outermost module paths called at least FOLD_CALLS_FROM times: each path's call groups,
+ * in call order. */
+export function repeatedCalls(groups: Map<string, Group>): Map<string, string[]> {
+  const byPath = new Map<string, string[]>();
+  for (const g of groups.values()) {
+    if (g.parent !== null) continue;
+    const list = byPath.get(g.path);
+    if (list) list.push(g.id);
+    else byPath.set(g.path, [g.id]);
+  }
+  for (const [path, list] of byPath) if (list.length < FOLD_CALLS_FROM) byPath.delete(path);
+  return byPath;
+}
+
+/** What a fold stands for: its module path and the calls in it (from 1). */
+export function foldOf(id: string, repeats: Map<string, string[]>, calls: Map<string, number>): { path: string; first: number; last: number } | null {
+  const m = /^f:(.*):(all|before|after)$/.exec(id);
+  const list = m ? repeats.get(m[1]) : undefined;
+  if (!m || !list) return null;
+  const shown = calls.get(m[1]) ?? 0;
+  if (m[2] === "all") return { path: m[1], first: 1, last: list.length };
+  return m[2] === "before" ? { path: m[1], first: 1, last: shown - 1 } : { path: m[1], first: shown + 1, last: list.length };
+}
+
 /** The ids of every group, for "collapse all" and the default of large graphs. */
 export function allGroupIds(nodes: GraphNode[]): Set<string> {
   return new Set(moduleGroups(nodes, consumersOf(nodes)).groups.keys());
@@ -155,6 +189,8 @@ export function defaultOptions(nodes: GraphNode[]): DisplayOptions {
     collapsed: nodes.length > COLLAPSE_ABOVE ? allGroupIds(nodes) : new Set(),
     splitShared: large,
     showConstants: !large,
+    calls: new Map(),
+    foldRepeats: true,
   };
 }
 
@@ -181,6 +217,10 @@ export function buildDisplay(
   const consumers = consumersOf(nodes);
   const byId = new Map(nodes.map((n) => [n.id, n]));
   const { groups, chainOf } = moduleGroups(nodes, consumers);
+  const repeats = opts.foldRepeats ? repeatedCalls(groups) : new Map<string, string[]>();
+  /** Each repeated call's group: its path and its call number. */
+  const callOf = new Map<string, [string, number]>();
+  for (const [path, list] of repeats) list.forEach((g, k) => callOf.set(g, [path, k + 1]));
   const items: Item[] = [];
   const itemOf = new Map<string, string>();
   const edges: Edge[] = [];
@@ -212,12 +252,41 @@ export function buildDisplay(
     edges.push({ from, to, dashed, src, dst });
   };
 
+  /** The fold a node is drawn in: all of its module's calls, those before the call
+   * opened or those after it; null when it is drawn itself. */
+  const foldFor = (n: GraphNode, chain: string[]): string | null => {
+    const call = chain.length ? callOf.get(chain[0]) : undefined;
+    if (!call) return null;
+    const [path, k] = call;
+    const shown = opts.calls.get(path);
+    if (shown === undefined) return `f:${path}:all`;
+    if (n.kind === "leaf" || k === shown) return null;  // the module's own parameters: beside the call opened
+    return k < shown ? `f:${path}:before` : `f:${path}:after`;
+  };
+  const addFold = (id: string): void => {
+    if (shownGroups.has(id)) return;
+    shownGroups.add(id);
+    const f = foldOf(id, repeats, opts.calls)!;
+    const name = f.path.slice(f.path.lastIndexOf(".") + 1);
+    const count = f.last - f.first + 1;
+    const label = id.endsWith(":all") ? `${name} ×${count}` : `${name} ×${count} (calls ${f.first}–${f.last})`;
+    const sub = `call ${id.endsWith(":after") ? f.first : f.last} ▸`;
+    items.push({ id, kind: "group", label, sub, node: null, parent: null, w: itemWidth(label, sub) + 10, h: ITEM_H + 6 });
+  };
+
   const isSplit = (n: GraphNode): boolean => n.kind === "leaf"
     && (consumers.get(n.id)?.length ?? 0) > 1
     && (opts.splitShared || (consumers.get(n.id)?.length ?? 0) > SPLIT_USES_ABOVE);
 
   for (const n of nodes) {
-    const chain = chainOf.get(n.id) ?? [];
+    let chain = chainOf.get(n.id) ?? [];
+    const fold = foldFor(n, chain);
+    if (fold) {
+      addFold(fold);
+      itemOf.set(n.id, fold);
+      continue;
+    }
+    if (n.kind === "leaf" && chain.length && callOf.has(chain[0])) chain = [];  // beside the call opened
     const { folded, parent } = place(chain);
     if (isSplit(n)) continue;
     if (folded) {
@@ -237,7 +306,7 @@ export function buildDisplay(
   for (const n of nodes) {
     const to = itemOf.get(n.id);
     if (to === undefined) continue;
-    const { parent } = place(chainOf.get(n.id) ?? []);
+    const { parent } = to.startsWith("f:") ? { parent: null } : place(chainOf.get(n.id) ?? []);
     n.inputs.forEach((src, slot) => {
       if (src === null) {
         if (!opts.showConstants || to !== n.id) return;
@@ -279,8 +348,12 @@ export function buildDisplay(
 
   const boxes = [...groups.values()].filter((g) => {
     if (opts.collapsed.has(g.id)) return false;
+    let top = g;
+    while (top.parent) top = groups.get(top.parent)!;
+    const call = callOf.get(top.id);
+    if (call && opts.calls.get(call[0]) !== call[1]) return false;  // inside a fold
     for (let p = g.parent; p; p = groups.get(p)!.parent) if (opts.collapsed.has(p)) return false;
     return true;
   });
-  return { items, edges, boxes, groups, itemOf };
+  return { items, edges, boxes, groups, itemOf, repeats };
 }

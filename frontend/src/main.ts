@@ -10,7 +10,7 @@ import { renderCard } from "./card";
 import { Editor } from "./editor";
 import type { Mark } from "./editor";
 import { FETCH_MAX, fetchTensors, type FullTensor, type NodeTensors, renderImages } from "./images";
-import { allGroupIds, buildDisplay, defaultOptions, shapeText, type Failure } from "./graph";
+import { allGroupIds, buildDisplay, defaultOptions, foldOf, shapeText, type Failure } from "./graph";
 import type { DisplayGraph, DisplayOptions, Item } from "./graph";
 import { LayoutClient } from "./layout";
 import { RunModel } from "./model";
@@ -73,7 +73,7 @@ class App {
   model = new RunModel();
   cursor = new StepCursor(() => this.model.passes.map((p) => p.steps.length));
   index: PassIndex | null = null;
-  options: DisplayOptions = { collapsed: new Set(), splitShared: false, showConstants: true };
+  options: DisplayOptions = { collapsed: new Set(), splitShared: false, showConstants: true, calls: new Map(), foldRepeats: true };
   display: DisplayGraph | null = null;
   selected: string | null = null;
   editor: Editor;
@@ -170,6 +170,16 @@ class App {
     });
     $("zoom-in").addEventListener("click", () => this.view.zoom(1.25));
     $("zoom-out").addEventListener("click", () => this.view.zoom(0.8));
+    $("calls").addEventListener("change", (e) => {
+      const value = (e.target as HTMLSelectElement).value;
+      if (value === "*") {
+        this.options = { ...this.options, foldRepeats: !this.options.foldRepeats };
+        void this.relayout(false);
+        return;
+      }
+      const at = value.lastIndexOf("#");
+      void this.openCall(value.slice(0, at), Number(value.slice(at + 1)));
+    });
     $("expand-all").addEventListener("click", () => { this.options.collapsed = new Set(); void this.relayout(false); });
     $("collapse-all").addEventListener("click", () => {
       this.options.collapsed = allGroupIds(this.model.nodes);
@@ -236,7 +246,7 @@ class App {
     this.selected = null;
     this.flags = new Map();
     this.cursor.goto(0, 0);
-    this.options = { collapsed: new Set(), splitShared: false, showConstants: true };
+    this.options = { collapsed: new Set(), splitShared: false, showConstants: true, calls: new Map(), foldRepeats: true };
     this.display = null;
     this.view.clear();
     void this.table.fill([], () => ({ kind: "unreached" }));
@@ -368,6 +378,7 @@ class App {
     if (!result || model !== this.model) return false;
     this.lastLayoutMs = performance.now() - t0;
     this.display = display;
+    this.renderCalls(display);
     this.probe.layoutEngine = result.engine;
     this.probe.layoutMs = result.ms;
     this.probe.items = display.items.length;
@@ -392,12 +403,51 @@ class App {
 
   /** Folds or unfolds one module call, keeping it where the user clicked. */
   private async toggleGroup(group: string): Promise<void> {
+    const fold = this.display ? foldOf(group, this.display.repeats, this.options.calls) : null;
+    if (fold) {  // a fold opens the call nearest the one shown (from all folded: the last)
+      const shown = this.options.calls.get(fold.path);
+      await this.openCall(fold.path, shown === undefined ? fold.last : group.endsWith(":before") ? fold.last : fold.first);
+      return;
+    }
     if (this.options.collapsed.has(group)) this.options.collapsed.delete(group);
     else this.options.collapsed.add(group);
     const before = this.view.screenOf(group);
     await this.relayout(false);
     const after = this.view.screenOf(group);
     if (before && after) this.view.pan(before[0] - after[0], before[1] - after[1]);
+  }
+
+  /** Opens call ``call`` (from 1) of a module folded ×N: drawn node by node, its calls
+   * before and after it folded on either side; 0 folds them all again. */
+  private async openCall(path: string, call: number): Promise<void> {
+    const calls = new Map(this.options.calls);
+    if (call > 0) {
+      calls.set(path, call);
+      const group = this.display?.repeats.get(path)?.[call - 1];
+      if (group) this.options.collapsed.delete(group);
+    } else {
+      calls.delete(path);
+    }
+    this.options = { ...this.options, calls };
+    if (!(await this.relayout(false))) return;
+    const shown = this.display?.repeats.get(path)?.[call - 1];
+    if (shown) this.view.focusOn(shown);
+  }
+
+  /** The call selector: one entry per call of each module folded ×N. */
+  private renderCalls(d: DisplayGraph): void {
+    const select = $("calls") as HTMLSelectElement;
+    $("calls-wrap").hidden = d.repeats.size === 0 && this.options.foldRepeats;
+    const groups = [...d.repeats].map(([path, list]) => {
+      const og = document.createElement("optgroup");
+      og.label = path;
+      og.append(new Option(`${path}: all ${list.length} calls folded`, `${path}#0`));
+      list.forEach((_, k) => og.append(new Option(`${path}: call ${k + 1} of ${list.length}`, `${path}#${k + 1}`)));
+      return og;
+    });
+    select.replaceChildren(...groups, new Option(this.options.foldRepeats ? "every call as its own box" : "fold repeated calls", "*"));
+    const [path] = [...d.repeats.keys()];
+    select.value = path === undefined ? "*" : `${path}#${this.options.calls.get(path) ?? 0}`;
   }
 
   // ----------------------------------------------------------------- stepping
@@ -826,10 +876,15 @@ class App {
       const at = this.view.screenOf(g.id);
       if (at) out.push({ id: g.id, label: g.label, collapsed: this.options.collapsed.has(g.id), x: at[0], y: at[1] });
     }
+    for (const it of d.items) {  // folds of a module called over and over
+      const at = it.id.startsWith("f:") ? this.view.screenOf(it.id) : null;
+      if (at) out.push({ id: it.id, label: it.label, collapsed: true, x: at[0], y: at[1] });
+    }
     return out;
   }
 
   private describe(it: Item): string {
+    if (it.id.startsWith("f:")) return `module ${it.label} — click to open a call`;
     if (it.kind === "group") return `module ${it.label} — click to expand`;
     if (!it.node) return it.label;
     const n = this.model.byId.get(it.node);

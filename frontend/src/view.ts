@@ -184,6 +184,20 @@ export class GraphView {
     this.invalidate();
   }
 
+  /** Centres an item or a group's box, zoomed to fit it, but never so far out that its
+   * labels are not drawn (a call opened among 500 is shown to be read). */
+  focusOn(id: string): void {
+    const it = this.itemById.get(id);
+    const r = it && this.pos[id] ? [...this.pos[id], it.w, it.h] : this.boxes[id];
+    const { width, height } = this.canvas.getBoundingClientRect();
+    if (!r || width === 0) return;
+    const pad = 24;
+    this.k = Math.max(LABELS_FROM, Math.min(1.6, (width - 2 * pad) / r[2], (height - 2 * pad) / r[3]));
+    this.tx = width / 2 - (r[0] + r[2] / 2) * this.k;
+    this.ty = height / 2 - (r[1] + r[3] / 2) * this.k;
+    this.invalidate();
+  }
+
   zoom(factor: number, cx?: number, cy?: number): void {
     const { width, height } = this.canvas.getBoundingClientRect();
     const x = cx ?? width / 2;
@@ -201,18 +215,19 @@ export class GraphView {
     this.invalidate();
   }
 
-  /** Brings an item into view (when stepping reaches a node off screen). */
+  /** Brings an item (or an expanded group's box) into view (when stepping reaches a node
+   * off screen, or a call is opened). */
   reveal(itemId: string): void {
     const it = this.itemById.get(itemId);
-    const p = this.pos[itemId];
-    if (!it || !p) return;
+    const rect = it && this.pos[itemId] ? [...this.pos[itemId], it.w, it.h] : this.boxes[itemId];
+    if (!rect) return;
     const { width, height } = this.canvas.getBoundingClientRect();
-    const sx = p[0] * this.k + this.tx;
-    const sy = p[1] * this.k + this.ty;
+    const sx = rect[0] * this.k + this.tx;
+    const sy = rect[1] * this.k + this.ty;
     // Pan only when the node is (partly) off screen, and only as far as it takes: the rest
     // of the graph, the loss included, stays where the reader left it.
     const margin = 8;
-    const w = it.w * this.k, h = it.h * this.k;
+    const w = Math.min(rect[2] * this.k, width - 2 * margin), h = Math.min(rect[3] * this.k, height - 2 * margin);
     const dx = sx < margin ? margin - sx : sx + w > width - margin ? width - margin - (sx + w) : 0;
     const dy = sy < margin ? margin - sy : sy + h > height - margin ? height - margin - (sy + h) : 0;
     if (dx !== 0 || dy !== 0) {

@@ -43,7 +43,7 @@ describe("module groups", () => {
 describe("display graph", () => {
   it("shows every node as an item when nothing is collapsed", () => {
     const nodes = rnn(3);
-    const g = buildDisplay(nodes, [], new Set(["loss"]), { collapsed: new Set(), splitShared: false, showConstants: true });
+    const g = buildDisplay(nodes, [], new Set(["loss"]), { collapsed: new Set(), splitShared: false, showConstants: true, calls: new Map(), foldRepeats: true });
     endpointsExist(g);
     for (const n of nodes) expect(g.itemOf.get(n.id)).toBe(n.id);
     expect(g.items.find((i) => i.id === "loss")!.kind).toBe("output");
@@ -57,7 +57,7 @@ describe("display graph", () => {
   it("folds a collapsed call into one item and keeps the chain connected", () => {
     const nodes = rnn(4);
     const all = allGroupIds(nodes);
-    const g = buildDisplay(nodes, [], new Set(["loss"]), { collapsed: all, splitShared: true, showConstants: false });
+    const g = buildDisplay(nodes, [], new Set(["loss"]), { collapsed: all, splitShared: true, showConstants: false, calls: new Map(), foldRepeats: true });
     endpointsExist(g);
     const groups = g.items.filter((i) => i.kind === "group");
     expect(groups).toHaveLength(4);
@@ -74,11 +74,40 @@ describe("display graph", () => {
 
   it("splits a shared leaf into one copy per consumer", () => {
     const nodes = rnn(6);
-    const g = buildDisplay(nodes, [], new Set(), { collapsed: new Set(), splitShared: true, showConstants: false });
+    const g = buildDisplay(nodes, [], new Set(), { collapsed: new Set(), splitShared: true, showConstants: false, calls: new Map(), foldRepeats: true });
     endpointsExist(g);
     const copies = g.items.filter((i) => i.node === "W");
     expect(copies).toHaveLength(6);
     for (const c of copies) expect(g.edges.filter((e) => e.from === c.id)).toHaveLength(1);
+  });
+
+  it("folds a module called over and over into one box ×N, and opens one call among them", () => {
+    const nodes = rnn(500);
+    const opts = { ...defaultOptions(nodes), collapsed: new Set<string>() };  // even "Expand groups"
+    const g = buildDisplay(nodes, [], new Set(["loss"]), opts);
+    endpointsExist(g);
+    const folds = g.items.filter((i) => i.id.startsWith("f:"));
+    expect(folds.map((f) => f.label)).toEqual(["cell ×500"]);
+    expect(g.itemOf.get("mm0")).toBe("f:cell:all");
+    expect(g.itemOf.get("W")).toBe("f:cell:all");
+    expect(g.items.length).toBeLessThan(6);
+    expect(g.boxes).toHaveLength(0);
+
+    const open = buildDisplay(nodes, [], new Set(["loss"]), { ...opts, calls: new Map([["cell", 37]]) });
+    endpointsExist(open);
+    expect(open.items.filter((i) => i.id.startsWith("f:")).map((f) => f.label))
+      .toEqual(["cell ×36 (calls 1–36)", "cell ×463 (calls 38–500)"]);
+    expect(open.itemOf.get("mm36")).toBe("mm36");  // call 37 is drawn node by node, in its box
+    expect(open.boxes.map((b) => b.label)).toEqual(["cell (call 37)"]);
+    expect(open.items.some((i) => i.id === "W@mm36")).toBe(true);  // the module's parameter, beside the call opened
+    // the calls before feed the call opened, which feeds the calls after
+    expect(open.edges.some((e) => e.from === "f:cell:before" && e.to === "mm36")).toBe(true);
+    expect(open.edges.some((e) => e.from === "tanh36" && e.to === "f:cell:after")).toBe(true);
+    expect(open.edges.some((e) => e.from === e.to)).toBe(false);
+
+    const unfolded = buildDisplay(nodes, [], new Set(["loss"]), { ...opts, foldRepeats: false });
+    expect(unfolded.items.filter((i) => i.kind === "group")).toHaveLength(0);
+    expect(unfolded.boxes).toHaveLength(500);
   });
 
   it("draws cut edges dashed", () => {

@@ -24,7 +24,7 @@ describe("layered layout", () => {
 
   it("lays out 10,000 items in well under a second and boxes enclose their members", () => {
     const nodes = rnn(3300);
-    const g = buildDisplay(nodes, [], new Set(["loss"]), { collapsed: new Set(), splitShared: true, showConstants: false });
+    const g = buildDisplay(nodes, [], new Set(["loss"]), { collapsed: new Set(), splitShared: true, showConstants: false, calls: new Map(), foldRepeats: false });
     expect(g.items.length).toBeGreaterThan(10_000);
     const r = layered(g.items, g.edges, g.boxes);
     expect(r.ms).toBeLessThan(3000);
