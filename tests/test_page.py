@@ -892,3 +892,38 @@ def test_a_module_called_40_times_is_one_box_with_a_call_selector(page: GuardedP
     page.page.mouse.click(canvas["x"] + after["x"], canvas["y"] + after["y"])
     page.page.wait_for_function("chainlens.groups().some(g => g.label === 'cell (call 8)')")
     assert page.page.get_by_label("Call shown").input_value() == "cell#8"
+
+
+def test_the_keyboard_walks_the_graph_itself(page: GuardedPage, base_url: str) -> None:
+    """On the focused graph, ↓ and ↑ walk its nodes (each read out by its grad_fn and
+    names, and inspected as it is reached) and Enter selects one: backward steps to it. On
+    a module called 40 times, Enter on its fold opens a call."""
+    load_example(page, "chain_rule")
+    run_and_wait(page)
+    run = httpx.get(f"{base_url}/api/v1/runs/{page.page.evaluate('chainlens.painted')}").json()
+    page.page.locator("#graph").focus()
+    said = []
+    for _ in range(page.page.evaluate("chainlens.items")):
+        page.page.keyboard.press("ArrowDown")
+        said.append(page.page.inner_text("#graph-said"))
+        if not said[-1].startswith("const"):
+            inspector = page.page.get_by_role("region", name="Inspector").inner_text()
+            assert said[-1].split(" ")[0] in inspector, (said[-1], inspector)
+    assert sorted(s.split(" ")[0] for s in said if s != "const") == sorted(n["grad_fn"] for n in run["nodes"])
+    for _ in range(len(said)):
+        if page.page.inner_text("#graph-said").startswith("PowBackward0"):
+            break
+        page.page.keyboard.press("ArrowUp")
+    page.page.keyboard.press("Enter")
+    assert page.page.inner_text("#step-label").endswith(": PowBackward0")
+    assert "PowBackward0" in page.page.inner_text("#card")
+
+    page.page.evaluate("chainlens.load(" + repr("\n".join(RNN_40)) + ")")
+    run_and_wait(page)
+    page.page.locator("#graph").focus()
+    for _ in range(page.page.evaluate("chainlens.items")):
+        page.page.keyboard.press("ArrowDown")
+        if page.page.inner_text("#graph-said").startswith("module cell ×40"):
+            break
+    page.page.keyboard.press("Enter")
+    page.page.wait_for_function("chainlens.groups().some(g => g.label === 'cell (call 40)')")

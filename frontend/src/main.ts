@@ -107,7 +107,7 @@ class App {
       },
       edgeGrad: (src, dst) => this.edgeGrad(src, dst),
       active: () => this.activeNode(),
-      selected: () => this.selected,
+      selected: () => this.walked ?? this.selected,
       onSelect: (it) => this.select(it.node, true),
       onHover: (n) => this.prefetch(n),
       onToggleGroup: (g) => void this.toggleGroup(g),
@@ -219,7 +219,9 @@ class App {
     const t = e.target as HTMLElement;
     if (e.defaultPrevented || t.closest(".cm-editor") || ["INPUT", "SELECT", "TEXTAREA"].includes(t.tagName)) return;
     if (e.ctrlKey || e.metaKey || e.altKey || e.shiftKey) return;
+    const onGraph = t.id === "graph";
     const actions: Record<string, () => void> = {
+      ...(onGraph ? { ArrowDown: () => this.walk(1), ArrowUp: () => this.walk(-1), Enter: () => this.enter() } : {}),
       ArrowRight: () => this.move(() => this.cursor.next()),
       ArrowLeft: () => this.move(() => this.cursor.prev()),
       Home: () => this.move(() => this.cursor.first()),
@@ -230,6 +232,39 @@ class App {
     if (!act || (e.key === " " && t.tagName === "BUTTON")) return;
     e.preventDefault();
     act();
+  }
+
+  /** The item the keyboard walked to on the graph (a node, a module, a fold). */
+  private walked: string | null = null;
+
+  /** ↓ and ↑ on the graph: the next or previous item, left to right and top to bottom,
+   * brought into view, outlined and read out (the node is inspected as it is reached). */
+  private walk(delta: number): void {
+    const d = this.display;
+    if (!d || d.items.length === 0) return;
+    const at = (id: string): [number, number] => this.view.screenOf(id) ?? [0, 0];
+    const order = [...d.items].sort((a, b) => at(a.id)[0] - at(b.id)[0] || at(a.id)[1] - at(b.id)[1]);
+    const current = this.walked ?? (this.selected ? d.itemOf.get(this.selected) ?? null : null);
+    const k = order.findIndex((it) => it.id === current);
+    const next = order[k < 0 ? (delta > 0 ? 0 : order.length - 1) : Math.min(order.length - 1, Math.max(0, k + delta))];
+    this.walked = next.id;
+    if (next.node && this.model.byId.has(next.node)) {
+      this.selected = next.node;
+      this.renderInspector();
+    }
+    this.view.reveal(next.id);
+    this.view.invalidate();
+    $("graph-said").textContent = this.describe(next);
+  }
+
+  /** Enter on the graph: a module or a fold opens; a node is selected and backward
+   * steps to it. */
+  private enter(): void {
+    const it = this.walked ? this.display?.items.find((i) => i.id === this.walked) : undefined;
+    if (!it) return;
+    if (it.kind === "group") void this.toggleGroup(it.id);
+    else if (it.node) this.select(it.node, true);
+    this.walked = it.id;
   }
 
   private status(text: string): void {
@@ -244,6 +279,7 @@ class App {
     this.model = new RunModel();
     this.index = null;
     this.selected = null;
+    this.walked = null;
     this.flags = new Map();
     this.cursor.goto(0, 0);
     this.options = { collapsed: new Set(), splitShared: false, showConstants: true, calls: new Map(), foldRepeats: true };
@@ -494,6 +530,7 @@ class App {
     if (!this.model.finished) return;
     change();
     this.selected = this.activeNode();
+    this.walked = null;
     this.renderStep();
     const passChanged = this.tablePass !== this.cursor.pass;
     this.tablePass = this.cursor.pass;
@@ -569,6 +606,7 @@ class App {
 
   private select(node: string | null, jump: boolean): void {
     this.selected = node;
+    this.walked = null;
     if (node && jump && this.index?.stepOf.has(node)) {
       const step = this.index.stepOf.get(node)!;
       this.move(() => this.cursor.goto(this.cursor.pass, step));
