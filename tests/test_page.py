@@ -6,7 +6,9 @@ the server's own Run, which the engine tests compare with PyTorch.
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -401,6 +403,16 @@ def test_a_projector_and_a_narrow_window_clip_nothing(chromium: object, base_url
                                                       width: int, height: int) -> None:
     """At 1024×768 and 800 px wide: no horizontal scroll, and the chain-rule card can be
     read whole (scrolled into view, it lies inside the window's width)."""
+    with chain_rule_at(chromium, base_url, width, height) as g:
+        assert_nothing_clipped(g, width)
+        assert "Step 1 of" in g.page.inner_text("#card")
+        g.screenshot(f"layout_{width}x{height}")
+
+
+@contextlib.contextmanager
+def chain_rule_at(chromium: object, base_url: str, width: int, height: int) -> Iterator[GuardedPage]:
+    """A page of its own at this window size, the chain-rule example run; it must end
+    with no foreign request and no page error."""
     context = chromium.new_context(viewport={"width": width, "height": height})  # type: ignore[attr-defined]
     g = GuardedPage(context)
     try:
@@ -408,17 +420,20 @@ def test_a_projector_and_a_narrow_window_clip_nothing(chromium: object, base_url
         g.page.wait_for_function("document.querySelectorAll('#examples option').length > 1")
         load_example(g, "chain_rule")
         run_and_wait(g)
-        assert g.page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), \
-            g.page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
-        card = g.page.locator("#card")
-        card.scroll_into_view_if_needed()
-        box = card.bounding_box()
-        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width + 0.5, box
-        assert "Step 1 of" in card.inner_text()
-        g.screenshot(f"layout_{width}x{height}")
+        yield g
         assert g.foreign == [] and g.errors == []
     finally:
         context.close()
+
+
+def assert_nothing_clipped(g: GuardedPage, width: int) -> None:
+    """No horizontal scroll, and the card, scrolled into view, lies inside the window."""
+    assert g.page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), \
+        g.page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    card = g.page.locator("#card")
+    card.scroll_into_view_if_needed()
+    box = card.bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width + 0.5, box
 
 
 def _luminance(rgb: list[int]) -> float:
@@ -679,9 +694,7 @@ def test_images_for_images_with_every_value_under_the_pointer(page: GuardedPage,
         assert images.count() == count
         out = []
         for k, i, j in picks:
-            images.nth(k).scroll_into_view_if_needed()
-            box = images.nth(k).bounding_box()
-            page.page.mouse.move(box["x"] + (j + 0.5) * box["width"] / hw, box["y"] + (i + 0.5) * box["height"] / hw)
+            point_at(page, images.nth(k), (i, j), (hw, hw))
             text = images.nth(k).locator("xpath=../..").locator("output").inner_text()
             where, value = text.split(" = ")
             out.append((where, float(value)))
@@ -702,13 +715,7 @@ def test_images_for_images_with_every_value_under_the_pointer(page: GuardedPage,
 def test_presentation_mode_reads_from_the_back_of_a_room(chromium: object, base_url: str) -> None:
     """At a projector's 1024×768: Present (or P) sets the program, the card and the graph
     larger, clips nothing, and a second press puts them back."""
-    context = chromium.new_context(viewport={"width": 1024, "height": 768})  # type: ignore[attr-defined]
-    g = GuardedPage(context)
-    try:
-        g.page.goto(base_url + "/")
-        g.page.wait_for_function("document.querySelectorAll('#examples option').length > 1")
-        load_example(g, "chain_rule")
-        run_and_wait(g)
+    with chain_rule_at(chromium, base_url, 1024, 768) as g:
         size = lambda sel: g.page.evaluate(f"parseFloat(getComputedStyle(document.querySelector('{sel}')).fontSize)")  # noqa: E731
         zoom = lambda: g.page.evaluate("chainlens.view.k")  # noqa: E731
         before = {s: size(s) for s in (".cm-content", "#card", "#card .katex")}
@@ -719,18 +726,11 @@ def test_presentation_mode_reads_from_the_back_of_a_room(chromium: object, base_
         assert after[".cm-content"] >= 18 and after["#card"] >= 18, after
         assert all(after[s] >= 1.3 * before[s] for s in before), (before, after)
         assert zoom() == pytest.approx(1.4 * k)
-        assert g.page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
-        card = g.page.locator("#card")
-        card.scroll_into_view_if_needed()
-        box = card.bounding_box()
-        assert box["x"] >= 0 and box["x"] + box["width"] <= 1024.5, box
+        assert_nothing_clipped(g, 1024)
         g.screenshot("present_1024x768")
         g.page.locator("#graph").focus()
         g.page.keyboard.press("p")
         assert {s: size(s) for s in before} == before and zoom() == pytest.approx(k)
-        assert g.foreign == [] and g.errors == []
-    finally:
-        context.close()
 
 
 def sum_lines(g: GuardedPage, name: str) -> list[str]:
