@@ -102,3 +102,21 @@ def test_the_client_reads_them(base_url: str) -> None:
     truth = run_plain(source).variables["x"]
     assert got["value"]["values"] == truth.detach().tolist()
     assert got["grad"]["values"] == truth.grad.tolist()
+
+
+def test_an_elementwise_step_gives_each_elements_local_derivative(base_url: str) -> None:
+    """For the chain rule's steps that act element by element: spread × local is the
+    gradient PyTorch sent to each input, element for element (to float32 rounding)."""
+    source = example("chain_rule").source
+    run = httpx.post(base_url + "/api/v1/runs", json={"source": source}, timeout=60).json()
+    plain = run_plain_passes(source)[0]
+    checked = 0
+    for step, truth in zip(run["passes"][0]["steps"], plain.steps, strict=True):
+        got = httpx.get(f"{base_url}/api/v1/runs/{run['id']}/tensors/{step['node']}", timeout=60).json()
+        for local, theirs in zip(got["local"], truth.grad_inputs, strict=False):
+            if local is None or theirs is None:
+                continue
+            product = as_tensor(got["spread"]).double() * as_tensor(local)
+            torch.testing.assert_close(product, theirs.double(), rtol=1e-6, atol=1e-7)
+            checked += 1
+    assert checked >= 4  # mean, mul, pow, add

@@ -927,3 +927,32 @@ def test_the_keyboard_walks_the_graph_itself(page: GuardedPage, base_url: str) -
             break
     page.page.keyboard.press("Enter")
     page.page.wait_for_function("chainlens.groups().some(g => g.label === 'cell (call 40)')")
+
+
+def test_any_element_of_a_large_elementwise_step_under_the_pointer(page: GuardedPage) -> None:
+    """tanh over 48 elements: the card writes the first eight as upstream × local =
+    downstream, and the element under the pointer the same way, with PyTorch's numbers
+    (local = 1 − tanh² x)."""
+    from oracle import run_plain_passes
+
+    lines = ["import torch", "x = torch.linspace(-2, 2, 48).reshape(6, 8).requires_grad_()",
+             "y = torch.tanh(x)", "loss = (y * torch.arange(48.0).reshape(6, 8)).sum()",
+             "loss.backward()"]
+    type_program(page, lines)
+    run_and_wait(page)
+    tanh = next(s for s in run_plain_passes("\n".join(lines))[0].steps if s.grad_fn == "TanhBackward0")
+    page.page.locator("#graph").focus()
+    while "TanhBackward0" not in page.page.inner_text("#card"):
+        page.page.keyboard.press("ArrowRight")
+    arith = page.page.evaluate("[...document.querySelectorAll('#card ol.arith li')].map(li => li.textContent)")
+    assert len(arith) == 9 and arith[-1] == "… and 40 more elements of ∂L/∂x, each the same product"
+    image = page.page.locator("#card").get_by_role("img", name=re.compile(r"^∂L\/∂x\["))
+    image.wait_for()
+    point_at(page, image, (4, 5), (6, 8))
+    line = page.page.get_by_label("∂L/∂x under the pointer").inner_text()
+    assert line.startswith("∂L/∂x[4, 5]: "), line
+    up, local, down = numbers(line.split(": ")[1])
+    truth_up, truth_down = tanh.grad_outputs[0][4, 5].item(), tanh.grad_inputs[0][4, 5].item()
+    x = torch.linspace(-2, 2, 48).reshape(6, 8)[4, 5]
+    assert up == pytest.approx(truth_up, rel=1e-3) and down == pytest.approx(truth_down, rel=1e-3)
+    assert local == pytest.approx(1 - torch.tanh(x).item() ** 2, rel=1e-3)

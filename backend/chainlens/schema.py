@@ -303,6 +303,15 @@ class NodeTensors(BaseModel):
     grad_inputs: list[FullTensor | None] = Field(
         default_factory=list, description="What the node's step sent to each of its inputs in "
         "this pass (Step.grad_inputs), in full; empty when the pass did not reach it.")
+    local: list[FullTensor | None] = Field(
+        default_factory=list, description="For an op that acts element by element (unary "
+        "functions, pow, add, mul, div on operands of one shape, sum and mean): each input's "
+        "local derivative, element by element, in float64, from the node's verified rule; "
+        "null for an input it does not apply to (a broadcast operand).")
+    spread: FullTensor | None = Field(
+        default=None, description="With ``local``: the upstream gradient as it reaches each "
+        "input element (a sum or mean copies it to every element it reduced), so that "
+        "spread × local = grad_inputs element by element.")
     attrs: dict[str, Any] = Field(
         default_factory=dict, description="What the node saved besides tensors: numbers, "
         "flags and lists of them (a convolution's stride, padding, dilation and groups; "

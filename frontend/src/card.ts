@@ -10,7 +10,7 @@ import { named, texText } from "./letters";
 import { describeSum, type Product, productsOf } from "./products";
 import type { PassIndex } from "./steps";
 import { fmtNum, flat, maxAbsOf, renderTensor, shapeOf, UNSEEN_VALUE } from "./tensor";
-import type { Formula, GraphNode, Pass, RunError, Step, TensorView } from "./wire";
+import type { Formula, GraphNode, Num, Pass, RunError, Step, TensorView } from "./wire";
 
 
 function tex(src: string, display = false): HTMLElement {
@@ -156,7 +156,7 @@ export function renderCard(root: HTMLElement, ctx: CardContext | null, stopped: 
     const role = (r: number | string): string | null => (r === "out" ? out : typeof r === "number" ? inputs[r] ?? null : null);
     local.append(tex(named(f.latex, f.letters, role), true));
     for (const line of f.steps ?? []) local.append(tex(named(line, f.letters, role), true));
-    if (f.elements?.length) local.append(arithmetic(f.elements, inputs, step));
+    if (f.elements?.length) local.append(arithmetic(f.elements, inputs, step, ctx.tensors));
     if (typeof f.code === "string" && f.code) {
       const pre = document.createElement("pre");
       pre.className = "code";
@@ -220,13 +220,7 @@ function drillDown(product: Product, input: number, name: string, tensors: CardC
   const sum = document.createElement("ol");
   sum.className = "sum";
   sum.setAttribute("aria-label", `${name}, element by element, as a sum of products`);
-  // Fetched once the step has been on screen a moment: stepping quickly through 500 RNN
-  // steps (or playing them) must not ask the server to run the program 500 times.
-  const fetched = new Promise<NodeTensors>((resolve, reject) => setTimeout(() => {
-    if (box.isConnected) tensors().then(resolve, reject);
-    else reject(new Error("not shown any more"));
-  }, DRILL_AFTER_MS));
-  fetched.then((t) => {
+  whenShown(box, tensors).then((t) => {
     const g = t.grad_inputs[input];
     if (!g) return;
     const show = (index: number[]): void => {
@@ -244,21 +238,40 @@ function drillDown(product: Product, input: number, name: string, tensors: CardC
   return box;
 }
 
-/** How long a product's step stays on screen before its tensors are fetched. */
+/** How long a step stays on screen before its tensors are fetched. */
 const DRILL_AFTER_MS = 250;
+
+/** The step's tensors, fetched once ``box`` has been on screen a moment: stepping quickly
+ * through 500 RNN steps (or playing them) must not ask the server to run the program 500
+ * times. */
+function whenShown(box: HTMLElement, tensors: () => Promise<NodeTensors>): Promise<NodeTensors> {
+  return new Promise<NodeTensors>((resolve, reject) => setTimeout(() => {
+    if (box.isConnected) tensors().then(resolve, reject);
+    else reject(new Error("not shown any more"));
+  }, DRILL_AFTER_MS));
+}
 
 type ElementStep = NonNullable<Formula["elements"]>[number];
 
+/** One element's chain rule: ``∂L/∂y[0]: 1 × 6 = 6``. */
+function elementLine(name: string, index: number[], up: Num, local: Num, down: Num): string {
+  const where = index.length ? `[${index.join(", ")}]` : "";
+  return `∂L/∂${name}${where}: ${fmtNum(up)} × ${fmtNum(local)} = ${fmtNum(down)}`;
+}
+
 /** upstream × local = downstream, element by element, with the numbers: the chain rule
- * as a course writes it for a vector, one line per element (the first few of each input). */
-function arithmetic(elements: ElementStep[], inputs: string[], step: Step): HTMLElement {
+ * as a course writes it for a vector, one line per element (the first few of each input);
+ * past those, the input's gradient as an image whose element under the pointer is
+ * written the same way (its tensors fetched in full). */
+function arithmetic(elements: ElementStep[], inputs: string[], step: Step, tensors: CardContext["tensors"]): HTMLElement {
+  const box = document.createElement("div");
   const list = document.createElement("ol");
   list.className = "arith";
   list.setAttribute("aria-label", "upstream × local = downstream, element by element");
+  box.append(list);
   for (const e of elements) {
     const li = document.createElement("li");
-    const where = e.index.length ? `[${e.index.join(", ")}]` : "";
-    li.textContent = `∂L/∂${inputs[e.input] ?? `in_${e.input}`}${where}: ${fmtNum(e.upstream)} × ${fmtNum(e.local)} = ${fmtNum(e.downstream)}`;
+    li.textContent = elementLine(inputs[e.input] ?? `in_${e.input}`, e.index, e.upstream, e.local, e.downstream);
     list.append(li);
   }
   const shown = new Set(elements.map((e) => e.input));
@@ -266,13 +279,35 @@ function arithmetic(elements: ElementStep[], inputs: string[], step: Step): HTML
     const total = step.grad_inputs[i]?.numel ?? 0;
     const count = elements.filter((e) => e.input === i).length;
     if (total > count) {
+      const name = inputs[i] ?? `in_${i}`;
       const li = document.createElement("li");
       li.className = "muted";
-      li.textContent = `… and ${total - count} more elements of ∂L/∂${inputs[i] ?? `in_${i}`}, each the same product`;
+      li.textContent = `… and ${total - count} more elements of ∂L/∂${name}, each the same product`;
       list.append(li);
+      if (tensors) box.append(pointedElements(box, i, name, tensors));
     }
   }
-  return list;
+  return box;
+}
+
+/** An input's gradient as an image; the element under the pointer is written as
+ * upstream × local = downstream with PyTorch's upstream and downstream and the rule's
+ * local derivative. */
+function pointedElements(box: HTMLElement, input: number, name: string, tensors: () => Promise<NodeTensors>): HTMLElement {
+  const wrap = document.createElement("div");
+  const line = document.createElement("output");
+  line.className = "pointed";
+  line.setAttribute("aria-label", `∂L/∂${name} under the pointer`);
+  whenShown(box, tensors).then((t) => {
+    const g = t.grad_inputs[input], local = t.local[input], spread = t.spread;
+    if (!g || !local || !spread) return;
+    wrap.append(renderImages(g, `∂L/∂${name}`, (index) => {
+      let k = 0;
+      for (let d = 0; d < g.shape.length; d++) k = k * g.shape[d] + index[d];
+      line.textContent = elementLine(name, index, spread.values[k], local.values[k], g.values[k]);
+    }), line);
+  }, () => undefined);
+  return wrap;
 }
 
 function shapeLine(what: string, view: TensorView | null): HTMLElement {

@@ -23,6 +23,10 @@ export interface NodeTensors {
   saved: Record<string, FullTensor>;
   /** What the step sent back to each input, in full. */
   grad_inputs: (FullTensor | null)[];
+  /** For an op that acts element by element: each input's local derivative, and the
+   * upstream as it reaches each input element. */
+  local: (FullTensor | null)[];
+  spread: FullTensor | null;
   /** What the node saved besides tensors (a convolution's stride and padding). */
   attrs: Record<string, unknown>;
 }

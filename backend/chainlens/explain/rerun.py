@@ -46,17 +46,18 @@ class Probe(Protocol):
 def rerun(source: str, device: str, seed: int, settings: Settings, probe: Probe,
           dtype: torch.dtype | None = None,
           context: contextlib.AbstractContextManager[Any] | None = None,
-          explain: bool = True, saved: bool | None = None,
+          explain: bool | Callable[..., Any] = True, saved: bool | None = None,
           finished: Callable[[_Execution], None] | None = None) -> tuple[Stop | None, str]:
     """Run the program again under ``probe`` (in default dtype ``dtype``, inside
     ``context``): how it stopped (None: it ran to its end), and the program's error if it
     raised. Without ``explain`` the steps get no formulas and, unless ``saved``, nodes
-    keep no saved tensors (neither changes node ids). ``finished`` reads the execution once it has
+    keep no saved tensors (neither changes node ids); a callable ``explain`` is called
+    for each step instead of the explainer (``Recorder.explain``). ``finished`` reads the execution once it has
     stopped, before its tensors are freed."""
     ex = _Execution(source, device, seed, settings, None, uuid.uuid4().hex[:16])
-    if not explain:
-        ex.recorder.explain = None
-    if not (explain if saved is None else saved):
+    if explain is not True:
+        ex.recorder.explain = explain or None
+    if not (bool(explain) if saved is None else saved):
         ex.recorder.keep_saved = 0
     probe.ex = ex
     ex.probe = probe

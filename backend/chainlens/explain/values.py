@@ -8,6 +8,7 @@ re-run's recorder: the same tensors the Run summarised, every element of them.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import torch
@@ -15,6 +16,7 @@ import torch
 from ..engine import _Execution
 from ..errors import ChainlensError
 from ..settings import Settings
+from .formulas import RULES, Ctx, Explained
 from .rerun import rerun
 
 
@@ -29,15 +31,29 @@ class TensorsUnavailable(ChainlensError):
 _ATTR_TYPES = (bool, int, float, str)
 
 
-class _Attrs:
-    """A probe that only watches, and reads node ``node``'s non-tensor saved attributes
-    when pass ``index`` begins (before backward frees them); the re-run goes to its end."""
+class _Watch:
+    """A probe that only watches (the re-run goes to its end): it reads node ``node``'s
+    non-tensor saved attributes when pass ``index`` begins (before backward frees them),
+    and, as the node's step runs in that pass, what its rule says of each element."""
 
     ex: _Execution
 
     def __init__(self, node: str, index: int) -> None:
         self.node, self.index = node, index
         self.attrs: dict[str, Any] = {}
+        self.now = -1
+        self.explained: Explained | None = None
+        self.upstream: torch.Tensor | None = None
+
+    def explain(self, fn: Any, nid: str, upstream: tuple, downstream: tuple) -> None:
+        """Recorder.explain for the re-run: the rule of the node's step, nothing else."""
+        rule = RULES.get(type(fn).__name__) if nid == self.node and self.now == self.index else None
+        if rule is None or not upstream or upstream[0] is None:
+            return
+        with contextlib.suppress(RuntimeError, TypeError, ValueError, AttributeError, IndexError):
+            ctx = Ctx(fn, upstream, downstream)
+            self.explained = rule(ctx)
+            self.upstream = ctx.g
 
     def on_statement(self) -> None:
         return None
@@ -47,6 +63,7 @@ class _Attrs:
 
     def at_pass(self, index: int, node_ids: set[str], roots: list[torch.Tensor],
                 gradient: torch.Tensor | None) -> None:
+        self.now = index
         if index != self.index or self.node not in node_ids:
             return
         fn = next((f for f in self.ex.recorder.pass_fns if f.metadata.get("chainlens") == self.node), None)
@@ -83,6 +100,18 @@ def full(t: torch.Tensor | None, limit: int, what: str) -> dict[str, Any] | None
             "values": values}
 
 
+def _elementwise(probe: _Watch, limit: int) -> dict[str, Any]:
+    """For an op that acts element by element, from its rule: each input's local derivative
+    and the upstream gradient as it reaches each input element (a sum copies it), so that
+    any element can be written upstream × local = downstream."""
+    e = probe.explained
+    if e is None or e.local is None or probe.upstream is None:
+        return {"local": [], "spread": None}
+    spread = e.spread if e.spread is not None else probe.upstream
+    return {"local": [full(t, limit, "local derivative") if t is not None else None for t in e.local],
+            "spread": full(spread, limit, "upstream")}
+
+
 def node_tensors(source: str, device: str, seed: int, settings: Settings, node: str,
                  pass_index: int) -> dict[str, Any]:
     """``NodeTensors``: node ``node``'s value when pass ``pass_index``'s forward ran, the
@@ -107,11 +136,11 @@ def node_tensors(source: str, device: str, seed: int, settings: Settings, node: 
                           if (t := v.current) is not None},
                    grad_inputs=[full(g, limit, f"gradient of input {i}") for i, g in
                                 enumerate(step.grad_inputs if step is not None else ())],
-                   attrs=probe.attrs)
+                   attrs=probe.attrs, **_elementwise(probe, limit))
         out["pass"] = pass_index
 
-    probe = _Attrs(node, pass_index)
-    rerun(source, device, seed, settings, probe, explain=False, saved=True, finished=read)
+    probe = _Watch(node, pass_index)
+    rerun(source, device, seed, settings, probe, explain=probe.explain, saved=True, finished=read)
     if not out:
         raise TensorsUnavailable("the program ran again but stopped before it got there")
     return out
