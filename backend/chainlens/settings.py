@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     max_concurrent_per_client: int = 8
     ws_max_message_bytes: int = 64 * 1024
     ws_idle_timeout_s: float = 30.0
+    #: A stream client that has not taken a message for this long loses the stream
+    #: (closed 1008); its run was stopped at its own deadline long before.
+    ws_send_timeout_s: float = 10.0
     #: permessage-deflate on the stream. Off: the page is served from this machine, where
     #: compressing a 3k-node run's 10 MB of events cost the server 0.17 s of CPU and the
     #: browser as much again; turn it on to stream over a slow network.

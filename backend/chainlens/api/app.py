@@ -7,6 +7,7 @@ event loop only waits on sockets and ``/api/v1/health`` stays fast during a run.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 from contextlib import asynccontextmanager
@@ -245,14 +246,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 raise RequestTooLarge(f"limit ws_max_message_bytes={settings.ws_max_message_bytes} "
                                       "exceeded by the first message")
             req = parse_run_request(raw)
+
+            async def send(text: str) -> None:
+                await asyncio.wait_for(ws.send_text(text), settings.ws_send_timeout_s)
+
             async for events in ws.app.state.service.stream(req, _client(ws.client)):
                 if batch:
-                    await ws.send_text((b'{"type":"batch","events":[' + b",".join(events)
-                                        + b"]}").decode())
+                    await send((b'{"type":"batch","events":[' + b",".join(events) + b"]}").decode())
                 else:
                     for event in events:
-                        await ws.send_text(event.decode())
+                        await send(event.decode())
         except WebSocketDisconnect:
+            return
+        except TimeoutError:  # a client that does not read: the stream is dropped, not its deadline
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(_close(ws, 1008, "the client did not read the stream for "
+                                              f"ws_send_timeout_s={settings.ws_send_timeout_s} s"), 1)
             return
         except ChainlensError as e:
             body = e.body() if isinstance(e, ProgramRejected) else {"error": e.to_dict()}
@@ -288,8 +297,8 @@ def _json_body_only(request: Request) -> None:
         raise UnsupportedMediaType("compressed request bodies are not accepted")
 
 
-async def _close(ws: WebSocket, code: int) -> None:
+async def _close(ws: WebSocket, code: int, reason: str | None = None) -> None:
     try:
-        await ws.close(code)
+        await ws.close(code, reason)
     except RuntimeError:
         pass

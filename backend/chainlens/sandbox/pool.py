@@ -3,7 +3,7 @@ worker forked from the template, killed at the wall-clock limit.
 
 ``WorkerPool.execute`` yields frames as the worker sends them; the slowest consumer
 sets the pace (a worker blocks on a full socket: backpressure by pause), and the
-wall-clock limit still holds.
+wall-clock limit still holds: a task of the pool's own keeps it.
 """
 
 from __future__ import annotations
@@ -25,6 +25,9 @@ from ..settings import Settings
 from .exits import ExitLog, describe_exit, failure_message, lost_payload
 from .protocol import (DONE, FAILED, JOB, LOST, REFUSED, STARTED, TIMEOUT, read_frame,
                        write_frame)
+
+#: The frames that end a run.
+FINAL = (DONE, REFUSED, TIMEOUT, LOST)
 
 
 class _Worker:
@@ -133,10 +136,24 @@ class WorkerPool:
                                 + failure_message(failure))
         return lost_payload(*describe_exit(await self._exits.status(worker.pid), self.s))
 
+    #: Frames a run has sent that its consumer has not taken yet, at most: past this many
+    #: the worker waits (its socket fills up), and its deadline still runs.
+    OUTBOX_FRAMES = 64
+    #: A spare that has not taken its job within this long is stopped or stuck: it is
+    #: killed and a fresh one takes the job. The last try waits START_TIMEOUT_S (a GPU
+    #: spare may still be initialising CUDA, seconds).
+    START_GRACE_S = 1.0
+    START_TRIES = 3
+
     async def execute(self, job: dict) -> AsyncIterator[tuple[bytes, bytes]]:
         """Run ``job`` in a worker; yield (kind, payload) frames. The last one is DONE or
         REFUSED from the worker, or TIMEOUT (wall clock) or LOST (the worker ended without
-        answering; the payload says how: ``{"code", "message"}``)."""
+        answering; the payload says how: ``{"code", "message"}``).
+
+        The worker is driven by a task of its own, which keeps the wall clock whoever
+        consumes the frames and however slowly: a consumer that stops reading (a client
+        that never reads its WebSocket) fills a bounded outbox, the worker then waits on
+        its socket, and at the deadline it is killed and its slot freed like any other."""
         if self.waiting >= self.s.queue_size:
             raise ServiceBusy(f"all {self.s.workers} workers are busy and the queue "
                               f"(queue_size={self.s.queue_size}) is full; retry shortly")
@@ -145,6 +162,30 @@ class WorkerPool:
             await self._slots.acquire()
         finally:
             self.waiting -= 1
+        outbox: asyncio.Queue[tuple[bytes, bytes]] = asyncio.Queue(self.OUTBOX_FRAMES)
+        pump = asyncio.create_task(self._pump(job, outbox))
+        try:
+            while True:
+                kind, payload = await outbox.get()
+                yield kind, payload
+                if kind in FINAL:
+                    return
+        finally:
+            pump.cancel()  # the consumer left early: the worker is killed, its slot freed
+
+    async def _pump(self, job: dict, outbox: asyncio.Queue[tuple[bytes, bytes]]) -> None:
+        """Drives the worker, then hands over its last frame: at the consumer's pace when
+        the run ended by itself; at once, dropping what the consumer has not read, when
+        it ended at its deadline (a consumer that never reads must not hold it)."""
+        last = await self._drive(job, outbox)
+        if last[0] in (TIMEOUT, LOST):
+            while outbox.full():
+                outbox.get_nowait()
+        await outbox.put(last)
+
+    async def _drive(self, job: dict, outbox: asyncio.Queue[tuple[bytes, bytes]]) -> tuple[bytes, bytes]:
+        """Runs ``job`` in a worker, owning the worker and the slot, putting each event
+        frame into ``outbox``; answers the last frame, with worker and slot released."""
         worker: _Worker | None = None
         reusable = False
         promoted = False
@@ -160,36 +201,33 @@ class WorkerPool:
 
         timer = asyncio.get_running_loop().call_later(self.s.long_run_after_s, promote)
         try:
-            for attempt in (1, 2):
+            for attempt in range(1, self.START_TRIES + 1):
+                last_try = attempt == self.START_TRIES
                 worker = await self._worker()
                 write_frame(worker.writer, JOB, orjson.dumps(job))
                 # The wall clock starts when the worker takes the job: a spare still warming
                 # up (seconds on a GPU machine, where each one initialises CUDA) is not the
                 # program running long.
-                deadline = time.monotonic() + self.START_TIMEOUT_S
+                deadline = time.monotonic() + (self.START_TIMEOUT_S if last_try else self.START_GRACE_S)
                 started = False
                 while True:
-                    remaining = deadline - time.monotonic()
+                    remaining = max(deadline - time.monotonic(), 0.001)
                     try:
-                        kind, payload = await asyncio.wait_for(read_frame(worker.reader),
-                                                               max(remaining, 0.001))
+                        kind, payload = await asyncio.wait_for(read_frame(worker.reader), remaining)
                     except TimeoutError:
                         if started:
-                            yield TIMEOUT, b""
-                        else:
-                            yield LOST, lost_payload(
-                                "worker_lost", "the worker process did not take the job within "
-                                f"{self.START_TIMEOUT_S:.0f} s (stopped, or the machine is "
-                                "overloaded)")
-                        return
+                            return TIMEOUT, b""
+                        if not last_try:
+                            break  # stopped or stuck: killed, and a fresh spare takes the job
+                        return LOST, lost_payload(
+                            "worker_lost", "the worker process did not take the job within "
+                            f"{self.START_TIMEOUT_S:.0f} s (stopped, or the machine is overloaded)")
                     except (asyncio.IncompleteReadError, EOFError, ConnectionError):
-                        if not started and attempt == 1:
+                        if not started and not last_try:
                             break  # it died before our job began (a killed spare): once more
-                        yield LOST, await self._lost(worker)
-                        return
+                        return LOST, await self._lost(worker)
                     if kind == FAILED:
-                        yield LOST, await self._lost(worker, payload)
-                        return
+                        return LOST, await self._lost(worker, payload)
                     if kind == STARTED:
                         started = True
                         deadline = time.monotonic() + self.s.wall_timeout_s
@@ -199,11 +237,15 @@ class WorkerPool:
                         # A long run left its worker at nice 19, which it cannot undo.
                         reusable = (self.s.isolation == "pool" and not promoted
                                     and worker.runs < self.s.runs_per_worker)
-                    yield kind, payload
-                    if kind in (DONE, REFUSED):
-                        return
+                        return kind, payload
+                    try:
+                        await asyncio.wait_for(outbox.put((kind, payload)),
+                                               max(deadline - time.monotonic(), 0.001))
+                    except TimeoutError:  # the consumer stopped reading; the clock did not
+                        return TIMEOUT, b""
                 worker.kill()
                 worker = None
+            raise AssertionError("unreachable: the last try always returns")
         finally:
             timer.cancel()
             if worker is not None:

@@ -16,6 +16,7 @@ So there it warms up with forward passes only; each worker initialises CUDA itse
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import signal
@@ -139,7 +140,11 @@ def main(fd: int, exits_fd: int) -> None:
         if not request:
             break
         while spares and not _alive(spares[0][0]):
-            spares.popleft()[1].close()  # killed while waiting (an operator, the OOM killer)
+            # killed or stopped while waiting (an operator, the OOM killer)
+            pid, sock = spares.popleft()
+            sock.close()
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         if not spares:
             fork_spare()
         pid, sock = spares.popleft()
@@ -154,11 +159,13 @@ def main(fd: int, exits_fd: int) -> None:
 
 
 def _alive(pid: int) -> bool:
+    """Running or able to run: not gone, not a zombie, not stopped (SIGSTOP, a debugger)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            state = f.read().rsplit(b")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
         return False
-    return True
+    return state not in (b"Z", b"X", b"T", b"t")
 
 
 if __name__ == "__main__":
