@@ -117,3 +117,70 @@ def test_a_stopped_spare_is_replaced_within_a_second(isolation: str) -> None:
         for pid in stopped:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGCONT)
+
+
+CM = "class CM:\n    def __enter__(self):\n        return self\n    def __exit__(self, *a):\n        return True\n"
+
+#: Limits a program tried to step around: by swallowing the engine's error in a handler, a
+#: ``finally`` or an ``__exit__``, or by work no counter priced. Each must end the run with
+#: that limit's own error, and nothing after it may run ("ran on" is never printed).
+STEPPED_AROUND: list[tuple[str, str]] = [
+    ("import torch\nfor i in range(5):\n    try:\n        x = torch.ones(10**9)\n    finally:\n        raise ValueError('swallowed')\nprint('ran on')", "max_tensor_elements"),
+    ("def g(n):\n    return 0 if n == 0 else 1 + g(n - 1)\nfor i in range(10):\n    try:\n        g(300)\n    finally:\n        raise ValueError('x')\nprint('ran on', g(300))", "max_recursion_depth"),
+    ("def g(n):\n    return 0 if n == 0 else 1 + g(n - 1)\nfor i in range(10):\n    try:\n        g(300)\n    except Exception:\n        pass\nprint('ran on', g(45))", "max_recursion_depth"),
+    ("import torch\ntry:\n    x = torch.ones(10**9)\nexcept Exception:\n    print('ran on')", "max_tensor_elements"),
+    ("import torch\ntry:\n    x = torch.ones(10**9)\nexcept (Exception, ValueError) as e:\n    print('ran on', e)", "max_tensor_elements"),
+    ("import torch\ntry:\n    x = torch.ones(10**9)\nexcept:\n    print('ran on')", "max_tensor_elements"),
+    ("import torch\ntry:\n    x = torch.ones(10**9)\nexcept RuntimeError:\n    print('ran on')", "max_tensor_elements"),
+    (CM + "with CM():\n    l = [0] * (10**9)\nprint('ran on')", "max_sequence_length"),
+    ("import torch\ndef f():\n    try:\n        return torch.ones(10**9)\n    finally:\n        return 1\nprint('ran on', f())", "max_tensor_elements"),
+    ("import torch\nfor i in range(3):\n    try:\n        x = torch.ones(10**9)\n    finally:\n        continue\nprint('ran on')", "max_tensor_elements"),
+    ("import torch\nfor i in range(3):\n    try:\n        x = torch.ones(10**9)\n    finally:\n        break\nprint('ran on')", "max_tensor_elements"),
+    ("while True:\n    try:\n        x = 1\n    except Exception:\n        pass\nprint('ran on')", "max_statements"),
+    ("try:\n    x = 10 ** 10 ** 10\nexcept Exception:\n    pass\nprint('ran on')", "max_int_bits"),
+    ("try:\n    x = 'a' * 10 ** 9\nexcept Exception:\n    pass\nprint('ran on')", "max_sequence_length"),
+    ("import torch\ndef gen():\n    try:\n        yield torch.ones(10**9)\n    except Exception:\n        yield 1\nprint('ran on', list(gen()))", "max_tensor_elements"),
+    ("import torch\ntry:\n    try:\n        x = torch.ones(10**9)\n    finally:\n        raise KeyError('k')\nexcept KeyError:\n    print('ran on')", "max_tensor_elements"),
+    ("def g(n):\n    try:\n        return g(n + 1)\n    finally:\n        raise ValueError('v')\ntry:\n    g(0)\nexcept ValueError:\n    print('ran on')", "max_recursion_depth"),
+    ("import torch\nclass Safe:\n    def __enter__(self):\n        return self\n    def __exit__(self, kind, e, tb):\n        print('ran on')\n        return True\nwith Safe():\n    x = torch.ones(10**9)", "max_tensor_elements"),
+    ("x = 'a'.center(10**9)\nprint('ran on')", "max_sequence_length"),
+    ("x = 'a'.ljust(10**9)\nprint('ran on')", "max_sequence_length"),
+    ("x = 'a'.rjust(10**9)\nprint('ran on')", "max_sequence_length"),
+    ("x = '7'.zfill(10**9)\nprint('ran on')", "max_sequence_length"),
+    ("x = 'a'.center(10**9).upper()\nprint('ran on')", "max_sequence_length"),
+    ("x = '%*d' % (1500000000, 1)\nprint('ran on')", "max_sequence_length"),
+    ("x = '%.1000000000f' % 1.0\nprint('ran on')", "max_sequence_length"),
+    ("x = '%-*s|' % (10**9, 'a')\nprint('ran on')", "max_sequence_length"),
+    ("x = ('a' * 1000000).replace('a', 'bb' * 1000)\nprint('ran on')", "max_sequence_length"),
+    ("x = ('a' * 100000).replace('', 'b' * 100)\nprint('ran on')", "max_sequence_length"),
+    ("x = ','.join(['a' * 100000] * 10000)\nprint('ran on')", "max_sequence_length"),
+    ("import numpy as np\nimport torch\nn = np.int64(10**5)\nx = torch.ones(n, n)\nprint('ran on')", "max_tensor_elements"),
+    ("import numpy as np\nimport torch\nx = torch.zeros((np.int64(4000), np.int32(4000)))\nprint('ran on')", "max_tensor_elements"),
+    ("import numpy as np\nimport torch\nx = torch.randn(np.int64(10**4), 2000)\nprint('ran on')", "max_tensor_elements"),
+    ("import torch\nimport torch.nn as nn\nl = nn.Linear(2000, 2000)\nx = torch.ones(2000, 2000)\nfor i in range(300):\n    y = l(x)\nprint('ran on')", "max_flops_per_op"),
+    ("import torch\nimport torch.nn as nn\nl = nn.Linear(1000, 1000)\nx = torch.ones(1000, 1000)\nfor i in range(300):\n    y = l(x)\nprint('ran on')", "max_flops"),
+    ("import torch\nimport torch.nn as nn\nl = nn.LSTM(500, 500)\ny = l(torch.ones(2000, 8, 500))\nprint('ran on')", "max_flops_per_op"),
+    ("import torch\nimport torch.nn as nn\nnet = nn.Sequential(nn.Linear(2000, 2000), nn.ReLU())\ny = net(torch.ones(2000, 2000))\nprint('ran on')", "max_flops_per_op"),
+    ("import torch\nimport torch.nn as nn\nc = nn.Conv2d(128, 128, 3)\ny = c(torch.ones(8, 128, 64, 64))\nprint('ran on')", "max_flops_per_op"),
+    ("import torch\nxs = [torch.ones(3000, 3000) for i in range(3)]\nfor i in range(100):\n    y = sum(xs)\nprint('ran on')", "max_flops"),
+    ("import torch\nxs = [torch.ones(3000, 3000) for i in range(3)]\ny = sum(xs, torch.zeros(3000, 3000))\nfor i in range(100):\n    y = sum([y, y, y])\nprint('ran on')", "max_flops"),
+]
+
+
+@pytest.fixture(scope="module")
+def stingy():
+    """A server whose work limit a few seconds of arithmetic reach (2e9 operations)."""
+    with serve(wall_timeout_s=15, max_flops=2e9, rate_limit_per_minute=10**6,
+               max_concurrent_per_client=64, run_cache="false") as base:
+        yield base
+
+
+@pytest.mark.parametrize("source,limit", STEPPED_AROUND, ids=[f"{i}-{lim}" for i, (_, lim) in enumerate(STEPPED_AROUND)])
+def test_a_limit_cannot_be_stepped_around(stingy, source: str, limit: str) -> None:
+    r = post(stingy, source)
+    assert r.status_code == 200, r.text
+    run = r.json()
+    err = run["error"]
+    assert err is not None and err["code"] == "limit_exceeded", err
+    assert err["message"].startswith(f"limit {limit}="), err["message"]
+    assert "ran on" not in run["stdout"], run["stdout"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import re
 import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -118,15 +119,20 @@ def _size_args(args: Sequence[Any], kwargs: dict) -> list[int] | None:
     if size is None:
         ints = []
         for a in args:
-            if isinstance(a, bool) or not isinstance(a, int):
+            if not _is_int(a):
                 break
-            ints.append(a)
+            ints.append(int(a))
         return ints or None
-    if isinstance(size, int):
-        return [size]
+    if _is_int(size):
+        return [int(size)]
     if isinstance(size, (tuple, list, torch.Size)):
-        return [int(v) for v in size if isinstance(v, int)]
+        return [int(v) for v in size if _is_int(v)]
     return None
+
+
+def _is_int(v: Any) -> bool:
+    """An integer as a size may be given: Python's, or numpy's (``np.int64(n)``)."""
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
 
 
 def _prod(dims: Sequence[int]) -> int:
@@ -164,14 +170,81 @@ def _arg(args: Sequence[Any], kwargs: dict, i: int, name: str, default: Any = No
 
 
 def _ints(v: Any) -> list[int]:
-    if isinstance(v, int):
-        return [v]
+    if _is_int(v):
+        return [int(v)]
     if isinstance(v, (tuple, list)):
-        return [int(x) for x in v if isinstance(x, int)]
+        return [int(x) for x in v if _is_int(x)]
     return []
 
 
+#: Recurrent layers: how many gates (each a pair of matrices) a step of each computes.
 _GATES = {"RNNCell": 1, "RNN": 1, "LSTMCell": 4, "LSTM": 4, "GRUCell": 3, "GRU": 3}
+
+#: Modules that apply their parameters to the last dimension of their input, position by
+#: position (a sequence's steps, a batch's rows).
+_FEATURES_LAST = frozenset({"Linear", "Bilinear", *_GATES, "MultiheadAttention",
+                            "TransformerEncoderLayer", "TransformerEncoder"})
+
+
+def module_flops(module: torch.nn.Module, args: Sequence[Any]) -> float:
+    """A library module's call, priced from its parameters, which its input's size alone
+    does not tell (300 calls of an nn.Linear(2000, 2000) on a [2000, 2000] input are 5e12
+    operations): each parameter is used about twice per position it is applied at, the
+    rows of a features-last input or the N x spatial positions of a channels-first one."""
+    params = sum(p.numel() for p in module.parameters())
+    x = next((a for a in args if isinstance(a, _ARRAYS)), None)
+    if x is None or params == 0 or x.ndim == 0:
+        return 0.0
+    shape = tuple(x.shape)
+    if type(module).__name__ in _FEATURES_LAST or len(shape) < 3:
+        positions = _prod(shape[:-1])
+    else:
+        positions = shape[0] * _prod(shape[2:])
+    return 2.0 * params * max(positions, 1)
+
+
+_PERCENT = re.compile(r"%(?:\([^)]*\))?[#0\- +]*(\*|\d+)?(?:\.(\*|\d+))?[hlL]?(.)", re.S)
+
+
+def percent_length(fmt: str, values: Any) -> int:
+    """How long ``fmt % values`` may be, before it is made: the text, and for each
+    conversion its width (``'%*d' % (1500000000, 1)`` asks for 1.5 GB), precision or value."""
+    queue = list(values) if isinstance(values, tuple) else [values]
+    total = len(fmt)
+    def number(part: str | None) -> int:
+        if part == "*":
+            v = queue.pop(0) if queue else 0
+            return abs(int(v)) if _is_int(v) else 0
+        return int(part) if part else 0
+
+    for m in _PERCENT.finditer(fmt):
+        width, precision = number(m.group(1)), number(m.group(2))
+        value = None if m.group(3) == "%" or isinstance(values, dict) or not queue else queue.pop(0)
+        shown = len(value) if isinstance(value, str) else 64
+        total += max(width, precision + shown)
+    return total
+
+
+def str_result_length(op: str, s: str, args: Sequence[Any], kwargs: dict) -> int:
+    """How long a string method's result may be, before it is made (``'a'.center(10**9)``
+    is a gigabyte): the width asked for, or the replacements' growth."""
+    if op in ("center", "ljust", "rjust", "zfill"):
+        width = _arg(args, kwargs, 0, "width", 0)
+        return max(len(s), int(width)) if _is_int(width) else len(s)
+    if op == "replace" and len(args) >= 2 and isinstance(args[0], str) and isinstance(args[1], str):
+        old, new = args[0], args[1]
+        count = s.count(old) if old else len(s) + 1
+        if len(args) > 2 and _is_int(args[2]) and args[2] >= 0:
+            count = min(count, int(args[2]))
+        return len(s) + count * max(len(new) - len(old), 0)
+    if op == "join" and args and isinstance(args[0], (list, tuple)):
+        items = args[0]
+        return sum(len(x) for x in items if isinstance(x, str)) + len(s) * max(len(items) - 1, 0)
+    if op in ("upper", "lower", "title", "capitalize", "swapcase"):
+        return 3 * len(s)  # (a case mapping may lengthen: 'ß'.upper() is 'SS')
+    return len(s)
+
+
 
 
 def layer_parameters(cls: type, args: Sequence[Any], kwargs: dict) -> int:
@@ -792,7 +865,11 @@ class Gate:
                 raise self._limit("max_layer_parameters", f"nn.{fn.__name__} would have {n:,} "
                                   "parameters")
             self.add_parameters(n, "the program's layers")
+        if isinstance(target, str):
+            self.seq_len(str_result_length(op, target, args, kwargs), f"str.{op}()")
         n, flops = self.estimate(op, target, args, kwargs, fn)
+        if isinstance(fn, torch.nn.Module):
+            flops = max(flops, module_flops(fn, args))
         if op.rsplit(".", 1)[-1] in _JACOBIANS:
             if n > self.s.max_jacobian_elements:
                 raise self._limit("max_jacobian_elements",

@@ -30,12 +30,17 @@ from . import allowlist as A
 from .builtins import Builtin, make_builtins
 from .checker import WITH_ONLY_REFUSAL
 from .datasets import dataset_item
-from .gate import Gate
+from .gate import Gate, percent_length
 from .generators import UserGenerator, is_generator_function, running_generator
 from .stdlib import RANDOM_NAMES, SafeRandom, WrapsMarker, cache, lru_cache, make_stdlib
 from .objects import (BoundMethod, Callback, Link, Namespace, SuperProxy, UserClass,
                       UserFunction, make_function_class, make_module_class, make_plain_class,
                       user_class_of)
+
+
+#: Errors that end the run: a limit, the engine's own, memory or Python's recursion running
+#: out. No handler, ``finally`` or ``__exit__`` of the program's sees them.
+FATAL = (ChainlensError, MemoryError, RecursionError)
 
 
 class _Break(BaseException):
@@ -520,7 +525,7 @@ class Interpreter:
             self.assign(target, entered, scope)
         try:
             self._with(rest, body, scope)
-        except ChainlensError:
+        except FATAL:
             raise
         except Exception as e:  # the program's own error: __exit__ may handle it
             if not self.truth(self.call_function(leave, [cm, type(e), e, None], {})):
@@ -552,26 +557,36 @@ class Interpreter:
             self.bind(alias.asname or alias.name, self.get_attr(ns, alias.name, node), scope)
 
     def _s_try(self, node: ast.Try, scope: Scope) -> None:
+        """try/except/else/finally as Python runs it, except that an error that ends the
+        run (a limit, the engine's own) reaches neither a handler nor a ``finally`` of the
+        program's: a ``raise`` there could otherwise swallow it and run on."""
         try:
-            try:
-                self.exec_block(node.body, scope)
-            except (ChainlensError, _Break, _Continue, _Return, RecursionError, MemoryError):
-                raise
-            except Exception as e:
-                for handler in node.handlers:
-                    if handler.type is None or isinstance(e, self._exc_types(handler.type, scope)):
-                        if handler.name:
-                            self.bind(handler.name, e, scope)
-                        self.exec_block(handler.body, scope)
-                        break
-                else:
-                    raise
-            else:
-                if node.orelse:
-                    self.exec_block(node.orelse, scope)
-        finally:
+            self._try_handled(node, scope)
+        except FATAL:
+            raise
+        except BaseException:  # the program's own error, or return/break/continue
             if node.finalbody:
                 self.exec_block(node.finalbody, scope)
+            raise
+        if node.finalbody:
+            self.exec_block(node.finalbody, scope)
+
+    def _try_handled(self, node: ast.Try, scope: Scope) -> None:
+        """The body, its handlers and its ``else``."""
+        try:
+            self.exec_block(node.body, scope)
+        except (*FATAL, _Break, _Continue, _Return):
+            raise
+        except Exception as e:
+            for handler in node.handlers:
+                if handler.type is None or isinstance(e, self._exc_types(handler.type, scope)):
+                    if handler.name:
+                        self.bind(handler.name, e, scope)
+                    self.exec_block(handler.body, scope)
+                    return
+            raise
+        if node.orelse:
+            self.exec_block(node.orelse, scope)
 
     def _exc_types(self, node: ast.expr, scope: Scope) -> tuple[type, ...]:
         value = self.evaluate(node, scope)
@@ -951,6 +966,8 @@ class Interpreter:
         elif name in ("add", "iadd") and isinstance(a, (str, list, tuple)) \
                 and isinstance(b, (str, list, tuple)):
             g.seq_len(len(a) + len(b), "this concatenation")
+        elif name in ("remainder", "imod") and isinstance(a, str):
+            g.seq_len(percent_length(a, b), "this % formatting")
 
     def _binop(self, fn: Callable, name: str, a: Any, b: Any, node: ast.AST,
                inplace: bool = False) -> Any:
@@ -1248,8 +1265,7 @@ class Interpreter:
     def run_body(self, func: UserFunction, args: list[Any], kwargs: dict[str, Any]) -> Any:
         """Run ``func``'s body with these arguments: what it returns."""
         self.depth += 1
-        if self.depth > self.s.max_recursion_depth:
-            self.depth = 0
+        if self.depth > self.s.max_recursion_depth:  # (each frame's finally counts it down)
             raise LimitExceeded("max_recursion_depth", self.s.max_recursion_depth,
                                 f"{func.name}() called itself too deeply", self.line)
         try:
