@@ -184,3 +184,45 @@ def test_a_limit_cannot_be_stepped_around(stingy, source: str, limit: str) -> No
     assert err is not None and err["code"] == "limit_exceeded", err
     assert err["message"].startswith(f"limit {limit}="), err["message"]
     assert "ran on" not in run["stdout"], run["stdout"]
+
+
+def test_an_idle_flood_leaves_health_and_runs_to_everyone_else() -> None:
+    """520 WebSocket handshakes from 127.0.0.2 that send nothing: at most
+    ws_max_per_client of them stay open (the rest are closed with 1013, the limit named);
+    health and a run from 127.0.0.1 answer meanwhile; none of them logs a traceback."""
+    from websockets.exceptions import ConnectionClosed
+
+    with serve_process(ws_max_per_client=8, ws_idle_timeout_s=30, run_cache="false") as (base, proc):
+        host, port = base.removeprefix("http://").split(":")
+        opened, refused = [], []
+        for _ in range(520):
+            sock = socket.socket()
+            sock.bind(("127.0.0.2", 0))
+            sock.connect((host, int(port)))
+            ws = connect(f"ws://{host}:{port}/api/v1/stream", sock=sock, open_timeout=10).__enter__()
+            try:
+                ws.recv(timeout=0.05)
+            except TimeoutError:
+                opened.append(ws)  # still open, waiting for its program
+            except ConnectionClosed as e:
+                refused.append((e.rcvd.code, e.rcvd.reason))
+                ws.close()
+        assert len(opened) == 8 and len(refused) == 512, (len(opened), len(refused))
+        assert set(refused) == {(1013, "limit ws_max_per_client=8 exceeded: this address has 8 streams open")}
+        assert httpx.get(base + "/api/v1/health", timeout=5).status_code == 200
+        assert post(base, CHAIN).json()["status"] == "ok"
+        for ws in opened:
+            ws.close()
+        for _ in range(50):  # and clients that leave before their first message
+            sock = socket.socket()
+            sock.bind(("127.0.0.3", 0))
+            sock.connect((host, int(port)))
+            connect(f"ws://{host}:{port}/api/v1/stream", sock=sock, open_timeout=10).__enter__().close()
+            s2 = socket.create_connection((host, int(port)))
+            s2.sendall(f"GET /api/v1/stream HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                       "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n".encode())
+            s2.close()
+        assert httpx.get(base + "/api/v1/health", timeout=5).status_code == 200
+        proc.terminate()
+        log = proc.communicate(timeout=20)[0].decode()
+    assert "Traceback" not in log and "Exception in ASGI application" not in log, log[-3000:]

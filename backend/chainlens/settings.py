@@ -34,7 +34,12 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = 600
     max_concurrent_per_client: int = 8
     ws_max_message_bytes: int = 64 * 1024
-    ws_idle_timeout_s: float = 30.0
+    #: A stream's first message (its program) must arrive within this long.
+    ws_idle_timeout_s: float = 5.0
+    #: Streams open at once from one address, and overall (below uvicorn's 512
+    #: connections, so that HTTP requests keep answering when every stream is taken).
+    ws_max_per_client: int = 8
+    ws_max_open: int = 256
     #: A stream client that has not taken a message for this long loses the stream
     #: (closed 1008); its run was stopped at its own deadline long before.
     ws_send_timeout_s: float = 10.0

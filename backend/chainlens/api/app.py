@@ -35,6 +35,7 @@ from ..schema import (CheckRequest, ErrorBody, Example, GradCheck, Health, NodeT
 from ..settings import Settings, get_settings
 from ..store import MemoryStore
 from ..web.assets import APP_PREFIX, page_assets
+from .connections import StreamBudget
 from .limits import BodyLimitMiddleware, UnsupportedMediaType
 from .requests import BadRequest, SchemaError, parse_model, parse_run_request
 from .service import RunService
@@ -90,6 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   "and every backward step. See shared/API.md.")
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    streams = StreamBudget(settings.ws_max_per_client, settings.ws_max_open)
     templates = Environment(loader=FileSystemLoader(str(WEB / "templates")),
                             autoescape=select_autoescape())
     static = WEB / "static"
@@ -233,12 +235,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def stream(ws: WebSocket, batch: bool = False) -> None:
         """One message per event; with ``?batch=1``, events that are ready together come
         as one ``{"type": "batch", "events": [...]}`` message (the page uses this: a
-        10,000-node run is 20,000 events)."""
-        await ws.accept()
+        10,000-node run is 20,000 events). At most ws_max_per_client streams from one address
+        and ws_max_open overall: past them a stream is closed at once with 1013 and the
+        limit named; its program must come within ws_idle_timeout_s (else 1008)."""
+        with streams.hold(_client(ws.client)) as refused:
+            try:
+                await ws.accept()
+                if refused:
+                    await _close(ws, 1013, refused)
+                    return
+                await serve_stream(ws, batch)
+            except (WebSocketDisconnect, OSError):  # the client left early: nothing to report
+                return
+
+    async def serve_stream(ws: WebSocket, batch: bool) -> None:
         try:
             message = await asyncio.wait_for(ws.receive(), settings.ws_idle_timeout_s)
-        except (TimeoutError, WebSocketDisconnect):
-            await _close(ws, 1008)
+        except TimeoutError:
+            await _close(ws, 1008, f"limit ws_idle_timeout_s={settings.ws_idle_timeout_s} "
+                         "exceeded: no program was sent")
+            return
+        if message.get("type") == "websocket.disconnect":
             return
         raw = message.get("text") or message.get("bytes") or b""
         try:
@@ -256,8 +273,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 else:
                     for event in events:
                         await send(event.decode())
-        except WebSocketDisconnect:
-            return
         except TimeoutError:  # a client that does not read: the stream is dropped, not its deadline
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(_close(ws, 1008, "the client did not read the stream for "
