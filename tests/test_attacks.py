@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import socket
+import threading
 import time
 
 import httpx
@@ -58,7 +59,8 @@ def test_a_client_that_never_reads_holds_no_worker_past_its_deadline() -> None:
     both. A run from someone else is answered once the first deadline has passed (3 s
     wall clock, +1 s), not when the readers give up."""
     wall = 3.0
-    with serve(workers=1, wall_timeout_s=wall, ws_send_timeout_s=30, run_cache="false") as base:
+    with serve(workers=1, wall_timeout_s=wall, ws_send_timeout_s=30, run_cache="false",
+               max_loop_iterations=10**15, max_statements=10**15, cpu_limit_s=3600) as base:
         post(base, CHAIN)  # warm
         t0 = time.monotonic()
         held = [never_reading_stream(base, FLOOD_THEN_LOOP + f"\n# {i}") for i in range(2)]
@@ -226,3 +228,45 @@ def test_an_idle_flood_leaves_health_and_runs_to_everyone_else() -> None:
         proc.terminate()
         log = proc.communicate(timeout=20)[0].decode()
     assert "Traceback" not in log and "Exception in ASGI application" not in log, log[-3000:]
+
+
+CPU_BOMB = "import torch\nx = torch.ones(600, 600)\nwhile True:\n    y = x @ x"
+MEMORY_BOMB = "import torch\nkeep = []\nwhile True:\n    keep.append(torch.ones(10**6))"
+
+
+def attack(base: str, address: str, source: str, stop: threading.Event, outcomes: list) -> None:
+    """Submit ``source`` from ``address`` again and again until ``stop``."""
+    with httpx.Client(transport=httpx.HTTPTransport(local_address=address), timeout=120) as c:
+        i = 0
+        while not stop.is_set():
+            r = c.post(base + "/api/v1/runs", json={"source": f"{source}\n# {i}"})
+            outcomes.append(r.json()["error"]["code"] if r.status_code == 200 else r.status_code)
+            i += 1
+
+
+def test_four_attackers_on_four_addresses_do_not_starve_an_honest_user() -> None:
+    """Two CPU bombs and two memory bombs, from 127.0.0.2–5, two requests in flight each,
+    over and over; meanwhile every run from 127.0.0.1 is answered, each far sooner than an
+    attacker's run may last (its wall clock, 8 s): no honest run waits behind a bomb."""
+    wall = 8.0
+    with serve(workers=2, wall_timeout_s=wall, run_cache="false", rate_limit_per_minute=10**6) as base:
+        post(base, CHAIN)
+        stop = threading.Event()
+        outcomes: list = []
+        threads = [threading.Thread(target=attack, args=(base, f"127.0.0.{k}", bomb, stop, outcomes))
+                   for k, bomb in ((2, CPU_BOMB), (3, CPU_BOMB), (4, MEMORY_BOMB), (5, MEMORY_BOMB))
+                   for _ in range(2)]
+        for t in threads:
+            t.start()
+        time.sleep(2.0)  # the bombs are running
+        waits = []
+        for i in range(20):
+            t0 = time.monotonic()
+            r = post(base, CHAIN + f"# {i}\n")
+            waits.append(time.monotonic() - t0)
+            assert r.status_code == 200 and r.json()["status"] == "ok", r.text
+        stop.set()
+        for t in threads:
+            t.join(timeout=60)
+    assert max(waits) < wall / 4, waits
+    assert outcomes and set(outcomes) <= {"timeout", "limit_exceeded"}, outcomes  # the bombs ran

@@ -89,6 +89,11 @@ class Settings(BaseSettings):
     # -- the worker process
     isolation: Literal["fork", "pool"] = "fork"
     long_run_after_s: float = 0.05
+    #: Runs past long_run_after_s hold these slots (their workers at nice 19), at most
+    #: long_runs_per_client of them from one address: four attackers on four addresses
+    #: fit, and the workers' normal slots stay for short runs.
+    long_run_slots: int = 4
+    long_runs_per_client: int = 1
     runs_per_worker: int = 50
     wall_timeout_s: float = 20.0
     cpu_limit_s: int = 30

@@ -141,7 +141,7 @@ class RunService:
             body = self._answered(job)
             if body is not None:
                 return body, True
-            async for kind, payload in self.pool.execute(job):
+            async for kind, payload in self.pool.execute(job, client):
                 if kind == REFUSED:
                     raise _refusal(payload)
                 if kind != EVENT:
@@ -157,7 +157,7 @@ class RunService:
         self.limiter.admit(client)
         stdout: list[str] = []
         try:
-            async for kind, payload in self.pool.execute(job):
+            async for kind, payload in self.pool.execute(job, client):
                 if kind == EVENT:
                     events = payload.split(b"\n")
                     stdout.extend(orjson.loads(e)["text"] for e in events
@@ -209,7 +209,7 @@ class RunService:
         job = {**orjson.loads(stored), "id": run_id, "stream": False, **task}
         self.limiter.admit(client)
         try:
-            async for kind, payload in self.pool.execute(job):
+            async for kind, payload in self.pool.execute(job, client):
                 if kind == DONE:
                     return payload
                 if kind == REFUSED:

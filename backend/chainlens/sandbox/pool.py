@@ -25,6 +25,7 @@ from ..settings import Settings
 from .exits import ExitLog, describe_exit, failure_message, lost_payload
 from .protocol import (DONE, FAILED, JOB, LOST, REFUSED, STARTED, TIMEOUT, read_frame,
                        write_frame)
+from .slots import Slots
 
 #: The frames that end a run.
 FINAL = (DONE, REFUSED, TIMEOUT, LOST)
@@ -62,9 +63,7 @@ class WorkerPool:
         self._exits = ExitLog()
         self._proc: subprocess.Popen | None = None
         self._acquire_lock = asyncio.Lock()
-        self._slots = asyncio.Semaphore(settings.workers)
-        self._long_free = settings.workers
-        self.waiting = 0
+        self.slots = Slots(settings.workers, settings.long_run_slots, settings.long_runs_per_client)
 
     #: How long the template may take to import torch and warm up, and a spare to warm up
     #: and take a job (seconds).
@@ -145,7 +144,11 @@ class WorkerPool:
     START_GRACE_S = 1.0
     START_TRIES = 3
 
-    async def execute(self, job: dict) -> AsyncIterator[tuple[bytes, bytes]]:
+    @property
+    def waiting(self) -> int:
+        return self.slots.waiting
+
+    async def execute(self, job: dict, client: str = "") -> AsyncIterator[tuple[bytes, bytes]]:
         """Run ``job`` in a worker; yield (kind, payload) frames. The last one is DONE or
         REFUSED from the worker, or TIMEOUT (wall clock) or LOST (the worker ended without
         answering; the payload says how: ``{"code", "message"}``).
@@ -153,17 +156,14 @@ class WorkerPool:
         The worker is driven by a task of its own, which keeps the wall clock whoever
         consumes the frames and however slowly: a consumer that stops reading (a client
         that never reads its WebSocket) fills a bounded outbox, the worker then waits on
-        its socket, and at the deadline it is killed and its slot freed like any other."""
+        its socket, and at the deadline it is killed and its slot freed like any other.
+        ``client`` (its address) has a fair share of the workers (``Slots``)."""
         if self.waiting >= self.s.queue_size:
             raise ServiceBusy(f"all {self.s.workers} workers are busy and the queue "
                               f"(queue_size={self.s.queue_size}) is full; retry shortly")
-        self.waiting += 1
-        try:
-            await self._slots.acquire()
-        finally:
-            self.waiting -= 1
+        await self.slots.acquire(client)
         outbox: asyncio.Queue[tuple[bytes, bytes]] = asyncio.Queue(self.OUTBOX_FRAMES)
-        pump = asyncio.create_task(self._pump(job, outbox))
+        pump = asyncio.create_task(self._pump(job, client, outbox))
         try:
             while True:
                 kind, payload = await outbox.get()
@@ -173,17 +173,18 @@ class WorkerPool:
         finally:
             pump.cancel()  # the consumer left early: the worker is killed, its slot freed
 
-    async def _pump(self, job: dict, outbox: asyncio.Queue[tuple[bytes, bytes]]) -> None:
+    async def _pump(self, job: dict, client: str, outbox: asyncio.Queue[tuple[bytes, bytes]]) -> None:
         """Drives the worker, then hands over its last frame: at the consumer's pace when
         the run ended by itself; at once, dropping what the consumer has not read, when
         it ended at its deadline (a consumer that never reads must not hold it)."""
-        last = await self._drive(job, outbox)
+        last = await self._drive(job, client, outbox)
         if last[0] in (TIMEOUT, LOST):
             while outbox.full():
                 outbox.get_nowait()
         await outbox.put(last)
 
-    async def _drive(self, job: dict, outbox: asyncio.Queue[tuple[bytes, bytes]]) -> tuple[bytes, bytes]:
+    async def _drive(self, job: dict, client: str,
+                     outbox: asyncio.Queue[tuple[bytes, bytes]]) -> tuple[bytes, bytes]:
         """Runs ``job`` in a worker, owning the worker and the slot, putting each event
         frame into ``outbox``; answers the last frame, with worker and slot released."""
         worker: _Worker | None = None
@@ -191,13 +192,10 @@ class WorkerPool:
         promoted = False
 
         def promote() -> None:
-            """Past long_run_after_s, a run leaves its slot to short runs (while long-run
-            slots remain): a CPU bomb cannot make honest users queue behind it."""
+            """Past long_run_after_s, a run leaves its slot to short runs (while its address
+            has a long-run slot to take): a CPU bomb cannot make honest users queue."""
             nonlocal promoted
-            if self._long_free > 0:
-                self._long_free -= 1
-                promoted = True
-                self._slots.release()
+            promoted = self.slots.promote(client)
 
         timer = asyncio.get_running_loop().call_later(self.s.long_run_after_s, promote)
         try:
@@ -253,7 +251,4 @@ class WorkerPool:
                     self._idle.append(worker)
                 else:
                     worker.kill()
-            if promoted:
-                self._long_free += 1
-            else:
-                self._slots.release()
+            self.slots.release(client, promoted)
