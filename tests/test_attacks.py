@@ -55,15 +55,16 @@ def post(base: str, source: str) -> httpx.Response:
 
 
 def test_a_client_that_never_reads_holds_no_worker_past_its_deadline() -> None:
-    """One worker (a normal slot and a long-run slot): two streams that never read take
-    both. A run from someone else is answered once the first deadline has passed (3 s
-    wall clock, +1 s), not when the readers give up."""
+    """One worker slot, no long-run slot: a stream from 127.0.0.2 that never reads takes
+    it. A run from 127.0.0.1 is answered once that run's deadline has passed (3 s wall
+    clock, +1 s), not when the reader gives up (it never does)."""
     wall = 3.0
-    with serve(workers=1, wall_timeout_s=wall, ws_send_timeout_s=30, run_cache="false",
-               max_loop_iterations=10**15, max_statements=10**15, cpu_limit_s=3600) as base:
+    with serve(workers=1, long_run_slots=0, wall_timeout_s=wall, ws_send_timeout_s=30,
+               run_cache="false", max_loop_iterations=10**15, max_statements=10**15,
+               cpu_limit_s=3600) as base:
         post(base, CHAIN)  # warm
         t0 = time.monotonic()
-        held = [never_reading_stream(base, FLOOD_THEN_LOOP + f"\n# {i}") for i in range(2)]
+        held = [never_reading_stream(base, FLOOD_THEN_LOOP, "127.0.0.2")]
         time.sleep(0.5)
         r = post(base, CHAIN)
         waited = time.monotonic() - t0
