@@ -271,3 +271,24 @@ def test_four_attackers_on_four_addresses_do_not_starve_an_honest_user() -> None
             t.join(timeout=60)
     assert max(waits) < wall / 4, waits
     assert outcomes and set(outcomes) <= {"timeout", "limit_exceeded"}, outcomes  # the bombs ran
+
+
+def test_a_client_cannot_name_its_own_address_unless_a_proxy_is_trusted() -> None:
+    """X-Forwarded-For from a client is ignored by default (its per-address budget is its
+    own socket's); with CHAINLENS_FORWARDED_ALLOW_IPS naming the proxy, the header names
+    the client."""
+    spoof = {"X-Forwarded-For": "203.0.113.9"}
+    with serve(rate_limit_per_minute=2, run_cache="false") as base:
+        for i in range(2):
+            assert httpx.post(base + "/api/v1/runs", json={"source": f"x = {i}"}, headers=spoof,
+                              timeout=60).status_code == 200
+        r = httpx.post(base + "/api/v1/runs", json={"source": "x = 9"},
+                       headers={"X-Forwarded-For": "198.51.100.7"}, timeout=60)
+        assert r.status_code == 429 and "rate_limit_per_minute=2" in r.json()["error"]["message"]
+    with serve(rate_limit_per_minute=2, run_cache="false", forwarded_allow_ips="127.0.0.1") as base:
+        for i in range(2):
+            assert httpx.post(base + "/api/v1/runs", json={"source": f"x = {i}"}, headers=spoof,
+                              timeout=60).status_code == 200
+        r = httpx.post(base + "/api/v1/runs", json={"source": "x = 9"},
+                       headers={"X-Forwarded-For": "198.51.100.7"}, timeout=60)
+        assert r.status_code == 200, r.text  # another client behind the trusted proxy

@@ -28,7 +28,9 @@ def _serve(args: argparse.Namespace) -> int:
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
                 log_level=args.log_level, ws_max_size=settings.ws_max_message_bytes,
                 ws_per_message_deflate=settings.ws_compression,
-                timeout_keep_alive=5, limit_concurrency=512, h11_max_incomplete_event_size=16384)
+                timeout_keep_alive=5, limit_concurrency=512, h11_max_incomplete_event_size=16384,
+                proxy_headers=bool(settings.forwarded_allow_ips),
+                forwarded_allow_ips=settings.forwarded_allow_ips or None)
     return 0
 
 

@@ -26,6 +26,10 @@ class Settings(BaseSettings):
     #: settings, on the CPU) with that run again: API.md promises the same numbers.
     run_cache: bool = True
     queue_size: int = 32
+    #: The proxies whose X-Forwarded-For names the client (comma-separated addresses).
+    #: Empty: no header is trusted, and the client is the socket's peer (uvicorn's own
+    #: default trusts 127.0.0.1, where every local client could name its own address).
+    forwarded_allow_ips: str = ""
     spare_workers: int = 4
 
     # -- requests
