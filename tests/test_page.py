@@ -733,6 +733,20 @@ def test_presentation_mode_reads_from_the_back_of_a_room(chromium: object, base_
         assert {s: size(s) for s in before} == before and zoom() == pytest.approx(k)
 
 
+def typed_and_stepped_to(g: GuardedPage, lines: list[str], grad_fn: str):  # noqa: ANN201
+    """Types and runs the program, steps the page to its first ``grad_fn`` step, and
+    answers that step as plain PyTorch ran it (the oracle)."""
+    from oracle import run_plain_passes
+
+    type_program(g, lines)
+    run_and_wait(g)
+    truth = next(s for s in run_plain_passes("\n".join(lines))[0].steps if s.grad_fn == grad_fn)
+    g.page.locator("#graph").focus()
+    while grad_fn not in g.page.inner_text("#card"):
+        g.page.keyboard.press("ArrowRight")
+    return truth
+
+
 def sum_lines(g: GuardedPage, name: str) -> list[str]:
     return g.page.evaluate(f"[...document.querySelectorAll('#card ol.sum[aria-label^=\"{name},\"] li')].map(li => li.textContent)")
 
@@ -748,19 +762,11 @@ def test_a_matrix_product_shows_its_shapes_and_each_elements_sum(page: GuardedPa
     """Y = X @ W (in the style of d2l.ai's linear regression from scratch): the MmBackward0
     step writes ∂L/∂W = Xᵀ · ∂L/∂Y with the shapes, and for the element under the pointer
     its sum of products with PyTorch's numbers, ending in PyTorch's own value."""
-    from oracle import run_plain_passes
-
     lines = ["import torch", "torch.manual_seed(0)", "X = torch.randn(4, 8)",
              "W = torch.randn(8, 2, requires_grad=True)", "Y = X @ W", "loss = (Y * Y).sum()",
              "loss.backward()"]
-    type_program(page, lines)
-    run_and_wait(page)
-    plain = run_plain_passes("\n".join(lines))[0]
-    mm = next(s for s in plain.steps if s.grad_fn == "MmBackward0")
+    mm = typed_and_stepped_to(page, lines, "MmBackward0")
     X, gY, gW = mm.saved["self"], mm.grad_outputs[0], mm.grad_inputs[1]
-    page.page.locator("#graph").focus()
-    while "MmBackward0" not in page.page.inner_text("#card"):
-        page.page.keyboard.press("ArrowRight")
     card = page.page.inner_text("#card")
     assert "∂L/∂W = Xᵀ · ∂L/∂Y: [4,8]ᵀ·[4,2] → [8,2]" in card, card
     page.page.wait_for_function("document.querySelectorAll('#card ol.sum li').length === 3")
@@ -819,17 +825,10 @@ def test_a_broadcast_operand_sums_its_gradient_where_it_was_copied(page: Guarded
     """A bias added to every row (in the style of the PyTorch tutorial's tensors-and-autograd
     linear layer): ∂L/∂b sums the upstream over the rows it was copied to; the card names
     the dimension and writes one element's sum with PyTorch's numbers."""
-    from oracle import run_plain_passes
-
     lines = ["import torch", "x = torch.linspace(-1, 1, 12).reshape(4, 3)",
              "b = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)", "y = x * 2 + b",
              "loss = (y ** 2).sum()", "loss.backward()"]
-    type_program(page, lines)
-    run_and_wait(page)
-    add = next(s for s in run_plain_passes("\n".join(lines))[0].steps if s.grad_fn == "AddBackward0")
-    page.page.locator("#graph").focus()
-    while "AddBackward0" not in page.page.inner_text("#card"):
-        page.page.keyboard.press("ArrowRight")
+    add = typed_and_stepped_to(page, lines, "AddBackward0")
     card = page.page.inner_text("#card")
     assert "∂L/∂b = Σ over dimension 0 of ∂L/∂y: [4,3] → [3] (b was copied along it forward)" in card, card
     image = page.page.locator("#card").get_by_role("img", name=re.compile(r"^∂L\/∂b\["))
@@ -933,17 +932,10 @@ def test_any_element_of_a_large_elementwise_step_under_the_pointer(page: Guarded
     """tanh over 48 elements: the card writes the first eight as upstream × local =
     downstream, and the element under the pointer the same way, with PyTorch's numbers
     (local = 1 − tanh² x)."""
-    from oracle import run_plain_passes
-
     lines = ["import torch", "x = torch.linspace(-2, 2, 48).reshape(6, 8).requires_grad_()",
              "y = torch.tanh(x)", "loss = (y * torch.arange(48.0).reshape(6, 8)).sum()",
              "loss.backward()"]
-    type_program(page, lines)
-    run_and_wait(page)
-    tanh = next(s for s in run_plain_passes("\n".join(lines))[0].steps if s.grad_fn == "TanhBackward0")
-    page.page.locator("#graph").focus()
-    while "TanhBackward0" not in page.page.inner_text("#card"):
-        page.page.keyboard.press("ArrowRight")
+    tanh = typed_and_stepped_to(page, lines, "TanhBackward0")
     arith = page.page.evaluate("[...document.querySelectorAll('#card ol.arith li')].map(li => li.textContent)")
     assert len(arith) == 9 and arith[-1] == "… and 40 more elements of ∂L/∂x, each the same product"
     image = page.page.locator("#card").get_by_role("img", name=re.compile(r"^∂L\/∂x\["))
