@@ -169,6 +169,53 @@ STEPPED_AROUND: list[tuple[str, str]] = [
     ("import torch\nxs = [torch.ones(3000, 3000) for i in range(3)]\ny = sum(xs, torch.zeros(3000, 3000))\nfor i in range(100):\n    y = sum([y, y, y])\nprint('ran on')", "max_flops"),
 ]
 
+#: Work a program asks for at once, priced before it is made: each ends with its limit.
+PRICED: list[tuple[str, str]] = [
+    ("x = list(range(10**9))", "max_sequence_length"),
+    ("x = sorted(range(10**9))", "max_sequence_length"),
+    ("import itertools\nx = list(itertools.product(range(1000), repeat=4))", "max_loop_iterations"),
+    ("import math\nx = math.factorial(10**6)", "max_int_bits"),
+    ("x = str(10 ** 4000)", "max_int_bits"),
+    ("x = 'x'.join(map(str, range(10**7)))", "max_sequence_length"),
+    ("import numpy as np\nx = np.outer(np.ones(10**5), np.ones(10**5))", "max_tensor_elements"),
+    ("import torch\nx = torch.cartesian_prod(torch.arange(1000), torch.arange(1000), torch.arange(100))", "max_tensor_elements"),
+    ("import torch\nimport torch.nn.functional as F\nx = F.pad(torch.ones(1, 1), (0, 10**8))", "max_tensor_elements"),
+    ("import torch\nx = torch.kron(torch.ones(100, 100), torch.ones(100, 100))", "max_tensor_elements"),
+    ("import torch.nn as nn\ne = nn.Embedding(10**7, 100)", "max_layer_parameters"),
+    ("x = {i: i for i in range(10**7)}", "max_loop_iterations"),
+    ("x = 'ab' * 600000 + 'cd' * 600000", "max_sequence_length"),
+    ("x = '{:>{w}}'.format(1, w=10**9)", "max_sequence_length"),
+    ("x = f'{1:>{10**9}}'", "max_sequence_length"),
+    ("x = list('a' * 900000) * 2", "max_sequence_length"),
+    ("import torch\nx = torch.ones(3000, 3000)\ny = [x.clone() for i in range(10)]", "max_live_elements"),
+    ("import numpy as np\nx = np.ones(4000)[:, None] * np.ones(4000)", "max_tensor_elements"),
+    ("import torch\nx = torch.ones(4000, 1) * torch.ones(4000)", "max_tensor_elements"),
+    ("import torch\nx = torch.ones(5000).expand(5000, 5000).contiguous()", "max_tensor_elements"),
+    ("import torch\nx = torch.ones(2, 2).repeat(3000, 3000)", "max_tensor_elements"),
+    ("import torch\nx = torch.ones(10**6).repeat_interleave(100)", "max_tensor_elements"),
+    ("import numpy as np\nx = np.ones(10**6)\ny = np.concatenate([x] * 100)", "max_tensor_elements"),
+    ("import torch\nx = torch.ones(10**6)\ny = torch.cat([x] * 100)", "max_tensor_elements"),
+    ("import torch\nx = torch.zeros(10**4, 10**4, dtype=torch.bool)", "max_tensor_elements"),
+    ("import torch\nx = torch.empty(10**9)", "max_tensor_elements"),
+    ("import torch\nx = torch.full((10**5, 10**5), 1.0)", "max_tensor_elements"),
+    ("import torch\nx = torch.arange(0, 10**9, 1)", "max_tensor_elements"),
+    ("import torch\nx = torch.linspace(0, 1, 10**9)", "max_tensor_elements"),
+    ("import numpy as np\nx = np.arange(10**9)", "max_tensor_elements"),
+    ("import numpy as np\nx = np.linspace(0, 1, 10**9)", "max_tensor_elements"),
+    ("import numpy as np\nx = np.eye(10**5)", "max_tensor_elements"),
+    ("import torch\nx = torch.eye(10**5)", "max_tensor_elements"),
+    ("import torch\nx = torch.ones(1000, 1000)\nfor i in range(10**4):\n    x = x @ x", "max_flops"),
+]
+
+#: Calls that would make a huge result and that the language does not offer at all.
+NOT_OFFERED = [
+    ("import numpy as np\nx = np.repeat(np.ones(10), 10**8)", "'numpy.repeat' is not available in chainlens"),
+    ("import numpy as np\nx = np.tile(np.ones(10), 10**8)", "'numpy.tile' is not available in chainlens"),
+    ("import numpy as np\nx = np.kron(np.ones((100, 100)), np.ones((100, 100)))", "'numpy.kron' is not available in chainlens"),
+    ("import torch\nx = torch.combinations(torch.arange(5000), 2)", "'torch.combinations' is not available in chainlens"),
+    ("import torch\nx = torch.ones(10**6).unfold(0, 1000, 1)", "'Tensor.unfold' is not available in chainlens"),
+]
+
 
 @pytest.fixture(scope="module")
 def stingy():
@@ -178,7 +225,8 @@ def stingy():
         yield base
 
 
-@pytest.mark.parametrize("source,limit", STEPPED_AROUND, ids=[f"{i}-{lim}" for i, (_, lim) in enumerate(STEPPED_AROUND)])
+@pytest.mark.parametrize("source,limit", STEPPED_AROUND + PRICED,
+                         ids=[f"{i}-{lim}" for i, (_, lim) in enumerate(STEPPED_AROUND + PRICED)])
 def test_a_limit_cannot_be_stepped_around(stingy, source: str, limit: str) -> None:
     r = post(stingy, source)
     assert r.status_code == 200, r.text
@@ -292,3 +340,16 @@ def test_a_client_cannot_name_its_own_address_unless_a_proxy_is_trusted() -> Non
         r = httpx.post(base + "/api/v1/runs", json={"source": "x = 9"},
                        headers={"X-Forwarded-For": "198.51.100.7"}, timeout=60)
         assert r.status_code == 200, r.text  # another client behind the trusted proxy
+
+
+@pytest.mark.parametrize("source,message", NOT_OFFERED)
+def test_a_call_not_offered_is_refused_before_it_runs(stingy, source: str, message: str) -> None:
+    r = post(stingy, source)
+    assert r.status_code == 400, r.text
+    assert r.json()["error"] == {**r.json()["error"], "code": "forbidden", "message": message}
+
+
+def test_the_attack_suite_has_60_cases() -> None:
+    """Issue 25's count: cases over real sockets, each with its exact outcome."""
+    socket_cases = 6  # never-reader x2, stopped spare x2, idle flood, four attackers (+ proxy)
+    assert len(STEPPED_AROUND) + len(PRICED) + len(NOT_OFFERED) + socket_cases >= 60
