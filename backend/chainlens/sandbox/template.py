@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
+import select
 import signal
 import socket
 import struct
@@ -129,7 +130,8 @@ def main(fd: int, exits_fd: int) -> None:
 
     # Forking and warming spares is preparation: it must not take CPU from runs being served.
     os.setpriority(os.PRIO_PROCESS, 0, 5)
-    for _ in range(max(1, settings.spare_workers)):
+    target = max(1, settings.spare_workers)
+    for _ in range(target):
         fork_spare()
     control.sendall(b"R")  # warm, with spares waiting: the server may start serving
     while True:
@@ -150,7 +152,11 @@ def main(fd: int, exits_fd: int) -> None:
         pid, sock = spares.popleft()
         socket.send_fds(control, [struct.pack(">q", pid)], [sock.fileno()])
         sock.close()
-        fork_spare()
+        # Refill, but a request already waiting is served first: forking costs tens of ms,
+        # and under attack (a bomb takes a spare every few hundred ms) an honest run's
+        # request waited behind each fork for its worker.
+        while len(spares) < target and not select.select([control], [], [], 0)[0]:
+            fork_spare()
     for pid, _ in spares:
         try:
             os.kill(pid, signal.SIGKILL)
