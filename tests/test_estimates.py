@@ -3,7 +3,8 @@ hypothesis: never below the truth (a limit is checked before the work, so an est
 under it would let a call past its limit), and at most twice it (an estimate far above
 the truth refuses honest programs: (N, C) logits and (N,) labels used to count as N x N).
 Families: elementwise with broadcasting, the matmul family, joins, indexing, factories,
-expand and repeat, lookups, reductions, convolutions, pooling and losses.
+expand and repeat, lookups, reductions, convolutions, pooling and losses; numpy's calls;
+and library layers' operations against PyTorch's own FLOP counter.
 """
 
 from __future__ import annotations
@@ -259,3 +260,73 @@ def test_ops_that_grow_past_their_operands(s: tuple, data: Any) -> None:
     check("nonzero", torch.nonzero, [x + 1])
     check("topk", x.topk, [min(r, s[-1])], target=x)
     check("normal", torch.normal, [0.0, 1.0, (s[0], r)])
+
+
+def module_cases(draw: Any) -> tuple[torch.nn.Module, torch.Tensor]:
+    """A library layer and an input for it, of drawn sizes."""
+    kind = draw(st.sampled_from(["Linear", "Bilinear", "Conv1d", "Conv2d", "RNN", "LSTM", "GRU",
+                                 "MultiheadAttention", "Sequential"]))
+    n, a, b, t = (draw(st.integers(1, 6)) for _ in range(4))
+    f = draw(st.integers(2, 12))
+    if kind == "Linear":
+        return torch.nn.Linear(f, a * 3), torch.ones(n, t, f)
+    if kind == "Bilinear":
+        return torch.nn.Bilinear(f, f, a), torch.ones(n, f)
+    if kind == "Conv1d":
+        return torch.nn.Conv1d(a, b, min(3, f)), torch.ones(n, a, f)
+    if kind == "Conv2d":
+        return torch.nn.Conv2d(a, b, min(3, f), padding=draw(st.integers(0, 2))), torch.ones(n, a, f, f)
+    if kind in ("RNN", "LSTM", "GRU"):
+        return getattr(torch.nn, kind)(f, a * 2, num_layers=draw(st.integers(1, 2))), torch.ones(t, n, f)
+    if kind == "MultiheadAttention":
+        return torch.nn.MultiheadAttention(2 * a, 2), torch.ones(t, n, 2 * a)
+    return torch.nn.Sequential(torch.nn.Linear(f, a), torch.nn.ReLU(), torch.nn.Linear(a, b)), torch.ones(n, f)
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.data())
+def test_a_library_layers_work_is_priced_from_its_parameters(data: Any) -> None:
+    """A module call's operations as the gate prices them (the larger of its family's
+    estimate and its parameters' use) against what PyTorch's FLOP counter counts: never
+    below (300 calls of a Linear were 12x max_flops when priced from the input alone)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from chainlens.language.gate import module_flops
+
+    module, x = module_cases(data.draw)
+    args = [x, x] if isinstance(module, torch.nn.Bilinear) else \
+        [x, x, x] if isinstance(module, torch.nn.MultiheadAttention) else [x]
+    op = type(module).__name__
+    _, flops = GATE.estimate(op, None, args, {}, module)
+    priced = max(flops, module_flops(module, args))
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        module(*args)
+    truth = counter.get_total_flops()
+    assert priced >= truth, (op, tuple(x.shape), priced, truth)
+
+
+@settings(max_examples=200, deadline=None)
+@given(shapes=broadcastable(), m=DIM, k=DIM, n=DIM, count=st.integers(1, 4),
+       op=st.sampled_from(["add", "mul", "matmul", "dot", "outer", "concatenate", "stack",
+                           "ones", "zeros", "eye", "arange", "linspace"]))
+def test_numpy_calls_are_priced_as_their_torch_twins(shapes: tuple, m: int, k: int, n: int,
+                                                     count: int, op: str) -> None:
+    """numpy's calls the language allows, on drawn shapes: the estimate is never below the
+    array numpy makes."""
+    import numpy as np
+
+    a, b = (np.ones(s) for s in shapes)
+    cases: dict[str, tuple[Callable[..., Any], list[Any]]] = {
+        "add": (np.add, [a, b]), "mul": (np.multiply, [a, b]),
+        "matmul": (np.matmul, [np.ones((m, k)), np.ones((k, n))]),
+        "dot": (np.dot, [np.ones((m, k)), np.ones((k, n))]),
+        "outer": (np.outer, [np.ones(m * k), np.ones(n * count)]),
+        "concatenate": (lambda *xs: np.concatenate(xs), [np.ones((m, k))] * count),
+        "stack": (lambda *xs: np.stack(xs), [np.ones((m, k))] * count),
+        "ones": (np.ones, [(m, k, n)]), "zeros": (np.zeros, [(m, n)]), "eye": (np.eye, [m * n]),
+        "arange": (np.arange, [m * k * n]), "linspace": (np.linspace, [0, 1, m * n]),
+    }
+    fn, args = cases[op]
+    estimate, _ = GATE.estimate(op, None, [list(args)] if op in ("concatenate", "stack") else args, {})
+    truth = np.asarray(fn(*args)).size
+    assert estimate >= truth, (op, estimate, truth)
