@@ -59,3 +59,15 @@ def test_a_waiter_that_gives_up_leaves_no_trace() -> None:
         s.release("a", promoted=False)
         assert (s.normal_free, dict(s.running)) == (1, {})
     run(main())
+
+
+def test_someone_waiting_moves_a_long_enough_run_out_at_once() -> None:
+    """``on_wait`` is asked to make room when a newcomer must wait; what it promotes frees
+    the slot for the newcomer there and then."""
+    async def main() -> None:
+        s = Slots(normal=1, long=1, long_per_client=1)
+        await s.acquire("bomb")
+        s.on_wait = lambda: s.promote("bomb") and None
+        await asyncio.wait_for(s.acquire("newcomer"), 1)
+        assert dict(s.long_held) == {"bomb": 1} and s.normal_free == 0
+    run(main())

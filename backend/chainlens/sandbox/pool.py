@@ -16,7 +16,7 @@ import struct
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import orjson
 
@@ -64,6 +64,10 @@ class WorkerPool:
         self._proc: subprocess.Popen | None = None
         self._acquire_lock = asyncio.Lock()
         self.slots = Slots(settings.workers, settings.long_run_slots, settings.long_runs_per_client)
+        #: The runs in normal slots, oldest first: when someone has to wait for a slot, the
+        #: oldest that may move to a long-run slot moves now, not at its timer.
+        self._in_normal_slots: dict[object, Callable[[], bool]] = {}
+        self.slots.on_wait = self._make_room
 
     #: How long the template may take to import torch and warm up, and a spare to warm up
     #: and take a job (seconds).
@@ -144,6 +148,11 @@ class WorkerPool:
     START_GRACE_S = 1.0
     START_TRIES = 3
 
+    def _make_room(self) -> None:
+        for promote in list(self._in_normal_slots.values()):
+            if promote():
+                return
+
     @property
     def waiting(self) -> int:
         return self.slots.waiting
@@ -191,12 +200,19 @@ class WorkerPool:
         reusable = False
         promoted = False
 
-        def promote() -> None:
-            """Past long_run_after_s, a run leaves its slot to short runs (while its address
-            has a long-run slot to take): a CPU bomb cannot make honest users queue."""
+        def promote() -> bool:
+            """Past long_run_after_s, or as soon as someone waits for its slot, a run leaves
+            its slot to short runs (while its address has a long-run slot to take): a CPU
+            bomb cannot make honest users queue."""
             nonlocal promoted
-            promoted = self.slots.promote(client)
+            if not promoted:
+                promoted = self.slots.promote(client)
+                if promoted:
+                    self._in_normal_slots.pop(key, None)
+            return promoted
 
+        key = object()
+        self._in_normal_slots[key] = promote
         timer = asyncio.get_running_loop().call_later(self.s.long_run_after_s, promote)
         try:
             for attempt in range(1, self.START_TRIES + 1):
@@ -246,6 +262,7 @@ class WorkerPool:
             raise AssertionError("unreachable: the last try always returns")
         finally:
             timer.cancel()
+            self._in_normal_slots.pop(key, None)
             if worker is not None:
                 if reusable:
                     self._idle.append(worker)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Callable
 
 
 class Slots:
@@ -23,6 +24,8 @@ class Slots:
         self.running: Counter[str] = Counter()
         self.long_held: Counter[str] = Counter()
         self._waiting: list[tuple[str, asyncio.Future[None]]] = []
+        #: Called when someone has to wait: the pool moves a run out of a normal slot now.
+        self.on_wait: Callable[[], None] | None = None
 
     @property
     def waiting(self) -> int:
@@ -41,6 +44,8 @@ class Slots:
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiting.append((client, future))
+        if self.on_wait is not None:
+            self.on_wait()
         try:
             await future
         except asyncio.CancelledError:
