@@ -33,7 +33,7 @@ from .language.interpreter import Interpreter
 from .schema import Diagnostic, ErrorInfo, Run
 from .settings import Settings, get_settings
 from .text import wire_text
-from .tracing.recorder import NodeRecord, PassRecord, Recorder, StepRecord
+from .tracing.recorder import NodeRecord, PassRecord, Recorder, StepRecord, saved_names
 from .tracing.summaries import Summarizer, number
 
 #: The first calls of each custom autograd.Function are checked by finite differences.
@@ -414,14 +414,13 @@ class _Execution:
         read raises with ``why`` (modified in place; freed by an earlier backward)."""
         found = []
         for fn in self.recorder.pass_fns:
-            for attr in dir(fn):
-                if attr.startswith("_saved_"):
-                    try:
-                        getattr(fn, attr)
-                    except RuntimeError as e:
-                        if why in str(e) and (nid := fn.metadata.get("chainlens")):
-                            found.append(nid)
-                            break
+            for attr in saved_names(fn):
+                try:
+                    getattr(fn, attr)
+                except RuntimeError as e:
+                    if why in str(e) and (nid := fn.metadata.get("chainlens")):
+                        found.append(nid)
+                        break
         return found
 
     def _mark_freed(self, failed: PassRecord) -> None:

@@ -5,7 +5,7 @@
  * downstream gradient for each input, typeset with KaTeX and drawn by rank.
  */
 import katex from "katex";
-import { type NodeTensors, renderImages } from "./images";
+import { at, type NodeTensors, offset, renderImages } from "./images";
 import { named, texText } from "./letters";
 import { describeSum, type Product, productsOf } from "./products";
 import type { PassIndex } from "./steps";
@@ -226,10 +226,7 @@ function drillDown(product: Product, input: number, name: string, tensors: CardC
     const show = (index: number[]): void => {
       const terms = product.drill(index, t);
       if (!terms) return;
-      let k = 0;
-      for (let d = 0; d < g.shape.length; d++) k = k * g.shape[d] + index[d];
-      const v = g.values[k];
-      const lines = describeSum(name, index, terms, product.scale?.(t) ?? 1, typeof v === "number" ? v : Number(v), g.dtype);
+      const lines = describeSum(name, index, terms, product.scale?.(t) ?? 1, at(g, index), g.dtype);
       sum.replaceChildren(...lines.map((text) => Object.assign(document.createElement("li"), { textContent: text })));
     };
     show(g.shape.map(() => 0));
@@ -302,8 +299,7 @@ function pointedElements(box: HTMLElement, input: number, name: string, tensors:
     const g = t.grad_inputs[input], local = t.local[input], spread = t.spread;
     if (!g || !local || !spread) return;
     wrap.append(renderImages(g, `∂L/∂${name}`, (index) => {
-      let k = 0;
-      for (let d = 0; d < g.shape.length; d++) k = k * g.shape[d] + index[d];
+      const k = offset(g.shape, index);
       line.textContent = elementLine(name, index, spread.values[k], local.values[k], g.values[k]);
     }), line);
   }, () => undefined);

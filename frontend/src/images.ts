@@ -5,8 +5,8 @@
  * values to 64 elements; the rest come from GET /runs/{id}/tensors/{node} (the program
  * runs again, ~15 ms for a LeNet pass), once per node and pass.
  */
-import { divergingRGB } from "./tensor";
-import type { Num } from "./wire";
+import { divergingRGB, toNumber } from "./tensor";
+import type { Num, TensorView } from "./wire";
 
 /** A tensor in full, as the server gives it (NodeTensors' value, grad and saved). */
 export interface FullTensor {
@@ -32,7 +32,24 @@ export interface NodeTensors {
 }
 
 /** The server gives tensors up to this many elements (its max_fetched_elements). */
-export const FETCH_MAX = 262_144;
+const FETCH_MAX = 262_144;
+
+/** A tensor the Run summarised without its values, which the server gives in full. */
+export function fetchable(view: TensorView | null | undefined): boolean {
+  return !!view && view.values == null && view.shape.length > 0 && view.numel <= FETCH_MAX;
+}
+
+/** The position of ``index`` in a row-major tensor of ``shape``. */
+export function offset(shape: number[], index: number[]): number {
+  let k = 0;
+  for (let d = 0; d < shape.length; d++) k = k * shape[d] + index[d];
+  return k;
+}
+
+/** Element ``index`` of a tensor given in full, as a number. */
+export function at(t: FullTensor, index: number[]): number {
+  return toNumber(t.values[offset(t.shape, index)]);
+}
 /** Images drawn per tensor at most: a batch of 64 inputs, or 16×16 kernels. */
 const MAX_IMAGES = 256;
 /** An image is drawn this many CSS pixels wide at most (a 28×28 map: 4 px per value). */
@@ -56,8 +73,6 @@ export function fetchTensors(runId: string, node: string, pass: number): Promise
   }
   return hit;
 }
-
-const num = (v: Num): number => (typeof v === "number" ? v : v === "nan" ? NaN : v === "inf" ? Infinity : -Infinity);
 
 /** A value as written to be read exactly: a float32 with the fewest digits that are that
  * float32 and no other (0.1, not 0.10000000149011612), anything else in full. */
@@ -101,7 +116,7 @@ function unravel(k: number, shape: number[]): number[] {
 export function renderImages(t: FullTensor, name: string, onPoint?: (index: number[]) => void): HTMLElement {
   const box = document.createElement("div");
   box.className = "images";
-  const values = Float64Array.from(t.values, num);
+  const values = Float64Array.from(t.values, (v) => toNumber(v));
   let m = 0;
   for (const v of values) if (Number.isFinite(v)) m = Math.max(m, Math.abs(v));
   const { rows, cols, h, w } = tiling(t.shape);

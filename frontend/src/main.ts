@@ -9,7 +9,7 @@ import { manualFilename, requestManual, showManual } from "./manual";
 import { renderCard } from "./card";
 import { Editor } from "./editor";
 import type { Mark } from "./editor";
-import { FETCH_MAX, fetchTensors, type FullTensor, type NodeTensors, renderImages } from "./images";
+import { fetchable, fetchTensors, type FullTensor, type NodeTensors, renderImages } from "./images";
 import { allGroupIds, buildDisplay, defaultOptions, foldOf, shapeText, type Failure } from "./graph";
 import type { DisplayGraph, DisplayOptions, Item } from "./graph";
 import { LayoutClient } from "./layout";
@@ -669,7 +669,7 @@ class App {
     const pictures: [HTMLElement, string, (t: NodeTensors) => FullTensor | null][] = [];
     const picture = (dd: HTMLElement, view: TensorView | null | undefined, name: string,
       pick: (t: NodeTensors) => FullTensor | null): void => {
-      if (view && view.values == null && view.shape.length > 0 && view.numel <= FETCH_MAX) pictures.push([dd, name, pick]);
+      if (fetchable(view)) pictures.push([dd, name, pick]);
     };
     add("node", `${node.id} · ${node.kind}`);
     add("grad_fn", node.grad_fn);
@@ -713,8 +713,7 @@ class App {
     const node = this.model.byId.get(id);
     const runId = this.model.run?.id;
     if (!node || !runId || !this.index) return;
-    const large = (v: TensorView | null | undefined): boolean => !!v && v.values == null && v.numel <= FETCH_MAX;
-    if (large(this.valueOf(node)) || Object.values(node.saved ?? {}).some(large)) {
+    if (fetchable(this.valueOf(node)) || Object.values(node.saved ?? {}).some(fetchable)) {
       void fetchTensors(runId, id, this.index.pass.index).catch(() => undefined);
     }
   }

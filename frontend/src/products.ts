@@ -5,9 +5,9 @@
  * that sum with PyTorch's numbers, as CNN Explainer opens a convolution, on the user's own
  * graph. Each product is written once here, beside its shapes.
  */
-import { exact, type FullTensor, type NodeTensors } from "./images";
+import { at, exact, type NodeTensors } from "./images";
 import { fmtNum } from "./tensor";
-import type { GraphNode, Num, Step } from "./wire";
+import type { GraphNode, Step } from "./wire";
 
 /** One product of a sum: a factor of each tensor, named and indexed as the card writes it. */
 export interface Term {
@@ -29,14 +29,6 @@ export interface Product {
   drill: Drill;
   /** A factor every term shares (addmm's alpha). */
   scale?: (t: NodeTensors) => number;
-}
-
-const num = (v: Num): number => (typeof v === "number" ? v : v === "nan" ? NaN : v === "inf" ? Infinity : -Infinity);
-
-function at(t: FullTensor, index: number[]): number {
-  let k = 0;
-  for (let d = 0; d < t.shape.length; d++) k = k * t.shape[d] + index[d];
-  return num(t.values[k]);
 }
 
 const dims = (shape: number[] | undefined): string => `[${(shape ?? []).join(",")}]`;

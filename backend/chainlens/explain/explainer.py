@@ -18,7 +18,7 @@ import torch
 from torch.autograd.function import BackwardCFunction
 
 from ..tracing.summaries import number
-from .formulas import (F64, MAX_JACOBIAN_ENTRIES, MAX_VERIFY_ELEMENTS, RULES,
+from .formulas import (F64, MAX_JACOBIAN_ENTRIES, MAX_VERIFY_ELEMENTS, RULE_ERRORS, RULES,
                        RUN_BUDGET_ELEMENTS, RUN_BUDGET_STEPS, SAME_KIND_VERIFIED, UNARY, Ctx,
                        Explained, jacobian, size_of, verify)
 
@@ -164,7 +164,7 @@ class Explainer:
         if rule is not None:
             try:
                 explained = rule(ctx)
-            except (RuntimeError, TypeError, ValueError, AttributeError, IndexError):
+            except RULE_ERRORS:
                 explained = None
         if explained is None:
             return self._jacobian(ctx, name)

@@ -100,6 +100,9 @@ class Explained:
 
 
 Rule = Callable[[Ctx], Explained | None]
+#: What a rule may raise on a node it cannot read (a saved tensor freed or absent): the
+#: step is then explained without it.
+RULE_ERRORS = (RuntimeError, TypeError, ValueError, AttributeError, IndexError)
 RULES: dict[str, Rule] = {}
 
 

@@ -16,7 +16,8 @@ import torch
 from ..engine import _Execution
 from ..errors import ChainlensError
 from ..settings import Settings
-from .formulas import RULES, Ctx, Explained
+from ..tracing.recorder import saved_names
+from .formulas import RULE_ERRORS, RULES, Ctx, Explained
 from .rerun import rerun
 
 
@@ -50,7 +51,7 @@ class _Watch:
         rule = RULES.get(type(fn).__name__) if nid == self.node and self.now == self.index else None
         if rule is None or not upstream or upstream[0] is None:
             return
-        with contextlib.suppress(RuntimeError, TypeError, ValueError, AttributeError, IndexError):
+        with contextlib.suppress(*RULE_ERRORS):
             ctx = Ctx(fn, upstream, downstream)
             self.explained = rule(ctx)
             self.upstream = ctx.g
@@ -67,7 +68,7 @@ class _Watch:
         if index != self.index or self.node not in node_ids:
             return
         fn = next((f for f in self.ex.recorder.pass_fns if f.metadata.get("chainlens") == self.node), None)
-        for attr in (a for a in dir(fn) if a.startswith("_saved_")) if fn is not None else ():
+        for attr in saved_names(fn) if fn is not None else ():
             try:
                 v = getattr(fn, attr)
             except RuntimeError:

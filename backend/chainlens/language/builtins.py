@@ -93,12 +93,13 @@ def make_builtins(link: Link) -> dict[str, Builtin]:
         if isinstance(start, (bytes, bytearray)):
             raise TypeError(f"sum() can't sum {type(start).__name__} [use b''.join(seq) instead]")
         items = py.list(iterable)
-        # Python's own sum for the leading numbers: it adds floats with compensation, and
-        # the program's printed numbers must be Python's
-        k = next((i for i, x in enumerate(items) if type(x) not in _NUMBERS), len(items))
-        total = py.sum(items[:k], start) if type(start) in _NUMBERS else start
+        total, k = start, 0
+        if type(start) in _NUMBERS:  # Python's own sum for the leading numbers: it adds
+            # floats with compensation, and the program's printed numbers must be Python's
+            k = next((i for i, x in enumerate(items) if type(x) not in _NUMBERS), len(items))
+            total = py.sum(items[:k], start)
         interp = link.running()
-        for item in (items[k:] if type(start) in _NUMBERS else items):
+        for item in items[k:]:
             total = interp.binop(operator.add, "add", total, item)
         return total
 

@@ -568,14 +568,20 @@ class SavedTensor:
         return self.tensor if self.tensor._version == self.version else None
 
 
-def saved_tensors(node: Any) -> dict[str, SavedTensor]:
-    """What a node saved for backward (``self``, ``other``, ``result``...): readable only
-    while it runs in backward, so taken then."""
+def saved_names(node: Any) -> list[str]:
+    """The ``_saved_*`` attributes of a node's type (``dir`` once per type: it lists ~100
+    names)."""
     names = _SAVED_NAMES.get(type(node))
     if names is None:
         names = _SAVED_NAMES[type(node)] = [a for a in dir(node) if a.startswith("_saved_")]
+    return names
+
+
+def saved_tensors(node: Any) -> dict[str, SavedTensor]:
+    """What a node saved for backward (``self``, ``other``, ``result``...): readable only
+    while it runs in backward, so taken then."""
     out = {}
-    for attr in names:
+    for attr in saved_names(node):
         try:
             value = getattr(node, attr)
         except RuntimeError:
