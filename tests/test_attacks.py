@@ -207,6 +207,36 @@ PRICED: list[tuple[str, str]] = [
     ("import torch\nx = torch.ones(1000, 1000)\nfor i in range(10**4):\n    x = x @ x", "max_flops"),
 ]
 
+#: Calls whose result used to be priced below what they make (found by walking every
+#: allow-list entry: tests/test_estimates_allowlist.py): refused before the work, "would".
+PRICED_FIRST: list[tuple[str, str]] = [
+    ("import numpy as np\nx = np.random.uniform(0, 1, 10**9)", "max_tensor_elements"),
+    ("import numpy as np\nx = np.random.randint(0, 10, 10**9)", "max_tensor_elements"),
+    ("import numpy as np\nx = np.random.normal(0, 1, 10**9)", "max_tensor_elements"),
+    ("import numpy as np\nx = np.random.choice(10, 10**9)", "max_tensor_elements"),
+    ("import numpy as np\nx = np.random.permutation(10**9)", "max_tensor_elements"),
+    ("import numpy as np\nrng = np.random.default_rng(0)\nx = rng.random(10**9)", "max_tensor_elements"),
+    ("import numpy as np\nrng = np.random.default_rng(0)\nx = rng.integers(0, 9, size=(10**5, 10**5))", "max_tensor_elements"),
+    ("import numpy as np\nrng = np.random.default_rng(0)\nx = rng.standard_normal(10**9)", "max_tensor_elements"),
+    ("import numpy as np\nx = np.linspace(0, 1, num=10**9)", "max_tensor_elements"),
+    ("import numpy as np\nx = np.eye(10, M=10**9)", "max_tensor_elements"),
+    ("import numpy as np\nx = np.diag(np.ones(10), k=10**5)", "max_tensor_elements"),
+    ("import torch\nx = torch.tensor([[0.0] * 10**5] * 10**5)", "max_tensor_elements"),
+    ("import numpy as np\nx = np.array([[0.0] * 10**5] * 10**5)", "max_tensor_elements"),
+    ("import torch\nx = torch.ones(1).new_tensor([[1.0] * 10**4] * 10**4)", "max_tensor_elements"),
+    ("import torch\nimport torch.nn.functional as F\nx = F.bilinear(torch.ones(10**4, 10), torch.ones(10**4, 10), torch.ones(2000, 10, 10))", "max_tensor_elements"),
+    ("import torch\nimport torch.nn as nn\nnet = nn.Sequential(nn.Linear(10, 100000), nn.Linear(100000, 1))\ny = net(torch.ones(200, 10))", "max_tensor_elements"),
+    ("import torch\nimport torch.nn as nn\nnet = nn.Sequential(nn.Sequential(nn.Linear(10, 100000)), nn.ReLU())\ny = net(torch.ones(200, 10))", "max_tensor_elements"),
+    ("import torch\nimport torch.nn as nn\ncell = nn.GRUCell(10, 1000)\ny = cell(torch.ones(20000, 10))", "max_tensor_elements"),
+    ("import torch.nn as nn\nn_ = nn.LayerNorm(10**8)", "max_layer_parameters"),
+    ("import torch.nn as nn\nn_ = nn.BatchNorm1d(10**8)", "max_layer_parameters"),
+    ("import torch.nn as nn\nn_ = nn.PReLU(10**8)", "max_layer_parameters"),
+    ("import torch.nn as nn\nn_ = nn.LSTM(1, 600, num_layers=3)", "max_layer_parameters"),
+    ("x = f'{1.0:.1000000000f}'", "max_sequence_length"),
+    ("x = '{:.{p}f}'.format(1.0, p=10**9)", "max_sequence_length"),
+    ("x = '{0:>800000}{0:>800000}'.format(1)", "max_sequence_length"),
+]
+
 #: Calls that would make a huge result and that the language does not offer at all.
 NOT_OFFERED = [
     ("import numpy as np\nx = np.repeat(np.ones(10), 10**8)", "'numpy.repeat' is not available in chainlens"),
@@ -342,6 +372,14 @@ def test_a_client_cannot_name_its_own_address_unless_a_proxy_is_trusted() -> Non
         assert r.status_code == 200, r.text  # another client behind the trusted proxy
 
 
+@pytest.mark.parametrize("source,limit", PRICED_FIRST,
+                         ids=[f"{i}-{lim}" for i, (_, lim) in enumerate(PRICED_FIRST)])
+def test_a_call_is_priced_before_it_makes_anything(stingy, source: str, limit: str) -> None:
+    err = post(stingy, source).json()["error"]
+    assert err is not None and err["code"] == "limit_exceeded", err
+    assert err["message"].startswith(f"limit {limit}=") and " would " in err["message"], err
+
+
 @pytest.mark.parametrize("source,message", NOT_OFFERED)
 def test_a_call_not_offered_is_refused_before_it_runs(stingy, source: str, message: str) -> None:
     r = post(stingy, source)
@@ -352,4 +390,5 @@ def test_a_call_not_offered_is_refused_before_it_runs(stingy, source: str, messa
 def test_the_attack_suite_has_60_cases() -> None:
     """Issue 25's count: cases over real sockets, each with its exact outcome."""
     socket_cases = 6  # never-reader x2, stopped spare x2, idle flood, four attackers (+ proxy)
-    assert len(STEPPED_AROUND) + len(PRICED) + len(NOT_OFFERED) + socket_cases >= 60
+    assert len(STEPPED_AROUND) + len(PRICED) + len(PRICED_FIRST) + len(NOT_OFFERED) \
+        + socket_cases >= 60

@@ -265,7 +265,7 @@ def test_ops_that_grow_past_their_operands(s: tuple, data: Any) -> None:
 def module_cases(draw: Any) -> tuple[torch.nn.Module, torch.Tensor]:
     """A library layer and an input for it, of drawn sizes."""
     kind = draw(st.sampled_from(["Linear", "Bilinear", "Conv1d", "Conv2d", "RNN", "LSTM", "GRU",
-                                 "MultiheadAttention", "Sequential"]))
+                                 "MultiheadAttention"]))
     n, a, b, t = (draw(st.integers(1, 6)) for _ in range(4))
     f = draw(st.integers(2, 12))
     if kind == "Linear":
@@ -278,9 +278,7 @@ def module_cases(draw: Any) -> tuple[torch.nn.Module, torch.Tensor]:
         return torch.nn.Conv2d(a, b, min(3, f), padding=draw(st.integers(0, 2))), torch.ones(n, a, f, f)
     if kind in ("RNN", "LSTM", "GRU"):
         return getattr(torch.nn, kind)(f, a * 2, num_layers=draw(st.integers(1, 2))), torch.ones(t, n, f)
-    if kind == "MultiheadAttention":
-        return torch.nn.MultiheadAttention(2 * a, 2), torch.ones(t, n, 2 * a)
-    return torch.nn.Sequential(torch.nn.Linear(f, a), torch.nn.ReLU(), torch.nn.Linear(a, b)), torch.ones(n, f)
+    return torch.nn.MultiheadAttention(2 * a, 2), torch.ones(t, n, 2 * a)
 
 
 @settings(max_examples=150, deadline=None)
@@ -291,14 +289,11 @@ def test_a_library_layers_work_is_priced_from_its_parameters(data: Any) -> None:
     below (300 calls of a Linear were 12x max_flops when priced from the input alone)."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from chainlens.language.gate import module_flops
-
     module, x = module_cases(data.draw)
     args = [x, x] if isinstance(module, torch.nn.Bilinear) else \
         [x, x, x] if isinstance(module, torch.nn.MultiheadAttention) else [x]
     op = type(module).__name__
-    _, flops = GATE.estimate(op, None, args, {}, module)
-    priced = max(flops, module_flops(module, args))
+    _, priced = GATE.price(op, None, args, {}, module)
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         module(*args)
     truth = counter.get_total_flops()

@@ -19,6 +19,7 @@ import torch
 
 from ..errors import ProgramRejected
 from .allowlist import EXCEPTIONS
+from .gate import format_length
 from .objects import Callback, Link, UserClass, user_class_of
 
 if TYPE_CHECKING:
@@ -44,14 +45,25 @@ class Builtin:
 
 
 class _SafeFormatter(string.Formatter):
+    """``str.format`` for one call: no attribute or index lookups in its fields, and each
+    field priced (its width, its precision) before it is formatted, added to the text
+    made so far (``'{:>1500000000}'.format(1)`` is refused, not built)."""
+
+    def __init__(self, gate: Gate) -> None:
+        self.gate = gate
+        self.length = 0
+
+    def format_field(self, value: Any, format_spec: str) -> Any:
+        self.length += format_length(value, format_spec)
+        self.gate.seq_len(self.length, "this format")
+        return super().format_field(value, format_spec)
+
     def get_field(self, field_name: str, args: Any, kwargs: Any) -> Any:
         if "." in field_name or "[" in field_name:
             raise ProgramRejected("attribute or index lookups inside format fields are not "
                                   "available in chainlens")
         return super().get_field(field_name, args, kwargs)
 
-
-_FORMATTER = _SafeFormatter()
 
 
 #: Python's own numbers, which its sum adds in C.
@@ -125,7 +137,7 @@ def make_builtins(link: Link) -> dict[str, Builtin]:
         return py.range(*args)
 
     def format_method(s: str, *args: Any, **kwargs: Any) -> str:
-        text = _FORMATTER.format(s, *args, **kwargs)
+        text = _SafeFormatter(gate()).format(s, *args, **kwargs)
         gate().seq_len(len(text), "this string")
         return text
 

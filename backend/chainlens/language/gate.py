@@ -22,10 +22,17 @@ from ..settings import Settings
 from ..tracing.recorder import Recorder
 
 FACTORIES = frozenset({
-    "zeros", "ones", "empty", "rand", "randn", "full", "randint", "eye", "new_zeros", "new_ones",
-    "new_full", "new_empty", "normal", "Tensor", "FloatTensor", "DoubleTensor", "LongTensor",
+    "zeros", "ones", "empty", "rand", "randn", "full", "eye", "new_zeros", "new_ones",
+    "new_full", "new_empty", "Tensor", "FloatTensor", "DoubleTensor", "LongTensor",
     "IntTensor", "BoolTensor", "ByteTensor",
 })
+#: Samplers whose size comes after their parameters, by the position it is given at
+#: (``torch.randint(0, 10, (5,))``, ``np.random.uniform(0, 1, 5)``, ``rng.choice(a, 5)``);
+#: with no size, as many samples as their parameters broadcast to (or one).
+_SAMPLERS: dict[str, int] = {"randint": 2, "normal": 2, "uniform": 2, "integers": 2,
+                             "choice": 1, "random": 0, "standard_normal": 0, "permutation": 0}
+#: Tensors made from data: as many elements as the data (nested lists, or an array).
+_FROM_DATA = frozenset({"tensor", "as_tensor", "array", "asarray", "new_tensor"})
 BACKWARD_OPS = frozenset({"backward", "autograd.backward", "autograd.grad"})
 _ELEMENTWISE_HINTS = frozenset({"add", "sub", "mul", "div", "pow", "where", "maximum", "minimum",
                                 "eq", "ne", "lt", "le", "gt", "ge", "remainder", "floordiv",
@@ -34,7 +41,10 @@ _RANGES = frozenset({"arange", "linspace", "logspace"})
 _EXPANDS = frozenset({"expand", "broadcast_to", "new_full"})
 _REPEATS = frozenset({"repeat", "tile"})
 _PRODUCTS = frozenset({"kron", "outer", "ger", "cartesian_prod"})
-_JOINS = frozenset({"cat", "concat", "concatenate", "stack", "hstack", "vstack"})
+_JOINS = frozenset({"cat", "concat", "concatenate", "stack", "hstack", "vstack",
+                    "parameters_to_vector"})
+#: ``np.percentile(a, q, axis)``: the input's reduced size for each of q's values.
+_QUANTILES = frozenset({"percentile", "quantile"})
 #: Counts into bins: as many as the input, or the bins asked for when more.
 _HISTOGRAMS = frozenset({"histogram", "histc", "bincount"})
 #: Reductions: the input's size less the dimensions reduced (all of them by default).
@@ -72,9 +82,9 @@ _FACTORISATIONS = frozenset({"inv", "inverse", "det", "solve", "svd", "qr", "eig
 _JACOBIANS = frozenset({"jacobian", "hessian", "gradcheck", "gradgradcheck"})
 #: Ops with an estimate of their own; any other op is estimated by its operands' broadcast
 #: size (names starting with ``i`` are in-place operators and ``index_*``: see estimate).
-_OWN_ESTIMATE = (FACTORIES | _RANGES | _ELEMENTWISE_HINTS | _EXPANDS | _REPEATS | _PRODUCTS
+_OWN_ESTIMATE = (FACTORIES | set(_SAMPLERS) | _FROM_DATA | _RANGES | _ELEMENTWISE_HINTS | _EXPANDS | _REPEATS | _PRODUCTS
                  | _JOINS | _HISTOGRAMS | _LOOKUPS | _REDUCTIONS | _POOLS | _LOSSES | _GROWERS
-                 | {"getitem", "mgrid", "einsum"}
+                 | {"getitem", "mgrid", "einsum", "bilinear", "Bilinear", *_QUANTILES}
                  | _MATMULS | _ATTENTION | _RESAMPLES | _JACOBIANS | _FACTORISATIONS)
 _OWN_PREFIXES = ("i", *_CONVS)
 
@@ -133,6 +143,38 @@ def _size_args(args: Sequence[Any], kwargs: dict) -> list[int] | None:
 def _is_int(v: Any) -> bool:
     """An integer as a size may be given: Python's, or numpy's (``np.int64(n)``)."""
     return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+
+def _data_elements(data: Any) -> int:
+    """Elements of a tensor made from ``data``: the lengths of its first items, level by
+    level, as torch and numpy find a shape before they fill it (ragged data is refused by
+    both), so ``[[0] * 10**6] * 10**6`` costs six steps, not 10**12."""
+    n = 1
+    while isinstance(data, (list, tuple)):
+        if not data:
+            return 0
+        n *= len(data)
+        data = data[0]
+    shape = _shape_of(data)
+    return n * (_prod(shape) if shape is not None else 1)
+
+
+def _sampler_estimate(op: str, args: Sequence[Any], kwargs: dict) -> int:
+    """Samples asked for: the size (an int or a tuple) after the parameters; else a
+    permutation of ``n`` or of an array's rows, or one sample per broadcast parameter."""
+    size = kwargs.get("size")
+    if size is None:
+        at = _SAMPLERS[op]
+        if op == "randint" and len(args) == 2 and isinstance(args[1], (tuple, list, torch.Size)):
+            at = 1  # torch.randint(high, size)
+        if op != "permutation" and len(args) > at:
+            size = args[at]
+    if size is not None:
+        return _prod(_ints(size)) if _ints(size) or size == () else 1
+    if op == "permutation" and args:
+        return int(args[0]) if _is_int(args[0]) else _prod(_shape_of(args[0]) or ())
+    shapes = [tuple(a.shape) for a in (*args, *kwargs.values()) if isinstance(a, _ARRAYS)]
+    return _broadcast_numel(shapes) if shapes else 1
 
 
 def _prod(dims: Sequence[int]) -> int:
@@ -203,6 +245,35 @@ def module_flops(module: torch.nn.Module, args: Sequence[Any]) -> float:
     return 2.0 * params * max(positions, 1)
 
 
+def _width(module: torch.nn.Module) -> int:
+    """How many numbers a features-last layer makes for each position of its input: a
+    Linear's outputs, a recurrent layer's hidden state for each layer and direction (its
+    final states are as many), a transformer layer's widest activation."""
+    if isinstance(module, (torch.nn.Linear, torch.nn.Bilinear)):
+        return module.out_features
+    if isinstance(module, torch.nn.RNNBase):
+        return module.hidden_size * (2 if module.bidirectional else 1) * module.num_layers
+    if isinstance(module, torch.nn.RNNCellBase):
+        return module.hidden_size
+    if isinstance(module, torch.nn.MultiheadAttention):
+        return module.embed_dim
+    if isinstance(module, torch.nn.TransformerEncoderLayer):
+        return max(module.linear1.in_features, module.linear1.out_features)
+    if isinstance(module, torch.nn.TransformerEncoder) and len(module.layers):
+        return _width(module.layers[0])
+    return 0
+
+
+def module_elements(module: torch.nn.Module, args: Sequence[Any]) -> int:
+    """A features-last layer's result, from its own sizes: each position of its input
+    (the rows of a batch, a sequence's steps) becomes ``_width`` numbers."""
+    x = next((a for a in args if isinstance(a, _ARRAYS)), None)
+    width = _width(module)
+    if x is None or not width:
+        return 0
+    return max(_prod(tuple(x.shape)[:-1]), 1) * width
+
+
 _PERCENT = re.compile(r"%(?:\([^)]*\))?[#0\- +]*(\*|\d+)?(?:\.(\*|\d+))?[hlL]?(.)", re.S)
 
 
@@ -223,6 +294,22 @@ def percent_length(fmt: str, values: Any) -> int:
         shown = len(value) if isinstance(value, str) else 64
         total += max(width, precision + shown)
     return total
+
+
+_SPEC = re.compile(r"(?:.?[<>=^])?[+\- ]?z?#?0?(\d*)[,_]?(?:\.(\d+))?.?$", re.S)
+
+
+def format_length(value: Any, spec: str) -> int:
+    """How long ``format(value, spec)`` may be, before it is made: ``f"{x:>1500000000}"``
+    and ``f"{x:.1000000000f}"`` ask for gigabytes. The width, or the precision's digits
+    past the value's own: a string's length, a number's digits (a float's 'f' form is at
+    most ~310, an integer's bounded by max_int_bits); another value's text is its own
+    (``str(tensor)``, priced where it is printed)."""
+    m = _SPEC.match(spec)
+    width, precision = (int(m.group(1) or 0), int(m.group(2) or 0)) if m else (0, 0)
+    shown = len(value) if isinstance(value, str) else 2048 \
+        if isinstance(value, (int, float, np.number)) else 0
+    return max(width, precision + shown)
 
 
 def str_result_length(op: str, s: str, args: Sequence[Any], kwargs: dict) -> int:
@@ -255,7 +342,15 @@ def layer_parameters(cls: type, args: Sequence[Any], kwargs: dict) -> int:
         if name == "Linear":
             return int(a(0, "in_features")) * int(a(1, "out_features")) + int(a(1, "out_features"))
         if name == "Bilinear":
-            return int(a(0, "in1_features")) * int(a(1, "in2_features")) * int(a(2, "out_features"))
+            out = int(a(2, "out_features"))
+            return int(a(0, "in1_features")) * int(a(1, "in2_features")) * out + out
+        if name in ("BatchNorm1d", "BatchNorm2d", "GroupNorm"):  # weight, bias, running stats
+            return 4 * int(a(1 if name == "GroupNorm" else 0,
+                             "num_channels" if name == "GroupNorm" else "num_features")) + 1
+        if name == "LayerNorm":
+            return 2 * _prod(_ints(a(0, "normalized_shape")))
+        if name == "PReLU":
+            return int(a(0, "num_parameters", 1))
         if name.startswith("Conv"):
             k = _ints(a(2, "kernel_size", 1))
             dims = 1 if name.startswith("Conv1") else 3 if "3d" in name else 2
@@ -266,10 +361,13 @@ def layer_parameters(cls: type, args: Sequence[Any], kwargs: dict) -> int:
             return out * int(a(0, "in_channels")) // groups * math.prod(k) + out
         if name == "Embedding":
             return int(a(0, "num_embeddings")) * int(a(1, "embedding_dim"))
-        if name in _GATES:
+        if name in _GATES:  # (layers after the first read the one before: hid x directions)
             inp, hid = int(a(0, "input_size")), int(a(1, "hidden_size"))
-            layers = int(a(2, "num_layers", 1)) if not name.endswith("Cell") else 1
-            return layers * _GATES[name] * (hid * (inp + hid) + 2 * hid)
+            cell = name.endswith("Cell")
+            layers = 1 if cell else int(a(2, "num_layers", 1))
+            directions = 2 if not cell and kwargs.get("bidirectional") else 1
+            widest = max(inp, hid * directions) if layers > 1 else inp
+            return directions * layers * _GATES[name] * (hid * (widest + hid) + 2 * hid)
         if name == "MultiheadAttention":  # query, key and value projections, and the output's
             e = int(a(0, "embed_dim"))
             return 4 * e * e + 4 * e
@@ -324,8 +422,10 @@ def _attention_estimate(op: str, shapes: list[tuple[int, ...]], module: Any) -> 
             batch, length, keys = q[1], q[0], k[0]
         batch *= attn.num_heads if attn is not None else 1
         layers = len(module.layers) if op == "TransformerEncoder" else 1
-        projections = 2.0 * _prod(q[:-1]) * sum(p.numel() for p in module.parameters()) \
-            if isinstance(module, torch.nn.Module) else 0.0
+        # (keys and values are projected at their own positions: the longest input's count)
+        projections = 2.0 * max(_prod(s[:-1]) for s in shapes) * sum(
+            p.numel() for p in module.parameters()) if isinstance(module, torch.nn.Module) \
+            else 0.0
     scores = batch * length * keys
     return max(scores, _prod(q)), 4.0 * scores * q[-1] * layers + projections
 
@@ -420,7 +520,9 @@ def _conv_estimate(op: str, module: Any, args: Sequence[Any], kwargs: dict) -> t
     channels = wshape[1] * groups if transposed else wshape[0]
     batch = inp[0] if len(inp) == dims + 2 else 1
     n = batch * channels * _prod(out)
-    return n, 2.0 * n * _prod(wshape[1:])
+    # each weight element meets each output position (each input one, transposed)
+    positions = batch * _prod(spatial) if transposed else n // max(wshape[0], 1)
+    return n, 2.0 * positions * _prod(wshape)
 
 
 def _pool_estimate(op: str, module: Any, args: Sequence[Any], kwargs: dict) -> int:
@@ -499,6 +601,18 @@ def _loss_estimate(op: str, module: Any, args: Sequence[Any], kwargs: dict) -> t
     return work, float(work)
 
 
+def _bilinear_estimate(shapes: list[tuple[int, ...]], module: Any) -> tuple[int, float]:
+    """``x1ᵀ A x2`` for each position of the first input: ``out`` numbers, each
+    in1 x in2 multiply-adds."""
+    weight = tuple(module.weight.shape) if isinstance(module, torch.nn.Module) else \
+        shapes[2] if len(shapes) > 2 else ()
+    if not shapes or len(weight) != 3:
+        n = _broadcast_numel(shapes) if shapes else 0
+        return n, float(n)
+    positions = _prod(shapes[0][:-1])
+    return positions * weight[0], 2.0 * positions * _prod(weight)
+
+
 def _einsum_estimate(args: Sequence[Any]) -> tuple[int, float]:
     """``einsum(equation, *operands)``: its output's elements (the letters after ``->``,
     or those that appear once), and its multiply-adds (every combination of its letters)."""
@@ -546,7 +660,8 @@ def _grower_estimate(op: str, target: Any, args: Sequence[Any], kwargs: dict) ->
     n = _prod(shape)
     try:
         if op in ("diag", "diagflat", "diag_embed"):
-            offset = abs(int(_arg(rest, kwargs, 0, "offset" if op != "diag" else "diagonal", 0)))
+            offset = abs(int(_arg(rest, kwargs, 0, "offset" if op != "diag" else
+                                  "k" if "k" in kwargs else "diagonal", 0)))
             if op == "diag" and len(shape) == 2:
                 return min(shape)
             side = (shape[-1] if op == "diag_embed" else n) + offset
@@ -629,9 +744,9 @@ def _histogram_estimate(op: str, target: Any, args: Sequence[Any], kwargs: dict)
         bins = int(kwargs.get("minlength", 0) or 0)
         if isinstance(x, torch.Tensor) and x.numel() and not x.is_floating_point():
             bins = max(bins, int(x.max()) + 1)
-    else:
+    else:  # (histogram's edges: one more than its bins)
         bins = _arg(rest, kwargs, 0, "bins", 100)
-        bins = bins if isinstance(bins, int) else _prod(_shape_of(bins) or ())
+        bins = (bins if isinstance(bins, int) else _prod(_shape_of(bins) or ())) + 1
     return max(n, bins)
 
 
@@ -757,6 +872,7 @@ class Gate:
         self.parameters = 0
         self.live = 0
         self._live_refs: dict[int, weakref.ref] = {}
+        recorder.price_layer = self.check_library_layer
 
     def _limit(self, name: str, what: str) -> LimitExceeded:
         return LimitExceeded(name, getattr(self.s, name), what, self.line)
@@ -775,11 +891,19 @@ class Gate:
         family = _FAMILIES.get(short)
         if family is not None:
             return family(short, target, args, kwargs, fn)
+        if short in _SAMPLERS:
+            n = _sampler_estimate(short, args, kwargs)
+            return n, float(n)
+        if short in _FROM_DATA:
+            n = _data_elements(_arg(args, kwargs, 0, "data"))
+            return n, float(n)
         if short in FACTORIES:
             dims = _size_args(args, kwargs)
             if dims:
-                if short == "eye":
-                    n = dims[0] * (dims[1] if len(dims) > 1 else dims[0])
+                if short == "eye":  # (rows, columns: torch's m, numpy's M)
+                    columns = kwargs.get("m", kwargs.get("M"))
+                    n = dims[0] * (dims[1] if len(dims) > 1 else
+                                   int(columns) if _is_int(columns) else dims[0])
                 else:
                     n = _prod(dims)
                 return n, float(n)
@@ -789,11 +913,11 @@ class Gate:
                 start, end, step = (0, nums[0], 1) if len(nums) == 1 else (
                     nums[0], nums[1], nums[2] if len(nums) > 2 else kwargs.get("step", 1))
                 try:
-                    n = int(abs((end - start) / step)) if step else 0
+                    n = math.ceil(abs((end - start) / step)) if step else 0
                 except (OverflowError, ValueError, ZeroDivisionError, TypeError):
                     n = 0
                 return n, float(n)
-            steps = kwargs.get("steps", nums[2] if len(nums) > 2 else 100)
+            steps = kwargs.get("steps", kwargs.get("num", nums[2] if len(nums) > 2 else 100))
             return (int(steps), float(steps)) if isinstance(steps, int) else (0, 0.0)
         if short in _JACOBIANS:
             return _jacobian_estimate(args, kwargs)
@@ -809,9 +933,11 @@ class Gate:
                 n = math.prod(operands[0].shape)
                 return n, float(n)
         shapes = _operand_shapes(target, args, kwargs)
-        if short in _EXPANDS:
+        if short in _EXPANDS:  # -1 keeps the size the tensor has there
             dims = _size_args(args, kwargs) or []
-            return _prod([d if d != -1 else 1 for d in dims]), 0.0
+            have = (1,) * len(dims) + (_shape_of(target) or ())
+            return _prod([d if d != -1 else have[len(have) - len(dims) + i]
+                          for i, d in enumerate(dims)]), 0.0
         if short in _REPEATS:  # x.repeat(2, 3), x.tile((2, 3)), torch.tile(x, (2, 3))
             x, rest = _subject(target, args, kwargs)
             reps = _size_args(rest, kwargs) or []
@@ -826,14 +952,39 @@ class Gate:
             if short == "cartesian_prod":
                 n *= len(shapes)
             return n, float(n)
-        if short in _MATMULS:
-            return self._matmul_estimate(shapes)
+        if short in _MATMULS:  # (linear's bias after its operands, addmm's before them)
+            return self._matmul_estimate(shapes[:2] if short == "linear" else
+                                         shapes[1:3] if short == "addmm" else shapes)
+        if short in ("bilinear", "Bilinear"):
+            return _bilinear_estimate(shapes, fn)
+        if short in _QUANTILES:  # each of q's values over the input (a bound: its size)
+            n = _prod(shapes[0]) * (_prod(shapes[1]) if len(shapes) > 1 else 1) if shapes else 1
+            return n, float(n)
         if short.startswith(_CONVS):
             return _conv_estimate(short, fn, args, kwargs)
         if short in _ATTENTION:
             return _attention_estimate(short, shapes, fn)
         n = _broadcast_numel(shapes) if shapes else 0
         return n, float(n)
+
+    def price(self, op: str, target: Any, args: Sequence[Any], kwargs: dict,
+              fn: Any = None) -> tuple[int, float]:
+        """What ``check`` holds against the limits: the estimate, a library layer's call
+        priced by its parameters' use as well (its input's size alone does not tell)."""
+        if isinstance(fn, torch.nn.Sequential):  # each of its layers is priced as it is
+            shapes = _operand_shapes(None, args, kwargs)  # called (check_library_layer)
+            return (_prod(shapes[0]) if shapes else 0), 0.0
+        n, flops = self.estimate(op, target, args, kwargs, fn)
+        if isinstance(fn, torch.nn.Module):
+            n = max(n, module_elements(fn, args))
+            flops = max(flops, module_flops(fn, args))
+        return n, flops
+
+    def check_library_layer(self, module: torch.nn.Module, args: tuple) -> None:
+        """A layer an ``nn.Sequential`` calls itself, out of the interpreter's sight: priced
+        on its real input before it runs, as a call the program made would be (the
+        recorder's forward pre-hook on the container's children calls this)."""
+        self.check(type(module).__name__, None, list(args), {}, module)
 
     @staticmethod
     def _matmul_estimate(shapes: list[tuple[int, ...]]) -> tuple[int, float]:
@@ -867,9 +1018,7 @@ class Gate:
             self.add_parameters(n, "the program's layers")
         if isinstance(target, str):
             self.seq_len(str_result_length(op, target, args, kwargs), f"str.{op}()")
-        n, flops = self.estimate(op, target, args, kwargs, fn)
-        if isinstance(fn, torch.nn.Module):
-            flops = max(flops, module_flops(fn, args))
+        n, flops = self.price(op, target, args, kwargs, fn)
         if op.rsplit(".", 1)[-1] in _JACOBIANS:
             if n > self.s.max_jacobian_elements:
                 raise self._limit("max_jacobian_elements",

@@ -30,7 +30,7 @@ from . import allowlist as A
 from .builtins import Builtin, make_builtins
 from .checker import WITH_ONLY_REFUSAL
 from .datasets import dataset_item
-from .gate import Gate, percent_length
+from .gate import Gate, format_length, percent_length
 from .generators import UserGenerator, is_generator_function, running_generator
 from .stdlib import RANDOM_NAMES, SafeRandom, WrapsMarker, cache, lru_cache, make_stdlib
 from .objects import (BoundMethod, Callback, Link, Namespace, SuperProxy, UserClass,
@@ -1095,11 +1095,13 @@ class Interpreter:
 
     def _e_joinedstr(self, node: ast.JoinedStr, scope: Scope) -> str:
         parts = []
-        for v in node.values:
-            parts.append(v.value if isinstance(v, ast.Constant) else self.evaluate(v, scope))
-        text = "".join(parts)
-        self.gate.seq_len(len(text), "this string")
-        return text
+        length = 0
+        for v in node.values:  # (each field priced before it is made: _e_formatted)
+            part = v.value if isinstance(v, ast.Constant) else self.evaluate(v, scope)
+            length += len(part)
+            self.gate.seq_len(length, "this string")
+            parts.append(part)
+        return "".join(parts)
 
     def _e_formatted(self, node: ast.FormattedValue, scope: Scope) -> str:
         value = self.evaluate(node.value, scope)
@@ -1110,6 +1112,7 @@ class Interpreter:
         elif node.conversion == ord("a"):
             value = ascii(value)
         spec = "" if node.format_spec is None else self.evaluate(node.format_spec, scope)
+        self.gate.seq_len(format_length(value, spec), "this format field")
         return format(value, spec)
 
     def _comprehension(self, generators: list[ast.comprehension], scope: Scope,

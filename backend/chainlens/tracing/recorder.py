@@ -164,6 +164,9 @@ class Recorder:
         self._calls = 0
         self._roots: dict[int, tuple[torch.nn.Module, dict[int, str]]] = {}
         self._hooked_containers: set[int] = set()
+        #: Prices a layer a library container calls out of the gate's sight (the gate's
+        #: ``check_library_layer``).
+        self.price_layer: Callable[[torch.nn.Module, tuple], None] | None = None
         self._param_names: dict[int, str] = {}
         self._leaves: dict[int, tuple[torch.Tensor, str]] = {}
         #: Recorded values by storage, for ``before_inplace``. Indexed only when an in-place
@@ -385,10 +388,21 @@ class Recorder:
             # A library container (Sequential...) calls its children itself, out of the
             # gate's sight: hook them, once per instance.
             self._hooked_containers.add(id(module))
+            enter = functools.partial(self._child_enter,
+                                      priced=isinstance(module, torch.nn.Sequential))
             for child in module.children():
-                child.register_forward_pre_hook(lambda m, a: self.module_enter(m))
+                child.register_forward_pre_hook(enter)
                 child.register_forward_hook(lambda m, a, out: self.module_exit(m, out),
                                             always_call=True)
+
+    def _child_enter(self, module: torch.nn.Module, args: tuple, priced: bool) -> None:
+        """A library container calls one of its children. A Sequential's library layers
+        are priced here, before they run (their container was priced at nothing: it
+        computes nothing of its own); a program's own module prices its own calls."""
+        if priced and self.price_layer is not None \
+                and not getattr(module, "chainlens_user", False):
+            self.price_layer(module, args)
+        self.module_enter(module)
 
     def module_exit(self, module: torch.nn.Module, output: Any) -> None:
         self.record_outputs(output, type(module).__name__)
