@@ -235,6 +235,10 @@ PRICED_FIRST: list[tuple[str, str]] = [
     ("x = f'{1.0:.1000000000f}'", "max_sequence_length"),
     ("x = '{:.{p}f}'.format(1.0, p=10**9)", "max_sequence_length"),
     ("x = '{0:>800000}{0:>800000}'.format(1)", "max_sequence_length"),
+    ("import torch\ntorch.set_printoptions(profile='full')\nprint(torch.rand(10**6))", "max_sequence_length"),
+    ("import torch\ntorch.set_printoptions(threshold=10**9, precision=100)\ns = str(torch.rand(10**5))", "max_sequence_length"),
+    ("import torch\ntorch.set_printoptions(profile='full')\ns = f'{torch.rand(10**6)}'", "max_sequence_length"),
+    ("import torch\nx = torch.rand(10**6)\ns = str([x] * 100000)", "max_sequence_length"),
 ]
 
 #: Calls that would make a huge result and that the language does not offer at all.

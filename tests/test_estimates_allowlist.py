@@ -370,7 +370,7 @@ def reduced(d: Draw) -> dict[str, Any]:
 
 def conv(d: Draw, dims: int, transposed: bool = False) -> tuple[list[Any], dict]:
     cin, cout, k = d.n(1, 3), d.n(1, 4), d.n(1, 3)
-    x = d.x((d.n(1, 2), cin, *(d.n(4, 9) for _ in range(dims))))
+    x = d.x((d.n(1, 2), cin, *(d.n(5, 9) for _ in range(dims))))  # (>= a dilated kernel)
     weight = d.x((cin, cout, *[k] * dims) if transposed else (cout, cin, *[k] * dims))
     return [x, weight], {"stride": d.n(1, 3), "padding": d.n(0, 1),
                          **({"output_padding": 0} if transposed else {}),

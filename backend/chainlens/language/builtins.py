@@ -19,7 +19,7 @@ import torch
 
 from ..errors import ProgramRejected
 from .allowlist import EXCEPTIONS
-from .gate import format_length
+from .gate import format_length, text_length
 from .objects import Callback, Link, UserClass, user_class_of
 
 if TYPE_CHECKING:
@@ -92,8 +92,20 @@ def make_builtins(link: Link) -> dict[str, Builtin]:
     def print_(*args: Any, sep: str | None = " ", end: str | None = "\n", flush: bool = False) -> None:
         sep = " " if sep is None else sep
         end = "\n" if end is None else end
+        for a in args:
+            text_of(a, "print()")
         text = sep.join(str(a) for a in args) + end
         link.running().write(text)
+
+    def text_of(value: Any, what: str) -> None:
+        """A value about to become text: a tensor's may be long (print options)."""
+        if not isinstance(value, str):
+            gate().seq_len(text_length(value), what)
+
+    def str_(*args: Any, **kwargs: Any) -> str:
+        if args:
+            text_of(args[0], "str()")
+        return consume(str, "str")(*args, **kwargs)
 
     def sum_(iterable: Any, /, start: Any = 0) -> Any:
         """Python's sum, each addition made as the program's own ``+`` would make it: adding
@@ -204,9 +216,10 @@ def make_builtins(link: Link) -> dict[str, Builtin]:
         "type": Builtin("type", type_),
         "filter": Builtin("filter", filter_),
     }
-    for name, t in (("float", float), ("int", int), ("bool", bool), ("str", str),
+    for name, t in (("float", float), ("int", int), ("bool", bool),
                     ("list", list), ("tuple", tuple), ("dict", dict), ("set", set)):
         table[name] = Builtin(name, consume(t, name), t)
+    table["str"] = Builtin("str", str_, str)
     for name, exc in EXCEPTIONS.items():
         table[name] = Builtin(name, exc, exc)
     return table

@@ -291,9 +291,32 @@ def percent_length(fmt: str, values: Any) -> int:
     for m in _PERCENT.finditer(fmt):
         width, precision = number(m.group(1)), number(m.group(2))
         value = None if m.group(3) == "%" or isinstance(values, dict) or not queue else queue.pop(0)
-        shown = len(value) if isinstance(value, str) else 64
+        shown = len(value) if isinstance(value, str) else max(64, text_length(value))
         total += max(width, precision + shown)
     return total
+
+
+def text_length(value: Any, depth: int = 0) -> int:
+    """How long the text of a value holding tensors may be, before it is made: a tensor
+    prints every element up to the print options' threshold (``set_printoptions(
+    profile="full", precision=100)`` then ``str(torch.rand(10**6))`` was 11 s and ~100 MB
+    outside every counter), each at most its precision and ~16 characters (a sign, eight
+    digits before the point or an exponent, a separator, indentation); past the threshold
+    only the edge items of each dimension. Containers add their items' (four levels
+    down: a list may hold itself); other values count 0 here, their text bounded by
+    what made them (max_sequence_length, max_int_bits)."""
+    if isinstance(value, torch.Tensor):
+        opts = torch._tensor_str.PRINT_OPTS
+        n = value.numel()
+        shown = n if n <= opts.threshold else \
+            min(n, _prod([min(d, 2 * opts.edgeitems) for d in value.shape]))
+        return shown * (opts.precision + 16) * (2 if value.is_complex() else 1) + 128
+    if isinstance(value, np.ndarray):  # (numpy's print options are not the program's)
+        return min(value.size, 1000) * 32 + 128
+    if isinstance(value, (list, tuple, set, frozenset, dict)) and depth < 4:
+        items = value.values() if isinstance(value, dict) else value
+        return sum(text_length(v, depth + 1) for v in items)
+    return 0
 
 
 _SPEC = re.compile(r"(?:.?[<>=^])?[+\- ]?z?#?0?(\d*)[,_]?(?:\.(\d+))?.?$", re.S)
@@ -303,12 +326,11 @@ def format_length(value: Any, spec: str) -> int:
     """How long ``format(value, spec)`` may be, before it is made: ``f"{x:>1500000000}"``
     and ``f"{x:.1000000000f}"`` ask for gigabytes. The width, or the precision's digits
     past the value's own: a string's length, a number's digits (a float's 'f' form is at
-    most ~310, an integer's bounded by max_int_bits); another value's text is its own
-    (``str(tensor)``, priced where it is printed)."""
+    most ~310, an integer's bounded by max_int_bits); a tensor's as ``text_length``."""
     m = _SPEC.match(spec)
     width, precision = (int(m.group(1) or 0), int(m.group(2) or 0)) if m else (0, 0)
     shown = len(value) if isinstance(value, str) else 2048 \
-        if isinstance(value, (int, float, np.number)) else 0
+        if isinstance(value, (int, float, np.number)) else text_length(value)
     return max(width, precision + shown)
 
 
