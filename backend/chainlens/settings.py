@@ -92,12 +92,12 @@ class Settings(BaseSettings):
 
     # -- the worker process
     isolation: Literal["fork", "pool"] = "fork"
-    #: A run still computing after this long leaves its normal slot (and drops to nice 19):
+    #: A run still computing after this long leaves its normal slot (and drops to SCHED_IDLE):
     #: the chain rule's whole run is ~10 ms of CPU. Measured under four attackers on four
     #: addresses (bench/sandbox.py): a benign run's p99 was 4-6x its idle p99 at 0.05 s,
     #: 2.0-2.4x at 0.02 s (a bomb's first moments are what an honest run can wait behind).
     long_run_after_s: float = 0.02
-    #: Runs past long_run_after_s hold these slots (their workers at nice 19), at most
+    #: Runs past long_run_after_s hold these slots (their workers under SCHED_IDLE), at most
     #: long_runs_per_client of them from one address: four attackers on four addresses
     #: fit, and the workers' normal slots stay for short runs.
     long_run_slots: int = 4

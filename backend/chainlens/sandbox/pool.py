@@ -248,7 +248,7 @@ class WorkerPool:
                         continue
                     if kind in (DONE, REFUSED):
                         worker.runs += 1
-                        # A long run left its worker at nice 19, which it cannot undo.
+                        # A long run left its worker at nice 19 under SCHED_IDLE, which it cannot undo.
                         reusable = (self.s.isolation == "pool" and not promoted
                                     and worker.runs < self.s.runs_per_worker)
                         return kind, payload

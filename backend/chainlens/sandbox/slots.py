@@ -1,7 +1,7 @@
 """Who may run now: a fair share of the workers per client address.
 
 A run starts in a *normal* slot. Past ``long_run_after_s`` it moves to a *long* slot (its
-worker drops to nice 19), leaving the normal slot to short runs, as long as a long slot is
+worker drops to SCHED_IDLE), leaving the normal slot to short runs, as long as a long slot is
 free and its address holds fewer than ``long_per_client`` of them. One normal slot is
 kept for addresses with no run in progress: four attackers on four addresses, each with
 a bomb running, cannot take the slot an honest newcomer's 30 ms run needs (measured
