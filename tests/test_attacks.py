@@ -313,6 +313,76 @@ def test_an_idle_flood_leaves_health_and_runs_to_everyone_else() -> None:
     assert "Traceback" not in log and "Exception in ASGI application" not in log, log[-3000:]
 
 
+def raw_connections(base: str, address: str, count: int, first_bytes: bytes) -> list[socket.socket]:
+    host, port = base.removeprefix("http://").split(":")
+    out = []
+    for _ in range(count):
+        sock = socket.socket()
+        sock.bind((address, 0))
+        sock.connect((host, int(port)))
+        if first_bytes:
+            sock.sendall(first_bytes)
+        out.append(sock)
+    return out
+
+
+def answer(sock: socket.socket) -> bytes:
+    """What the server wrote before closing (b"" for nothing); the socket is closed."""
+    sock.settimeout(10)
+    data = b""
+    with contextlib.suppress(ConnectionError):
+        while chunk := sock.recv(4096):
+            data += chunk
+    sock.close()
+    return data
+
+
+def test_a_raw_connection_flood_leaves_health_and_runs_to_everyone_else() -> None:
+    """600 TCP connections from 127.0.0.2: half send nothing, half half a request's
+    headers. Past http_max_per_client (64) each is answered 429 at once, the limit named;
+    health and a run from 127.0.0.1 answer meanwhile; at http_header_timeout_s the
+    half-headers are answered 408 (the limit named) and the silent ones closed without a
+    word. A keep-alive client that pauses between requests is not cut off mid-request."""
+    with serve(http_header_timeout_s=2, run_cache="false") as base:
+        partial = b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n"
+        silent = raw_connections(base, "127.0.0.2", 32, b"")
+        begun = raw_connections(base, "127.0.0.2", 32, partial)
+        over = raw_connections(base, "127.0.0.2", 268, b"") + raw_connections(
+            base, "127.0.0.2", 268, partial)
+        assert httpx.get(base + "/api/v1/health", timeout=5).status_code == 200
+        assert post(base, CHAIN).json()["status"] == "ok"
+        refusals = {answer(s) for s in over}
+        assert len(refusals) == 1, refusals
+        head, body = refusals.pop().split(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 429 ") and json.loads(body)["error"] == {
+            "code": "rate_limited", "line": None, "col": None,
+            "message": "limit http_max_per_client=64 exceeded: this address has 64 connections open"}
+        assert {answer(s) for s in silent} == {b""}
+        late = {answer(s) for s in begun}
+        assert len(late) == 1, late
+        head, body = late.pop().split(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 408 ") and json.loads(body)["error"]["message"] == \
+            "limit http_header_timeout_s=2 exceeded: the request's headers did not arrive in time"
+        with httpx.Client(base_url=base, timeout=30) as client:
+            for pause in (0.0, 1.0, 3.0):
+                time.sleep(pause)
+                assert client.post("/api/v1/runs", json={"source": CHAIN}).json()["status"] == "ok"
+
+
+def test_a_trusted_proxy_is_not_capped_as_one_client() -> None:
+    """Behind a proxy every connection comes from its address: a trusted proxy's are not
+    held to http_max_per_client (its clients are told apart by X-Forwarded-For)."""
+    with serve(http_max_per_client=4, forwarded_allow_ips="127.0.0.2", run_cache="false") as base:
+        held = raw_connections(base, "127.0.0.2", 10, b"")
+        with httpx.Client(base_url=base, transport=httpx.HTTPTransport(local_address="127.0.0.2"),
+                          timeout=10) as proxy:
+            assert proxy.get("/api/v1/health").status_code == 200
+        others = raw_connections(base, "127.0.0.3", 5, b"")
+        assert answer(others[-1]).startswith(b"HTTP/1.1 429 ")
+        for s in held + others[:-1]:
+            s.close()
+
+
 CPU_BOMB = "import torch\nx = torch.ones(600, 600)\nwhile True:\n    y = x @ x"
 MEMORY_BOMB = "import torch\nkeep = []\nwhile True:\n    keep.append(torch.ones(10**6))"
 
@@ -393,6 +463,7 @@ def test_a_call_not_offered_is_refused_before_it_runs(stingy, source: str, messa
 
 def test_the_attack_suite_has_60_cases() -> None:
     """Issue 25's count: cases over real sockets, each with its exact outcome."""
-    socket_cases = 6  # never-reader x2, stopped spare x2, idle flood, four attackers (+ proxy)
+    socket_cases = 8  # never-reader x2, stopped spare x2, idle and raw floods, four attackers,
+    # a trusted proxy (+ the client address test)
     assert len(STEPPED_AROUND) + len(PRICED) + len(PRICED_FIRST) + len(NOT_OFFERED) \
         + socket_cases >= 60

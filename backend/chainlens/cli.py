@@ -12,6 +12,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from .api.app import create_app
+    from .api.http_guard import guarded_protocol
     from .settings import Settings
 
     overrides: dict[str, Any] = {k: v for k, v in (("host", args.host), ("port", args.port),
@@ -29,6 +30,7 @@ def _serve(args: argparse.Namespace) -> int:
                 log_level=args.log_level, ws_max_size=settings.ws_max_message_bytes,
                 ws_per_message_deflate=settings.ws_compression,
                 timeout_keep_alive=5, limit_concurrency=512, h11_max_incomplete_event_size=16384,
+                http=guarded_protocol(settings),
                 proxy_headers=bool(settings.forwarded_allow_ips),
                 forwarded_allow_ips=settings.forwarded_allow_ips or None)
     return 0

@@ -44,6 +44,14 @@ class Settings(BaseSettings):
     #: connections, so that HTTP requests keep answering when every stream is taken).
     ws_max_per_client: int = 8
     ws_max_open: int = 256
+    #: HTTP connections open at once from one address (not counting a trusted proxy's):
+    #: 600 raw connections that sent nothing took all of uvicorn's 512, and health
+    #: answered 503 to everyone until they closed, which they never had to.
+    http_max_per_client: int = 64
+    #: A request's headers must arrive within this long of the connection opening (or of
+    #: the previous response): a client that sends nothing, or a header a byte at a time,
+    #: is answered 408 and closed.
+    http_header_timeout_s: float = 5.0
     #: A stream client that has not taken a message for this long loses the stream
     #: (closed 1008); its run was stopped at its own deadline long before.
     ws_send_timeout_s: float = 10.0
