@@ -172,6 +172,8 @@ STEPPED_AROUND: list[tuple[str, str]] = [
 #: Work a program asks for at once, priced before it is made: each ends with its limit.
 PRICED: list[tuple[str, str]] = [
     ("x = list(range(10**9))", "max_sequence_length"),
+    ("import itertools\nx = list(itertools.repeat(1, 10**8))", "max_loop_iterations"),
+    ("from itertools import repeat\nx = list(repeat(1, 10**8))", "max_loop_iterations"),
     ("x = sorted(range(10**9))", "max_sequence_length"),
     ("import itertools\nx = list(itertools.product(range(1000), repeat=4))", "max_loop_iterations"),
     ("import math\nx = math.factorial(10**6)", "max_int_bits"),
@@ -239,6 +241,9 @@ PRICED_FIRST: list[tuple[str, str]] = [
     ("import torch\ntorch.set_printoptions(threshold=10**9, precision=100)\ns = str(torch.rand(10**5))", "max_sequence_length"),
     ("import torch\ntorch.set_printoptions(profile='full')\ns = f'{torch.rand(10**6)}'", "max_sequence_length"),
     ("import torch\nx = torch.rand(10**6)\ns = str([x] * 100000)", "max_sequence_length"),
+    ("x = round(5, -10**8)", "max_int_bits"),
+    ("x = [*range(10**8)]", "max_sequence_length"),
+    ("def f(*a):\n    return len(a)\nx = f(*range(10**8))", "max_sequence_length"),
 ]
 
 #: Calls that would make a huge result and that the language does not offer at all.

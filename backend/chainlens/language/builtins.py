@@ -8,6 +8,7 @@ iterables refuse ranges longer than ``max_sequence_length``.
 from __future__ import annotations
 
 import builtins as py
+import math
 import operator
 import string
 from collections.abc import Callable
@@ -145,6 +146,13 @@ def make_builtins(link: Link) -> dict[str, Builtin]:
             gate().int_pow(base, exp)
         return py.pow(base, exp, mod)
 
+    def round_(number: Any, ndigits: Any = None) -> Any:
+        """An integer rounded to -n digits computes 10**n first (``round(5, -10**8)`` ran
+        six minutes): priced as that power."""
+        if isinstance(number, int) and isinstance(ndigits, int) and ndigits < 0:
+            gate().int_bits(math.ceil(-ndigits * math.log2(10)), f"round(..., {ndigits})")
+        return py.round(number) if ndigits is None else py.round(number, ndigits)
+
     def range_(*args: Any) -> range:
         return py.range(*args)
 
@@ -199,7 +207,7 @@ def make_builtins(link: Link) -> dict[str, Builtin]:
         "format_method": Builtin("format", format_method),
         "len": Builtin("len", py.len),
         "abs": Builtin("abs", py.abs),
-        "round": Builtin("round", py.round),
+        "round": Builtin("round", round_),
         "divmod": Builtin("divmod", py.divmod),
         "enumerate": Builtin("enumerate", consume(py.enumerate, "enumerate")),
         "zip": Builtin("zip", consume(py.zip, "zip")),

@@ -20,6 +20,7 @@ import torch
 from ..errors import LimitExceeded
 from ..settings import Settings
 from ..tracing.recorder import Recorder
+from .stdlib import STDLIB_NAMES
 
 FACTORIES = frozenset({
     "zeros", "ones", "empty", "rand", "randn", "full", "eye", "new_zeros", "new_ones",
@@ -993,6 +994,11 @@ class Gate:
               fn: Any = None) -> tuple[int, float]:
         """What ``check`` holds against the limits: the estimate, a library layer's call
         priced by its parameters' use as well (its input's size alone does not tell)."""
+        module, dot, _ = op.partition(".")
+        if dot and module in STDLIB_NAMES:
+            # the standard library prices its own sizes (stdlib.py): read as a tensor op,
+            # itertools.repeat(1, 10**8) was "a tensor of 100,000,000 elements"
+            return 0, 0.0
         if isinstance(fn, torch.nn.Sequential):  # each of its layers is priced as it is
             shapes = _operand_shapes(None, args, kwargs)  # called (check_library_layer)
             return (_prod(shapes[0]) if shapes else 0), 0.0

@@ -14,6 +14,7 @@ import dataclasses
 import operator
 import weakref
 from collections.abc import Callable, Iterable
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -184,6 +185,11 @@ class Interpreter:
         self.builtins = make_builtins(self.link)
         #: math, random (seeded with the run's seed), itertools...: made for this run.
         self.stdlib = make_stdlib(self.link, seed)
+        #: The standard library's callables by id, named by module (``itertools.repeat``):
+        #: the gate prices them at nothing, as they price their own sizes.
+        self._stdlib_ops = {id(fn): f"{module}.{name}" for module, ns in self.stdlib.items()
+                            if isinstance(ns, SimpleNamespace)
+                            for name, fn in vars(ns).items() if callable(fn)}
         self.write = write
         self.statements = 0
         self.iterations = 0
@@ -1065,11 +1071,19 @@ class Interpreter:
     def _e_ifexp(self, node: ast.IfExp, scope: Scope) -> Any:
         return self.evaluate(node.body if self.truth(self.evaluate(node.test, scope)) else node.orelse, scope)
 
+    def _spread(self, value: Any, node: ast.AST, have: int) -> Iterable[Any]:
+        """What ``*value`` spreads into a display or a call's arguments: a range spreads at
+        C speed, so its length is checked first (``[*range(10**8)]`` took 8 s before its
+        list was refused); other iterables count their items as they come."""
+        if isinstance(value, range):
+            self.gate.seq_len(have + len(value), "this sequence")
+        return self.iterate(value, node)
+
     def _elements(self, elts: list[ast.expr], scope: Scope) -> list[Any]:
         out: list[Any] = []
         for e in elts:
             if isinstance(e, ast.Starred):
-                out.extend(self.iterate(self.evaluate(e.value, scope), e))
+                out.extend(self._spread(self.evaluate(e.value, scope), e, len(out)))
                 self.gate.seq_len(len(out), "this sequence")
             else:
                 out.append(self.evaluate(e, scope))
@@ -1174,7 +1188,7 @@ class Interpreter:
         args: list[Any] = []
         for a in node.args:
             if isinstance(a, ast.Starred):
-                args.extend(self.iterate(self.evaluate(a.value, scope), a))
+                args.extend(self._spread(self.evaluate(a.value, scope), a, len(args)))
             else:
                 args.append(self.evaluate(a, scope))
         kwargs: dict[str, Any] = {}
@@ -1232,6 +1246,11 @@ class Interpreter:
             kwargs = {k: Callback(self.link, v) if isinstance(v, CALLABLE) else v
                       for k, v in kwargs.items()}
         callee = None
+        stdlib_op = self._stdlib_ops.get(id(fn))
+        if stdlib_op is not None:
+            op = stdlib_op
+        elif isinstance(getattr(fn, "__self__", None), SafeRandom):
+            op = f"random.{op}"
         if isinstance(fn, nn.Module):
             op = type(fn).__name__
             callee = _dotted(node.func) if isinstance(node, ast.Call) else None
