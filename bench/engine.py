@@ -45,13 +45,18 @@ sys.path.insert(0, str(Path(__file__).parent))
 import chainlens  # noqa: E402
 from chainlens.engine import run_wire  # noqa: E402
 from chainlens.explain.explainer import Explainer  # noqa: E402
-from chainlens.tracing import summaries  # noqa: E402
 from chainlens.settings import Settings  # noqa: E402
+from chainlens.tracing import summaries  # noqa: E402
+
 from workloads import CHAIN, MLP, lenet, makemore, rnn  # noqa: E402
 
 # The MLP's 50000x784 input is over the default per-tensor cap, as it should be for strangers.
-SETTINGS = Settings(max_tensor_elements=50_000_000, max_live_elements=500_000_000,
-                    max_flops_per_op=1e11, max_flops=1e12)
+SETTINGS = Settings(
+    max_tensor_elements=50_000_000,
+    max_live_elements=500_000_000,
+    max_flops_per_op=1e11,
+    max_flops=1e12,
+)
 
 
 def plain(source: str) -> float:
@@ -120,6 +125,7 @@ def wire_without(explanations: bool, views: bool) -> Callable[[str], float]:
     def timed(source: str) -> float:
         with switched_off(explanations, views):
             return wire(source)
+
     return timed
 
 
@@ -150,12 +156,14 @@ def main() -> None:
     parser.add_argument("--memory", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    rows = [("chain rule (3*(x+2)**2).mean()", CHAIN, args.repeat),
-            ("LeNet batch 1", lenet(1), args.repeat),
-            ("LeNet batch 64", lenet(64), args.repeat),
-            ("MLP 784-50-1 on 50000x784", MLP, max(3, args.repeat // 2)),
-            ("RNN cell x 500 steps (hidden 8)", rnn(), args.repeat),
-            ("makemore MLP loop, 1000 steps", makemore(1000), max(3, args.repeat // 2))]
+    rows = [
+        ("chain rule (3*(x+2)**2).mean()", CHAIN, args.repeat),
+        ("LeNet batch 1", lenet(1), args.repeat),
+        ("LeNet batch 64", lenet(64), args.repeat),
+        ("MLP 784-50-1 on 50000x784", MLP, max(3, args.repeat // 2)),
+        ("RNN cell x 500 steps (hidden 8)", rnn(), args.repeat),
+        ("makemore MLP loop, 1000 steps", makemore(1000), max(3, args.repeat // 2)),
+    ]
     med = statistics.median
     if args.memory:
         print(f"{'workload':34} {'page faults per run':>28} {'resident growth MB/run':>28}")
@@ -166,22 +174,31 @@ def main() -> None:
         return
     if args.breakdown:
         fns = (plain, wire, wire_without(True, False), wire_without(True, True))
-        print(f"{'workload':34} {'plain ms':>9} {'wire':>7} {'no expl.':>9} {'recording':>10}"
-              "   (ratios to plain)")
+        print(
+            f"{'workload':34} {'plain ms':>9} {'wire':>7} {'no expl.':>9} {'recording':>10}"
+            "   (ratios to plain)"
+        )
     else:
         fns = (plain, wire, run_dump)
-        print(f"{'workload':34} {'plain ms':>9} {'wire ms':>9} {'ratio':>7} {'run+dump ms':>12} "
-              f"{'ratio':>7}")
+        print(
+            f"{'workload':34} {'plain ms':>9} {'wire ms':>9} {'ratio':>7} {'run+dump ms':>12} "
+            f"{'ratio':>7}"
+        )
     for name, source, repeat in rows:
         times = paired(source, repeat, fns)
         p = times[0]
         ratios = [med(b / a for a, b in zip(p, t, strict=True)) for t in times[1:]]
         if args.breakdown:
-            print(f"{name:34} {med(p):9.2f} {ratios[0]:6.2f}x {ratios[1]:8.2f}x "
-                  f"{ratios[2]:9.2f}x", flush=True)
+            print(
+                f"{name:34} {med(p):9.2f} {ratios[0]:6.2f}x {ratios[1]:8.2f}x {ratios[2]:9.2f}x",
+                flush=True,
+            )
         else:
-            print(f"{name:34} {med(p):9.2f} {med(times[1]):9.2f} {ratios[0]:6.2f}x "
-                  f"{med(times[2]):12.2f} {ratios[1]:6.2f}x", flush=True)
+            print(
+                f"{name:34} {med(p):9.2f} {med(times[1]):9.2f} {ratios[0]:6.2f}x "
+                f"{med(times[2]):12.2f} {ratios[1]:6.2f}x",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -152,7 +152,11 @@ def main() -> int:
         ok = 0
         for s in steps:
             grad_fn = by_id[s.node].grad_fn
-            kind = "custom" if s.formula and s.formula.model_dump().get("kind") == "custom" else grad_fn
+            kind = (
+                "custom"
+                if s.formula and s.formula.model_dump().get("kind") == "custom"
+                else grad_fn
+            )
             total[kind] += 1
             f = s.formula.model_dump() if s.formula else {}
             kinds[f.get("kind", "none")] += 1

@@ -31,14 +31,20 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parent.parent / "tests"))
 from chainlens.engine import run_wire  # noqa: E402
+
 from server import serve  # noqa: E402
 from workloads import CHAIN  # noqa: E402
 
 CPU_BOMB = "x = 0\nwhile True:\n    x = x + 1\n"
-MEMORY_BOMB = ("import torch\nkeep = []\nfor i in range(1000):\n"
-               "    keep.append(torch.ones(1000, 1000))\n")
-ATTACKERS = [("127.0.0.2", CPU_BOMB), ("127.0.0.3", CPU_BOMB), ("127.0.0.4", MEMORY_BOMB),
-             ("127.0.0.5", MEMORY_BOMB)]
+MEMORY_BOMB = (
+    "import torch\nkeep = []\nfor i in range(1000):\n    keep.append(torch.ones(1000, 1000))\n"
+)
+ATTACKERS = [
+    ("127.0.0.2", CPU_BOMB),
+    ("127.0.0.3", CPU_BOMB),
+    ("127.0.0.4", MEMORY_BOMB),
+    ("127.0.0.5", MEMORY_BOMB),
+]
 
 
 def pct(xs: list[float], q: float) -> float:
@@ -93,10 +99,17 @@ def main() -> None:
                 timed_posts(http, CHAIN, 20, 0.05)
                 floor = health_floor(http, n)
                 lat = statistics.median(timed_posts(http, CHAIN, n, 0.05))
-        print(f"{mode:5} worker: request p50 {lat:6.2f} ms, health floor {floor:.2f} ms -> "
-              f"isolation overhead {lat - floor - engine:6.2f} ms per run")
-    with serve(rate_limit_per_minute=10**9, wall_timeout_s=3, workers=2,
-               max_concurrent_per_client=64, run_cache="false") as base:
+        print(
+            f"{mode:5} worker: request p50 {lat:6.2f} ms, health floor {floor:.2f} ms -> "
+            f"isolation overhead {lat - floor - engine:6.2f} ms per run"
+        )
+    with serve(
+        rate_limit_per_minute=10**9,
+        wall_timeout_s=3,
+        workers=2,
+        max_concurrent_per_client=64,
+        run_cache="false",
+    ) as base:
         with httpx.Client(base_url=base, timeout=60) as http:
             timed_posts(http, CHAIN, 20, 0.05)
             idle = timed_posts(http, CHAIN, n, 0.05)
@@ -106,8 +119,11 @@ def main() -> None:
                 transport = httpx.HTTPTransport(local_address=address)
                 with httpx.Client(base_url=base, timeout=60, transport=transport) as h:
                     while not stop.is_set():
-                        h.post("/api/v1/runs", content=orjson.dumps({"source": source}),
-                               headers={"content-type": "application/json"})
+                        h.post(
+                            "/api/v1/runs",
+                            content=orjson.dumps({"source": source}),
+                            headers={"content-type": "application/json"},
+                        )
 
             bombs = [threading.Thread(target=attacker, args=a) for a in ATTACKERS for _ in range(2)]
             for b in bombs:
@@ -119,17 +135,20 @@ def main() -> None:
                 b.join()
     i99, a99 = pct(idle, 99), pct(attacked, 99)
     print(f"benign alone:        p50 {statistics.median(idle):7.2f} ms  p99 {i99:7.2f} ms")
-    print(f"benign under attack: p50 {statistics.median(attacked):7.2f} ms  p99 {a99:7.2f} ms "
-          f"({a99 / i99:.2f}x idle p99; 4 attackers on 4 addresses, target 2x)")
+    print(
+        f"benign under attack: p50 {statistics.median(attacked):7.2f} ms  p99 {a99:7.2f} ms "
+        f"({a99 / i99:.2f}x idle p99; 4 attackers on 4 addresses, target 2x)"
+    )
     wall = 3.0
     held = [never_reader_hold(wall) for _ in range(3)]
-    print(f"a never-reading stream client holds its worker {statistics.median(held):.2f} s "
-          f"(median of {len(held)}; wall clock {wall:.0f} s, target {wall + 1:.0f} s)")
+    print(
+        f"a never-reading stream client holds its worker {statistics.median(held):.2f} s "
+        f"(median of {len(held)}; wall clock {wall:.0f} s, target {wall + 1:.0f} s)"
+    )
 
 
 #: Counted limits out of reach: only the wall clock ends the never-reader's loop.
-ONLY_THE_WALL_CLOCK = {"max_loop_iterations": 10**15, "max_statements": 10**15,
-                       "cpu_limit_s": 3600}
+ONLY_THE_WALL_CLOCK = {"max_loop_iterations": 10**15, "max_statements": 10**15, "cpu_limit_s": 3600}
 
 
 def never_reader_hold(wall: float) -> float:
@@ -137,8 +156,9 @@ def never_reader_hold(wall: float) -> float:
     from server import children, serve_process
     from test_attacks import FLOOD_THEN_LOOP, never_reading_stream
 
-    with serve_process(wall_timeout_s=wall, ws_send_timeout_s=60, run_cache="false",
-                       **ONLY_THE_WALL_CLOCK) as (base, proc):
+    with serve_process(
+        wall_timeout_s=wall, ws_send_timeout_s=60, run_cache="false", **ONLY_THE_WALL_CLOCK
+    ) as (base, proc):
         template = children(proc.pid)[0]
         t0 = time.monotonic()
         sock = never_reading_stream(base, FLOOD_THEN_LOOP)

@@ -21,9 +21,9 @@ from __future__ import annotations
 import argparse
 import gzip
 import itertools
+import multiprocessing
 import statistics
 import sys
-import multiprocessing
 import time
 from pathlib import Path
 from typing import Any
@@ -45,8 +45,9 @@ def percentile(xs: list[float], q: float) -> float:
 SEEDS = itertools.count(1)
 
 
-def _client(base: str, requests: int, method: str, seeds: list[int], start: Any,
-            results: Any) -> None:
+def _client(
+    base: str, requests: int, method: str, seeds: list[int], start: Any, results: Any
+) -> None:
     """One client: its own process (as 8 users' scripts or browsers are: client threads
     sharing one GIL would time each other), its own keep-alive connection."""
     latencies = []
@@ -59,8 +60,9 @@ def _client(base: str, requests: int, method: str, seeds: list[int], start: Any,
             if method == "health":
                 r = http.get("/api/v1/health")
             else:
-                r = http.post("/api/v1/runs", content=body,
-                              headers={"content-type": "application/json"})
+                r = http.post(
+                    "/api/v1/runs", content=body, headers={"content-type": "application/json"}
+                )
             elapsed = time.perf_counter() - t0
             assert r.status_code == 200, r.text
             latencies.append(elapsed * 1000)
@@ -74,10 +76,20 @@ def load(base: str, clients: int, total: int, method: str) -> tuple[list[float],
     ctx = multiprocessing.get_context("spawn")
     start, results = ctx.Event(), ctx.Queue()
     per_client = total // clients
-    procs = [ctx.Process(target=_client, args=(
-        base, per_client, method,
-        [next(SEEDS) for _ in range(per_client)] if method == "new" else [], start, results))
-        for _ in range(clients)]
+    procs = [
+        ctx.Process(
+            target=_client,
+            args=(
+                base,
+                per_client,
+                method,
+                [next(SEEDS) for _ in range(per_client)] if method == "new" else [],
+                start,
+                results,
+            ),
+        )
+        for _ in range(clients)
+    ]
     for p in procs:
         p.start()
     time.sleep(1.0)  # every client imported and connected (they wait on ``start``)
@@ -90,15 +102,21 @@ def load(base: str, clients: int, total: int, method: str) -> tuple[list[float],
     return latencies, wall
 
 
-SERVER = {"workers": 2, "rate_limit_per_minute": 10**9, "max_concurrent_per_client": 64,
-          "queue_size": 256}
+SERVER = {
+    "workers": 2,
+    "rate_limit_per_minute": 10**9,
+    "max_concurrent_per_client": 64,
+    "queue_size": 256,
+}
 
 
 def row(name: str, runs: list[float], wall: float, floor: float | None) -> None:
     r50 = statistics.median(runs)
     ratio = f"   p50 = {r50 / floor:.1f}x the health floor" if floor else ""
-    print(f"{name:34} {r50:8.2f} {percentile(runs, 99):8.2f} {len(runs) / wall:8.1f}{ratio}",
-          flush=True)
+    print(
+        f"{name:34} {r50:8.2f} {percentile(runs, 99):8.2f} {len(runs) / wall:8.1f}{ratio}",
+        flush=True,
+    )
 
 
 def main() -> None:
@@ -114,12 +132,17 @@ def main() -> None:
             floor, wall = load(base, clients, n, "health")
             row(f"health, {clients} client(s)", floor, wall, None)
             for kind in ("repeated", "new"):
-                row(f"runs {kind}, {clients} client(s)", *load(base, clients, n, kind),
-                    statistics.median(floor))
+                row(
+                    f"runs {kind}, {clients} client(s)",
+                    *load(base, clients, n, kind),
+                    statistics.median(floor),
+                )
         with httpx.Client(base_url=base, timeout=120) as http:
-            r = http.post("/api/v1/runs", content=orjson.dumps({"source": rnn()}),
-                          headers={"content-type": "application/json",
-                                   "accept-encoding": "gzip"})
+            r = http.post(
+                "/api/v1/runs",
+                content=orjson.dumps({"source": rnn()}),
+                headers={"content-type": "application/json", "accept-encoding": "gzip"},
+            )
             raw = r.content
             nodes = len(orjson.loads(raw)["nodes"])
             sent = len(gzip.compress(raw, 6))
@@ -127,8 +150,10 @@ def main() -> None:
         load(base, 2, 40, "new")
         for clients, n in counts.items():
             row(f"runs new, {clients} client(s), pool", *load(base, clients, n, "new"), None)
-    print(f"RNN-500 Run: {nodes} nodes, {len(raw):,} bytes raw, {sent:,} gzipped = "
-          f"{sent / nodes:.0f} bytes per node")
+    print(
+        f"RNN-500 Run: {nodes} nodes, {len(raw):,} bytes raw, {sent:,} gzipped = "
+        f"{sent / nodes:.0f} bytes per node"
+    )
 
 
 if __name__ == "__main__":

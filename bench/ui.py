@@ -28,8 +28,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from browser import GuardedPage, browser  # noqa: E402
 from chainlens.examples.catalog import examples  # noqa: E402
+
+from browser import GuardedPage, browser  # noqa: E402
 from server import serve  # noqa: E402
 
 REPEATS = 5
@@ -130,30 +131,41 @@ def main() -> None:
         g.page.goto(base + "/")
         g.page.wait_for_function("document.querySelectorAll('#examples option').length > 1")
         time_run(g, source_of("chain_rule"))  # warm the worker and the JIT
-        print(f"{'workload (ms, medians)':<26}{'items':>7}{'layout':>8}{'first':>7}{'fwd':>6}"
-              f"{'graph':>7}{'target':>7}{'finished':>9}{'page':>6}  verdict")
+        print(
+            f"{'workload (ms, medians)':<26}{'items':>7}{'layout':>8}{'first':>7}{'fwd':>6}"
+            f"{'graph':>7}{'target':>7}{'finished':>9}{'page':>6}  verdict"
+        )
         for name, source, target in WORKLOADS:
             runs = [time_run(g, source) for _ in range(REPEATS)]
-            med = {k: statistics.median(r[k] for r in runs)
-                   for k in ("graph", "forward", "total", "page", "first")}
+            med = {
+                k: statistics.median(r[k] for r in runs)
+                for k in ("graph", "forward", "total", "page", "first")
+            }
             verdict = "ok" if med["graph"] <= target else "over"
-            print(f"{name:<26}{runs[0]['items']:>7}{runs[0]['engine']:>8}{med['first']:>7.0f}"
-                  f"{med['forward']:>6.0f}{med['graph']:>7.0f}{target:>7}{med['total']:>9.0f}{med['page']:>6.0f}"
-                  f"  {verdict}", flush=True)
+            print(
+                f"{name:<26}{runs[0]['items']:>7}{runs[0]['engine']:>8}{med['first']:>7.0f}"
+                f"{med['forward']:>6.0f}{med['graph']:>7.0f}{target:>7}{med['total']:>9.0f}{med['page']:>6.0f}"
+                f"  {verdict}",
+                flush=True,
+            )
         first = statistics.median(time_images(g, True) for _ in range(REPEATS))
         again = statistics.median(time_images(g, False) for _ in range(REPEATS))
         verdict = "ok" if first <= 200 and again <= 100 else "over"
-        print(f"LeNet conv1's 6×28×28 map as images on click: {first:.0f} ms first (the "
-              f"program runs again), {again:.0f} ms once fetched (targets 200, 100)  {verdict}",
-              flush=True)
+        print(
+            f"LeNet conv1's 6×28×28 map as images on click: {first:.0f} ms first (the "
+            f"program runs again), {again:.0f} ms once fetched (targets 200, 100)  {verdict}",
+            flush=True,
+        )
         for fit in (False, True):
             pans = [g.page.evaluate(PAN, [fit]) for _ in range(3)]
             median = statistics.median(p["median"] for p in pans)
             p95 = statistics.median(p["p95"] for p in pans)
             where = "whole graph on screen" if fit else "readable zoom"
-            print(f"pan 10,000 nodes, {where}: {median:.1f} ms/frame median, {p95:.1f} p95, "
-                  f"{pans[0]['drawn']} items drawn (target 17)  "
-                  f"{'ok' if p95 <= 17 else 'over'}")
+            print(
+                f"pan 10,000 nodes, {where}: {median:.1f} ms/frame median, {p95:.1f} p95, "
+                f"{pans[0]['drawn']} items drawn (target 17)  "
+                f"{'ok' if p95 <= 17 else 'over'}"
+            )
         context.close()
 
 

@@ -14,22 +14,31 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run",
-        "--disable-dev-shm-usage"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 LOCAL = {"127.0.0.1", "localhost", "::1"}
 
 
 def require_chromium() -> None:
     if not os.access(CHROMIUM, os.X_OK):
-        raise RuntimeError(f"{CHROMIUM} is missing: install Debian's chromium "
-                           "(`apt-get install -y chromium`, as .ci/run does; see README)")
+        raise RuntimeError(
+            f"{CHROMIUM} is missing: install Debian's chromium "
+            "(`apt-get install -y chromium`, as .ci/run does; see README)"
+        )
 
 
 @contextlib.contextmanager
 def browser() -> Iterator[object]:
     from playwright.sync_api import sync_playwright
+
     require_chromium()
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)

@@ -70,9 +70,15 @@ def decode(values: Any) -> Any:
     return values
 
 
-DTYPES = {"float32": torch.float32, "float64": torch.float64, "int64": torch.int64,
-          "bool": torch.bool, "int32": torch.int32, "float16": torch.float16,
-          "uint8": torch.uint8}
+DTYPES = {
+    "float32": torch.float32,
+    "float64": torch.float64,
+    "int64": torch.int64,
+    "bool": torch.bool,
+    "int32": torch.int32,
+    "float16": torch.float16,
+    "uint8": torch.uint8,
+}
 
 
 def assert_view_equals(view: Any, t: torch.Tensor, what: str) -> None:
@@ -84,8 +90,9 @@ def assert_view_equals(view: Any, t: torch.Tensor, what: str) -> None:
     assert view.numel == t.numel()
     if t.numel() <= 64:
         got = torch.tensor(decode(view.values), dtype=DTYPES.get(view.dtype, t.dtype))
-        torch.testing.assert_close(got.reshape(t.shape), t, rtol=0, atol=0, equal_nan=True,
-                                   msg=f"{what}: values differ")
+        torch.testing.assert_close(
+            got.reshape(t.shape), t, rtol=0, atol=0, equal_nan=True, msg=f"{what}: values differ"
+        )
     elif t.is_floating_point() and torch.isfinite(t).all():
         assert view.stats.min == float(t.min()), f"{what}: min"
         assert view.stats.max == float(t.max()), f"{what}: max"
@@ -120,6 +127,7 @@ def assert_matches(run: Any, oracle: Oracle, *, check_stdout: bool = True) -> No
 
 
 # ------------------------------------------------------------------ every pass, as it ran
+
 
 @dataclass
 class PlainStep:
@@ -163,13 +171,18 @@ class _PassWatcher(torch.overrides.TorchFunctionMode):
     def saw(self, args: Any, kwargs: dict | None, out: Any) -> None:
         """An op (or a custom Function's apply) gave ``out`` from these arguments."""
         outs = out if isinstance(out, (tuple, list)) else (out,)
-        if torch.is_grad_enabled() and any(isinstance(o, torch.Tensor) and o.grad_fn is not None
-                                           for o in outs):
+        if torch.is_grad_enabled() and any(
+            isinstance(o, torch.Tensor) and o.grad_fn is not None for o in outs
+        ):
             ins = list(args) + list((kwargs or {}).values())
             for a in ins:
-                for t in (a if isinstance(a, (tuple, list)) else (a,)):
-                    if isinstance(t, torch.Tensor) and t.is_leaf and t.requires_grad \
-                            and id(t) not in self.leaf_values[-1]:
+                for t in a if isinstance(a, (tuple, list)) else (a,):
+                    if (
+                        isinstance(t, torch.Tensor)
+                        and t.is_leaf
+                        and t.requires_grad
+                        and id(t) not in self.leaf_values[-1]
+                    ):
                         self.leaf_values[-1][id(t)] = t.detach().clone()
                         self._keep.append(t)
             for o in outs:
@@ -196,8 +209,11 @@ class _PassWatcher(torch.overrides.TorchFunctionMode):
             leaf = getattr(fn, "variable", None)
             # a leaf's value when a forward last built on it (a graph kept with
             # retain_graph=True was built on it in an earlier pass's forward)
-            value = (next((e[id(leaf)] for e in epochs if id(leaf) in e), None)
-                     if leaf is not None else self.outputs.get(fn))
+            value = (
+                next((e[id(leaf)] for e in epochs if id(leaf) in e), None)
+                if leaf is not None
+                else self.outputs.get(fn)
+            )
             if leaf is not None:
                 fn.register_prehook(self._leaf_hook(fn, value))
             elif id(fn) not in self._hooked:
@@ -209,8 +225,10 @@ class _PassWatcher(torch.overrides.TorchFunctionMode):
 
         def hook(grad_outputs):  # noqa: ANN001, ANN202
             if self.passes[-1] is pass_:
-                pass_.steps.append(PlainStep(type(fn).__name__, _copies(grad_outputs), [],
-                                             value, {}))
+                pass_.steps.append(
+                    PlainStep(type(fn).__name__, _copies(grad_outputs), [], value, {})
+                )
+
         return hook
 
     def _op_hook(self, fn: Any):  # noqa: ANN202
@@ -226,9 +244,17 @@ class _PassWatcher(torch.overrides.TorchFunctionMode):
                         saved[attr.removeprefix("_saved_")] = v.detach().clone()
                     elif isinstance(v, (bool, int, float, str, tuple, list)):
                         attrs[attr.removeprefix("_saved_")] = list(v) if isinstance(v, tuple) else v
-            self.passes[-1].steps.append(PlainStep(type(fn).__name__, _copies(grad_outputs),
-                                                   _copies(grad_inputs), self.outputs.get(fn),
-                                                   saved, attrs))
+            self.passes[-1].steps.append(
+                PlainStep(
+                    type(fn).__name__,
+                    _copies(grad_outputs),
+                    _copies(grad_inputs),
+                    self.outputs.get(fn),
+                    saved,
+                    attrs,
+                )
+            )
+
         return hook
 
 

@@ -6,29 +6,42 @@ PROGRAMS: dict[str, str] = {}
 def program(name: str, source: str, into: dict[str, str] = PROGRAMS) -> None:
     """Adds ``source`` to the corpus ``into``, after the imports every program makes."""
     assert name not in into
-    into[name] = "import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n" \
+    into[name] = (
+        "import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n"
         "import torch.optim as optim\nimport numpy as np\n" + source.strip("\n") + "\n"
+    )
 
 
-program("scalar_chain", """
+program(
+    "scalar_chain",
+    """
 a = torch.tensor(2.0, requires_grad=True)
 b = torch.tensor(3.0, requires_grad=True)
 c = a * b + a ** 2
 c.backward()
 print(a.grad, b.grad)
-""")
-program("vector_ops", """
+""",
+)
+program(
+    "vector_ops",
+    """
 x = torch.arange(1.0, 5.0, requires_grad=True)
 y = (x.exp() - x.log() + x.sin() * x.cos()).sum()
 y.backward()
-""")
-program("broadcast_add", """
+""",
+)
+program(
+    "broadcast_add",
+    """
 a = torch.randn(3, 1, requires_grad=True)
 b = torch.randn(1, 4, requires_grad=True)
 c = (a + b) * (a - b)
 c.sum().backward()
-""")
-program("inverse_and_det", """
+""",
+)
+program(
+    "inverse_and_det",
+    """
 torch.set_printoptions(precision=3)
 A = torch.tensor([[4.0, 1.0], [2.0, 3.0]], requires_grad=True)
 b = torch.tensor([1.0, 2.0])
@@ -36,8 +49,11 @@ x = A.inverse() @ b
 loss = x.sum() + A.det() + torch.linalg.solve(A, b).pow(2).sum()
 loss.backward()
 print(x, A.det(), A.grad)
-""")
-program("optimizer_state_dict", """
+""",
+)
+program(
+    "optimizer_state_dict",
+    """
 w = torch.tensor([1.0, 2.0], requires_grad=True)
 opt = torch.optim.Adam([w], lr=0.1, betas=(0.8, 0.9))
 for _ in range(2):
@@ -46,8 +62,11 @@ for _ in range(2):
     opt.step()
 sd = opt.state_dict()
 print(sorted(sd.keys()), sd["param_groups"][0]["betas"], sd["state"][0]["exp_avg"], w)
-""")
-program("linalg_batched", """
+""",
+)
+program(
+    "linalg_batched",
+    """
 A = torch.randn(3, 4, 4) + 4 * torch.eye(4)
 A.requires_grad_(True)
 B = torch.randn(3, 4, 2, requires_grad=True)
@@ -55,63 +74,93 @@ X = torch.linalg.solve(A, B)
 loss = X.sum() + torch.linalg.inv(A).pow(2).sum() + torch.det(A).sum()
 loss.backward()
 print(loss)
-""")
-program("matmul_chain", """
+""",
+)
+program(
+    "matmul_chain",
+    """
 A = torch.randn(3, 4, requires_grad=True)
 B = torch.randn(4, 2, requires_grad=True)
 C = (A @ B).tanh()
 loss = C.pow(2).mean()
 loss.backward()
-""")
-program("mv_dot", """
+""",
+)
+program(
+    "mv_dot",
+    """
 M = torch.randn(3, 3, requires_grad=True)
 v = torch.randn(3, requires_grad=True)
 out = torch.dot(torch.mv(M, v), v)
 out.backward()
-""")
-program("sigmoid_relu", """
+""",
+)
+program(
+    "sigmoid_relu",
+    """
 x = torch.linspace(-2, 2, 9, requires_grad=True)
 y = torch.sigmoid(x) + torch.relu(x) + F.leaky_relu(x, 0.1) + F.gelu(x) + F.softplus(x)
 y.sum().backward()
-""")
-program("softmax_ce", """
+""",
+)
+program(
+    "softmax_ce",
+    """
 logits = torch.randn(4, 5, requires_grad=True)
 target = torch.tensor([1, 0, 4, 2])
 loss = F.cross_entropy(logits, target)
 loss.backward()
 probs = F.softmax(logits, dim=1)
 print(round(loss.item(), 5))
-""")
-program("log_softmax_nll", """
+""",
+)
+program(
+    "log_softmax_nll",
+    """
 logits = torch.randn(3, 4, requires_grad=True)
 lp = F.log_softmax(logits, dim=-1)
 loss = F.nll_loss(lp, torch.tensor([0, 3, 1]))
 loss.backward()
-""")
-program("bce", """
+""",
+)
+program(
+    "bce",
+    """
 p = torch.sigmoid(torch.randn(6, requires_grad=True))
 t = torch.tensor([0.0, 1.0, 1.0, 0.0, 1.0, 0.0])
 z = torch.randn(6, requires_grad=True)
 loss = F.binary_cross_entropy(torch.sigmoid(z), t) + F.binary_cross_entropy_with_logits(z, t)
 loss.backward()
-""")
-program("mse_l1", """
+""",
+)
+program(
+    "mse_l1",
+    """
 pred = torch.randn(5, requires_grad=True)
 target = torch.randn(5)
 loss = nn.MSELoss()(pred, target) + nn.L1Loss()(pred, target)
 loss.backward()
-""")
-program("indexing", """
+""",
+)
+program(
+    "indexing",
+    """
 x = torch.randn(4, 5, requires_grad=True)
 y = x[:, 0] * 2 + x[1] .sum() + x[None].mean() + x[1:3, ::2].sum()
 y.sum().backward()
-""")
-program("bool_mask", """
+""",
+)
+program(
+    "bool_mask",
+    """
 x = torch.randn(8, requires_grad=True)
 y = x[x > 0].sum() + x.masked_fill(x < 0, 0.0).mean()
 y.backward()
-""")
-program("setitem_copy_slices", """
+""",
+)
+program(
+    "setitem_copy_slices",
+    """
 x = torch.randn(3, requires_grad=True)
 c = torch.tensor([1.0, 2.0, 3.0])
 w = torch.zeros(3)
@@ -119,8 +168,11 @@ w[0] = c[0] * x[0]
 w[1] = c[1] * x[1] ** 2
 w.sum().backward()
 print(x.grad)
-""")
-program("cat_stack_split", """
+""",
+)
+program(
+    "cat_stack_split",
+    """
 a = torch.randn(2, 3, requires_grad=True)
 b = torch.randn(2, 3, requires_grad=True)
 c = torch.cat([a, b], dim=0)
@@ -129,75 +181,108 @@ p, q = c.split(2, dim=0)
 i, f, g, o = c.chunk(4, dim=0)
 loss = (p * q).sum() + s.pow(2).sum() + (i * o).sum() + (f - g).sum()
 loss.backward()
-""")
-program("reshape_permute", """
+""",
+)
+program(
+    "reshape_permute",
+    """
 x = torch.randn(2, 3, 4, requires_grad=True)
 y = x.view(6, 4).t().reshape(2, 12).permute(1, 0).unsqueeze(0).squeeze(0)
 z = y.transpose(0, 1).flatten().expand(2, 24).contiguous()
 z.sum().backward()
-""")
-program("reductions", """
+""",
+)
+program(
+    "reductions",
+    """
 x = torch.randn(3, 4, requires_grad=True)
 y = x.max() + x.min() + x.sum(dim=1, keepdim=True).mean() + x.mean(0).sum() + x.std() + x.var()
 vals, idx = x.max(dim=1)
 y = y + vals.sum() + x.norm() + x.amax(dim=0).sum() + x.prod()
 y.backward()
 print(idx)
-""")
-program("where_clamp", """
+""",
+)
+program(
+    "where_clamp",
+    """
 x = torch.randn(6, requires_grad=True)
 y = torch.where(x > 0, x ** 2, -x) + x.clamp(-0.5, 0.5) + x.clamp(min=0.1) + x.abs()
 z = torch.maximum(x, torch.zeros(6)) + torch.minimum(x, torch.ones(6))
 (y + z).sum().backward()
-""")
-program("div_neg_sqrt_rsqrt", """
+""",
+)
+program(
+    "div_neg_sqrt_rsqrt",
+    """
 x = torch.rand(4, requires_grad=True) + 0.5
 x.retain_grad()
 y = (1 / x - x / 3 + torch.sqrt(x) + torch.rsqrt(x) - x.neg()).sum()
 y.backward()
-""")
-program("pow_tensor_exponent", """
+""",
+)
+program(
+    "pow_tensor_exponent",
+    """
 b = torch.tensor([1.5, 2.0, 2.5], requires_grad=True)
 e = torch.tensor([2.0, 0.5, 1.0], requires_grad=True)
 y = (b ** e).sum() + (2 ** b).sum()
 y.backward()
-""")
-program("retain_grad_nonleaf", """
+""",
+)
+program(
+    "retain_grad_nonleaf",
+    """
 x = torch.ones(2, requires_grad=True)
 h = x * 3
 h.retain_grad()
 y = (h ** 2).sum()
 y.backward()
 print(h.grad, x.grad)
-""")
-program("autograd_grad", """
+""",
+)
+program(
+    "autograd_grad",
+    """
 x = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
 y = (x ** 3).sum()
 g, = torch.autograd.grad(y, x)
 print(g)
-""")
-program("create_graph_second_order", """
+""",
+)
+program(
+    "create_graph_second_order",
+    """
 x = torch.tensor(2.0, requires_grad=True)
 y = x ** 3
 g, = torch.autograd.grad(y, x, create_graph=True)
 g.backward()
 print(g, x.grad)
-""")
-program("backward_create_graph", """
+""",
+)
+program(
+    "backward_create_graph",
+    """
 x = torch.tensor([1.0, 2.0], requires_grad=True)
 y = (x ** 2).sum()
 y.backward(create_graph=True)
 gg = x.grad.sum()
 print(x.grad)
-""")
-program("retain_graph_accumulate", """
+""",
+)
+program(
+    "retain_graph_accumulate",
+    """
 x = torch.tensor([1.0, 1.0, 1.0], requires_grad=True)
 y = (x * 2).sum()
 y.backward(retain_graph=True)
 y.backward()
 print(x.grad)
-""")
-program("vjp_backward_vector", """
+""",
+)
+program(
+    "vjp_backward_vector",
+    """
 x = torch.randn(3, requires_grad=True)
 y = x * 2
 while y.data.norm() < 1000:
@@ -205,8 +290,11 @@ while y.data.norm() < 1000:
 v = torch.tensor([0.1, 1.0, 0.0001], dtype=torch.float)
 y.backward(v)
 print(x.grad)
-""")
-program("no_grad_detach", """
+""",
+)
+program(
+    "no_grad_detach",
+    """
 x = torch.ones(2, 2, requires_grad=True)
 with torch.no_grad():
     y = x * 2
@@ -214,8 +302,11 @@ z = x.detach() + 1
 w = (x * y + z).sum()
 w.backward()
 print(y.requires_grad, z.requires_grad, x.grad)
-""")
-program("enable_grad_inside_no_grad", """
+""",
+)
+program(
+    "enable_grad_inside_no_grad",
+    """
 x = torch.ones(2, requires_grad=True)
 with torch.no_grad():
     with torch.enable_grad():
@@ -223,14 +314,20 @@ with torch.no_grad():
     z = x * 3
 print(y.requires_grad, z.requires_grad)
 y.sum().backward()
-""")
-program("data_cut", """
+""",
+)
+program(
+    "data_cut",
+    """
 w = torch.tensor([1.0, -1.0], requires_grad=True)
 d = w.data * 2
 loss = (w * d).sum()
 loss.backward()
-""")
-program("linear_regression_sgd", """
+""",
+)
+program(
+    "linear_regression_sgd",
+    """
 torch.manual_seed(1)
 X = torch.randn(20, 1)
 Y = 3 * X + 2 + 0.1 * torch.randn(20, 1)
@@ -244,8 +341,11 @@ for epoch in range(30):
 print(f"{model.weight.item():.4f} {model.bias.item():.4f}")
 w = model.weight
 b = model.bias
-""")
-program("sgd_momentum", """
+""",
+)
+program(
+    "sgd_momentum",
+    """
 w = torch.tensor([1.0, -2.0], requires_grad=True)
 opt = optim.SGD([w], lr=0.1, momentum=0.9)
 for i in range(5):
@@ -254,8 +354,11 @@ for i in range(5):
     loss.backward()
     opt.step()
 print(w)
-""")
-program("adam_adamw_rmsprop", """
+""",
+)
+program(
+    "adam_adamw_rmsprop",
+    """
 a = torch.tensor([1.0, 2.0], requires_grad=True)
 b = torch.tensor([1.0, 2.0], requires_grad=True)
 c = torch.tensor([1.0, 2.0], requires_grad=True)
@@ -268,8 +371,11 @@ for step in range(3):
     for opt in opts:
         opt.step()
 print(a, b, c)
-""")
-program("mlp_module_class", """
+""",
+)
+program(
+    "mlp_module_class",
+    """
 class MLP(nn.Module):
     def __init__(self, sizes):
         super().__init__()
@@ -292,8 +398,11 @@ loss.backward()
 for name, p in net.named_parameters():
     print(name, tuple(p.grad.shape))
 g = net.layers[0].bias.grad
-""")
-program("cnn_batchnorm_dropout", """
+""",
+)
+program(
+    "cnn_batchnorm_dropout",
+    """
 class Net(nn.Module):
     def __init__(self):
         super().__init__()
@@ -314,8 +423,11 @@ loss = net(x).pow(2).mean()
 loss.backward()
 g = net.conv.weight.grad
 gb = net.bn.weight.grad
-""")
-program("sequential_avgpool_flatten", """
+""",
+)
+program(
+    "sequential_avgpool_flatten",
+    """
 model = nn.Sequential(
     nn.Conv2d(2, 3, 3), nn.ReLU(), nn.AvgPool2d(2), nn.Flatten(), nn.Linear(3 * 3 * 3, 2), nn.Sigmoid()
 )
@@ -323,8 +435,11 @@ x = torch.randn(1, 2, 8, 8)
 out = model(x)
 out.sum().backward()
 g = model[0].weight.grad
-""")
-program("embedding_layernorm", """
+""",
+)
+program(
+    "embedding_layernorm",
+    """
 emb = nn.Embedding(10, 4)
 ln = nn.LayerNorm(4)
 idx = torch.tensor([[1, 2, 3], [4, 5, 1]])
@@ -332,8 +447,11 @@ h = ln(emb(idx))
 loss = F.log_softmax(h, dim=-1).mean()
 loss.backward()
 g = emb.weight.grad
-""")
-program("rnn_cell_unrolled", """
+""",
+)
+program(
+    "rnn_cell_unrolled",
+    """
 W = nn.Linear(4, 4)
 U = nn.Linear(3, 4)
 h = torch.zeros(1, 4)
@@ -343,8 +461,11 @@ for t in range(6):
 loss = h.sum()
 loss.backward()
 gw = W.weight.grad
-""")
-program("lstm_cell_gates", """
+""",
+)
+program(
+    "lstm_cell_gates",
+    """
 x = torch.randn(2, 3)
 h = torch.zeros(2, 4)
 c = torch.zeros(2, 4)
@@ -357,8 +478,11 @@ for step in range(3):
     h = torch.sigmoid(o) * torch.tanh(c)
 h.pow(2).sum().backward()
 gx = Wx.weight.grad
-""")
-program("attention_block", """
+""",
+)
+program(
+    "attention_block",
+    """
 torch.manual_seed(3)
 T, C = 4, 8
 x = torch.randn(1, T, C, requires_grad=True)
@@ -371,8 +495,11 @@ att = att.masked_fill(mask == 0, float("-inf"))
 att = F.softmax(att, dim=-1)
 y = F.gelu(att @ v)
 y.sum().backward()
-""")
-program("custom_function_square", """
+""",
+)
+program(
+    "custom_function_square",
+    """
 class Square(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x):
@@ -388,8 +515,11 @@ x = torch.tensor([1.0, -2.0, 3.0], requires_grad=True)
 y = Square.apply(x).sum()
 y.backward()
 print(x.grad)
-""")
-program("custom_function_two_inputs", """
+""",
+)
+program(
+    "custom_function_two_inputs",
+    """
 class MulAdd(torch.autograd.Function):
     @staticmethod
     def forward(ctx, a, b, alpha=1.0):
@@ -411,8 +541,11 @@ a = torch.randn(3, requires_grad=True)
 b = torch.randn(3)
 out = MulAdd.apply(a, b, 2.0).sum()
 out.backward()
-""")
-program("custom_exp_save_output", """
+""",
+)
+program(
+    "custom_exp_save_output",
+    """
 class Exp(torch.autograd.Function):
     @staticmethod
     def forward(ctx, i):
@@ -427,8 +560,11 @@ class Exp(torch.autograd.Function):
 
 x = torch.tensor([0.0, 1.0], requires_grad=True)
 Exp.apply(x).sum().backward()
-""")
-program("functions_and_defaults", """
+""",
+)
+program(
+    "functions_and_defaults",
+    """
 def f(x, power=2, *, scale=1.0):
     return scale * x ** power
 
@@ -438,8 +574,11 @@ def g(x):
 x = torch.tensor([1.0, 2.0], requires_grad=True)
 y = g(x).sum()
 y.backward()
-""")
-program("python_control_flow", """
+""",
+)
+program(
+    "python_control_flow",
+    """
 x = torch.tensor(1.5, requires_grad=True)
 total = 0
 acc = x
@@ -458,24 +597,33 @@ while n < 3:
         break
 acc.backward()
 print(total, n, [i * 2 for i in range(4)], {k: k ** 2 for k in range(3)})
-""")
-program("fstrings_and_formatting", """
+""",
+)
+program(
+    "fstrings_and_formatting",
+    """
 w = torch.tensor(0.123456, requires_grad=True)
 loss = (w * 3) ** 2
 loss.backward()
 print(f"w = {w.item():.3f}, grad = {w.grad.item():.4f}, {'ok'!r:>6}")
 print("loss = %.5f" % loss.item(), "%d items" % 3)
 print("{} and {:.2f}".format(1, 2.5))
-""")
-program("print_tensors", """
+""",
+)
+program(
+    "print_tensors",
+    """
 x = torch.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
 y = x * 2
 print(x)
 print(y)
 print(y.shape, x.dtype, x.size(), x.dim(), x.numel())
 print(y.requires_grad, y.is_leaf, x.is_leaf)
-""")
-program("tuple_unpack_star", """
+""",
+)
+program(
+    "tuple_unpack_star",
+    """
 a, *rest = [1, 2, 3, 4]
 (b, c), d = (5, 6), 7
 x = torch.randn(4, requires_grad=True)
@@ -483,47 +631,68 @@ first, *others = x
 y = first * sum(rest) + others[0] * b
 y.backward()
 print(a, rest, b, c, d)
-""")
-program("numpy_interop", """
+""",
+)
+program(
+    "numpy_interop",
+    """
 arr = np.array([1.0, 2.0, 3.0], dtype=np.float32)
 x = torch.from_numpy(arr).requires_grad_()
 y = (x * 2).sum()
 y.backward()
 print(x.grad.numpy(), np.sum(arr), arr.shape)
-""")
-program("dtype_float64", """
+""",
+)
+program(
+    "dtype_float64",
+    """
 x = torch.tensor([1.0, 2.0], dtype=torch.float64, requires_grad=True)
 y = (x.double() * torch.tensor([3.0, 4.0]).double()).sum()
 y.backward()
 print(x.grad.dtype)
-""")
-program("integer_tensor_ops", """
+""",
+)
+program(
+    "integer_tensor_ops",
+    """
 i = torch.arange(6).reshape(2, 3)
 j = i * 2 + 1
 k = j // 2 % 3
 print(i, j, k, i.sum(), i.float().mean())
-""")
-program("zero_grad_loop", """
+""",
+)
+program(
+    "zero_grad_loop",
+    """
 x = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
 for i in range(3):
     y = (x * (i + 1)).sum()
     y.backward()
     print(x.grad)
     x.grad.zero_()
-""")
-program("grad_none_assign", """
+""",
+)
+program(
+    "grad_none_assign",
+    """
 x = torch.tensor([1.0, 2.0], requires_grad=True)
 (x * 2).sum().backward()
 x.grad = None
 (x * 3).sum().backward()
-""")
-program("requires_grad_attribute", """
+""",
+)
+program(
+    "requires_grad_attribute",
+    """
 x = torch.ones(3)
 x.requires_grad = True
 y = (x * 5).sum()
 y.backward()
-""")
-program("try_except_error", """
+""",
+)
+program(
+    "try_except_error",
+    """
 x = torch.ones(3, requires_grad=True)
 y = x * 2
 try:
@@ -531,49 +700,76 @@ try:
 except RuntimeError as e:
     print("caught:", e)
 y.sum().backward()
-""")
-program("raise_error", """
+""",
+)
+program(
+    "raise_error",
+    """
 x = torch.ones(2, requires_grad=True)
 y = x * 2
 if y.sum() > 3:
     raise ValueError("sum too large")
-""")
-program("shape_error", """
+""",
+)
+program(
+    "shape_error",
+    """
 a = torch.randn(2, 3, requires_grad=True)
 b = torch.randn(4, 5)
 c = a @ b
-""")
-program("name_error", """
+""",
+)
+program(
+    "name_error",
+    """
 x = torch.ones(2)
 y = x + z
-""")
-program("index_error_list", """
+""",
+)
+program(
+    "index_error_list",
+    """
 xs = [1, 2, 3]
 print(xs[5])
-""")
-program("zero_division", """
+""",
+)
+program(
+    "zero_division",
+    """
 a = 1
 b = 0
 c = a / b
-""")
-program("key_error", """
+""",
+)
+program(
+    "key_error",
+    """
 d = {"a": 1}
 print(d["b"])
-""")
-program("nonleaf_grad_read", """
+""",
+)
+program(
+    "nonleaf_grad_read",
+    """
 x = torch.ones(2, requires_grad=True)
 y = x * 2
 z = y.sum()
 z.backward()
 print(y.grad)
-""")
-program("module_params_count", """
+""",
+)
+program(
+    "module_params_count",
+    """
 model = nn.Sequential(nn.Linear(10, 5), nn.ReLU(), nn.Linear(5, 1))
 n = sum(p.numel() for p in model.parameters())
 print(n, len(list(model.parameters())))
 print(model)
-""")
-program("state_dict_and_train_eval", """
+""",
+)
+program(
+    "state_dict_and_train_eval",
+    """
 model = nn.Sequential(nn.Linear(3, 2), nn.Dropout(0.5))
 model.eval()
 x = torch.ones(1, 3)
@@ -583,30 +779,42 @@ print(torch.equal(y1, y2), model.training)
 model.train()
 sd = model.state_dict()
 print(sorted(sd.keys()))
-""")
-program("jacobian_functional", """
+""",
+)
+program(
+    "jacobian_functional",
+    """
 def f(x):
     return x ** 2 + 3 * x
 
 x = torch.tensor([1.0, 2.0])
 J = torch.autograd.functional.jacobian(f, x)
 print(J)
-""")
-program("clone_detach_inplace_nonleaf", """
+""",
+)
+program(
+    "clone_detach_inplace_nonleaf",
+    """
 x = torch.tensor([1.0, 2.0], requires_grad=True)
 y = x * 2
 y.add_(1)
 z = y.clone()
 z.mul_(3)
 z.sum().backward()
-""")
-program("comparison_chain", """
+""",
+)
+program(
+    "comparison_chain",
+    """
 x = torch.tensor(0.5)
 print(0 < x < 1, 1 < 2 < 3, x > 0.7)
 a = [1, 2, 3]
 print(2 in a, 5 not in a, a is not None)
-""")
-program("lr_scheduler", """
+""",
+)
+program(
+    "lr_scheduler",
+    """
 w = torch.tensor([1.0], requires_grad=True)
 opt = optim.SGD([w], lr=1.0)
 sched = optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
@@ -616,46 +824,67 @@ for i in range(4):
     opt.step()
     sched.step()
 print(w, sched.get_last_lr())
-""")
-program("init_functions", """
+""",
+)
+program(
+    "init_functions",
+    """
 layer = nn.Linear(3, 2)
 nn.init.xavier_uniform_(layer.weight)
 nn.init.zeros_(layer.bias)
 out = layer(torch.ones(1, 3)).sum()
 out.backward()
 g = layer.weight.grad
-""")
-program("multiple_roots_autograd_backward", """
+""",
+)
+program(
+    "multiple_roots_autograd_backward",
+    """
 x = torch.tensor([1.0, 2.0], requires_grad=True)
 a = (x * 2).sum()
 b = (x ** 2).sum()
 torch.autograd.backward([a, b])
 print(x.grad)
-""")
-program("gelu_softplus_threshold", """
+""",
+)
+program(
+    "gelu_softplus_threshold",
+    """
 x = torch.randn(5, requires_grad=True)
 y = F.threshold(x, 0.1, 0.0) + F.hardtanh(x) + F.elu(x) + F.silu(x) + F.logsigmoid(x)
 y.sum().backward()
-""")
-program("cosine_similarity_multi_node", """
+""",
+)
+program(
+    "cosine_similarity_multi_node",
+    """
 a = torch.randn(3, 4, requires_grad=True)
 b = torch.randn(3, 4, requires_grad=True)
 s = F.cosine_similarity(a, b, dim=1).sum()
 s.backward()
-""")
-program("throwaway_underscore_name", """
+""",
+)
+program(
+    "throwaway_underscore_name",
+    """
 ws = [torch.randn(2, requires_grad=True) for _ in range(3)]
 total = torch.stack([w * i for i, w in enumerate(ws)]).sum()
 for _ in range(2):
     total.backward(retain_graph=True)
 print(_, [w.grad for w in ws])
-""")
-program("grad_zero_before_backward", """
+""",
+)
+program(
+    "grad_zero_before_backward",
+    """
 x = torch.ones(2, requires_grad=True)
 print(x.grad)
 x.grad.zero_()
-""")
-program("grad_mode_decorators", """
+""",
+)
+program(
+    "grad_mode_decorators",
+    """
 @torch.no_grad()
 def sgd_update(params, lr=0.1):
     for p in params:
@@ -680,8 +909,11 @@ score = evaluate(w, x)
 with torch.no_grad():
     inner = loss_of(w, x)
 print(score, score.requires_grad, inner.requires_grad, torch.is_grad_enabled(), w)
-""")
-program("gradient_clipping", """
+""",
+)
+program(
+    "gradient_clipping",
+    """
 rnn = nn.RNNCell(3, 4)
 head = nn.Linear(4, 1)
 h = torch.zeros(1, 4)
@@ -693,8 +925,11 @@ params = list(rnn.parameters()) + list(head.parameters())
 before = torch.nn.utils.clip_grad_norm_(params, max_norm=1.0)
 nn.utils.clip_grad_value_(head.parameters(), clip_value=0.01)
 print(before > 1.0, head.bias.grad, rnn.weight_hh.grad.norm())
-""")
-program("set_grad_enabled_phases", """
+""",
+)
+program(
+    "set_grad_enabled_phases",
+    """
 torch.manual_seed(0)
 model = nn.Linear(3, 1)
 opt = optim.SGD(model.parameters(), lr=0.1)
@@ -719,8 +954,11 @@ with torch.inference_mode():
     frozen = torch.arange(3.0) * 2
 p = predict(x)
 print(p.requires_grad, p.is_inference(), frozen.is_inference())
-""")
-program("tensor_hooks", """
+""",
+)
+program(
+    "tensor_hooks",
+    """
 x = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
 y = x ** 2
 
@@ -747,8 +985,11 @@ lin.weight.register_hook(halve)
 loss = lin(torch.randn(4, 3)).pow(2).mean()
 loss.backward()
 print(lin.weight.grad, lin.bias.grad)
-""")
-program("hook_raises", """
+""",
+)
+program(
+    "hook_raises",
+    """
 x = torch.tensor([1.0, 2.0], requires_grad=True)
 y = x * 3
 
@@ -760,8 +1001,11 @@ y.register_hook(check)
 print("before")
 y.sum().backward()
 print("after")
-""")
-program("attention", """
+""",
+)
+program(
+    "attention",
+    """
 torch.manual_seed(0)
 q = torch.randn(2, 4, 8, requires_grad=True)
 k = torch.randn(2, 4, 8, requires_grad=True)
@@ -785,8 +1029,11 @@ fused = F.scaled_dot_product_attention(q, k, v)
 print(torch.allclose(by_hand, fused, atol=1e-6))
 fused.pow(2).mean().backward()
 print(q.grad.norm())
-""")
-program("upsampling", """
+""",
+)
+program(
+    "upsampling",
+    """
 torch.manual_seed(0)
 x = torch.randn(1, 2, 3, 3, requires_grad=True)
 near = F.interpolate(x, scale_factor=2, mode="nearest")
@@ -798,8 +1045,11 @@ smooth = F.interpolate(x, size=(5, 4), mode="bilinear", align_corners=False)
 corners = nn.Upsample(scale_factor=2, mode="bilinear", align_corners=True)(x)
 (smooth.pow(2).sum() + corners.mean()).backward()
 print(smooth.shape, corners.shape, x.grad)
-""")
-program("init_with_apply", """
+""",
+)
+program(
+    "init_with_apply",
+    """
 torch.manual_seed(0)
 
 def init_weights(m):
@@ -821,8 +1071,11 @@ net.apply(init_weights)
 loss = net(torch.ones(2, 3)).pow(2).mean()
 loss.backward()
 print(net.head.bias, net.body[0].weight.grad)
-""")
-program("lambdas", """
+""",
+)
+program(
+    "lambdas",
+    """
 x = torch.tensor([1.0, 2.0], requires_grad=True)
 y = x * 3
 y.register_hook(lambda g: g * 2)
@@ -862,8 +1115,11 @@ class Scaled(nn.Module):
 print(Scaled()(torch.ones(1)))
 twice = lambda a, b: a * b
 print(twice(torch.ones(1)))
-""")
-program("gradcheck_custom", """
+""",
+)
+program(
+    "gradcheck_custom",
+    """
 from torch.autograd import gradcheck
 
 
@@ -897,8 +1153,11 @@ print(gradcheck(BadSin.apply, (x,), raise_exception=False))
 print(gradcheck(lambda t: (t * t).sum(), (x,)))
 Cube.apply(x).sum().backward()
 gradcheck(BadSin.apply, (x,))
-""")
-program("buffers_and_scatter", """
+""",
+)
+program(
+    "buffers_and_scatter",
+    """
 class Counter(nn.Module):
     def __init__(self, n):
         super().__init__()
@@ -925,8 +1184,11 @@ v = nn.utils.parameters_to_vector(m.parameters())
 print(v)
 nn.utils.vector_to_parameters(v * 2, m.parameters())
 print(m.scale, m.state_dict()["count"])
-""")
-program("gather_select", """
+""",
+)
+program(
+    "gather_select",
+    """
 logits = torch.tensor([[2.0, -1.0, 0.5], [0.1, 0.2, 3.0], [1.0, 1.0, -2.0]], requires_grad=True)
 target = torch.tensor([0, 2, 1])
 picked = logits.log_softmax(dim=1).gather(1, target.unsqueeze(1))
@@ -934,8 +1196,11 @@ rows = torch.index_select(logits, 0, torch.tensor([2, 0, 2]))
 loss = -picked.mean() + rows.pow(2).sum() * 0.1
 loss.backward()
 print(picked.squeeze(1), logits.grad)
-""")
-program("freeze_with_filter", """
+""",
+)
+program(
+    "freeze_with_filter",
+    """
 torch.manual_seed(0)
 model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
 for p in model[0].parameters():
@@ -948,8 +1213,11 @@ print(model[0].weight.grad, model[2].bias.grad)
 print(sum(p.numel() for p in model.parameters() if p.requires_grad))
 sizes = list(map(lambda p: tuple(p.shape), model.parameters()))
 print(sizes, sorted(map(abs, [-3, 1, -2])), list(filter(None, [0, 1, 2])))
-""")
-program("data_loader_training", """
+""",
+)
+program(
+    "data_loader_training",
+    """
 from torch.utils.data import TensorDataset, DataLoader, random_split
 torch.manual_seed(0)
 X = torch.randn(50, 3)
@@ -974,16 +1242,22 @@ for epoch in range(3):
 x0, y0 = ds[0]
 picked, targets = ds[torch.tensor([3, 1])]
 print(x0, y0, picked, ds[:2][1], val_ds[1])
-""")
-program("detect_anomaly_nan", """
+""",
+)
+program(
+    "detect_anomaly_nan",
+    """
 x = torch.zeros(3, requires_grad=True)
 with torch.autograd.detect_anomaly():
     y = torch.sqrt((x ** 2).sum())
 print(y)
 torch.autograd.set_detect_anomaly(True)
 y.backward()
-""")
-program("legacy_constructors", """
+""",
+)
+program(
+    "legacy_constructors",
+    """
 from torch.autograd import Variable
 a = torch.Tensor([1, 2, 3])
 b = torch.FloatTensor([4, 5, 6])
@@ -995,8 +1269,11 @@ a.requires_grad_()
 (a * b).sum().backward()
 print(a.grad, c.dtype, b.type(), c.type(torch.FloatTensor), torch.DoubleTensor(2, 3).shape)
 print(x.grad, x.data, isinstance(a, torch.FloatTensor))
-""")
-program("print_options_and_meshgrid", """
+""",
+)
+program(
+    "print_options_and_meshgrid",
+    """
 torch.set_printoptions(precision=2, sci_mode=False)
 xs = torch.linspace(-1, 1, 5, requires_grad=True)
 ys = torch.linspace(-1, 1, 4)
@@ -1005,8 +1282,11 @@ Z = (X ** 2 + Y ** 2 + 1e-4).sqrt()
 Z.sum().backward()
 print(Z)
 print(xs.grad)
-""")
-program("schedulers_plateau_onecycle_sequential", """
+""",
+)
+program(
+    "schedulers_plateau_onecycle_sequential",
+    """
 torch.manual_seed(3)
 model = nn.Linear(2, 1)
 opt = torch.optim.SGD(model.parameters(), lr=0.1)
@@ -1031,12 +1311,15 @@ seq = torch.optim.lr_scheduler.SequentialLR(opt3, schedulers=[warm, cos], milest
 for i in range(5):
     opt3.step(); seq.step()
     print(i, round(opt3.param_groups[0]['lr'], 6))
-""")
+""",
+)
 
 # ---- the standard library tutorials import (issue: run the code people learn from)
 
 # PyTorch, "Learning PyTorch with Examples": its programs start with `import math`.
-program("pt_examples_import_math", """
+program(
+    "pt_examples_import_math",
+    """
 import math
 x = torch.linspace(-math.pi, math.pi, 200)
 y = torch.sin(x)
@@ -1053,10 +1336,13 @@ print(f'Result: y = {a.item()} + {b.item()} x + {c.item()} x^2 + {d.item()} x^3'
 print(math.sqrt(2.0), math.exp(1.0), math.log(10.0), math.floor(2.7), math.factorial(12))
 print(math.comb(10, 4), math.perm(5, 2), math.gcd(12, 18), math.isclose(0.1 + 0.2, 0.3))
 print(math.inf > 1e308, math.isnan(math.nan), math.prod([1, 2, 3, 4]), math.fsum([0.1] * 10))
-""")
+""",
+)
 
 # Karpathy's makemore (part 1 and 2): shuffling the words with random, a torch.Generator.
-program("makemore_random_and_generator", """
+program(
+    "makemore_random_and_generator",
+    """
 import random
 words = ['emma', 'olivia', 'ava', 'isabella', 'sophia', 'charlotte', 'mia', 'amelia']
 random.seed(42)
@@ -1074,11 +1360,14 @@ print(ix, random.random(), random.randint(0, 9), random.choice(words), random.un
 print(random.sample(range(20), 3), random.choices('abc', k=4), random.gauss(0, 1))
 p = torch.rand(3, generator=g)
 print(p, g.initial_seed())
-""")
+""",
+)
 
 # Python's itertools and functools as course notebooks use them (batching, products of
 # hyper-parameters, a running loss).
-program("itertools_functools_batches", """
+program(
+    "itertools_functools_batches",
+    """
 import itertools
 import functools
 import operator
@@ -1097,10 +1386,13 @@ x = torch.ones(3, requires_grad=True)
 y = scale(x).sum()
 y.backward()
 print(x.grad, operator.add(2, 3), operator.itemgetter(1)([5, 6, 7]))
-""")
+""",
+)
 
 # d2l.ai's utilities (collections, statistics, time) and bigram counting with Counter.
-program("collections_statistics_time", """
+program(
+    "collections_statistics_time",
+    """
 import collections
 import statistics
 import string
@@ -1128,11 +1420,14 @@ od = OrderedDict(a=1, b=2)
 od.move_to_end('a')
 print(list(od), string.ascii_lowercase[:3], string.digits)
 print(time.time() >= start, time.perf_counter() >= 0)
-""")
+""",
+)
 
 # PyTorch, "Fusing Convolution and Batch Norm" and fine-tuning tutorials: copy.deepcopy of
 # a model, then changing the copy.
-program("copy_deepcopy_model", """
+program(
+    "copy_deepcopy_model",
+    """
 import copy
 net = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 1))
 frozen = copy.deepcopy(net)
@@ -1144,13 +1439,16 @@ loss.backward()
 print(net[0].weight.grad.shape, frozen[0].weight.grad is None)
 shallow = copy.copy([1, [2, 3]])
 print(shallow, copy.deepcopy({'a': [1, 2]}))
-""")
+""",
+)
 
 # ---- Python as tutorials write it: classes of the program's own and their protocols
 
 # d2l's Timer, a Dataset subclass fed to a DataLoader, an iterator class, properties,
 # classmethods, a context manager and an exception of the program's own.
-program("own_classes_and_protocols", """
+program(
+    "own_classes_and_protocols",
+    """
 from torch.utils.data import Dataset, DataLoader
 import time
 
@@ -1246,12 +1544,15 @@ try:
     raise TrainingDiverged("loss is nan")
 except RuntimeError as e:
     print("caught", e)
-""")
+""",
+)
 
 # d2l.ai, "Linear Regression Implementation from Scratch": the data_iter generator, and
 # generators as Python tutorials write them (yield from, a return value, an endless one
 # drawn from with next).
-program("d2l_data_iter_generators", """
+program(
+    "d2l_data_iter_generators",
+    """
 import random
 def data_iter(batch_size, features, labels):
     num_examples = len(features)
@@ -1288,11 +1589,14 @@ def forever():
         k += 1
 f = forever()
 print([next(f) for _ in range(5)], sum(x for x in count_up(4)))
-""")
+""",
+)
 
 # Course notebooks: a memoised recursion, the program's own _private names, and print of a
 # module whose class says what extra_repr shows.
-program("lru_cache_private_names_extra_repr", """
+program(
+    "lru_cache_private_names_extra_repr",
+    """
 import functools
 
 @functools.lru_cache(maxsize=None)
@@ -1328,10 +1632,13 @@ m = Scaled(3)
 print(m)
 if __name__ == '__main__':
     print('main')
-""")
+""",
+)
 
 # functools.lru_cache evicts the result used least recently, not the oldest one computed.
-program("lru_cache_evicts_least_recently_used", """
+program(
+    "lru_cache_evicts_least_recently_used",
+    """
 import functools
 
 @functools.lru_cache(maxsize=2)
@@ -1340,4 +1647,5 @@ def f(n):
     return n * n
 
 print(f(1), f(2), f(1), f(3), f(1), f(2))
-""")
+""",
+)

@@ -20,20 +20,27 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve(python: str = sys.executable, cwd: str | None = None,
-          **env_overrides: object) -> Iterator[str]:
+def serve(
+    python: str = sys.executable, cwd: str | None = None, **env_overrides: object
+) -> Iterator[str]:
     with serve_process(python, cwd, **env_overrides) as (base, _):
         yield base
 
 
 @contextlib.contextmanager
-def serve_process(python: str = sys.executable, cwd: str | None = None,
-                  **env_overrides: object) -> Iterator[tuple[str, subprocess.Popen]]:
+def serve_process(
+    python: str = sys.executable, cwd: str | None = None, **env_overrides: object
+) -> Iterator[tuple[str, subprocess.Popen]]:
     """The server's URL and its process (for tests that look at its children)."""
     port = free_port()
     env = {**os.environ, **{f"CHAINLENS_{k.upper()}": str(v) for k, v in env_overrides.items()}}
-    proc = subprocess.Popen([python, "-m", "chainlens", "serve", "--port", str(port)], env=env,
-                            cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [python, "-m", "chainlens", "serve", "--port", str(port)],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60

@@ -8,6 +8,7 @@ import torch
 import chainlens
 from chainlens.examples.catalog import example
 from chainlens.settings import Settings
+
 from oracle import assert_matches, run_plain
 
 # example id -> (code, line in the example's source, grad_fn of the diagnosed node)
@@ -42,9 +43,19 @@ def test_pitfall_diagnostic_on_its_node_and_line(example_id: str) -> None:
         assert node.grad_fn == grad_fn
 
 
-@pytest.mark.parametrize("fix_id", ["fix_non_scalar", "fix_leaf_overwritten", "fix_inplace_leaf",
-                                    "fix_norm", "fix_integer", "fix_backward_twice",
-                                    "fix_inplace_saved", "fix_device"])
+@pytest.mark.parametrize(
+    "fix_id",
+    [
+        "fix_non_scalar",
+        "fix_leaf_overwritten",
+        "fix_inplace_leaf",
+        "fix_norm",
+        "fix_integer",
+        "fix_backward_twice",
+        "fix_inplace_saved",
+        "fix_device",
+    ],
+)
 def test_fixes_have_no_error_diagnostics(fix_id: str) -> None:
     run = chainlens.run(example(fix_id).source)
     assert run.status == "ok"
@@ -55,14 +66,16 @@ def test_a_second_backward_marks_the_nodes_whose_saved_tensors_were_freed() -> N
     """Each node the second backward found without its saved tensors says which pass freed
     them; the oracle is PyTorch itself, asked after its first backward which nodes' saved
     tensors can no longer be read."""
-    source = "\n".join([
-        "import torch",
-        "x = torch.tensor([1.0, 2.0], requires_grad=True)",
-        "h = torch.exp(x) * x",
-        "y = torch.sin(h).sum()",
-        "y.backward()",
-        "y.backward()",
-    ])
+    source = "\n".join(
+        [
+            "import torch",
+            "x = torch.tensor([1.0, 2.0], requires_grad=True)",
+            "h = torch.exp(x) * x",
+            "y = torch.sin(h).sum()",
+            "y.backward()",
+            "y.backward()",
+        ]
+    )
     run = chainlens.run(source)
     assert run.status == "error" and "second time" in run.error.message
     freed = {n.grad_fn: n.freed_by for n in run.nodes if n.freed_by is not None}
@@ -106,7 +119,9 @@ def test_grad_accumulated_is_info_and_zeroing_silences_it() -> None:
 
 
 def test_auto_backward_from_last_scalar_and_info_for_non_scalar() -> None:
-    run = chainlens.run("import torch\nx = torch.ones(3, requires_grad=True)\nloss = (x * 2).sum()\n")
+    run = chainlens.run(
+        "import torch\nx = torch.ones(3, requires_grad=True)\nloss = (x * 2).sum()\n"
+    )
     assert len(run.passes) == 1 and run.variables["x"].grad.values == [2.0, 2.0, 2.0]
     run = chainlens.run("import torch\nx = torch.ones(3, requires_grad=True)\ny = x * 2\n")
     assert run.passes == []
@@ -125,9 +140,11 @@ def test_cut_edges_are_recorded() -> None:
 
 
 def test_pass_cap_keeps_first_and_last_and_every_loss() -> None:
-    src = ("import torch\nw = torch.tensor([1.0, -1.0], requires_grad=True)\n"
-           "for i in range(30):\n    loss = (w * w).sum()\n    loss.backward()\n"
-           "    with torch.no_grad():\n        w -= 0.1 * w.grad\n    w.grad.zero_()\n")
+    src = (
+        "import torch\nw = torch.tensor([1.0, -1.0], requires_grad=True)\n"
+        "for i in range(30):\n    loss = (w * w).sum()\n    loss.backward()\n"
+        "    with torch.no_grad():\n        w -= 0.1 * w.grad\n    w.grad.zero_()\n"
+    )
     run = chainlens.run(src, settings=Settings(max_recorded_passes=5))
     assert len(run.losses) == 30 and len(run.passes) == 30
     recorded = [p.index for p in run.passes if p.recorded]
@@ -160,8 +177,10 @@ def test_custom_function_node_runs_user_backward() -> None:
 
 
 def test_create_graph_labels_the_gradient_graph() -> None:
-    src = ("import torch\nx = torch.tensor([1.0, 2.0], requires_grad=True)\n"
-           "y = (x ** 3).sum()\ny.backward(create_graph=True)\ng = x.grad.sum()\ng.backward()\n")
+    src = (
+        "import torch\nx = torch.tensor([1.0, 2.0], requires_grad=True)\n"
+        "y = (x ** 3).sum()\ny.backward(create_graph=True)\ng = x.grad.sum()\ng.backward()\n"
+    )
     run = chainlens.run(src)
     assert len(run.passes) == 2
     assert run.variables["g"].node in {n.id for n in run.nodes}
@@ -190,8 +209,10 @@ def test_cuda_without_gpu_is_refused() -> None:
 def test_grad_is_none_names_the_tensor_and_the_line() -> None:
     """``w.grad.zero_()`` before any backward: Python's AttributeError (the oracle test in
     programs.py compares it with PyTorch), and a diagnostic saying why .grad is None."""
-    src = ("import torch\nw = torch.ones(2, requires_grad=True)\nfor step in range(2):\n"
-           "    w.grad.zero_()\n    (w * 3).sum().backward()\n")
+    src = (
+        "import torch\nw = torch.ones(2, requires_grad=True)\nfor step in range(2):\n"
+        "    w.grad.zero_()\n    (w * 3).sum().backward()\n"
+    )
     run = chainlens.run(src)
     assert run.status == "error" and run.error.type == "AttributeError" and run.error.line == 4
     (d,) = [d for d in run.diagnostics if d.code == "grad_is_none"]
@@ -204,9 +225,11 @@ def test_a_hook_that_replaces_a_gradient_is_named_on_its_node() -> None:
     """``y.register_hook(f)``: a hook returning a tensor changes what flows into y's node
     (the oracle test in programs.py holds the numbers to PyTorch); one returning None, like
     ``print``, changes nothing and is not reported."""
-    src = ("import torch\nx = torch.tensor([1.0, 2.0], requires_grad=True)\ny = x * 3\n"
-           "def double(g):\n    return g * 2\ny.register_hook(double)\nx.register_hook(print)\n"
-           "(y ** 2).sum().backward()\n")
+    src = (
+        "import torch\nx = torch.tensor([1.0, 2.0], requires_grad=True)\ny = x * 3\n"
+        "def double(g):\n    return g * 2\ny.register_hook(double)\nx.register_hook(print)\n"
+        "(y ** 2).sum().backward()\n"
+    )
     run = chainlens.run(src)
     (d,) = run.diagnostics
     assert (d.code, d.severity, d.line) == ("hook_changed_gradient", "info", 6)
@@ -220,9 +243,11 @@ def test_a_hook_that_replaces_a_gradient_is_named_on_its_node() -> None:
 
 
 def test_a_hook_runs_under_the_program_limits() -> None:
-    src = ("import torch\nx = torch.ones(2, requires_grad=True)\ny = x * 3\n"
-           "def spin(g):\n    while True:\n        g = g + 1\ny.register_hook(spin)\n"
-           "y.sum().backward()\n")
+    src = (
+        "import torch\nx = torch.ones(2, requires_grad=True)\ny = x * 3\n"
+        "def spin(g):\n    while True:\n        g = g + 1\ny.register_hook(spin)\n"
+        "y.sum().backward()\n"
+    )
     run = chainlens.run(src, settings=Settings(max_ops=500))
     assert run.status == "error" and run.error.code == "limit_exceeded"
     assert "max_ops=500" in run.error.message and run.error.line == 6
@@ -233,27 +258,54 @@ TOLD = {
     "import torch\nimport torch.nn as nn\nclass Net(nn.Module):\n    def __init__(self):\n"
     "        super().__init__()\n        self.fc1 = nn.Linear(256, 120)\n"
     "    def forward(self, x):\n        return self.fc1(x.view(x.size(0), -1))\n"
-    "net = Net()\nout = net(torch.randn(64, 16, 5, 5))\n":
-        ("shape_mismatch", 8, ["nn.Linear(256, 120)", "400 features", "nn.Linear(400, 120)"]),
-    "import torch\na = torch.randn(2, 3)\nb = torch.randn(4, 3)\nc = a @ b\n":
-        ("shape_mismatch", 4, ["2×3", "4×3", "3 and 4"]),
-    "import torch\nz = torch.randn(3, 4) + torch.randn(3, 5)\n":
-        ("shape_mismatch", 2, ["sizes 4 and 5", "dimension 1"]),
-    "import torch\nimport torch.nn as nn\nc = nn.Conv2d(3, 6, 5)\ny = c(torch.randn(1, 1, 32, 32))\n":
-        ("shape_mismatch", 4, ["expects 3 input channels", "[1, 1, 32, 32]"]),
-    "import torch\ny = torch.randn(4, 5).view(3, -1)\n":
-        ("shape_mismatch", 2, ["20 elements", "[3, -1]"]),
+    "net = Net()\nout = net(torch.randn(64, 16, 5, 5))\n": (
+        "shape_mismatch",
+        8,
+        ["nn.Linear(256, 120)", "400 features", "nn.Linear(400, 120)"],
+    ),
+    "import torch\na = torch.randn(2, 3)\nb = torch.randn(4, 3)\nc = a @ b\n": (
+        "shape_mismatch",
+        4,
+        ["2×3", "4×3", "3 and 4"],
+    ),
+    "import torch\nz = torch.randn(3, 4) + torch.randn(3, 5)\n": (
+        "shape_mismatch",
+        2,
+        ["sizes 4 and 5", "dimension 1"],
+    ),
+    "import torch\nimport torch.nn as nn\nc = nn.Conv2d(3, 6, 5)\ny = c(torch.randn(1, 1, 32, 32))\n": (
+        "shape_mismatch",
+        4,
+        ["expects 3 input channels", "[1, 1, 32, 32]"],
+    ),
+    "import torch\ny = torch.randn(4, 5).view(3, -1)\n": (
+        "shape_mismatch",
+        2,
+        ["20 elements", "[3, -1]"],
+    ),
     "import torch\nimport numpy as np\nimport torch.nn as nn\n"
-    "X = torch.from_numpy(np.random.rand(10, 2))\nnet = nn.Linear(2, 1)\nout = net(X)\n":
-        ("dtype_mismatch", 6, ["float64 and float32", "x.float()"]),
+    "X = torch.from_numpy(np.random.rand(10, 2))\nnet = nn.Linear(2, 1)\nout = net(X)\n": (
+        "dtype_mismatch",
+        6,
+        ["float64 and float32", "x.float()"],
+    ),
     "import torch\nimport torch.nn as nn\nc = nn.Conv2d(1, 2, 3)\n"
-    "y = c(torch.randn(1, 1, 5, 5, dtype=torch.float64))\n":
-        ("dtype_mismatch", 4, ["float64 and float32"]),
+    "y = c(torch.randn(1, 1, 5, 5, dtype=torch.float64))\n": (
+        "dtype_mismatch",
+        4,
+        ["float64 and float32"],
+    ),
     "import torch\nimport torch.nn.functional as F\n"
-    "loss = F.cross_entropy(torch.randn(3, 4), torch.tensor([1.0, 2.0, 3.0]))\n":
-        ("dtype_mismatch", 3, ["class indices", "float32", "target.long()"]),
-    "import torch\nx = torch.ones(3, dtype=torch.long)\nx.mul_(0.5)\n":
-        ("dtype_mismatch", 3, ["float32 result in an int64 tensor"]),
+    "loss = F.cross_entropy(torch.randn(3, 4), torch.tensor([1.0, 2.0, 3.0]))\n": (
+        "dtype_mismatch",
+        3,
+        ["class indices", "float32", "target.long()"],
+    ),
+    "import torch\nx = torch.ones(3, dtype=torch.long)\nx.mul_(0.5)\n": (
+        "dtype_mismatch",
+        3,
+        ["float32 result in an int64 tensor"],
+    ),
 }
 
 
@@ -263,8 +315,10 @@ def test_shape_and_dtype_errors_are_told_with_their_numbers(source: str) -> None
     code, line, words = TOLD[source]
     run = chainlens.run(source)
     oracle = run_plain(source)
-    assert oracle.error is not None and (run.error.type, run.error.message, run.error.line) \
-        == oracle.error
+    assert (
+        oracle.error is not None
+        and (run.error.type, run.error.message, run.error.line) == oracle.error
+    )
     d = next(d for d in run.diagnostics if d.code == code)
     assert (d.severity, d.line) == ("error", line)
     for word in words:
@@ -289,6 +343,7 @@ def test_warnings_that_mean_a_wrong_result_become_diagnostics() -> None:
     """PyTorch computes these programs (the numbers still match it) and only warns: the
     warning, which a notebook shows and chainlens would not, lands on its line once."""
     import warnings
+
     shown = warnings.showwarning
     run = chainlens.run(MSE_BROADCAST)
     assert_matches(run, run_plain(MSE_BROADCAST))
@@ -302,9 +357,11 @@ def test_warnings_that_mean_a_wrong_result_become_diagnostics() -> None:
 
 
 def test_a_shape_error_points_at_the_tensor_that_had_the_wrong_shape() -> None:
-    source = ("import torch\nimport torch.nn as nn\nconv = nn.Conv2d(1, 4, 3)\n"
-              "fc = nn.Linear(100, 10)\nh = conv(torch.randn(2, 1, 8, 8))\n"
-              "flat = h.flatten(1)\nout = fc(flat)\n")
+    source = (
+        "import torch\nimport torch.nn as nn\nconv = nn.Conv2d(1, 4, 3)\n"
+        "fc = nn.Linear(100, 10)\nh = conv(torch.randn(2, 1, 8, 8))\n"
+        "flat = h.flatten(1)\nout = fc(flat)\n"
+    )
     run = chainlens.run(source)
     flat = run_plain(source.replace("out = fc(flat)\n", "")).variables["flat"]
     d = next(d for d in run.diagnostics if d.code == "shape_mismatch")

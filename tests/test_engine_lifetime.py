@@ -20,6 +20,7 @@ from chainlens.explain.gradcheck import run_check
 from chainlens.explain.manual import manual_code
 from chainlens.language.interpreter import Interpreter
 from chainlens.settings import Settings
+
 from programs import PROGRAMS
 
 TENSORS = (torch.Tensor, torch.nn.Parameter)
@@ -30,8 +31,7 @@ def _alive() -> tuple[int, int]:
     """Interpreters and tensors the garbage collector can still reach, after a collection."""
     gc.collect()
     objects = gc.get_objects()
-    return (sum(type(o) is Interpreter for o in objects),
-            sum(type(o) in TENSORS for o in objects))
+    return (sum(type(o) is Interpreter for o in objects), sum(type(o) in TENSORS for o in objects))
 
 
 def test_runs_leave_nothing_alive() -> None:

@@ -10,6 +10,7 @@ import torch
 
 import chainlens
 from chainlens.examples.catalog import examples
+
 from oracle import decode, run_plain
 from programs import PROGRAMS
 
@@ -39,34 +40,68 @@ tgt = torch.tensor([0, 2, 1, 1])
 
 # (name, expression producing y, the leaves it differentiates)
 OPS = [
-    ("add_broadcast", "a + b", "a b"), ("sub", "a - c", "a c"), ("mul_broadcast", "a * b", "a b"),
-    ("div", "a / p", "a p"), ("neg", "-a", "a"), ("pow_scalar", "a ** 3", "a"),
-    ("pow_tensor", "p ** a", "p a"), ("exp", "a.exp()", "a"), ("log", "p.log()", "p"),
-    ("sqrt", "p.sqrt()", "p"), ("rsqrt", "p.rsqrt()", "p"), ("sin", "a.sin()", "a"),
-    ("cos", "a.cos()", "a"), ("tanh", "a.tanh()", "a"), ("sigmoid", "a.sigmoid()", "a"),
-    ("relu", "a.relu()", "a"), ("leaky_relu", "F.leaky_relu(a, 0.1)", "a"),
-    ("gelu", "F.gelu(a)", "a"), ("softplus", "F.softplus(a)", "a"), ("abs", "a.abs()", "a"),
-    ("clamp", "a.clamp(-0.5, 0.5)", "a"), ("clamp_min", "a.clamp(min=0.1)", "a"),
-    ("where", "torch.where(a > 0, a, c)", "a c"), ("maximum", "torch.maximum(a, c)", "a c"),
-    ("max_all", "a.max()", "a"), ("mean", "a.mean()", "a"), ("sum_dim", "a.sum(1, keepdim=True)", "a"),
-    ("norm", "a.norm()", "a"), ("mm", "a @ m", "a m"), ("mv", "torch.mv(a, u)", "a u"),
-    ("dot", "torch.dot(u, v)", "u v"), ("bmm", "torch.bmm(a3, b3)", "a3 b3"),
-    ("addmm", "torch.addmm(bias, a, m)", "bias a m"), ("t", "a.t()", "a"),
-    ("transpose", "a3.transpose(1, 2)", "a3"), ("permute", "a3.permute(2, 0, 1)", "a3"),
-    ("view", "a.view(12)", "a"), ("reshape", "a3.reshape(6, 4)", "a3"),
-    ("unsqueeze", "a.unsqueeze(1)", "a"), ("squeeze", "s.squeeze(0)", "s"),
-    ("expand", "b.expand(4, 3)", "b"), ("select", "a[1]", "a"), ("slice", "a[1:3]", "a"),
-    ("index", "a[torch.tensor([0, 2])]", "a"), ("masked_fill", "a.masked_fill(a > 0.5, 0.0)", "a"),
-    ("cat", "torch.cat([a, c])", "a c"), ("stack", "torch.stack([a, c])", "a c"),
-    ("clone", "a.clone()", "a"), ("softmax", "F.softmax(a, dim=1)", "a"),
-    ("log_softmax", "F.log_softmax(a, dim=1)", "a"), ("mse_loss", "F.mse_loss(a, t)", "a"),
+    ("add_broadcast", "a + b", "a b"),
+    ("sub", "a - c", "a c"),
+    ("mul_broadcast", "a * b", "a b"),
+    ("div", "a / p", "a p"),
+    ("neg", "-a", "a"),
+    ("pow_scalar", "a ** 3", "a"),
+    ("pow_tensor", "p ** a", "p a"),
+    ("exp", "a.exp()", "a"),
+    ("log", "p.log()", "p"),
+    ("sqrt", "p.sqrt()", "p"),
+    ("rsqrt", "p.rsqrt()", "p"),
+    ("sin", "a.sin()", "a"),
+    ("cos", "a.cos()", "a"),
+    ("tanh", "a.tanh()", "a"),
+    ("sigmoid", "a.sigmoid()", "a"),
+    ("relu", "a.relu()", "a"),
+    ("leaky_relu", "F.leaky_relu(a, 0.1)", "a"),
+    ("gelu", "F.gelu(a)", "a"),
+    ("softplus", "F.softplus(a)", "a"),
+    ("abs", "a.abs()", "a"),
+    ("clamp", "a.clamp(-0.5, 0.5)", "a"),
+    ("clamp_min", "a.clamp(min=0.1)", "a"),
+    ("where", "torch.where(a > 0, a, c)", "a c"),
+    ("maximum", "torch.maximum(a, c)", "a c"),
+    ("max_all", "a.max()", "a"),
+    ("mean", "a.mean()", "a"),
+    ("sum_dim", "a.sum(1, keepdim=True)", "a"),
+    ("norm", "a.norm()", "a"),
+    ("mm", "a @ m", "a m"),
+    ("mv", "torch.mv(a, u)", "a u"),
+    ("dot", "torch.dot(u, v)", "u v"),
+    ("bmm", "torch.bmm(a3, b3)", "a3 b3"),
+    ("addmm", "torch.addmm(bias, a, m)", "bias a m"),
+    ("t", "a.t()", "a"),
+    ("transpose", "a3.transpose(1, 2)", "a3"),
+    ("permute", "a3.permute(2, 0, 1)", "a3"),
+    ("view", "a.view(12)", "a"),
+    ("reshape", "a3.reshape(6, 4)", "a3"),
+    ("unsqueeze", "a.unsqueeze(1)", "a"),
+    ("squeeze", "s.squeeze(0)", "s"),
+    ("expand", "b.expand(4, 3)", "b"),
+    ("select", "a[1]", "a"),
+    ("slice", "a[1:3]", "a"),
+    ("index", "a[torch.tensor([0, 2])]", "a"),
+    ("masked_fill", "a.masked_fill(a > 0.5, 0.0)", "a"),
+    ("cat", "torch.cat([a, c])", "a c"),
+    ("stack", "torch.stack([a, c])", "a c"),
+    ("clone", "a.clone()", "a"),
+    ("softmax", "F.softmax(a, dim=1)", "a"),
+    ("log_softmax", "F.log_softmax(a, dim=1)", "a"),
+    ("mse_loss", "F.mse_loss(a, t)", "a"),
     ("bce", "F.binary_cross_entropy(q, t.sigmoid())", "q"),
     ("bce_logits", "F.binary_cross_entropy_with_logits(a, t.sigmoid())", "a"),
-    ("nll_loss", "F.nll_loss(logp, tgt)", "logp"), ("conv2d", "F.conv2d(img, k)", "img k"),
-    ("max_pool2d", "F.max_pool2d(img, 2)", "img"), ("avg_pool2d", "F.avg_pool2d(img, 2)", "img"),
-    ("layer_norm", "F.layer_norm(a, (3,))", "a"), ("embedding", "F.embedding(idx, E)", "E"),
+    ("nll_loss", "F.nll_loss(logp, tgt)", "logp"),
+    ("conv2d", "F.conv2d(img, k)", "img k"),
+    ("max_pool2d", "F.max_pool2d(img, 2)", "img"),
+    ("avg_pool2d", "F.avg_pool2d(img, 2)", "img"),
+    ("layer_norm", "F.layer_norm(a, (3,))", "a"),
+    ("embedding", "F.embedding(idx, E)", "E"),
     ("batch_norm", "F.batch_norm(a, None, None, training=True)", "a"),
-    ("min_all", "a.min()", "a"), ("sum_all", "a.sum()", "a"),
+    ("min_all", "a.min()", "a"),
+    ("sum_all", "a.sum()", "a"),
 ]
 
 
@@ -83,8 +118,13 @@ def test_recorded_grad_inputs_equal_vjp(name: str, expr: str, leaves: str) -> No
     env = dict(ns)
 
     def f(*xs):
-        local = {**env, **dict(zip(names, xs)), "torch": torch,
-                 "F": torch.nn.functional, "d": torch.float64}
+        local = {
+            **env,
+            **dict(zip(names, xs, strict=False)),
+            "torch": torch,
+            "F": torch.nn.functional,
+            "d": torch.float64,
+        }
         return eval(expr, local)  # noqa: S307 - the test's own expression, not user input
 
     _, expected = torch.autograd.functional.vjp(f, inputs, v=ns["w"])
@@ -93,7 +133,7 @@ def test_recorded_grad_inputs_equal_vjp(name: str, expr: str, leaves: str) -> No
     step = next(st for st in run.passes[0].steps if st.node == node_id)
     assert len(step.grad_inputs) == len(node.inputs)
     checked = 0
-    for leaf, exp in zip(names, expected):
+    for leaf, exp in zip(names, expected, strict=False):
         leaf_node = run.variables[leaf].node
         slot = node.inputs.index(leaf_node)
         got = step.grad_inputs[slot]
@@ -109,15 +149,20 @@ def test_recorded_grad_inputs_equal_vjp(name: str, expr: str, leaves: str) -> No
 
 def test_op_table_covers_thirty_grad_fn_types() -> None:
     seen = set()
-    for name, expr, _ in OPS:
+    for _name, expr, _ in OPS:
         run = chainlens.run(SETUP + f"y = {expr}\n(y * 1).sum().backward()\n")
         node_id = run.variables["y"].node
         seen.add(next(n.grad_fn for n in run.nodes if n.id == node_id))
     assert len(seen) >= 30, sorted(seen)
 
 
-MULTI_OUTPUT = {"SplitBackward0", "SplitWithSizesBackward0", "UnbindBackward0",
-                "UnsafeSplitBackward0", "UnsafeChunkBackward0"}
+MULTI_OUTPUT = {
+    "SplitBackward0",
+    "SplitWithSizesBackward0",
+    "UnbindBackward0",
+    "UnsafeSplitBackward0",
+    "UnsafeChunkBackward0",
+}
 
 
 def _upstream_checks(run) -> int:
@@ -147,8 +192,9 @@ def _upstream_checks(run) -> int:
                 continue
             total = sum(torch.tensor(decode(g.values), dtype=torch.float64) for g in parts)
             got = torch.tensor(decode(st.grad_output.values), dtype=torch.float64)
-            torch.testing.assert_close(got.reshape(total.shape), total, rtol=1e-5, atol=1e-6,
-                                       equal_nan=True)
+            torch.testing.assert_close(
+                got.reshape(total.shape), total, rtol=1e-5, atol=1e-6, equal_nan=True
+            )
             checked += 1
     return checked
 

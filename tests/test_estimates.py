@@ -35,7 +35,7 @@ def broadcastable(draw: Any) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """Two shapes that broadcast: the second a suffix of the first, some sizes set to 1."""
     a = draw(shape(1, 4))
     k = draw(st.integers(0, len(a)))
-    b = tuple(1 if draw(st.booleans()) else d for d in a[len(a) - k:])
+    b = tuple(1 if draw(st.booleans()) else d for d in a[len(a) - k :])
     return (a, b) if draw(st.booleans()) else (b, a)
 
 
@@ -45,8 +45,14 @@ def numel(result: Any) -> int:
     return max((r.numel() for r in result if isinstance(r, torch.Tensor)), default=0)
 
 
-def check(op: str, fn: Callable[..., Any], args: list[Any], target: Any = None,
-          kwargs: dict | None = None, tight: bool = True) -> None:
+def check(
+    op: str,
+    fn: Callable[..., Any],
+    args: list[Any],
+    target: Any = None,
+    kwargs: dict | None = None,
+    tight: bool = True,
+) -> None:
     kwargs = kwargs or {}
     estimate, _ = GATE.estimate(op, target, args, kwargs)
     with warnings.catch_warnings():  # (std of one element: torch warns, and gives nan)
@@ -54,13 +60,21 @@ def check(op: str, fn: Callable[..., Any], args: list[Any], target: Any = None,
         truth = numel(fn(*args, **kwargs))
     assert estimate >= truth, (op, [getattr(a, "shape", a) for a in args], estimate, truth)
     if tight:
-        assert estimate <= max(2 * truth, 1), (op, [getattr(a, "shape", a) for a in args],
-                                               estimate, truth)
+        assert estimate <= max(2 * truth, 1), (
+            op,
+            [getattr(a, "shape", a) for a in args],
+            estimate,
+            truth,
+        )
 
 
 @settings(max_examples=300, deadline=None)
-@given(shapes=broadcastable(), op=st.sampled_from(
-    ["add", "sub", "mul", "div", "pow", "maximum", "minimum", "eq", "lt", "atan2", "fmax"]))
+@given(
+    shapes=broadcastable(),
+    op=st.sampled_from(
+        ["add", "sub", "mul", "div", "pow", "maximum", "minimum", "eq", "lt", "atan2", "fmax"]
+    ),
+)
 def test_elementwise_broadcasts(shapes: tuple, op: str) -> None:
     a, b = (torch.rand(s) + 0.5 for s in shapes)
     check(op, getattr(torch, op), [a, b])
@@ -95,17 +109,25 @@ def test_joins(s: tuple, count: int, op: str) -> None:
 @given(s=shape(2, 3), data=st.data())
 def test_indexing(s: tuple, data: Any) -> None:
     x = torch.rand(s)
-    key = data.draw(st.one_of(
-        st.integers(0, s[0] - 1),
-        st.builds(slice, st.none() | st.integers(0, s[0]), st.none() | st.integers(0, s[0]),
-                  st.none() | st.integers(1, 3)),
-        st.lists(st.integers(0, s[0] - 1), min_size=1, max_size=8).map(torch.tensor),
-        st.tuples(st.integers(0, s[0] - 1), st.integers(0, s[1] - 1)),
-        st.tuples(st.lists(st.integers(0, s[0] - 1), min_size=1, max_size=5).map(torch.tensor),
-                  st.lists(st.integers(0, s[1] - 1), min_size=1, max_size=1).map(torch.tensor)),
-        st.just((Ellipsis, 0)),
-        st.just((slice(None), None)),
-    ))
+    key = data.draw(
+        st.one_of(
+            st.integers(0, s[0] - 1),
+            st.builds(
+                slice,
+                st.none() | st.integers(0, s[0]),
+                st.none() | st.integers(0, s[0]),
+                st.none() | st.integers(1, 3),
+            ),
+            st.lists(st.integers(0, s[0] - 1), min_size=1, max_size=8).map(torch.tensor),
+            st.tuples(st.integers(0, s[0] - 1), st.integers(0, s[1] - 1)),
+            st.tuples(
+                st.lists(st.integers(0, s[0] - 1), min_size=1, max_size=5).map(torch.tensor),
+                st.lists(st.integers(0, s[1] - 1), min_size=1, max_size=1).map(torch.tensor),
+            ),
+            st.just((Ellipsis, 0)),
+            st.just((slice(None), None)),
+        )
+    )
     check("getitem", operator.getitem, [x, key])
 
 
@@ -126,7 +148,7 @@ def test_expand_and_repeat(s: tuple, reps: list[int]) -> None:
     x = torch.rand(s)
     target_shape = [r * d for r, d in zip(reps, (1,) * (3 - len(s)) + s, strict=True)]
     ones = torch.rand((1,) * len(s))
-    check("expand", ones.expand, target_shape[-len(s):], target=ones)
+    check("expand", ones.expand, target_shape[-len(s) :], target=ones)
     check("repeat", x.repeat, reps, target=x)
 
 
@@ -164,9 +186,29 @@ def test_an_embedding_module_counts_its_rows() -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(s=shape(1, 4), data=st.data(), op=st.sampled_from(
-    ["sum", "mean", "prod", "amax", "amin", "argmax", "std", "var", "logsumexp", "max", "min",
-     "median", "all", "any", "norm"]))
+@given(
+    s=shape(1, 4),
+    data=st.data(),
+    op=st.sampled_from(
+        [
+            "sum",
+            "mean",
+            "prod",
+            "amax",
+            "amin",
+            "argmax",
+            "std",
+            "var",
+            "logsumexp",
+            "max",
+            "min",
+            "median",
+            "all",
+            "any",
+            "norm",
+        ]
+    ),
+)
 def test_reductions(s: tuple, data: Any, op: str) -> None:
     x = torch.rand(s) + 0.1
     if op in ("all", "any"):
@@ -185,11 +227,28 @@ def test_reductions(s: tuple, data: Any, op: str) -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(n=st.integers(1, 2), cin=st.integers(1, 3), cout=st.integers(1, 4), size=st.integers(5, 12),
-       k=st.integers(1, 3), stride=st.integers(1, 3), pad=st.integers(0, 1), dil=st.integers(1, 2),
-       transposed=st.booleans())
-def test_convolutions(n: int, cin: int, cout: int, size: int, k: int, stride: int, pad: int,
-                      dil: int, transposed: bool) -> None:
+@given(
+    n=st.integers(1, 2),
+    cin=st.integers(1, 3),
+    cout=st.integers(1, 4),
+    size=st.integers(5, 12),
+    k=st.integers(1, 3),
+    stride=st.integers(1, 3),
+    pad=st.integers(0, 1),
+    dil=st.integers(1, 2),
+    transposed=st.booleans(),
+)
+def test_convolutions(
+    n: int,
+    cin: int,
+    cout: int,
+    size: int,
+    k: int,
+    stride: int,
+    pad: int,
+    dil: int,
+    transposed: bool,
+) -> None:
     x = torch.rand(n, cin, size, size)
     if transposed:
         layer = torch.nn.ConvTranspose2d(cin, cout, k, stride=stride, padding=pad, dilation=dil)
@@ -200,19 +259,31 @@ def test_convolutions(n: int, cin: int, cout: int, size: int, k: int, stride: in
     estimate, _ = GATE.estimate("Conv2d", None, [x], {}, layer)
     assert estimate == layer(x).numel()
     check("conv2d", torch.nn.functional.conv2d, [x, layer.weight, None, stride, pad, dil])
-    check("conv1d", torch.nn.functional.conv1d, [x[:, :, 0], layer.weight[..., 0]],
-          kwargs={"stride": stride, "padding": pad})
+    check(
+        "conv1d",
+        torch.nn.functional.conv1d,
+        [x[:, :, 0], layer.weight[..., 0]],
+        kwargs={"stride": stride, "padding": pad},
+    )
 
 
 @settings(max_examples=200, deadline=None)
-@given(size=st.integers(4, 12), k=st.integers(1, 3), stride=st.none() | st.integers(1, 3),
-       pad=st.integers(0, 1), ceil=st.booleans(), out=st.integers(1, 4))
+@given(
+    size=st.integers(4, 12),
+    k=st.integers(1, 3),
+    stride=st.none() | st.integers(1, 3),
+    pad=st.integers(0, 1),
+    ceil=st.booleans(),
+    out=st.integers(1, 4),
+)
 def test_pooling(size: int, k: int, stride: int | None, pad: int, ceil: bool, out: int) -> None:
     x = torch.rand(2, 3, size, size)
     pad = min(pad, k // 2)
-    for name, layer in (("MaxPool2d", torch.nn.MaxPool2d(k, stride, pad, ceil_mode=ceil)),
-                        ("AvgPool2d", torch.nn.AvgPool2d(k, stride, pad, ceil_mode=ceil)),
-                        ("AdaptiveAvgPool2d", torch.nn.AdaptiveAvgPool2d(out))):
+    for name, layer in (
+        ("MaxPool2d", torch.nn.MaxPool2d(k, stride, pad, ceil_mode=ceil)),
+        ("AvgPool2d", torch.nn.AvgPool2d(k, stride, pad, ceil_mode=ceil)),
+        ("AdaptiveAvgPool2d", torch.nn.AdaptiveAvgPool2d(out)),
+    ):
         estimate, _ = GATE.estimate(name, None, [x], {}, layer)
         assert estimate == layer(x).numel(), name
     check("max_pool2d", torch.nn.functional.max_pool2d, [x, k, stride, pad])
@@ -223,10 +294,15 @@ def test_pooling(size: int, k: int, stride: int | None, pad: int, ceil: bool, ou
 @given(n=st.integers(1, 8), c=st.integers(2, 6), reduction=st.sampled_from(["mean", "sum", "none"]))
 def test_losses(n: int, c: int, reduction: str) -> None:
     logits, labels, target = torch.rand(n, c), torch.randint(0, c, (n,)), torch.rand(n, c)
-    check("cross_entropy", torch.nn.functional.cross_entropy, [logits, labels],
-          kwargs={"reduction": reduction})
-    check("mse_loss", torch.nn.functional.mse_loss, [logits, target],
-          kwargs={"reduction": reduction})
+    check(
+        "cross_entropy",
+        torch.nn.functional.cross_entropy,
+        [logits, labels],
+        kwargs={"reduction": reduction},
+    )
+    check(
+        "mse_loss", torch.nn.functional.mse_loss, [logits, target], kwargs={"reduction": reduction}
+    )
     module = torch.nn.MSELoss(reduction=reduction)
     estimate, _ = GATE.estimate("MSELoss", None, [logits, target], {}, module)
     assert estimate == module(logits, target).numel()
@@ -242,8 +318,13 @@ def test_ops_that_grow_past_their_operands(s: tuple, data: Any) -> None:
     check("diag", torch.diag, [x])
     check("diag_embed", torch.diag_embed, [x])
     check("repeat_interleave", torch.repeat_interleave, [x, r])
-    check("repeat_interleave", x.repeat_interleave, [torch.randint(0, 4, (s[0],))], target=x,
-          kwargs={"dim": 0})
+    check(
+        "repeat_interleave",
+        x.repeat_interleave,
+        [torch.randint(0, 4, (s[0],))],
+        target=x,
+        kwargs={"dim": 0},
+    )
     check("tile", torch.tile, [x, (r, 2)])
     check("pad", torch.nn.functional.pad, [x, (r, 1)])
     labels = torch.randint(0, 5, s)
@@ -264,8 +345,11 @@ def test_ops_that_grow_past_their_operands(s: tuple, data: Any) -> None:
 
 def module_cases(draw: Any) -> tuple[torch.nn.Module, torch.Tensor]:
     """A library layer and an input for it, of drawn sizes."""
-    kind = draw(st.sampled_from(["Linear", "Bilinear", "Conv1d", "Conv2d", "RNN", "LSTM", "GRU",
-                                 "MultiheadAttention"]))
+    kind = draw(
+        st.sampled_from(
+            ["Linear", "Bilinear", "Conv1d", "Conv2d", "RNN", "LSTM", "GRU", "MultiheadAttention"]
+        )
+    )
     n, a, b, t = (draw(st.integers(1, 6)) for _ in range(4))
     f = draw(st.integers(2, 12))
     if kind == "Linear":
@@ -275,9 +359,13 @@ def module_cases(draw: Any) -> tuple[torch.nn.Module, torch.Tensor]:
     if kind == "Conv1d":
         return torch.nn.Conv1d(a, b, min(3, f)), torch.ones(n, a, f)
     if kind == "Conv2d":
-        return torch.nn.Conv2d(a, b, min(3, f), padding=draw(st.integers(0, 2))), torch.ones(n, a, f, f)
+        return torch.nn.Conv2d(a, b, min(3, f), padding=draw(st.integers(0, 2))), torch.ones(
+            n, a, f, f
+        )
     if kind in ("RNN", "LSTM", "GRU"):
-        return getattr(torch.nn, kind)(f, a * 2, num_layers=draw(st.integers(1, 2))), torch.ones(t, n, f)
+        return getattr(torch.nn, kind)(f, a * 2, num_layers=draw(st.integers(1, 2))), torch.ones(
+            t, n, f
+        )
     return torch.nn.MultiheadAttention(2 * a, 2), torch.ones(t, n, 2 * a)
 
 
@@ -290,8 +378,13 @@ def test_a_library_layers_work_is_priced_from_its_parameters(data: Any) -> None:
     from torch.utils.flop_counter import FlopCounterMode
 
     module, x = module_cases(data.draw)
-    args = [x, x] if isinstance(module, torch.nn.Bilinear) else \
-        [x, x, x] if isinstance(module, torch.nn.MultiheadAttention) else [x]
+    args = (
+        [x, x]
+        if isinstance(module, torch.nn.Bilinear)
+        else [x, x, x]
+        if isinstance(module, torch.nn.MultiheadAttention)
+        else [x]
+    )
     op = type(module).__name__
     _, priced = GATE.price(op, None, args, {}, module)
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
@@ -301,27 +394,54 @@ def test_a_library_layers_work_is_priced_from_its_parameters(data: Any) -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(shapes=broadcastable(), m=DIM, k=DIM, n=DIM, count=st.integers(1, 4),
-       op=st.sampled_from(["add", "mul", "matmul", "dot", "outer", "concatenate", "stack",
-                           "ones", "zeros", "eye", "arange", "linspace"]))
-def test_numpy_calls_are_priced_as_their_torch_twins(shapes: tuple, m: int, k: int, n: int,
-                                                     count: int, op: str) -> None:
+@given(
+    shapes=broadcastable(),
+    m=DIM,
+    k=DIM,
+    n=DIM,
+    count=st.integers(1, 4),
+    op=st.sampled_from(
+        [
+            "add",
+            "mul",
+            "matmul",
+            "dot",
+            "outer",
+            "concatenate",
+            "stack",
+            "ones",
+            "zeros",
+            "eye",
+            "arange",
+            "linspace",
+        ]
+    ),
+)
+def test_numpy_calls_are_priced_as_their_torch_twins(
+    shapes: tuple, m: int, k: int, n: int, count: int, op: str
+) -> None:
     """numpy's calls the language allows, on drawn shapes: the estimate is never below the
     array numpy makes."""
     import numpy as np
 
     a, b = (np.ones(s) for s in shapes)
     cases: dict[str, tuple[Callable[..., Any], list[Any]]] = {
-        "add": (np.add, [a, b]), "mul": (np.multiply, [a, b]),
+        "add": (np.add, [a, b]),
+        "mul": (np.multiply, [a, b]),
         "matmul": (np.matmul, [np.ones((m, k)), np.ones((k, n))]),
         "dot": (np.dot, [np.ones((m, k)), np.ones((k, n))]),
         "outer": (np.outer, [np.ones(m * k), np.ones(n * count)]),
         "concatenate": (lambda *xs: np.concatenate(xs), [np.ones((m, k))] * count),
         "stack": (lambda *xs: np.stack(xs), [np.ones((m, k))] * count),
-        "ones": (np.ones, [(m, k, n)]), "zeros": (np.zeros, [(m, n)]), "eye": (np.eye, [m * n]),
-        "arange": (np.arange, [m * k * n]), "linspace": (np.linspace, [0, 1, m * n]),
+        "ones": (np.ones, [(m, k, n)]),
+        "zeros": (np.zeros, [(m, n)]),
+        "eye": (np.eye, [m * n]),
+        "arange": (np.arange, [m * k * n]),
+        "linspace": (np.linspace, [0, 1, m * n]),
     }
     fn, args = cases[op]
-    estimate, _ = GATE.estimate(op, None, [list(args)] if op in ("concatenate", "stack") else args, {})
+    estimate, _ = GATE.estimate(
+        op, None, [list(args)] if op in ("concatenate", "stack") else args, {}
+    )
     truth = np.asarray(fn(*args)).size
     assert estimate >= truth, (op, estimate, truth)

@@ -66,22 +66,22 @@ class Draw:
         return tuple(self.n() for _ in range(self.n(lo, hi)))
 
     def x(self, shape: tuple[int, ...] | None = None) -> torch.Tensor:
-        return torch.rand(shape if shape is not None else self.shape(),
-                          generator=self.values) + 0.5
+        return torch.rand(shape if shape is not None else self.shape(), generator=self.values) + 0.5
 
     def pair(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Two operands that broadcast: one's shape a suffix of the other's, some sizes 1."""
         a = self.shape()
         k = self.n(0, len(a))
-        b = tuple(1 if self.data.draw(st.booleans()) else d for d in a[len(a) - k:])
+        b = tuple(1 if self.data.draw(st.booleans()) else d for d in a[len(a) - k :])
         if self.data.draw(st.booleans()):
             a, b = b, a
         return self.x(a), self.x(b)
 
     def ints(self, high: int, shape: Any) -> torch.Tensor:
         """Integers in [0, high): labels, indices."""
-        return torch.randint(0, high, shape if isinstance(shape, tuple) else tuple(shape),
-                             generator=self.values)
+        return torch.randint(
+            0, high, shape if isinstance(shape, tuple) else tuple(shape), generator=self.values
+        )
 
     def dim(self, x: Any) -> int:
         return self.n(-max(x.ndim, 1), max(x.ndim, 1) - 1)
@@ -103,6 +103,7 @@ def _names(text: str) -> list[str]:
 # ---------------------------------------------------------------- torch functions
 # Each builder gives the arguments of ``torch.<name>``, its tensor operand first: the
 # tensor method of the same name takes the same arguments with that tensor as its object.
+
 
 def unary(d: Draw) -> tuple[list[Any], dict]:
     return [d.x()], {}
@@ -190,23 +191,33 @@ def vectors(d: Draw) -> tuple[list[Any], dict]:
 
 
 TORCH_CASES: dict[str, Builder] = {
-    **dict.fromkeys(_names("""
+    **dict.fromkeys(
+        _names("""
         abs exp exp2 log log2 log10 log1p expm1 sqrt rsqrt sin cos tan tanh sigmoid relu
         asin acos atan sinh cosh erf erfc lgamma square sign floor ceil round trunc frac neg
         reciprocal isnan isinf isfinite logical_not nan_to_num sigmoid_
         flatten unique sort argsort nonzero count_nonzero all any
         zeros_like ones_like empty_like rand_like randn_like numel is_tensor
-        is_floating_point"""), unary),
+        is_floating_point"""),
+        unary,
+    ),
     **dict.fromkeys(_names("inverse det"), matrix),
     **dict.fromkeys(_names("t trace"), lambda d: ([d.x((d.n(), d.n()))], {})),
-    **dict.fromkeys(_names("""
+    **dict.fromkeys(
+        _names("""
         add sub mul div true_divide remainder fmod maximum minimum fmax fmin atan2 pow
         eq ne gt lt ge le isclose heaviside logical_and logical_or logical_xor dist allclose
-        equal"""), binary),
-    **dict.fromkeys(_names("""
-        sum mean prod max min argmax argmin amax amin std var median mode"""), reduction),
-    **dict.fromkeys(_names("softmax log_softmax logsumexp cumsum cumprod squeeze unsqueeze"),
-                    with_dim),
+        equal"""),
+        binary,
+    ),
+    **dict.fromkeys(
+        _names("""
+        sum mean prod max min argmax argmin amax amin std var median mode"""),
+        reduction,
+    ),
+    **dict.fromkeys(
+        _names("softmax log_softmax logsumexp cumsum cumprod squeeze unsqueeze"), with_dim
+    ),
     "flip": lambda d: (lambda x: ([x, (d.dim(x),)], {}))(d.x()),
     **dict.fromkeys(_names("cat concat stack hstack vstack"), joins),
     **dict.fromkeys(_names("lerp addcmul addcdiv"), three),
@@ -237,18 +248,29 @@ TORCH_CASES: dict[str, Builder] = {
     "matmul": matmul,
     "mm": lambda d: (lambda m, k, n: ([d.x((m, k)), d.x((k, n))], {}))(d.n(), d.n(), d.n()),
     "bmm": lambda d: (lambda b, m, k, n: ([d.x((b, m, k)), d.x((b, k, n))], {}))(
-        d.n(), d.n(), d.n(), d.n()),
+        d.n(), d.n(), d.n(), d.n()
+    ),
     "mv": lambda d: (lambda m, k: ([d.x((m, k)), d.x((k,))], {}))(d.n(), d.n()),
     "dot": lambda d: (lambda k: ([d.x((k,)), d.x((k,))], {}))(d.n(1, 8)),
     "outer": vectors,
     "cartesian_prod": vectors,
     "kron": lambda d: ([d.x(d.shape(1, 2)), d.x(d.shape(1, 2))], {}),
     "addmm": lambda d: (lambda m, k, n: ([d.x((n,)), d.x((m, k)), d.x((k, n))], {}))(
-        d.n(), d.n(), d.n()),
-    "einsum": lambda d: (lambda m, k, n: (d.pick([
-        ["ij,jk->ik", d.x((m, k)), d.x((k, n))], ["i,j->ij", d.x((m,)), d.x((n,))],
-        ["ij->ji", d.x((m, n))], ["bij,bjk", d.x((2, m, k)), d.x((2, k, n))]]), {}))(
-        d.n(), d.n(), d.n()),
+        d.n(), d.n(), d.n()
+    ),
+    "einsum": lambda d: (
+        lambda m, k, n: (
+            d.pick(
+                [
+                    ["ij,jk->ik", d.x((m, k)), d.x((k, n))],
+                    ["i,j->ij", d.x((m,)), d.x((n,))],
+                    ["ij->ji", d.x((m, n))],
+                    ["bij,bjk", d.x((2, m, k)), d.x((2, k, n))],
+                ]
+            ),
+            {},
+        )
+    )(d.n(), d.n(), d.n()),
     "norm": lambda d: ([d.x()], {"dim": 0, "keepdim": d.data.draw(st.booleans())}),
     "clamp": lambda d: ([d.x(), 0.6, 1.2], {}),
     "clip": lambda d: ([d.x(), 0.6, 1.2], {}),
@@ -269,8 +291,9 @@ TORCH_CASES: dict[str, Builder] = {
     "meshgrid": lambda d: ([d.x((d.n(),)), d.x((d.n(),))], {"indexing": "ij"}),
     "topk": lambda d: (lambda x: ([x, d.n(1, x.shape[-1])], {}))(d.x()),
     "broadcast_tensors": binary,
-    "broadcast_to": lambda d: (lambda a, b: ([a, torch.broadcast_shapes(a.shape, b.shape)],
-                                             {}))(*d.pair()),
+    "broadcast_to": lambda d: (lambda a, b: ([a, torch.broadcast_shapes(a.shape, b.shape)], {}))(
+        *d.pair()
+    ),
     "cdist": lambda d: ([d.x((d.n(1, 8), 3)), d.x((d.n(1, 8), 3))], {}),
     "multinomial": lambda d: ([d.x((d.n(1, 4), d.n(2, 6))), d.n(1, 8)], {"replacement": True}),
     "normal": lambda d: ([0.0, 1.0, d.shape()], {}),
@@ -280,29 +303,37 @@ TORCH_CASES: dict[str, Builder] = {
     "histc": lambda d: ([d.x((d.n(1, 20),))], {"bins": d.n(1, 30)}),
     "bincount": lambda d: ([d.ints(d.n(1, 40), (d.n(1, 10),))], {}),
     "Tensor": sizes,
-    **dict.fromkeys(_names("FloatTensor DoubleTensor LongTensor IntTensor BoolTensor ByteTensor"),
-                    sizes),
+    **dict.fromkeys(
+        _names("FloatTensor DoubleTensor LongTensor IntTensor BoolTensor ByteTensor"), sizes
+    ),
 }
 
 #: Tensor methods whose arguments follow the torch function's, the tensor as the object.
 METHOD_ONLY: dict[str, Builder] = {
-    **dict.fromkeys(_names("""
+    **dict.fromkeys(
+        _names("""
         clone detach detach_ contiguous cpu float double half long int bool zero_ relu_ sigmoid_
         tanh_ exp_ sqrt_ neg_ abs_ log_ floor_ ceil_ round_ sign_ random_ exponential_
-        bernoulli_ normal_ uniform_ tolist numpy requires_grad_"""), unary),
+        bernoulli_ normal_ uniform_ tolist numpy requires_grad_"""),
+        unary,
+    ),
     "t_": lambda d: ([d.x(d.shape(1, 2))], {}),
-    **dict.fromkeys(_names("add_ sub_ mul_ div_ pow_ copy_"), lambda d: (lambda x: (
-        [x, d.x(tuple(x.shape)[d.n(0, x.ndim):])], {}))(d.x())),
+    **dict.fromkeys(
+        _names("add_ sub_ mul_ div_ pow_ copy_"),
+        lambda d: (lambda x: ([x, d.x(tuple(x.shape)[d.n(0, x.ndim) :])], {}))(d.x()),
+    ),
     **dict.fromkeys(_names("squeeze_ unsqueeze_"), with_dim),
     "view": lambda d: ([d.x(), -1], {}),
     "view_as": lambda d: (lambda x: ([x, x.reshape(-1)], {}))(d.x()),
     "reshape_as": lambda d: (lambda x: ([x, x.reshape(-1)], {}))(d.x()),
     "unflatten": lambda d: (lambda n: ([d.x((n * 2,)), 0, (n, 2)], {}))(d.n()),
     "expand": lambda d: ([d.x((1, d.n())), d.n(1, 8), -1], {}),
-    "expand_as": lambda d: (lambda a, b: ([a, torch.empty(torch.broadcast_shapes(
-        a.shape, b.shape))], {}))(*d.pair()),
-    "repeat": lambda d: (lambda x: ([x, *(d.n(1, 3) for _ in range(x.ndim + d.n(0, 1)))],
-                                    {}))(d.x()),
+    "expand_as": lambda d: (
+        lambda a, b: ([a, torch.empty(torch.broadcast_shapes(a.shape, b.shape))], {})
+    )(*d.pair()),
+    "repeat": lambda d: (lambda x: ([x, *(d.n(1, 3) for _ in range(x.ndim + d.n(0, 1)))], {}))(
+        d.x()
+    ),
     "to": lambda d: ([d.x(), torch.float64], {}),
     "type_as": lambda d: ([d.x(), torch.zeros(1, dtype=torch.float64)], {}),
     "new_zeros": lambda d: ([d.x(), d.shape()], {}),
@@ -310,8 +341,9 @@ METHOD_ONLY: dict[str, Builder] = {
     "new_empty": lambda d: ([d.x(), d.shape()], {}),
     "new_full": lambda d: ([d.x(), d.shape(), 2.0], {}),
     "new_tensor": lambda d: ([d.x(), torch.rand(d.shape()).tolist()], {}),
-    "sum_to_size": lambda d: (lambda a, b: ([torch.empty(torch.broadcast_shapes(
-        a.shape, b.shape)), b.shape], {}))(*d.pair()),
+    "sum_to_size": lambda d: (
+        lambda a, b: ([torch.empty(torch.broadcast_shapes(a.shape, b.shape)), b.shape], {})
+    )(*d.pair()),
     "fill_": lambda d: ([d.x(), 2.0], {}),
     "clamp_": lambda d: ([d.x(), 0.6, 1.2], {}),
     "clamp_min_": lambda d: ([d.x(), 0.6], {}),
@@ -327,8 +359,11 @@ METHOD_ONLY: dict[str, Builder] = {
     "where": lambda d: (lambda a, b: ([a, a > 1.0, b], {}))(*d.pair()),
     "lerp_": lambda d: (lambda x: ([x, d.x(tuple(x.shape)), 0.5], {}))(d.x()),
     "transpose_": lambda d: (lambda x: ([x, 0, x.ndim - 1], {}))(d.x()),
-    **dict.fromkeys(_names("""
-        size dim nelement element_size is_contiguous stride is_inference"""), unary),
+    **dict.fromkeys(
+        _names("""
+        size dim nelement element_size is_contiguous stride is_inference"""),
+        unary,
+    ),
     "item": lambda d: ([d.x((1,) * d.n(0, 2))], {}),
     "type": lambda d: ([d.x(), d.pick([torch.float64, torch.DoubleTensor])], {}),
 }
@@ -341,6 +376,7 @@ def tensor_method(name: str) -> Callable[[Draw], Call]:
         args, kwargs = builder(d)
         target = args[0]
         return Call(getattr(target, name), args[1:], kwargs, target)
+
     return build
 
 
@@ -350,10 +386,12 @@ def torch_function(name: str, namespace: Any = torch) -> Callable[[Draw], Call]:
     def build(d: Draw) -> Call:
         args, kwargs = builder(d)
         return Call(getattr(namespace, name), args, kwargs)
+
     return build
 
 
 # ---------------------------------------------------------------- torch.nn.functional
+
 
 def images(d: Draw, channels: int | None = None) -> torch.Tensor:
     return d.x((d.n(1, 2), channels or d.n(1, 3), d.n(4, 9), d.n(4, 9)))
@@ -372,29 +410,40 @@ def conv(d: Draw, dims: int, transposed: bool = False) -> tuple[list[Any], dict]
     cin, cout, k = d.n(1, 3), d.n(1, 4), d.n(1, 3)
     x = d.x((d.n(1, 2), cin, *(d.n(5, 9) for _ in range(dims))))  # (>= a dilated kernel)
     weight = d.x((cin, cout, *[k] * dims) if transposed else (cout, cin, *[k] * dims))
-    return [x, weight], {"stride": d.n(1, 3), "padding": d.n(0, 1),
-                         **({"output_padding": 0} if transposed else {}),
-                         "dilation": d.n(1, 2)}
+    return [x, weight], {
+        "stride": d.n(1, 3),
+        "padding": d.n(0, 1),
+        **({"output_padding": 0} if transposed else {}),
+        "dilation": d.n(1, 2),
+    }
 
 
 def pool(d: Draw, dims: int) -> tuple[list[Any], dict]:
     k = d.n(1, 3)
     x = d.x((d.n(1, 2), d.n(1, 3), *(d.n(4, 9) for _ in range(dims))))
-    return [x, k], {"stride": d.pick([None, 1, 2]), "padding": d.n(0, k // 2),
-                    "ceil_mode": d.data.draw(st.booleans())}
+    return [x, k], {
+        "stride": d.pick([None, 1, 2]),
+        "padding": d.n(0, k // 2),
+        "ceil_mode": d.data.draw(st.booleans()),
+    }
 
 
 FUNCTIONAL_CASES: dict[str, Builder] = {
-    **dict.fromkeys(_names("""
+    **dict.fromkeys(
+        _names("""
         relu relu6 leaky_relu gelu sigmoid tanh softplus elu selu silu mish hardtanh
-        logsigmoid dropout"""), unary),
+        logsigmoid dropout"""),
+        unary,
+    ),
     "normalize": lambda d: ([d.x()], {"dim": -1}),
     **dict.fromkeys(_names("softmax log_softmax"), with_dim),
     "threshold": lambda d: ([d.x(), 1.0, 0.0], {}),
-    "linear": lambda d: (lambda k, n: ([d.x((*d.shape(1, 2), k)), d.x((n, k)), d.x((n,))],
-                                       {}))(d.n(), d.n()),
-    "bilinear": lambda d: (lambda a, b, o, n: ([d.x((n, a)), d.x((n, b)), d.x((o, a, b))],
-                                               {}))(d.n(), d.n(), d.n(), d.n()),
+    "linear": lambda d: (lambda k, n: ([d.x((*d.shape(1, 2), k)), d.x((n, k)), d.x((n,))], {}))(
+        d.n(), d.n()
+    ),
+    "bilinear": lambda d: (lambda a, b, o, n: ([d.x((n, a)), d.x((n, b)), d.x((o, a, b))], {}))(
+        d.n(), d.n(), d.n(), d.n()
+    ),
     "conv1d": lambda d: conv(d, 1),
     "conv2d": lambda d: conv(d, 2),
     "conv_transpose2d": lambda d: conv(d, 2, transposed=True),
@@ -405,29 +454,36 @@ FUNCTIONAL_CASES: dict[str, Builder] = {
     "adaptive_avg_pool1d": lambda d: ([d.x((d.n(1, 2), d.n(1, 3), d.n(4, 9))), d.n(1, 6)], {}),
     "adaptive_avg_pool2d": lambda d: ([images(d), (d.n(1, 6), d.n(1, 6))], {}),
     "adaptive_max_pool2d": lambda d: ([images(d), d.n(1, 6)], {}),
-    "batch_norm": lambda d: (lambda x: ([x, torch.zeros(x.shape[1]), torch.ones(x.shape[1])],
-                                        {"training": True}))(images(d)),
+    "batch_norm": lambda d: (
+        lambda x: ([x, torch.zeros(x.shape[1]), torch.ones(x.shape[1])], {"training": True})
+    )(images(d)),
     "layer_norm": lambda d: (lambda x: ([x, tuple(x.shape[-1:])], {}))(d.x()),
     "group_norm": lambda d: ([images(d, 4), d.pick([1, 2, 4])], {}),
     "embedding": lambda d: ([d.ints(7, d.shape()), d.x((7, d.n()))], {}),
     "one_hot": lambda d: ([d.ints(5, d.shape())], {"num_classes": d.pick([-1, 5, 9])}),
-    "pad": lambda d: (lambda x: ([x, tuple(d.n(0, 3) for _ in range(2 * d.n(1, x.ndim)))],
-                                 {}))(d.x()),
-    **dict.fromkeys(_names("mse_loss l1_loss smooth_l1_loss huber_loss"),
-                    lambda d: (lambda x: ([x, d.x(tuple(x.shape))], reduced(d)))(d.x())),
+    "pad": lambda d: (lambda x: ([x, tuple(d.n(0, 3) for _ in range(2 * d.n(1, x.ndim)))], {}))(
+        d.x()
+    ),
+    **dict.fromkeys(
+        _names("mse_loss l1_loss smooth_l1_loss huber_loss"),
+        lambda d: (lambda x: ([x, d.x(tuple(x.shape))], reduced(d)))(d.x()),
+    ),
     "cross_entropy": lambda d: (list(logits_and_labels(d)), reduced(d)),
     "nll_loss": lambda d: (list(logits_and_labels(d)), reduced(d)),
-    "binary_cross_entropy": lambda d: (lambda x: ([x / 2, torch.rand(x.shape)], reduced(d)))(
-        d.x()),
-    "binary_cross_entropy_with_logits": lambda d: (lambda x: ([x, torch.rand(x.shape)],
-                                                              reduced(d)))(d.x()),
+    "binary_cross_entropy": lambda d: (lambda x: ([x / 2, torch.rand(x.shape)], reduced(d)))(d.x()),
+    "binary_cross_entropy_with_logits": lambda d: (
+        lambda x: ([x, torch.rand(x.shape)], reduced(d))
+    )(d.x()),
     "kl_div": lambda d: (lambda x: ([x.log(), torch.rand(x.shape)], reduced(d)))(d.x()),
     "cosine_similarity": lambda d: (lambda x: ([x, d.x(tuple(x.shape))], {}))(d.x((d.n(), 4))),
     "pairwise_distance": lambda d: (lambda x: ([x, d.x(tuple(x.shape))], {}))(d.x((d.n(), 4))),
-    "scaled_dot_product_attention": lambda d: (lambda b, lq, lk, e: (
-        [d.x((b, lq, e)), d.x((b, lk, e)), d.x((b, lk, e))], {}))(d.n(), d.n(), d.n(), d.n()),
-    "interpolate": lambda d: ([images(d)], d.pick([{"scale_factor": d.n(1, 3)},
-                                                   {"size": (d.n(1, 12), d.n(1, 12))}])),
+    "scaled_dot_product_attention": lambda d: (
+        lambda b, lq, lk, e: ([d.x((b, lq, e)), d.x((b, lk, e)), d.x((b, lk, e))], {})
+    )(d.n(), d.n(), d.n(), d.n()),
+    "interpolate": lambda d: (
+        [images(d)],
+        d.pick([{"scale_factor": d.n(1, 3)}, {"size": (d.n(1, 12), d.n(1, 12))}]),
+    ),
 }
 
 
@@ -445,84 +501,170 @@ def loss(cls: type, make: Builder) -> Layer:
     def build(d: Draw) -> tuple[type, list[Any], dict, list[Any]]:
         inputs, kwargs = make(d)
         return cls, [], kwargs, inputs
+
+    return build
+
+
+def recurrent(cls: type, cell: bool) -> Layer:
+    """A recurrent layer: a cell takes (N, input) rows, a layer (L, N, input) sequences."""
+
+    def build(d: Draw) -> tuple[type, list[Any], dict, list[Any]]:
+        i, h = d.n(), d.n()
+        if cell:
+            return cls, [i, h], {}, [d.x((d.n(), i))]
+        return (
+            cls,
+            [i, h],
+            {"num_layers": d.n(1, 2), "batch_first": d.data.draw(st.booleans())},
+            [d.x((d.n(), d.n(), i))],
+        )
+
     return build
 
 
 NN_CASES: dict[str, Layer] = {
     "Linear": lambda d: (lambda i, o: (nn.Linear, [i, o], {}, [d.x((*d.shape(1, 2), i))]))(
-        d.n(1, 8), d.n(1, 8)),
-    "Bilinear": lambda d: (lambda a, b, o: (nn.Bilinear, [a, b, o], {},
-                                            [d.x((3, a)), d.x((3, b))]))(d.n(), d.n(), d.n()),
-    "Conv1d": lambda d: (lambda c, o, k: (nn.Conv1d, [c, o, k], {"padding": d.n(0, 1)},
-                                          [d.x((d.n(1, 2), c, d.n(3, 9)))]))(
-        d.n(1, 3), d.n(1, 4), d.n(1, 3)),
-    "Conv2d": lambda d: (lambda c, o, k, g: (nn.Conv2d, [c * g, o * g, k], {
-        "stride": d.n(1, 2), "padding": d.n(0, 1), "groups": g}, [images(d, c * g)]))(
-        d.n(1, 3), d.n(1, 3), d.n(1, 3), d.n(1, 2)),
-    "ConvTranspose2d": lambda d: (lambda c, o, k: (nn.ConvTranspose2d, [c, o, k], {
-        "stride": d.n(1, 3), "padding": d.n(0, 1)}, [images(d, c)]))(
-        d.n(1, 3), d.n(1, 3), d.n(1, 3)),
+        d.n(1, 8), d.n(1, 8)
+    ),
+    "Bilinear": lambda d: (
+        lambda a, b, o: (nn.Bilinear, [a, b, o], {}, [d.x((3, a)), d.x((3, b))])
+    )(d.n(), d.n(), d.n()),
+    "Conv1d": lambda d: (
+        lambda c, o, k: (
+            nn.Conv1d,
+            [c, o, k],
+            {"padding": d.n(0, 1)},
+            [d.x((d.n(1, 2), c, d.n(3, 9)))],
+        )
+    )(d.n(1, 3), d.n(1, 4), d.n(1, 3)),
+    "Conv2d": lambda d: (
+        lambda c, o, k, g: (
+            nn.Conv2d,
+            [c * g, o * g, k],
+            {"stride": d.n(1, 2), "padding": d.n(0, 1), "groups": g},
+            [images(d, c * g)],
+        )
+    )(d.n(1, 3), d.n(1, 3), d.n(1, 3), d.n(1, 2)),
+    "ConvTranspose2d": lambda d: (
+        lambda c, o, k: (
+            nn.ConvTranspose2d,
+            [c, o, k],
+            {"stride": d.n(1, 3), "padding": d.n(0, 1)},
+            [images(d, c)],
+        )
+    )(d.n(1, 3), d.n(1, 3), d.n(1, 3)),
     "MaxPool1d": lambda d: (nn.MaxPool1d, [d.n(1, 3)], {}, [d.x((2, 3, d.n(3, 9)))]),
     "MaxPool2d": lambda d: (nn.MaxPool2d, [d.n(1, 3)], {"stride": d.n(1, 2)}, [images(d)]),
     "AvgPool1d": lambda d: (nn.AvgPool1d, [d.n(1, 3)], {}, [d.x((2, 3, d.n(3, 9)))]),
     "AvgPool2d": lambda d: (nn.AvgPool2d, [d.n(1, 3)], {"ceil_mode": True}, [images(d)]),
-    "AdaptiveAvgPool1d": lambda d: (nn.AdaptiveAvgPool1d, [d.n(1, 6)], {},
-                                    [d.x((2, 3, d.n(3, 9)))]),
+    "AdaptiveAvgPool1d": lambda d: (
+        nn.AdaptiveAvgPool1d,
+        [d.n(1, 6)],
+        {},
+        [d.x((2, 3, d.n(3, 9)))],
+    ),
     "AdaptiveAvgPool2d": lambda d: (nn.AdaptiveAvgPool2d, [d.n(1, 6)], {}, [images(d)]),
-    "AdaptiveMaxPool2d": lambda d: (nn.AdaptiveMaxPool2d, [(d.n(1, 6), d.n(1, 6))], {},
-                                    [images(d)]),
+    "AdaptiveMaxPool2d": lambda d: (
+        nn.AdaptiveMaxPool2d,
+        [(d.n(1, 6), d.n(1, 6))],
+        {},
+        [images(d)],
+    ),
     "BatchNorm1d": lambda d: (lambda c: (nn.BatchNorm1d, [c], {}, [d.x((d.n(2, 6), c))]))(d.n()),
     "BatchNorm2d": lambda d: (lambda c: (nn.BatchNorm2d, [c], {}, [images(d, c)]))(d.n()),
-    "LayerNorm": lambda d: (lambda x: (nn.LayerNorm, [tuple(x.shape[-d.n(1, x.ndim):])], {},
-                                       [x]))(d.x()),
+    "LayerNorm": lambda d: (lambda x: (nn.LayerNorm, [tuple(x.shape[-d.n(1, x.ndim) :])], {}, [x]))(
+        d.x()
+    ),
     "GroupNorm": lambda d: (nn.GroupNorm, [2, 4], {}, [images(d, 4)]),
     "Dropout": activation(nn.Dropout, 0.5),
     "Dropout2d": lambda d: (nn.Dropout2d, [0.5], {}, [images(d)]),
-    "Embedding": lambda d: (lambda n, e: (nn.Embedding, [n, e], {},
-                                          [d.ints(n, d.shape())]))(d.n(1, 30), d.n()),
+    "Embedding": lambda d: (lambda n, e: (nn.Embedding, [n, e], {}, [d.ints(n, d.shape())]))(
+        d.n(1, 30), d.n()
+    ),
     "Flatten": lambda d: (nn.Flatten, [], {}, [d.x(d.shape(2, 4))]),
     "Unflatten": lambda d: (lambda n: (nn.Unflatten, [1, (n, 2)], {}, [d.x((3, 2 * n))]))(d.n()),
     "Identity": activation(nn.Identity),
-    **{name: activation(getattr(nn, name)) for name in _names("""
+    **{
+        name: activation(getattr(nn, name))
+        for name in _names("""
         ReLU ReLU6 LeakyReLU ELU SELU SiLU Mish Tanh Sigmoid GELU Softplus Hardtanh
-        LogSigmoid""")},
+        LogSigmoid""")
+    },
     "PReLU": lambda d: (lambda c: (nn.PReLU, [c], {}, [d.x((2, c, 3))]))(d.n(1, 6)),
     "Softmax": lambda d: (nn.Softmax, [-1], {}, [d.x()]),
     "LogSoftmax": lambda d: (nn.LogSoftmax, [-1], {}, [d.x()]),
     "Threshold": activation(nn.Threshold, 1.0, 0.0),
-    "Sequential": lambda d: (lambda i, h, o: (nn.Sequential, [nn.Linear(i, h), nn.Tanh(),
-                                                              nn.Linear(h, o)], {},
-                                              [d.x((d.n(), i))]))(d.n(), d.n(1, 8), d.n()),
-    **{name: (lambda name: lambda d: (lambda i, h: (getattr(nn, name), [i, h], {},
-                                                    [d.x((d.n(), i))]))(d.n(), d.n()))(name)
-       for name in ("RNNCell", "LSTMCell", "GRUCell")},
-    **{name: (lambda name: lambda d: (lambda i, h: (getattr(nn, name), [i, h], {
-        "num_layers": d.n(1, 2), "batch_first": d.data.draw(st.booleans())},
-        [d.x((d.n(), d.n(), i))]))(d.n(), d.n()))(name) for name in ("RNN", "LSTM", "GRU")},
-    "MultiheadAttention": lambda d: (lambda e, lq, s: (nn.MultiheadAttention, [2 * e, 2], {}, [
-        d.x((lq, 2, 2 * e)), d.x((s, 2, 2 * e)), d.x((s, 2, 2 * e))]))(d.n(), d.n(), d.n()),
-    "TransformerEncoderLayer": lambda d: (lambda e: (nn.TransformerEncoderLayer, [2 * e, 2], {
-        "dim_feedforward": d.n(1, 16)}, [d.x((d.n(), 2, 2 * e))]))(d.n()),
-    "TransformerEncoder": lambda d: (lambda e: (nn.TransformerEncoder, [
-        nn.TransformerEncoderLayer(2 * e, 2, dim_feedforward=8), d.n(1, 3)],
-        {"enable_nested_tensor": False}, [d.x((d.n(), 2, 2 * e))]))(d.n()),
-    "Upsample": lambda d: (nn.Upsample, [], d.pick([{"scale_factor": d.n(1, 3)},
-                                                    {"size": (d.n(1, 12), d.n(1, 12))}]),
-                           [images(d)]),
-    **{name: loss(getattr(nn, name), FUNCTIONAL_CASES[fname]) for name, fname in (
-        ("MSELoss", "mse_loss"), ("L1Loss", "l1_loss"), ("SmoothL1Loss", "smooth_l1_loss"),
-        ("HuberLoss", "huber_loss"), ("CrossEntropyLoss", "cross_entropy"),
-        ("NLLLoss", "nll_loss"), ("BCELoss", "binary_cross_entropy"),
-        ("BCEWithLogitsLoss", "binary_cross_entropy_with_logits"), ("KLDivLoss", "kl_div"))},
-    "CosineSimilarity": lambda d: (nn.CosineSimilarity, [], {},
-                                   FUNCTIONAL_CASES["cosine_similarity"](d)[0]),
+    "Sequential": lambda d: (
+        lambda i, h, o: (
+            nn.Sequential,
+            [nn.Linear(i, h), nn.Tanh(), nn.Linear(h, o)],
+            {},
+            [d.x((d.n(), i))],
+        )
+    )(d.n(), d.n(1, 8), d.n()),
+    **{
+        name: recurrent(getattr(nn, name), cell=True) for name in ("RNNCell", "LSTMCell", "GRUCell")
+    },
+    **{name: recurrent(getattr(nn, name), cell=False) for name in ("RNN", "LSTM", "GRU")},
+    "MultiheadAttention": lambda d: (
+        lambda e, lq, s: (
+            nn.MultiheadAttention,
+            [2 * e, 2],
+            {},
+            [d.x((lq, 2, 2 * e)), d.x((s, 2, 2 * e)), d.x((s, 2, 2 * e))],
+        )
+    )(d.n(), d.n(), d.n()),
+    "TransformerEncoderLayer": lambda d: (
+        lambda e: (
+            nn.TransformerEncoderLayer,
+            [2 * e, 2],
+            {"dim_feedforward": d.n(1, 16)},
+            [d.x((d.n(), 2, 2 * e))],
+        )
+    )(d.n()),
+    "TransformerEncoder": lambda d: (
+        lambda e: (
+            nn.TransformerEncoder,
+            [nn.TransformerEncoderLayer(2 * e, 2, dim_feedforward=8), d.n(1, 3)],
+            {"enable_nested_tensor": False},
+            [d.x((d.n(), 2, 2 * e))],
+        )
+    )(d.n()),
+    "Upsample": lambda d: (
+        nn.Upsample,
+        [],
+        d.pick([{"scale_factor": d.n(1, 3)}, {"size": (d.n(1, 12), d.n(1, 12))}]),
+        [images(d)],
+    ),
+    **{
+        name: loss(getattr(nn, name), FUNCTIONAL_CASES[fname])
+        for name, fname in (
+            ("MSELoss", "mse_loss"),
+            ("L1Loss", "l1_loss"),
+            ("SmoothL1Loss", "smooth_l1_loss"),
+            ("HuberLoss", "huber_loss"),
+            ("CrossEntropyLoss", "cross_entropy"),
+            ("NLLLoss", "nll_loss"),
+            ("BCELoss", "binary_cross_entropy"),
+            ("BCEWithLogitsLoss", "binary_cross_entropy_with_logits"),
+            ("KLDivLoss", "kl_div"),
+        )
+    },
+    "CosineSimilarity": lambda d: (
+        nn.CosineSimilarity,
+        [],
+        {},
+        FUNCTIONAL_CASES["cosine_similarity"](d)[0],
+    ),
 }
 
 
 # ---------------------------------------------------------------- numpy
 
+
 def as_numpy(builder: Builder) -> Builder:
     """A torch case's arguments as numpy's: each tensor an array."""
+
     def convert(v: Any) -> Any:
         if isinstance(v, torch.Tensor):
             return v.numpy().astype(np.float64) if v.is_floating_point() else v.numpy()
@@ -533,6 +675,7 @@ def as_numpy(builder: Builder) -> Builder:
     def build(d: Draw) -> tuple[list[Any], dict]:
         args, kwargs = builder(d)
         return [convert(a) for a in args], {k: convert(v) for k, v in kwargs.items()}
+
     return build
 
 
@@ -544,18 +687,23 @@ def np_reduction(d: Draw) -> tuple[list[Any], dict]:
 
 
 NUMPY_CASES: dict[str, Builder] = {
-    **dict.fromkeys(_names("""
+    **dict.fromkeys(
+        _names("""
         exp log sqrt tanh sin cos abs isnan isinf round floor ceil sign square negative
         reciprocal exp2 expm1 log1p log2 log10 sinh cosh arctan absolute sort argsort unique
         count_nonzero nonzero flatnonzero squeeze zeros_like ones_like empty_like"""),
-        lambda d: ([d.a()], {})),
+        lambda d: ([d.a()], {}),
+    ),
     **dict.fromkeys(_names("arcsin arccos"), lambda d: ([d.a() - 1.0], {})),
-    **dict.fromkeys(_names("""
+    **dict.fromkeys(
+        _names("""
         maximum minimum power isclose multiply add subtract divide true_divide arctan2"""),
-        as_numpy(binary)),
+        as_numpy(binary),
+    ),
     **dict.fromkeys(_names("sum mean std var max min prod median argmax argmin"), np_reduction),
-    **dict.fromkeys(_names("cumsum cumprod diff"),
-                    lambda d: (lambda a: ([a], {"axis": d.dim(a)}))(d.a())),
+    **dict.fromkeys(
+        _names("cumsum cumprod diff"), lambda d: (lambda a: ([a], {"axis": d.dim(a)}))(d.a())
+    ),
     **dict.fromkeys(_names("concatenate stack vstack hstack"), as_numpy(joins)),
     **dict.fromkeys(_names("zeros ones empty"), lambda d: ([d.shape()], {})),
     "dot": as_numpy(TORCH_CASES["mm"]),
@@ -568,8 +716,9 @@ NUMPY_CASES: dict[str, Builder] = {
     "full": lambda d: ([d.shape(), 0.5], {}),
     "full_like": lambda d: ([d.a(), 0.5], {}),
     "arange": lambda d: ([0.5 * d.n(0, 10), d.n(10, 40), d.pick([1, 0.5, 3])], {}),
-    "linspace": lambda d: d.pick([([0.0, 1.0, d.n(1, 400)], {}), ([0.0, 1.0], {"num": d.n(1, 400)}),
-                                  ([0.0, 1.0], {})]),
+    "linspace": lambda d: d.pick(
+        [([0.0, 1.0, d.n(1, 400)], {}), ([0.0, 1.0], {"num": d.n(1, 400)}), ([0.0, 1.0], {})]
+    ),
     "eye": lambda d: ([d.n(1, 8)], d.pick([{}, {"M": d.n(1, 8)}])),
     "transpose": lambda d: ([d.a()], {}),
     "reshape": lambda d: ([d.a(), -1], {}),
@@ -590,8 +739,9 @@ NUMPY_RANDOM_CASES: dict[str, Builder] = {
     "randint": lambda d: ([0, d.n(1, 20)], {"size": d.shape()}),
     "normal": lambda d: ([0.0, 1.0, d.shape()], {}),
     "uniform": lambda d: d.pick([([0.0, 1.0, d.shape()], {}), ([], {"size": d.shape()})]),
-    "choice": lambda d: d.pick([([d.n(1, 20), d.shape()], {}),
-                                ([d.a((d.n(1, 20),))], {"size": d.n(1, 40)})]),
+    "choice": lambda d: d.pick(
+        [([d.n(1, 20), d.shape()], {}), ([d.a((d.n(1, 20),))], {"size": d.n(1, 40)})]
+    ),
     "permutation": lambda d: d.pick([([d.n(1, 40)], {}), ([d.a()], {})]),
     "shuffle": lambda d: ([d.a()], {}),
 }
@@ -610,9 +760,10 @@ RNG_CASES: dict[str, Builder] = {
 
 NDARRAY_CASES: dict[str, Builder] = {
     **dict.fromkeys(_names("sum mean max min std var argmax argmin prod"), np_reduction),
-    **dict.fromkeys(_names("copy flatten transpose round squeeze tolist any all"),
-                    lambda d: ([d.a((1,) * d.n(0, 2)) if d.data.draw(st.booleans()) else d.a()],
-                               {})),
+    **dict.fromkeys(
+        _names("copy flatten transpose round squeeze tolist any all"),
+        lambda d: ([d.a((1,) * d.n(0, 2)) if d.data.draw(st.booleans()) else d.a()], {}),
+    ),
     "item": lambda d: ([d.a((1,) * d.n(0, 2))], {}),
     "reshape": lambda d: ([d.a(), -1], {}),
     "astype": lambda d: ([d.a(), np.float32], {}),
@@ -631,12 +782,16 @@ LINALG_CASES: dict[str, Builder] = {
 }
 
 NUMPY_LINALG_CASES: dict[str, Builder] = {
-    name: as_numpy(LINALG_CASES[name]) for name in ("norm", "inv", "det", "solve")}
+    name: as_numpy(LINALG_CASES[name]) for name in ("norm", "inv", "det", "solve")
+}
 
 NN_INIT_CASES: dict[str, Builder] = {
-    **dict.fromkeys(_names("""
+    **dict.fromkeys(
+        _names("""
         xavier_uniform_ xavier_normal_ kaiming_uniform_ kaiming_normal_ zeros_ ones_ normal_
-        uniform_ orthogonal_ eye_"""), lambda d: ([d.x((d.n(), d.n()))], {})),
+        uniform_ orthogonal_ eye_"""),
+        lambda d: ([d.x((d.n(), d.n()))], {}),
+    ),
     "constant_": lambda d: ([d.x(), 0.5], {}),
     "calculate_gain": lambda d: ([d.pick(["relu", "tanh", "linear"])], {}),
 }
@@ -654,34 +809,49 @@ NN_UTILS_CASES: dict[str, Builder] = {
     "clip_grad_norm_": lambda d: ([parameters(d), 1.0], {}),
     "clip_grad_value_": lambda d: ([parameters(d), 1.0], {}),
     "parameters_to_vector": lambda d: ([parameters(d)], {}),
-    "vector_to_parameters": lambda d: (lambda ps: ([torch.cat([p.detach().reshape(-1)
-                                                               for p in ps]), ps], {}))(
-        parameters(d)),
+    "vector_to_parameters": lambda d: (
+        lambda ps: ([torch.cat([p.detach().reshape(-1) for p in ps]), ps], {})
+    )(parameters(d)),
 }
 
 AUTOGRAD_FUNCTIONAL_CASES: dict[str, Builder] = {
-    **dict.fromkeys(_names("jacobian hessian"), lambda d: ([lambda x: (x ** 2).sum(), d.x()],
-                                                           {})),
-    **dict.fromkeys(_names("vjp jvp"), lambda d: (lambda x: (
-        [lambda x: (x ** 3).sum() * x, x, torch.ones_like(x)], {}))(d.x())),
-    **dict.fromkeys(_names("vhp hvp"), lambda d: (lambda x: (
-        [lambda x: (x ** 3).sum(), x, torch.ones_like(x)], {}))(d.x())),
+    **dict.fromkeys(_names("jacobian hessian"), lambda d: ([lambda x: (x**2).sum(), d.x()], {})),
+    **dict.fromkeys(
+        _names("vjp jvp"),
+        lambda d: (lambda x: ([lambda x: (x**3).sum() * x, x, torch.ones_like(x)], {}))(d.x()),
+    ),
+    **dict.fromkeys(
+        _names("vhp hvp"),
+        lambda d: (lambda x: ([lambda x: (x**3).sum(), x, torch.ones_like(x)], {}))(d.x()),
+    ),
 }
 
 #: The string methods: the object, and the arguments.
 STR_CASES: dict[str, Callable[[Draw], tuple[str, list[Any]]]] = {
-    **dict.fromkeys(_names("""
+    **dict.fromkeys(
+        _names("""
         upper lower title capitalize strip lstrip rstrip split rsplit splitlines isdigit isalpha
-        """), lambda d: (d.pick(["ab ß", " x\ny ", "ﬁ straße", "ǰ"]) * d.n(1, 4), [])),
-    **dict.fromkeys(_names("startswith endswith find count"),
-                    lambda d: ("abcab" * d.n(1, 3), [d.pick(["a", "ab", "", "z"])])),
+        """),
+        lambda d: (d.pick(["ab ß", " x\ny ", "ﬁ straße", "ǰ"]) * d.n(1, 4), []),
+    ),
+    **dict.fromkeys(
+        _names("startswith endswith find count"),
+        lambda d: ("abcab" * d.n(1, 3), [d.pick(["a", "ab", "", "z"])]),
+    ),
     **dict.fromkeys(_names("center ljust rjust"), lambda d: ("ab" * d.n(1, 3), [d.n(0, 40)])),
     "zfill": lambda d: ("-12" * d.n(1, 2), [d.n(0, 40)]),
-    "replace": lambda d: ("abab" * d.n(1, 3), [d.pick(["a", "ab", "", "b"]),
-                                               d.pick(["", "xyz", "q" * 9]),
-                                               *d.pick([[], [d.n(0, 3)], [-1]])]),
-    "join": lambda d: (d.pick(["", ", ", "--"]), [[d.pick(["a", "bc", ""]) * d.n(0, 3)
-                                                   for _ in range(d.n(0, 6))]]),
+    "replace": lambda d: (
+        "abab" * d.n(1, 3),
+        [
+            d.pick(["a", "ab", "", "b"]),
+            d.pick(["", "xyz", "q" * 9]),
+            *d.pick([[], [d.n(0, 3)], [-1]]),
+        ],
+    ),
+    "join": lambda d: (
+        d.pick(["", ", ", "--"]),
+        [[d.pick(["a", "bc", ""]) * d.n(0, 3) for _ in range(d.n(0, 6))]],
+    ),
 }
 
 
@@ -692,29 +862,40 @@ STR_CASES: dict[str, Callable[[Draw], tuple[str, list[Any]]]] = {
 #: (their work is priced where it happens: a batch of a DataLoader is indexing).
 NOT_PRICED: dict[str, dict[str, str]] = {
     "torch": {
-        **dict.fromkeys(_names("""
+        **dict.fromkeys(
+            _names("""
             float16 float32 float64 bfloat16 half float double int8 int16 int32 int64 uint8
-            long int bool complex64 cfloat Size device dtype"""), "a type"),
+            long int bool complex64 cfloat Size device dtype"""),
+            "a type",
+        ),
         **dict.fromkeys(_names("pi e inf nan"), "a constant"),
         **dict.fromkeys(_names("nn autograd optim linalg cuda utils backends"), "a namespace"),
-        **dict.fromkeys(_names("""
+        **dict.fromkeys(
+            _names("""
             manual_seed seed no_grad enable_grad inference_mode set_grad_enabled
             is_grad_enabled set_default_dtype get_default_dtype set_default_device
-            get_default_device Generator"""), "a mode or a seed"),
+            get_default_device Generator"""),
+            "a mode or a seed",
+        ),
         "set_printoptions": "a mode (printing is priced by max_stdout_bytes)",
         "broadcast_shapes": "sizes in, a size out",
     },
     "Tensor": {
-        **dict.fromkeys(_names("""
+        **dict.fromkeys(
+            _names("""
             grad requires_grad is_leaf grad_fn data retains_grad shape ndim dtype device
-            is_cuda T mT H"""), "an attribute read (a view at most)"),
+            is_cuda T mT H"""),
+            "an attribute read (a view at most)",
+        ),
         "backward": "a backward pass: priced by the graph it walks (test_attacks)",
         "register_hook": "keeps the program's function",
         "cuda": "a copy on the GPU, priced as the tensor (tests/test_gpu.py)",
     },
     "nn": {
-        **dict.fromkeys(_names("ModuleList ModuleDict ParameterList Module"),
-                        "a container of the program's own layers"),
+        **dict.fromkeys(
+            _names("ModuleList ModuleDict ParameterList Module"),
+            "a container of the program's own layers",
+        ),
         "Parameter": "wraps a tensor the program made",
         **dict.fromkeys(_names("functional init utils"), "a namespace"),
     },
@@ -765,6 +946,7 @@ def test_every_entry_of_the_allow_list_is_priced_here_or_says_why_not(namespace:
 
 # ---------------------------------------------------------------- the checks
 
+
 def made(result: Any) -> int:
     """Elements a call made: its largest array, or the Python values of a list it built."""
     if isinstance(result, torch.Tensor):
@@ -790,8 +972,11 @@ def priced_at_least_as_made(op: str, call: Call) -> None:
     assert flops >= work, f"{op}{shapes}: priced {flops:.3g} operations, did {work:.3g}"
 
 
-EACH = settings(max_examples=6, deadline=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.differing_executors])
+EACH = settings(
+    max_examples=6,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.differing_executors],
+)
 
 
 @pytest.mark.parametrize("name", sorted(TORCH_CASES))
@@ -841,8 +1026,9 @@ def test_a_sequential_prices_each_layer_on_its_real_input_before_it_runs(data: A
     below PyTorch's count."""
     _, layers, _, (x,) = NN_CASES["Sequential"](Draw(data))
     with torch.no_grad():
-        widest = max(t.numel() for t in itertools.accumulate(
-            layers, lambda h, layer: layer(h), initial=x))
+        widest = max(
+            t.numel() for t in itertools.accumulate(layers, lambda h, layer: layer(h), initial=x)
+        )
 
     def gate(limit: int) -> Gate:
         return Gate(Settings(max_tensor_elements=limit), Recorder(100, 2), lambda *a: None)
@@ -856,19 +1042,30 @@ def test_a_sequential_prices_each_layer_on_its_real_input_before_it_runs(data: A
     assert passing.flops >= counter.get_total_flops()
 
 
-@pytest.mark.parametrize(("namespace", "name"), [
-    *((ns, n) for ns, table in (("torch.linalg", LINALG_CASES), ("torch.nn.init", NN_INIT_CASES),
-                                ("torch.nn.utils", NN_UTILS_CASES),
-                                ("torch.autograd.functional", AUTOGRAD_FUNCTIONAL_CASES))
-      for n in sorted(table))])
+@pytest.mark.parametrize(
+    ("namespace", "name"),
+    [
+        *(
+            (ns, n)
+            for ns, table in (
+                ("torch.linalg", LINALG_CASES),
+                ("torch.nn.init", NN_INIT_CASES),
+                ("torch.nn.utils", NN_UTILS_CASES),
+                ("torch.autograd.functional", AUTOGRAD_FUNCTIONAL_CASES),
+            )
+            for n in sorted(table)
+        )
+    ],
+)
 @EACH
 @given(data=st.data())
 def test_each_torch_namespace_call(namespace: str, name: str, data: Any) -> None:
-    module, table = {"torch.linalg": (torch.linalg, LINALG_CASES),
-                     "torch.nn.init": (nn.init, NN_INIT_CASES),
-                     "torch.nn.utils": (nn.utils, NN_UTILS_CASES),
-                     "torch.autograd.functional": (torch.autograd.functional,
-                                                   AUTOGRAD_FUNCTIONAL_CASES)}[namespace]
+    module, table = {
+        "torch.linalg": (torch.linalg, LINALG_CASES),
+        "torch.nn.init": (nn.init, NN_INIT_CASES),
+        "torch.nn.utils": (nn.utils, NN_UTILS_CASES),
+        "torch.autograd.functional": (torch.autograd.functional, AUTOGRAD_FUNCTIONAL_CASES),
+    }[namespace]
     args, kwargs = table[name](Draw(data))
     priced_at_least_as_made(name, Call(getattr(module, name), args, kwargs))
 
@@ -884,15 +1081,22 @@ def test_gradient_checks_are_priced_as_jacobians(name: str, data: Any) -> None:
     assert call.fn(*call.args)
 
 
-@pytest.mark.parametrize(("namespace", "name"), [
-    *(("numpy", n) for n in sorted(NUMPY_CASES)),
-    *(("numpy.random", n) for n in sorted(NUMPY_RANDOM_CASES)),
-    *(("numpy.linalg", n) for n in sorted(NUMPY_LINALG_CASES))])
+@pytest.mark.parametrize(
+    ("namespace", "name"),
+    [
+        *(("numpy", n) for n in sorted(NUMPY_CASES)),
+        *(("numpy.random", n) for n in sorted(NUMPY_RANDOM_CASES)),
+        *(("numpy.linalg", n) for n in sorted(NUMPY_LINALG_CASES)),
+    ],
+)
 @EACH
 @given(data=st.data())
 def test_each_numpy_function(namespace: str, name: str, data: Any) -> None:
-    module, table = {"numpy": (np, NUMPY_CASES), "numpy.random": (np.random, NUMPY_RANDOM_CASES),
-                     "numpy.linalg": (np.linalg, NUMPY_LINALG_CASES)}[namespace]
+    module, table = {
+        "numpy": (np, NUMPY_CASES),
+        "numpy.random": (np.random, NUMPY_RANDOM_CASES),
+        "numpy.linalg": (np.linalg, NUMPY_LINALG_CASES),
+    }[namespace]
     args, kwargs = table[name](Draw(data))
     priced_at_least_as_made(name, Call(getattr(module, name), args, kwargs))
 
@@ -901,8 +1105,16 @@ def test_each_numpy_function(namespace: str, name: str, data: Any) -> None:
 @given(data=st.data())
 def test_numpy_grids(data: Any) -> None:
     d = Draw(data)
-    key = tuple(d.pick([slice(0, d.n(1, 9)), slice(d.n(0, 3), 9, d.n(1, 3)),
-                        slice(0, 1, complex(0, d.n(1, 9)))]) for _ in range(d.n(1, 3)))
+    key = tuple(
+        d.pick(
+            [
+                slice(0, d.n(1, 9)),
+                slice(d.n(0, 3), 9, d.n(1, 3)),
+                slice(0, 1, complex(0, d.n(1, 9))),
+            ]
+        )
+        for _ in range(d.n(1, 3))
+    )
     priced_at_least_as_made("mgrid", Call(operator.getitem, [np.mgrid, key], target=np.mgrid))
 
 
@@ -930,25 +1142,40 @@ def test_each_ndarray_method(name: str, data: Any) -> None:
 def test_each_string_method(name: str, data: Any) -> None:
     s, args = STR_CASES[name](Draw(data))
     result = getattr(s, name)(*args)
-    truth = len(result) if isinstance(result, str) else \
-        sum(map(len, result)) if isinstance(result, list) else 0
+    truth = (
+        len(result)
+        if isinstance(result, str)
+        else sum(map(len, result))
+        if isinstance(result, list)
+        else 0
+    )
     assert str_result_length(name, s, args, {}) >= truth, (name, s, args, result)
 
 
 @settings(max_examples=300, deadline=None)
-@given(value=st.one_of(st.text(max_size=20), st.integers(-10**30, 10**30),
-                       st.floats(allow_nan=True, allow_infinity=True)),
-       fill=st.sampled_from(["", "<", ">", "^", "*^", "0="]), sign=st.sampled_from(["", "+", " "]),
-       width=st.none() | st.integers(0, 400), precision=st.none() | st.integers(0, 400),
-       kind=st.sampled_from(["", "s", "d", "f", "e", "g", "%", ",", "_d", "x", "b"]))
-def test_format_fields(value: Any, fill: str, sign: str, width: int | None,
-                       precision: int | None, kind: str) -> None:
+@given(
+    value=st.one_of(
+        st.text(max_size=20),
+        st.integers(-(10**30), 10**30),
+        st.floats(allow_nan=True, allow_infinity=True),
+    ),
+    fill=st.sampled_from(["", "<", ">", "^", "*^", "0="]),
+    sign=st.sampled_from(["", "+", " "]),
+    width=st.none() | st.integers(0, 400),
+    precision=st.none() | st.integers(0, 400),
+    kind=st.sampled_from(["", "s", "d", "f", "e", "g", "%", ",", "_d", "x", "b"]),
+)
+def test_format_fields(
+    value: Any, fill: str, sign: str, width: int | None, precision: int | None, kind: str
+) -> None:
     """A format field (``f"{x:>9.3f}"``, ``'{:,}'.format(n)``) is priced from its spec
     before it is made: never below the text Python makes."""
     from chainlens.language.gate import format_length
 
-    spec = f"{fill}{sign}{'' if width is None else width}" \
-           f"{'' if precision is None else f'.{precision}'}{kind}"
+    spec = (
+        f"{fill}{sign}{'' if width is None else width}"
+        f"{'' if precision is None else f'.{precision}'}{kind}"
+    )
     try:
         text = format(value, spec)
     except (ValueError, TypeError):

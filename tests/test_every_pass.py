@@ -20,11 +20,14 @@ from chainlens.examples.catalog import examples
 from chainlens.explain.gradcheck import expected_from_run, run_check
 from chainlens.schema import Run
 from chainlens.settings import Settings
+
 from oracle import DTYPES, assert_view_equals, decode, run_plain_passes
 from training_programs import TRAINING
 
-SOURCES = {**{f"example:{e.id}": e.source for e in examples()},
-           **{f"training:{k}": v for k, v in TRAINING.items()}}
+SOURCES = {
+    **{f"example:{e.id}": e.source for e in examples()},
+    **{f"training:{k}": v for k, v in TRAINING.items()},
+}
 
 
 def pass_value(run: Run, index: int, node_id: str):  # noqa: ANN201
@@ -49,8 +52,9 @@ def assert_passes_match(run: Run, source: str) -> int:
             at = f"{where}, step {k + 1} ({truth.grad_fn})"
             assert_view_equals(step.grad_output, truth.grad_outputs[0], f"{at}: upstream")
             assert len(step.grad_inputs) == len(truth.grad_inputs), at
-            for slot, (got, want) in enumerate(zip(step.grad_inputs, truth.grad_inputs,
-                                                   strict=True)):
+            for slot, (got, want) in enumerate(
+                zip(step.grad_inputs, truth.grad_inputs, strict=True)
+            ):
                 if want is None:
                     assert got is None, f"{at}: downstream {slot} should be None"
                 else:
@@ -98,17 +102,26 @@ def test_the_numeric_check_is_about_the_runs_gradient(name: str) -> None:
     source = TRAINING[name]
     run = chainlens.run(source)
     k = last_recorded(run)
-    step = next(s for s in run.passes[k].steps
-                if s.grad_output is not None and not s.grad_inputs
-                and next(n for n in run.nodes if n.id == s.node).names)
+    step = next(
+        s
+        for s in run.passes[k].steps
+        if s.grad_output is not None
+        and not s.grad_inputs
+        and next(n for n in run.nodes if n.id == s.node).names
+    )
     wire = run.model_dump(mode="json")
-    result = run_check(source, "cpu", 0, Settings(), run.id, step.node, k, 2,
-                       expected_from_run(wire, step.node, k))
+    result = run_check(
+        source, "cpu", 0, Settings(), run.id, step.node, k, 2, expected_from_run(wire, step.node, k)
+    )
     (part,) = result["checked"]
     assert part["matches_run"] is True
-    received = torch.tensor(decode(step.grad_output.values),
-                            dtype=DTYPES[step.grad_output.dtype]).reshape(-1) \
-        if step.grad_output.values is not None else None
+    received = (
+        torch.tensor(decode(step.grad_output.values), dtype=DTYPES[step.grad_output.dtype]).reshape(
+            -1
+        )
+        if step.grad_output.values is not None
+        else None
+    )
     for e in part["elements"]:
         assert e["ok"] or e["kink"], (e, result["note"])
         if received is not None:

@@ -32,8 +32,8 @@ CASES: dict[str, tuple[Callable[[], list[torch.Tensor]], Callable[..., torch.Ten
     "mul_scalar": (lambda: [r(3)], lambda a: a * 3.0),
     "div": (lambda: [r(2, 3), r(3, positive=True)], lambda a, b: a / b),
     "neg": (lambda: [r(4)], lambda a: -a),
-    "pow_scalar": (lambda: [r(5)], lambda a: a ** 3),
-    "pow_tensor": (lambda: [r(2, 3, positive=True), r(3)], lambda a, b: a ** b),
+    "pow_scalar": (lambda: [r(5)], lambda a: a**3),
+    "pow_tensor": (lambda: [r(2, 3, positive=True), r(3)], lambda a, b: a**b),
     "exp": (lambda: [r(4)], torch.exp),
     "log": (lambda: [r(4, positive=True)], torch.log),
     "sqrt": (lambda: [r(4, positive=True)], torch.sqrt),
@@ -81,26 +81,42 @@ CASES: dict[str, tuple[Callable[[], list[torch.Tensor]], Callable[..., torch.Ten
     "select": (lambda: [r(3, 4)], lambda a: a[1]),
     "slice": (lambda: [r(3, 6)], lambda a: a[:, 1:5:2]),
     "index": (lambda: [r(4, 2)], lambda a: a[torch.tensor([0, 2, 2])]),
-    "masked_fill": (lambda: [r(3, 3)], lambda a: a.masked_fill(torch.eye(3, dtype=torch.bool), 0.0)),
+    "masked_fill": (
+        lambda: [r(3, 3)],
+        lambda a: a.masked_fill(torch.eye(3, dtype=torch.bool), 0.0),
+    ),
     "cat": (lambda: [r(2, 3), r(1, 3)], lambda a, b: torch.cat([a, b])),
     "stack": (lambda: [r(2, 3), r(2, 3)], lambda a, b: torch.stack([a, b], dim=1)),
     "split": (lambda: [r(4, 3)], lambda a: a.split(2, dim=0)[1]),
     "chunk": (lambda: [r(2, 6)], lambda a: a.chunk(3, dim=1)[0]),
     "clone": (lambda: [r(3)], torch.clone),
-    "conv2d": (lambda: [r(2, 2, 5, 5), r(3, 2, 3, 3), r(3)],
-               lambda x, w, b: F.conv2d(x, w, b, stride=2, padding=1)),
+    "conv2d": (
+        lambda: [r(2, 2, 5, 5), r(3, 2, 3, 3), r(3)],
+        lambda x, w, b: F.conv2d(x, w, b, stride=2, padding=1),
+    ),
     "conv1d": (lambda: [r(1, 2, 7), r(4, 2, 3), r(4)], lambda x, w, b: F.conv1d(x, w, b)),
     "max_pool2d": (lambda: [r(1, 2, 4, 4)], lambda x: F.max_pool2d(x, 2)),
     "avg_pool2d": (lambda: [r(1, 2, 4, 4)], lambda x: F.avg_pool2d(x, 2)),
     "softmax": (lambda: [r(2, 4)], lambda a: a.softmax(dim=1)),
     "log_softmax": (lambda: [r(2, 4)], lambda a: a.log_softmax(dim=1)),
     "nll_loss": (lambda: [r(3, 4)], lambda a: F.nll_loss(a, torch.tensor([0, 3, 1]))),
-    "nll_loss_sum": (lambda: [r(3, 4)], lambda a: F.nll_loss(a, torch.tensor([0, 3, 1]), reduction="sum")),
+    "nll_loss_sum": (
+        lambda: [r(3, 4)],
+        lambda a: F.nll_loss(a, torch.tensor([0, 3, 1]), reduction="sum"),
+    ),
     "mse_loss": (lambda: [r(2, 3), r(2, 3)], F.mse_loss),
-    "bce": (lambda: [r(2, 3)], lambda a: F.binary_cross_entropy(torch.sigmoid(a), torch.rand(2, 3, dtype=D))),
-    "bce_with_logits": (lambda: [r(2, 3)], lambda a: F.binary_cross_entropy_with_logits(a, torch.rand(2, 3, dtype=D))),
-    "batch_norm": (lambda: [r(4, 3, 2, 2), r(3), r(3)],
-                   lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True)),
+    "bce": (
+        lambda: [r(2, 3)],
+        lambda a: F.binary_cross_entropy(torch.sigmoid(a), torch.rand(2, 3, dtype=D)),
+    ),
+    "bce_with_logits": (
+        lambda: [r(2, 3)],
+        lambda a: F.binary_cross_entropy_with_logits(a, torch.rand(2, 3, dtype=D)),
+    ),
+    "batch_norm": (
+        lambda: [r(4, 3, 2, 2), r(3), r(3)],
+        lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True),
+    ),
     "layer_norm": (lambda: [r(2, 3, 4), r(4), r(4)], lambda x, w, b: F.layer_norm(x, (4,), w, b)),
     "embedding": (lambda: [r(5, 3)], lambda w: F.embedding(torch.tensor([[0, 4], [4, 1]]), w)),
     "dropout": (lambda: [r(4, 4)], lambda a: F.dropout(a, 0.5, training=True)),
@@ -115,7 +131,9 @@ def explain_output(fn: Callable[..., torch.Tensor], inputs: list[torch.Tensor]) 
     explainer = Explainer()
 
     def hook(grad_inputs: tuple, grad_outputs: tuple) -> None:
-        seen["formula"] = explainer(torch._C._current_autograd_node(), "n", grad_outputs, grad_inputs)
+        seen["formula"] = explainer(
+            torch._C._current_autograd_node(), "n", grad_outputs, grad_inputs
+        )
         rule = RULES.get(type(node).__name__)
         if rule is not None:
             seen["rule_grads"] = rule(Ctx(node, grad_outputs, grad_inputs)).grads
@@ -167,6 +185,7 @@ def test_large_gradients_are_compared_element_by_element(dtype: torch.dtype) -> 
     same.view(-1)[6] += 1
     assert not verify([same], [both])
 
+
 def test_broadcast_is_spelled_out() -> None:
     _, seen = explain_output(lambda a, b: a * b, [r(4, 3), r(3)])
     assert "summed over dimension 0" in seen["formula"]["note"]
@@ -179,7 +198,9 @@ def test_jacobian_fallback_for_an_op_without_rule() -> None:
     assert f["kind"] == "jacobian" and f["verified"]
     J = torch.tensor(f["jacobian"], dtype=D)
     assert J.shape == (8, 4)  # one row per output element, one column per input element
-    expected = torch.autograd.functional.jacobian(lambda a: a.repeat(2, 1), x.detach()).reshape(8, 4)
+    expected = torch.autograd.functional.jacobian(lambda a: a.repeat(2, 1), x.detach()).reshape(
+        8, 4
+    )
     torch.testing.assert_close(J, expected)
 
 
@@ -196,10 +217,9 @@ def steps_of(run: chainlens.Run) -> list:
     return [s for p in run.passes for s in p.steps]
 
 
-
-
 def test_every_example_step_is_verified() -> None:
     from chainlens.examples.catalog import examples
+
     unverified = []
     for ex in examples():
         run = chainlens.run(ex.source)
@@ -233,7 +253,9 @@ y.backward()
 def test_correct_custom_backward_is_not_flagged() -> None:
     run = chainlens.run(CUSTOM.format(factor=2))
     assert [d.code for d in run.diagnostics] == []
-    step = next(s for s in steps_of(run) if s.formula and s.formula.model_dump()["kind"] == "custom")
+    step = next(
+        s for s in steps_of(run) if s.formula and s.formula.model_dump()["kind"] == "custom"
+    )
     f = step.formula.model_dump()
     assert f["verified"] and "grad_output * 2 * x" in f["code"]
 
@@ -253,22 +275,25 @@ def test_wrong_custom_backward_is_caught_with_both_values() -> None:
 
 
 def test_vector_backward_jacobian_matches_torch() -> None:
-    src = ("import torch\nx = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)\n"
-           "w = torch.tensor([0.5, -1.0], requires_grad=True)\n"
-           "y = torch.stack([x.sum() * w[0], (x ** 2).sum() * w[1], x[0] * w[1]])\n"
-           "v = torch.tensor([1.0, 0.5, -2.0])\ny.backward(v)\n")
+    src = (
+        "import torch\nx = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)\n"
+        "w = torch.tensor([0.5, -1.0], requires_grad=True)\n"
+        "y = torch.stack([x.sum() * w[0], (x ** 2).sum() * w[1], x[0] * w[1]])\n"
+        "v = torch.tensor([1.0, 0.5, -2.0])\ny.backward(v)\n"
+    )
     run = chainlens.run(src)
     jac = run.passes[0].jacobian
     assert jac is not None and [leaf["verified"] for leaf in jac["leaves"]] == [True, True]
     x = torch.tensor([1.0, 2.0, 3.0])
     w = torch.tensor([0.5, -1.0])
-    f = lambda x, w: torch.stack([x.sum() * w[0], (x ** 2).sum() * w[1], x[0] * w[1]])  # noqa: E731
+    f = lambda x, w: torch.stack([x.sum() * w[0], (x**2).sum() * w[1], x[0] * w[1]])  # noqa: E731
     Jx, Jw = torch.autograd.functional.jacobian(f, (x, w))
     by_node = {leaf["node"]: leaf for leaf in jac["leaves"]}
     torch.testing.assert_close(torch.tensor(by_node[run.variables["x"].node]["jacobian"]), Jx)
     torch.testing.assert_close(torch.tensor(by_node[run.variables["w"].node]["jacobian"]), Jw)
     assert run.variables["x"].grad.values == pytest.approx(
-        (Jx.T @ torch.tensor([1.0, 0.5, -2.0])).tolist())
+        (Jx.T @ torch.tensor([1.0, 0.5, -2.0])).tolist()
+    )
 
 
 def test_steps_of_a_kind_verified_often_enough_are_not_recomputed() -> None:
@@ -276,17 +301,26 @@ def test_steps_of_a_kind_verified_often_enough_are_not_recomputed() -> None:
     recomputed until SAME_KIND_VERIFIED steps of it reproduced the engine's gradients;
     the rest keep the formula and say why; another shape is another kind."""
     from chainlens.explain.formulas import SAME_KIND_VERIFIED
+
     n = SAME_KIND_VERIFIED + 8
-    run = chainlens.run("import torch\nx = torch.ones(1, 3, requires_grad=True)\nh = x\n"
-                        f"for i in range({n}):\n    h = torch.tanh(h)\n"
-                        "y = torch.ones(2, requires_grad=True)\n"
-                        "loss = h.sum() + torch.tanh(y).sum()\nloss.backward()\n")
+    run = chainlens.run(
+        "import torch\nx = torch.ones(1, 3, requires_grad=True)\nh = x\n"
+        f"for i in range({n}):\n    h = torch.tanh(h)\n"
+        "y = torch.ones(2, requires_grad=True)\n"
+        "loss = h.sum() + torch.tanh(y).sum()\nloss.backward()\n"
+    )
     node_of = {n.id: n for n in run.nodes}
-    tanh = [(node_of[s.node].value.shape, s.formula.model_dump()) for s in steps_of(run)
-            if node_of[s.node].grad_fn == "TanhBackward0"]
+    tanh = [
+        (node_of[s.node].value.shape, s.formula.model_dump())
+        for s in steps_of(run)
+        if node_of[s.node].grad_fn == "TanhBackward0"
+    ]
     loop = [f for shape, f in tanh if shape == [1, 3]]
     other = [f for shape, f in tanh if shape == [2]]
     assert len(loop) == n and len(other) == 1 and other[0]["verified"]
     assert [f["verified"] for f in loop] == [True] * SAME_KIND_VERIFIED + [False] * 8
-    assert all(f"the {SAME_KIND_VERIFIED} TanhBackward0 steps before it" in f["note"]
-               and f["latex"] == loop[0]["latex"] for f in loop[SAME_KIND_VERIFIED:])
+    assert all(
+        f"the {SAME_KIND_VERIFIED} TanhBackward0 steps before it" in f["note"]
+        and f["latex"] == loop[0]["latex"]
+        for f in loop[SAME_KIND_VERIFIED:]
+    )

@@ -17,8 +17,12 @@ CHAIN = "import torch\nx = torch.ones(3, requires_grad=True)\nz = (3 * (x + 2) *
 
 
 def post(base: str, source: str) -> httpx.Response:
-    return httpx.post(base + "/api/v1/runs", content=json.dumps({"source": source}),
-                      headers={"content-type": "application/json"}, timeout=60)
+    return httpx.post(
+        base + "/api/v1/runs",
+        content=json.dumps({"source": source}),
+        headers={"content-type": "application/json"},
+        timeout=60,
+    )
 
 
 def wait_for_workers(template: int, n: int = 1) -> list[int]:
@@ -55,7 +59,7 @@ def test_worker_killed_mid_run_gives_clean_error_and_next_run_works() -> None:
 
 def test_thousand_runs_keep_memory_flat_and_leave_no_strays() -> None:
     # one client sends all 1,100 runs: the per-client rate limit is not what is tested here
-    with serve_process(workers=2, spare_workers=4, rate_limit_per_minute=10 ** 7) as (base, proc):
+    with serve_process(workers=2, spare_workers=4, rate_limit_per_minute=10**7) as (base, proc):
         template = children(proc.pid)[0]
         wait_for_workers(template, 4)
 
@@ -65,9 +69,13 @@ def test_thousand_runs_keep_memory_flat_and_leave_no_strays() -> None:
             def client(k: int) -> None:
                 with httpx.Client(base_url=base, timeout=60) as http:
                     for _ in range(k):
-                        r = http.post("/api/v1/runs", content=json.dumps({"source": CHAIN}),
-                                      headers={"content-type": "application/json"})
+                        r = http.post(
+                            "/api/v1/runs",
+                            content=json.dumps({"source": CHAIN}),
+                            headers={"content-type": "application/json"},
+                        )
                         answers.append((r.status_code, r.json().get("status", r.text[:200])))
+
             threads = [threading.Thread(target=client, args=(n // 4,)) for _ in range(4)]
             for th in threads:
                 th.start()

@@ -10,6 +10,8 @@ from __future__ import annotations
 import httpx
 import pytest
 import torch
+from test_gradcheck import leaf_id
+from test_manual import compare_pass, execute
 
 import chainlens
 from chainlens import Client
@@ -17,13 +19,13 @@ from chainlens.examples.catalog import example, examples
 from chainlens.explain.gradcheck import run_check
 from chainlens.explain.manual import manual_code
 from chainlens.settings import Settings
+
 from oracle import assert_matches, run_plain
 from programs import PROGRAMS
 from server import serve
-from test_gradcheck import leaf_id
-from test_manual import compare_pass, execute
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU on this machine")
+
 
 @pytest.mark.parametrize("ex", examples(), ids=lambda e: e.id)
 def test_example_on_cuda_matches_pytorch_on_cuda(ex) -> None:
@@ -45,8 +47,12 @@ def test_custom_function_backward_runs_on_the_engine_device_thread() -> None:
     assert run.status == "ok"
     steps = [s for p in run.passes for s in p.steps]
     node_of = {n.id: n for n in run.nodes}
-    custom = [s for s in steps if node_of[s.node].grad_fn.endswith("Backward")
-              and not node_of[s.node].grad_fn[-1].isdigit()]
+    custom = [
+        s
+        for s in steps
+        if node_of[s.node].grad_fn.endswith("Backward")
+        and not node_of[s.node].grad_fn[-1].isdigit()
+    ]
     assert custom and all(s.grad_inputs for s in custom)
 
 
@@ -64,13 +70,18 @@ def test_every_example_step_on_cuda_is_verified() -> None:
     unverified = []
     for ex in examples():
         run = chainlens.run(ex.source, device="cuda")
-        unverified += [(ex.id, s.node) for p in run.passes for s in p.steps
-                       if s.formula is None or not s.formula.verified]
+        unverified += [
+            (ex.id, s.node)
+            for p in run.passes
+            for s in p.steps
+            if s.formula is None or not s.formula.verified
+        ]
     assert unverified == []
 
 
-@pytest.mark.parametrize("example_id,name", [("chain_rule", "x"), ("lenet", "net.fc3.bias"),
-                                             ("custom_relu", "x")])
+@pytest.mark.parametrize(
+    "example_id,name", [("chain_rule", "x"), ("lenet", "net.fc3.bias"), ("custom_relu", "x")]
+)
 def test_gradient_check_of_a_cuda_run(example_id: str, name: str) -> None:
     source = example(example_id).source
     run = chainlens.run(source, device="cuda")

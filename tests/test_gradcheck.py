@@ -12,15 +12,16 @@ import json
 import httpx
 import pytest
 import torch
+from test_explain import CUSTOM
+from test_page import load_example, run_and_wait, table_rows
 
 import chainlens
 from chainlens import Client
 from chainlens.examples.catalog import example
 from chainlens.explain.gradcheck import CheckFailed, run_check
 from chainlens.settings import Settings
+
 from oracle import run_plain
-from test_explain import CUSTOM
-from test_page import load_example, run_and_wait, table_rows
 
 S = Settings()
 
@@ -46,10 +47,12 @@ def flat_index(index: list[int], shape: list[int]) -> int:
     return i
 
 
-@pytest.mark.parametrize("example_id,name", [("chain_rule", "x"), ("vjp", "x"),
-                                             ("custom_relu", "x")])
-def test_leaf_check_is_pytorchs_gradient_and_finite_differences_agree(example_id: str,
-                                                                       name: str) -> None:
+@pytest.mark.parametrize(
+    "example_id,name", [("chain_rule", "x"), ("vjp", "x"), ("custom_relu", "x")]
+)
+def test_leaf_check_is_pytorchs_gradient_and_finite_differences_agree(
+    example_id: str, name: str
+) -> None:
     source = example(example_id).source
     run = chainlens.run(source)
     result = check(source, leaf_id(run, name))
@@ -63,9 +66,10 @@ def test_leaf_check_is_pytorchs_gradient_and_finite_differences_agree(example_id
     assert result["ok"] and len(part["elements"]) == truth.numel()
 
 
-@pytest.mark.parametrize("example_id,name", [("lenet", "net.conv1.weight"),
-                                             ("lenet", "net.fc3.bias"),
-                                             ("two_layer_tensors", "w1")])
+@pytest.mark.parametrize(
+    "example_id,name",
+    [("lenet", "net.conv1.weight"), ("lenet", "net.fc3.bias"), ("two_layer_tensors", "w1")],
+)
 def test_parameter_checks_pass(example_id: str, name: str) -> None:
     source = example(example_id).source
     result = check(source, leaf_id(chainlens.run(source), name), 0, elements=6)
@@ -121,17 +125,21 @@ def test_hand_written_backward_is_judged(factor: int, ok: bool) -> None:
 
 
 def test_a_kink_is_shown_but_not_judged() -> None:
-    source = ("import torch\nx = torch.tensor([0.0, 1.5, -1.0], requires_grad=True)\n"
-              "y = torch.relu(x).sum()\ny.backward()\n")
+    source = (
+        "import torch\nx = torch.tensor([0.0, 1.5, -1.0], requires_grad=True)\n"
+        "y = torch.relu(x).sum()\ny.backward()\n"
+    )
     result = check(source, leaf_id(chainlens.run(source), "x"))
     kinks = [e["kink"] for e in result["checked"][0]["elements"]]
     assert kinks == [True, False, False] and result["ok"]
 
 
 def test_program_that_needs_float32_is_checked_in_float32() -> None:
-    source = ("import torch\nw = torch.ones(2, 2, requires_grad=True)\n"
-              "c = torch.tensor([[1.0, 2.0], [3.0, 4.0]], dtype=torch.float32)\n"
-              "y = (w @ c).sum()\ny.backward()\n")
+    source = (
+        "import torch\nw = torch.ones(2, 2, requires_grad=True)\n"
+        "c = torch.tensor([[1.0, 2.0], [3.0, 4.0]], dtype=torch.float32)\n"
+        "y = (w @ c).sum()\ny.backward()\n"
+    )
     result = check(source, leaf_id(chainlens.run(source), "w"))
     assert result["dtype"] == "float32" and result["ok"]
     assert [e["analytic"] for e in result["checked"][0]["elements"]] == [3.0, 7.0, 3.0, 7.0]
@@ -152,8 +160,7 @@ def test_check_endpoint(base_url: str) -> None:
     assert result.ok and result.kind == "leaf" and len(result.checked[0].elements) == 2
     url = f"{base_url}/api/v1/runs/{run.id}/check"
     headers = {"content-type": "application/json"}
-    r = httpx.post(f"{base_url}/api/v1/runs/nope/check", content=b'{"node": "n1"}',
-                   headers=headers)
+    r = httpx.post(f"{base_url}/api/v1/runs/nope/check", content=b'{"node": "n1"}', headers=headers)
     assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
     r = httpx.post(url, content=b'{"node": "n999"}', headers=headers, timeout=60)
     assert r.status_code == 400 and r.json()["error"]["code"] == "check_failed"
@@ -180,7 +187,7 @@ def test_check_button_on_the_page(page, base_url: str) -> None:
         .slice(1).map(tr => [...tr.children].map(td => td.textContent))""")
     truth = plain_grads(example("chain_rule").source)["x"]
     assert len(cells) == 3
-    for index, analytic, numeric, mark in cells:
+    for _index, analytic, numeric, mark in cells:
         assert float(analytic) == pytest.approx(float(truth[0]))
         assert float(numeric) == pytest.approx(float(truth[0]), rel=1e-3)
         assert mark == "✓"

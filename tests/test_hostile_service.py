@@ -9,10 +9,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from test_refusals import HOSTILE
 
 from oracle import assert_matches, run_plain
 from server import serve
-from test_refusals import HOSTILE
 
 CANARY_TEXT = "canary: chainlens must never change me\n"
 
@@ -164,12 +164,18 @@ TIMEOUTS = [
 ]
 
 NONFINITE = [
-    ("import torch\nx = torch.tensor([float('nan'), float('inf'), -float('inf'), 1.0], requires_grad=True)\n(x * 2).sum().backward()\n",
-     ["nan", "inf", "-inf", 1.0]),
-    ("import torch\nx = torch.tensor([0.0, 1.0], requires_grad=True)\ny = (x.log() * x).sum()\ny.backward()\n",
-     [0.0, 1.0]),
-    ("import torch\nx = torch.full((3,), float('nan'), requires_grad=True)\nx.sum().backward()\n",
-     ["nan", "nan", "nan"]),
+    (
+        "import torch\nx = torch.tensor([float('nan'), float('inf'), -float('inf'), 1.0], requires_grad=True)\n(x * 2).sum().backward()\n",
+        ["nan", "inf", "-inf", 1.0],
+    ),
+    (
+        "import torch\nx = torch.tensor([0.0, 1.0], requires_grad=True)\ny = (x.log() * x).sum()\ny.backward()\n",
+        [0.0, 1.0],
+    ),
+    (
+        "import torch\nx = torch.full((3,), float('nan'), requires_grad=True)\nx.sum().backward()\n",
+        ["nan", "nan", "nan"],
+    ),
 ]
 
 LEAKS = [
@@ -184,8 +190,10 @@ LEAKS = [
     "import torch\nimport torch.nn as nn\nnn.Linear.forward = None",
 ]
 
-BENIGN = ("import torch\nimport torch.nn.functional as F\nx = torch.randn(4, requires_grad=True)\n"
-          "y = F.relu(x).sum() + torch.rand(1).sum()\ny.backward()\nprint(x.grad, y.dtype)\n")
+BENIGN = (
+    "import torch\nimport torch.nn.functional as F\nx = torch.randn(4, requires_grad=True)\n"
+    "y = F.relu(x).sum() + torch.rand(1).sum()\ny.backward()\nprint(x.grad, y.dtype)\n"
+)
 
 PARSER_BOMBS = [
     "x = " + "(" * 300 + "1" + ")" * 300,
@@ -193,7 +201,10 @@ PARSER_BOMBS = [
     "x = " + "1 + " * 3000 + "1",
     "x = " + "[" * 1000 + "]" * 1000,
     "x = " + "not " * 3000 + "True",
-    "def f():\n" + "".join("    " * i + "if True:\n" for i in range(1, 120)) + "    " * 120 + "pass",
+    "def f():\n"
+    + "".join("    " * i + "if True:\n" for i in range(1, 120))
+    + "    " * 120
+    + "pass",
     "x = 1\n" * 2800,
     "import pickle",
     "import socket",
@@ -202,10 +213,9 @@ PARSER_BOMBS = [
     "from numpy import load",
 ]
 
-CASES: list[tuple[str, str]] = (
-    [(s, "refused") for s in HOSTILE + MORE_FORBIDDEN + PARSER_BOMBS]
-    + [(s, "limit_exceeded") for s in LIMITS]
-)
+CASES: list[tuple[str, str]] = [(s, "refused") for s in HOSTILE + MORE_FORBIDDEN + PARSER_BOMBS] + [
+    (s, "limit_exceeded") for s in LIMITS
+]
 
 
 @pytest.fixture(scope="module")
@@ -214,9 +224,14 @@ def hostile(tmp_path_factory):
     canary = home / "canary.txt"
     canary.write_text(CANARY_TEXT)
     os.chmod(home, 0o777)
-    with serve(cwd=str(home), wall_timeout_s=5, max_loop_iterations=200000, max_backward_calls=2000,
-               rate_limit_per_minute=10 ** 6,
-               max_concurrent_per_client=64) as base:
+    with serve(
+        cwd=str(home),
+        wall_timeout_s=5,
+        max_loop_iterations=200000,
+        max_backward_calls=2000,
+        rate_limit_per_minute=10**6,
+        max_concurrent_per_client=64,
+    ) as base:
         yield base, home, canary
 
 
@@ -225,9 +240,16 @@ def patient(tmp_path_factory):
     """A server whose counted limits no program reaches within its 2 s wall clock."""
     home = tmp_path_factory.mktemp("patient-cwd")
     os.chmod(home, 0o777)
-    with serve(cwd=str(home), wall_timeout_s=2, cpu_limit_s=3600, max_flops=1e30,
-               max_ops=10 ** 15, max_statements=10 ** 15, max_loop_iterations=10 ** 15,
-               rate_limit_per_minute=10 ** 6) as base:
+    with serve(
+        cwd=str(home),
+        wall_timeout_s=2,
+        cpu_limit_s=3600,
+        max_flops=1e30,
+        max_ops=10**15,
+        max_statements=10**15,
+        max_loop_iterations=10**15,
+        rate_limit_per_minute=10**6,
+    ) as base:
         yield base
 
 
@@ -241,8 +263,12 @@ def test_only_the_wall_clock_stops_an_endless_program(patient, source: str) -> N
 
 
 def _post(base: str, source: str) -> httpx.Response:
-    return httpx.post(base + "/api/v1/runs", content=json.dumps({"source": source}),
-                      headers={"content-type": "application/json"}, timeout=60)
+    return httpx.post(
+        base + "/api/v1/runs",
+        content=json.dumps({"source": source}),
+        headers={"content-type": "application/json"},
+        timeout=60,
+    )
 
 
 def _assert_unharmed(base: str, home: Path, canary: Path) -> None:
@@ -257,7 +283,9 @@ def test_suite_has_150_cases() -> None:
     assert total >= 150, total
 
 
-@pytest.mark.parametrize("source,outcome", CASES, ids=[f"{o}-{i}" for i, (_, o) in enumerate(CASES)])
+@pytest.mark.parametrize(
+    "source,outcome", CASES, ids=[f"{o}-{i}" for i, (_, o) in enumerate(CASES)]
+)
 def test_hostile_program(hostile, source: str, outcome: str) -> None:
     base, home, canary = hostile
     r = _post(base, source)
@@ -285,6 +313,7 @@ def test_nonfinite_inputs_run_and_are_strings(hostile, source: str, values: list
 @pytest.mark.parametrize("attempt", LEAKS)
 def test_state_leak_attempt_then_normal_run_gives_pytorch_numbers(hostile, attempt: str) -> None:
     from chainlens.schema import Run
+
     base, home, canary = hostile
     assert _post(base, attempt).status_code in (200, 400)
     run = Run.model_validate(_post(base, BENIGN).json())
@@ -293,19 +322,33 @@ def test_state_leak_attempt_then_normal_run_gives_pytorch_numbers(hostile, attem
 
 
 REQUESTS = [
-    (b'{"source": NaN}', 400), (b'{"source": Infinity}', 400), (b'{"source": "x", "source": "y"}', 400),
-    (b'{"source": "\\ud800"}', 400), (b'\xff\xfe\xfd', 400), (b'{"source": "x", "seed": 1' + b"0" * 5000 + b"}", 400),
-    (b"[" * 100000, 413), (b"{", 400), (b'"just a string"', 422), (b'{"source": "x", "unknown": 1}', 422),
-    (b'{"source": ["x"]}', 422), (b'{"source": "x", "seed": -5}', 422), (b'{"source": "x", "device": "tpu"}', 422),
-    (json.dumps({"source": "#" * 40000}).encode(), 413), (json.dumps({"source": "#" * 20000}).encode(), 400),
+    (b'{"source": NaN}', 400),
+    (b'{"source": Infinity}', 400),
+    (b'{"source": "x", "source": "y"}', 400),
+    (b'{"source": "\\ud800"}', 400),
+    (b"\xff\xfe\xfd", 400),
+    (b'{"source": "x", "seed": 1' + b"0" * 5000 + b"}", 400),
+    (b"[" * 100000, 413),
+    (b"{", 400),
+    (b'"just a string"', 422),
+    (b'{"source": "x", "unknown": 1}', 422),
+    (b'{"source": ["x"]}', 422),
+    (b'{"source": "x", "seed": -5}', 422),
+    (b'{"source": "x", "device": "tpu"}', 422),
+    (json.dumps({"source": "#" * 40000}).encode(), 413),
+    (json.dumps({"source": "#" * 20000}).encode(), 400),
 ]
 
 
 @pytest.mark.parametrize("body,status", REQUESTS)
 def test_hostile_request(hostile, body: bytes, status: int) -> None:
     base, home, canary = hostile
-    r = httpx.post(base + "/api/v1/runs", content=body,
-                   headers={"content-type": "application/json"}, timeout=30)
+    r = httpx.post(
+        base + "/api/v1/runs",
+        content=body,
+        headers={"content-type": "application/json"},
+        timeout=30,
+    )
     assert r.status_code == status, r.text[:200]
     assert len(r.content) < 4096, "errors never echo large input"
     _assert_unharmed(base, home, canary)
@@ -313,8 +356,10 @@ def test_hostile_request(hostile, body: bytes, status: int) -> None:
 
 def test_wrong_media_and_compression_are_415(hostile) -> None:
     base, home, canary = hostile
-    for headers in ({"content-type": "text/plain"}, {"content-type": "application/json",
-                                                      "content-encoding": "gzip"}):
+    for headers in (
+        {"content-type": "text/plain"},
+        {"content-type": "application/json", "content-encoding": "gzip"},
+    ):
         r = httpx.post(base + "/api/v1/runs", content=b'{"source": "x = 1"}', headers=headers)
         assert r.status_code == 415
     _assert_unharmed(base, home, canary)

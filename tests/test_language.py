@@ -18,44 +18,58 @@ def limit_of(source: str, **settings: int) -> str:
 
 
 def test_an_unbounded_cache_stops_at_the_sequence_limit() -> None:
-    source = ("import functools\n@functools.lru_cache(maxsize=None)\ndef f(n):\n    return n\n"
-              "for i in range(5000):\n    f(i)\n")
+    source = (
+        "import functools\n@functools.lru_cache(maxsize=None)\ndef f(n):\n    return n\n"
+        "for i in range(5000):\n    f(i)\n"
+    )
     message = limit_of(source, max_sequence_length=1000)
     assert message.startswith("limit max_sequence_length=1000 exceeded: the cache of f()")
 
 
 def test_a_bounded_cache_keeps_only_its_size() -> None:
-    source = ("import functools\n@functools.lru_cache(maxsize=10)\ndef f(n):\n    return n\n"
-              "for i in range(5000):\n    f(i)\nprint(f(4999))\n")
+    source = (
+        "import functools\n@functools.lru_cache(maxsize=10)\ndef f(n):\n    return n\n"
+        "for i in range(5000):\n    f(i)\nprint(f(4999))\n"
+    )
     run = chainlens.run(source, settings=Settings(max_sequence_length=1000))
     assert run.status == "ok" and run.stdout == "4999\n"
 
 
 def test_generators_left_open_stop_at_their_limit() -> None:
-    source = ("def g():\n    while True:\n        yield 1\nkeep = []\nfor i in range(100):\n"
-              "    it = g()\n    next(it)\n    keep.append(it)\n")
+    source = (
+        "def g():\n    while True:\n        yield 1\nkeep = []\nfor i in range(100):\n"
+        "    it = g()\n    next(it)\n    keep.append(it)\n"
+    )
     message = limit_of(source, max_live_generators=50)
     assert message.startswith("limit max_live_generators=50 exceeded")
 
 
 def test_finished_generators_do_not_count() -> None:
-    source = ("def g(n):\n    for i in range(n):\n        yield i\n"
-              "total = 0\nfor k in range(200):\n    total += sum(list(g(3)))\nprint(total)\n")
+    source = (
+        "def g(n):\n    for i in range(n):\n        yield i\n"
+        "total = 0\nfor k in range(200):\n    total += sum(list(g(3)))\nprint(total)\n"
+    )
     run = chainlens.run(source, settings=Settings(max_live_generators=5))
     assert run.status == "ok" and run.stdout == "600\n"
 
 
 def test_an_endless_iterator_of_the_programs_own_counts_as_a_loop() -> None:
-    source = ("class It:\n    def __iter__(self):\n        return self\n"
-              "    def __next__(self):\n        return 1\nx = list(It())\n")
+    source = (
+        "class It:\n    def __iter__(self):\n        return self\n"
+        "    def __next__(self):\n        return 1\nx = list(It())\n"
+    )
     assert limit_of(source, max_loop_iterations=1000).startswith(
-        "limit max_loop_iterations=1000 exceeded")
+        "limit max_loop_iterations=1000 exceeded"
+    )
 
 
-@pytest.mark.parametrize("source", [
-    "yield 1",
-    "x = [(yield 1)]",
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "yield 1",
+        "x = [(yield 1)]",
+    ],
+)
 def test_yield_outside_a_function_is_refused(source: str) -> None:
     with pytest.raises(ProgramRejected) as err:
         chainlens.run(source)
@@ -65,14 +79,17 @@ def test_yield_outside_a_function_is_refused(source: str) -> None:
 def test_exit_never_swallows_chainlens_errors() -> None:
     """A context manager whose __exit__ returns True suppresses the program's errors, as in
     Python, but not the limits: the run still stops at max_loop_iterations."""
-    source = ("class Quiet:\n    def __enter__(self):\n        return self\n"
-              "    def __exit__(self, t, e, tb):\n        return True\n"
-              "with Quiet():\n    raise ValueError('hidden')\nprint('after')\n"
-              "with Quiet():\n    while True:\n        pass\n")
+    source = (
+        "class Quiet:\n    def __enter__(self):\n        return self\n"
+        "    def __exit__(self, t, e, tb):\n        return True\n"
+        "with Quiet():\n    raise ValueError('hidden')\nprint('after')\n"
+        "with Quiet():\n    while True:\n        pass\n"
+    )
     run = chainlens.run(source, settings=Settings(max_loop_iterations=1000))
     assert run.stdout == "after\n"
     assert run.error is not None and run.error.message.startswith(
-        "limit max_loop_iterations=1000 exceeded")
+        "limit max_loop_iterations=1000 exceeded"
+    )
 
 
 # ---- lecture-sized work runs under the default limits
@@ -122,8 +139,11 @@ print(len(loader.dataset), round(loss.item(), 4))
 """
 
 
-@pytest.mark.parametrize("source", [CONV_BN_GRADCHECK, MNIST_SHAPED, makemore(1000)],
-                         ids=["gradcheck_1605_inputs", "mnist_shaped_10000", "makemore_1000"])
+@pytest.mark.parametrize(
+    "source",
+    [CONV_BN_GRADCHECK, MNIST_SHAPED, makemore(1000)],
+    ids=["gradcheck_1605_inputs", "mnist_shaped_10000", "makemore_1000"],
+)
 def test_lecture_sized_programs_run_under_the_default_limits(source: str) -> None:
     run = chainlens.run(source)
     assert run.status == "ok", run.error

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from test_page import load_example, run_and_wait
 
 import chainlens
 from chainlens import Client
@@ -25,9 +26,9 @@ from chainlens.examples.catalog import examples
 from chainlens.explain.manual import ManualUnavailable, manual_code
 from chainlens.explain.manual import helpers as H
 from chainlens.settings import Settings
+
 from oracle import decode
 from programs import PROGRAMS
-from test_page import load_example, run_and_wait
 
 S = Settings()
 
@@ -50,9 +51,15 @@ def assert_close(mine: Any, view: Any, what: Any) -> None:
         scale = max(1.0, float(finite.max())) if finite.size else 1.0
         assert np.allclose(a, b, rtol=1e-4, atol=1e-5 * scale, equal_nan=True), (what, a, b)
     else:
-        for name, f in (("mean", np.mean), ("min", np.min), ("max", np.max), ("norm", np.linalg.norm)):
-            assert float(f(a)) == pytest.approx(float(getattr(view.stats, name)), rel=1e-3,
-                                                abs=1e-5), (what, name)
+        for name, f in (
+            ("mean", np.mean),
+            ("min", np.min),
+            ("max", np.max),
+            ("norm", np.linalg.norm),
+        ):
+            assert float(f(a)) == pytest.approx(
+                float(getattr(view.stats, name)), rel=1e-3, abs=1e-5
+            ), (what, name)
 
 
 def compare_pass(run: chainlens.Run, index: int, ns: dict[str, Any]) -> int:
@@ -96,8 +103,9 @@ def test_every_example_without_custom_functions(ex: Any, tmp_path: Path) -> None
     """Every built-in example's passes are written out and match the engine's gradients,
     or the pass did not finish in the program either (the pitfalls)."""
     run = chainlens.run(ex.source)
-    finished = [p for p in run.passes if p.recorded and (run.error is None or p.index <
-                                                         len(run.passes) - 1)]
+    finished = [
+        p for p in run.passes if p.recorded and (run.error is None or p.index < len(run.passes) - 1)
+    ]
     for p in run.passes:
         if p not in finished:
             with pytest.raises(ManualUnavailable, match=f"pass {p.index + 1} did not finish"):
@@ -122,11 +130,16 @@ def test_corpus_programs(name: str, tmp_path: Path) -> None:
     try:
         assert check_program(source, tmp_path) > 0
     except ManualUnavailable as e:
-        assert any(why in e.message for why in (
-            "custom autograd.Function", "not made by an ATen op", "did not finish",
-            "a hook the program registered",
-            "ATen op _scaled_dot_product",  # fused attention kernels: one node, no formula
-        )), e.message
+        assert any(
+            why in e.message
+            for why in (
+                "custom autograd.Function",
+                "not made by an ATen op",
+                "did not finish",
+                "a hook the program registered",
+                "ATen op _scaled_dot_product",  # fused attention kernels: one node, no formula
+            )
+        ), e.message
 
 
 def test_every_pass_of_a_training_loop(tmp_path: Path) -> None:
@@ -149,8 +162,9 @@ def test_file_runs_on_its_own_and_prints_the_gradients(tmp_path: Path) -> None:
     source = next(e.source for e in examples() if e.id == "chain_rule")
     path = tmp_path / "manual.py"
     path.write_text(manual_code(source, "cpu", 0, S, "r", 0))
-    out = subprocess.run([sys.executable, "-I", str(path)], capture_output=True, text=True,
-                         timeout=60, check=True)
+    out = subprocess.run(
+        [sys.executable, "-I", str(path)], capture_output=True, text=True, timeout=60, check=True
+    )
     assert out.stdout.strip() == "dL/dx = [6. 6. 6.]"
     text = path.read_text()
     assert "import torch" not in text.split("# The program:")[1].split("import numpy")[1]
@@ -204,7 +218,9 @@ def test_pooling_helpers() -> None:
     (gx,) = grads(y, g, x)
     mine, arg = H.max_pool2d(x.detach().numpy(), (2, 3), (2, 2), (1, 1))
     assert np.allclose(mine, y.detach().numpy())
-    assert np.allclose(H.max_pool2d_grad(g.numpy(), x.detach().numpy(), arg, (2, 3), (2, 2), (1, 1)), gx)
+    assert np.allclose(
+        H.max_pool2d_grad(g.numpy(), x.detach().numpy(), arg, (2, 3), (2, 2), (1, 1)), gx
+    )
     y = F.avg_pool2d(x, 2)
     g = torch.randn_like(y)
     (gx,) = grads(y, g, x)
@@ -251,11 +267,19 @@ def test_nearest_upsampling_helpers(size: tuple[int, int], scale: float | None) 
     assert np.allclose(H.upsample_nearest2d_grad(g.numpy(), xn.shape, size, scales), gx)
 
 
-@pytest.mark.parametrize("size,scale,corners", [
-    ((6, 8), 2.0, False), ((5, 7), None, False), ((7, 3), None, True), ((1, 5), None, True),
-    ((8, 9), 2.5, False)])
-def test_bilinear_upsampling_helpers(size: tuple[int, int], scale: float | None,
-                                     corners: bool) -> None:
+@pytest.mark.parametrize(
+    "size,scale,corners",
+    [
+        ((6, 8), 2.0, False),
+        ((5, 7), None, False),
+        ((7, 3), None, True),
+        ((1, 5), None, True),
+        ((8, 9), 2.5, False),
+    ],
+)
+def test_bilinear_upsampling_helpers(
+    size: tuple[int, int], scale: float | None, corners: bool
+) -> None:
     torch.manual_seed(5)
     x = t64(2, 3, 3, 4)
     if scale is None:
@@ -268,8 +292,7 @@ def test_bilinear_upsampling_helpers(size: tuple[int, int], scale: float | None,
     scales = (scale, scale)
     xn = x.detach().numpy()
     assert np.allclose(H.upsample_bilinear2d(xn, size, corners, scales), y.detach().numpy())
-    assert np.allclose(H.upsample_bilinear2d_grad(g.numpy(), xn.shape, size, corners, scales),
-                       gx)
+    assert np.allclose(H.upsample_bilinear2d_grad(g.numpy(), xn.shape, size, corners, scales), gx)
 
 
 def test_loss_and_misc_helpers() -> None:
@@ -291,8 +314,9 @@ def test_loss_and_misc_helpers() -> None:
         (gx,) = grads(y, g, lp)
         mine, total = H.nll_loss(lp.detach().numpy(), target.numpy(), code, 1)
         assert np.allclose(mine, y.detach().numpy())
-        assert np.allclose(H.nll_loss_grad(g.numpy(), lp.detach().numpy(), target.numpy(), code, 1,
-                                           total), gx)
+        assert np.allclose(
+            H.nll_loss_grad(g.numpy(), lp.detach().numpy(), target.numpy(), code, 1, total), gx
+        )
     x = t64(3, 1, 2)
     y = x.repeat(2, 2, 3, 1)
     g = torch.randn_like(y)
@@ -330,8 +354,9 @@ def test_gather_and_scatter_helpers(dim: int) -> None:
     y = x.scatter_add(dim, index, src)
     g = torch.randn_like(y)
     gx, gs = grads(y, g, x, src)
-    assert np.allclose(H.scatter_add(x.detach().numpy(), dim % 2, n, src.detach().numpy()),
-                       y.detach().numpy())
+    assert np.allclose(
+        H.scatter_add(x.detach().numpy(), dim % 2, n, src.detach().numpy()), y.detach().numpy()
+    )
     assert np.allclose(gx, g.numpy())
     assert np.allclose(H.gather_grad(g.numpy(), dim % 2, n, (3, 4)), gs)
 
@@ -346,8 +371,9 @@ def test_index_add_and_select_helpers(dim: int) -> None:
     g = torch.randn_like(y)
     gx, gs = grads(y, g, x, src)
     n = index.numpy()
-    assert np.allclose(H.index_add(x.detach().numpy(), dim, n, src.detach().numpy(), 0.5),
-                       y.detach().numpy())
+    assert np.allclose(
+        H.index_add(x.detach().numpy(), dim, n, src.detach().numpy(), 0.5), y.detach().numpy()
+    )
     assert np.allclose(gx, g.numpy())
     assert np.allclose(0.5 * np.take(g.numpy(), n, axis=dim), gs)
     y = torch.index_select(x, dim, index)
@@ -365,7 +391,9 @@ def test_manual_endpoint(base_url: str, tmp_path: Path) -> None:
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/x-python")
     assert "pass3.py" in r.headers["content-disposition"]  # passes[2]: the third
     assert compare_pass(run, 2, execute(r.text, tmp_path)) == len(run.passes[2].steps)
-    assert client.manual(run.id).startswith(f"# Manual backprop for chainlens run {run.id}, backward pass 1 ")
+    assert client.manual(run.id).startswith(
+        f"# Manual backprop for chainlens run {run.id}, backward pass 1 "
+    )
     url = f"{base_url}/api/v1/runs/{run.id}/manual.py"
     r = httpx.get(url, params={"pass": 9}, timeout=60)
     assert r.status_code == 400 and r.json()["error"]["code"] == "manual_unavailable"
@@ -398,6 +426,7 @@ def test_numpy_code_button_on_the_page(page, base_url: str) -> None:
     message.wait_for(timeout=30_000)
     assert "custom autograd.Function" in message.inner_text()
     # the browser logs the 400 that carried the reason: expected here, and only here
-    assert page.errors == ["Failed to load resource: the server responded with a status of "
-                           "400 (Bad Request)"]
+    assert page.errors == [
+        "Failed to load resource: the server responded with a status of 400 (Bad Request)"
+    ]
     page.errors.clear()

@@ -6,7 +6,9 @@ from __future__ import annotations
 import httpx
 import pytest
 import torch
+
 from chainlens.examples.catalog import example
+
 from oracle import DTYPES, decode, run_plain, run_plain_passes
 
 
@@ -23,14 +25,20 @@ def test_every_step_of_lenet_in_full_is_pytorchs(base_url: str) -> None:
     plain = run_plain_passes(source)[0]
     steps = run["passes"][0]["steps"]
     assert [s.grad_fn for s in plain.steps] == [
-        next(n["grad_fn"] for n in run["nodes"] if n["id"] == s["node"]) for s in steps]
+        next(n["grad_fn"] for n in run["nodes"] if n["id"] == s["node"]) for s in steps
+    ]
     shown = set()
     for step, truth in zip(steps, plain.steps, strict=True):
-        got = httpx.get(f"{base_url}/api/v1/runs/{run['id']}/tensors/{step['node']}",
-                        params={"pass": 0}, timeout=60).json()
+        got = httpx.get(
+            f"{base_url}/api/v1/runs/{run['id']}/tensors/{step['node']}",
+            params={"pass": 0},
+            timeout=60,
+        ).json()
         assert got["node"] == step["node"] and got["pass"] == 0
         if truth.value is not None:
-            torch.testing.assert_close(as_tensor(got["value"]), truth.value.detach(), rtol=0, atol=0)
+            torch.testing.assert_close(
+                as_tensor(got["value"]), truth.value.detach(), rtol=0, atol=0
+            )
             shown.add(tuple(got["value"]["shape"]))
         torch.testing.assert_close(as_tensor(got["grad"]), truth.grad_outputs[0], rtol=0, atol=0)
         assert len(got["grad_inputs"]) == len(truth.grad_inputs)
@@ -54,23 +62,29 @@ def test_a_later_pass_has_its_own_values(base_url: str) -> None:
     plain = run_plain_passes(source)
     leaf = next(n for n in run["nodes"] if n["names"] and n["names"][0].endswith("0.weight"))
     k = next(i for i, s in enumerate(run["passes"][2]["steps"]) if s["node"] == leaf["id"])
-    got = httpx.get(f"{base_url}/api/v1/runs/{run['id']}/tensors/{leaf['id']}",
-                    params={"pass": 2}, timeout=60).json()
+    got = httpx.get(
+        f"{base_url}/api/v1/runs/{run['id']}/tensors/{leaf['id']}", params={"pass": 2}, timeout=60
+    ).json()
     truth = plain[2].steps[k]
     torch.testing.assert_close(as_tensor(got["value"]), truth.value, rtol=0, atol=0)
     torch.testing.assert_close(as_tensor(got["grad"]), truth.grad_outputs[0], rtol=0, atol=0)
-    first = httpx.get(f"{base_url}/api/v1/runs/{run['id']}/tensors/{leaf['id']}",
-                      params={"pass": 0}, timeout=60).json()
+    first = httpx.get(
+        f"{base_url}/api/v1/runs/{run['id']}/tensors/{leaf['id']}", params={"pass": 0}, timeout=60
+    ).json()
     assert not torch.equal(as_tensor(first["value"]), truth.value)
 
 
-@pytest.mark.parametrize("node,params,code,words", [
-    ("n999", {"pass": 0}, 400, "no node 'n999'"),
-    ("n1", {"pass": 7}, 400, "pass 8 was not recorded"),
-    ("n1;rm", {"pass": 0}, 422, None),
-])
-def test_what_cannot_be_given_says_why(base_url: str, node: str, params: dict, code: int,
-                                       words: str | None) -> None:
+@pytest.mark.parametrize(
+    "node,params,code,words",
+    [
+        ("n999", {"pass": 0}, 400, "no node 'n999'"),
+        ("n1", {"pass": 7}, 400, "pass 8 was not recorded"),
+        ("n1;rm", {"pass": 0}, 422, None),
+    ],
+)
+def test_what_cannot_be_given_says_why(
+    base_url: str, node: str, params: dict, code: int, words: str | None
+) -> None:
     source = example("chain_rule").source
     run = httpx.post(base_url + "/api/v1/runs", json={"source": source}, timeout=60).json()
     r = httpx.get(f"{base_url}/api/v1/runs/{run['id']}/tensors/{node}", params=params, timeout=60)
@@ -85,10 +99,18 @@ def test_the_element_limit_is_checked_and_named() -> None:
     from chainlens.explain.values import TensorsUnavailable, node_tensors
     from chainlens.settings import Settings
 
-    with pytest.raises(TensorsUnavailable, match="limit max_fetched_elements=100 exceeded: the "
-                       "value has 784 elements"):
-        node_tensors("import torch\nx = torch.ones(28, 28, requires_grad=True)\nx.sum().backward()\n",
-                     "cpu", 0, Settings(max_fetched_elements=100), "n1", 0)
+    with pytest.raises(
+        TensorsUnavailable,
+        match="limit max_fetched_elements=100 exceeded: the value has 784 elements",
+    ):
+        node_tensors(
+            "import torch\nx = torch.ones(28, 28, requires_grad=True)\nx.sum().backward()\n",
+            "cpu",
+            0,
+            Settings(max_fetched_elements=100),
+            "n1",
+            0,
+        )
 
 
 def test_the_client_reads_them(base_url: str) -> None:
@@ -112,7 +134,9 @@ def test_an_elementwise_step_gives_each_elements_local_derivative(base_url: str)
     plain = run_plain_passes(source)[0]
     checked = 0
     for step, truth in zip(run["passes"][0]["steps"], plain.steps, strict=True):
-        got = httpx.get(f"{base_url}/api/v1/runs/{run['id']}/tensors/{step['node']}", timeout=60).json()
+        got = httpx.get(
+            f"{base_url}/api/v1/runs/{run['id']}/tensors/{step['node']}", timeout=60
+        ).json()
         for local, theirs in zip(got["local"], truth.grad_inputs, strict=False):
             if local is None or theirs is None:
                 continue

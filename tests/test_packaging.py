@@ -35,7 +35,7 @@ def test_compose_file_is_valid_compose_spec() -> None:
 
 
 def test_dockerfile_uses_the_makefile_steps() -> None:
-    lines = [l.strip() for l in (ROOT / "Dockerfile").read_text().splitlines()]
+    lines = [line.strip() for line in (ROOT / "Dockerfile").read_text().splitlines()]
     assert "RUN make setup" in lines
     assert 'CMD ["make", "run"]' in lines
     makefile = (ROOT / "Makefile").read_text()
@@ -49,17 +49,29 @@ def test_pip_install_non_editable_serves_page_and_docs(tmp_path: Path) -> None:
     # Dependencies come from the test environment (no second torch); chainlens itself is
     # installed from the source tree, as a regular (non-editable) package.
     site = sysconfig.get_paths()["purelib"]
-    target_site = subprocess.run([str(py), "-c", "import sysconfig;print(sysconfig.get_paths()['purelib'])"],
-                                 capture_output=True, text=True, check=True).stdout.strip()
+    target_site = subprocess.run(
+        [str(py), "-c", "import sysconfig;print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     Path(target_site, "deps.pth").write_text(site + "\n")
     wheels = tmp_path / "wheels"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels),
-                    str(ROOT)], check=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels), str(ROOT)],
+        check=True,
+    )
     wheel = next(wheels.glob("chainlens-*.whl"))
-    subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)],
-                   check=True)
-    where = subprocess.run([str(py), "-c", "import chainlens;print(chainlens.__file__)"],
-                           capture_output=True, text=True, check=True, cwd=tmp_path).stdout
+    subprocess.run(
+        [str(py), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)], check=True
+    )
+    where = subprocess.run(
+        [str(py), "-c", "import chainlens;print(chainlens.__file__)"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+    ).stdout
     assert where.startswith(target_site), where
     with serve(python=str(py), cwd=str(tmp_path)) as base:
         page = httpx.get(base + "/")

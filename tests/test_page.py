@@ -13,8 +13,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 import torch
-from browser import GuardedPage
+
 from chainlens.examples.catalog import examples
+
+from browser import GuardedPage
 from oracle import run_plain
 
 CHAIN_RULE = [
@@ -118,14 +120,20 @@ def test_keyboard_stepping(page: GuardedPage) -> None:
     assert step_label(page) == (1, total)
     page.page.keyboard.press(" ")
     assert page.page.inner_text("#play") == "Pause"
-    page.page.wait_for_function("document.querySelector('#step-label').textContent.startsWith('step 2')")
+    page.page.wait_for_function(
+        "document.querySelector('#step-label').textContent.startsWith('step 2')"
+    )
     page.page.keyboard.press(" ")
     assert page.page.inner_text("#play") == "Play"
     # every control is reachable with Tab and shows focus
     focused = set()
     for _ in range(40):
         page.page.keyboard.press("Tab")
-        focused.add(page.page.evaluate("document.activeElement.id || document.activeElement.getAttribute('aria-label') || ''"))
+        focused.add(
+            page.page.evaluate(
+                "document.activeElement.id || document.activeElement.getAttribute('aria-label') || ''"
+            )
+        )
     assert {"run", "share", "first", "prev", "next", "last", "play", "slider", "graph"} <= focused
     outline = page.page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
     assert outline != "none"
@@ -136,7 +144,9 @@ PITFALLS = [e for e in examples() if e.id.startswith("pitfall")]
 
 @pytest.mark.parametrize("example", PITFALLS, ids=[e.id for e in PITFALLS])
 def test_pitfall_diagnostic_on_node_and_line(page: GuardedPage, base_url: str, example) -> None:
-    truth = httpx.post(base_url + "/api/v1/runs", json={"source": example.source}, timeout=60).json()
+    truth = httpx.post(
+        base_url + "/api/v1/runs", json={"source": example.source}, timeout=60
+    ).json()
     load_example(page, example.id)
     run_and_wait(page)
     shown = page.page.locator("#diagnostics button.diag")
@@ -145,8 +155,13 @@ def test_pitfall_diagnostic_on_node_and_line(page: GuardedPage, base_url: str, e
     assert codes == [d["code"] for d in truth["diagnostics"]]
     diag = truth["diagnostics"][0]
     # each node a warning or an error is about is drawn red on the graph
-    flagged = {d["node"] for d in truth["diagnostics"] if d["node"] and d["severity"] != "info"
-               and any(n["id"] == d["node"] for n in truth["nodes"])}
+    flagged = {
+        d["node"]
+        for d in truth["diagnostics"]
+        if d["node"]
+        and d["severity"] != "info"
+        and any(n["id"] == d["node"] for n in truth["nodes"])
+    }
     # every pitfall puts a red node on the graph: its own, or the statement that failed
     # before making one (an integer tensor asked to require grad), as written
     page.page.wait_for_function("chainlens.flagged().length > 0")
@@ -154,7 +169,10 @@ def test_pitfall_diagnostic_on_node_and_line(page: GuardedPage, base_url: str, e
     if not truth["nodes"]:
         failed = page.page.evaluate("chainlens.flagged()")[0]
         line = example.source.splitlines()[diag["line"] - 1].strip()
-        assert page.page.evaluate(f"chainlens.text('{failed}')")[:2] == [line, f"✗ line {diag['line']}: not created"]
+        assert page.page.evaluate(f"chainlens.text('{failed}')")[:2] == [
+            line,
+            f"✗ line {diag['line']}: not created",
+        ]
     # the editor marks the diagnostic's line
     marked_lines = page.page.evaluate("""() => [...document.querySelectorAll('.cm-lintRange')]
         .map(el => { const line = el.closest('.cm-line');
@@ -183,9 +201,13 @@ def test_lenet_groups_expand_and_collapse(page: GuardedPage) -> None:
     canvas = page.page.locator("#graph").bounding_box()
 
     def on_screen(label: str | None = None) -> dict:
-        return next(g for g in page.page.evaluate("chainlens.groups()")
-                    if (label is None or g["label"] == label)
-                    and 0 < g["x"] < canvas["width"] and 0 < g["y"] < canvas["height"])
+        return next(
+            g
+            for g in page.page.evaluate("chainlens.groups()")
+            if (label is None or g["label"] == label)
+            and 0 < g["x"] < canvas["width"]
+            and 0 < g["y"] < canvas["height"]
+        )
 
     group = on_screen()
     page.page.mouse.click(canvas["x"] + group["x"], canvas["y"] + group["y"])
@@ -220,30 +242,35 @@ def test_share_link_reopens_the_same_view(page: GuardedPage, chromium: object) -
 
 
 def test_streaming_draws_nodes_before_the_run_ends(page: GuardedPage, base_url: str) -> None:
-    source = "\n".join([
-        "import torch",
-        "W = torch.randn(8, 8, requires_grad=True)",
-        "h = torch.zeros(1, 8)",
-        "for t in range(1000):",
-        "    h = torch.tanh(h @ W + 0.1)",
-        "loss = h.sum()",
-        "loss.backward()",
-    ])
+    source = "\n".join(
+        [
+            "import torch",
+            "W = torch.randn(8, 8, requires_grad=True)",
+            "h = torch.zeros(1, 8)",
+            "for t in range(1000):",
+            "    h = torch.tanh(h @ W + 0.1)",
+            "loss = h.sum()",
+            "loss.backward()",
+        ]
+    )
     page.page.evaluate(f"chainlens.load({source!r})")
     page.page.click("#run")
     page.page.wait_for_function("chainlens.firstPaintAt !== null", timeout=30_000)
     assert page.page.is_visible("#progress")
     page.page.wait_for_function("document.body.dataset.painted", timeout=60_000)
-    t = page.page.evaluate("({first: chainlens.firstPaintAt - chainlens.runClickedAt,"
-                           " node: chainlens.firstNodeAt - chainlens.runClickedAt,"
-                           " paints: chainlens.paints.map(p => [p.t - chainlens.runClickedAt, p.nodes]),"
-                           " done: chainlens.paintedAt - chainlens.runClickedAt})")
+    t = page.page.evaluate(
+        "({first: chainlens.firstPaintAt - chainlens.runClickedAt,"
+        " node: chainlens.firstNodeAt - chainlens.runClickedAt,"
+        " paints: chainlens.paints.map(p => [p.t - chainlens.runClickedAt, p.nodes]),"
+        " done: chainlens.paintedAt - chainlens.runClickedAt})"
+    )
     assert t["first"] < t["done"] / 2, t
     assert not page.page.is_visible("#progress")
     run = httpx.get(f"{base_url}/api/v1/runs/{page.page.evaluate('chainlens.painted')}").json()
     assert len(run["nodes"]) == 1 + 3 * 1000 + 1  # W; matmul, add, tanh per step; the sum
     page.page.wait_for_function(
-        f"document.querySelectorAll('table[aria-label=Nodes] tbody tr').length === {len(run['nodes'])}")
+        f"document.querySelectorAll('table[aria-label=Nodes] tbody tr').length === {len(run['nodes'])}"
+    )
     assert [r["id"] for r in table_rows(page)] == [n["id"] for n in run["nodes"]]
 
 
@@ -310,8 +337,10 @@ def test_share_link_opens_pass_3_everywhere(page: GuardedPage, base_url: str) ->
     page.page.goto("about:blank")  # a new document: the link is opened, not a hash change
     page.page.goto(f"{base_url}/#p={program}&s=2.4")
     page.page.wait_for_function("document.body.dataset.painted")
-    selected = page.page.evaluate("(() => { const s = document.querySelector('#pass');"
-                                  " return [s.value, s.selectedOptions[0].textContent]; })()")
+    selected = page.page.evaluate(
+        "(() => { const s = document.querySelector('#pass');"
+        " return [s.value, s.selectedOptions[0].textContent]; })()"
+    )
     assert selected[0] == "2" and selected[1].startswith("3 · loss"), selected
     card = page.page.inner_text("#card")
     assert card.startswith("Pass 3, step 5 of"), card
@@ -365,7 +394,9 @@ def test_a_vector_step_shows_its_arithmetic_with_the_numbers(page: GuardedPage) 
         page.page.keyboard.press("ArrowRight")
     card = page.page.inner_text("#card")
     assert "PowBackward0" in card, card
-    lines = page.page.evaluate("[...document.querySelectorAll('#card ol.arith li')].map(li => li.textContent)")
+    lines = page.page.evaluate(
+        "[...document.querySelectorAll('#card ol.arith li')].map(li => li.textContent)"
+    )
     truth = plain.steps[k]
     up, down = truth.grad_outputs[0].tolist(), truth.grad_inputs[0].tolist()
     assert len(lines) == 3
@@ -391,7 +422,9 @@ def test_the_program_follows_the_step_and_a_line_selects_its_node(page: GuardedP
     assert step_line() == node_line
     pow_line = next(i for i, text in enumerate(lines, 1) if "**2" in text.replace(" ", ""))
     page.page.locator(".cm-content .cm-line").nth(pow_line - 1).click()
-    page.page.wait_for_function(f"document.querySelector('#card').innerText.includes(' line {pow_line}')")
+    page.page.wait_for_function(
+        f"document.querySelector('#card').innerText.includes(' line {pow_line}')"
+    )
     assert step_line() == pow_line
     inspector = page.page.get_by_role("region", name="Inspector").inner_text()
     assert f"line\n{pow_line}" in inspector or f"line {pow_line}" in inspector, inspector
@@ -399,8 +432,9 @@ def test_the_program_follows_the_step_and_a_line_selects_its_node(page: GuardedP
 
 
 @pytest.mark.parametrize("width,height", [(1024, 768), (800, 1000)])
-def test_a_projector_and_a_narrow_window_clip_nothing(chromium: object, base_url: str,
-                                                      width: int, height: int) -> None:
+def test_a_projector_and_a_narrow_window_clip_nothing(
+    chromium: object, base_url: str, width: int, height: int
+) -> None:
     """At 1024×768 and 800 px wide: no horizontal scroll, and the chain-rule card can be
     read whole (scrolled into view, it lies inside the window's width)."""
     with chain_rule_at(chromium, base_url, width, height) as g:
@@ -410,7 +444,9 @@ def test_a_projector_and_a_narrow_window_clip_nothing(chromium: object, base_url
 
 
 @contextlib.contextmanager
-def chain_rule_at(chromium: object, base_url: str, width: int, height: int) -> Iterator[GuardedPage]:
+def chain_rule_at(
+    chromium: object, base_url: str, width: int, height: int
+) -> Iterator[GuardedPage]:
     """A page of its own at this window size, the chain-rule example run; it must end
     with no foreign request and no page error."""
     context = chromium.new_context(viewport={"width": width, "height": height})  # type: ignore[attr-defined]
@@ -428,8 +464,9 @@ def chain_rule_at(chromium: object, base_url: str, width: int, height: int) -> I
 
 def assert_nothing_clipped(g: GuardedPage, width: int) -> None:
     """No horizontal scroll, and the card, scrolled into view, lies inside the window."""
-    assert g.page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), \
+    assert g.page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), (
         g.page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    )
     card = g.page.locator("#card")
     card.scroll_into_view_if_needed()
     box = card.bounding_box()
@@ -440,6 +477,7 @@ def _luminance(rgb: list[int]) -> float:
     def channel(c: int) -> float:
         c = c / 255
         return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
     r, g, b = (channel(c) for c in rgb)
     return 0.2126 * r + 0.7152 * g + 0.0722 * b
 
@@ -451,8 +489,9 @@ def contrast(a: str, b: str) -> float:
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
-def test_the_editor_is_readable_in_light_and_dark(chromium: object, base_url: str,
-                                                  scheme: str) -> None:
+def test_the_editor_is_readable_in_light_and_dark(
+    chromium: object, base_url: str, scheme: str
+) -> None:
     """Every kind of token the chain-rule example shows, and the gutter's line numbers, at
     WCAG AA contrast (4.5:1) on the editor's own background."""
     context = chromium.new_context(color_scheme=scheme, viewport={"width": 1280, "height": 720})  # type: ignore[attr-defined]
@@ -490,9 +529,13 @@ def test_tab_reaches_a_node_and_enter_selects_it(page: GuardedPage) -> None:
     page.page.locator("#last").focus()
     for _ in range(40):
         page.page.keyboard.press("Tab")
-        if page.page.evaluate("document.activeElement.closest('table[aria-label=Nodes] tbody') !== null"):
+        if page.page.evaluate(
+            "document.activeElement.closest('table[aria-label=Nodes] tbody') !== null"
+        ):
             break
-    focused = page.page.evaluate("[document.activeElement.dataset.node, document.activeElement.getAttribute('aria-label')]")
+    focused = page.page.evaluate(
+        "[document.activeElement.dataset.node, document.activeElement.getAttribute('aria-label')]"
+    )
     assert focused[0] == "n1" and focused[1].startswith("n1 AccumulateGrad (x)"), focused
     page.page.keyboard.press("ArrowDown")
     page.page.keyboard.press("Enter")
@@ -526,21 +569,26 @@ def test_nodes_carry_their_numbers_and_the_gradients_flowing_back(page: GuardedP
 def test_a_long_sum_of_contributions_is_folded(page: GuardedPage) -> None:
     """A weight an unrolled loop uses 40 times: the card writes g1 + g2 + … + g40 (40 terms),
     lists the first two and the last contributions, and says how many it left out."""
-    type_program(page, [
-        "import torch",
-        "w = torch.tensor(0.9, requires_grad=True)",
-        "h = torch.tensor(1.0)",
-        "for t in range(40):",
-        "    h = torch.tanh(w * h)",
-        "h.backward()",
-    ])
+    type_program(
+        page,
+        [
+            "import torch",
+            "w = torch.tensor(0.9, requires_grad=True)",
+            "h = torch.tensor(1.0)",
+            "for t in range(40):",
+            "    h = torch.tanh(w * h)",
+            "h.backward()",
+        ],
+    )
     run_and_wait(page)
     rows = table_rows(page)
     w_row = next(r for r in rows if r["names"] == "w")
     page.page.locator(f"table[aria-label=Nodes] tr[data-node={w_row['id']}]").click()
     card = page.page.inner_text("#card").replace("\xa0", " ")  # (KaTeX's spaces in \text)
     assert "(40 terms)" in card, card
-    items = page.page.evaluate("[...document.querySelectorAll('#card ol.contributions li')].map(li => li.textContent)")
+    items = page.page.evaluate(
+        "[...document.querySelectorAll('#card ol.contributions li')].map(li => li.textContent)"
+    )
     assert len(items) == 4 and items[2] == "… 37 more terms", items
 
 
@@ -563,13 +611,19 @@ def test_the_loss_curve_has_axes_values_and_a_log_scale(page: GuardedPage, base_
     losses = [v for v in run["losses"] if isinstance(v, float)]
     load_example(page, "two_layer_nn")
     run_and_wait(page)
-    ticks = page.page.evaluate("[...document.querySelectorAll('#losses text')].map(t => t.textContent)")
+    ticks = page.page.evaluate(
+        "[...document.querySelectorAll('#losses text')].map(t => t.textContent)"
+    )
     assert f"pass {len(run['losses'])}" in ticks and "pass 1" in ticks, ticks
     assert numbers(ticks[0]) == pytest.approx([max(losses)], rel=1e-3)
     assert numbers(ticks[1]) == pytest.approx([min(losses)], rel=1e-3)
     page.page.get_by_label("log scale").check()
-    assert "loss (log)" in page.page.evaluate("[...document.querySelectorAll('#losses text')].map(t => t.textContent)")
-    titles = page.page.evaluate("[...document.querySelectorAll('#losses circle title')].map(t => t.textContent)")
+    assert "loss (log)" in page.page.evaluate(
+        "[...document.querySelectorAll('#losses text')].map(t => t.textContent)"
+    )
+    titles = page.page.evaluate(
+        "[...document.querySelectorAll('#losses circle title')].map(t => t.textContent)"
+    )
     assert titles[2].startswith("pass 3: loss "), titles
 
 
@@ -603,12 +657,18 @@ def test_the_formula_is_written_in_the_programs_names(page: GuardedPage) -> None
     while "PowBackward0" not in page.page.inner_text("#card"):
         page.page.keyboard.press("ArrowRight")
     tex, shown = local_formula(page)
-    assert tex == r"\frac{\partial L}{\partial {y}} = \frac{\partial L}{\partial {\text{pow}}} \odot 2\cdot {y}", tex
+    assert (
+        tex
+        == r"\frac{\partial L}{\partial {y}} = \frac{\partial L}{\partial {\text{pow}}} \odot 2\cdot {y}"
+    ), tex
     assert shown.endswith("2⋅y") and "x" not in shown, shown
     while "AddBackward0" not in page.page.inner_text("#card"):
         page.page.keyboard.press("ArrowRight")
     tex, _ = local_formula(page)  # y = x + 2: a is the leaf x, b the constant, the output y
-    assert r"{y} = {x} + {\text{const}}" in tex and r"\partial {x}} = \frac{\partial L}{\partial {y}}" in tex, tex
+    assert (
+        r"{y} = {x} + {\text{const}}" in tex
+        and r"\partial {x}} = \frac{\partial L}{\partial {y}}" in tex
+    ), tex
 
 
 def test_the_sqrt_pitfall_reads_in_its_own_names(page: GuardedPage, base_url: str) -> None:
@@ -620,13 +680,17 @@ def test_the_sqrt_pitfall_reads_in_its_own_names(page: GuardedPage, base_url: st
     load_example(page, "pitfall_sqrt_nan")
     run_and_wait(page)
     page.page.locator(f"table[aria-label=Nodes] tr[data-node={sqrt['id']}]").click()
-    page.page.wait_for_function("document.querySelector('#card').innerText.includes('SqrtBackward0')")
+    page.page.wait_for_function(
+        "document.querySelector('#card').innerText.includes('SqrtBackward0')"
+    )
     tex, _ = local_formula(page)
     term = lambda n: n if len(n) == 1 else rf"\text{{{n}}}"  # noqa: E731
     assert rf"\sqrt{{{{{term(name(src))}}}}}" in tex and rf"2{{{term(name(sqrt))}}}" in tex, tex
 
 
-def test_the_edges_into_a_step_carry_the_gradient_flowing_back(page: GuardedPage, base_url: str) -> None:
+def test_the_edges_into_a_step_carry_the_gradient_flowing_back(
+    page: GuardedPage, base_url: str
+) -> None:
     """At each step, the edge from each input into the node shown carries ∇ of what
     PyTorch sent back along it (the step's grad_inputs); no other edge carries a number."""
     from oracle import run_plain_passes
@@ -636,14 +700,19 @@ def test_the_edges_into_a_step_carry_the_gradient_flowing_back(page: GuardedPage
     assert run["items"] > 0
     source = next(e.source for e in examples() if e.id == "chain_rule")
     plain = run_plain_passes(source)[0]
-    nodes = httpx.get(f"{base_url}/api/v1/runs/{page.page.evaluate('chainlens.painted')}").json()["nodes"]
+    nodes = httpx.get(f"{base_url}/api/v1/runs/{page.page.evaluate('chainlens.painted')}").json()[
+        "nodes"
+    ]
     by_fn = {n["grad_fn"]: n for n in nodes}
     page.page.locator("#graph").focus()
     written = []
     for k, truth in enumerate(plain.steps):
         node = by_fn[truth.grad_fn]
-        expected = {f"{src}->{node['id']}": g for src, g in zip(node["inputs"], truth.grad_inputs)
-                    if src is not None}
+        expected = {
+            f"{src}->{node['id']}": g
+            for src, g in zip(node["inputs"], truth.grad_inputs, strict=False)
+            if src is not None
+        }
         shown = page.page.evaluate("chainlens.edgeText()")
         written += shown.values()
         assert set(shown) == set(expected), (k, truth.grad_fn, shown)
@@ -672,25 +741,37 @@ def test_a_second_backward_marks_the_freed_nodes(page: GuardedPage, base_url: st
     page.screenshot("backward_twice_freed")
 
 
-def test_images_for_images_with_every_value_under_the_pointer(page: GuardedPage, base_url: str) -> None:
+def test_images_for_images_with_every_value_under_the_pointer(
+    page: GuardedPage, base_url: str
+) -> None:
     """LeNet's first convolution: its saved 32×32 input is an image, its 6×28×28 output six
     images; the value read under the pointer is PyTorch's, element for element."""
     from oracle import run_plain_passes
 
     source = next(e.source for e in examples() if e.id == "lenet")
-    truth = next(s for s in run_plain_passes(source)[0].steps if s.grad_fn == "ConvolutionBackward0"
-                 and s.saved["input"].shape[-1] == 32)
+    truth = next(
+        s
+        for s in run_plain_passes(source)[0].steps
+        if s.grad_fn == "ConvolutionBackward0" and s.saved["input"].shape[-1] == 32
+    )
     load_example(page, "lenet")
     run_and_wait(page)
     run = httpx.get(f"{base_url}/api/v1/runs/{page.page.evaluate('chainlens.painted')}").json()
-    conv = next(n for n in run["nodes"] if n["grad_fn"] == "ConvolutionBackward0"
-                and n["value"]["shape"] == list(truth.value.shape))
+    conv = next(
+        n
+        for n in run["nodes"]
+        if n["grad_fn"] == "ConvolutionBackward0" and n["value"]["shape"] == list(truth.value.shape)
+    )
     page.page.locator(f"table[aria-label=Nodes] tr[data-node={conv['id']}]").click()
     page.page.wait_for_function(f"chainlens.imagesOf === '{conv['id']}'")
     inspector = page.page.get_by_role("region", name="Inspector")
 
-    def read(label: str, count: int, hw: int, picks: list[tuple[int, int, int]]) -> list[tuple[str, float]]:
-        images = inspector.get_by_role("img", name=re.compile(rf"^{re.escape(label)}\[.*: {hw}×{hw}$"))
+    def read(
+        label: str, count: int, hw: int, picks: list[tuple[int, int, int]]
+    ) -> list[tuple[str, float]]:
+        images = inspector.get_by_role(
+            "img", name=re.compile(rf"^{re.escape(label)}\[.*: {hw}×{hw}$")
+        )
         assert images.count() == count
         out = []
         for k, i, j in picks:
@@ -716,8 +797,15 @@ def test_presentation_mode_reads_from_the_back_of_a_room(chromium: object, base_
     """At a projector's 1024×768: Present (or P) sets the program, the card and the graph
     larger, clips nothing, and a second press puts them back."""
     with chain_rule_at(chromium, base_url, 1024, 768) as g:
-        size = lambda sel: g.page.evaluate(f"parseFloat(getComputedStyle(document.querySelector('{sel}')).fontSize)")  # noqa: E731
-        zoom = lambda: g.page.evaluate("chainlens.view.k")  # noqa: E731
+
+        def size(sel: str) -> float:
+            return g.page.evaluate(
+                f"parseFloat(getComputedStyle(document.querySelector('{sel}')).fontSize)"
+            )
+
+        def zoom() -> float:
+            return g.page.evaluate("chainlens.view.k")
+
         before = {s: size(s) for s in (".cm-content", "#card", "#card .katex")}
         k = zoom()
         g.page.get_by_role("button", name="Present").click()
@@ -748,23 +836,33 @@ def typed_and_stepped_to(g: GuardedPage, lines: list[str], grad_fn: str):  # noq
 
 
 def sum_lines(g: GuardedPage, name: str) -> list[str]:
-    return g.page.evaluate(f"[...document.querySelectorAll('#card ol.sum[aria-label^=\"{name},\"] li')].map(li => li.textContent)")
+    return g.page.evaluate(
+        f"[...document.querySelectorAll('#card ol.sum[aria-label^=\"{name},\"] li')].map(li => li.textContent)"
+    )
 
 
 def point_at(g: GuardedPage, image, index: tuple[int, int], hw: tuple[int, int]) -> None:
     image.scroll_into_view_if_needed()
     box = image.bounding_box()
-    g.page.mouse.move(box["x"] + (index[1] + 0.5) * box["width"] / hw[1],
-                      box["y"] + (index[0] + 0.5) * box["height"] / hw[0])
+    g.page.mouse.move(
+        box["x"] + (index[1] + 0.5) * box["width"] / hw[1],
+        box["y"] + (index[0] + 0.5) * box["height"] / hw[0],
+    )
 
 
 def test_a_matrix_product_shows_its_shapes_and_each_elements_sum(page: GuardedPage) -> None:
     """Y = X @ W (in the style of d2l.ai's linear regression from scratch): the MmBackward0
     step writes ∂L/∂W = Xᵀ · ∂L/∂Y with the shapes, and for the element under the pointer
     its sum of products with PyTorch's numbers, ending in PyTorch's own value."""
-    lines = ["import torch", "torch.manual_seed(0)", "X = torch.randn(4, 8)",
-             "W = torch.randn(8, 2, requires_grad=True)", "Y = X @ W", "loss = (Y * Y).sum()",
-             "loss.backward()"]
+    lines = [
+        "import torch",
+        "torch.manual_seed(0)",
+        "X = torch.randn(4, 8)",
+        "W = torch.randn(8, 2, requires_grad=True)",
+        "Y = X @ W",
+        "loss = (Y * Y).sum()",
+        "loss.backward()",
+    ]
     mm = typed_and_stepped_to(page, lines, "MmBackward0")
     X, gY, gW = mm.saved["self"], mm.grad_outputs[0], mm.grad_inputs[1]
     card = page.page.inner_text("#card")
@@ -776,7 +874,9 @@ def test_a_matrix_product_shows_its_shapes_and_each_elements_sum(page: GuardedPa
         terms = " + ".join(f"X[{k},{i}]·∂L/∂Y[{k},{j}]" for k in range(4))
         assert text[0] == f"∂L/∂W[{i}, {j}] = {terms}", text
         shown = numbers(text[1])  # (x)(g) for each of the four terms
-        assert shown == pytest.approx([v for k in range(4) for v in (X[k, i].item(), gY[k, j].item())], rel=1e-3)
+        assert shown == pytest.approx(
+            [v for k in range(4) for v in (X[k, i].item(), gY[k, j].item())], rel=1e-3
+        )
         total, pytorch = text[2].removeprefix("= ").split(" · PyTorch: ")
         assert torch.tensor(float(pytorch), dtype=torch.float32) == gW[i, j]
         assert float(total) == pytest.approx(gW[i, j].item(), rel=1e-3)
@@ -795,8 +895,11 @@ def test_a_convolution_opens_into_its_sum_of_products(page: GuardedPage) -> None
 
     source = next(e.source for e in examples() if e.id == "lenet")
     steps = run_plain_passes(source)[0].steps
-    k = next(i for i, s in enumerate(steps) if s.grad_fn == "ConvolutionBackward0"
-             and s.saved["input"].shape[-1] == 32)
+    k = next(
+        i
+        for i, s in enumerate(steps)
+        if s.grad_fn == "ConvolutionBackward0" and s.saved["input"].shape[-1] == 32
+    )
     conv = steps[k]
     load_example(page, "lenet")
     run_and_wait(page)
@@ -805,16 +908,25 @@ def test_a_convolution_opens_into_its_sum_of_products(page: GuardedPage) -> None
         page.page.keyboard.press("ArrowRight")
     card = page.page.inner_text("#card")
     assert "ConvolutionBackward0" in card
-    assert "⋆ ∂L/∂Conv2d (correlation, summed over the batch): [1,1,32,32] ⋆ [1,6,28,28] → [6,1,5,5]" in card, card
-    kernels = page.page.locator("#card").get_by_role("img", name=re.compile(r"^∂L\/∂net\.conv1\.weight\[2, 0,"))
+    assert (
+        "⋆ ∂L/∂Conv2d (correlation, summed over the batch): [1,1,32,32] ⋆ [1,6,28,28] → [6,1,5,5]"
+        in card
+    ), card
+    kernels = page.page.locator("#card").get_by_role(
+        "img", name=re.compile(r"^∂L\/∂net\.conv1\.weight\[2, 0,")
+    )
     kernels.wait_for()
     point_at(page, kernels, (3, 1), (5, 5))
     text = sum_lines(page, "∂L/∂net.conv1.weight")
-    assert text[0].startswith("∂L/∂net.conv1.weight[2, 0, 3, 1] = input[0,0,3,1]·∂L/∂Conv2d[0,2,0,0] + ")
+    assert text[0].startswith(
+        "∂L/∂net.conv1.weight[2, 0, 3, 1] = input[0,0,3,1]·∂L/∂Conv2d[0,2,0,0] + "
+    )
     assert text[0].endswith("+ … (784 terms)")
     X, gY = conv.saved["input"], conv.grad_outputs[0]
-    assert numbers(text[1])[:4] == pytest.approx([X[0, 0, 3, 1].item(), gY[0, 2, 0, 0].item(),
-                                                  X[0, 0, 3, 2].item(), gY[0, 2, 0, 1].item()], rel=1e-3)
+    assert numbers(text[1])[:4] == pytest.approx(
+        [X[0, 0, 3, 1].item(), gY[0, 2, 0, 0].item(), X[0, 0, 3, 2].item(), gY[0, 2, 0, 1].item()],
+        rel=1e-3,
+    )
     total, pytorch = text[2].removeprefix("= ").split(" · PyTorch: ")
     assert torch.tensor(float(pytorch), dtype=torch.float32) == conv.grad_inputs[1][2, 0, 3, 1]
     assert float(total) == pytest.approx(conv.grad_inputs[1][2, 0, 3, 1].item(), rel=1e-3, abs=1e-6)
@@ -825,12 +937,19 @@ def test_a_broadcast_operand_sums_its_gradient_where_it_was_copied(page: Guarded
     """A bias added to every row (in the style of the PyTorch tutorial's tensors-and-autograd
     linear layer): ∂L/∂b sums the upstream over the rows it was copied to; the card names
     the dimension and writes one element's sum with PyTorch's numbers."""
-    lines = ["import torch", "x = torch.linspace(-1, 1, 12).reshape(4, 3)",
-             "b = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)", "y = x * 2 + b",
-             "loss = (y ** 2).sum()", "loss.backward()"]
+    lines = [
+        "import torch",
+        "x = torch.linspace(-1, 1, 12).reshape(4, 3)",
+        "b = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)",
+        "y = x * 2 + b",
+        "loss = (y ** 2).sum()",
+        "loss.backward()",
+    ]
     add = typed_and_stepped_to(page, lines, "AddBackward0")
     card = page.page.inner_text("#card")
-    assert "∂L/∂b = Σ over dimension 0 of ∂L/∂y: [4,3] → [3] (b was copied along it forward)" in card, card
+    assert (
+        "∂L/∂b = Σ over dimension 0 of ∂L/∂y: [4,3] → [3] (b was copied along it forward)" in card
+    ), card
     image = page.page.locator("#card").get_by_role("img", name=re.compile(r"^∂L\/∂b\["))
     image.wait_for()
     point_at(page, image, (0, 1), (1, 3))
@@ -863,18 +982,26 @@ RNN_40 = [
 ]
 
 
-def test_a_module_called_40_times_is_one_box_with_a_call_selector(page: GuardedPage, base_url: str) -> None:
+def test_a_module_called_40_times_is_one_box_with_a_call_selector(
+    page: GuardedPage, base_url: str
+) -> None:
     """An RNN cell unrolled 40 times (in the style of the PyTorch char-RNN tutorial): one box
     "cell ×40", even after Expand groups; the call selector opens call 7 node by node
     between "×6" and "×33", its numbers the run's; clicking the later fold opens call 8."""
     page.page.evaluate("chainlens.load(" + repr("\n".join(RNN_40)) + ")")
     run_and_wait(page)
-    labels = lambda: sorted(g["label"] for g in page.page.evaluate("chainlens.groups()") if g["id"].startswith("f:"))  # noqa: E731
+
+    def labels() -> list[str]:
+        groups = page.page.evaluate("chainlens.groups()")
+        return sorted(g["label"] for g in groups if g["id"].startswith("f:"))
+
     assert labels() == ["cell ×40"]
     page.page.click("#expand-all")
     page.page.wait_for_function("chainlens.items < 12")
     assert labels() == ["cell ×40"]
-    options = page.page.evaluate("[...document.querySelectorAll('#calls option')].map(o => o.textContent)")
+    options = page.page.evaluate(
+        "[...document.querySelectorAll('#calls option')].map(o => o.textContent)"
+    )
     assert options[:3] == ["cell: all 40 calls folded", "cell: call 1 of 40", "cell: call 2 of 40"]
     assert len([o for o in options if o.startswith("cell: call ")]) == 40
     page.page.get_by_label("Call shown").select_option("cell#7")
@@ -883,7 +1010,9 @@ def test_a_module_called_40_times_is_one_box_with_a_call_selector(page: GuardedP
     run = httpx.get(f"{base_url}/api/v1/runs/{page.page.evaluate('chainlens.painted')}").json()
     tanh = next(n for n in run["nodes"] if n["grad_fn"] == "TanhBackward0" and n["call"] == 7)
     drawn = page.page.evaluate(f"chainlens.text('{tanh['id']}')")
-    assert drawn[:2] == ["tanh → h", "×".join(map(str, tanh["value"]["shape"]))], drawn  # drawn itself
+    assert drawn[:2] == ["tanh → h", "×".join(map(str, tanh["value"]["shape"]))], (
+        drawn
+    )  # drawn itself
     page.screenshot("rnn_call_7")
     page.page.click("#fit")
     after = next(g for g in page.page.evaluate("chainlens.groups()") if g["id"].endswith(":after"))
@@ -908,7 +1037,9 @@ def test_the_keyboard_walks_the_graph_itself(page: GuardedPage, base_url: str) -
         if not said[-1].startswith("const"):
             inspector = page.page.get_by_role("region", name="Inspector").inner_text()
             assert said[-1].split(" ")[0] in inspector, (said[-1], inspector)
-    assert sorted(s.split(" ")[0] for s in said if s != "const") == sorted(n["grad_fn"] for n in run["nodes"])
+    assert sorted(s.split(" ")[0] for s in said if s != "const") == sorted(
+        n["grad_fn"] for n in run["nodes"]
+    )
     for _ in range(len(said)):
         if page.page.inner_text("#graph-said").startswith("PowBackward0"):
             break
@@ -932,11 +1063,17 @@ def test_any_element_of_a_large_elementwise_step_under_the_pointer(page: Guarded
     """tanh over 48 elements: the card writes the first eight as upstream × local =
     downstream, and the element under the pointer the same way, with PyTorch's numbers
     (local = 1 − tanh² x)."""
-    lines = ["import torch", "x = torch.linspace(-2, 2, 48).reshape(6, 8).requires_grad_()",
-             "y = torch.tanh(x)", "loss = (y * torch.arange(48.0).reshape(6, 8)).sum()",
-             "loss.backward()"]
+    lines = [
+        "import torch",
+        "x = torch.linspace(-2, 2, 48).reshape(6, 8).requires_grad_()",
+        "y = torch.tanh(x)",
+        "loss = (y * torch.arange(48.0).reshape(6, 8)).sum()",
+        "loss.backward()",
+    ]
     tanh = typed_and_stepped_to(page, lines, "TanhBackward0")
-    arith = page.page.evaluate("[...document.querySelectorAll('#card ol.arith li')].map(li => li.textContent)")
+    arith = page.page.evaluate(
+        "[...document.querySelectorAll('#card ol.arith li')].map(li => li.textContent)"
+    )
     assert len(arith) == 9 and arith[-1] == "… and 40 more elements of ∂L/∂x, each the same product"
     image = page.page.locator("#card").get_by_role("img", name=re.compile(r"^∂L\/∂x\["))
     image.wait_for()

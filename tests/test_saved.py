@@ -7,6 +7,7 @@ import torch
 
 import chainlens
 from chainlens.tracing.recorder import SAVED_COPY_MAX
+
 from oracle import assert_view_equals, run_plain
 
 SIDE = 300  # SIDE * SIDE elements: past SAVED_COPY_MAX, so kept by reference
@@ -27,8 +28,9 @@ def _node(run, grad_fn: str, names: set[str]):
     for n in run.nodes:
         if n.grad_fn == grad_fn and n.saved is not None and set(n.saved) == names:
             return n
-    raise AssertionError(f"no {grad_fn} saving {names}: "
-                         f"{[(n.grad_fn, n.saved and set(n.saved)) for n in run.nodes]}")
+    raise AssertionError(
+        f"no {grad_fn} saving {names}: {[(n.grad_fn, n.saved and set(n.saved)) for n in run.nodes]}"
+    )
 
 
 def test_saved_tensors_are_what_torch_saved() -> None:

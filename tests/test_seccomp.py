@@ -12,8 +12,9 @@ import pytest
 
 from chainlens.sandbox.seccomp import apply_filter, prepare_filter
 
-pytestmark = pytest.mark.skipif(prepare_filter() is None,
-                                reason="libseccomp is not available on this machine")
+pytestmark = pytest.mark.skipif(
+    prepare_filter() is None, reason="libseccomp is not available on this machine"
+)
 
 
 def _in_filtered_child(tmp_path, probe) -> str:
@@ -48,11 +49,14 @@ def _refused(action) -> str:
 
 def test_writes_sockets_and_processes_are_refused(tmp_path) -> None:
     def probe(path) -> str:
-        return ",".join([
-            _refused(lambda: open(path / "new.txt", "w")),
-            _refused(lambda: socket.socket()),
-            _refused(lambda: os.execv("/bin/true", ["true"])),
-        ])
+        return ",".join(
+            [
+                _refused(lambda: open(path / "new.txt", "w")),
+                _refused(lambda: socket.socket()),
+                _refused(lambda: os.execv("/bin/true", ["true"])),
+            ]
+        )
+
     assert _in_filtered_child(tmp_path, probe) == "refused,refused,refused"
     assert list(tmp_path.iterdir()) == []
 
@@ -66,4 +70,5 @@ def test_reading_and_threads_still_work(tmp_path) -> None:
         t.start()
         t.join()
         return out[0]
+
     assert _in_filtered_child(tmp_path, probe) == "hello"

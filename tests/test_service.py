@@ -19,6 +19,7 @@ from chainlens import Client, ProgramRejected
 from chainlens.client import InvalidRequest
 from chainlens.errors import RateLimited, RequestTooLarge, RunNotFound, ServiceBusy
 from chainlens.schema import Run
+
 from oracle import assert_matches, run_plain
 from server import serve
 
@@ -49,6 +50,7 @@ def test_health(base_url: str) -> None:
 
 def test_examples_endpoint(base_url: str) -> None:
     from chainlens.examples.catalog import examples
+
     got = httpx.get(base_url + "/api/v1/examples").json()
     assert [e["id"] for e in got] == [e.id for e in examples()]
     assert set(got[0]) >= {"id", "title", "description", "source"}
@@ -67,6 +69,7 @@ def test_post_run_equals_in_process_run(base_url: str) -> None:
 
 def test_run_matches_pytorch_over_http(base_url: str) -> None:
     from chainlens.examples.catalog import example
+
     src = example("two_layer_adam").source
     run = Client(base_url).run(src)
     assert_matches(run, run_plain(src))
@@ -104,16 +107,30 @@ def test_body_over_limit_is_413(base_url: str) -> None:
 
 
 def test_wrong_schema_is_422(base_url: str) -> None:
-    for body in ({"source": 3}, {}, {"source": "x", "seed": -1}, {"source": "x", "extra": 1},
-                 {"source": "x", "device": "tpu"}):
+    for body in (
+        {"source": 3},
+        {},
+        {"source": "x", "seed": -1},
+        {"source": "x", "extra": 1},
+        {"source": "x", "device": "tpu"},
+    ):
         r = post(base_url, body)
         assert r.status_code == 422, body
         assert "detail" in r.json()
 
 
-@pytest.mark.parametrize("raw", [b'{"source": NaN}', b'{"source": "x", "source": "y"}',
-                                 b'{"source": "\\ud800"}', b'\xff\xfe', b'{"seed": 1' + b'0' * 5000 + b'}',
-                                 b'[' * 5000, b'not json'])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"source": NaN}',
+        b'{"source": "x", "source": "y"}',
+        b'{"source": "\\ud800"}',
+        b"\xff\xfe",
+        b'{"seed": 1' + b"0" * 5000 + b"}",
+        b"[" * 5000,
+        b"not json",
+    ],
+)
 def test_malformed_json_is_400_never_500(base_url: str, raw: bytes) -> None:
     r = post(base_url, raw)
     assert r.status_code in (400, 422), r.text
@@ -125,7 +142,10 @@ def test_wrong_content_type_is_415(base_url: str) -> None:
 
 
 def test_program_error_is_200_with_status_error(base_url: str) -> None:
-    r = post(base_url, {"source": "import torch\nx = torch.ones(3, requires_grad=True)\n(x*2).backward()\n"})
+    r = post(
+        base_url,
+        {"source": "import torch\nx = torch.ones(3, requires_grad=True)\n(x*2).backward()\n"},
+    )
     assert r.status_code == 200
     run = r.json()
     assert run["status"] == "error" and run["error"]["code"] == "runtime_error"
@@ -181,8 +201,7 @@ def test_stream_refusal_is_error_event(base_url: str) -> None:
 
 
 #: Four refusals, out of line order in the tree's walk: all are told, sorted by line.
-MANY_REFUSED = ("import torch\nx = eval('1')\nimport os\ny = torch.load('a')\n"
-                "z = (1).__class__\n")
+MANY_REFUSED = "import torch\nx = eval('1')\nimport os\ny = torch.load('a')\nz = (1).__class__\n"
 
 
 def test_every_refusal_comes_at_once(base_url: str) -> None:
@@ -205,8 +224,10 @@ def test_every_refusal_comes_at_once(base_url: str) -> None:
 
 
 def test_stream_first_node_arrives_well_before_done(base_url: str) -> None:
-    source = ("import torch\nx = torch.ones(3, requires_grad=True)\ny = x * 2\n"
-              "t = torch.zeros(200, 200)\nfor i in range(2500):\n    t = (t @ t) * 0.0\nz = y.sum()\n")
+    source = (
+        "import torch\nx = torch.ones(3, requires_grad=True)\ny = x * 2\n"
+        "t = torch.zeros(200, 200)\nfor i in range(2500):\n    t = (t @ t) * 0.0\nz = y.sum()\n"
+    )
     times = {}
     for event in Client(base_url).stream(source):
         times.setdefault(event["type"], time.monotonic())
@@ -249,7 +270,10 @@ def test_a_request_answered_before_is_answered_from_the_store(base_url: str) -> 
     run (API.md: the same request gives the same numbers). Another seed is another run."""
     source = CHAIN + "# cache " + str(time.time_ns()) + "\n"
     first, second = post(base_url, {"source": source}), post(base_url, {"source": source})
-    assert (first.headers["x-chainlens-cache"], second.headers["x-chainlens-cache"]) == ("miss", "hit")
+    assert (first.headers["x-chainlens-cache"], second.headers["x-chainlens-cache"]) == (
+        "miss",
+        "hit",
+    )
     a, b = first.json(), second.json()
     assert a["id"] != b["id"] and comparable(a) == comparable(b)
     assert_matches(Run.model_validate(b), run_plain(source))
@@ -261,10 +285,15 @@ def test_a_request_answered_before_is_answered_from_the_store(base_url: str) -> 
 
 
 def test_a_program_error_is_repeatable_but_a_timeout_is_not(base_url: str) -> None:
-    failing = "import torch\nx = torch.ones(2, requires_grad=True)\n(x * 2).backward()\n# " \
-        + str(time.time_ns()) + "\n"
-    assert [post(base_url, {"source": failing}).headers["x-chainlens-cache"]
-            for _ in range(2)] == ["miss", "hit"]
+    failing = (
+        "import torch\nx = torch.ones(2, requires_grad=True)\n(x * 2).backward()\n# "
+        + str(time.time_ns())
+        + "\n"
+    )
+    assert [post(base_url, {"source": failing}).headers["x-chainlens-cache"] for _ in range(2)] == [
+        "miss",
+        "hit",
+    ]
     with serve(wall_timeout_s=0.5, max_loop_iterations=10**9, max_statements=10**9) as base:
         loop = {"source": "x = 0\nwhile True:\n    x = x + 1\n"}
         answers = [post(base, loop) for _ in range(2)]
@@ -282,8 +311,10 @@ def test_a_request_asked_for_often_stays_answered_in_a_small_store() -> None:
 
 def test_the_run_cache_is_a_setting() -> None:
     with serve(run_cache=False) as base:
-        assert [post(base, {"source": CHAIN}).headers["x-chainlens-cache"]
-                for _ in range(2)] == ["miss", "miss"]
+        assert [post(base, {"source": CHAIN}).headers["x-chainlens-cache"] for _ in range(2)] == [
+            "miss",
+            "miss",
+        ]
 
 
 def test_client_roundtrip_and_typed_errors(base_url: str) -> None:
@@ -306,8 +337,12 @@ def test_client_roundtrip_and_typed_errors(base_url: str) -> None:
 def test_cli_run_json_equals_api(base_url: str, tmp_path) -> None:
     f = tmp_path / "prog.py"
     f.write_text(CHAIN)
-    out = subprocess.run([sys.executable, "-m", "chainlens", "run", str(f), "--json"],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "chainlens", "run", str(f), "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     remote = post(base_url, {"source": CHAIN}).json()
     assert comparable(json.loads(out)) == comparable(remote)
 
@@ -315,12 +350,17 @@ def test_cli_run_json_equals_api(base_url: str, tmp_path) -> None:
 def test_cli_run_summary_and_examples(tmp_path) -> None:
     f = tmp_path / "prog.py"
     f.write_text(CHAIN)
-    out = subprocess.run([sys.executable, "-m", "chainlens", "run", str(f)],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "chainlens", "run", str(f)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert "x = [1.0, 1.0, 1.0]   grad = [6.0, 6.0, 6.0]" in out
     assert "MeanBackward0 -> MulBackward0" in out
-    listing = subprocess.run([sys.executable, "-m", "chainlens", "examples"],
-                             capture_output=True, text=True, check=True).stdout
+    listing = subprocess.run(
+        [sys.executable, "-m", "chainlens", "examples"], capture_output=True, text=True, check=True
+    ).stdout
     assert "chain_rule" in listing
 
 
@@ -357,7 +397,9 @@ def test_timeout_is_a_clean_error_and_next_run_works() -> None:
 
 def test_openapi_and_docs(base_url: str) -> None:
     spec = httpx.get(base_url + "/openapi.json").json()
-    assert {"/api/v1/runs", "/api/v1/health", "/api/v1/examples", "/api/v1/runs/{run_id}"} <= set(spec["paths"])
+    assert {"/api/v1/runs", "/api/v1/health", "/api/v1/examples", "/api/v1/runs/{run_id}"} <= set(
+        spec["paths"]
+    )
     schemas = spec["components"]["schemas"]
     assert {"Run", "RunRequest", "Node", "Step", "TensorView", "ErrorBody"} <= set(schemas)
     assert httpx.get(base_url + "/docs").status_code == 200

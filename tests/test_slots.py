@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+
 from chainlens.sandbox.slots import Slots
 
 
@@ -27,6 +28,7 @@ def test_the_last_normal_slot_is_kept_for_an_address_with_nothing_running() -> N
         s.release("attacker", promoted=False)
         await asyncio.wait_for(second, 1)  # nothing running now: it may take one
         second.result()
+
     run(main())
 
 
@@ -43,6 +45,7 @@ def test_a_long_run_leaves_its_slot_within_its_addresss_share() -> None:
         s.release("a", promoted=False)
         s.release("b", promoted=True)
         assert (s.normal_free, s.long_free, dict(s.running), dict(s.long_held)) == (2, 4, {}, {})
+
     run(main())
 
 
@@ -58,16 +61,19 @@ def test_a_waiter_that_gives_up_leaves_no_trace() -> None:
         assert s.waiting == 0
         s.release("a", promoted=False)
         assert (s.normal_free, dict(s.running)) == (1, {})
+
     run(main())
 
 
 def test_someone_waiting_moves_a_long_enough_run_out_at_once() -> None:
     """``on_wait`` is asked to make room when a newcomer must wait; what it promotes frees
     the slot for the newcomer there and then."""
+
     async def main() -> None:
         s = Slots(normal=1, long=1, long_per_client=1)
         await s.acquire("bomb")
         s.on_wait = lambda: s.promote("bomb") and None
         await asyncio.wait_for(s.acquire("newcomer"), 1)
         assert dict(s.long_held) == {"bomb": 1} and s.normal_free == 0
+
     run(main())

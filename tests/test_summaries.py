@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
-
-import pytest
 
 from chainlens.tracing.summaries import HIST_BINS, HIST_SAMPLE, Summarizer, view
 
@@ -42,13 +41,17 @@ def test_histogram_matches_numpy_on_a_spread_tensor() -> None:
 
 #: Shapes as a run has them: scalars, rows, matrices, feature maps; repeated and
 #: interleaved, as the batch groups them by shape and must give each view back its own.
-SHAPES = st.sampled_from([(), (1,), (3,), (1, 16), (16,), (8, 8), (2, 3, 4), (1, 2, 3, 3),
-                          (300,), (40, 50)])
+SHAPES = st.sampled_from(
+    [(), (1,), (3,), (1, 16), (16,), (8, 8), (2, 3, 4), (1, 2, 3, 3), (300,), (40, 50)]
+)
 
 
 @settings(max_examples=50, deadline=None)
-@given(st.lists(arrays(np.float32, st.integers(1, 3000) | SHAPES, elements=floats),
-                min_size=1, max_size=12))
+@given(
+    st.lists(
+        arrays(np.float32, st.integers(1, 3000) | SHAPES, elements=floats), min_size=1, max_size=12
+    )
+)
 def test_batched_views_are_exact(arrays_: list[np.ndarray]) -> None:
     """The Summarizer fills small and mid-sized tensors in batches: values, counts, bins,
     min and max as ``view`` gives them one at a time, and mean, std and norm as float64
@@ -70,8 +73,11 @@ def test_batched_views_are_exact(arrays_: list[np.ndarray]) -> None:
             assert a == b
             continue
         n = x.size
-        expected = {"mean": x.mean(), "std": x.std(ddof=1) if n > 1 else 0.0,
-                    "norm": np.sqrt(np.dot(x, x))}
+        expected = {
+            "mean": x.mean(),
+            "std": x.std(ddof=1) if n > 1 else 0.0,
+            "norm": np.sqrt(np.dot(x, x)),
+        }
         scale = float(np.abs(x).max())
         for key, value in expected.items():
             # small tensors report float32, where it holds the number

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 import chainlens
+
 from oracle import assert_matches, run_plain
 from tutorial_corpus import TUTORIALS
 

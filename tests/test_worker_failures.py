@@ -28,6 +28,7 @@ from chainlens.examples.catalog import example
 from chainlens.sandbox.pool import WorkerPool
 from chainlens.settings import Settings
 from chainlens.text import wire_text
+
 from oracle import run_plain
 from server import children, serve, serve_process
 
@@ -35,8 +36,12 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def post(base: str, source: str, timeout: float = 60) -> httpx.Response:
-    return httpx.post(base + "/api/v1/runs", content=json.dumps({"source": source}),
-                      headers={"content-type": "application/json"}, timeout=timeout)
+    return httpx.post(
+        base + "/api/v1/runs",
+        content=json.dumps({"source": source}),
+        headers={"content-type": "application/json"},
+        timeout=timeout,
+    )
 
 
 def test_a_checkout_only_its_owner_can_read_serves_checks_and_numpy_code(monkeypatch) -> None:
@@ -44,23 +49,33 @@ def test_a_checkout_only_its_owner_can_read_serves_checks_and_numpy_code(monkeyp
     try:
         assert private.stat().st_mode & 0o777 == 0o700
         package = private / "checkout" / "backend"
-        shutil.copytree(REPO / "backend", package,
-                        ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        shutil.copytree(
+            REPO / "backend", package, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
+        )
         monkeypatch.setenv("PYTHONPATH", str(package))
-        where = subprocess.run([sys.executable, "-c", "import chainlens; print(chainlens.__file__)"],
-                               capture_output=True, text=True, check=True, cwd=private)
+        where = subprocess.run(
+            [sys.executable, "-c", "import chainlens; print(chainlens.__file__)"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=private,
+        )
         assert where.stdout.startswith(str(package)), where.stdout
         source = example("two_layer_nn").source
         with serve(cwd=str(private)) as base:
             run = post(base, source).json()
             assert run["status"] == "ok", run["error"]
             weight = next(n["id"] for n in run["nodes"] if "model.2.weight" in n["names"])
-            check = httpx.post(f"{base}/api/v1/runs/{run['id']}/check",
-                               json={"node": weight, "pass": 2, "elements": 2}, timeout=120)
+            check = httpx.post(
+                f"{base}/api/v1/runs/{run['id']}/check",
+                json={"node": weight, "pass": 2, "elements": 2},
+                timeout=120,
+            )
             assert check.status_code == 200, check.text
             assert check.json()["ok"] and check.json()["checked"][0]["matches_run"] is True
-            code = httpx.get(f"{base}/api/v1/runs/{run['id']}/manual.py", params={"pass": 2},
-                             timeout=120)
+            code = httpx.get(
+                f"{base}/api/v1/runs/{run['id']}/manual.py", params={"pass": 2}, timeout=120
+            )
             assert code.status_code == 200, code.text
             assert "backward pass 3" in code.text
     finally:
@@ -70,8 +85,9 @@ def test_a_checkout_only_its_owner_can_read_serves_checks_and_numpy_code(monkeyp
 @pytest.fixture(scope="module")
 def server():
     """Only the CPU limit stops an endless loop here."""
-    with serve_process(cpu_limit_s=5, wall_timeout_s=30, max_loop_iterations=10 ** 15,
-                       max_statements=10 ** 15) as (base, proc):
+    with serve_process(
+        cpu_limit_s=5, wall_timeout_s=30, max_loop_iterations=10**15, max_statements=10**15
+    ) as (base, proc):
         yield base, proc
 
 
@@ -96,11 +112,14 @@ def _kill_busy_worker(base: str, proc: subprocess.Popen, sig: int) -> httpx.Resp
     return result["r"]
 
 
-@pytest.mark.parametrize("sig,words", [
-    (signal.SIGSEGV, "crashed with a segmentation fault (SIGSEGV)"),
-    (signal.SIGABRT, "crashed with an abort (SIGABRT)"),
-    (signal.SIGKILL, "killed (SIGKILL) from outside chainlens"),
-])
+@pytest.mark.parametrize(
+    "sig,words",
+    [
+        (signal.SIGSEGV, "crashed with a segmentation fault (SIGSEGV)"),
+        (signal.SIGABRT, "crashed with an abort (SIGABRT)"),
+        (signal.SIGKILL, "killed (SIGKILL) from outside chainlens"),
+    ],
+)
 def test_a_worker_lost_to_a_signal_says_which(server, sig: int, words: str) -> None:
     base, proc = server
     r = _kill_busy_worker(base, proc, sig)
@@ -126,8 +145,12 @@ def test_a_worker_that_fails_says_with_what() -> None:
         pool = WorkerPool(Settings())
         pool.start()
         try:
-            return [f async for f in pool.execute({"id": "x", "source": "print(1)",
-                                                   "device": "cpu", "stream": False})]
+            return [
+                f
+                async for f in pool.execute(
+                    {"id": "x", "source": "print(1)", "device": "cpu", "stream": False}
+                )
+            ]
         finally:
             pool.stop()
 
@@ -135,8 +158,7 @@ def test_a_worker_that_fails_says_with_what() -> None:
     kind, payload = frames[-1]
     assert kind == b"L"
     lost = json.loads(payload)
-    assert lost == {"code": "worker_lost",
-                    "message": "the worker process failed: KeyError: 'seed'"}
+    assert lost == {"code": "worker_lost", "message": "the worker process failed: KeyError: 'seed'"}
 
 
 def test_freeing_a_million_node_graph_is_stopped_before_it_is_built(server) -> None:
@@ -147,22 +169,28 @@ def test_freeing_a_million_node_graph_is_stopped_before_it_is_built(server) -> N
     assert err["message"].startswith("limit max_nodes=20000 exceeded"), err
 
 
-@pytest.mark.parametrize("source", [
-    "x = []\nfor i in range(200000):\n    x = [x]\nprint(len(x))\n",
-    "x = []\ny = []\nfor i in range(200000):\n    x = [x]\n    y = [y]\nz = x == y\n",
-    "x = {}\nfor i in range(200000):\n    x = {'a': x}\ny = str(x)\n",
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "x = []\nfor i in range(200000):\n    x = [x]\nprint(len(x))\n",
+        "x = []\ny = []\nfor i in range(200000):\n    x = [x]\n    y = [y]\nz = x == y\n",
+        "x = {}\nfor i in range(200000):\n    x = {'a': x}\ny = str(x)\n",
+    ],
+)
 def test_deeply_nested_structures_never_lose_the_worker(server, source: str) -> None:
     base, _ = server
     run = post(base, source).json()
     assert run["status"] == "ok" or run["error"]["code"] == "limit_exceeded", run["error"]
 
 
-@pytest.mark.parametrize("source", [
-    "print('a\\ud800b', '\\udcff')\n",
-    "raise ValueError('bad \\ud800 text')\n",
-    "import torch\nx = torch.ones(2, requires_grad=True)\nassert False, 'no \\udfff'\n",
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "print('a\\ud800b', '\\udcff')\n",
+        "raise ValueError('bad \\ud800 text')\n",
+        "import torch\nx = torch.ones(2, requires_grad=True)\nassert False, 'no \\udfff'\n",
+    ],
+)
 def test_text_utf8_cannot_encode_is_escaped(server, source: str) -> None:
     base, _ = server
     run = post(base, source).json()
@@ -173,5 +201,8 @@ def test_text_utf8_cannot_encode_is_escaped(server, source: str) -> None:
     else:
         etype, message, line = plain.error
         assert run["error"]["code"] == "runtime_error"
-        assert (run["error"]["type"], run["error"]["message"], run["error"]["line"]) == \
-            (etype, wire_text(message), line)
+        assert (run["error"]["type"], run["error"]["message"], run["error"]["line"]) == (
+            etype,
+            wire_text(message),
+            line,
+        )

@@ -12,7 +12,9 @@ def training(name: str, source: str) -> None:
 
 
 # d2l.ai, "Linear Regression Implementation from Scratch": minibatch SGD by hand.
-training("d2l_linreg_scratch", """
+training(
+    "d2l_linreg_scratch",
+    """
 true_w = torch.tensor([2.0, -3.4])
 X = torch.randn(12, 2)
 y = X @ true_w + 4.2 + 0.01 * torch.randn(12)
@@ -27,10 +29,13 @@ for epoch in range(4):
         w.grad.zero_()
         b.grad.zero_()
     print(f"epoch {epoch + 1}, loss {float(l):f}")
-""")
+""",
+)
 
 # PyTorch, "Learning PyTorch with Examples": a third-order polynomial fitted with autograd.
-training("pt_polynomial_autograd", """
+training(
+    "pt_polynomial_autograd",
+    """
 x = torch.linspace(-3.0, 3.0, 40)
 y = torch.sin(x)
 a = torch.randn((), requires_grad=True)
@@ -51,10 +56,13 @@ for t in range(5):
         b.grad = None
         c.grad = None
         d.grad = None
-""")
+""",
+)
 
 # PyTorch, "Learning PyTorch with Examples" (nn.Module): a custom module and optim.SGD.
-training("pt_module_sgd", """
+training(
+    "pt_module_sgd",
+    """
 class TwoLayerNet(nn.Module):
     def __init__(self, D_in, H, D_out):
         super().__init__()
@@ -74,10 +82,13 @@ for t in range(4):
     optimizer.zero_grad()
     loss.backward()
     optimizer.step()
-""")
+""",
+)
 
 # PyTorch, "Optimizing Model Parameters": SGD with momentum on a small classifier.
-training("pt_sgd_momentum", """
+training(
+    "pt_sgd_momentum",
+    """
 model = nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 3))
 x = torch.randn(10, 5)
 target = torch.randint(0, 3, (10,))
@@ -87,10 +98,13 @@ for step in range(5):
     loss = F.cross_entropy(model(x), target)
     loss.backward()
     optimizer.step()
-""")
+""",
+)
 
 # PyTorch, "Learning PyTorch with Examples" (optim): Adam on a two-layer net.
-training("pt_adam", """
+training(
+    "pt_adam",
+    """
 model = nn.Sequential(nn.Linear(3, 6), nn.Tanh(), nn.Linear(6, 1))
 x = torch.randn(8, 3)
 y = torch.randn(8, 1)
@@ -100,10 +114,13 @@ for t in range(5):
     optimizer.zero_grad()
     loss.backward()
     optimizer.step()
-""")
+""",
+)
 
 # d2l.ai, "Weight Decay": AdamW's decoupled decay.
-training("d2l_adamw", """
+training(
+    "d2l_adamw",
+    """
 net = nn.Linear(6, 1)
 X = torch.randn(9, 6)
 Y = torch.randn(9, 1)
@@ -113,10 +130,13 @@ for epoch in range(4):
     l = ((net(X) - Y) ** 2).mean()
     l.backward()
     trainer.step()
-""")
+""",
+)
 
 # d2l.ai, "RMSProp": the optimizer on a tiny regression.
-training("d2l_rmsprop", """
+training(
+    "d2l_rmsprop",
+    """
 w = torch.randn(3, requires_grad=True)
 X = torch.randn(7, 3)
 y = torch.randn(7)
@@ -126,10 +146,13 @@ for i in range(4):
     loss = ((X @ w - y) ** 2).mean()
     loss.backward()
     opt.step()
-""")
+""",
+)
 
 # d2l.ai, "Adagrad".
-training("d2l_adagrad", """
+training(
+    "d2l_adagrad",
+    """
 w = torch.randn(2, 2, requires_grad=True)
 x = torch.randn(5, 2)
 opt = optim.Adagrad([w], lr=0.1)
@@ -138,10 +161,13 @@ for i in range(4):
     loss = (x @ w).tanh().pow(2).sum()
     loss.backward()
     opt.step()
-""")
+""",
+)
 
 # A classic mistake (course notebooks): zero_grad forgotten, gradients pile up.
-training("mistake_no_zero_grad_by_hand", """
+training(
+    "mistake_no_zero_grad_by_hand",
+    """
 w = torch.randn(3, requires_grad=True)
 x = torch.randn(4, 3)
 y = torch.randn(4)
@@ -151,10 +177,13 @@ for step in range(4):
     with torch.no_grad():
         w -= 0.01 * w.grad
     print(step, w.grad)
-""")
+""",
+)
 
 # The same mistake with an optimizer.
-training("mistake_no_zero_grad_optim", """
+training(
+    "mistake_no_zero_grad_optim",
+    """
 model = nn.Linear(4, 2)
 x = torch.randn(5, 4)
 y = torch.randn(5, 2)
@@ -163,11 +192,14 @@ for step in range(4):
     loss = F.mse_loss(model(x), y)
     loss.backward()
     opt.step()
-""")
+""",
+)
 
 # Karpathy's makemore, part 2 (MLP): an embedding table, tanh layer, cross-entropy and
 # the manual update p.data += -lr * p.grad.
-training("makemore_mlp", """
+training(
+    "makemore_mlp",
+    """
 X = torch.randint(0, 27, (16, 3))
 Y = torch.randint(0, 27, (16,))
 C = torch.randn((27, 2))
@@ -189,10 +221,13 @@ for i in range(5):
     for p in parameters:
         p.data += -0.1 * p.grad
 print(loss.item())
-""")
+""",
+)
 
 # Karpathy's micrograd lecture: one tanh neuron, trained by hand.
-training("micrograd_neuron", """
+training(
+    "micrograd_neuron",
+    """
 x = torch.tensor([2.0, 0.0])
 w = torch.randn(2, requires_grad=True)
 b = torch.randn(1, requires_grad=True)
@@ -205,10 +240,13 @@ for k in range(5):
     loss.backward()
     w.data += -0.05 * w.grad
     b.data += -0.05 * b.grad
-""")
+""",
+)
 
 # d2l.ai, "Softmax Regression" / course logistic regression: BCE with logits.
-training("logistic_regression", """
+training(
+    "logistic_regression",
+    """
 X = torch.randn(20, 2)
 y = (X[:, 0] + X[:, 1] > 0).float()
 model = nn.Linear(2, 1)
@@ -219,10 +257,13 @@ for epoch in range(5):
     loss = loss_fn(model(X).squeeze(1), y)
     loss.backward()
     opt.step()
-""")
+""",
+)
 
 # PyTorch, "Training a Classifier" (60-minute blitz), shrunk: conv, pool, linear, Adam.
-training("blitz_cnn_adam", """
+training(
+    "blitz_cnn_adam",
+    """
 class Net(nn.Module):
     def __init__(self):
         super().__init__()
@@ -242,10 +283,13 @@ for epoch in range(3):
     loss = F.cross_entropy(net(inputs), labels)
     loss.backward()
     optimizer.step()
-""")
+""",
+)
 
 # d2l.ai, "RNN from scratch" (concise): an RNN cell unrolled, trained with SGD.
-training("d2l_rnn_cell", """
+training(
+    "d2l_rnn_cell",
+    """
 cell = nn.RNNCell(3, 4)
 head = nn.Linear(4, 1)
 xs = torch.randn(5, 2, 3)
@@ -259,10 +303,13 @@ for epoch in range(3):
     opt.zero_grad()
     loss.backward()
     opt.step()
-""")
+""",
+)
 
 # d2l.ai, "Batch Normalization" and "Dropout" in training mode, with SGD.
-training("d2l_batchnorm_dropout", """
+training(
+    "d2l_batchnorm_dropout",
+    """
 net = nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(6), nn.ReLU(), nn.Dropout(0.3),
                     nn.Linear(6, 2))
 X = torch.randn(8, 4)
@@ -273,10 +320,13 @@ for epoch in range(4):
     loss = F.cross_entropy(net(X), y)
     loss.backward()
     opt.step()
-""")
+""",
+)
 
 # PyTorch, "How to adjust learning rate": StepLR around SGD.
-training("pt_steplr", """
+training(
+    "pt_steplr",
+    """
 model = nn.Linear(3, 1)
 x = torch.randn(6, 3)
 y = torch.randn(6, 1)
@@ -288,10 +338,13 @@ for epoch in range(5):
     loss.backward()
     opt.step()
     sched.step()
-""")
+""",
+)
 
 # Course notebooks on exploding gradients: clip_grad_norm_ before each step.
-training("clip_grad_norm", """
+training(
+    "clip_grad_norm",
+    """
 model = nn.Sequential(nn.Linear(4, 4), nn.Tanh(), nn.Linear(4, 1))
 x = torch.randn(6, 4) * 10
 y = torch.randn(6, 1) * 10
@@ -302,10 +355,13 @@ for step in range(4):
     loss.backward()
     nn.utils.clip_grad_norm_(model.parameters(), max_norm=1.0)
     opt.step()
-""")
+""",
+)
 
 # d2l.ai, "Weight Decay" from scratch: an L2 penalty added to the loss.
-training("d2l_l2_penalty", """
+training(
+    "d2l_l2_penalty",
+    """
 w = torch.randn(5, 1, requires_grad=True)
 b = torch.zeros(1, requires_grad=True)
 X = torch.randn(10, 5)
@@ -318,10 +374,13 @@ for epoch in range(4):
         for p in (w, b):
             p -= 0.01 * p.grad
             p.grad.zero_()
-""")
+""",
+)
 
 # PyTorch, "Datasets & DataLoaders": shuffled mini-batches, two epochs.
-training("dataloader_epochs", """
+training(
+    "dataloader_epochs",
+    """
 from torch.utils.data import DataLoader, TensorDataset
 X = torch.randn(12, 3)
 Y = torch.randn(12, 1)
@@ -334,10 +393,13 @@ for epoch in range(2):
         loss = F.mse_loss(model(xb), yb)
         loss.backward()
         opt.step()
-""")
+""",
+)
 
 # PyTorch autograd tutorial: backward twice through one graph with retain_graph=True.
-training("retain_graph_twice", """
+training(
+    "retain_graph_twice",
+    """
 w = torch.randn(3, requires_grad=True)
 x = torch.randn(3)
 y = (w * x).exp().sum()
@@ -349,10 +411,13 @@ with torch.no_grad():
 z = (w * x).sin().sum()
 w.grad = None
 z.backward()
-""")
+""",
+)
 
 # A long loop: more passes than are recorded step by step (the first 19 and the last).
-training("long_loop_truncated", """
+training(
+    "long_loop_truncated",
+    """
 w = torch.randn(2, requires_grad=True)
 x = torch.randn(3, 2)
 for step in range(25):
@@ -361,4 +426,5 @@ for step in range(25):
     loss.backward()
     with torch.no_grad():
         w -= 0.1 * w.grad
-""")
+""",
+)

@@ -14,7 +14,9 @@ def tutorial(name: str, source: str) -> None:
 
 # PyTorch, "Learning PyTorch with Examples" — numpy-style: the polynomial fitted by
 # hand-written gradients, in tensors.
-tutorial("lpwe_tensors_manual_grad", """
+tutorial(
+    "lpwe_tensors_manual_grad",
+    """
 import torch
 import math
 
@@ -41,11 +43,14 @@ for t in range(50):
     c -= learning_rate * grad_c
     d -= learning_rate * grad_d
 print(f'Result: y = {a.item()} + {b.item()} x + {c.item()} x^2 + {d.item()} x^3')
-""")
+""",
+)
 
 # PyTorch, "Learning PyTorch with Examples" — the custom autograd Function
 # LegendrePolynomial3 with ctx.save_for_backward.
-tutorial("lpwe_legendre_function", """
+tutorial(
+    "lpwe_legendre_function",
+    """
 import torch
 import math
 
@@ -82,11 +87,14 @@ for t in range(20):
         c.grad = None
         d.grad = None
 print(loss.item())
-""")
+""",
+)
 
 # PyTorch, "Learning PyTorch with Examples" — nn.Sequential with a Flatten and a
 # third-order feature map built with pow and unsqueeze.
-tutorial("lpwe_nn_sequential", """
+tutorial(
+    "lpwe_nn_sequential",
+    """
 import torch
 import math
 
@@ -107,11 +115,14 @@ for t in range(30):
             param -= learning_rate * param.grad
 linear_layer = model[0]
 print(f'y = {linear_layer.bias.item()} + {linear_layer.weight[:, 0].item()} x')
-""")
+""",
+)
 
 # PyTorch, "Learning PyTorch with Examples" — control flow and weight sharing: a module
 # whose forward picks a random number of layers with random.randint.
-tutorial("lpwe_dynamic_net", """
+tutorial(
+    "lpwe_dynamic_net",
+    """
 import random
 import torch
 import math
@@ -146,11 +157,14 @@ for t in range(10):
     loss.backward()
     optimizer.step()
 print(model.string())
-""")
+""",
+)
 
 # PyTorch, "Automatic Differentiation with torch.autograd": a one-layer net, requires_grad,
 # grad_fn, gradients, detach, and the Jacobian-vector product with retain_graph.
-tutorial("autograd_tutorial", """
+tutorial(
+    "autograd_tutorial",
+    """
 import torch
 
 x = torch.ones(5)
@@ -180,11 +194,14 @@ print(f"\\nSecond call\\n{inp.grad}")
 inp.grad.zero_()
 out.backward(torch.ones_like(out), retain_graph=True)
 print(f"\\nCall after zeroing gradients\\n{inp.grad}")
-""")
+""",
+)
 
 # PyTorch, "A Gentle Introduction to torch.autograd" (60-minute blitz): Q = 3a^3 - b^2 with
 # an external gradient, and freezing a model's layers.
-tutorial("blitz_autograd", """
+tutorial(
+    "blitz_autograd",
+    """
 import torch
 from torch import nn, optim
 
@@ -211,11 +228,14 @@ out = model(torch.rand(3, 8)).sum()
 out.backward()
 optimizer.step()
 print(model[0].weight.grad is None, model[2].weight.grad.shape)
-""")
+""",
+)
 
 # PyTorch, "Neural Networks" (60-minute blitz): LeNet's Net class, num_flat_features, the
 # loss, zero_grad and an SGD step.
-tutorial("blitz_neural_networks", """
+tutorial(
+    "blitz_neural_networks",
+    """
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -256,11 +276,14 @@ loss.backward()
 print('conv1.bias.grad after backward', net.conv1.bias.grad)
 optimizer = optim.SGD(net.parameters(), lr=0.01)
 optimizer.step()
-""")
+""",
+)
 
 # PyTorch, "What is torch.nn really?": logistic regression from scratch with a
 # log_softmax written by hand, nll, accuracy, then refactored with nn.Module and optim.
-tutorial("what_is_torch_nn", """
+tutorial(
+    "what_is_torch_nn",
+    """
 import math
 import torch
 import torch.nn.functional as F
@@ -324,11 +347,14 @@ for epoch in range(2):
         opt.step()
         opt.zero_grad()
 print(F.cross_entropy(model2(x_train[:bs]), y_train[:bs]))
-""")
+""",
+)
 
 # PyTorch, "What is torch.nn really?": the fit/loss_batch/get_data refactoring with
 # zip(*[...]) and numpy, and a Lambda module of the program's own.
-tutorial("what_is_torch_nn_fit", """
+tutorial(
+    "what_is_torch_nn_fit",
+    """
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -378,11 +404,14 @@ model = nn.Sequential(
 )
 opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
 fit(2, model, F.cross_entropy, opt, train_dl, valid_dl)
-""")
+""",
+)
 
 # PyTorch, "Double Backward with Custom Functions": a Function whose backward is itself
 # differentiable, checked with gradcheck and gradgradcheck.
-tutorial("double_backward_custom", """
+tutorial(
+    "double_backward_custom",
+    """
 import torch
 
 class Square(torch.autograd.Function):
@@ -403,11 +432,14 @@ y = Square.apply(x).sum()
 g, = torch.autograd.grad(y, x, create_graph=True)
 g.sum().backward()
 print(x.grad)
-""")
+""",
+)
 
 # PyTorch, "Double Backward with Custom Functions": exp saving its output, and a sinh
 # whose backward uses intermediate results (the tutorial's _grad_out_negexp names).
-tutorial("double_backward_saved_intermediates", """
+tutorial(
+    "double_backward_saved_intermediates",
+    """
 import torch
 
 class Exp(torch.autograd.Function):
@@ -447,11 +479,14 @@ print(torch.autograd.gradcheck(sinh, x))
 out = sinh(x).sum()
 out.backward()
 print(x.grad)
-""")
+""",
+)
 
 # Karpathy, "The spelled-out intro to neural networks and backpropagation" (micrograd):
 # the neuron worked by hand, then the same neuron in torch with double tensors.
-tutorial("micrograd_neuron_in_torch", """
+tutorial(
+    "micrograd_neuron_in_torch",
+    """
 import torch
 
 x1 = torch.Tensor([2.0]).double()
@@ -473,11 +508,14 @@ print('x2', x2.grad.item())
 print('w2', w2.grad.item())
 print('x1', x1.grad.item())
 print('w1', w1.grad.item())
-""")
+""",
+)
 
 # Karpathy's micrograd, nn.py: Neuron, Layer and MLP classes of the program's own built on
 # a scalar Value, trained on four examples.
-tutorial("micrograd_mlp", """
+tutorial(
+    "micrograd_mlp",
+    """
 import random
 import math
 
@@ -596,11 +634,14 @@ for k in range(10):
         p.data += -0.1 * p.grad
     print(k, round(loss.data, 6))
 print(len(n.parameters()))
-""")
+""",
+)
 
 # Karpathy's makemore, part 1: bigram counts in a tensor N, a seeded generator, sampling
 # with torch.multinomial, and the negative log likelihood.
-tutorial("makemore_bigram_counts", """
+tutorial(
+    "makemore_bigram_counts",
+    """
 import torch
 
 words = ['emma', 'olivia', 'ava', 'isabella', 'sophia', 'charlotte', 'mia', 'amelia']
@@ -635,11 +676,14 @@ for w in words:
         log_likelihood += torch.log(P[stoi[ch1], stoi[ch2]])
         n += 1
 print(f'{-log_likelihood / n=}')
-""")
+""",
+)
 
 # Karpathy's makemore, part 1: the same bigram model as a one-layer net trained by gradient
 # descent on one-hot inputs, with W.grad = None and W.data += -lr * W.grad.
-tutorial("makemore_bigram_net", """
+tutorial(
+    "makemore_bigram_net",
+    """
 import torch
 import torch.nn.functional as F
 
@@ -669,12 +713,15 @@ for k in range(20):
     loss.backward()
     W.data += -50 * W.grad
 print(loss.item())
-""")
+""",
+)
 
 # Karpathy's makemore, part 3 (activations and BatchNorm): Kaiming-style init scales,
 # a hand-written batch norm with running statistics updated under no_grad, and
 # retain_grad on every intermediate.
-tutorial("makemore_batchnorm_by_hand", """
+tutorial(
+    "makemore_batchnorm_by_hand",
+    """
 import torch
 import torch.nn.functional as F
 
@@ -715,11 +762,14 @@ for i in range(5):
     for p in parameters:
         p.data += -0.1 * p.grad
 print(loss.item(), h.grad.abs().mean().item())
-""")
+""",
+)
 
 # Karpathy's makemore, part 4 ("Becoming a backprop ninja"): the cross-entropy's gradient
 # written by hand, compared with autograd's through a cmp helper.
-tutorial("makemore_backprop_ninja", """
+tutorial(
+    "makemore_backprop_ninja",
+    """
 import torch
 import torch.nn.functional as F
 
@@ -753,12 +803,15 @@ dlogits = F.softmax(logits, 1)
 dlogits[range(n), Yb] -= 1
 dlogits /= n
 cmp('logits', dlogits, logits)
-""")
+""",
+)
 
 # Karpathy's makemore, part 5 (WaveNet): torch.nn-like classes of the program's own
 # (Linear, BatchNorm1d, Tanh, Embedding, FlattenConsecutive, Sequential) with __call__ and
 # parameters(), in plain Python classes.
-tutorial("makemore_wavenet_classes", """
+tutorial(
+    "makemore_wavenet_classes",
+    """
 import torch
 import torch.nn.functional as F
 
@@ -876,11 +929,14 @@ for i in range(4):
 for layer in model.layers:
     print(tuple(layer.out.shape))
 print(loss.item())
-""")
+""",
+)
 
 # d2l.ai, "Automatic Differentiation": x.grad.zero_(), backward of a non-scalar via sum,
 # detach to cut the graph, and gradients through Python control flow.
-tutorial("d2l_autograd", """
+tutorial(
+    "d2l_autograd",
+    """
 import torch
 
 x = torch.arange(4.0)
@@ -917,11 +973,14 @@ a = torch.randn(size=(), requires_grad=True)
 d = f(a)
 d.backward()
 print(a.grad == d / a)
-""")
+""",
+)
 
 # d2l.ai, "Linear Regression Implementation from Scratch": synthetic_data, data_iter (a
 # generator), linreg, squared_loss and sgd as separate functions.
-tutorial("d2l_linreg_from_scratch", """
+tutorial(
+    "d2l_linreg_from_scratch",
+    """
 import random
 import torch
 
@@ -967,11 +1026,14 @@ for epoch in range(num_epochs):
         train_l = loss(net(features, w, b), labels)
         print(f'epoch {epoch + 1}, loss {float(train_l.mean()):f}')
 print(f'error in estimating w: {true_w - w.reshape(true_w.shape)}')
-""")
+""",
+)
 
 # d2l.ai, "Softmax Regression Implementation from Scratch": an Accumulator class of the
 # program's own with __getitem__, softmax and cross_entropy by hand, and accuracy.
-tutorial("d2l_softmax_from_scratch", """
+tutorial(
+    "d2l_softmax_from_scratch",
+    """
 import torch
 
 class Accumulator:
@@ -1024,11 +1086,14 @@ for epoch in range(3):
                 param.grad.zero_()
         metric.add(float(l.sum()), accuracy(y_hat, yb), yb.numel())
     print(epoch, round(metric[0] / metric[2], 5), metric[1] / metric[2])
-""")
+""",
+)
 
 # d2l.ai, "Multilayer Perceptrons from Scratch" and "Dropout": a relu written with
 # torch.max, a dropout_layer by hand with a mask, and the Net class with is_training.
-tutorial("d2l_mlp_dropout_scratch", """
+tutorial(
+    "d2l_mlp_dropout_scratch",
+    """
 import torch
 from torch import nn
 
@@ -1071,12 +1136,15 @@ for epoch in range(3):
     l.mean().backward()
     trainer.step()
 print(l)
-""")
+""",
+)
 
 # d2l.ai, "Layers and Modules": MySequential storing modules in a dict by str(idx),
 # FixedHiddenMLP with a constant weight and a while loop, and a block of the program's own
 # nested in nn.Sequential.
-tutorial("d2l_layers_and_modules", """
+tutorial(
+    "d2l_layers_and_modules",
+    """
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -1126,11 +1194,14 @@ out.backward()
 print(out, fixed.linear.weight.grad.shape)
 chimera = nn.Sequential(FixedHiddenMLP())
 print(chimera(X))
-""")
+""",
+)
 
 # d2l.ai, "Parameter Management" and "Custom Layers": named_parameters, init functions
 # applied with net.apply, tied weights shared by two layers, and CenteredLayer/MyLinear.
-tutorial("d2l_parameters_custom_layers", """
+tutorial(
+    "d2l_parameters_custom_layers",
+    """
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -1170,11 +1241,14 @@ layer = CenteredLayer()
 print(layer(torch.tensor([1.0, 2, 3, 4, 5])))
 linear = MyLinear(5, 3)
 print(linear(torch.rand(2, 5)).shape)
-""")
+""",
+)
 
 # d2l.ai, "Recurrent Neural Network Implementation from Scratch": get_params, init state
 # as a tuple, rnn over time steps, and grad_clipping by the global norm.
-tutorial("d2l_rnn_from_scratch", """
+tutorial(
+    "d2l_rnn_from_scratch",
+    """
 import math
 import torch
 import torch.nn.functional as F
@@ -1228,11 +1302,14 @@ for epoch in range(3):
             param -= 1 * param.grad
             param.grad.zero_()
     print(epoch, round(math.exp(l.item()), 4))
-""")
+""",
+)
 
 # d2l.ai, "Timer" and "Animator"-free training utilities: a Timer class with time.time and
 # a list of times (printed as counts, not seconds), and an Accumulator.
-tutorial("d2l_timer_utilities", """
+tutorial(
+    "d2l_timer_utilities",
+    """
 import time
 import torch
 
@@ -1265,11 +1342,14 @@ timer.start()
 d = a + b
 timer.stop()
 print(len(timer.times), timer.sum() >= 0, c[:3], d[:3])
-""")
+""",
+)
 
 # fast.ai, "Backprop from the foundations" (course part 2): lin, relu and mse with their
 # gradients stored as .g attributes on tensors, checked against autograd.
-tutorial("fastai_backprop_foundations", """
+tutorial(
+    "fastai_backprop_foundations",
+    """
 import torch
 
 def lin(x, w, b):
@@ -1326,11 +1406,14 @@ loss.backward()
 print(torch.allclose(w2g, w2.grad, atol=1e-6), torch.allclose(b2g, b2.grad, atol=1e-6))
 print(torch.allclose(w1g, w1.grad, atol=1e-6), torch.allclose(b1g, b1.grad, atol=1e-6))
 print(torch.allclose(ig, xt2.grad, atol=1e-6))
-""")
+""",
+)
 
 # fast.ai, "Backprop from the foundations": the layers refactored into classes with
 # __call__ and backward, and a Model class with a list of layers.
-tutorial("fastai_layer_classes", """
+tutorial(
+    "fastai_layer_classes",
+    """
 import torch
 
 class Relu:
@@ -1389,19 +1472,25 @@ model = Model(w1, b1, w2, b2)
 loss = model(x, y)
 model.backward()
 print(loss, w1.g.shape, b2.g, x.g.shape)
-""")
+""",
+)
 
 # A classic mistake, as course notebooks show it: backward on a non-scalar output.
-tutorial("mistake_backward_non_scalar", """
+tutorial(
+    "mistake_backward_non_scalar",
+    """
 import torch
 x = torch.randn(3, requires_grad=True)
 y = x * 2
 y.backward()
-""")
+""",
+)
 
 # A classic mistake: an in-place change of a tensor autograd saved (the sigmoid's output
 # changed after the forward), then the fix with a clone.
-tutorial("mistake_inplace_saved", """
+tutorial(
+    "mistake_inplace_saved",
+    """
 import torch
 a = torch.randn(4, requires_grad=True)
 s = a.sigmoid()
@@ -1411,22 +1500,28 @@ t.sum().backward()
 print(a.grad)
 s.mul_(2)
 s.sum().backward()
-""")
+""",
+)
 
 # A classic mistake: a leaf overwritten by a computation, so its .grad stays None (with a
 # warning PyTorch prints), then reading .grad of a non-leaf.
-tutorial("mistake_leaf_overwritten", """
+tutorial(
+    "mistake_leaf_overwritten",
+    """
 import torch
 w = torch.randn(3, requires_grad=True)
 w = w * 2
 loss = (w ** 2).sum()
 loss.backward()
 print(w.grad)
-""")
+""",
+)
 
 # The standard library in a training script: math.isfinite on the loss, collections.deque
 # for a moving average, itertools.count for steps, and functools.partial for an init.
-tutorial("stdlib_in_a_training_script", """
+tutorial(
+    "stdlib_in_a_training_script",
+    """
 import math
 import itertools
 import functools
@@ -1450,4 +1545,5 @@ for step in itertools.count():
     opt.step()
     recent.append(loss.item())
 print(step, [round(v, 5) for v in recent], round(sum(recent) / len(recent), 5))
-""")
+""",
+)

@@ -15,24 +15,41 @@ def _serve(args: argparse.Namespace) -> int:
     from .api.http_guard import guarded_protocol
     from .settings import Settings
 
-    overrides: dict[str, Any] = {k: v for k, v in (("host", args.host), ("port", args.port),
-                                                   ("device", args.device),
-                                                   ("workers", args.workers)) if v is not None}
+    overrides: dict[str, Any] = {
+        k: v
+        for k, v in (
+            ("host", args.host),
+            ("port", args.port),
+            ("device", args.device),
+            ("workers", args.workers),
+        )
+        if v is not None
+    }
     settings = Settings(**overrides)
     if settings.device == "cuda":
         import torch
+
         if not torch.cuda.is_available():
             print("chainlens: --device cuda, but this machine has no CUDA GPU", file=sys.stderr)
             return 2
-    print(f"chainlens {settings.host}:{settings.port} — open http://{settings.host}:{settings.port}/",
-          flush=True)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
-                log_level=args.log_level, ws_max_size=settings.ws_max_message_bytes,
-                ws_per_message_deflate=settings.ws_compression,
-                timeout_keep_alive=5, limit_concurrency=512, h11_max_incomplete_event_size=16384,
-                http=guarded_protocol(settings),
-                proxy_headers=bool(settings.forwarded_allow_ips),
-                forwarded_allow_ips=settings.forwarded_allow_ips or None)
+    print(
+        f"chainlens {settings.host}:{settings.port} — open http://{settings.host}:{settings.port}/",
+        flush=True,
+    )
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=args.log_level,
+        ws_max_size=settings.ws_max_message_bytes,
+        ws_per_message_deflate=settings.ws_compression,
+        timeout_keep_alive=5,
+        limit_concurrency=512,
+        h11_max_incomplete_event_size=16384,
+        http=guarded_protocol(settings),
+        proxy_headers=bool(settings.forwarded_allow_ips),
+        forwarded_allow_ips=settings.forwarded_allow_ips or None,
+    )
     return 0
 
 
@@ -65,8 +82,10 @@ def _run(args: argparse.Namespace) -> int:
     if run.stdout:
         print(run.stdout, end="" if run.stdout.endswith("\n") else "\n")
         print("-" * 40)
-    print(f"status: {run.status}   device: {run.device}   nodes: {len(run.nodes)}   "
-          f"passes: {len(run.passes)}")
+    print(
+        f"status: {run.status}   device: {run.device}   nodes: {len(run.nodes)}   "
+        f"passes: {len(run.passes)}"
+    )
     if run.error:
         print(f"error (line {run.error.line}): {run.error.type}: {run.error.message}")
     for name, var in run.variables.items():
@@ -85,6 +104,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def _examples(args: argparse.Namespace) -> int:
     from .examples.catalog import examples
+
     for ex in examples():
         print(f"{ex.id:28} {ex.title}\n{'':28} {ex.description}")
     return 0

@@ -12,8 +12,14 @@ from typing import Any
 import httpx
 import orjson
 
-from .errors import (ChainlensError, ProgramRejected, RateLimited, RequestTooLarge,
-                     RunNotFound, ServiceBusy)
+from .errors import (
+    ChainlensError,
+    ProgramRejected,
+    RateLimited,
+    RequestTooLarge,
+    RunNotFound,
+    ServiceBusy,
+)
 from .schema import Example, GradCheck, Health, Run
 
 
@@ -24,8 +30,12 @@ class InvalidRequest(ChainlensError):
 
 
 _BY_STATUS: dict[int, type[ChainlensError]] = {
-    400: ProgramRejected, 404: RunNotFound, 413: RequestTooLarge, 422: InvalidRequest,
-    429: RateLimited, 503: ServiceBusy,
+    400: ProgramRejected,
+    404: RunNotFound,
+    413: RequestTooLarge,
+    422: InvalidRequest,
+    429: RateLimited,
+    503: ServiceBusy,
 }
 
 
@@ -34,7 +44,7 @@ class Client:
         self.base_url = base_url.rstrip("/")
         self._http = httpx.Client(base_url=self.base_url, timeout=timeout)
 
-    def __enter__(self) -> "Client":
+    def __enter__(self) -> Client:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -71,21 +81,26 @@ class Client:
         body: dict[str, Any] = {"source": source, "seed": seed}
         if device is not None:
             body["device"] = device
-        response = self._http.post("/api/v1/runs", content=orjson.dumps(body),
-                                   headers={"content-type": "application/json"})
+        response = self._http.post(
+            "/api/v1/runs", content=orjson.dumps(body), headers={"content-type": "application/json"}
+        )
         return Run.model_validate(self._check(response))
 
     def get(self, run_id: str) -> Run:
         return Run.model_validate(self._check(self._http.get(f"/api/v1/runs/{run_id}")))
 
-    def check(self, run_id: str, node: str, pass_: int | None = None,
-              elements: int = 16) -> GradCheck:
+    def check(
+        self, run_id: str, node: str, pass_: int | None = None, elements: int = 16
+    ) -> GradCheck:
         """``POST /api/v1/runs/{id}/check``: a finite-difference check of one gradient."""
         body: dict[str, Any] = {"node": node, "elements": elements}
         if pass_ is not None:
             body["pass"] = pass_
-        response = self._http.post(f"/api/v1/runs/{run_id}/check", content=orjson.dumps(body),
-                                   headers={"content-type": "application/json"})
+        response = self._http.post(
+            f"/api/v1/runs/{run_id}/check",
+            content=orjson.dumps(body),
+            headers={"content-type": "application/json"},
+        )
         return GradCheck.model_validate(self._check(response))
 
     def manual(self, run_id: str, pass_: int = 0) -> str:

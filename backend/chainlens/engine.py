@@ -49,9 +49,11 @@ def resolve_device(device: str) -> str:
         return "cuda:0" if torch.cuda.is_available() else "cpu"
     if device == "cuda" or device.startswith("cuda:"):
         if not torch.cuda.is_available():
-            raise ProgramRejected("device 'cuda' is not available on this server "
-                                  "(it has no CUDA GPU); use 'cpu' or 'auto'",
-                                  code="device_unavailable")
+            raise ProgramRejected(
+                "device 'cuda' is not available on this server "
+                "(it has no CUDA GPU); use 'cpu' or 'auto'",
+                code="device_unavailable",
+            )
         return "cuda:0" if device == "cuda" else device
     if device != "cpu":
         raise ProgramRejected(f"unknown device {device!r}", code="device_unavailable")
@@ -96,8 +98,15 @@ def _first_line(exc: BaseException) -> str:
 class _Execution:
     """The state of one run: recorder, interpreter, diagnostics, output."""
 
-    def __init__(self, source: str, device: str, seed: int, settings: Settings,
-                 emit: Emit | None, run_id: str) -> None:
+    def __init__(
+        self,
+        source: str,
+        device: str,
+        seed: int,
+        settings: Settings,
+        emit: Emit | None,
+        run_id: str,
+    ) -> None:
         self.source = source
         self.device = device
         self.seed = seed
@@ -116,14 +125,18 @@ class _Execution:
         self._freed: dict[str, int | None] = {}
         streaming = emit is not None
         self.recorder = Recorder(
-            settings.max_nodes, settings.max_recorded_passes,
+            settings.max_nodes,
+            settings.max_recorded_passes,
             on_node=self._emit_node if streaming else None,
             on_step=self._emit_step if streaming else None,
-            on_pass=self._emit_pass if streaming else None)
+            on_pass=self._emit_pass if streaming else None,
+        )
         self.diagnostics = Diagnostics(
             self.recorder,
             (lambda d: self._send({"type": "diagnostic", "diagnostic": d.model_dump(mode="json")}))
-            if streaming else None)
+            if streaming
+            else None,
+        )
         self.interp = Interpreter(settings, self.recorder, self._write, self._on_backward, seed)
         self.explainer = Explainer(gpu_run=device != "cpu")
         self._custom_checked: dict[str, int] = {}
@@ -136,7 +149,8 @@ class _Execution:
         if streaming:
             self.interp.on_statement = self._flush_if_stale
         self.interp.on_nonleaf_grad = lambda t, line: self.diagnostics.nonleaf_grad(
-            self.recorder.node_of(t), line)
+            self.recorder.node_of(t), line
+        )
         self.interp.on_hook_changed = self.diagnostics.hook_changed_gradient
 
     # ------------------------------------------------------------- stream
@@ -150,8 +164,10 @@ class _Execution:
         if not self._outbox:
             self._outbox_since = time.perf_counter()
         self._outbox.append(event)
-        if (len(self._outbox) >= self.OUTBOX_EVENTS
-                or time.perf_counter() - self._outbox_since >= self.OUTBOX_S):
+        if (
+            len(self._outbox) >= self.OUTBOX_EVENTS
+            or time.perf_counter() - self._outbox_since >= self.OUTBOX_S
+        ):
             self._flush_outbox()
 
     def _flush_if_stale(self) -> None:
@@ -169,13 +185,26 @@ class _Execution:
         label = rec.op or rec.grad_fn
         if rec.kind == "leaf":
             label = rec.names[0] if rec.names else "leaf"
-        return {"id": rec.id, "kind": rec.kind, "grad_fn": rec.grad_fn, "op": rec.op,
-                "label": label, "names": list(rec.names), "line": rec.line,
-                "module": rec.module, "call": rec.call, "inputs": list(rec.inputs),
-                "saved": ({k: self.summarize(t) for k, v in rec.saved.items()
-                           if (t := v.current) is not None} if rec.saved else None),
-                "value": self.summarize(rec.value), "grad": self.summarize(rec.grad),
-                "freed_by": self._freed.get(rec.id)}
+        return {
+            "id": rec.id,
+            "kind": rec.kind,
+            "grad_fn": rec.grad_fn,
+            "op": rec.op,
+            "label": label,
+            "names": list(rec.names),
+            "line": rec.line,
+            "module": rec.module,
+            "call": rec.call,
+            "inputs": list(rec.inputs),
+            "saved": (
+                {k: self.summarize(t) for k, v in rec.saved.items() if (t := v.current) is not None}
+                if rec.saved
+                else None
+            ),
+            "value": self.summarize(rec.value),
+            "grad": self.summarize(rec.grad),
+            "freed_by": self._freed.get(rec.id),
+        }
 
     def _emit_node(self, rec: NodeRecord) -> None:
         node = self._node_dict(rec)
@@ -185,8 +214,15 @@ class _Execution:
     def _emit_pass(self, p: PassRecord) -> None:
         """Sent at once: a pass beginning means the forward graph is whole, and the page
         draws it then."""
-        self._send({"type": "pass", "index": p.index, "root": p.root,
-                    "gradient": self.summarize(p.gradient), "leaf_values": self._leaf_values(p)})
+        self._send(
+            {
+                "type": "pass",
+                "index": p.index,
+                "root": p.root,
+                "gradient": self.summarize(p.gradient),
+                "leaf_values": self._leaf_values(p),
+            }
+        )
         self._flush_outbox()
 
     def _leaf_values(self, p: PassRecord) -> dict[str, Any]:
@@ -194,10 +230,12 @@ class _Execution:
         return {nid: self.summarize(v) for nid, v in self.recorder.leaf_values(p).items()}
 
     def _step_dict(self, step: StepRecord) -> dict[str, Any]:
-        return {"node": step.node,
-                "grad_output": self.summarize(step.grad_outputs[0] if step.grad_outputs else None),
-                "grad_inputs": [self.summarize(g) for g in step.grad_inputs],
-                "formula": step.formula}
+        return {
+            "node": step.node,
+            "grad_output": self.summarize(step.grad_outputs[0] if step.grad_outputs else None),
+            "grad_inputs": [self.summarize(g) for g in step.grad_inputs],
+            "formula": step.formula,
+        }
 
     def _emit_step(self, p: PassRecord, step: StepRecord) -> None:
         self._send({"type": "step", "pass": p.index, "step": self._step_dict(step)})
@@ -206,8 +244,12 @@ class _Execution:
         text = wire_text(text)
         self.stdout_bytes += len(text.encode("utf-8"))
         if self.stdout_bytes > self.s.max_stdout_bytes:
-            raise LimitExceeded("max_stdout_bytes", self.s.max_stdout_bytes,
-                                "the program printed too much", self.interp.line)
+            raise LimitExceeded(
+                "max_stdout_bytes",
+                self.s.max_stdout_bytes,
+                "the program printed too much",
+                self.interp.line,
+            )
         self.stdout.append(text)
         if self.emit is not None:
             self._send({"type": "stdout", "text": text})
@@ -218,10 +260,20 @@ class _Execution:
         if p.jacobian is None:
             return None
         received = {st.node: st.grad_outputs[0] for st in p.steps if st.grad_outputs}
-        return {"v": p.jacobian["v"], "leaves": [
-            {**leaf, "verified": leaf["node"] in received and received[leaf["node"]] is not None
-             and verify([torch.tensor(leaf["vjp"], dtype=torch.float64)], [received[leaf["node"]]])}
-            for leaf in p.jacobian["leaves"]]}
+        return {
+            "v": p.jacobian["v"],
+            "leaves": [
+                {
+                    **leaf,
+                    "verified": leaf["node"] in received
+                    and received[leaf["node"]] is not None
+                    and verify(
+                        [torch.tensor(leaf["vjp"], dtype=torch.float64)], [received[leaf["node"]]]
+                    ),
+                }
+                for leaf in p.jacobian["leaves"]
+            ],
+        }
 
     # ------------------------------------------------------------ events
     def _check_custom(self, apply: Callable, args: list[Any], result: Any) -> None:
@@ -240,8 +292,9 @@ class _Execution:
             return
         self.explainer.custom_checks[nid] = check
         if not check["ok"]:
-            self.diagnostics.custom_backward_mismatch(cls, nid, self.interp.line,
-                                                      check["analytic"], check["numeric"])
+            self.diagnostics.custom_backward_mismatch(
+                cls, nid, self.interp.line, check["analytic"], check["numeric"]
+            )
 
     def _leaf_overwritten(self, name: str, old: torch.Tensor, line: int | None) -> None:
         self.diagnostics.leaf_overwritten(name, self.recorder.node_of(old), line)
@@ -249,8 +302,12 @@ class _Execution:
     def _on_backward(self, op: str, fn: Callable, args: tuple, kwargs: dict, target: Any) -> Any:
         self.backward_calls += 1
         if self.backward_calls > self.s.max_backward_calls:
-            raise LimitExceeded("max_backward_calls", self.s.max_backward_calls,
-                                "the program called backward too many times", self.interp.line)
+            raise LimitExceeded(
+                "max_backward_calls",
+                self.s.max_backward_calls,
+                "the program called backward too many times",
+                self.interp.line,
+            )
         if op == "backward":
             roots = [target]
             gradient = args[0] if args else kwargs.get("gradient")
@@ -258,17 +315,23 @@ class _Execution:
             first = args[0] if args else kwargs.get("tensors", kwargs.get("outputs"))
             roots = list(first) if isinstance(first, (list, tuple)) else [first]
             gidx = 1 if op == "autograd.backward" else 2
-            gradient = args[gidx] if len(args) > gidx else kwargs.get(
-                "grad_tensors" if op == "autograd.backward" else "grad_outputs")
+            gradient = (
+                args[gidx]
+                if len(args) > gidx
+                else kwargs.get("grad_tensors" if op == "autograd.backward" else "grad_outputs")
+            )
             if isinstance(gradient, (list, tuple)):
                 gradient = gradient[0] if gradient else None
         roots = [r for r in roots if isinstance(r, torch.Tensor)]
         if not any(r.requires_grad for r in roots):
             return fn(*args, **kwargs)
-        p = self.recorder.begin_pass(roots, gradient if isinstance(gradient, torch.Tensor) else None)
+        p = self.recorder.begin_pass(
+            roots, gradient if isinstance(gradient, torch.Tensor) else None
+        )
         if self.probe is not None:
-            self.probe.at_pass(p.index, p.node_ids, roots,
-                               gradient if isinstance(gradient, torch.Tensor) else None)
+            self.probe.at_pass(
+                p.index, p.node_ids, roots, gradient if isinstance(gradient, torch.Tensor) else None
+            )
         leaves = [(t, nid) for t, nid in self._leaves_in(p)]
         if isinstance(gradient, torch.Tensor) and len(roots) == 1 and roots[0].numel() > 1:
             self.recorder.paused = True
@@ -289,7 +352,7 @@ class _Execution:
             self.recorder.end_pass()
             self.explainer.end_pass()
         if op != "autograd.grad":
-            for t, nid in leaves:
+            for _, nid in leaves:
                 if nid in had_grad:
                     rec = self.recorder.nodes.get(nid)
                     name = rec.names[0] if rec and rec.names else "the leaf"
@@ -334,8 +397,7 @@ class _Execution:
         # themselves (each pass walks torch's whole object graph); a run is short-lived.
         gc.disable()
         # torch.device(...) installs a TorchFunctionMode that taxes every op: CPU needs none.
-        device_ctx = (torch.device(self.device) if self.device != "cpu"
-                      else contextlib.nullcontext())
+        device_ctx = torch.device(self.device) if self.device != "cpu" else contextlib.nullcontext()
         try:
             with device_ctx, torch_globals(), warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -349,25 +411,41 @@ class _Execution:
                         e.line, e.col = self.interp.line, self.interp.col
                     raise
                 except LimitExceeded as e:
-                    error = ErrorInfo(code="limit_exceeded", type="LimitExceeded",
-                                      message=e.message, line=e.line or self.interp.line,
-                                      col=e.col)
+                    error = ErrorInfo(
+                        code="limit_exceeded",
+                        type="LimitExceeded",
+                        message=e.message,
+                        line=e.line or self.interp.line,
+                        col=e.col,
+                    )
                 except RecursionError:
-                    error = ErrorInfo(code="limit_exceeded", type="RecursionError",
-                                      message=f"limit max_recursion_depth="
-                                      f"{self.s.max_recursion_depth} exceeded: the program "
-                                      "nests too deeply", line=self.interp.line)
+                    error = ErrorInfo(
+                        code="limit_exceeded",
+                        type="RecursionError",
+                        message=f"limit max_recursion_depth="
+                        f"{self.s.max_recursion_depth} exceeded: the program "
+                        "nests too deeply",
+                        line=self.interp.line,
+                    )
                 except MemoryError:
-                    error = ErrorInfo(code="limit_exceeded", type="MemoryError",
-                                      message=f"limit memory_limit_mb={self.s.memory_limit_mb} "
-                                      "exceeded: the program ran out of memory",
-                                      line=self.interp.line)
+                    error = ErrorInfo(
+                        code="limit_exceeded",
+                        type="MemoryError",
+                        message=f"limit memory_limit_mb={self.s.memory_limit_mb} "
+                        "exceeded: the program ran out of memory",
+                        line=self.interp.line,
+                    )
                 except ChainlensError:
                     raise
                 except Exception as e:  # the program raised: report it like Python would
                     line, col = getattr(e, "chainlens_where", (self.interp.line, self.interp.col))
-                    error = ErrorInfo(code="runtime_error", type=type(e).__name__,
-                                      message=_first_line(e), line=line, col=col)
+                    error = ErrorInfo(
+                        code="runtime_error",
+                        type=type(e).__name__,
+                        message=_first_line(e),
+                        line=line,
+                        col=col,
+                    )
                     self.diagnostics.from_exception(e, line, self._error_node(e))
         finally:
             sys.setrecursionlimit(old_limit)
@@ -401,8 +479,9 @@ class _Execution:
             return rec.node_of(target)
         if ("modified by an inplace" in text or "second time" in text) and self._culprit:
             return self._culprit
-        if rec.passes and ("scalar outputs" in text or "second time" in text
-                           or "modified by an inplace" in text):
+        if rec.passes and (
+            "scalar outputs" in text or "second time" in text or "modified by an inplace" in text
+        ):
             return rec.passes[-1].root
         operand = getattr(exc, "chainlens_operand", None)  # what the failing call was given
         if isinstance(operand, torch.Tensor) and (operand.requires_grad or operand.grad_fn):
@@ -438,8 +517,9 @@ class _Execution:
             return
         last = tree.body[-1]
         value = self.interp.last_value
-        if not isinstance(last, (ast.Expr, ast.Assign, ast.AnnAssign)) \
-                or not isinstance(value, torch.Tensor):
+        if not isinstance(last, (ast.Expr, ast.Assign, ast.AnnAssign)) or not isinstance(
+            value, torch.Tensor
+        ):
             return
         if not value.requires_grad:
             return
@@ -447,8 +527,9 @@ class _Execution:
         if value.numel() == 1 and value.dim() == 0:
             self._on_backward("backward", value.backward, (), {}, value)
         else:
-            self.diagnostics.non_scalar_auto(self.recorder.node_of(value), last.lineno,
-                                             list(value.shape))
+            self.diagnostics.non_scalar_auto(
+                self.recorder.node_of(value), last.lineno, list(value.shape)
+            )
 
     # ---------------------------------------------------------- assemble
     def _assemble(self, error: ErrorInfo | None) -> dict[str, Any]:
@@ -467,38 +548,65 @@ class _Execution:
         if s.nonfinite_seen:
             self.diagnostics.non_finite(recorded, lambda g: Summarizer.finite(s(g)))  # type: ignore[arg-type]
         nodes = [self._node_dict(r) for r in rec.nodes.values()]
-        passes = [{"index": p.index, "root": p.root if p.root in rec.nodes else None,
-                   "gradient": s(p.gradient), "steps": p_steps,
-                   "line": p.line, "loss": None if p.loss is None else number(p.loss),
-                   "recorded": p.recorded, "jacobian": self._jacobian_dict(p),
-                   "leaf_values": self._leaf_values(p)}
-                  for p, p_steps in zip(rec.passes, steps, strict=True)]
+        passes = [
+            {
+                "index": p.index,
+                "root": p.root if p.root in rec.nodes else None,
+                "gradient": s(p.gradient),
+                "steps": p_steps,
+                "line": p.line,
+                "loss": None if p.loss is None else number(p.loss),
+                "recorded": p.recorded,
+                "jacobian": self._jacobian_dict(p),
+                "leaf_values": self._leaf_values(p),
+            }
+            for p, p_steps in zip(rec.passes, steps, strict=True)
+        ]
         variables: dict[str, Any] = {}
         for name, value in self.interp.globals.vars.items():
             if isinstance(value, torch.Tensor):
                 nid = rec.node_of(value) if (value.requires_grad or value.grad_fn) else None
                 grad = value.grad if value.is_leaf or value.retains_grad else None
                 variables[name] = {
-                    "node": nid if nid in rec.nodes else None, "value": s(value),
+                    "node": nid if nid in rec.nodes else None,
+                    "value": s(value),
                     "grad": s(grad),
-                    "is_leaf": value.is_leaf, "requires_grad": value.requires_grad}
+                    "is_leaf": value.is_leaf,
+                    "requires_grad": value.requires_grad,
+                }
         s.flush()
         if rec.dropped_passes:
-            self.diagnostics.add(Diagnostic(
-                code="passes_truncated", severity="info",
-                message=f"The program ran {len(rec.losses)} backward passes; the first "
-                f"{self.s.max_recorded_passes - 1} and the last are recorded step by step "
-                f"(limit max_recorded_passes={self.s.max_recorded_passes}); every pass's loss "
-                "is in the loss curve.", line=None, node=None,
-                hint="Lower the number of iterations to see every pass."))
+            self.diagnostics.add(
+                Diagnostic(
+                    code="passes_truncated",
+                    severity="info",
+                    message=f"The program ran {len(rec.losses)} backward passes; the first "
+                    f"{self.s.max_recorded_passes - 1} and the last are recorded step by step "
+                    f"(limit max_recorded_passes={self.s.max_recorded_passes}); every pass's loss "
+                    "is in the loss curve.",
+                    line=None,
+                    node=None,
+                    hint="Lower the number of iterations to see every pass.",
+                )
+            )
         return {
-            "id": self.run_id, "status": "error" if error else "ok", "device": self.device,
-            "error": error.model_dump() if error else None, "stdout": "".join(self.stdout),
-            "variables": variables, "nodes": nodes, "passes": passes,
-            "diagnostics": [d.model_dump() for d in self.diagnostics.items], "timings_ms": {},
-            "cut_edges": [{"source": c.source, "op": c.op, "line": c.line, "reason": c.reason}
-                          for c in rec.cuts.values() if c.source in rec.nodes],
-            "losses": [None if v is None else number(v) for v in rec.losses]}
+            "id": self.run_id,
+            "status": "error" if error else "ok",
+            "device": self.device,
+            "error": error.model_dump() if error else None,
+            "stdout": "".join(self.stdout),
+            "variables": variables,
+            "nodes": nodes,
+            "passes": passes,
+            "diagnostics": [d.model_dump() for d in self.diagnostics.items],
+            "timings_ms": {},
+            "cut_edges": [
+                {"source": c.source, "op": c.op, "line": c.line, "reason": c.reason}
+                for c in rec.cuts.values()
+                if c.source in rec.nodes
+            ],
+            "losses": [None if v is None else number(v) for v in rec.losses],
+        }
 
     def _check_unreached(self) -> None:
         """Leaves bound to a name that require grad but that no pass reached."""
@@ -508,16 +616,26 @@ class _Execution:
         reached = set().union(*(p.node_ids for p in rec.passes))
         cut_sources = {c.source for c in rec.cuts.values()}
         for name, value in self.interp.globals.vars.items():
-            if isinstance(value, torch.Tensor) and value.is_leaf and value.requires_grad \
-                    and value.grad is None:
+            if (
+                isinstance(value, torch.Tensor)
+                and value.is_leaf
+                and value.requires_grad
+                and value.grad is None
+            ):
                 nid = rec.node_of(value)
                 if nid not in reached and nid in cut_sources:
                     self.diagnostics.unreached_leaf(name, nid, rec.nodes[nid].line)
 
 
-def run_wire(source: str, device: str = "cpu", seed: int = 0, *,
-             settings: Settings | None = None, emit: Emit | None = None,
-             run_id: str | None = None) -> dict[str, Any]:
+def run_wire(
+    source: str,
+    device: str = "cpu",
+    seed: int = 0,
+    *,
+    settings: Settings | None = None,
+    emit: Emit | None = None,
+    run_id: str | None = None,
+) -> dict[str, Any]:
     """The Run as plain data, ready for orjson: what the server sends. Raises
     ProgramRejected for a program that is not run."""
     settings = settings or get_settings()
@@ -531,8 +649,15 @@ def run_wire(source: str, device: str = "cpu", seed: int = 0, *,
         ex.close()
 
 
-def run(source: str, device: str = "cpu", seed: int = 0, *, settings: Settings | None = None,
-        emit: Emit | None = None, run_id: str | None = None) -> Run:
+def run(
+    source: str,
+    device: str = "cpu",
+    seed: int = 0,
+    *,
+    settings: Settings | None = None,
+    emit: Emit | None = None,
+    run_id: str | None = None,
+) -> Run:
     """Run ``source`` and return its Run. Raises ProgramRejected for a program that is not
     run (syntax, forbidden construct, unavailable device); a program that fails is a Run
     with ``status == "error"``."""

@@ -8,8 +8,9 @@ class ChainlensError(Exception):
 
     code = "error"
 
-    def __init__(self, message: str, line: int | None = None, col: int | None = None,
-                 code: str | None = None) -> None:
+    def __init__(
+        self, message: str, line: int | None = None, col: int | None = None, code: str | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.line = line
@@ -28,8 +29,14 @@ class ProgramRejected(ChainlensError):
 
     code = "forbidden"
 
-    def __init__(self, message: str, line: int | None = None, col: int | None = None,
-                 code: str | None = None, errors: list[dict] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        line: int | None = None,
+        col: int | None = None,
+        code: str | None = None,
+        errors: list[dict] | None = None,
+    ) -> None:
         super().__init__(message, line, col, code)
         self.errors = errors if errors else [self.to_dict()]
 
@@ -37,8 +44,10 @@ class ProgramRejected(ChainlensError):
     def all_of(cls, found: list[ProgramRejected]) -> ProgramRejected:
         """One exception for several refusals: the first by line and column, carrying all."""
         # (a part of a refused construct may have no line of its own: match's cases)
-        found = sorted([e for e in found if e.line is not None] or found,
-                       key=lambda e: (e.line or 0, e.col or 0))
+        found = sorted(
+            [e for e in found if e.line is not None] or found,
+            key=lambda e: (e.line or 0, e.col or 0),
+        )
         unique = list({(e.line, e.col, e.message): e.to_dict() for e in found}.values())
         first = found[0]
         return cls(first.message, first.line, first.col, first.code, unique)
@@ -53,8 +62,14 @@ class LimitExceeded(ChainlensError):
 
     code = "limit_exceeded"
 
-    def __init__(self, name: str, value: object, what: str = "",
-                 line: int | None = None, col: int | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        value: object,
+        what: str = "",
+        line: int | None = None,
+        col: int | None = None,
+    ) -> None:
         detail = f": {what}" if what else ""
         super().__init__(f"limit {name}={value} exceeded{detail}", line, col)
         self.limit = name

@@ -26,8 +26,10 @@ class Stats(BaseModel):
     nan: int
     inf: int
     hist: list[int] | None = Field(
-        default=None, description="For tensors sent without values: counts in 20 equal bins "
-        "from min to max (of an evenly strided sample past 16,384 elements).")
+        default=None,
+        description="For tensors sent without values: counts in 20 equal bins "
+        "from min to max (of an evenly strided sample past 16,384 elements).",
+    )
 
 
 class TensorView(BaseModel):
@@ -90,8 +92,10 @@ class Node(BaseModel):
     line: int | None
     module: str | None
     call: int | None = Field(
-        default=None, description="Which call of an outermost module made this node (1, 2, "
-        "...): an RNN cell called 500 times has 500 calls with the same module path.")
+        default=None,
+        description="Which call of an outermost module made this node (1, 2, "
+        "...): an RNN cell called 500 times has 500 calls with the same module path.",
+    )
     inputs: list[str | None]
     value: TensorView | None = Field(
         description="The forward output (leaf: the tensor). Null only for a node made "
@@ -100,23 +104,29 @@ class Node(BaseModel):
     )
     grad: TensorView | None
     saved: dict[str, TensorView] | None = Field(
-        default=None, description="What the node saved for backward (e.g. MulBackward0: "
+        default=None,
+        description="What the node saved for backward (e.g. MulBackward0: "
         "self, other), in graphs of at most saved_max_nodes nodes, as backward read them. "
         "A saved tensor of more than 65,536 elements that the program later changed in place "
-        "is left out.")
+        "is left out.",
+    )
     freed_by: int | None = Field(
-        default=None, description="For a node a later backward found without its saved "
+        default=None,
+        description="For a node a later backward found without its saved "
         "tensors: the pass (from 0) whose backward freed them (retain_graph=False). Set when "
-        "a second backward through the graph failed.")
+        "a second backward through the graph failed.",
+    )
 
 
 class Formula(BaseModel):
     model_config = ConfigDict(extra="allow")
     latex: str
     letters: dict[str, int | str] | None = Field(
-        default=None, description="Which tensor each single letter of ``latex`` (and of "
+        default=None,
+        description="Which tensor each single letter of ``latex`` (and of "
         "``steps``) stands for: an input's position in the node's ``inputs``, or \"out\" for "
-        "the node's own output. The page writes the program's names in their place.")
+        "the node's own output. The page writes the program's names in their place.",
+    )
 
 
 class Step(BaseModel):
@@ -141,14 +151,18 @@ class Pass(BaseModel):
         default=True, description="False for passes past the recording cap: steps omitted."
     )
     jacobian: dict[str, Any] | None = Field(
-        default=None, description="For y.backward(v) on a small vector y: {'v', 'leaves': "
+        default=None,
+        description="For y.backward(v) on a small vector y: {'v', 'leaves': "
         "[{'node', 'jacobian' (one row per element of y), 'vjp' (Jᵀv), 'verified' (Jᵀv "
-        "equals what the leaf received)}]}.")
+        "equals what the leaf received)}]}.",
+    )
     leaf_values: dict[str, TensorView] = Field(
-        default_factory=dict, description="By node id, each leaf of this pass whose value "
+        default_factory=dict,
+        description="By node id, each leaf of this pass whose value "
         "when the pass's forward ran differs from its Node's ``value`` (a parameter an "
         "optimizer stepped after an earlier pass): its value then. A leaf not listed had its "
-        "Node's value.")
+        "Node's value.",
+    )
 
 
 class CutEdge(BaseModel):
@@ -208,8 +222,10 @@ class RunRequest(BaseModel):
 
     source: str
     device: Literal["cpu", "cuda", "auto"] | None = Field(
-        default=None, description="Where factory functions create tensors; omitted: the "
-        "server's --device (cpu unless the server was started otherwise).")
+        default=None,
+        description="Where factory functions create tensors; omitted: the "
+        "server's --device (cpu unless the server was started otherwise).",
+    )
     seed: int = Field(default=0, ge=0, le=2**63 - 1)
 
 
@@ -217,44 +233,76 @@ class CheckRequest(BaseModel):
     """The body of ``POST /api/v1/runs/{id}/check``: which gradient to check numerically."""
 
     model_config = ConfigDict(
-        extra="forbid", populate_by_name=True,
-        json_schema_extra={"examples": [{"node": "n1", "pass": 0, "elements": 16}]})
+        extra="forbid",
+        populate_by_name=True,
+        json_schema_extra={"examples": [{"node": "n1", "pass": 0, "elements": 16}]},
+    )
 
-    node: str = Field(max_length=32, description="A leaf's node id (its gradient in that "
-                      "pass), or any other node's (its step: each input's gradient).")
-    pass_: int | None = Field(default=None, alias="pass", ge=0, description=(
-        "The backward pass; default: the first one that reached the node."))
-    elements: int = Field(default=16, ge=1, le=64, description=(
-        "How many elements of each gradient to check (evenly spaced over the tensor)."))
+    node: str = Field(
+        max_length=32,
+        description="A leaf's node id (its gradient in that "
+        "pass), or any other node's (its step: each input's gradient).",
+    )
+    pass_: int | None = Field(
+        default=None,
+        alias="pass",
+        ge=0,
+        description=("The backward pass; default: the first one that reached the node."),
+    )
+    elements: int = Field(
+        default=16,
+        ge=1,
+        le=64,
+        description=(
+            "How many elements of each gradient to check (evenly spaced over the tensor)."
+        ),
+    )
 
 
 class CheckedElement(BaseModel):
     index: list[int]
     analytic: Number = Field(description="What autograd computed for this element.")
-    numeric: Number = Field(description="(f(x + eps) - f(x - eps)) / (2 eps), f the pass's "
-                            "output (times the pass's gradient) or, for a step, the node's "
-                            "output times its upstream gradient.")
-    kink: bool = Field(default=False, description=(
-        "The one-sided differences disagree: the function has a kink here (ReLU at 0, a max "
-        "over equal values), where a finite difference cannot judge; left out of ``ok``."))
-    ok: bool | None = Field(default=None, description=(
-        "Within ``tolerance`` of the finite difference, allowing for the rounding of the "
-        "function's values in the type the differences ran in (always true at a kink)."))
+    numeric: Number = Field(
+        description="(f(x + eps) - f(x - eps)) / (2 eps), f the pass's "
+        "output (times the pass's gradient) or, for a step, the node's "
+        "output times its upstream gradient."
+    )
+    kink: bool = Field(
+        default=False,
+        description=(
+            "The one-sided differences disagree: the function has a kink here (ReLU at 0, a max "
+            "over equal values), where a finite difference cannot judge; left out of ``ok``."
+        ),
+    )
+    ok: bool | None = Field(
+        default=None,
+        description=(
+            "Within ``tolerance`` of the finite difference, allowing for the rounding of the "
+            "function's values in the type the differences ran in (always true at a kink)."
+        ),
+    )
 
 
 class CheckedTensor(BaseModel):
     name: str = Field(description="The leaf's name, or the step's input (``input 0``...).")
     shape: list[int]
     elements: list[CheckedElement]
-    max_error: Number = Field(description="max |analytic - numeric| over the checked elements "
-                              "(kinks left out).")
-    ok: bool = Field(description="Every checked element within ``tolerance`` (relative to the "
-                     "largest magnitude, absolute below 1).")
-    matches_run: bool | None = Field(default=None, description=(
-        "Whether the ``analytic`` column is the Run's own gradient here (what the leaf "
-        "received in that pass, or the step's downstream gradient for this input), value for "
-        "value (statistics past 64 elements); null where the Run holds none to compare "
-        "(a layer's parameter inside a step). The check's ``ok`` is false when it is false."))
+    max_error: Number = Field(
+        description="max |analytic - numeric| over the checked elements (kinks left out)."
+    )
+    ok: bool = Field(
+        description="Every checked element within ``tolerance`` (relative to the "
+        "largest magnitude, absolute below 1)."
+    )
+    matches_run: bool | None = Field(
+        default=None,
+        description=(
+            "Whether the ``analytic`` column is the Run's own gradient here (what the leaf "
+            "received in that pass, or the step's downstream gradient for this input), value for "
+            "value (statistics past 64 elements); null where the Run holds none to compare "
+            "(a layer's parameter inside a step). The check's ``ok`` is false when it is false."
+        ),
+    )
 
 
 class GradCheck(BaseModel):
@@ -281,9 +329,11 @@ class FullTensor(BaseModel):
 
     shape: list[int]
     dtype: str
-    values: list[Number] = Field(description="Row-major, flat; float32 elements as the "
-                                 "float64 numbers equal to them; non-finite ones as 'nan', "
-                                 "'inf', '-inf'.")
+    values: list[Number] = Field(
+        description="Row-major, flat; float32 elements as the "
+        "float64 numbers equal to them; non-finite ones as 'nan', "
+        "'inf', '-inf'."
+    )
 
 
 class NodeTensors(BaseModel):
@@ -294,28 +344,41 @@ class NodeTensors(BaseModel):
 
     node: str
     pass_: int = Field(alias="pass", description="The pass (from 0) they belong to.")
-    value: FullTensor | None = Field(description="The node's output (a leaf: its value when "
-                                     "this pass's forward ran).")
-    grad: FullTensor | None = Field(description="The gradient of the node's output in this "
-                                    "pass; null when the pass did not reach it.")
-    saved: dict[str, FullTensor] = Field(description="What the node saved for backward (a "
-                                         "convolution's input and weight), as Node.saved.")
+    value: FullTensor | None = Field(
+        description="The node's output (a leaf: its value when this pass's forward ran)."
+    )
+    grad: FullTensor | None = Field(
+        description="The gradient of the node's output in this "
+        "pass; null when the pass did not reach it."
+    )
+    saved: dict[str, FullTensor] = Field(
+        description="What the node saved for backward (a "
+        "convolution's input and weight), as Node.saved."
+    )
     grad_inputs: list[FullTensor | None] = Field(
-        default_factory=list, description="What the node's step sent to each of its inputs in "
-        "this pass (Step.grad_inputs), in full; empty when the pass did not reach it.")
+        default_factory=list,
+        description="What the node's step sent to each of its inputs in "
+        "this pass (Step.grad_inputs), in full; empty when the pass did not reach it.",
+    )
     local: list[FullTensor | None] = Field(
-        default_factory=list, description="For an op that acts element by element (unary "
+        default_factory=list,
+        description="For an op that acts element by element (unary "
         "functions, pow, add, mul, div on operands of one shape, sum and mean): each input's "
         "local derivative, element by element, in float64, from the node's verified rule; "
-        "null for an input it does not apply to (a broadcast operand).")
+        "null for an input it does not apply to (a broadcast operand).",
+    )
     spread: FullTensor | None = Field(
-        default=None, description="With ``local``: the upstream gradient as it reaches each "
+        default=None,
+        description="With ``local``: the upstream gradient as it reaches each "
         "input element (a sum or mean copies it to every element it reduced), so that "
-        "spread × local = grad_inputs element by element.")
+        "spread × local = grad_inputs element by element.",
+    )
     attrs: dict[str, Any] = Field(
-        default_factory=dict, description="What the node saved besides tensors: numbers, "
+        default_factory=dict,
+        description="What the node saved besides tensors: numbers, "
         "flags and lists of them (a convolution's stride, padding, dilation and groups; "
-        "addmm's alpha and beta), by the name PyTorch gives them.")
+        "addmm's alpha and beta), by the name PyTorch gives them.",
+    )
 
 
 class Example(BaseModel):

@@ -23,8 +23,10 @@ class StreamBudget:
         """One stream from ``client`` while the block runs; the block gets None, or (when
         a cap is reached) why the stream is refused, naming the limit and its value."""
         if self._open[client] >= self.per_client:
-            yield (f"limit ws_max_per_client={self.per_client} exceeded: this address has "
-                   f"{self._open[client]} streams open")
+            yield (
+                f"limit ws_max_per_client={self.per_client} exceeded: this address has "
+                f"{self._open[client]} streams open"
+            )
             return
         if sum(self._open.values()) >= self.total:
             yield f"limit ws_max_open={self.total} exceeded: the server has that many streams open"

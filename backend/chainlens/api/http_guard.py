@@ -28,8 +28,10 @@ from ..settings import Settings
 def _canned(status: str, code: str, message: str) -> bytes:
     """A whole HTTP response written before any request was read, then the connection closes."""
     body = orjson.dumps({"error": {"code": code, "message": message, "line": None, "col": None}})
-    return (f"HTTP/1.1 {status}\r\ncontent-type: application/json\r\n"
-            f"content-length: {len(body)}\r\nconnection: close\r\n\r\n").encode() + body
+    return (
+        f"HTTP/1.1 {status}\r\ncontent-type: application/json\r\n"
+        f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
+    ).encode() + body
 
 
 def _trusted(address: str, proxies: str) -> bool:
@@ -65,9 +67,12 @@ def guarded_protocol(settings: Settings) -> type[H11Protocol]:
             address = self.client[0] if self.client else ""
             if not _trusted(address, settings.forwarded_allow_ips):
                 if open_from[address] >= per_client:
-                    self._refuse("429 Too Many Requests", "rate_limited",
-                                 f"limit http_max_per_client={per_client} exceeded: this "
-                                 f"address has {open_from[address]} connections open")
+                    self._refuse(
+                        "429 Too Many Requests",
+                        "rate_limited",
+                        f"limit http_max_per_client={per_client} exceeded: this "
+                        f"address has {open_from[address]} connections open",
+                    )
                     return
                 open_from[address] += 1
                 self._address = address
@@ -96,9 +101,12 @@ def guarded_protocol(settings: Settings) -> type[H11Protocol]:
             if not self._begun:
                 self.transport.close()
             elif not self.transport.is_closing():
-                self._refuse("408 Request Timeout", "request_timeout",
-                             f"limit http_header_timeout_s={timeout:g} exceeded: the request's "
-                             "headers did not arrive in time")
+                self._refuse(
+                    "408 Request Timeout",
+                    "request_timeout",
+                    f"limit http_header_timeout_s={timeout:g} exceeded: the request's "
+                    "headers did not arrive in time",
+                )
 
         def data_received(self, data: bytes) -> None:
             super().data_received(data)

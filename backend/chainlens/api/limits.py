@@ -23,7 +23,9 @@ class BodyLimitMiddleware:
         self.max_bytes = max_bytes
 
     def _too_large(self) -> RequestTooLarge:
-        return RequestTooLarge(f"limit max_body_bytes={self.max_bytes} exceeded by the request body")
+        return RequestTooLarge(
+            f"limit max_body_bytes={self.max_bytes} exceeded by the request body"
+        )
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -38,10 +40,17 @@ class BodyLimitMiddleware:
                     length = self.max_bytes + 1
         if length is not None and length > self.max_bytes:
             body = orjson.dumps({"error": self._too_large().to_dict()})
-            await send({"type": "http.response.start", "status": 413,
-                        "headers": [(b"content-type", b"application/json"),
-                                    (b"content-length", str(len(body)).encode()),
-                                    (b"connection", b"close")]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 413,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode()),
+                        (b"connection", b"close"),
+                    ],
+                }
+            )
             await send({"type": "http.response.body", "body": body})
             return
         seen = 0

@@ -15,7 +15,6 @@ from pydantic import BaseModel, ValidationError
 from ..errors import ChainlensError
 from ..schema import RunRequest
 
-
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -84,7 +83,9 @@ def parse_model(raw: bytes | str, model: type[M]) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as e:
-        raise SchemaError([
-            {"type": err["type"], "loc": ["body", *err["loc"]], "msg": err["msg"]}
-            for err in e.errors(include_url=False, include_input=False)
-        ]) from None
+        raise SchemaError(
+            [
+                {"type": err["type"], "loc": ["body", *err["loc"]], "msg": err["msg"]}
+                for err in e.errors(include_url=False, include_input=False)
+            ]
+        ) from None

@@ -18,15 +18,14 @@ import orjson
 from ..engine import resolve_device
 from ..errors import ChainlensError, ProgramRejected, RateLimited, RunNotFound
 from ..explain.gradcheck import CheckFailed, expected_from_run
-from ..explain.values import TensorsUnavailable
 from ..explain.manual import ManualUnavailable
+from ..explain.values import TensorsUnavailable
 from ..runs import error_run
 from ..sandbox.pool import WorkerPool
 from ..sandbox.protocol import DONE, EVENT, LOST, REFUSED, TIMEOUT
 from ..schema import CheckRequest, RunRequest
 from ..settings import Settings
 from ..store import RunStore
-
 
 #: The store keeps each run's program under this prefix (``job:<id>``), for checks.
 JOB_KEY = "job:"
@@ -36,7 +35,8 @@ REQUEST_KEY = "req:"
 #: each time), and finished or stopped by the program's own exception (never a timeout,
 #: which depends on the machine's load).
 _REPEATABLE = re.compile(
-    rb'\{"id":"[0-9a-f]+","status":"(?:ok|error)","device":"cpu","error":(?:null|\{"code":"runtime_error")')
+    rb'\{"id":"[0-9a-f]+","status":"(?:ok|error)","device":"cpu","error":(?:null|\{"code":"runtime_error")'
+)
 
 
 class ClientLimiter:
@@ -54,11 +54,15 @@ class ClientLimiter:
         while times and now - times[0] > 60.0:
             times.popleft()
         if len(times) >= self.per_minute:
-            raise RateLimited(f"limit rate_limit_per_minute={self.per_minute} reached for this "
-                              "client; retry in a few seconds")
+            raise RateLimited(
+                f"limit rate_limit_per_minute={self.per_minute} reached for this "
+                "client; retry in a few seconds"
+            )
         if self._active[client] >= self.concurrent:
-            raise RateLimited(f"limit max_concurrent_per_client={self.concurrent} reached: wait "
-                              "for a run to finish")
+            raise RateLimited(
+                f"limit max_concurrent_per_client={self.concurrent} reached: wait "
+                "for a run to finish"
+            )
         times.append(now)
         self._active[client] += 1
 
@@ -75,28 +79,46 @@ class RunService:
         self.s = settings
         self.pool = pool
         self.store = store
-        self.limiter = ClientLimiter(settings.rate_limit_per_minute,
-                                     settings.max_concurrent_per_client)
+        self.limiter = ClientLimiter(
+            settings.rate_limit_per_minute, settings.max_concurrent_per_client
+        )
         # Runs made under other settings (other limits) answer other requests.
         self._settings_digest = hashlib.sha256(settings.model_dump_json().encode())
 
     def _job(self, req: RunRequest, stream: bool) -> dict:
         device = resolve_device(req.device or self.s.device)
-        return {"id": uuid.uuid4().hex[:16], "source": req.source, "device": device,
-                "seed": req.seed, "stream": stream}
+        return {
+            "id": uuid.uuid4().hex[:16],
+            "source": req.source,
+            "device": device,
+            "seed": req.seed,
+            "stream": stream,
+        }
 
     def _finish(self, job: dict, kind: bytes, payload: bytes, stdout: list[str]) -> bytes:
         """The Run body for the last frame: the worker's own, or one made here."""
         if kind == DONE:
             body = payload
         elif kind == TIMEOUT:
-            body = error_run(job["id"], job["device"], "timeout",
-                             f"limit wall_timeout_s={self.s.wall_timeout_s} exceeded: the program "
-                             "ran too long and was stopped", "".join(stdout)).model_dump_json().encode()
+            body = (
+                error_run(
+                    job["id"],
+                    job["device"],
+                    "timeout",
+                    f"limit wall_timeout_s={self.s.wall_timeout_s} exceeded: the program "
+                    "ran too long and was stopped",
+                    "".join(stdout),
+                )
+                .model_dump_json()
+                .encode()
+            )
         else:
             lost = orjson.loads(payload)
-            body = error_run(job["id"], job["device"], lost["code"], lost["message"],
-                             "".join(stdout)).model_dump_json().encode()
+            body = (
+                error_run(job["id"], job["device"], lost["code"], lost["message"], "".join(stdout))
+                .model_dump_json()
+                .encode()
+            )
         self._keep(job, body)
         if kind == DONE and self.s.run_cache and _REPEATABLE.match(body):
             self.store.put(self._request_key(job), job["id"].encode())
@@ -105,8 +127,9 @@ class RunService:
     def _keep(self, job: dict, body: bytes) -> None:
         self.store.put(job["id"], body)
         # what a gradient check needs to run the program again
-        self.store.put(JOB_KEY + job["id"], orjson.dumps(
-            {k: job[k] for k in ("source", "device", "seed")}))
+        self.store.put(
+            JOB_KEY + job["id"], orjson.dumps({k: job[k] for k in ("source", "device", "seed")})
+        )
 
     def _request_key(self, job: dict) -> str:
         digest = self._settings_digest.copy()
@@ -126,7 +149,7 @@ class RunService:
         prefix = b'{"id":"' + earlier + b'"'
         if not body.startswith(prefix):
             return None
-        body = b'{"id":"' + job["id"].encode() + b'"' + body[len(prefix):]
+        body = b'{"id":"' + job["id"].encode() + b'"' + body[len(prefix) :]
         self._keep(job, body)
         # the newest copy answers next time: a run asked for often stays in the store
         self.store.put(key, job["id"].encode())
@@ -160,8 +183,9 @@ class RunService:
             async for kind, payload in self.pool.execute(job, client):
                 if kind == EVENT:
                     events = payload.split(b"\n")
-                    stdout.extend(orjson.loads(e)["text"] for e in events
-                                  if e.startswith(b'{"type":"stdout"'))
+                    stdout.extend(
+                        orjson.loads(e)["text"] for e in events if e.startswith(b'{"type":"stdout"')
+                    )
                     yield events
                 elif kind == REFUSED:
                     raise _refusal(payload)
@@ -179,28 +203,47 @@ class RunService:
         """POST /runs/{id}/check: the program runs again in a worker, under the check."""
         run = self.get(run_id)
         expected = expected_from_run(orjson.loads(run), req.node, req.pass_) if run else {}
-        return await self._again(run_id, client, CheckFailed, {"check": {
-            "node": req.node, "pass": req.pass_, "elements": req.elements,
-            "expected": expected}},
+        return await self._again(
+            run_id,
+            client,
+            CheckFailed,
+            {
+                "check": {
+                    "node": req.node,
+                    "pass": req.pass_,
+                    "elements": req.elements,
+                    "expected": expected,
+                }
+            },
             "running the program again for each checked element took too long; check "
-            "fewer elements")
+            "fewer elements",
+        )
 
     async def manual(self, run_id: str, pass_index: int, client: str) -> bytes:
         """GET /runs/{id}/manual.py: the program runs again in a worker, and pass
         ``pass_index`` comes back as numpy code."""
-        return await self._again(run_id, client, ManualUnavailable,
-                                 {"manual": {"pass": pass_index}},
-                                 "running the program again took too long")
+        return await self._again(
+            run_id,
+            client,
+            ManualUnavailable,
+            {"manual": {"pass": pass_index}},
+            "running the program again took too long",
+        )
 
     async def tensors(self, run_id: str, node: str, pass_index: int, client: str) -> bytes:
         """GET /runs/{id}/tensors/{node}: the program runs again in a worker, and the node's
         tensors in pass ``pass_index`` come back in full (a LeNet pass: ~15 ms of re-run)."""
-        return await self._again(run_id, client, TensorsUnavailable,
-                                 {"tensors": {"node": node, "pass": pass_index}},
-                                 "running the program again took too long")
+        return await self._again(
+            run_id,
+            client,
+            TensorsUnavailable,
+            {"tensors": {"node": node, "pass": pass_index}},
+            "running the program again took too long",
+        )
 
-    async def _again(self, run_id: str, client: str, failure: type[ChainlensError],
-                     task: dict, too_long: str) -> bytes:
+    async def _again(
+        self, run_id: str, client: str, failure: type[ChainlensError], task: dict, too_long: str
+    ) -> bytes:
         """Run a stored run's program again in a worker for ``task``; what it answers,
         or ``failure`` saying why there is no answer."""
         stored = None if run_id.startswith(JOB_KEY) else self.store.get(JOB_KEY + run_id)
@@ -215,8 +258,9 @@ class RunService:
                 if kind == REFUSED:
                     raise failure(**_rejection(payload))
                 if kind == TIMEOUT:
-                    raise failure(f"limit wall_timeout_s={self.s.wall_timeout_s} exceeded: "
-                                  + too_long)
+                    raise failure(
+                        f"limit wall_timeout_s={self.s.wall_timeout_s} exceeded: " + too_long
+                    )
                 if kind == LOST:
                     raise failure(orjson.loads(payload)["message"])
         finally:
@@ -226,8 +270,12 @@ class RunService:
 
 def _rejection(payload: bytes) -> dict:
     err = orjson.loads(payload)
-    return {"message": err["message"], "line": err.get("line"), "col": err.get("col"),
-            "code": err["code"]}
+    return {
+        "message": err["message"],
+        "line": err.get("line"),
+        "col": err.get("col"),
+        "code": err["code"],
+    }
 
 
 def _refusal(payload: bytes) -> ProgramRejected:

@@ -13,8 +13,12 @@ def _parse(name: str, text: str) -> Example:
     title = lines[0].removeprefix("# title:").strip()
     description = lines[1].removeprefix("# description:").strip()
     source = "\n".join(lines[2:]).lstrip("\n")
-    return Example(id=name.removesuffix(".py").split("_", 1)[1], title=title,
-                   description=description, source=source)
+    return Example(
+        id=name.removesuffix(".py").split("_", 1)[1],
+        title=title,
+        description=description,
+        source=source,
+    )
 
 
 @lru_cache(maxsize=1)

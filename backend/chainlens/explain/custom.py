@@ -34,18 +34,23 @@ def custom_backward_code(tree: ast.Module, source: str) -> dict[str, str]:
     return out
 
 
-def _vjp(apply: Callable[..., Any], inputs: list[torch.Tensor], v: torch.Tensor) -> list[torch.Tensor] | None:
+def _vjp(
+    apply: Callable[..., Any], inputs: list[torch.Tensor], v: torch.Tensor
+) -> list[torch.Tensor] | None:
     xs = [x.detach().clone().requires_grad_(True) for x in inputs]
     with torch.enable_grad():
         out = apply(*xs)
     if not isinstance(out, torch.Tensor) or out.shape != v.shape:
         return None
     grads = torch.autograd.grad(out, xs, v.to(out.dtype), allow_unused=True)
-    return [g.detach() if g is not None else torch.zeros_like(x) for g, x in zip(grads, xs, strict=True)]
+    return [
+        g.detach() if g is not None else torch.zeros_like(x) for g, x in zip(grads, xs, strict=True)
+    ]
 
 
-def _numeric(apply: Callable[..., Any], inputs: list[torch.Tensor], v: torch.Tensor,
-             eps: float) -> list[torch.Tensor]:
+def _numeric(
+    apply: Callable[..., Any], inputs: list[torch.Tensor], v: torch.Tensor, eps: float
+) -> list[torch.Tensor]:
     grads = []
     with torch.no_grad():
         for k, x in enumerate(inputs):
@@ -65,17 +70,24 @@ def _numeric(apply: Callable[..., Any], inputs: list[torch.Tensor], v: torch.Ten
 
 def check_custom(apply: Callable[..., Any], args: list[Any], out: Any) -> dict[str, Any] | None:
     """Analytic vs numerical VJP for one call of a custom Function; None when not checkable."""
-    tensors = [a for a in args if isinstance(a, torch.Tensor) and a.requires_grad
-               and a.is_floating_point()]
-    if (not tensors or len(tensors) != sum(isinstance(a, torch.Tensor) for a in args)
-            or not isinstance(out, torch.Tensor) or sum(t.numel() for t in tensors) > MAX_CHECK_ELEMENTS):
+    tensors = [
+        a for a in args if isinstance(a, torch.Tensor) and a.requires_grad and a.is_floating_point()
+    ]
+    if (
+        not tensors
+        or len(tensors) != sum(isinstance(a, torch.Tensor) for a in args)
+        or not isinstance(out, torch.Tensor)
+        or sum(t.numel() for t in tensors) > MAX_CHECK_ELEMENTS
+    ):
         return None
     gen = torch.Generator().manual_seed(0)
     for dtype in (torch.float64, torch.float32):
         inputs = [t.detach().to(dtype) for t in tensors]
         # ones: dL/dx of out.sum(), the numbers people read; random: catches what ones hides
-        vs = [torch.ones(out.shape, dtype=dtype, device=out.device),
-              torch.randn(out.shape, generator=gen, dtype=dtype, device="cpu").to(out.device)]
+        vs = [
+            torch.ones(out.shape, dtype=dtype, device=out.device),
+            torch.randn(out.shape, generator=gen, dtype=dtype, device="cpu").to(out.device),
+        ]
         try:
             pairs = []
             for v in vs:
@@ -85,10 +97,17 @@ def check_custom(apply: Callable[..., Any], args: list[Any], out: Any) -> dict[s
                 pairs.append((analytic, _numeric(apply, inputs, v, EPS[dtype])))
         except (RuntimeError, TypeError):
             continue
-        ok = all(torch.allclose(a.to(torch.float64), n.to(torch.float64), rtol=TOL[dtype],
-                                atol=TOL[dtype])
-                 for analytic, numeric in pairs for a, n in zip(analytic, numeric, strict=True))
+        ok = all(
+            torch.allclose(
+                a.to(torch.float64), n.to(torch.float64), rtol=TOL[dtype], atol=TOL[dtype]
+            )
+            for analytic, numeric in pairs
+            for a, n in zip(analytic, numeric, strict=True)
+        )
         analytic, numeric = pairs[0]
-        return {"ok": ok, "analytic": [a.tolist() for a in analytic],
-                "numeric": [n.tolist() for n in numeric]}
+        return {
+            "ok": ok,
+            "analytic": [a.tolist() for a in analytic],
+            "numeric": [n.tolist() for n in numeric],
+        }
     return None

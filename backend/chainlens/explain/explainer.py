@@ -11,19 +11,33 @@ against finite differences when the Function was applied).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch.autograd.function import BackwardCFunction
 
 from ..tracing.summaries import number
-from .formulas import (F64, MAX_JACOBIAN_ENTRIES, MAX_VERIFY_ELEMENTS, RULE_ERRORS, RULES,
-                       RUN_BUDGET_ELEMENTS, RUN_BUDGET_STEPS, SAME_KIND_VERIFIED, UNARY, Ctx,
-                       Explained, jacobian, size_of, verify)
+from .formulas import (
+    F64,
+    MAX_JACOBIAN_ENTRIES,
+    MAX_VERIFY_ELEMENTS,
+    RULE_ERRORS,
+    RULES,
+    RUN_BUDGET_ELEMENTS,
+    RUN_BUDGET_STEPS,
+    SAME_KIND_VERIFIED,
+    UNARY,
+    Ctx,
+    Explained,
+    jacobian,
+    size_of,
+    verify,
+)
 
-_OVER_BUDGET = ("Not recomputed: this run's first {} steps were (the budget is "
-                f"{RUN_BUDGET_STEPS} steps, {RUN_BUDGET_ELEMENTS:,} elements).")
+_OVER_BUDGET = (
+    "Not recomputed: this run's first {} steps were (the budget is "
+    f"{RUN_BUDGET_STEPS} steps, {RUN_BUDGET_ELEMENTS:,} elements)."
+)
 #: ``x.grad += ...``: x is the leaf itself.
 ACCUMULATE: dict[str, int | str] = {"x": "out"}
 #: Jacobians at most this many rows and columns are written out as a matrix.
@@ -54,13 +68,20 @@ def _scalar_steps(ctx: Ctx, explained: Explained) -> list[str]:
     g = float(up.detach().to(F64).reshape(()))
     lines = []
     for i, mine in enumerate(grads):
-        if mine is None or mine.numel() != 1 or i >= len(ctx.downstream) or ctx.downstream[i] is None:
+        if (
+            mine is None
+            or mine.numel() != 1
+            or i >= len(ctx.downstream)
+            or ctx.downstream[i] is None
+        ):
             continue
         d = float(mine.reshape(()))
         local = d / g if g != 0 else float("nan")
         name = letter.get(i, f"x_{{{i}}}")
-        lines.append(rf"\frac{{\partial L}}{{\partial {name}}} = \underbrace{{{_num(g)}}}_{{\text{{upstream}}}}"
-                     rf" \times \underbrace{{{_num(local)}}}_{{\text{{local}}}} = {_num(d)}")
+        lines.append(
+            rf"\frac{{\partial L}}{{\partial {name}}} = \underbrace{{{_num(g)}}}_{{\text{{upstream}}}}"
+            rf" \times \underbrace{{{_num(local)}}}_{{\text{{local}}}} = {_num(d)}"
+        )
     return lines
 
 
@@ -79,16 +100,30 @@ def _element_steps(ctx: Ctx, explained: Explained) -> list[dict[str, Any]]:
     for i, local in enumerate(explained.local):
         # the downstream shown is the engine's own, not the formula's recomputation
         grad = ctx.downstream[i] if i < len(ctx.downstream) else None
-        if local is None or grad is None or local.shape != grad.shape \
-                or upstream.shape != grad.shape:
+        if (
+            local is None
+            or grad is None
+            or local.shape != grad.shape
+            or upstream.shape != grad.shape
+        ):
             continue
         grad = grad.detach().to("cpu", F64)
         u, lo, d = (t.reshape(-1) for t in (upstream, local.to(F64), grad))
         for k in range(min(ELEMENT_LINES, d.numel())):
-            index = [int(v) for v in torch.unravel_index(torch.tensor(k), tuple(grad.shape))] \
-                if grad.dim() else []
-            out.append({"input": i, "index": index, "upstream": number(float(u[k])),
-                        "local": number(float(lo[k])), "downstream": number(float(d[k]))})
+            index = (
+                [int(v) for v in torch.unravel_index(torch.tensor(k), tuple(grad.shape))]
+                if grad.dim()
+                else []
+            )
+            out.append(
+                {
+                    "input": i,
+                    "index": index,
+                    "upstream": number(float(u[k])),
+                    "local": number(float(lo[k])),
+                    "downstream": number(float(d[k])),
+                }
+            )
     return out
 
 
@@ -99,7 +134,9 @@ class Explainer:
         #: Rules make tensors with factory functions: on the CPU, also in a run whose
         #: default device is a GPU (known once here, not asked at every step).
         self._host = torch.device("cpu") if gpu_run else contextlib.nullcontext()
-        self._pending: list[tuple[dict[str, Any], torch.Tensor, torch.Tensor | None, torch.Tensor]] = []
+        self._pending: list[
+            tuple[dict[str, Any], torch.Tensor, torch.Tensor | None, torch.Tensor]
+        ] = []
         #: node id -> result of the finite-difference check made when a custom Function ran.
         self.custom_checks: dict[str, dict[str, Any]] = {}
         #: custom Function class name -> the source of its backward method.
@@ -113,7 +150,9 @@ class Explainer:
         self._steps = 0
         self._elements = 0
 
-    def __call__(self, node: Any, nid: str, upstream: tuple, downstream: tuple) -> dict[str, Any] | None:
+    def __call__(
+        self, node: Any, nid: str, upstream: tuple, downstream: tuple
+    ) -> dict[str, Any] | None:
         """The step's formula. Never raises: an explanation that fails is left out, and the
         user's program runs on as PyTorch would run it."""
         try:
@@ -122,7 +161,9 @@ class Explainer:
         except Exception:  # noqa: BLE001 - see the docstring
             return None
 
-    def _explain(self, node: Any, nid: str, upstream: tuple, downstream: tuple) -> dict[str, Any] | None:
+    def _explain(
+        self, node: Any, nid: str, upstream: tuple, downstream: tuple
+    ) -> dict[str, Any] | None:
         if node is None:
             return None
         name = type(node).__name__
@@ -139,14 +180,20 @@ class Explainer:
         kind = (name, *[None if t is None else t.shape for t in upstream + downstream])
         seen = self._kinds_verified.get(kind, 0)
         if seen >= SAME_KIND_VERIFIED:
-            return self._unchecked(name, f"Not recomputed: the {seen} {name} steps before it on "
-                                   "the same shapes were, and each reproduced the engine's "
-                                   "gradients.")
+            return self._unchecked(
+                name,
+                f"Not recomputed: the {seen} {name} steps before it on "
+                "the same shapes were, and each reproduced the engine's "
+                "gradients.",
+            )
         ctx = Ctx(node, upstream, downstream)
         size = size_of(ctx)
         if size > MAX_VERIFY_ELEMENTS:
-            return self._unchecked(name, f"Not recomputed: this step has {size:,} elements "
-                                   f"(more than {MAX_VERIFY_ELEMENTS:,}).")
+            return self._unchecked(
+                name,
+                f"Not recomputed: this step has {size:,} elements "
+                f"(more than {MAX_VERIFY_ELEMENTS:,}).",
+            )
         if self._elements + size > RUN_BUDGET_ELEMENTS:
             return self._unchecked(name, self._over_budget)
         self._steps += 1
@@ -169,9 +216,13 @@ class Explainer:
         if explained is None:
             return self._jacobian(ctx, name)
         self._seen_rules[name] = (explained.latex, explained.text, explained.letters)
-        out = {"latex": explained.latex, "text": explained.text,
-               "verified": verify(explained.grads, ctx.downstream), "kind": "rule",
-               "letters": explained.letters}
+        out = {
+            "latex": explained.latex,
+            "text": explained.text,
+            "verified": verify(explained.grads, ctx.downstream),
+            "kind": "rule",
+            "letters": explained.letters,
+        }
         if explained.note:
             out["note"] = explained.note
         steps = _scalar_steps(ctx, explained)
@@ -194,8 +245,13 @@ class Explainer:
         if formula is None:
             latex, text, letters = self._seen_rules.get(name, (rf"\text{{{name}}}", name, {}))
             formula = self._unchecked_formulas[(name, note)] = {
-                "latex": latex, "text": text, "verified": False, "kind": "rule", "note": note,
-                "letters": letters}
+                "latex": latex,
+                "text": text,
+                "verified": False,
+                "kind": "rule",
+                "note": note,
+                "letters": letters,
+            }
         return dict(formula)
 
     def _jacobian(self, ctx: Ctx, name: str) -> dict[str, Any]:
@@ -204,18 +260,31 @@ class Explainer:
         except (RuntimeError, TypeError, ValueError):
             result = None
         if result is None:
-            return {"latex": rf"\text{{{name}: no formula}}", "text": f"{name}: no formula",
-                    "verified": False, "kind": "none",
-                    "note": f"No formula for {name}, and its Jacobian is larger than "
-                    f"{MAX_JACOBIAN_ENTRIES} entries."}
+            return {
+                "latex": rf"\text{{{name}: no formula}}",
+                "text": f"{name}: no formula",
+                "verified": False,
+                "kind": "none",
+                "note": f"No formula for {name}, and its Jacobian is larger than "
+                f"{MAX_JACOBIAN_ENTRIES} entries.",
+            }
         J = result["J"]
-        shown = _matrix(J) if max(J.shape) <= MATRIX_MAX else rf"J \in \mathbb{{R}}^{{{J.shape[0]}\times{J.shape[1]}}}"
-        return {"latex": r"\frac{\partial L}{\partial x} = J^{\top}\frac{\partial L}{\partial y},\quad J = " + shown,
-                "text": "dL/dx = J.T @ dL/dy (the Jacobian of this node)", "letters": UNARY,
-                "verified": verify(result["grads"], ctx.downstream), "kind": "jacobian",
-                "jacobian": J.tolist() if J.numel() <= 256 else None,
-                "note": f"No hand-written formula for {name}: its Jacobian, one row per output "
-                        "element, computed from the node itself."}
+        shown = (
+            _matrix(J)
+            if max(J.shape) <= MATRIX_MAX
+            else rf"J \in \mathbb{{R}}^{{{J.shape[0]}\times{J.shape[1]}}}"
+        )
+        return {
+            "latex": r"\frac{\partial L}{\partial x} = J^{\top}\frac{\partial L}{\partial y},\quad J = "
+            + shown,
+            "text": "dL/dx = J.T @ dL/dy (the Jacobian of this node)",
+            "letters": UNARY,
+            "verified": verify(result["grads"], ctx.downstream),
+            "kind": "jacobian",
+            "jacobian": J.tolist() if J.numel() <= 256 else None,
+            "note": f"No hand-written formula for {name}: its Jacobian, one row per output "
+            "element, computed from the node itself.",
+        }
 
     def _accumulate(self, node: Any, upstream: tuple) -> dict[str, Any] | None:
         up = upstream[0] if upstream else None
@@ -224,13 +293,20 @@ class Explainer:
             return None
         old = var.grad.detach().clone() if var.grad is not None else None
         out: dict[str, Any] = {
-            "latex": (r"x.\mathrm{grad} \leftarrow x.\mathrm{grad} + \frac{\partial L}{\partial x}"
-                      if old is not None else r"x.\mathrm{grad} \leftarrow \frac{\partial L}{\partial x}"),
+            "latex": (
+                r"x.\mathrm{grad} \leftarrow x.\mathrm{grad} + \frac{\partial L}{\partial x}"
+                if old is not None
+                else r"x.\mathrm{grad} \leftarrow \frac{\partial L}{\partial x}"
+            ),
             "text": "x.grad = x.grad + dL/dx" if old is not None else "x.grad = dL/dx",
-            "verified": False, "kind": "accumulate", "letters": ACCUMULATE,
-            "note": ("x.grad already held a gradient from an earlier backward: this one adds to it."
-                     if old is not None and bool(old.any()) else
-                     "A leaf stores the gradient that reached it in .grad."),
+            "verified": False,
+            "kind": "accumulate",
+            "letters": ACCUMULATE,
+            "note": (
+                "x.grad already held a gradient from an earlier backward: this one adds to it."
+                if old is not None and bool(old.any())
+                else "A leaf stores the gradient that reached it in .grad."
+            ),
         }
         self._pending.append((out, var, old, up.detach().clone()))
         return out
@@ -251,13 +327,17 @@ class Explainer:
         check = self.custom_checks.get(nid)
         out: dict[str, Any] = {
             "latex": rf"\frac{{\partial L}}{{\partial x}} = \texttt{{{name}.backward}}\left(\frac{{\partial L}}{{\partial y}}\right)",
-            "text": f"dL/dx = {name}.backward(ctx, dL/dy): your code", "kind": "custom",
-            "code": code, "verified": bool(check and check["ok"]), "letters": UNARY,
+            "text": f"dL/dx = {name}.backward(ctx, dL/dy): your code",
+            "kind": "custom",
+            "code": code,
+            "verified": bool(check and check["ok"]),
+            "letters": UNARY,
         }
         if check is None:
             out["note"] = "Not checked: its inputs were too large for finite differences."
         else:
-            out["note"] = ("Checked against finite differences when the Function ran: "
-                           + ("they agree." if check["ok"] else "they DISAGREE."))
+            out["note"] = "Checked against finite differences when the Function ran: " + (
+                "they agree." if check["ok"] else "they DISAGREE."
+            )
             out["check"] = {"analytic": check["analytic"], "numeric": check["numeric"]}
         return out

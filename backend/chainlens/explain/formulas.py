@@ -81,6 +81,7 @@ class Ctx:
 UNARY: dict[str, int | str] = {"x": 0, "X": 0, "y": "out", "Y": "out"}
 BINARY: dict[str, int | str] = {"a": 0, "b": 1, "y": "out"}
 
+
 @dataclass
 class Explained:
     latex: str
@@ -111,6 +112,7 @@ def rule(*names: str) -> Callable[[Rule], Rule]:
         for n in names:
             RULES[n] = fn
         return fn
+
     return register
 
 
@@ -120,7 +122,9 @@ def unbroadcast(t: torch.Tensor, shape: torch.Size | None) -> tuple[torch.Tensor
     if shape is None or t.shape == shape:
         return t, []
     lead = t.dim() - len(shape)
-    dims = list(range(lead)) + [lead + i for i, s in enumerate(shape) if s == 1 and t.shape[lead + i] != 1]
+    dims = list(range(lead)) + [
+        lead + i for i, s in enumerate(shape) if s == 1 and t.shape[lead + i] != 1
+    ]
     out = t.sum(dim=dims, keepdim=True) if dims else t
     return out.reshape(shape), dims
 
@@ -133,8 +137,9 @@ def _spread(t: Any, full: torch.Size) -> torch.Tensor | None:
     return t.expand(full)
 
 
-def _same_shape(ctx: Ctx, full: torch.Size, locals_: list[torch.Tensor | None]
-                ) -> list[torch.Tensor | None]:
+def _same_shape(
+    ctx: Ctx, full: torch.Size, locals_: list[torch.Tensor | None]
+) -> list[torch.Tensor | None]:
     """Local derivatives, element by element, for the operands that were not broadcast (a
     broadcast operand's gradient is a sum: its elements have no single local factor)."""
     return [loc if ctx.shape(i) == full else None for i, loc in enumerate(locals_)]
@@ -147,19 +152,28 @@ def broadcast_note(ctx: Ctx, full: torch.Size, names: Sequence[str]) -> str:
         if shape is not None and shape != full:
             _, dims = unbroadcast(torch.zeros(full), shape)
             which = ", ".join(map(str, dims))
-            notes.append(f"{n} was broadcast from {list(shape)} to {list(full)}: its gradient "
-                         f"is summed over dimension{'s' if len(dims) > 1 else ''} {which}.")
+            notes.append(
+                f"{n} was broadcast from {list(shape)} to {list(full)}: its gradient "
+                f"is summed over dimension{'s' if len(dims) > 1 else ''} {which}."
+            )
     return " ".join(notes)
 
 
-def elementwise(latex: str, text: str, local: Callable[[Ctx], torch.Tensor],
-                note: str = "") -> Rule:
+def elementwise(
+    latex: str, text: str, local: Callable[[Ctx], torch.Tensor], note: str = ""
+) -> Rule:
     """y = f(x) elementwise: ∂L/∂x = ∂L/∂y ⊙ f'(x)."""
+
     def apply(ctx: Ctx) -> Explained:
         slope = local(ctx)
         return Explained(
             rf"\frac{{\partial L}}{{\partial x}} = \frac{{\partial L}}{{\partial y}} \odot {latex}",
-            f"dL/dx = dL/dy * {text}", [ctx.g * slope], note, local=[slope])
+            f"dL/dx = dL/dy * {text}",
+            [ctx.g * slope],
+            note,
+            local=[slope],
+        )
+
     return apply
 
 
@@ -167,28 +181,44 @@ def elementwise(latex: str, text: str, local: Callable[[Ctx], torch.Tensor],
 RULES["NegBackward0"] = elementwise("(-1)", "(-1)", lambda c: torch.full_like(c.g, -1.0))
 RULES["ExpBackward0"] = elementwise("e^{x} = y", "exp(x) = y", lambda c: c.saved("result"))
 RULES["LogBackward0"] = elementwise(r"\frac{1}{x}", "1/x", lambda c: 1 / c.saved("self"))
-RULES["SqrtBackward0"] = elementwise(r"\frac{1}{2\sqrt{x}} = \frac{1}{2y}", "1/(2 sqrt(x))",
-                                     lambda c: 1 / (2 * c.saved("result")),
-                                     "At x = 0 the derivative 1/(2√x) is infinite.")
-RULES["RsqrtBackward0"] = elementwise(r"-\frac{1}{2}x^{-3/2} = -\frac{y^3}{2}", "-y^3/2",
-                                      lambda c: -c.saved("result") ** 3 / 2)
+RULES["SqrtBackward0"] = elementwise(
+    r"\frac{1}{2\sqrt{x}} = \frac{1}{2y}",
+    "1/(2 sqrt(x))",
+    lambda c: 1 / (2 * c.saved("result")),
+    "At x = 0 the derivative 1/(2√x) is infinite.",
+)
+RULES["RsqrtBackward0"] = elementwise(
+    r"-\frac{1}{2}x^{-3/2} = -\frac{y^3}{2}", "-y^3/2", lambda c: -(c.saved("result") ** 3) / 2
+)
 RULES["SinBackward0"] = elementwise(r"\cos x", "cos(x)", lambda c: c.saved("self").cos())
 RULES["CosBackward0"] = elementwise(r"(-\sin x)", "-sin(x)", lambda c: -c.saved("self").sin())
-RULES["TanhBackward0"] = elementwise(r"(1 - \tanh^2 x) = (1 - y^2)", "(1 - y^2)",
-                                     lambda c: 1 - c.saved("result") ** 2)
-RULES["SigmoidBackward0"] = elementwise(r"\sigma(x)(1-\sigma(x)) = y(1-y)", "y(1 - y)",
-                                        lambda c: c.saved("result") * (1 - c.saved("result")))
-RULES["ReluBackward0"] = elementwise(r"\mathbb{1}[y > 0]", "1[y > 0]",
-                                     lambda c: (c.saved("result") > 0).to(F64),
-                                     "ReLU passes the gradient where its output was positive "
-                                     "and blocks it (0) elsewhere: the mask.")
-RULES["ThresholdBackward0"] = elementwise(r"\mathbb{1}[x > \theta]", "1[x > threshold]",
-                                          lambda c: (c.saved("self") > c.saved("threshold")).to(F64))
+RULES["TanhBackward0"] = elementwise(
+    r"(1 - \tanh^2 x) = (1 - y^2)", "(1 - y^2)", lambda c: 1 - c.saved("result") ** 2
+)
+RULES["SigmoidBackward0"] = elementwise(
+    r"\sigma(x)(1-\sigma(x)) = y(1-y)",
+    "y(1 - y)",
+    lambda c: c.saved("result") * (1 - c.saved("result")),
+)
+RULES["ReluBackward0"] = elementwise(
+    r"\mathbb{1}[y > 0]",
+    "1[y > 0]",
+    lambda c: (c.saved("result") > 0).to(F64),
+    "ReLU passes the gradient where its output was positive and blocks it (0) elsewhere: the mask.",
+)
+RULES["ThresholdBackward0"] = elementwise(
+    r"\mathbb{1}[x > \theta]",
+    "1[x > threshold]",
+    lambda c: (c.saved("self") > c.saved("threshold")).to(F64),
+)
 RULES["LeakyReluBackward0"] = elementwise(
-    r"\begin{cases}1 & x > 0\\ \alpha & x \le 0\end{cases}", "1 if x > 0 else slope",
-    lambda c: torch.where(c.saved("self") > 0, 1.0, float(c.saved("negative_slope"))).to(F64))
-RULES["AbsBackward0"] = elementwise(r"\operatorname{sign}(x)", "sign(x)",
-                                    lambda c: c.saved("self").sign())
+    r"\begin{cases}1 & x > 0\\ \alpha & x \le 0\end{cases}",
+    "1 if x > 0 else slope",
+    lambda c: torch.where(c.saved("self") > 0, 1.0, float(c.saved("negative_slope"))).to(F64),
+)
+RULES["AbsBackward0"] = elementwise(
+    r"\operatorname{sign}(x)", "sign(x)", lambda c: c.saved("self").sign()
+)
 
 
 @rule("GeluBackward0")
@@ -196,26 +226,32 @@ def _gelu(ctx: Ctx) -> Explained:
     x = ctx.saved("self")
     if ctx.saved("approximate") == "tanh":
         k = math.sqrt(2 / math.pi)
-        inner = k * (x + 0.044715 * x ** 3)
+        inner = k * (x + 0.044715 * x**3)
         t = inner.tanh()
-        local = 0.5 * (1 + t) + 0.5 * x * (1 - t ** 2) * k * (1 + 3 * 0.044715 * x ** 2)
+        local = 0.5 * (1 + t) + 0.5 * x * (1 - t**2) * k * (1 + 3 * 0.044715 * x**2)
         latex = r"\tfrac12(1+\tanh u) + \tfrac12 x (1-\tanh^2 u)\,u',\ u = \sqrt{2/\pi}(x + 0.044715x^3)"
     else:
         cdf = 0.5 * (1 + torch.erf(x / math.sqrt(2)))
-        pdf = torch.exp(-x ** 2 / 2) / math.sqrt(2 * math.pi)
+        pdf = torch.exp(-(x**2) / 2) / math.sqrt(2 * math.pi)
         local = cdf + x * pdf
         latex = r"\Phi(x) + x\,\varphi(x)"
-    return Explained(rf"\frac{{\partial L}}{{\partial x}} = \frac{{\partial L}}{{\partial y}} \odot \left({latex}\right)",
-                     "dL/dx = dL/dy * (Phi(x) + x phi(x))", [ctx.g * local])
+    return Explained(
+        rf"\frac{{\partial L}}{{\partial x}} = \frac{{\partial L}}{{\partial y}} \odot \left({latex}\right)",
+        "dL/dx = dL/dy * (Phi(x) + x phi(x))",
+        [ctx.g * local],
+    )
 
 
 @rule("SoftplusBackward0")
 def _softplus(ctx: Ctx) -> Explained:
     x, beta, thr = ctx.saved("self"), float(ctx.saved("beta")), float(ctx.saved("threshold"))
     local = torch.where(x * beta > thr, torch.ones_like(x), torch.sigmoid(beta * x))
-    return Explained(r"\frac{\partial L}{\partial x} = \frac{\partial L}{\partial y} \odot \sigma(\beta x)",
-                     "dL/dx = dL/dy * sigmoid(beta x)", [ctx.g * local],
-                     "Past the threshold softplus is the identity, so its slope is 1 there.")
+    return Explained(
+        r"\frac{\partial L}{\partial x} = \frac{\partial L}{\partial y} \odot \sigma(\beta x)",
+        "dL/dx = dL/dy * sigmoid(beta x)",
+        [ctx.g * local],
+        "Past the threshold softplus is the identity, so its slope is 1 there.",
+    )
 
 
 @rule("ClampBackward1", "ClampMinBackward0", "ClampMaxBackward0")
@@ -228,9 +264,12 @@ def _clamp(ctx: Ctx) -> Explained:
         mask &= x >= float(lo)
     if hi is not None:
         mask &= x <= float(hi)
-    return Explained(r"\frac{\partial L}{\partial x} = \frac{\partial L}{\partial y} \odot \mathbb{1}[\min \le x \le \max]",
-                     "dL/dx = dL/dy * 1[min <= x <= max]", [ctx.g * mask.to(F64)],
-                     "Clamped elements do not move with x: their gradient is 0.")
+    return Explained(
+        r"\frac{\partial L}{\partial x} = \frac{\partial L}{\partial y} \odot \mathbb{1}[\min \le x \le \max]",
+        "dL/dx = dL/dy * 1[min <= x <= max]",
+        [ctx.g * mask.to(F64)],
+        "Clamped elements do not move with x: their gradient is 0.",
+    )
 
 
 @rule("PowBackward0")
@@ -238,8 +277,12 @@ def _pow(ctx: Ctx) -> Explained:
     x, n = ctx.saved("self"), float(ctx.saved("exponent"))
     local = n * x ** (n - 1) if n != 0 else torch.zeros_like(x)
     slope = power_slope(n)
-    return Explained(rf"\frac{{\partial L}}{{\partial x}} = \frac{{\partial L}}{{\partial y}} \odot {slope[0]}",
-                     f"dL/dx = dL/dy * {slope[1]}", [ctx.g * local], local=[local])
+    return Explained(
+        rf"\frac{{\partial L}}{{\partial x}} = \frac{{\partial L}}{{\partial y}} \odot {slope[0]}",
+        f"dL/dx = dL/dy * {slope[1]}",
+        [ctx.g * local],
+        local=[local],
+    )
 
 
 def power_slope(n: float) -> tuple[str, str]:
@@ -260,11 +303,14 @@ def _pow_tensor(ctx: Ctx) -> Explained:
     full = torch.broadcast_shapes(a.shape, b.shape)
     ga = unbroadcast(ctx.g * b * a ** (b - 1), ctx.shape(0))[0]
     gb = unbroadcast(ctx.g * y * torch.where(a > 0, a.log(), torch.zeros_like(a)), ctx.shape(1))[0]
-    return Explained(r"\frac{\partial L}{\partial a} = \bar y \odot b\,a^{b-1},\quad "
-                     r"\frac{\partial L}{\partial b} = \bar y \odot a^{b} \ln a",
-                     "dL/da = dL/dy * b a^(b-1); dL/db = dL/dy * a^b ln a", [ga, gb],
-                     broadcast_note(ctx, full, ["a", "b"]),
-                     letters=BINARY)
+    return Explained(
+        r"\frac{\partial L}{\partial a} = \bar y \odot b\,a^{b-1},\quad "
+        r"\frac{\partial L}{\partial b} = \bar y \odot a^{b} \ln a",
+        "dL/da = dL/dy * b a^(b-1); dL/db = dL/dy * a^b ln a",
+        [ga, gb],
+        broadcast_note(ctx, full, ["a", "b"]),
+        letters=BINARY,
+    )
 
 
 # -------------------------------------------------------------- arithmetic
@@ -276,13 +322,24 @@ def _add(ctx: Ctx) -> Explained:
     full = ctx.g.shape
     grads = [unbroadcast(ctx.g, ctx.shape(0))[0], unbroadcast(ctx.g * sign, ctx.shape(1))[0]]
     op = "-" if sub else "+"
-    latex = (r"y = a " + op + r" b:\quad \frac{\partial L}{\partial a} = \frac{\partial L}{\partial y},\quad "
-             r"\frac{\partial L}{\partial b} = " + ("-" if sub else "") + r"\frac{\partial L}{\partial y}")
-    return Explained(latex, f"y = a {op} b: dL/da = dL/dy, dL/db = {'-' if sub else ''}dL/dy",
-                     grads, broadcast_note(ctx, full, ["a", "b"]),
-                     local=_same_shape(ctx, full, [torch.ones(full, dtype=F64),
-                                                   torch.full(full, sign, dtype=F64)]),
-                     letters=BINARY)
+    latex = (
+        r"y = a "
+        + op
+        + r" b:\quad \frac{\partial L}{\partial a} = \frac{\partial L}{\partial y},\quad "
+        r"\frac{\partial L}{\partial b} = "
+        + ("-" if sub else "")
+        + r"\frac{\partial L}{\partial y}"
+    )
+    return Explained(
+        latex,
+        f"y = a {op} b: dL/da = dL/dy, dL/db = {'-' if sub else ''}dL/dy",
+        grads,
+        broadcast_note(ctx, full, ["a", "b"]),
+        local=_same_shape(
+            ctx, full, [torch.ones(full, dtype=F64), torch.full(full, sign, dtype=F64)]
+        ),
+        letters=BINARY,
+    )
 
 
 @rule("MulBackward0")
@@ -298,13 +355,19 @@ def _mul(ctx: Ctx) -> Explained | None:
     gb = unbroadcast(ctx.g * a, ctx.shape(1))[0] if a is not None else None
     note = broadcast_note(ctx, full, ["a", "b"])
     if a is None:
-        note = ("Only b was saved: a's partner needs no gradient. (Dropout's backward is this "
-                "product too, with b its mask scaled by 1/(1-p).) " + note).strip()
-    return Explained(r"y = a \odot b:\quad \frac{\partial L}{\partial a} = \frac{\partial L}{\partial y} \odot b,\quad "
-                     r"\frac{\partial L}{\partial b} = \frac{\partial L}{\partial y} \odot a",
-                     "y = a*b: dL/da = dL/dy * b, dL/db = dL/dy * a", [ga, gb], note,
-                     local=_same_shape(ctx, full, [_spread(b, full), _spread(a, full)]),
-                     letters=BINARY)
+        note = (
+            "Only b was saved: a's partner needs no gradient. (Dropout's backward is this "
+            "product too, with b its mask scaled by 1/(1-p).) " + note
+        ).strip()
+    return Explained(
+        r"y = a \odot b:\quad \frac{\partial L}{\partial a} = \frac{\partial L}{\partial y} \odot b,\quad "
+        r"\frac{\partial L}{\partial b} = \frac{\partial L}{\partial y} \odot a",
+        "y = a*b: dL/da = dL/dy * b, dL/db = dL/dy * a",
+        [ga, gb],
+        note,
+        local=_same_shape(ctx, full, [_spread(b, full), _spread(a, full)]),
+        letters=BINARY,
+    )
 
 
 @rule("DivBackward0")
@@ -312,15 +375,23 @@ def _div(ctx: Ctx) -> Explained:
     a, b = ctx.saved("self"), ctx.saved("other")
     full = ctx.g.shape
     ga = unbroadcast(ctx.g / b, ctx.shape(0))[0]
-    gb = unbroadcast(-ctx.g * a / b ** 2, ctx.shape(1))[0] if isinstance(a, torch.Tensor) else None
-    return Explained(r"y = \frac{a}{b}:\quad \frac{\partial L}{\partial a} = \frac{\partial L}{\partial y}\frac{1}{b},\quad "
-                     r"\frac{\partial L}{\partial b} = -\frac{\partial L}{\partial y}\frac{a}{b^2}",
-                     "y = a/b: dL/da = dL/dy / b, dL/db = -dL/dy * a / b^2", [ga, gb],
-                     broadcast_note(ctx, full, ["a", "b"]),
-                     local=_same_shape(ctx, full, [_spread(1 / b, full),
-                                                   _spread(-a / b ** 2, full)
-                                                   if isinstance(a, torch.Tensor) else None]),
-                     letters=BINARY)
+    gb = unbroadcast(-ctx.g * a / b**2, ctx.shape(1))[0] if isinstance(a, torch.Tensor) else None
+    return Explained(
+        r"y = \frac{a}{b}:\quad \frac{\partial L}{\partial a} = \frac{\partial L}{\partial y}\frac{1}{b},\quad "
+        r"\frac{\partial L}{\partial b} = -\frac{\partial L}{\partial y}\frac{a}{b^2}",
+        "y = a/b: dL/da = dL/dy / b, dL/db = -dL/dy * a / b^2",
+        [ga, gb],
+        broadcast_note(ctx, full, ["a", "b"]),
+        local=_same_shape(
+            ctx,
+            full,
+            [
+                _spread(1 / b, full),
+                _spread(-a / b**2, full) if isinstance(a, torch.Tensor) else None,
+            ],
+        ),
+        letters=BINARY,
+    )
 
 
 @rule("MaximumBackward0", "MinimumBackward0")
@@ -332,11 +403,14 @@ def _maximum(ctx: Ctx) -> Explained:
     ga = unbroadcast(ctx.g * (win.to(F64) + tie), ctx.shape(0))[0]
     gb = unbroadcast(ctx.g * ((~win & (a != b)).to(F64) + tie), ctx.shape(1))[0]
     word = "larger" if is_max else "smaller"
-    return Explained(r"\frac{\partial L}{\partial a} = \frac{\partial L}{\partial y} \odot \mathbb{1}[a \text{ wins}],\quad "
-                     r"\frac{\partial L}{\partial b} = \frac{\partial L}{\partial y} \odot \mathbb{1}[b \text{ wins}]",
-                     f"the gradient goes to the {word} input; ties split it in half", [ga, gb],
-                     f"Each element's gradient is routed to the {word} of the two inputs.",
-                     letters=BINARY)
+    return Explained(
+        r"\frac{\partial L}{\partial a} = \frac{\partial L}{\partial y} \odot \mathbb{1}[a \text{ wins}],\quad "
+        r"\frac{\partial L}{\partial b} = \frac{\partial L}{\partial y} \odot \mathbb{1}[b \text{ wins}]",
+        f"the gradient goes to the {word} input; ties split it in half",
+        [ga, gb],
+        f"Each element's gradient is routed to the {word} of the two inputs.",
+        letters=BINARY,
+    )
 
 
 @rule("WhereBackward0")
@@ -344,15 +418,19 @@ def _where(ctx: Ctx) -> Explained:
     cond = ctx.saved("condition").to(torch.bool)
     ga = unbroadcast(torch.where(cond, ctx.g, 0.0), ctx.shape(0))[0]
     gb = unbroadcast(torch.where(cond, 0.0, ctx.g), ctx.shape(1))[0]
-    return Explained(r"\frac{\partial L}{\partial a} = \frac{\partial L}{\partial y} \odot \mathbb{1}[c],\quad "
-                     r"\frac{\partial L}{\partial b} = \frac{\partial L}{\partial y} \odot \mathbb{1}[\lnot c]",
-                     "dL/da = dL/dy where c, dL/db = dL/dy elsewhere", [ga, gb],
-                     letters=BINARY)
+    return Explained(
+        r"\frac{\partial L}{\partial a} = \frac{\partial L}{\partial y} \odot \mathbb{1}[c],\quad "
+        r"\frac{\partial L}{\partial b} = \frac{\partial L}{\partial y} \odot \mathbb{1}[\lnot c]",
+        "dL/da = dL/dy where c, dL/db = dL/dy elsewhere",
+        [ga, gb],
+        letters=BINARY,
+    )
 
 
 # -------------------------------------------------------------- reductions
-def _expand_reduced(g: torch.Tensor, shape: torch.Size, dims: Sequence[int] | None,
-                    keepdim: bool) -> torch.Tensor:
+def _expand_reduced(
+    g: torch.Tensor, shape: torch.Size, dims: Sequence[int] | None, keepdim: bool
+) -> torch.Tensor:
     if dims is None or len(dims) == 0:
         return g.reshape([1] * len(shape)).expand(shape) if g.dim() == 0 else g.expand(shape)
     if not keepdim:
@@ -368,10 +446,14 @@ def _sum(ctx: Ctx) -> Explained:
     keep = bool(getattr(ctx.node, "_saved_keepdim", False))
     over = "every element" if not dims else f"dimension {', '.join(map(str, dims))}"
     spread = _expand_reduced(ctx.g, shape, dims, keep)
-    return Explained(r"y = \sum_i x_i:\quad \frac{\partial L}{\partial x_i} = \frac{\partial L}{\partial y}",
-                     "dL/dx_i = dL/dy (copied to every summed element)", [spread.clone()],
-                     f"A sum over {over}: each input element gets the upstream gradient unchanged.",
-                     local=[torch.ones(shape, dtype=F64)], spread=spread)
+    return Explained(
+        r"y = \sum_i x_i:\quad \frac{\partial L}{\partial x_i} = \frac{\partial L}{\partial y}",
+        "dL/dx_i = dL/dy (copied to every summed element)",
+        [spread.clone()],
+        f"A sum over {over}: each input element gets the upstream gradient unchanged.",
+        local=[torch.ones(shape, dtype=F64)],
+        spread=spread,
+    )
 
 
 @rule("MeanBackward0", "MeanBackward1")
@@ -381,20 +463,26 @@ def _mean(ctx: Ctx) -> Explained:
     keep = bool(getattr(ctx.node, "_saved_keepdim", False))
     n = math.prod(shape) if not dims else math.prod(shape[d] for d in dims)
     spread = _expand_reduced(ctx.g, shape, dims, keep)
-    return Explained(rf"y = \frac{{1}}{{n}}\sum_i x_i:\quad \frac{{\partial L}}{{\partial x_i}} = \frac{{1}}{{n}}\frac{{\partial L}}{{\partial y}},\ n = {n}",
-                     f"dL/dx_i = dL/dy / n, n = {n}", [spread / n],
-                     f"The mean divides by n = {n}, so each element gets 1/{n} of the upstream gradient.",
-                     local=[torch.full(shape, 1 / n, dtype=F64)], spread=spread)
+    return Explained(
+        rf"y = \frac{{1}}{{n}}\sum_i x_i:\quad \frac{{\partial L}}{{\partial x_i}} = \frac{{1}}{{n}}\frac{{\partial L}}{{\partial y}},\ n = {n}",
+        f"dL/dx_i = dL/dy / n, n = {n}",
+        [spread / n],
+        f"The mean divides by n = {n}, so each element gets 1/{n} of the upstream gradient.",
+        local=[torch.full(shape, 1 / n, dtype=F64)],
+        spread=spread,
+    )
 
 
 @rule("MaxBackward1", "MinBackward1")
 def _max_all(ctx: Ctx) -> Explained:
     x, y = ctx.saved("self"), ctx.saved("result")
     hit = (x == y).to(F64)
-    return Explained(r"\frac{\partial L}{\partial x_i} = \frac{\partial L}{\partial y}\,\frac{\mathbb{1}[x_i = y]}{\#\{j: x_j = y\}}",
-                     "the whole gradient goes to the winning element (shared among ties)",
-                     [ctx.g * hit / hit.sum()],
-                     "max routes the gradient to the element that won; every other element gets 0.")
+    return Explained(
+        r"\frac{\partial L}{\partial x_i} = \frac{\partial L}{\partial y}\,\frac{\mathbb{1}[x_i = y]}{\#\{j: x_j = y\}}",
+        "the whole gradient goes to the winning element (shared among ties)",
+        [ctx.g * hit / hit.sum()],
+        "max routes the gradient to the element that won; every other element gets 0.",
+    )
 
 
 @rule("MaxBackward0", "MinBackward0")
@@ -405,9 +493,12 @@ def _max_dim(ctx: Ctx) -> Explained:
     g = ctx.g if keep else ctx.g.unsqueeze(dim)
     i = idx if keep else idx.unsqueeze(dim)
     out = torch.zeros(shape, dtype=F64).scatter(dim, i, g)
-    return Explained(r"\frac{\partial L}{\partial x_{i}} = \frac{\partial L}{\partial y}\ \text{at the argmax along the dimension, else } 0",
-                     "the gradient goes to the argmax of each slice", [out],
-                     f"max over dimension {dim} routes each slice's gradient to its winner.")
+    return Explained(
+        r"\frac{\partial L}{\partial x_{i}} = \frac{\partial L}{\partial y}\ \text{at the argmax along the dimension, else } 0",
+        "the gradient goes to the argmax of each slice",
+        [out],
+        f"max over dimension {dim} routes each slice's gradient to its winner.",
+    )
 
 
 @rule("LinalgVectorNormBackward0")
@@ -416,9 +507,12 @@ def _norm(ctx: Ctx) -> Explained | None:
         return None
     x, y = ctx.saved("self"), ctx.saved("result")
     grad = ctx.g * x / y if float(y) != 0 else torch.zeros_like(x)
-    return Explained(r"y = \lVert x\rVert_2:\quad \frac{\partial L}{\partial x} = \frac{\partial L}{\partial y}\,\frac{x}{\lVert x\rVert_2}",
-                     "dL/dx = dL/dy * x / ||x||", [grad],
-                     "At x = 0 the norm has no slope; PyTorch defines its gradient there as 0.")
+    return Explained(
+        r"y = \lVert x\rVert_2:\quad \frac{\partial L}{\partial x} = \frac{\partial L}{\partial y}\,\frac{x}{\lVert x\rVert_2}",
+        "dL/dx = dL/dy * x / ||x||",
+        [grad],
+        "At x = 0 the norm has no slope; PyTorch defines its gradient there as 0.",
+    )
 
 
 # ---------------------------------------------------------- matrix products
@@ -426,45 +520,57 @@ def _norm(ctx: Ctx) -> Explained | None:
 def _mm(ctx: Ctx) -> Explained:
     a, b = ctx.saved("self"), ctx.saved("mat2")
     if a is None or b is None:
-        return Explained(r"Y = AB:\quad \frac{\partial L}{\partial A} = \frac{\partial L}{\partial Y}\,B^{\top},\quad "
-                         r"\frac{\partial L}{\partial B} = A^{\top}\frac{\partial L}{\partial Y}",
-                         "Y = A@B: dL/dA = dL/dY @ B.T, dL/dB = A.T @ dL/dY",
-                         [ctx.g @ b.T if b is not None else None, a.T @ ctx.g if a is not None else None],
-                     letters={"A": 0, "B": 1, "Y": "out"})
-    return Explained(r"Y = AB:\quad \frac{\partial L}{\partial A} = \frac{\partial L}{\partial Y}\,B^{\top},\quad "
-                     r"\frac{\partial L}{\partial B} = A^{\top}\frac{\partial L}{\partial Y}",
-                     "Y = A@B: dL/dA = dL/dY @ B.T, dL/dB = A.T @ dL/dY",
-                     [ctx.g @ b.T, a.T @ ctx.g],
-                     f"Shapes: [{a.shape[0]}×{a.shape[1]}] = [{a.shape[0]}×{b.shape[1]}]·[{b.shape[1]}×{b.shape[0]}].",
-                     letters={"A": 0, "B": 1, "Y": "out"})
+        return Explained(
+            r"Y = AB:\quad \frac{\partial L}{\partial A} = \frac{\partial L}{\partial Y}\,B^{\top},\quad "
+            r"\frac{\partial L}{\partial B} = A^{\top}\frac{\partial L}{\partial Y}",
+            "Y = A@B: dL/dA = dL/dY @ B.T, dL/dB = A.T @ dL/dY",
+            [ctx.g @ b.T if b is not None else None, a.T @ ctx.g if a is not None else None],
+            letters={"A": 0, "B": 1, "Y": "out"},
+        )
+    return Explained(
+        r"Y = AB:\quad \frac{\partial L}{\partial A} = \frac{\partial L}{\partial Y}\,B^{\top},\quad "
+        r"\frac{\partial L}{\partial B} = A^{\top}\frac{\partial L}{\partial Y}",
+        "Y = A@B: dL/dA = dL/dY @ B.T, dL/dB = A.T @ dL/dY",
+        [ctx.g @ b.T, a.T @ ctx.g],
+        f"Shapes: [{a.shape[0]}×{a.shape[1]}] = [{a.shape[0]}×{b.shape[1]}]·[{b.shape[1]}×{b.shape[0]}].",
+        letters={"A": 0, "B": 1, "Y": "out"},
+    )
 
 
 @rule("MvBackward0")
 def _mv(ctx: Ctx) -> Explained:
     a, v = ctx.saved("self"), ctx.saved("vec")
-    return Explained(r"y = Av:\quad \frac{\partial L}{\partial A} = \frac{\partial L}{\partial y}\,v^{\top},\quad "
-                     r"\frac{\partial L}{\partial v} = A^{\top}\frac{\partial L}{\partial y}",
-                     "dL/dA = outer(dL/dy, v), dL/dv = A.T @ dL/dy", [torch.outer(ctx.g, v), a.T @ ctx.g],
-                     letters={"A": 0, "v": 1, "y": "out"})
+    return Explained(
+        r"y = Av:\quad \frac{\partial L}{\partial A} = \frac{\partial L}{\partial y}\,v^{\top},\quad "
+        r"\frac{\partial L}{\partial v} = A^{\top}\frac{\partial L}{\partial y}",
+        "dL/dA = outer(dL/dy, v), dL/dv = A.T @ dL/dy",
+        [torch.outer(ctx.g, v), a.T @ ctx.g],
+        letters={"A": 0, "v": 1, "y": "out"},
+    )
 
 
 @rule("DotBackward0")
 def _dot(ctx: Ctx) -> Explained:
     a, b = ctx.saved("self"), ctx.saved("tensor")
-    return Explained(r"y = a\cdot b:\quad \frac{\partial L}{\partial a} = \frac{\partial L}{\partial y}\,b,\quad "
-                     r"\frac{\partial L}{\partial b} = \frac{\partial L}{\partial y}\,a",
-                     "dL/da = dL/dy * b, dL/db = dL/dy * a", [ctx.g * b, ctx.g * a],
-                     letters=BINARY)
+    return Explained(
+        r"y = a\cdot b:\quad \frac{\partial L}{\partial a} = \frac{\partial L}{\partial y}\,b,\quad "
+        r"\frac{\partial L}{\partial b} = \frac{\partial L}{\partial y}\,a",
+        "dL/da = dL/dy * b, dL/db = dL/dy * a",
+        [ctx.g * b, ctx.g * a],
+        letters=BINARY,
+    )
 
 
 @rule("BmmBackward0")
 def _bmm(ctx: Ctx) -> Explained:
     a, b = ctx.saved("self"), ctx.saved("mat2")
-    return Explained(r"Y_k = A_k B_k:\quad \frac{\partial L}{\partial A_k} = \frac{\partial L}{\partial Y_k}B_k^{\top},\quad "
-                     r"\frac{\partial L}{\partial B_k} = A_k^{\top}\frac{\partial L}{\partial Y_k}",
-                     "per batch: dL/dA = dL/dY @ B.T, dL/dB = A.T @ dL/dY",
-                     [ctx.g @ b.transpose(1, 2), a.transpose(1, 2) @ ctx.g],
-                     letters={"A": 0, "B": 1, "Y": "out"})
+    return Explained(
+        r"Y_k = A_k B_k:\quad \frac{\partial L}{\partial A_k} = \frac{\partial L}{\partial Y_k}B_k^{\top},\quad "
+        r"\frac{\partial L}{\partial B_k} = A_k^{\top}\frac{\partial L}{\partial Y_k}",
+        "per batch: dL/dA = dL/dY @ B.T, dL/dB = A.T @ dL/dY",
+        [ctx.g @ b.transpose(1, 2), a.transpose(1, 2) @ ctx.g],
+        letters={"A": 0, "B": 1, "Y": "out"},
+    )
 
 
 @rule("AddmmBackward0")
@@ -475,31 +581,51 @@ def _addmm(ctx: Ctx) -> Explained:
     note = "This is a Linear layer: Y = b + X Wᵀ, with mat2 = Wᵀ."
     if ctx.shape(0) is not None and ctx.shape(0) != ctx.g.shape:
         note += " The bias was broadcast over the batch: its gradient sums dL/dY over the rows."
-    return Explained(r"Y = \beta\,b + \alpha\,XW:\quad \frac{\partial L}{\partial b} = \beta\sum_{\text{rows}}\frac{\partial L}{\partial Y},\quad "
-                     r"\frac{\partial L}{\partial X} = \alpha\frac{\partial L}{\partial Y}W^{\top},\quad "
-                     r"\frac{\partial L}{\partial W} = \alpha X^{\top}\frac{\partial L}{\partial Y}",
-                     "dL/db = sum over rows of dL/dY; dL/dX = dL/dY @ W.T; dL/dW = X.T @ dL/dY",
-                     [gbias, alpha * ctx.g @ b.T if b is not None else None,
-                      alpha * a.T @ ctx.g if a is not None else None], note,
-                     letters={"b": 0, "X": 1, "W": 2, "Y": "out"})
+    return Explained(
+        r"Y = \beta\,b + \alpha\,XW:\quad \frac{\partial L}{\partial b} = \beta\sum_{\text{rows}}\frac{\partial L}{\partial Y},\quad "
+        r"\frac{\partial L}{\partial X} = \alpha\frac{\partial L}{\partial Y}W^{\top},\quad "
+        r"\frac{\partial L}{\partial W} = \alpha X^{\top}\frac{\partial L}{\partial Y}",
+        "dL/db = sum over rows of dL/dY; dL/dX = dL/dY @ W.T; dL/dW = X.T @ dL/dY",
+        [
+            gbias,
+            alpha * ctx.g @ b.T if b is not None else None,
+            alpha * a.T @ ctx.g if a is not None else None,
+        ],
+        note,
+        letters={"b": 0, "X": 1, "W": 2, "Y": "out"},
+    )
 
 
 # ----------------------------------------------------- shape and indexing
 def _reshape_back(latex: str, text: str) -> Rule:
     def apply(ctx: Ctx) -> Explained:
         shape = ctx.shape(0)
-        return Explained(latex, text, [ctx.g.reshape(shape) if shape is not None else None],
-                         "Moving numbers around has derivative 1 for each one: the gradient is "
-                         "the upstream gradient put back in the input's shape.")
+        return Explained(
+            latex,
+            text,
+            [ctx.g.reshape(shape) if shape is not None else None],
+            "Moving numbers around has derivative 1 for each one: the gradient is "
+            "the upstream gradient put back in the input's shape.",
+        )
+
     return apply
 
 
-RULES["ViewBackward0"] = _reshape_back(r"\frac{\partial L}{\partial x} = \operatorname{reshape}\left(\frac{\partial L}{\partial y}, \text{shape}(x)\right)", "dL/dx = reshape(dL/dy, x.shape)")
+RULES["ViewBackward0"] = _reshape_back(
+    r"\frac{\partial L}{\partial x} = \operatorname{reshape}\left(\frac{\partial L}{\partial y}, \text{shape}(x)\right)",
+    "dL/dx = reshape(dL/dy, x.shape)",
+)
 RULES["UnsafeViewBackward0"] = RULES["ViewBackward0"]
 RULES["ReshapeAliasBackward0"] = RULES["ViewBackward0"]
-RULES["UnsqueezeBackward0"] = _reshape_back(r"\frac{\partial L}{\partial x} = \operatorname{squeeze}\left(\frac{\partial L}{\partial y}\right)", "dL/dx = squeeze(dL/dy)")
+RULES["UnsqueezeBackward0"] = _reshape_back(
+    r"\frac{\partial L}{\partial x} = \operatorname{squeeze}\left(\frac{\partial L}{\partial y}\right)",
+    "dL/dx = squeeze(dL/dy)",
+)
 for _n in ("SqueezeBackward0", "SqueezeBackward1", "SqueezeBackward2", "SqueezeBackward4"):
-    RULES[_n] = _reshape_back(r"\frac{\partial L}{\partial x} = \operatorname{unsqueeze}\left(\frac{\partial L}{\partial y}\right)", "dL/dx = unsqueeze(dL/dy)")
+    RULES[_n] = _reshape_back(
+        r"\frac{\partial L}{\partial x} = \operatorname{unsqueeze}\left(\frac{\partial L}{\partial y}\right)",
+        "dL/dx = unsqueeze(dL/dy)",
+    )
 RULES["CloneBackward0"] = elementwise("1", "1", lambda c: torch.ones_like(c.g))
 RULES["AliasBackward0"] = RULES["CloneBackward0"]
 RULES["ToCopyBackward0"] = RULES["CloneBackward0"]
@@ -507,15 +633,21 @@ RULES["ToCopyBackward0"] = RULES["CloneBackward0"]
 
 @rule("TBackward0")
 def _t(ctx: Ctx) -> Explained:
-    return Explained(r"Y = X^{\top}:\quad \frac{\partial L}{\partial X} = \left(\frac{\partial L}{\partial Y}\right)^{\top}",
-                     "dL/dX = (dL/dY).T", [ctx.g.t() if ctx.g.dim() == 2 else ctx.g])
+    return Explained(
+        r"Y = X^{\top}:\quad \frac{\partial L}{\partial X} = \left(\frac{\partial L}{\partial Y}\right)^{\top}",
+        "dL/dX = (dL/dY).T",
+        [ctx.g.t() if ctx.g.dim() == 2 else ctx.g],
+    )
 
 
 @rule("TransposeBackward0", "TransposeBackward1")
 def _transpose(ctx: Ctx) -> Explained:
     d0, d1 = int(ctx.saved("dim0")), int(ctx.saved("dim1"))
-    return Explained(rf"\frac{{\partial L}}{{\partial X}} = \operatorname{{transpose}}\left(\frac{{\partial L}}{{\partial Y}}, {d0}, {d1}\right)",
-                     f"dL/dX = dL/dY.transpose({d0}, {d1})", [ctx.g.transpose(d0, d1)])
+    return Explained(
+        rf"\frac{{\partial L}}{{\partial X}} = \operatorname{{transpose}}\left(\frac{{\partial L}}{{\partial Y}}, {d0}, {d1}\right)",
+        f"dL/dX = dL/dY.transpose({d0}, {d1})",
+        [ctx.g.transpose(d0, d1)],
+    )
 
 
 @rule("PermuteBackward0")
@@ -524,19 +656,24 @@ def _permute(ctx: Ctx) -> Explained:
     inverse = [0] * len(dims)
     for i, d in enumerate(dims):
         inverse[d % len(dims)] = i
-    return Explained(rf"\frac{{\partial L}}{{\partial X}} = \operatorname{{permute}}\left(\frac{{\partial L}}{{\partial Y}}, {tuple(inverse)}\right)",
-                     f"dL/dX = dL/dY.permute{tuple(inverse)} (the inverse permutation)",
-                     [ctx.g.permute(inverse)])
+    return Explained(
+        rf"\frac{{\partial L}}{{\partial X}} = \operatorname{{permute}}\left(\frac{{\partial L}}{{\partial Y}}, {tuple(inverse)}\right)",
+        f"dL/dX = dL/dY.permute{tuple(inverse)} (the inverse permutation)",
+        [ctx.g.permute(inverse)],
+    )
 
 
 @rule("ExpandBackward0")
 def _expand(ctx: Ctx) -> Explained:
     shape = torch.Size(ctx.saved("self_sym_sizes"))
     grad, dims = unbroadcast(ctx.g, shape)
-    return Explained(r"\frac{\partial L}{\partial x} = \sum_{\text{expanded dims}} \frac{\partial L}{\partial y}",
-                     "dL/dx = dL/dy summed over the expanded dimensions", [grad],
-                     f"expand copied x {int(ctx.g.numel() // max(1, math.prod(shape)))} times along "
-                     f"dimension{'s' if len(dims) > 1 else ''} {', '.join(map(str, dims))}: the copies' gradients add up.")
+    return Explained(
+        r"\frac{\partial L}{\partial x} = \sum_{\text{expanded dims}} \frac{\partial L}{\partial y}",
+        "dL/dx = dL/dy summed over the expanded dimensions",
+        [grad],
+        f"expand copied x {int(ctx.g.numel() // max(1, math.prod(shape)))} times along "
+        f"dimension{'s' if len(dims) > 1 else ''} {', '.join(map(str, dims))}: the copies' gradients add up.",
+    )
 
 
 @rule("SelectBackward0")
@@ -545,8 +682,11 @@ def _select(ctx: Ctx) -> Explained:
     dim, index = int(ctx.saved("dim")), int(ctx.saved("index"))
     out = torch.zeros(shape, dtype=F64)
     out.select(dim, index).copy_(ctx.g)
-    return Explained(rf"\frac{{\partial L}}{{\partial x}}[{index}] = \frac{{\partial L}}{{\partial y}},\ \text{{0 elsewhere}}",
-                     f"dL/dx is dL/dy at index {index} of dimension {dim}, 0 elsewhere", [out])
+    return Explained(
+        rf"\frac{{\partial L}}{{\partial x}}[{index}] = \frac{{\partial L}}{{\partial y}},\ \text{{0 elsewhere}}",
+        f"dL/dx is dL/dy at index {index} of dimension {dim}, 0 elsewhere",
+        [out],
+    )
 
 
 @rule("SliceBackward0")
@@ -557,8 +697,11 @@ def _slice(ctx: Ctx) -> Explained:
     idx = [slice(None)] * len(shape)
     idx[dim] = slice(start, min(end, shape[dim]), step)
     out[tuple(idx)] = ctx.g
-    return Explained(r"\frac{\partial L}{\partial x} = \frac{\partial L}{\partial y}\ \text{in the slice, 0 elsewhere}",
-                     "dL/dx is dL/dy inside the slice, 0 outside", [out])
+    return Explained(
+        r"\frac{\partial L}{\partial x} = \frac{\partial L}{\partial y}\ \text{in the slice, 0 elsewhere}",
+        "dL/dx is dL/dy inside the slice, 0 outside",
+        [out],
+    )
 
 
 @rule("IndexBackward0")
@@ -567,36 +710,54 @@ def _index(ctx: Ctx) -> Explained:
     indices = ctx.saved("indices")
     idx = tuple(host64(i) if isinstance(i, torch.Tensor) else slice(None) for i in indices)
     out = torch.zeros(shape, dtype=F64).index_put(idx, ctx.g, accumulate=True)
-    return Explained(r"\frac{\partial L}{\partial x}[i] = \sum_{k:\ \text{idx}_k = i}\frac{\partial L}{\partial y_k}",
-                     "dL/dx adds dL/dy back at the indexed positions (repeated indices add up)", [out])
+    return Explained(
+        r"\frac{\partial L}{\partial x}[i] = \sum_{k:\ \text{idx}_k = i}\frac{\partial L}{\partial y_k}",
+        "dL/dx adds dL/dy back at the indexed positions (repeated indices add up)",
+        [out],
+    )
 
 
 @rule("MaskedFillBackward0")
 def _masked_fill(ctx: Ctx) -> Explained:
     mask = ctx.saved("mask").to(torch.bool)
     gx = unbroadcast(torch.where(mask, 0.0, ctx.g), ctx.shape(0))[0]
-    gv = torch.where(mask, ctx.g, 0.0).sum().reshape(ctx.shape(1)) if ctx.shape(1) is not None else None
-    return Explained(r"\frac{\partial L}{\partial x} = \frac{\partial L}{\partial y} \odot \mathbb{1}[\lnot\,\text{mask}]",
-                     "filled positions no longer depend on x: their gradient is 0", [gx, gv])
+    gv = (
+        torch.where(mask, ctx.g, 0.0).sum().reshape(ctx.shape(1))
+        if ctx.shape(1) is not None
+        else None
+    )
+    return Explained(
+        r"\frac{\partial L}{\partial x} = \frac{\partial L}{\partial y} \odot \mathbb{1}[\lnot\,\text{mask}]",
+        "filled positions no longer depend on x: their gradient is 0",
+        [gx, gv],
+    )
 
 
 @rule("CatBackward0")
 def _cat(ctx: Ctx) -> Explained:
     dim = int(ctx.saved("dim"))
-    sizes = [s[dim] if s is not None else 0 for s in (ctx.shape(i) for i in range(len(ctx.downstream)))]
+    sizes = [
+        s[dim] if s is not None else 0 for s in (ctx.shape(i) for i in range(len(ctx.downstream)))
+    ]
     d = dim % ctx.g.dim()
     parts = list(ctx.g.split(sizes, dim=d)) if all(s is not None for s in sizes) else []
-    return Explained(r"\frac{\partial L}{\partial x_k} = \text{the } k\text{-th block of } \frac{\partial L}{\partial y}",
-                     f"dL/dy is split back along dimension {dim}", parts or [None] * len(ctx.downstream),
-                     letters={"y": "out"})
+    return Explained(
+        r"\frac{\partial L}{\partial x_k} = \text{the } k\text{-th block of } \frac{\partial L}{\partial y}",
+        f"dL/dy is split back along dimension {dim}",
+        parts or [None] * len(ctx.downstream),
+        letters={"y": "out"},
+    )
 
 
 @rule("StackBackward0")
 def _stack(ctx: Ctx) -> Explained:
     dim = int(ctx.saved("dim"))
-    return Explained(r"\frac{\partial L}{\partial x_k} = \frac{\partial L}{\partial y}[k]",
-                     f"dL/dy is unstacked along dimension {dim}", list(ctx.g.unbind(dim)),
-                     letters={"y": "out"})
+    return Explained(
+        r"\frac{\partial L}{\partial x_k} = \frac{\partial L}{\partial y}[k]",
+        f"dL/dy is unstacked along dimension {dim}",
+        list(ctx.g.unbind(dim)),
+        letters={"y": "out"},
+    )
 
 
 @rule("SplitBackward0", "SplitWithSizesBackward0")
@@ -604,18 +765,23 @@ def _split(ctx: Ctx) -> Explained:
     shape = torch.Size(ctx.saved("self_sym_sizes"))
     dim = int(ctx.saved("dim"))
     size = getattr(ctx.node, "_saved_split_size", None)
-    sizes = ([min(size, shape[dim] - i) for i in range(0, shape[dim], size)] if size is not None
-             else list(ctx.saved("split_sizes")))
+    sizes = (
+        [min(size, shape[dim] - i) for i in range(0, shape[dim], size)]
+        if size is not None
+        else list(ctx.saved("split_sizes"))
+    )
     parts = []
     for k, s in enumerate(sizes):
         up = ctx.upstream[k] if k < len(ctx.upstream) else None
         shp = list(shape)
         shp[dim] = s
         parts.append(host64(up) if up is not None else torch.zeros(shp, dtype=F64))
-    return Explained(r"\frac{\partial L}{\partial x} = \operatorname{cat}_k \frac{\partial L}{\partial y_k}",
-                     "the pieces' gradients are concatenated (0 for pieces not used)",
-                     [torch.cat(parts, dim)],
-                     letters={"x": 0})
+    return Explained(
+        r"\frac{\partial L}{\partial x} = \operatorname{cat}_k \frac{\partial L}{\partial y_k}",
+        "the pieces' gradients are concatenated (0 for pieces not used)",
+        [torch.cat(parts, dim)],
+        letters={"x": 0},
+    )
 
 
 # ------------------------------------------------------------------ layers
@@ -623,18 +789,24 @@ def _split(ctx: Ctx) -> Explained:
 def _softmax(ctx: Ctx) -> Explained:
     y, dim = ctx.saved("result"), int(ctx.saved("dim"))
     grad = y * (ctx.g - (ctx.g * y).sum(dim, keepdim=True))
-    return Explained(r"\frac{\partial y_i}{\partial x_j} = y_i(\delta_{ij} - y_j):\quad "
-                     r"\frac{\partial L}{\partial x} = y \odot \left(\frac{\partial L}{\partial y} - \sum_j \frac{\partial L}{\partial y_j} y_j\right)",
-                     "dL/dx = y * (dL/dy - sum(dL/dy * y))", [grad],
-                     "The softmax Jacobian diag(y) − y yᵀ, applied to the upstream gradient.")
+    return Explained(
+        r"\frac{\partial y_i}{\partial x_j} = y_i(\delta_{ij} - y_j):\quad "
+        r"\frac{\partial L}{\partial x} = y \odot \left(\frac{\partial L}{\partial y} - \sum_j \frac{\partial L}{\partial y_j} y_j\right)",
+        "dL/dx = y * (dL/dy - sum(dL/dy * y))",
+        [grad],
+        "The softmax Jacobian diag(y) − y yᵀ, applied to the upstream gradient.",
+    )
 
 
 @rule("LogSoftmaxBackward0")
 def _log_softmax(ctx: Ctx) -> Explained:
     y, dim = ctx.saved("result"), int(ctx.saved("dim"))
     grad = ctx.g - y.exp() * ctx.g.sum(dim, keepdim=True)
-    return Explained(r"\frac{\partial L}{\partial x} = \frac{\partial L}{\partial y} - \operatorname{softmax}(x)\sum_j\frac{\partial L}{\partial y_j}",
-                     "dL/dx = dL/dy - softmax(x) * sum(dL/dy)", [grad])
+    return Explained(
+        r"\frac{\partial L}{\partial x} = \frac{\partial L}{\partial y} - \operatorname{softmax}(x)\sum_j\frac{\partial L}{\partial y_j}",
+        "dL/dx = dL/dy - softmax(x) * sum(dL/dy)",
+        [grad],
+    )
 
 
 _REDUCTIONS = {0: "none", 1: "mean", 2: "sum"}
@@ -659,10 +831,13 @@ def _nll(ctx: Ctx) -> Explained | None:
         g = ctx.g if reduction == "none" else ctx.g.expand(target.shape)
         out.scatter_(1, safe.unsqueeze(1), (-g * valid.to(F64)).unsqueeze(1))
     out = out / max(n, 1) if reduction == "mean" else out
-    return Explained(r"L = -\frac{1}{N}\sum_n x_{n,t_n}:\quad \frac{\partial L}{\partial x_{n,c}} = -\frac{1}{N}\mathbb{1}[c = t_n]",
-                     "dL/dx is -1/N at each sample's target class, 0 elsewhere", [out, None],
-                     "With log_softmax before it this is cross-entropy: together they give softmax(x) − onehot(t), over N.",
-                     letters={"x": 0})
+    return Explained(
+        r"L = -\frac{1}{N}\sum_n x_{n,t_n}:\quad \frac{\partial L}{\partial x_{n,c}} = -\frac{1}{N}\mathbb{1}[c = t_n]",
+        "dL/dx is -1/N at each sample's target class, 0 elsewhere",
+        [out, None],
+        "With log_softmax before it this is cross-entropy: together they give softmax(x) − onehot(t), over N.",
+        letters={"x": 0},
+    )
 
 
 @rule("MseLossBackward0")
@@ -671,9 +846,12 @@ def _mse(ctx: Ctx) -> Explained:
     reduction = _REDUCTIONS[int(ctx.saved("reduction"))]
     n = a.numel() if reduction == "mean" else 1
     grad = 2 * (a - t) * ctx.g / n
-    return Explained(rf"L = \frac{{1}}{{N}}\sum (a - t)^2:\quad \frac{{\partial L}}{{\partial a}} = \frac{{2}}{{N}}(a - t),\ N = {n}",
-                     f"dL/da = 2 (a - t) / N, N = {n}", [grad, -grad if ctx.shape(1) is not None else None],
-                     letters={"a": 0, "t": 1})
+    return Explained(
+        rf"L = \frac{{1}}{{N}}\sum (a - t)^2:\quad \frac{{\partial L}}{{\partial a}} = \frac{{2}}{{N}}(a - t),\ N = {n}",
+        f"dL/da = 2 (a - t) / N, N = {n}",
+        [grad, -grad if ctx.shape(1) is not None else None],
+        letters={"a": 0, "t": 1},
+    )
 
 
 @rule("BinaryCrossEntropyBackward0")
@@ -684,9 +862,12 @@ def _bce(ctx: Ctx) -> Explained | None:
     n = p.numel() if _REDUCTIONS[int(ctx.saved("reduction"))] == "mean" else 1
     eps = 1e-12
     grad = ctx.g * (p - t) / ((1 - p) * p).clamp_min(eps) / n
-    return Explained(r"L = -\frac{1}{N}\sum t\ln p + (1-t)\ln(1-p):\quad \frac{\partial L}{\partial p} = \frac{1}{N}\frac{p - t}{p(1-p)}",
-                     "dL/dp = (p - t) / (p (1 - p)) / N", [grad, None],
-                     letters={"p": 0, "t": 1})
+    return Explained(
+        r"L = -\frac{1}{N}\sum t\ln p + (1-t)\ln(1-p):\quad \frac{\partial L}{\partial p} = \frac{1}{N}\frac{p - t}{p(1-p)}",
+        "dL/dp = (p - t) / (p (1 - p)) / N",
+        [grad, None],
+        letters={"p": 0, "t": 1},
+    )
 
 
 @rule("BinaryCrossEntropyWithLogitsBackward0")
@@ -695,9 +876,12 @@ def _bce_logits(ctx: Ctx) -> Explained | None:
         return None
     x, t = ctx.saved("self"), ctx.saved("target")
     n = x.numel() if _REDUCTIONS[int(ctx.saved("reduction"))] == "mean" else 1
-    return Explained(r"\frac{\partial L}{\partial x} = \frac{1}{N}(\sigma(x) - t)",
-                     "dL/dx = (sigmoid(x) - t) / N", [ctx.g * (torch.sigmoid(x) - t) / n, None],
-                     letters={"x": 0, "t": 1})
+    return Explained(
+        r"\frac{\partial L}{\partial x} = \frac{1}{N}(\sigma(x) - t)",
+        "dL/dx = (sigmoid(x) - t) / N",
+        [ctx.g * (torch.sigmoid(x) - t) / n, None],
+        letters={"x": 0, "t": 1},
+    )
 
 
 @rule("ConvolutionBackward0")
@@ -708,8 +892,10 @@ def _conv(ctx: Ctx) -> Explained | None:
     stride, padding, dilation = (list(ctx.saved(k)) for k in ("stride", "padding", "dilation"))
     groups = int(ctx.saved("groups"))
     nd = x.dim() - 2
-    fns = {1: (torch.nn.grad.conv1d_input, torch.nn.grad.conv1d_weight),
-           2: (torch.nn.grad.conv2d_input, torch.nn.grad.conv2d_weight)}
+    fns = {
+        1: (torch.nn.grad.conv1d_input, torch.nn.grad.conv1d_weight),
+        2: (torch.nn.grad.conv2d_input, torch.nn.grad.conv2d_weight),
+    }
     if nd not in fns:
         return None
     gin, gw = fns[nd]
@@ -717,13 +903,16 @@ def _conv(ctx: Ctx) -> Explained | None:
     dx = gin(x.shape, w, g, stride, padding, dilation, groups)
     dw = gw(x, w.shape, g, stride, padding, dilation, groups)
     db = g.sum(dim=[0, *range(2, g.dim())]) if ctx.shape(2) is not None else None
-    return Explained(r"\frac{\partial L}{\partial W} = X \star \frac{\partial L}{\partial Y},\quad "
-                     r"\frac{\partial L}{\partial X} = \frac{\partial L}{\partial Y} \ast_{\text{full}} \operatorname{rot180}(W),\quad "
-                     r"\frac{\partial L}{\partial b_c} = \sum_{n,h,w}\frac{\partial L}{\partial Y_{n,c,h,w}}",
-                     "dL/dW = correlate(X, dL/dY); dL/dX = full convolution of dL/dY with W flipped; "
-                     "dL/db = dL/dY summed over batch and positions", [dx, dw, db],
-                     "Each weight touched every position it slid over, so its gradient sums over them.",
-                     letters={"X": 0, "W": 1, "b": 2, "Y": "out"})
+    return Explained(
+        r"\frac{\partial L}{\partial W} = X \star \frac{\partial L}{\partial Y},\quad "
+        r"\frac{\partial L}{\partial X} = \frac{\partial L}{\partial Y} \ast_{\text{full}} \operatorname{rot180}(W),\quad "
+        r"\frac{\partial L}{\partial b_c} = \sum_{n,h,w}\frac{\partial L}{\partial Y_{n,c,h,w}}",
+        "dL/dW = correlate(X, dL/dY); dL/dX = full convolution of dL/dY with W flipped; "
+        "dL/db = dL/dY summed over batch and positions",
+        [dx, dw, db],
+        "Each weight touched every position it slid over, so its gradient sums over them.",
+        letters={"X": 0, "W": 1, "b": 2, "Y": "out"},
+    )
 
 
 @rule("MaxPool2DWithIndicesBackward0")
@@ -731,9 +920,12 @@ def _max_pool(ctx: Ctx) -> Explained:
     x, idx = ctx.saved("self"), ctx.saved("result1")
     flat = torch.zeros(*x.shape[:-2], x.shape[-2] * x.shape[-1], dtype=F64)
     flat.scatter_add_(-1, idx.flatten(-2), ctx.g.flatten(-2))
-    return Explained(r"\frac{\partial L}{\partial x_i} = \sum_{\text{windows where } x_i \text{ won}} \frac{\partial L}{\partial y}",
-                     "each window's gradient goes to the element that was its max", [flat.reshape(x.shape)],
-                     "Max pooling routes each window's gradient to its winner; the others get 0.")
+    return Explained(
+        r"\frac{\partial L}{\partial x_i} = \sum_{\text{windows where } x_i \text{ won}} \frac{\partial L}{\partial y}",
+        "each window's gradient goes to the element that was its max",
+        [flat.reshape(x.shape)],
+        "Max pooling routes each window's gradient to its winner; the others get 0.",
+    )
 
 
 @rule("AvgPool2DBackward0")
@@ -743,11 +935,16 @@ def _avg_pool(ctx: Ctx) -> Explained | None:
     x = ctx.saved("self").clone().requires_grad_(True)
     k, s, p = ctx.saved("kernel_size"), ctx.saved("stride") or None, ctx.saved("padding")
     with torch.enable_grad():
-        y = F.avg_pool2d(x, k, s, p, bool(ctx.saved("ceil_mode")), bool(ctx.saved("count_include_pad")))
+        y = F.avg_pool2d(
+            x, k, s, p, bool(ctx.saved("ceil_mode")), bool(ctx.saved("count_include_pad"))
+        )
         (dx,) = torch.autograd.grad(y, x, ctx.g)
     n = math.prod(k) if isinstance(k, (tuple, list)) else k * k
-    return Explained(rf"\frac{{\partial L}}{{\partial x_i}} = \sum_{{\text{{windows}} \ni i}} \frac{{1}}{{{n}}}\frac{{\partial L}}{{\partial y}}",
-                     f"each window spreads its gradient evenly, 1/{n} to each element", [dx])
+    return Explained(
+        rf"\frac{{\partial L}}{{\partial x_i}} = \sum_{{\text{{windows}} \ni i}} \frac{{1}}{{{n}}}\frac{{\partial L}}{{\partial y}}",
+        f"each window spreads its gradient evenly, 1/{n} to each element",
+        [dx],
+    )
 
 
 @rule("NativeBatchNormBackward0")
@@ -762,15 +959,22 @@ def _batch_norm(ctx: Ctx) -> Explained | None:
     xhat = (x - mean.reshape(shape)) * invstd.reshape(shape)
     g = ctx.g
     gamma = w.reshape(shape) if w is not None else 1.0
-    dx = gamma * invstd.reshape(shape) / m * (
-        m * g - g.sum(dims, keepdim=True) - xhat * (g * xhat).sum(dims, keepdim=True))
+    dx = (
+        gamma
+        * invstd.reshape(shape)
+        / m
+        * (m * g - g.sum(dims, keepdim=True) - xhat * (g * xhat).sum(dims, keepdim=True))
+    )
     dw = (g * xhat).sum(dims) if w is not None else None
     db = g.sum(dims) if ctx.shape(2) is not None else None
-    return Explained(r"\hat x = \frac{x-\mu}{\sigma},\ y = \gamma\hat x + \beta:\quad "
-                     r"\frac{\partial L}{\partial x} = \frac{\gamma}{m\sigma}\left(m\,\bar y - \sum \bar y - \hat x \sum \bar y \hat x\right),\quad "
-                     r"\frac{\partial L}{\partial \gamma} = \sum \bar y\,\hat x,\quad \frac{\partial L}{\partial \beta} = \sum \bar y",
-                     "dL/dx = gamma/(m sigma) (m g - sum g - xhat sum(g xhat)); dL/dgamma = sum(g xhat); dL/dbeta = sum g",
-                     [dx, dw, db], f"Statistics over m = {m} values per channel: every x moves the mean and variance too.")
+    return Explained(
+        r"\hat x = \frac{x-\mu}{\sigma},\ y = \gamma\hat x + \beta:\quad "
+        r"\frac{\partial L}{\partial x} = \frac{\gamma}{m\sigma}\left(m\,\bar y - \sum \bar y - \hat x \sum \bar y \hat x\right),\quad "
+        r"\frac{\partial L}{\partial \gamma} = \sum \bar y\,\hat x,\quad \frac{\partial L}{\partial \beta} = \sum \bar y",
+        "dL/dx = gamma/(m sigma) (m g - sum g - xhat sum(g xhat)); dL/dgamma = sum(g xhat); dL/dbeta = sum g",
+        [dx, dw, db],
+        f"Statistics over m = {m} values per channel: every x moves the mean and variance too.",
+    )
 
 
 @rule("NativeLayerNormBackward0")
@@ -783,13 +987,20 @@ def _layer_norm(ctx: Ctx) -> Explained:
     xhat = (x - mean) * rstd
     g = ctx.g
     gw = g * w if w is not None else g
-    dx = rstd / n * (n * gw - gw.sum(dims, keepdim=True) - xhat * (gw * xhat).sum(dims, keepdim=True))
+    dx = (
+        rstd
+        / n
+        * (n * gw - gw.sum(dims, keepdim=True) - xhat * (gw * xhat).sum(dims, keepdim=True))
+    )
     lead = list(range(x.dim() - k))
     dw = (g * xhat).sum(lead) if w is not None and ctx.shape(1) is not None else None
     db = g.sum(lead) if ctx.shape(2) is not None else None
-    return Explained(r"\frac{\partial L}{\partial x} = \frac{1}{n\sigma}\left(n\,\hat g - \sum \hat g - \hat x \sum \hat g \hat x\right),\ \hat g = \gamma \odot \bar y",
-                     "dL/dx = 1/(n sigma) (n g' - sum g' - xhat sum(g' xhat)), g' = gamma * dL/dy",
-                     [dx, dw, db], f"Normalised over the last {n} values of each row.")
+    return Explained(
+        r"\frac{\partial L}{\partial x} = \frac{1}{n\sigma}\left(n\,\hat g - \sum \hat g - \hat x \sum \hat g \hat x\right),\ \hat g = \gamma \odot \bar y",
+        "dL/dx = 1/(n sigma) (n g' - sum g' - xhat sum(g' xhat)), g' = gamma * dL/dy",
+        [dx, dw, db],
+        f"Normalised over the last {n} values of each row.",
+    )
 
 
 @rule("EmbeddingBackward0")
@@ -801,9 +1012,12 @@ def _embedding(ctx: Ctx) -> Explained:
     pad = int(ctx.saved("padding_idx"))
     if pad < 2**63 and 0 <= pad < rows:
         out[pad] = 0
-    return Explained(r"\frac{\partial L}{\partial W_r} = \sum_{k:\ \text{idx}_k = r} \frac{\partial L}{\partial y_k}",
-                     "each looked-up row gets the gradients of the positions that used it", [out],
-                     letters={"W": 0, "y": "out"})
+    return Explained(
+        r"\frac{\partial L}{\partial W_r} = \sum_{k:\ \text{idx}_k = r} \frac{\partial L}{\partial y_k}",
+        "each looked-up row gets the gradients of the positions that used it",
+        [out],
+        letters={"W": 0, "y": "out"},
+    )
 
 
 # ----------------------------------------------------------------- explain
@@ -815,7 +1029,9 @@ CLOSE_SMALL = 64
 def _close_small(a: list[float], b: list[float]) -> bool:
     scale = max((abs(y) for y in b if math.isfinite(y)), default=0.0)
     tol = ATOL + RTOL * scale
-    return all(x == y or abs(x - y) <= tol or (x != x and y != y) for x, y in zip(a, b))
+    return all(
+        x == y or abs(x - y) <= tol or (x != x and y != y) for x, y in zip(a, b, strict=False)
+    )
 
 
 def _close(mine: torch.Tensor, theirs: torch.Tensor) -> bool:
@@ -824,8 +1040,9 @@ def _close(mine: torch.Tensor, theirs: torch.Tensor) -> bool:
     if mine.numel() != theirs.numel():
         return False
     if theirs.numel() <= CLOSE_SMALL:
-        return _close_small(mine.detach().cpu().reshape(-1).tolist(),
-                            theirs.detach().cpu().reshape(-1).tolist())
+        return _close_small(
+            mine.detach().cpu().reshape(-1).tolist(), theirs.detach().cpu().reshape(-1).tolist()
+        )
     b = theirs.detach().cpu().numpy().reshape(-1)
     if b.dtype in (np.float32, np.float64):
         # The common case in four reductions and one copy: the largest difference, taken
@@ -881,9 +1098,19 @@ def jacobian(ctx: Ctx) -> dict[str, Any] | None:
         basis[i] = 1
         res = ctx.node(basis.reshape(outs[0].shape))
         res = res if isinstance(res, tuple) else (res,)
-        rows.append(torch.cat([(r.detach().to(F64).reshape(-1).cpu() if r is not None
-                                else torch.zeros(d.numel(), dtype=F64))
-                               for r, d in zip(res, ins, strict=False) if d is not None]))
+        rows.append(
+            torch.cat(
+                [
+                    (
+                        r.detach().to(F64).reshape(-1).cpu()
+                        if r is not None
+                        else torch.zeros(d.numel(), dtype=F64)
+                    )
+                    for r, d in zip(res, ins, strict=False)
+                    if d is not None
+                ]
+            )
+        )
     J = torch.stack(rows)  # [n_out, n_in]
     vjp = J.T @ outs[0].detach().to(F64).reshape(-1).cpu()
     grads: Grads = []
@@ -892,6 +1119,6 @@ def jacobian(ctx: Ctx) -> dict[str, Any] | None:
         if d is None:
             grads.append(None)
             continue
-        grads.append(vjp[offset:offset + d.numel()].reshape(d.shape))
+        grads.append(vjp[offset : offset + d.numel()].reshape(d.shape))
         offset += d.numel()
     return {"J": J, "grads": grads}

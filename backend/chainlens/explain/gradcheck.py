@@ -33,8 +33,12 @@ from .rerun import Stop, rerun
 
 EPS = {torch.float64: 1e-6, torch.float32: 1e-3}
 #: Relative tolerance by (the analytic side's type, the finite differences' type).
-TOLERANCE = {(torch.float64, torch.float64): 1e-5, (torch.float32, torch.float64): 1e-3,
-             (torch.float32, torch.float32): 2e-2, (torch.float64, torch.float32): 2e-2}
+TOLERANCE = {
+    (torch.float64, torch.float64): 1e-5,
+    (torch.float32, torch.float64): 1e-3,
+    (torch.float32, torch.float32): 2e-2,
+    (torch.float64, torch.float32): 2e-2,
+}
 #: Rounding of f(x±eps) allowed for, in units of the type's epsilon times |f|.
 ROUNDING_ULPS = 4
 
@@ -111,8 +115,9 @@ class _Differences:
     rounding: list[float]
 
 
-def _tensor_check(name: str, shape: list[int], idx: list[int], analytic: torch.Tensor,
-                  d: _Differences, tol: float) -> dict[str, Any]:
+def _tensor_check(
+    name: str, shape: list[int], idx: list[int], analytic: torch.Tensor, d: _Differences, tol: float
+) -> dict[str, Any]:
     """Compare autograd with central differences. Where the two one-sided slopes disagree
     the function has a kink there (ReLU at 0, a max over equal values): the element is
     shown but not judged. An element is within tolerance when ``|a - n| <= tol * max(1,
@@ -132,11 +137,19 @@ def _tensor_check(name: str, shape: list[int], idx: list[int], analytic: torch.T
             ok = error <= tol * max(1.0, abs(ai), abs(n)) + noise  # NaN compares False
             worst = max(worst, error) if error == error else math.nan
             all_ok = all_ok and ok
-        where = [int(v) for v in torch.unravel_index(torch.tensor(i), tuple(shape))] if shape else []
-        elements.append({"index": where, "analytic": number(ai), "numeric": number(n),
-                         "kink": kink, "ok": ok})
-    return {"name": name, "shape": shape, "elements": elements, "max_error": number(worst),
-            "ok": all_ok}
+        where = (
+            [int(v) for v in torch.unravel_index(torch.tensor(i), tuple(shape))] if shape else []
+        )
+        elements.append(
+            {"index": where, "analytic": number(ai), "numeric": number(n), "kink": kink, "ok": ok}
+        )
+    return {
+        "name": name,
+        "shape": shape,
+        "elements": elements,
+        "max_error": number(worst),
+        "ok": all_ok,
+    }
 
 
 def _rounding(dtype: torch.dtype, *values: float) -> float:
@@ -177,7 +190,11 @@ class _Probe:
 
     def on_statement(self) -> None:
         """Nudge the leaf once pass k is next, at its first statement where it exists."""
-        if self.nudge is None or self.step is not None or len(self.ex.recorder.losses) != self.t.pass_index:
+        if (
+            self.nudge is None
+            or self.step is not None
+            or len(self.ex.recorder.losses) != self.t.pass_index
+        ):
             return
         leaf = _resolve(self.ex, self.t.name)
         if leaf is not None and leaf.is_leaf:
@@ -188,15 +205,24 @@ class _Probe:
                 self.step = abs(float(element) - before)
 
     def on_result(self, fn: Callable, args: list[Any], kwargs: dict[str, Any], out: Any) -> None:
-        if (self.t.call is None and isinstance(out, torch.Tensor) and out.grad_fn is not None
-                and self.ex.recorder.node_of(out) == self.t.node):
+        if (
+            self.t.call is None
+            and isinstance(out, torch.Tensor)
+            and out.grad_fn is not None
+            and self.ex.recorder.node_of(out) == self.t.node
+        ):
             owner = getattr(fn, "__self__", None)
             if isinstance(owner, torch.Tensor):  # x.pow(2): the tensor is an input too
                 fn, args = getattr(torch.Tensor, fn.__name__), [owner, *args]
             self.t.call = (fn, list(args), dict(kwargs), out)
 
-    def at_pass(self, index: int, node_ids: set[str], roots: list[torch.Tensor],
-                gradient: torch.Tensor | None) -> None:
+    def at_pass(
+        self,
+        index: int,
+        node_ids: set[str],
+        roots: list[torch.Tensor],
+        gradient: torch.Tensor | None,
+    ) -> None:
         t = self.t
         if self.nudge is not None:
             if index == t.pass_index:
@@ -212,10 +238,13 @@ class _Probe:
             t.kind, t.name = "leaf", rec.names[0] if rec.names else ""
             t.leaf = _resolve(self.ex, t.name) if t.name else None
             if t.leaf is None or self.ex.recorder.node_of(t.leaf) != t.node:
-                raise CheckFailed(f"leaf {t.node} is not bound to a name the program can look "
-                                  "up again, so it cannot be nudged")
-            (t.analytic,) = torch.autograd.grad(objective, [t.leaf], retain_graph=True,
-                                                allow_unused=True)
+                raise CheckFailed(
+                    f"leaf {t.node} is not bound to a name the program can look "
+                    "up again, so it cannot be nudged"
+                )
+            (t.analytic,) = torch.autograd.grad(
+                objective, [t.leaf], retain_graph=True, allow_unused=True
+            )
         else:
             t.kind = "step"
             self._check_step(objective)
@@ -224,12 +253,16 @@ class _Probe:
     def _check_step(self, objective: torch.Tensor) -> None:
         t = self.t
         if t.call is None:
-            raise CheckFailed(f"node {t.node} was made inside a layer, together with other "
-                              "nodes: check that layer's output node or its parameters instead")
+            raise CheckFailed(
+                f"node {t.node} was made inside a layer, together with other "
+                "nodes: check that layer's output node or its parameters instead"
+            )
         fn, args, kwargs, out = t.call
         if "dropout" in getattr(fn, "__name__", type(fn).__name__).lower():
-            raise CheckFailed("dropout draws a new random mask on every call: its step "
-                              "cannot be checked by calling it again")
+            raise CheckFailed(
+                "dropout draws a new random mask on every call: its step "
+                "cannot be checked by calling it again"
+            )
         (upstream,) = torch.autograd.grad(objective, [out], retain_graph=True, allow_unused=True)
         upstream = torch.zeros_like(out) if upstream is None else upstream.detach()
         rec = self.ex.recorder
@@ -244,8 +277,9 @@ class _Probe:
         t.gradients += [_Checked(pname, None, p) for pname, p in params]
         if not t.gradients:
             raise CheckFailed(f"node {t.node}'s call has no input that requires grad")
-        analytic = torch.autograd.grad(out, [g.tensor for g in t.gradients], upstream,
-                                       retain_graph=True, allow_unused=True)
+        analytic = torch.autograd.grad(
+            out, [g.tensor for g in t.gradients], upstream, retain_graph=True, allow_unused=True
+        )
         for g, grad in zip(t.gradients, analytic, strict=True):
             g.analytic = torch.zeros_like(g.tensor) if grad is None else grad
         # The same numbers, widened: the re-run is thrown away after this, so the layer's
@@ -298,11 +332,20 @@ class _Probe:
                 hus.append(steps[0])
                 hds.append(steps[2])
                 rounding.append(_rounding(numeric_dtype, *values))
-            tol = TOLERANCE[(g.tensor.dtype if g.tensor.dtype in EPS else torch.float32,
-                             numeric_dtype)]
+            tol = TOLERANCE[
+                (g.tensor.dtype if g.tensor.dtype in EPS else torch.float32, numeric_dtype)
+            ]
             assert g.analytic is not None
-            t.checked.append(_tensor_check(g.name, list(x.shape), idx, g.analytic,
-                                           _Differences(ups, mids, downs, hus, hds, rounding), tol))
+            t.checked.append(
+                _tensor_check(
+                    g.name,
+                    list(x.shape),
+                    idx,
+                    g.analytic,
+                    _Differences(ups, mids, downs, hus, hds, rounding),
+                    tol,
+                )
+            )
 
 
 def _widened(value: Any) -> Any:
@@ -320,7 +363,7 @@ def expected_from_run(run: dict[str, Any], node: str, pass_index: int | None) ->
     """What ``run_check`` compares autograd's side with: the Run's gradients at ``node``
     in that pass (the first pass that reached it when none is named)."""
     passes = run.get("passes") or []
-    candidates = passes if pass_index is None else passes[pass_index:pass_index + 1]
+    candidates = passes if pass_index is None else passes[pass_index : pass_index + 1]
     for p in candidates:
         step = next((st for st in p.get("steps") or () if st["node"] == node), None)
         if step is None:
@@ -329,14 +372,27 @@ def expected_from_run(run: dict[str, Any], node: str, pass_index: int | None) ->
         if rec is None or rec["kind"] == "leaf":
             return {"leaf": step["grad_output"]}
         ids = rec["inputs"]
-        return {"inputs": {nid: g for nid, g in zip(ids, step["grad_inputs"], strict=False)
-                           if nid is not None and ids.count(nid) == 1}}
+        return {
+            "inputs": {
+                nid: g
+                for nid, g in zip(ids, step["grad_inputs"], strict=False)
+                if nid is not None and ids.count(nid) == 1
+            }
+        }
     return {}
 
 
-def run_check(source: str, device: str, seed: int, settings: Settings, run_id: str,
-              node: str, pass_index: int | None, elements: int,
-              expected: dict[str, Any] | None = None) -> dict[str, Any]:
+def run_check(
+    source: str,
+    device: str,
+    seed: int,
+    settings: Settings,
+    run_id: str,
+    node: str,
+    pass_index: int | None,
+    elements: int,
+    expected: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """The GradCheck of ``node`` as plain data. Raises CheckFailed when it cannot be made.
 
     ``expected``: the Run's own gradients, as TensorViews: ``{"leaf": view}`` (what the
@@ -347,8 +403,10 @@ def run_check(source: str, device: str, seed: int, settings: Settings, run_id: s
     stop, why = rerun(source, device, seed, settings, _Probe(target))
     if stop is None:
         where = f"pass {pass_index + 1}" if pass_index is not None else "any backward pass"
-        raise CheckFailed(f"node {node} was not reached by {where} when the program ran again"
-                          + (f" (it raised {why})" if why else ""))
+        raise CheckFailed(
+            f"node {node} was not reached by {where} when the program ran again"
+            + (f" (it raised {why})" if why else "")
+        )
     expected = expected or {}
     assert target.pass_index is not None
     number_of_pass = target.pass_index + 1
@@ -362,12 +420,15 @@ def run_check(source: str, device: str, seed: int, settings: Settings, run_id: s
         def value_at(i: int, delta: float) -> tuple[float, float]:
             """The pass's objective with element ``i`` of the leaf nudged by ``delta``, and
             the step really taken."""
-            probe = _Probe(_Target(node, target.pass_index, elements, "leaf", target.name),
-                           nudge=(i, delta))
+            probe = _Probe(
+                _Target(node, target.pass_index, elements, "leaf", target.name), nudge=(i, delta)
+            )
             stop, why = rerun(source, device, seed, settings, probe)
             if stop is None or stop.value is None or probe.step is None:
-                raise CheckFailed(f"the program ran differently once {target.name} was "
-                                  f"nudged{f' ({why})' if why else ''}")
+                raise CheckFailed(
+                    f"the program ran differently once {target.name} was "
+                    f"nudged{f' ({why})' if why else ''}"
+                )
             return stop.value, probe.step
 
         middle, _ = value_at(idx[0], 0.0)
@@ -386,27 +447,46 @@ def run_check(source: str, device: str, seed: int, settings: Settings, run_id: s
         part["matches_run"] = matches_run(analytic, expected.get("leaf"))
         target.checked = [part]
         numeric = ftype
-        note = (f"{target.name} nudged by ±{eps:g} just before pass {number_of_pass}'s forward; "
-                f"the program ran again each time, in {str(ftype).removeprefix('torch.')} as "
-                "it was written.")
+        note = (
+            f"{target.name} nudged by ±{eps:g} just before pass {number_of_pass}'s forward; "
+            f"the program ran again each time, in {str(ftype).removeprefix('torch.')} as "
+            "it was written."
+        )
     else:
         inputs = expected.get("inputs") or {}
         for part, g in zip(target.checked, target.gradients, strict=True):
-            part["matches_run"] = (matches_run(g.analytic, inputs.get(g.node))
-                                   if g.node is not None and g.analytic is not None else None)
+            part["matches_run"] = (
+                matches_run(g.analytic, inputs.get(g.node))
+                if g.node is not None and g.analytic is not None
+                else None
+            )
         numeric = target.numeric_dtype
-        tol = max(TOLERANCE[(g.tensor.dtype if g.tensor.dtype in EPS else torch.float32,
-                             numeric)] for g in target.gradients)
+        tol = max(
+            TOLERANCE[(g.tensor.dtype if g.tensor.dtype in EPS else torch.float32, numeric)]
+            for g in target.gradients
+        )
         eps = EPS[numeric]
-        note = (f"Each input nudged by ±{eps:g} and the node's call made again in "
-                f"{str(numeric).removeprefix('torch.')} on the same numbers, times its "
-                f"upstream gradient in pass {number_of_pass}.")
+        note = (
+            f"Each input nudged by ±{eps:g} and the node's call made again in "
+            f"{str(numeric).removeprefix('torch.')} on the same numbers, times its "
+            f"upstream gradient in pass {number_of_pass}."
+        )
     differs = [c["name"] for c in target.checked if c["matches_run"] is False]
     if differs:
-        note += (f" The autograd column is not the run's gradient for {', '.join(differs)} "
-                 "(the program did not compute the same numbers when it ran again), so "
-                 "nothing here is marked as checked.")
-    return {"run_id": run_id, "node": node, "kind": target.kind, "pass": target.pass_index,
-            "dtype": str(numeric).removeprefix("torch."), "eps": eps, "tolerance": tol,
-            "checked": target.checked,
-            "ok": not differs and all(c["ok"] for c in target.checked), "note": note}
+        note += (
+            f" The autograd column is not the run's gradient for {', '.join(differs)} "
+            "(the program did not compute the same numbers when it ran again), so "
+            "nothing here is marked as checked."
+        )
+    return {
+        "run_id": run_id,
+        "node": node,
+        "kind": target.kind,
+        "pass": target.pass_index,
+        "dtype": str(numeric).removeprefix("torch."),
+        "eps": eps,
+        "tolerance": tol,
+        "checked": target.checked,
+        "ok": not differs and all(c["ok"] for c in target.checked),
+        "note": note,
+    }

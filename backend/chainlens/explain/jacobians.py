@@ -14,15 +14,20 @@ MAX_ROOT = 64
 MAX_ENTRIES = 4096
 
 
-def pass_jacobian(root: torch.Tensor, v: torch.Tensor,
-                  leaves: list[tuple[torch.Tensor, str]]) -> dict[str, Any] | None:
+def pass_jacobian(
+    root: torch.Tensor, v: torch.Tensor, leaves: list[tuple[torch.Tensor, str]]
+) -> dict[str, Any] | None:
     """One backward per element of ``root`` (retaining the graph for the real backward
     that follows), before it runs; None when too large or when it cannot be computed
     (the real backward then reports why)."""
     tensors = [t for t, _ in leaves]
     n_out = root.numel()
-    if not tensors or n_out > MAX_ROOT or n_out * sum(t.numel() for t in tensors) > MAX_ENTRIES \
-            or v.shape != root.shape:
+    if (
+        not tensors
+        or n_out > MAX_ROOT
+        or n_out * sum(t.numel() for t in tensors) > MAX_ENTRIES
+        or v.shape != root.shape
+    ):
         return None
     rows: list[list[torch.Tensor]] = []
     basis = torch.zeros(n_out, dtype=root.dtype, device=root.device)
@@ -30,15 +35,22 @@ def pass_jacobian(root: torch.Tensor, v: torch.Tensor,
         for i in range(n_out):
             basis.zero_()
             basis[i] = 1
-            grads = torch.autograd.grad(root, tensors, basis.reshape(root.shape),
-                                        retain_graph=True, allow_unused=True)
-            rows.append([torch.zeros_like(t) if g is None else g.detach() for g, t in
-                         zip(grads, tensors, strict=True)])
+            grads = torch.autograd.grad(
+                root, tensors, basis.reshape(root.shape), retain_graph=True, allow_unused=True
+            )
+            rows.append(
+                [
+                    torch.zeros_like(t) if g is None else g.detach()
+                    for g, t in zip(grads, tensors, strict=True)
+                ]
+            )
     except RuntimeError:
         return None
     vv = v.detach().to(torch.float64).reshape(-1).cpu()
     out = []
     for k, (t, nid) in enumerate(leaves):
         J = torch.stack([row[k].reshape(-1) for row in rows]).to(torch.float64).cpu()
-        out.append({"node": nid, "jacobian": J.tolist(), "vjp": (J.T @ vv).reshape(t.shape).tolist()})
+        out.append(
+            {"node": nid, "jacobian": J.tolist(), "vjp": (J.T @ vv).reshape(t.shape).tolist()}
+        )
     return {"v": vv.tolist(), "leaves": out}

@@ -39,15 +39,27 @@ class Probe(Protocol):
 
     def on_result(self, fn: Any, args: list[Any], kwargs: dict[str, Any], out: Any) -> None: ...
 
-    def at_pass(self, index: int, node_ids: set[str], roots: list[torch.Tensor],
-                gradient: torch.Tensor | None) -> None: ...
+    def at_pass(
+        self,
+        index: int,
+        node_ids: set[str],
+        roots: list[torch.Tensor],
+        gradient: torch.Tensor | None,
+    ) -> None: ...
 
 
-def rerun(source: str, device: str, seed: int, settings: Settings, probe: Probe,
-          dtype: torch.dtype | None = None,
-          context: contextlib.AbstractContextManager[Any] | None = None,
-          explain: bool | Callable[..., Any] = True, saved: bool | None = None,
-          finished: Callable[[_Execution], None] | None = None) -> tuple[Stop | None, str]:
+def rerun(
+    source: str,
+    device: str,
+    seed: int,
+    settings: Settings,
+    probe: Probe,
+    dtype: torch.dtype | None = None,
+    context: contextlib.AbstractContextManager[Any] | None = None,
+    explain: bool | Callable[..., Any] = True,
+    saved: bool | None = None,
+    finished: Callable[[_Execution], None] | None = None,
+) -> tuple[Stop | None, str]:
     """Run the program again under ``probe`` (in default dtype ``dtype``, inside
     ``context``): how it stopped (None: it ran to its end), and the program's error if it
     raised. Without ``explain`` the steps get no formulas and, unless ``saved``, nodes

@@ -62,12 +62,19 @@ class _Watch:
     def on_result(self, fn: Any, args: list[Any], kwargs: dict[str, Any], out: Any) -> None:
         return None
 
-    def at_pass(self, index: int, node_ids: set[str], roots: list[torch.Tensor],
-                gradient: torch.Tensor | None) -> None:
+    def at_pass(
+        self,
+        index: int,
+        node_ids: set[str],
+        roots: list[torch.Tensor],
+        gradient: torch.Tensor | None,
+    ) -> None:
         self.now = index
         if index != self.index or self.node not in node_ids:
             return
-        fn = next((f for f in self.ex.recorder.pass_fns if f.metadata.get("chainlens") == self.node), None)
+        fn = next(
+            (f for f in self.ex.recorder.pass_fns if f.metadata.get("chainlens") == self.node), None
+        )
         for attr in saved_names(fn) if fn is not None else ():
             try:
                 v = getattr(fn, attr)
@@ -88,17 +95,21 @@ def full(t: torch.Tensor | None, limit: int, what: str) -> dict[str, Any] | None
     if t.is_complex():
         raise TensorsUnavailable(f"the {what} is complex: only real tensors are drawn")
     if t.numel() > limit:
-        raise TensorsUnavailable(f"limit max_fetched_elements={limit:,} exceeded: the {what} "
-                                 f"has {t.numel():,} elements")
+        raise TensorsUnavailable(
+            f"limit max_fetched_elements={limit:,} exceeded: the {what} has {t.numel():,} elements"
+        )
     flat = t.detach().reshape(-1).cpu()
     if flat.dtype == torch.bool:
         flat = flat.to(torch.uint8)
     values: list[Any] = flat.tolist()
     if flat.is_floating_point() and not bool(torch.isfinite(flat).all()):
-        values = [v if v == v and abs(v) != float("inf") else
-                  ("nan" if v != v else "inf" if v > 0 else "-inf") for v in values]
-    return {"shape": list(t.shape), "dtype": str(t.dtype).removeprefix("torch."),
-            "values": values}
+        values = [
+            v
+            if v == v and abs(v) != float("inf")
+            else ("nan" if v != v else "inf" if v > 0 else "-inf")
+            for v in values
+        ]
+    return {"shape": list(t.shape), "dtype": str(t.dtype).removeprefix("torch."), "values": values}
 
 
 def _elementwise(probe: _Watch, limit: int) -> dict[str, Any]:
@@ -109,12 +120,15 @@ def _elementwise(probe: _Watch, limit: int) -> dict[str, Any]:
     if e is None or e.local is None or probe.upstream is None:
         return {"local": [], "spread": None}
     spread = e.spread if e.spread is not None else probe.upstream
-    return {"local": [full(t, limit, "local derivative") if t is not None else None for t in e.local],
-            "spread": full(spread, limit, "upstream")}
+    return {
+        "local": [full(t, limit, "local derivative") if t is not None else None for t in e.local],
+        "spread": full(spread, limit, "upstream"),
+    }
 
 
-def node_tensors(source: str, device: str, seed: int, settings: Settings, node: str,
-                 pass_index: int) -> dict[str, Any]:
+def node_tensors(
+    source: str, device: str, seed: int, settings: Settings, node: str, pass_index: int
+) -> dict[str, Any]:
     """``NodeTensors``: node ``node``'s value when pass ``pass_index``'s forward ran, the
     gradient of its output in that pass and those its step sent to its inputs, and what it
     saved for backward, in full."""
@@ -132,12 +146,22 @@ def node_tensors(source: str, device: str, seed: int, settings: Settings, node: 
         step = next((s for s in p.steps if s.node == node), None) if p is not None else None
         grad = step.grad_outputs[0] if step is not None and step.grad_outputs else None
         limit = settings.max_fetched_elements
-        out.update(node=node, value=full(value, limit, "value"), grad=full(grad, limit, "gradient"),
-                   saved={k: full(t, limit, f"saved {k}") for k, v in (rec.saved or {}).items()
-                          if (t := v.current) is not None},
-                   grad_inputs=[full(g, limit, f"gradient of input {i}") for i, g in
-                                enumerate(step.grad_inputs if step is not None else ())],
-                   attrs=probe.attrs, **_elementwise(probe, limit))
+        out.update(
+            node=node,
+            value=full(value, limit, "value"),
+            grad=full(grad, limit, "gradient"),
+            saved={
+                k: full(t, limit, f"saved {k}")
+                for k, v in (rec.saved or {}).items()
+                if (t := v.current) is not None
+            },
+            grad_inputs=[
+                full(g, limit, f"gradient of input {i}")
+                for i, g in enumerate(step.grad_inputs if step is not None else ())
+            ],
+            attrs=probe.attrs,
+            **_elementwise(probe, limit),
+        )
         out["pass"] = pass_index
 
     probe = _Watch(node, pass_index)

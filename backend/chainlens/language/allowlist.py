@@ -124,7 +124,9 @@ NUMPY = _names("""
     expand_dims swapaxes flip roll linalg
 """)
 NUMPY_LINALG = _names("norm inv det solve")
-NUMPY_RANDOM = _names("seed rand randn randint normal uniform choice permutation shuffle default_rng")
+NUMPY_RANDOM = _names(
+    "seed rand randn randint normal uniform choice permutation shuffle default_rng"
+)
 
 #: Every namespace a program can import, by the module object it stands for.
 NAMESPACES: dict[str, tuple[object, frozenset[str]]] = {
@@ -181,9 +183,21 @@ TENSOR_ATTRS = _names("""
 #: ``torch.Tensor.tanh`` as a function (``map(torch.Tensor.tanh, xs)``): the tensor methods
 #: that compute, not those that start a backward pass or hold the program's functions.
 UNBOUND_TENSOR_METHODS = frozenset(
-    n for n in TENSOR_ATTRS if callable(getattr(torch.Tensor, n, None))
-    and n not in {"backward", "register_hook", "retain_grad", "requires_grad_", "type",
-                  "numpy", "tolist", "item"})
+    n
+    for n in TENSOR_ATTRS
+    if callable(getattr(torch.Tensor, n, None))
+    and n
+    not in {
+        "backward",
+        "register_hook",
+        "retain_grad",
+        "requires_grad_",
+        "type",
+        "numpy",
+        "tolist",
+        "item",
+    }
+)
 
 NDARRAY_ATTRS = _names("""
     shape dtype ndim size T sum mean max min std var argmax argmin reshape astype tolist item
@@ -205,7 +219,9 @@ SCHEDULER_ATTRS = _names("step get_last_lr last_epoch")
 GRAD_FN_ATTRS = _names("name next_functions")
 #: What ``t.register_hook(f)`` returns.
 HANDLE_ATTRS = _names("remove")
-CTX_ATTRS = _names("save_for_backward saved_tensors needs_input_grad mark_dirty mark_non_differentiable set_materialize_grads")
+CTX_ATTRS = _names(
+    "save_for_backward saved_tensors needs_input_grad mark_dirty mark_non_differentiable set_materialize_grads"
+)
 DTYPE_ATTRS = _names("is_floating_point is_complex itemsize is_signed")
 DEVICE_ATTRS = _names("type index")
 SIZE_ATTRS = _names("numel count index")
@@ -253,8 +269,18 @@ BUILTINS = _names("""
 EXCEPTIONS: dict[str, type[BaseException]] = {
     e.__name__: e
     for e in (
-        Exception, RuntimeError, ValueError, TypeError, IndexError, KeyError, ZeroDivisionError,
-        AssertionError, ArithmeticError, StopIteration, NotImplementedError, AttributeError,
+        Exception,
+        RuntimeError,
+        ValueError,
+        TypeError,
+        IndexError,
+        KeyError,
+        ZeroDivisionError,
+        AssertionError,
+        ArithmeticError,
+        StopIteration,
+        NotImplementedError,
+        AttributeError,
         NameError,
     )
 }

@@ -28,8 +28,16 @@ if TYPE_CHECKING:
 
 
 #: Values whose class ``type()`` may hand back: torch's and numpy's.
-_LIBRARY_VALUES = (torch.Tensor, torch.nn.Module, torch.optim.Optimizer, torch.dtype,
-                   torch.device, torch.Size, np.ndarray, np.generic)
+_LIBRARY_VALUES = (
+    torch.Tensor,
+    torch.nn.Module,
+    torch.optim.Optimizer,
+    torch.dtype,
+    torch.device,
+    torch.Size,
+    np.ndarray,
+    np.generic,
+)
 
 
 @dataclass(eq=False)
@@ -38,7 +46,7 @@ class Builtin:
     fn: Callable[..., Any]
     pytype: Any = None
 
-    def bind(self, obj: Any) -> "Builtin":
+    def bind(self, obj: Any) -> Builtin:
         return Builtin(self.name, lambda *a, **k: self.fn(obj, *a, **k))
 
     def __repr__(self) -> str:
@@ -61,10 +69,10 @@ class _SafeFormatter(string.Formatter):
 
     def get_field(self, field_name: str, args: Any, kwargs: Any) -> Any:
         if "." in field_name or "[" in field_name:
-            raise ProgramRejected("attribute or index lookups inside format fields are not "
-                                  "available in chainlens")
+            raise ProgramRejected(
+                "attribute or index lookups inside format fields are not available in chainlens"
+            )
         return super().get_field(field_name, args, kwargs)
-
 
 
 #: Python's own numbers, which its sum adds in C.
@@ -88,9 +96,12 @@ def make_builtins(link: Link) -> dict[str, Builtin]:
             for a in args:
                 sized(a, f"{name}()")
             return fn(*args, **kwargs)
+
         return wrapped
 
-    def print_(*args: Any, sep: str | None = " ", end: str | None = "\n", flush: bool = False) -> None:
+    def print_(
+        *args: Any, sep: str | None = " ", end: str | None = "\n", flush: bool = False
+    ) -> None:
         sep = " " if sep is None else sep
         end = "\n" if end is None else end
         for a in args:
@@ -139,6 +150,7 @@ def make_builtins(link: Link) -> dict[str, Builtin]:
             if isinstance(k, type):
                 return k
             raise TypeError("isinstance() arg 2 must be a type, a tuple of types, or a union")
+
         return py.isinstance(obj, unwrap(kinds))
 
     def pow_(base: Any, exp: Any, mod: Any = None) -> Any:
@@ -169,6 +181,7 @@ def make_builtins(link: Link) -> dict[str, Builtin]:
             if key is not None:
                 kwargs["key"] = Callback(link, key)
             return consumed(*args, **kwargs)
+
         return wrapped
 
     def map_(fn: Any, *iterables: Any) -> Any:
@@ -195,8 +208,10 @@ def make_builtins(link: Link) -> dict[str, Builtin]:
                 return table[name]
         if py.isinstance(obj, _LIBRARY_VALUES):
             return py.type(obj)
-        raise ProgramRejected(f"type() of a {py.type(obj).__name__} object is not available "
-                              "in chainlens (isinstance(x, cls) is)")
+        raise ProgramRejected(
+            f"type() of a {py.type(obj).__name__} object is not available "
+            "in chainlens (isinstance(x, cls) is)"
+        )
 
     table: dict[str, Builtin] = {
         "print": Builtin("print", print_),
@@ -224,8 +239,15 @@ def make_builtins(link: Link) -> dict[str, Builtin]:
         "type": Builtin("type", type_),
         "filter": Builtin("filter", filter_),
     }
-    for name, t in (("float", float), ("int", int), ("bool", bool),
-                    ("list", list), ("tuple", tuple), ("dict", dict), ("set", set)):
+    for name, t in (
+        ("float", float),
+        ("int", int),
+        ("bool", bool),
+        ("list", list),
+        ("tuple", tuple),
+        ("dict", dict),
+        ("set", set),
+    ):
         table[name] = Builtin(name, consume(t, name), t)
     table["str"] = Builtin("str", str_, str)
     for name, exc in EXCEPTIONS.items():

@@ -17,26 +17,104 @@ from ..settings import Settings
 from .allowlist import BUILTINS, NAMESPACES
 from .objects import PROTOCOL
 
-ALLOWED_NODES: frozenset[type] = frozenset({
-    ast.Module, ast.Expr, ast.Assign, ast.AugAssign, ast.AnnAssign, ast.If, ast.For, ast.While,
-    ast.Break, ast.Continue, ast.Pass, ast.Return, ast.FunctionDef, ast.ClassDef, ast.With,
-    ast.withitem, ast.Import, ast.ImportFrom, ast.alias, ast.Try, ast.ExceptHandler, ast.Raise,
-    ast.Assert, ast.Delete, ast.arguments, ast.arg, ast.keyword,
-    ast.Constant, ast.Name, ast.Attribute, ast.Subscript, ast.Slice, ast.Call, ast.BinOp,
-    ast.UnaryOp, ast.BoolOp, ast.Compare, ast.IfExp, ast.List, ast.Tuple, ast.Dict, ast.Set,
-    ast.JoinedStr, ast.FormattedValue, ast.ListComp, ast.GeneratorExp, ast.DictComp, ast.SetComp,
-    ast.comprehension, ast.Starred, ast.Lambda, ast.Yield, ast.YieldFrom, ast.Global,
-    ast.Nonlocal, ast.NamedExpr,
-    ast.Load, ast.Store, ast.Del,
-    ast.Add, ast.Sub, ast.Mult, ast.MatMult, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow,
-    ast.LShift, ast.RShift, ast.BitAnd, ast.BitOr, ast.BitXor,
-    ast.UAdd, ast.USub, ast.Not, ast.Invert, ast.And, ast.Or,
-    ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.Is, ast.IsNot, ast.In, ast.NotIn,
-})
+ALLOWED_NODES: frozenset[type] = frozenset(
+    {
+        ast.Module,
+        ast.Expr,
+        ast.Assign,
+        ast.AugAssign,
+        ast.AnnAssign,
+        ast.If,
+        ast.For,
+        ast.While,
+        ast.Break,
+        ast.Continue,
+        ast.Pass,
+        ast.Return,
+        ast.FunctionDef,
+        ast.ClassDef,
+        ast.With,
+        ast.withitem,
+        ast.Import,
+        ast.ImportFrom,
+        ast.alias,
+        ast.Try,
+        ast.ExceptHandler,
+        ast.Raise,
+        ast.Assert,
+        ast.Delete,
+        ast.arguments,
+        ast.arg,
+        ast.keyword,
+        ast.Constant,
+        ast.Name,
+        ast.Attribute,
+        ast.Subscript,
+        ast.Slice,
+        ast.Call,
+        ast.BinOp,
+        ast.UnaryOp,
+        ast.BoolOp,
+        ast.Compare,
+        ast.IfExp,
+        ast.List,
+        ast.Tuple,
+        ast.Dict,
+        ast.Set,
+        ast.JoinedStr,
+        ast.FormattedValue,
+        ast.ListComp,
+        ast.GeneratorExp,
+        ast.DictComp,
+        ast.SetComp,
+        ast.comprehension,
+        ast.Starred,
+        ast.Lambda,
+        ast.Yield,
+        ast.YieldFrom,
+        ast.Global,
+        ast.Nonlocal,
+        ast.NamedExpr,
+        ast.Load,
+        ast.Store,
+        ast.Del,
+        ast.Add,
+        ast.Sub,
+        ast.Mult,
+        ast.MatMult,
+        ast.Div,
+        ast.FloorDiv,
+        ast.Mod,
+        ast.Pow,
+        ast.LShift,
+        ast.RShift,
+        ast.BitAnd,
+        ast.BitOr,
+        ast.BitXor,
+        ast.UAdd,
+        ast.USub,
+        ast.Not,
+        ast.Invert,
+        ast.And,
+        ast.Or,
+        ast.Eq,
+        ast.NotEq,
+        ast.Lt,
+        ast.LtE,
+        ast.Gt,
+        ast.GtE,
+        ast.Is,
+        ast.IsNot,
+        ast.In,
+        ast.NotIn,
+    }
+)
 
 CONSTRUCT_NAMES: dict[type, str] = {
-    ast.Await: "await", ast.AsyncFunctionDef: "async def",
-    ast.AsyncFor: "async for", ast.AsyncWith: "async with",
+    ast.Await: "await",
+    ast.AsyncFunctionDef: "async def",
+    ast.AsyncFor: "async for",
+    ast.AsyncWith: "async with",
     ast.Match: "match",
 }
 
@@ -65,8 +143,9 @@ def parse(source: str, settings: Settings) -> ast.Module:
     """Parse and check ``source``; raise ProgramRejected or LimitExceeded, never anything else."""
     size = len(source.encode("utf-8", "surrogatepass"))
     if size > settings.max_source_bytes:
-        raise LimitExceeded("max_source_bytes", settings.max_source_bytes,
-                            f"the program is {size} bytes")
+        raise LimitExceeded(
+            "max_source_bytes", settings.max_source_bytes, f"the program is {size} bytes"
+        )
     if "\x00" in source:
         raise _reject("the program contains a NUL character", code="syntax_error")
     try:
@@ -74,8 +153,9 @@ def parse(source: str, settings: Settings) -> ast.Module:
     except SyntaxError as e:
         raise ProgramRejected(f"{e.msg}", e.lineno, e.offset, code="syntax_error") from None
     except (MemoryError, RecursionError):
-        raise ProgramRejected("the program is nested too deeply to parse", 1, 1,
-                              code="syntax_error") from None
+        raise ProgramRejected(
+            "the program is nested too deeply to parse", 1, 1, code="syntax_error"
+        ) from None
     except ValueError as e:
         raise ProgramRejected(str(e), 1, 1, code="syntax_error") from None
     check(tree, source, settings)
@@ -114,8 +194,11 @@ def _check_identifier(name: str, node: ast.AST) -> None:
     """The program's own names may start with ``_`` (``_grad_out_negexp``); names of the
     form ``__x__`` are Python's and stay out, but for the protocol methods a class defines
     and the names in ``_DUNDER_NAMES``."""
-    if _dunder(name) and name not in _DUNDER_NAMES and not (
-            isinstance(node, ast.FunctionDef) and name in PROTOCOL_METHODS):
+    if (
+        _dunder(name)
+        and name not in _DUNDER_NAMES
+        and not (isinstance(node, ast.FunctionDef) and name in PROTOCOL_METHODS)
+    ):
         what = "defining" if isinstance(node, ast.FunctionDef) else "the name"
         raise _reject(f"{what} {name!r} is not part of the chainlens language", node)
     if not name.isascii():
@@ -133,10 +216,13 @@ def _raw_identifiers_are_ascii(source: str) -> None:
                 raise ProgramRejected(
                     f"identifier {tok.string!r} is not plain ASCII (it would normalise to "
                     f"{unicodedata.normalize('NFKC', tok.string)!r})",
-                    tok.start[0], tok.start[1] + 1)
+                    tok.start[0],
+                    tok.start[1] + 1,
+                )
     except (tokenize.TokenError, SyntaxError):
-        raise ProgramRejected("the program could not be tokenised", 1, 1,
-                              code="syntax_error") from None
+        raise ProgramRejected(
+            "the program could not be tokenised", 1, 1, code="syntax_error"
+        ) from None
 
 
 def check(tree: ast.Module, source: str, settings: Settings) -> None:
@@ -150,22 +236,40 @@ def check(tree: ast.Module, source: str, settings: Settings) -> None:
         if len(nodes) > settings.max_ast_nodes:
             raise LimitExceeded("max_ast_nodes", settings.max_ast_nodes, "the program is too large")
         if depth > settings.max_ast_depth:
-            raise LimitExceeded("max_ast_depth", settings.max_ast_depth,
-                                "the program is nested too deeply", getattr(node, "lineno", None))
+            raise LimitExceeded(
+                "max_ast_depth",
+                settings.max_ast_depth,
+                "the program is nested too deeply",
+                getattr(node, "lineno", None),
+            )
         for child in ast.iter_child_nodes(node):
             stack.append((child, depth + 1))
     bound = _bound_names(nodes)
     aliases = _namespace_aliases(nodes, bound)
-    with_calls = {id(item.context_expr.func) for node in nodes if isinstance(node, ast.With)
-                  for item in node.items if isinstance(item.context_expr, ast.Call)}
+    with_calls = {
+        id(item.context_expr.func)
+        for node in nodes
+        if isinstance(node, ast.With)
+        for item in node.items
+        if isinstance(item.context_expr, ast.Call)
+    }
     found: list[ProgramRejected] = []
     # builtins a program may name in one place only: ``object`` as a class's base (older
     # tutorials: ``class A(object):``), ``property`` and ``classmethod`` as decorators
-    in_place = {id(b) for node in nodes if isinstance(node, ast.ClassDef)
-                for b in node.bases if isinstance(b, ast.Name) and b.id == "object"}
-    in_place |= {id(d) for node in nodes if isinstance(node, ast.FunctionDef)
-                 for d in node.decorator_list if isinstance(d, ast.Name)
-                 and d.id in _PLAIN_DECORATORS}
+    in_place = {
+        id(b)
+        for node in nodes
+        if isinstance(node, ast.ClassDef)
+        for b in node.bases
+        if isinstance(b, ast.Name) and b.id == "object"
+    }
+    in_place |= {
+        id(d)
+        for node in nodes
+        if isinstance(node, ast.FunctionDef)
+        for d in node.decorator_list
+        if isinstance(d, ast.Name) and d.id in _PLAIN_DECORATORS
+    }
     for node in nodes:
         kind = type(node)
         if kind not in ALLOWED_NODES:
@@ -204,8 +308,14 @@ def _bound_names(nodes: list[ast.AST]) -> set[str]:
 
 
 #: Names that stand for a namespace even before (or without) an import.
-ROOT_ALIASES = {"torch": "torch", "nn": "torch.nn", "F": "torch.nn.functional",
-                "optim": "torch.optim", "np": "numpy", "numpy": "numpy"}
+ROOT_ALIASES = {
+    "torch": "torch",
+    "nn": "torch.nn",
+    "F": "torch.nn.functional",
+    "optim": "torch.optim",
+    "np": "numpy",
+    "numpy": "numpy",
+}
 
 
 def _namespace_aliases(nodes: list[ast.AST], bound: set[str]) -> dict[str, str]:
@@ -244,8 +354,11 @@ def _check_chain(node: ast.Attribute, aliases: dict[str, str], with_call: bool) 
         _, allowed = NAMESPACES[path]
         if attr not in allowed:
             instead = PATH_INSTEAD.get(f"{path}.{attr}")
-            raise _reject(f"'{path}.{attr}' is not available in chainlens"
-                          + (f" ({instead})" if instead else ""), node)
+            raise _reject(
+                f"'{path}.{attr}' is not available in chainlens"
+                + (f" ({instead})" if instead else ""),
+                node,
+            )
         if f"{path}.{attr}" == WITH_ONLY and not with_call:
             raise _reject(WITH_ONLY_REFUSAL, node)
         if f"{path}.{attr}" not in NAMESPACES:
@@ -256,18 +369,20 @@ def _check_chain(node: ast.Attribute, aliases: dict[str, str], with_call: bool) 
 def _check_node(node: ast.AST, bound: set[str], in_place: set[int]) -> None:
     if isinstance(node, ast.Name):
         _check_identifier(node.id, node)
-        if node.id in DANGEROUS_BUILTINS and node.id not in bound \
-                and id(node) not in in_place:
+        if node.id in DANGEROUS_BUILTINS and node.id not in bound and id(node) not in in_place:
             raise _reject(f"'{node.id}' is not available in chainlens", node)
     elif isinstance(node, ast.Attribute):
         # (``_x`` attributes are the program's own objects' alone: the interpreter refuses
         # them on library objects, whose type it knows only at run time)
         if _dunder(node.attr) and not (
-            node.attr == "__init__" and isinstance(node.value, ast.Call)
-            and isinstance(node.value.func, ast.Name) and node.value.func.id == "super"
+            node.attr == "__init__"
+            and isinstance(node.value, ast.Call)
+            and isinstance(node.value.func, ast.Name)
+            and node.value.func.id == "super"
         ):
-            raise _reject(f"attributes of the form '__name__' are not available: "
-                          f"{node.attr!r}", node)
+            raise _reject(
+                f"attributes of the form '__name__' are not available: {node.attr!r}", node
+            )
         if not node.attr.isascii():
             raise _reject(f"identifier {node.attr!r} is not plain ASCII", node)
     elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
@@ -288,8 +403,7 @@ def _check_node(node: ast.AST, bound: set[str], in_place: set[int]) -> None:
                 raise _reject(_import_refusal(f"import of '{alias.name}'", alias.name), node)
     elif isinstance(node, ast.ImportFrom):
         if node.level or node.module not in NAMESPACES:
-            raise _reject(_import_refusal(f"import from '{node.module}'", node.module or ""),
-                          node)
+            raise _reject(_import_refusal(f"import from '{node.module}'", node.module or ""), node)
         _, allowed = NAMESPACES[node.module]
         for alias in node.names:
             if alias.name not in allowed and f"{node.module}.{alias.name}" not in NAMESPACES:
@@ -304,7 +418,7 @@ def _check_node(node: ast.AST, bound: set[str], in_place: set[int]) -> None:
 IMPORT_INSTEAD = {
     "matplotlib": "the page draws the graph and the loss curve; print the numbers to see them",
     "os": "a program cannot reach files or the environment; build the data in the program "
-          "(torch.randn, torch.tensor)",
+    "(torch.randn, torch.tensor)",
     "sys": "print writes to the page's Output; the run's limits are the server's",
     "pathlib": "a program cannot reach files; build the data in the program",
     "pickle": "a program cannot load or save files; build the data in the program",
@@ -312,28 +426,30 @@ IMPORT_INSTEAD = {
     "socket": "a program cannot reach the network",
     "importlib": "import the modules the language has by name",
     "torchvision": "build the data in the program (torch.randn(64, 1, 28, 28) for MNIST-sized "
-                   "images) and write the model with torch.nn",
+    "images) and write the model with torch.nn",
 }
 
 
 #: What to write instead of a library path tutorials use but the language has not.
 PATH_INSTEAD = {
     "torch.autograd.profiler": "the Run's timings_ms times the program, and "
-                               "`chainlens run` or the page shows them",
+    "`chainlens run` or the page shows them",
     "torch.profiler": "the Run's timings_ms times the program",
     "torch.backends.cudnn.deterministic": "a program may ask torch.backends what is "
-                                          "available, not change it",
+    "available, not change it",
     "torch.backends.cudnn.benchmark": "a program may ask torch.backends what is "
-                                      "available, not change it",
+    "available, not change it",
 }
 
 
 def _import_refusal(what: str, module: str) -> str:
     """Why an import is refused, and what to write instead where there is an equivalent."""
-    message = (f"{what} is not allowed; chainlens programs may import torch (and its nn, "
-               "nn.functional, optim, autograd and utils.data), numpy, and the standard "
-               "library's math, random, itertools, functools, collections, operator, "
-               "statistics, string, copy, time and typing")
+    message = (
+        f"{what} is not allowed; chainlens programs may import torch (and its nn, "
+        "nn.functional, optim, autograd and utils.data), numpy, and the standard "
+        "library's math, random, itertools, functools, collections, operator, "
+        "statistics, string, copy, time and typing"
+    )
     instead = IMPORT_INSTEAD.get(module.split(".")[0])
     return f"{message} ({instead})" if instead else message
 
@@ -342,9 +458,11 @@ def _check_class(node: ast.ClassDef) -> None:
     if node.keywords:
         raise _reject("class keywords (metaclass=...) are not part of the language", node)
     if len(node.bases) > 1:
-        raise _reject("a class may have one base class (torch.autograd.Function, nn.Module, "
-                      "Dataset, an exception, or a class of the program's own)", node)
+        raise _reject(
+            "a class may have one base class (torch.autograd.Function, nn.Module, "
+            "Dataset, an exception, or a class of the program's own)",
+            node,
+        )
     for stmt in node.body:
-        if not isinstance(stmt, (ast.FunctionDef, ast.Pass, ast.Expr, ast.Assign,
-                                 ast.AnnAssign)):
+        if not isinstance(stmt, (ast.FunctionDef, ast.Pass, ast.Expr, ast.Assign, ast.AnnAssign)):
             raise _reject("a class body may hold only methods and simple assignments", stmt)

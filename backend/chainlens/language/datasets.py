@@ -26,13 +26,20 @@ class DataLoader(data.DataLoader):
     """``torch.utils.data.DataLoader`` with ``num_workers=0`` and torch's own sampler and
     collation: any other argument is refused, naming what is available."""
 
-    def __init__(self, dataset: data.Dataset, batch_size: int | None = 1, shuffle: bool = False,
-                 drop_last: bool = False, **refused: Any) -> None:
+    def __init__(
+        self,
+        dataset: data.Dataset,
+        batch_size: int | None = 1,
+        shuffle: bool = False,
+        drop_last: bool = False,
+        **refused: Any,
+    ) -> None:
         if refused:
             raise ProgramRejected(
                 f"DataLoader({next(iter(refused))}=...) is not available in chainlens: a "
                 f"program's loader takes only {', '.join(LOADER_ARGUMENTS)}, and loads in "
-                "the program's own process")
+                "the program's own process"
+            )
         super().__init__(dataset, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last)
 
 
@@ -52,6 +59,8 @@ def dataset_item(dataset: data.Dataset, key: Any, getitem: Callable[[Any, Any], 
     if isinstance(dataset, data.TensorDataset):
         return tuple(getitem(t, key) for t in dataset.tensors)
     if isinstance(key, bool) or not isinstance(key, int):
-        raise TypeError(f"a {type(dataset).__name__} is indexed by an int in chainlens, "
-                        f"not a {type(key).__name__}")
+        raise TypeError(
+            f"a {type(dataset).__name__} is indexed by an int in chainlens, "
+            f"not a {type(key).__name__}"
+        )
     return dataset[key]

@@ -22,59 +22,179 @@ from ..settings import Settings
 from ..tracing.recorder import Recorder
 from .stdlib import STDLIB_NAMES
 
-FACTORIES = frozenset({
-    "zeros", "ones", "empty", "rand", "randn", "full", "eye", "new_zeros", "new_ones",
-    "new_full", "new_empty", "Tensor", "FloatTensor", "DoubleTensor", "LongTensor",
-    "IntTensor", "BoolTensor", "ByteTensor",
-})
+FACTORIES = frozenset(
+    {
+        "zeros",
+        "ones",
+        "empty",
+        "rand",
+        "randn",
+        "full",
+        "eye",
+        "new_zeros",
+        "new_ones",
+        "new_full",
+        "new_empty",
+        "Tensor",
+        "FloatTensor",
+        "DoubleTensor",
+        "LongTensor",
+        "IntTensor",
+        "BoolTensor",
+        "ByteTensor",
+    }
+)
 #: Samplers whose size comes after their parameters, by the position it is given at
 #: (``torch.randint(0, 10, (5,))``, ``np.random.uniform(0, 1, 5)``, ``rng.choice(a, 5)``);
 #: with no size, as many samples as their parameters broadcast to (or one).
-_SAMPLERS: dict[str, int] = {"randint": 2, "normal": 2, "uniform": 2, "integers": 2,
-                             "choice": 1, "random": 0, "standard_normal": 0, "permutation": 0}
+_SAMPLERS: dict[str, int] = {
+    "randint": 2,
+    "normal": 2,
+    "uniform": 2,
+    "integers": 2,
+    "choice": 1,
+    "random": 0,
+    "standard_normal": 0,
+    "permutation": 0,
+}
 #: Tensors made from data: as many elements as the data (nested lists, or an array).
 _FROM_DATA = frozenset({"tensor", "as_tensor", "array", "asarray", "new_tensor"})
 BACKWARD_OPS = frozenset({"backward", "autograd.backward", "autograd.grad"})
-_ELEMENTWISE_HINTS = frozenset({"add", "sub", "mul", "div", "pow", "where", "maximum", "minimum",
-                                "eq", "ne", "lt", "le", "gt", "ge", "remainder", "floordiv",
-                                "truediv", "atan2", "lerp", "addcmul", "addcdiv", "fmax", "fmin"})
+_ELEMENTWISE_HINTS = frozenset(
+    {
+        "add",
+        "sub",
+        "mul",
+        "div",
+        "pow",
+        "where",
+        "maximum",
+        "minimum",
+        "eq",
+        "ne",
+        "lt",
+        "le",
+        "gt",
+        "ge",
+        "remainder",
+        "floordiv",
+        "truediv",
+        "atan2",
+        "lerp",
+        "addcmul",
+        "addcdiv",
+        "fmax",
+        "fmin",
+    }
+)
 _RANGES = frozenset({"arange", "linspace", "logspace"})
 _EXPANDS = frozenset({"expand", "broadcast_to", "new_full"})
 _REPEATS = frozenset({"repeat", "tile"})
 _PRODUCTS = frozenset({"kron", "outer", "ger", "cartesian_prod"})
-_JOINS = frozenset({"cat", "concat", "concatenate", "stack", "hstack", "vstack",
-                    "parameters_to_vector"})
+_JOINS = frozenset(
+    {"cat", "concat", "concatenate", "stack", "hstack", "vstack", "parameters_to_vector"}
+)
 #: ``np.percentile(a, q, axis)``: the input's reduced size for each of q's values.
 _QUANTILES = frozenset({"percentile", "quantile"})
 #: Counts into bins: as many as the input, or the bins asked for when more.
 _HISTOGRAMS = frozenset({"histogram", "histc", "bincount"})
 #: Reductions: the input's size less the dimensions reduced (all of them by default).
-_REDUCTIONS = frozenset({
-    "sum", "mean", "prod", "max", "min", "amax", "amin", "argmax", "argmin", "std", "var",
-    "norm", "logsumexp", "all", "any", "count_nonzero", "median", "nansum", "nanmean"})
+_REDUCTIONS = frozenset(
+    {
+        "sum",
+        "mean",
+        "prod",
+        "max",
+        "min",
+        "amax",
+        "amin",
+        "argmax",
+        "argmin",
+        "std",
+        "var",
+        "norm",
+        "logsumexp",
+        "all",
+        "any",
+        "count_nonzero",
+        "median",
+        "nansum",
+        "nanmean",
+    }
+)
 #: Pooling, over windows of the input (adaptive ones to the size asked for).
-_POOLS = frozenset({
-    "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "MaxPool1d", "MaxPool2d",
-    "AvgPool1d", "AvgPool2d", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
-    "adaptive_max_pool2d", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d"})
+_POOLS = frozenset(
+    {
+        "max_pool1d",
+        "max_pool2d",
+        "avg_pool1d",
+        "avg_pool2d",
+        "MaxPool1d",
+        "MaxPool2d",
+        "AvgPool1d",
+        "AvgPool2d",
+        "adaptive_avg_pool1d",
+        "adaptive_avg_pool2d",
+        "adaptive_max_pool2d",
+        "AdaptiveAvgPool1d",
+        "AdaptiveAvgPool2d",
+        "AdaptiveMaxPool2d",
+    }
+)
 #: Losses: one number, or the input's size with reduction="none".
-_LOSSES = frozenset({
-    "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "cross_entropy", "nll_loss",
-    "binary_cross_entropy", "binary_cross_entropy_with_logits", "kl_div", "MSELoss", "L1Loss",
-    "SmoothL1Loss", "HuberLoss", "CrossEntropyLoss", "NLLLoss", "BCELoss",
-    "BCEWithLogitsLoss", "KLDivLoss"})
+_LOSSES = frozenset(
+    {
+        "mse_loss",
+        "l1_loss",
+        "smooth_l1_loss",
+        "huber_loss",
+        "cross_entropy",
+        "nll_loss",
+        "binary_cross_entropy",
+        "binary_cross_entropy_with_logits",
+        "kl_div",
+        "MSELoss",
+        "L1Loss",
+        "SmoothL1Loss",
+        "HuberLoss",
+        "CrossEntropyLoss",
+        "NLLLoss",
+        "BCELoss",
+        "BCEWithLogitsLoss",
+        "KLDivLoss",
+    }
+)
 #: Ops whose result can be far larger than every operand, each estimated by its own rule.
-_GROWERS = frozenset({
-    "diag", "diag_embed", "diagflat", "repeat_interleave", "pad", "one_hot", "multinomial",
-    "randperm", "meshgrid", "cdist", "nonzero", "topk"})
+_GROWERS = frozenset(
+    {
+        "diag",
+        "diag_embed",
+        "diagflat",
+        "repeat_interleave",
+        "pad",
+        "one_hot",
+        "multinomial",
+        "randperm",
+        "meshgrid",
+        "cdist",
+        "nonzero",
+        "topk",
+    }
+)
 #: Losses over classes (dimension 1 of their input): one loss per sample.
 _CLASS_LOSSES = frozenset({"cross_entropy", "nll_loss", "CrossEntropyLoss", "NLLLoss"})
 #: Results shaped by an index: rows looked up, elements gathered.
 _LOOKUPS = frozenset({"embedding", "Embedding", "index_select", "gather", "take"})
 _MATMULS = frozenset({"matmul", "mm", "bmm", "mv", "dot", "addmm", "linear", "Linear"})
 _CONVS = ("conv", "Conv")
-_ATTENTION = frozenset({"scaled_dot_product_attention", "MultiheadAttention",
-                        "TransformerEncoderLayer", "TransformerEncoder"})
+_ATTENTION = frozenset(
+    {
+        "scaled_dot_product_attention",
+        "MultiheadAttention",
+        "TransformerEncoderLayer",
+        "TransformerEncoder",
+    }
+)
 _RESAMPLES = frozenset({"interpolate", "Upsample"})
 #: Factorisations and what is built on them: cubic in the matrix's size, where its
 #: operands' size alone would let a program run many seconds-long calls under max_flops.
@@ -83,10 +203,29 @@ _FACTORISATIONS = frozenset({"inv", "inverse", "det", "solve", "svd", "qr", "eig
 _JACOBIANS = frozenset({"jacobian", "hessian", "gradcheck", "gradgradcheck"})
 #: Ops with an estimate of their own; any other op is estimated by its operands' broadcast
 #: size (names starting with ``i`` are in-place operators and ``index_*``: see estimate).
-_OWN_ESTIMATE = (FACTORIES | set(_SAMPLERS) | _FROM_DATA | _RANGES | _ELEMENTWISE_HINTS | _EXPANDS | _REPEATS | _PRODUCTS
-                 | _JOINS | _HISTOGRAMS | _LOOKUPS | _REDUCTIONS | _POOLS | _LOSSES | _GROWERS
-                 | {"getitem", "mgrid", "einsum", "bilinear", "Bilinear", *_QUANTILES}
-                 | _MATMULS | _ATTENTION | _RESAMPLES | _JACOBIANS | _FACTORISATIONS)
+_OWN_ESTIMATE = (
+    FACTORIES
+    | set(_SAMPLERS)
+    | _FROM_DATA
+    | _RANGES
+    | _ELEMENTWISE_HINTS
+    | _EXPANDS
+    | _REPEATS
+    | _PRODUCTS
+    | _JOINS
+    | _HISTOGRAMS
+    | _LOOKUPS
+    | _REDUCTIONS
+    | _POOLS
+    | _LOSSES
+    | _GROWERS
+    | {"getitem", "mgrid", "einsum", "bilinear", "Bilinear", *_QUANTILES}
+    | _MATMULS
+    | _ATTENTION
+    | _RESAMPLES
+    | _JACOBIANS
+    | _FACTORISATIONS
+)
 _OWN_PREFIXES = ("i", *_CONVS)
 
 
@@ -102,16 +241,18 @@ def _changed_by(op: str, target: Any, args: Sequence[Any], kwargs: dict) -> list
     optimizer's parameters (``step``), a module's parameters and buffers
     (``load_state_dict``). A recorded value may be a view of one (``w.t()``)."""
     if isinstance(target, torch.optim.Optimizer):
-        return [p for group in target.param_groups for p in group["params"]] \
-            if op == "step" else []
+        return [p for group in target.param_groups for p in group["params"]] if op == "step" else []
     if target is not None:  # a module
         return [*target.parameters(), *target.buffers()] if op == "load_state_dict" else []
     changed = []
     if op.endswith("_") and not op.endswith("__") and args and isinstance(args[0], torch.Tensor):
         changed.append(args[0])
     out = kwargs.get("out") if kwargs else None
-    changed += [t for t in (out if isinstance(out, (tuple, list)) else (out,))
-                if isinstance(t, torch.Tensor)]
+    changed += [
+        t
+        for t in (out if isinstance(out, (tuple, list)) else (out,))
+        if isinstance(t, torch.Tensor)
+    ]
     return changed
 
 
@@ -225,8 +366,16 @@ _GATES = {"RNNCell": 1, "RNN": 1, "LSTMCell": 4, "LSTM": 4, "GRUCell": 3, "GRU":
 
 #: Modules that apply their parameters to the last dimension of their input, position by
 #: position (a sequence's steps, a batch's rows).
-_FEATURES_LAST = frozenset({"Linear", "Bilinear", *_GATES, "MultiheadAttention",
-                            "TransformerEncoderLayer", "TransformerEncoder"})
+_FEATURES_LAST = frozenset(
+    {
+        "Linear",
+        "Bilinear",
+        *_GATES,
+        "MultiheadAttention",
+        "TransformerEncoderLayer",
+        "TransformerEncoder",
+    }
+)
 
 
 def module_flops(module: torch.nn.Module, args: Sequence[Any]) -> float:
@@ -283,6 +432,7 @@ def percent_length(fmt: str, values: Any) -> int:
     conversion its width (``'%*d' % (1500000000, 1)`` asks for 1.5 GB), precision or value."""
     queue = list(values) if isinstance(values, tuple) else [values]
     total = len(fmt)
+
     def number(part: str | None) -> int:
         if part == "*":
             v = queue.pop(0) if queue else 0
@@ -309,8 +459,11 @@ def text_length(value: Any, depth: int = 0) -> int:
     if isinstance(value, torch.Tensor):
         opts = torch._tensor_str.PRINT_OPTS
         n = value.numel()
-        shown = n if n <= opts.threshold else \
-            min(n, _prod([min(d, 2 * opts.edgeitems) for d in value.shape]))
+        shown = (
+            n
+            if n <= opts.threshold
+            else min(n, _prod([min(d, 2 * opts.edgeitems) for d in value.shape]))
+        )
         return shown * (opts.precision + 16) * (2 if value.is_complex() else 1) + 128
     if isinstance(value, np.ndarray):  # (numpy's print options are not the program's)
         return min(value.size, 1000) * 32 + 128
@@ -330,8 +483,13 @@ def format_length(value: Any, spec: str) -> int:
     most ~310, an integer's bounded by max_int_bits); a tensor's as ``text_length``."""
     m = _SPEC.match(spec)
     width, precision = (int(m.group(1) or 0), int(m.group(2) or 0)) if m else (0, 0)
-    shown = len(value) if isinstance(value, str) else 2048 \
-        if isinstance(value, (int, float, np.number)) else text_length(value)
+    shown = (
+        len(value)
+        if isinstance(value, str)
+        else 2048
+        if isinstance(value, (int, float, np.number))
+        else text_length(value)
+    )
     return max(width, precision + shown)
 
 
@@ -355,8 +513,6 @@ def str_result_length(op: str, s: str, args: Sequence[Any], kwargs: dict) -> int
     return len(s)
 
 
-
-
 def layer_parameters(cls: type, args: Sequence[Any], kwargs: dict) -> int:
     """Parameters an nn layer will allocate, from its constructor's arguments."""
     name = cls.__name__
@@ -368,8 +524,16 @@ def layer_parameters(cls: type, args: Sequence[Any], kwargs: dict) -> int:
             out = int(a(2, "out_features"))
             return int(a(0, "in1_features")) * int(a(1, "in2_features")) * out + out
         if name in ("BatchNorm1d", "BatchNorm2d", "GroupNorm"):  # weight, bias, running stats
-            return 4 * int(a(1 if name == "GroupNorm" else 0,
-                             "num_channels" if name == "GroupNorm" else "num_features")) + 1
+            return (
+                4
+                * int(
+                    a(
+                        1 if name == "GroupNorm" else 0,
+                        "num_channels" if name == "GroupNorm" else "num_features",
+                    )
+                )
+                + 1
+            )
         if name == "LayerNorm":
             return 2 * _prod(_ints(a(0, "normalized_shape")))
         if name == "PReLU":
@@ -399,16 +563,18 @@ def layer_parameters(cls: type, args: Sequence[Any], kwargs: dict) -> int:
             return 4 * d * d + 4 * d + 2 * d * ff + ff + d + 4 * d
         if name == "TransformerEncoder":  # copies of the layer it is given
             layer = a(0, "encoder_layer")
-            per_layer = sum(p.numel() for p in layer.parameters()) \
-                if isinstance(layer, torch.nn.Module) else 0
+            per_layer = (
+                sum(p.numel() for p in layer.parameters())
+                if isinstance(layer, torch.nn.Module)
+                else 0
+            )
             return int(a(1, "num_layers")) * per_layer
     except (TypeError, ValueError, OverflowError):
         return 0
     return 0
 
 
-def _factorisation_estimate(target: Any, args: Sequence[Any],
-                            kwargs: dict) -> tuple[int, float]:
+def _factorisation_estimate(target: Any, args: Sequence[Any], kwargs: dict) -> tuple[int, float]:
     """A batch of m x n matrices: about m·n·min(m, n) operations each (LU, QR, SVD alike,
     within a small factor); the largest result is a square of the larger side (SVD's U or
     V, an inverse), or the other operand's broadcast (``solve``'s right-hand side)."""
@@ -434,8 +600,11 @@ def _attention_estimate(op: str, shapes: list[tuple[int, ...]], module: Any) -> 
         k = shapes[1] if len(shapes) > 1 else q
         batch, length, keys, layers, projections = _prod(q[:-2]), q[-2], k[-2], 1, 0.0
     else:
-        attn = next((m for m in module.modules() if isinstance(m, torch.nn.MultiheadAttention)),
-                    None) if isinstance(module, torch.nn.Module) else None
+        attn = (
+            next((m for m in module.modules() if isinstance(m, torch.nn.MultiheadAttention)), None)
+            if isinstance(module, torch.nn.Module)
+            else None
+        )
         k = shapes[1] if op == "MultiheadAttention" and len(shapes) > 1 else q
         if len(q) == 2:  # one unbatched sequence (L, E)
             batch, length, keys = 1, q[0], k[0]
@@ -446,9 +615,11 @@ def _attention_estimate(op: str, shapes: list[tuple[int, ...]], module: Any) -> 
         batch *= attn.num_heads if attn is not None else 1
         layers = len(module.layers) if op == "TransformerEncoder" else 1
         # (keys and values are projected at their own positions: the longest input's count)
-        projections = 2.0 * max(_prod(s[:-1]) for s in shapes) * sum(
-            p.numel() for p in module.parameters()) if isinstance(module, torch.nn.Module) \
+        projections = (
+            2.0 * max(_prod(s[:-1]) for s in shapes) * sum(p.numel() for p in module.parameters())
+            if isinstance(module, torch.nn.Module)
             else 0.0
+        )
     scores = batch * length * keys
     return max(scores, _prod(q)), 4.0 * scores * q[-1] * layers + projections
 
@@ -489,8 +660,9 @@ def _tuple(v: Any, n: int, default: int) -> list[int]:
     return values if len(values) == n else [default] * n
 
 
-def _setting(module: Any, name: str, args: Sequence[Any], kwargs: dict, i: int,
-             default: Any) -> Any:
+def _setting(
+    module: Any, name: str, args: Sequence[Any], kwargs: dict, i: int, default: Any
+) -> Any:
     """A layer's setting: the module's attribute, or the functional call's argument."""
     if module is not None:
         return getattr(module, name, default)
@@ -514,7 +686,9 @@ def _conv_estimate(op: str, module: Any, args: Sequence[Any], kwargs: dict) -> t
     transposed one's the other way), and 2 operations per output and weight element."""
     module = module if isinstance(module, torch.nn.Module) else None
     inp = _shape_of(args[0] if args else kwargs.get("input"))
-    weight = getattr(module, "weight", None) if module is not None else _arg(args, kwargs, 1, "weight")
+    weight = (
+        getattr(module, "weight", None) if module is not None else _arg(args, kwargs, 1, "weight")
+    )
     wshape = _shape_of(weight)
     if not inp or not wshape or len(wshape) < 3:
         n = _prod(inp or ())
@@ -523,22 +697,35 @@ def _conv_estimate(op: str, module: Any, args: Sequence[Any], kwargs: dict) -> t
     transposed = "transpose" in op.lower()
     stride = _tuple(_setting(module, "stride", args, kwargs, 3, 1), dims, 1)
     padding = _setting(module, "padding", args, kwargs, 4, 0)
-    dilation = _tuple(_setting(module, "dilation", args, kwargs, 6 if transposed else 5, 1),
-                      dims, 1)
+    dilation = _tuple(
+        _setting(module, "dilation", args, kwargs, 6 if transposed else 5, 1), dims, 1
+    )
     kernel = list(wshape[2:])
     spatial = list(inp[-dims:])
     if isinstance(padding, str):  # "same" keeps the size; "valid" pads nothing
-        out = spatial if padding == "same" else [
-            _sliding(n, k, s, 0, d) for n, k, s, d in zip(spatial, kernel, stride, dilation)]
+        out = (
+            spatial
+            if padding == "same"
+            else [
+                _sliding(n, k, s, 0, d)
+                for n, k, s, d in zip(spatial, kernel, stride, dilation, strict=False)
+            ]
+        )
     elif transposed:
         pads = _tuple(padding, dims, 0)
         extra = _tuple(_setting(module, "output_padding", args, kwargs, 5, 0), dims, 0)
-        out = [(n - 1) * s - 2 * p + d * (k - 1) + e + 1 for n, k, s, p, d, e in
-               zip(spatial, kernel, stride, pads, dilation, extra)]
+        out = [
+            (n - 1) * s - 2 * p + d * (k - 1) + e + 1
+            for n, k, s, p, d, e in zip(
+                spatial, kernel, stride, pads, dilation, extra, strict=False
+            )
+        ]
     else:
         pads = _tuple(padding, dims, 0)
-        out = [_sliding(n, k, s, p, d) for n, k, s, p, d in
-               zip(spatial, kernel, stride, pads, dilation)]
+        out = [
+            _sliding(n, k, s, p, d)
+            for n, k, s, p, d in zip(spatial, kernel, stride, pads, dilation, strict=False)
+        ]
     groups = int(_setting(module, "groups", args, kwargs, 7 if transposed else 6, 1) or 1)
     channels = wshape[1] * groups if transposed else wshape[0]
     batch = inp[0] if len(inp) == dims + 2 else 1
@@ -559,19 +746,25 @@ def _pool_estimate(op: str, module: Any, args: Sequence[Any], kwargs: dict) -> i
     lead = list(inp[:-dims])
     if "adaptive" in op.lower():
         size = _setting(module, "output_size", args, kwargs, 1, None)
-        sizes = [inp[-dims + i] if v is None else int(v) for i, v in
-                 enumerate(size if isinstance(size, (tuple, list)) else [size] * dims)]
+        sizes = [
+            inp[-dims + i] if v is None else int(v)
+            for i, v in enumerate(size if isinstance(size, (tuple, list)) else [size] * dims)
+        ]
         return _prod(lead) * _prod(sizes)
     kernel = _tuple(_setting(module, "kernel_size", args, kwargs, 1, 1), dims, 1)
     stride_setting = _setting(module, "stride", args, kwargs, 2, None)
     stride = kernel if stride_setting in (None, [], ()) else _tuple(stride_setting, dims, 1)
     padding = _tuple(_setting(module, "padding", args, kwargs, 3, 0), dims, 0)
-    dilation = _tuple(_setting(module, "dilation", args, kwargs, 4, 1), dims, 1) \
-        if "max" in op.lower() else [1] * dims
-    ceil = bool(_setting(module, "ceil_mode", args, kwargs, 5 if "max" in op.lower() else 4,
-                         False))
-    out = [_sliding(n, k, s, p, d, ceil) for n, k, s, p, d in
-           zip(inp[-dims:], kernel, stride, padding, dilation)]
+    dilation = (
+        _tuple(_setting(module, "dilation", args, kwargs, 4, 1), dims, 1)
+        if "max" in op.lower()
+        else [1] * dims
+    )
+    ceil = bool(_setting(module, "ceil_mode", args, kwargs, 5 if "max" in op.lower() else 4, False))
+    out = [
+        _sliding(n, k, s, p, d, ceil)
+        for n, k, s, p, d in zip(inp[-dims:], kernel, stride, padding, dilation, strict=False)
+    ]
     return _prod(lead) * _prod(out)
 
 
@@ -583,8 +776,9 @@ def _pool_window(op: str, module: Any, args: Sequence[Any], kwargs: dict) -> int
     return _prod(_tuple(_setting(module, "kernel_size", args, kwargs, 1, 1), dims, 1))
 
 
-def _reduction_estimate(op: str, target: Any, args: Sequence[Any],
-                        kwargs: dict) -> tuple[int, float]:
+def _reduction_estimate(
+    op: str, target: Any, args: Sequence[Any], kwargs: dict
+) -> tuple[int, float]:
     """The input less the dimensions reduced: ``dim``/``axis`` (an int or a tuple), all of
     them when none is given; ``max(a, b)`` between two tensors is elementwise."""
     x, rest = _subject(target, args, kwargs)
@@ -598,8 +792,12 @@ def _reduction_estimate(op: str, target: Any, args: Sequence[Any],
     if op == "norm":
         rest = rest[1:]  # norm(p, dim, keepdim): the first is the order
     dim = kwargs.get("dim", kwargs.get("axis"))
-    if dim is None and rest and not isinstance(rest[0], bool) \
-            and isinstance(rest[0], (int, tuple, list)):
+    if (
+        dim is None
+        and rest
+        and not isinstance(rest[0], bool)
+        and isinstance(rest[0], (int, tuple, list))
+    ):
         dim = rest[0]
     if dim is None:
         return 1, float(n)
@@ -614,8 +812,11 @@ def _loss_estimate(op: str, module: Any, args: Sequence[Any], kwargs: dict) -> t
     target's where they broadcast."""
     shapes = _operand_shapes(None, args, kwargs)
     module = module if isinstance(module, torch.nn.Module) else None
-    reduction = getattr(module, "reduction", "mean") if module is not None else \
-        kwargs.get("reduction", "mean")
+    reduction = (
+        getattr(module, "reduction", "mean")
+        if module is not None
+        else kwargs.get("reduction", "mean")
+    )
     work = _broadcast_numel(shapes) if shapes else 0
     if reduction != "none":
         return 1, float(work)
@@ -627,8 +828,13 @@ def _loss_estimate(op: str, module: Any, args: Sequence[Any], kwargs: dict) -> t
 def _bilinear_estimate(shapes: list[tuple[int, ...]], module: Any) -> tuple[int, float]:
     """``x1ᵀ A x2`` for each position of the first input: ``out`` numbers, each
     in1 x in2 multiply-adds."""
-    weight = tuple(module.weight.shape) if isinstance(module, torch.nn.Module) else \
-        shapes[2] if len(shapes) > 2 else ()
+    weight = (
+        tuple(module.weight.shape)
+        if isinstance(module, torch.nn.Module)
+        else shapes[2]
+        if len(shapes) > 2
+        else ()
+    )
     if not shapes or len(weight) != 3:
         n = _broadcast_numel(shapes) if shapes else 0
         return n, float(n)
@@ -640,8 +846,9 @@ def _einsum_estimate(args: Sequence[Any]) -> tuple[int, float]:
     """``einsum(equation, *operands)``: its output's elements (the letters after ``->``,
     or those that appear once), and its multiply-adds (every combination of its letters)."""
     equation = args[0] if args and isinstance(args[0], str) else ""
-    operands = list(args[1]) if len(args) == 2 and isinstance(args[1], (list, tuple)) \
-        else list(args[1:])
+    operands = (
+        list(args[1]) if len(args) == 2 and isinstance(args[1], (list, tuple)) else list(args[1:])
+    )
     inputs, arrow, output = equation.replace(" ", "").partition("->")
     terms = inputs.split(",")
     sizes: dict[str, int] = {}
@@ -683,8 +890,17 @@ def _grower_estimate(op: str, target: Any, args: Sequence[Any], kwargs: dict) ->
     n = _prod(shape)
     try:
         if op in ("diag", "diagflat", "diag_embed"):
-            offset = abs(int(_arg(rest, kwargs, 0, "offset" if op != "diag" else
-                                  "k" if "k" in kwargs else "diagonal", 0)))
+            offset = abs(
+                int(
+                    _arg(
+                        rest,
+                        kwargs,
+                        0,
+                        "offset" if op != "diag" else "k" if "k" in kwargs else "diagonal",
+                        0,
+                    )
+                )
+            )
             if op == "diag" and len(shape) == 2:
                 return min(shape)
             side = (shape[-1] if op == "diag_embed" else n) + offset
@@ -722,26 +938,31 @@ def _grower_estimate(op: str, target: Any, args: Sequence[Any], kwargs: dict) ->
             return int(x) if isinstance(x, int) else 0
         if op == "meshgrid":
             tensors = [a for a in args if isinstance(a, _ARRAYS)] or [
-                t for a in args if isinstance(a, (list, tuple)) for t in a if isinstance(t, _ARRAYS)]
+                t for a in args if isinstance(a, (list, tuple)) for t in a if isinstance(t, _ARRAYS)
+            ]
             return len(tensors) * _prod([_prod(tuple(t.shape)) for t in tensors])
         if op == "cdist":
             other = _shape_of(_arg(rest, kwargs, 0, "x2")) or ()
             batch = _prod(shape[:-2]) if len(shape) > 2 else 1
-            return batch * (shape[-2] if len(shape) > 1 else 1) * (other[-2] if len(other) > 1 else 1)
+            return (
+                batch * (shape[-2] if len(shape) > 1 else 1) * (other[-2] if len(other) > 1 else 1)
+            )
     except (TypeError, ValueError, IndexError, OverflowError):
         pass
     return n
 
 
-def _lookup_estimate(op: str, target: Any, args: Sequence[Any], kwargs: dict,
-                     module: Any) -> int:
+def _lookup_estimate(op: str, target: Any, args: Sequence[Any], kwargs: dict, module: Any) -> int:
     """Results shaped by an index: an embedding's rows (index x embedding size), an
     ``index_select`` (the input with its dimension ``dim`` as long as the index), a
     ``gather`` or ``take`` (the index's shape)."""
     operands = [a for a in (target, *args, *kwargs.values()) if isinstance(a, _ARRAYS)]
     if op in ("embedding", "Embedding"):
-        weight = getattr(module, "weight", None) if op == "Embedding" else _arg(
-            args, kwargs, 1, "weight")
+        weight = (
+            getattr(module, "weight", None)
+            if op == "Embedding"
+            else _arg(args, kwargs, 1, "weight")
+        )
         index = operands[0] if operands else None
         if isinstance(weight, torch.Tensor) and index is not None:
             return _prod(_shape_of(index) or ()) * weight.shape[-1]
@@ -810,19 +1031,20 @@ def _index_estimate(target: Any, key: Any) -> int:
                 d = dims[at]
                 sizes[d] = len(range(*k.indices(sizes[d] or 0)))
             else:
-                for d in dims[at:at + width]:
+                for d in dims[at : at + width]:
                     sizes[d] = None
             at += width
 
     walk(keys[:cut], list(range(len(shape))))
-    after = keys[cut + 1:]
+    after = keys[cut + 1 :]
     walk(list(reversed(after)), list(reversed(range(len(shape)))))
     kept = _prod([d for d in sizes if d is not None])
     return (_broadcast_numel(advanced) if advanced else 1) * kept
 
 
-def _resample_estimate(args: Sequence[Any], kwargs: dict, inp: tuple[int, ...] | None,
-                       module: Any) -> tuple[int, float]:
+def _resample_estimate(
+    args: Sequence[Any], kwargs: dict, inp: tuple[int, ...] | None, module: Any
+) -> tuple[int, float]:
     """``F.interpolate`` / ``nn.Upsample`` of an input of shape ``inp``: (N, C) times the
     output's spatial size, from ``size`` or from the input's spatial size times
     ``scale_factor``."""
@@ -850,14 +1072,17 @@ Estimator = Callable[[str, Any, Sequence[Any], dict, Any], tuple[int, float]]
 
 def _elements(estimate: Callable[..., int]) -> Estimator:
     """An estimator of elements alone: as many operations as elements."""
+
     def both(op: str, target: Any, args: Sequence[Any], kwargs: dict, fn: Any) -> tuple[int, float]:
         n = estimate(op, target, args, kwargs, fn)
         return n, float(n)
+
     return both
 
 
-def _pool_both(op: str, target: Any, args: Sequence[Any], kwargs: dict,
-               fn: Any) -> tuple[int, float]:
+def _pool_both(
+    op: str, target: Any, args: Sequence[Any], kwargs: dict, fn: Any
+) -> tuple[int, float]:
     n = _pool_estimate(op, fn, args, kwargs)
     return n, float(n * _pool_window(op, fn, args, kwargs))
 
@@ -879,8 +1104,12 @@ _FAMILIES: dict[str, Estimator] = {
 class Gate:
     """Checks limits around library calls and feeds the recorder."""
 
-    def __init__(self, settings: Settings, recorder: Recorder,
-                 on_backward: Callable[[str, Callable[[], Any], tuple, dict, Any], Any]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        recorder: Recorder,
+        on_backward: Callable[[str, Callable[[], Any], tuple, dict, Any], Any],
+    ) -> None:
         self.s = settings
         self.recorder = recorder
         self.on_backward = on_backward
@@ -900,14 +1129,14 @@ class Gate:
     def _limit(self, name: str, what: str) -> LimitExceeded:
         return LimitExceeded(name, getattr(self.s, name), what, self.line)
 
-    def estimate(self, op: str, target: Any, args: Sequence[Any], kwargs: dict,
-                 fn: Any = None) -> tuple[int, float]:
+    def estimate(
+        self, op: str, target: Any, args: Sequence[Any], kwargs: dict, fn: Any = None
+    ) -> tuple[int, float]:
         """(elements of the result, floating-point operations), before the call (``fn``: the
         module called, whose settings some estimates read)."""
         short = op.rsplit(".", 1)[-1]
         if not kwargs and short not in _OWN_ESTIMATE and not short.startswith(_OWN_PREFIXES):
-            only = (args[0] if target is None and len(args) == 1
-                    else target if not args else None)
+            only = args[0] if target is None and len(args) == 1 else target if not args else None
             if type(only) is torch.Tensor:  # one tensor operand (most calls): its size
                 n = only.numel()
                 return n, float(n)
@@ -925,16 +1154,20 @@ class Gate:
             if dims:
                 if short == "eye":  # (rows, columns: torch's m, numpy's M)
                     columns = kwargs.get("m", kwargs.get("M"))
-                    n = dims[0] * (dims[1] if len(dims) > 1 else
-                                   int(columns) if _is_int(columns) else dims[0])
+                    n = dims[0] * (
+                        dims[1] if len(dims) > 1 else int(columns) if _is_int(columns) else dims[0]
+                    )
                 else:
                     n = _prod(dims)
                 return n, float(n)
         if short in _RANGES:
             nums = [a for a in args if isinstance(a, (int, float)) and not isinstance(a, bool)]
             if short == "arange" and nums:
-                start, end, step = (0, nums[0], 1) if len(nums) == 1 else (
-                    nums[0], nums[1], nums[2] if len(nums) > 2 else kwargs.get("step", 1))
+                start, end, step = (
+                    (0, nums[0], 1)
+                    if len(nums) == 1
+                    else (nums[0], nums[1], nums[2] if len(nums) > 2 else kwargs.get("step", 1))
+                )
                 try:
                     n = math.ceil(abs((end - start) / step)) if step else 0
                 except (OverflowError, ValueError, ZeroDivisionError, TypeError):
@@ -959,8 +1192,9 @@ class Gate:
         if short in _EXPANDS:  # -1 keeps the size the tensor has there
             dims = _size_args(args, kwargs) or []
             have = (1,) * len(dims) + (_shape_of(target) or ())
-            return _prod([d if d != -1 else have[len(have) - len(dims) + i]
-                          for i, d in enumerate(dims)]), 0.0
+            return _prod(
+                [d if d != -1 else have[len(have) - len(dims) + i] for i, d in enumerate(dims)]
+            ), 0.0
         if short in _REPEATS:  # x.repeat(2, 3), x.tile((2, 3)), torch.tile(x, (2, 3))
             x, rest = _subject(target, args, kwargs)
             reps = _size_args(rest, kwargs) or []
@@ -976,8 +1210,9 @@ class Gate:
                 n *= len(shapes)
             return n, float(n)
         if short in _MATMULS:  # (linear's bias after its operands, addmm's before them)
-            return self._matmul_estimate(shapes[:2] if short == "linear" else
-                                         shapes[1:3] if short == "addmm" else shapes)
+            return self._matmul_estimate(
+                shapes[:2] if short == "linear" else shapes[1:3] if short == "addmm" else shapes
+            )
         if short in ("bilinear", "Bilinear"):
             return _bilinear_estimate(shapes, fn)
         if short in _QUANTILES:  # each of q's values over the input (a bound: its size)
@@ -990,8 +1225,9 @@ class Gate:
         n = _broadcast_numel(shapes) if shapes else 0
         return n, float(n)
 
-    def price(self, op: str, target: Any, args: Sequence[Any], kwargs: dict,
-              fn: Any = None) -> tuple[int, float]:
+    def price(
+        self, op: str, target: Any, args: Sequence[Any], kwargs: dict, fn: Any = None
+    ) -> tuple[int, float]:
         """What ``check`` holds against the limits: the estimate, a library layer's call
         priced by its parameters' use as well (its input's size alone does not tell)."""
         module, dot, _ = op.partition(".")
@@ -1030,8 +1266,9 @@ class Gate:
         out = m * n_ * batch
         return out, 2.0 * out * k
 
-    def check(self, op: str, target: Any, args: Sequence[Any], kwargs: dict,
-              fn: Any = None) -> None:
+    def check(
+        self, op: str, target: Any, args: Sequence[Any], kwargs: dict, fn: Any = None
+    ) -> None:
         self.ops += 1
         if self.ops > self.s.max_ops:
             raise self._limit("max_ops", "the program made too many library calls")
@@ -1041,27 +1278,35 @@ class Gate:
         if isinstance(fn, type) and issubclass(fn, torch.nn.Module):
             n = layer_parameters(fn, args, kwargs)
             if n > self.s.max_layer_parameters:
-                raise self._limit("max_layer_parameters", f"nn.{fn.__name__} would have {n:,} "
-                                  "parameters")
+                raise self._limit(
+                    "max_layer_parameters", f"nn.{fn.__name__} would have {n:,} parameters"
+                )
             self.add_parameters(n, "the program's layers")
         if isinstance(target, str):
             self.seq_len(str_result_length(op, target, args, kwargs), f"str.{op}()")
         n, flops = self.price(op, target, args, kwargs, fn)
         if op.rsplit(".", 1)[-1] in _JACOBIANS:
             if n > self.s.max_jacobian_elements:
-                raise self._limit("max_jacobian_elements",
-                                  f"{op} would build a Jacobian of about {n:,} entries")
+                raise self._limit(
+                    "max_jacobian_elements", f"{op} would build a Jacobian of about {n:,} entries"
+                )
         elif n > self.s.max_tensor_elements:
-            raise self._limit("max_tensor_elements",
-                              f"{op} would make a tensor of {n:,} elements")
+            raise self._limit("max_tensor_elements", f"{op} would make a tensor of {n:,} elements")
         if flops > self.s.max_flops_per_op:
             raise self._limit("max_flops_per_op", f"{op} would take about {flops:.3g} operations")
         self.flops += flops
         if self.flops > self.s.max_flops:
             raise self._limit("max_flops", "the program's operations add up to too much work")
 
-    def call(self, fn: Callable, args: Sequence[Any], kwargs: dict, op: str,
-             target: Any = None, callee: str | None = None) -> Any:
+    def call(
+        self,
+        fn: Callable,
+        args: Sequence[Any],
+        kwargs: dict,
+        op: str,
+        target: Any = None,
+        callee: str | None = None,
+    ) -> Any:
         """Run one library call: check, call, record. ``callee`` is how the program named
         a module it called (``net``), which names that module's nodes."""
         self.check(op, target, args, kwargs, fn)
@@ -1071,7 +1316,8 @@ class Gate:
         if op in BACKWARD_OPS:
             return self.on_backward(op, fn, tuple(args), kwargs, target)
         inplace = isinstance(target, torch.Tensor) and (
-            (op.endswith("_") and not op.endswith("__")) or op in _INPLACE_OPERATORS)
+            (op.endswith("_") and not op.endswith("__")) or op in _INPLACE_OPERATORS
+        )
         if inplace:
             self.last_inplace = target
             rec.before_inplace(target)
@@ -1096,14 +1342,18 @@ class Gate:
                 with contextlib.suppress(AttributeError):  # and the tensor it was given
                     e.chainlens_op = op  # type: ignore[attr-defined]
                     e.chainlens_operand = next(  # type: ignore[attr-defined]
-                        (a for a in (target, *args) if isinstance(a, torch.Tensor)), None)
+                        (a for a in (target, *args) if isinstance(a, torch.Tensor)), None
+                    )
             raise
         self._check_result(result, op)
         if not module and self.on_custom_apply is not None:
             # (not asked of a module: a missing attribute goes through Module.__getattr__)
             owner = getattr(fn, "__self__", None)
-            if isinstance(owner, type) and issubclass(owner, torch.autograd.Function) \
-                    and getattr(owner, "chainlens_user", False):
+            if (
+                isinstance(owner, type)
+                and issubclass(owner, torch.autograd.Function)
+                and getattr(owner, "chainlens_user", False)
+            ):
                 self.on_custom_apply(fn, list(args), result)
         if inplace:
             rec.record_inplace(target, op)
@@ -1115,8 +1365,7 @@ class Gate:
             if isinstance(result, torch.Tensor) and result.requires_grad:
                 return result  # (the common case: no value left the graph here)
             if torch.is_tensor(target) and target.requires_grad:
-                rec.record_cut([target], result, op,
-                               "detach" if op in ("detach", "data") else None)
+                rec.record_cut([target], result, op, "detach" if op in ("detach", "data") else None)
             elif args:
                 ins = [a for a in args if isinstance(a, torch.Tensor) and a.requires_grad]
                 if ins:
@@ -1145,16 +1394,18 @@ class Gate:
 
         self._live_refs[key] = weakref.ref(t, gone)
         if self.live > self.s.max_live_elements:
-            raise self._limit("max_live_elements", f"the program holds {self.live:,} tensor "
-                              "elements at once")
+            raise self._limit(
+                "max_live_elements", f"the program holds {self.live:,} tensor elements at once"
+            )
 
     # -------------------------------------------------------- Python numbers
     def int_pow(self, base: int, exp: int) -> None:
         if exp > 0 and abs(base) > 1:
             bits = exp * math.log2(abs(base))
             if bits > self.s.max_int_bits:
-                raise self._limit("max_int_bits", f"{base} ** {exp} would have about "
-                                  f"{bits:,.0f} bits")
+                raise self._limit(
+                    "max_int_bits", f"{base} ** {exp} would have about {bits:,.0f} bits"
+                )
 
     def int_bits(self, bits: int, what: str) -> None:
         if bits > self.s.max_int_bits:
@@ -1164,14 +1415,18 @@ class Gate:
         """``n`` more parameters (a layer made, a module copied)."""
         self.parameters += n
         if self.parameters > self.s.max_parameters:
-            raise self._limit("max_parameters", f"{what} would bring the program's layers to "
-                              f"{self.parameters:,} parameters")
+            raise self._limit(
+                "max_parameters",
+                f"{what} would bring the program's layers to {self.parameters:,} parameters",
+            )
 
     def copied_elements(self, n: int, what: str) -> None:
         """``n`` tensor elements about to be copied at once (``copy.deepcopy``)."""
         if self.live + n > self.s.max_live_elements:
-            raise self._limit("max_live_elements", f"{what} would copy {n:,} tensor elements "
-                              f"to the {self.live:,} the program holds")
+            raise self._limit(
+                "max_live_elements",
+                f"{what} would copy {n:,} tensor elements to the {self.live:,} the program holds",
+            )
 
     def seq_len(self, n: int, what: str) -> None:
         if n > self.s.max_sequence_length:

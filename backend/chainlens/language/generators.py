@@ -36,8 +36,9 @@ class UserGenerator:
     """What calling a generator function of the program returns: a Python iterator, so
     ``for``, ``next``, ``list`` and the libraries iterate it as they would a generator."""
 
-    def __init__(self, link: Link, func: UserFunction, args: list[Any],
-                 kwargs: dict[str, Any]) -> None:
+    def __init__(
+        self, link: Link, func: UserFunction, args: list[Any], kwargs: dict[str, Any]
+    ) -> None:
         self.link = link
         self.func = func
         self.args = args
@@ -61,9 +62,12 @@ class UserGenerator:
         if self.body is None:
             if len(interp.generators) >= interp.s.max_live_generators:
                 self.done = True
-                raise LimitExceeded("max_live_generators", interp.s.max_live_generators,
-                                    "the program has too many generators started and not "
-                                    "finished", interp.line)
+                raise LimitExceeded(
+                    "max_live_generators",
+                    interp.s.max_live_generators,
+                    "the program has too many generators started and not finished",
+                    interp.line,
+                )
             self.body = _Body(self)
             interp.generators.add(self)
         self.body.parent = getcurrent()

@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn as nn
-from torch.utils.data import DataLoader, Dataset
 from torch.autograd.function import once_differentiable
+from torch.utils.data import DataLoader, Dataset
 from torch.utils.hooks import RemovableHandle
 
 from ..errors import ChainlensError, LimitExceeded, ProgramRejected
@@ -33,11 +33,20 @@ from .checker import WITH_ONLY_REFUSAL
 from .datasets import dataset_item
 from .gate import Gate, format_length, percent_length
 from .generators import UserGenerator, is_generator_function, running_generator
+from .objects import (
+    BoundMethod,
+    Callback,
+    Link,
+    Namespace,
+    SuperProxy,
+    UserClass,
+    UserFunction,
+    make_function_class,
+    make_module_class,
+    make_plain_class,
+    user_class_of,
+)
 from .stdlib import RANDOM_NAMES, SafeRandom, WrapsMarker, cache, lru_cache, make_stdlib
-from .objects import (BoundMethod, Callback, Link, Namespace, SuperProxy, UserClass,
-                      UserFunction, make_function_class, make_module_class, make_plain_class,
-                      user_class_of)
-
 
 #: Errors that end the run: a limit, the engine's own, memory or Python's recursion running
 #: out. No handler, ``finally`` or ``__exit__`` of the program's sees them.
@@ -60,7 +69,7 @@ class _Return(BaseException):
 class Scope:
     __slots__ = ("vars", "parent", "method_class", "method_self", "declared")
 
-    def __init__(self, parent: "Scope | None" = None) -> None:
+    def __init__(self, parent: Scope | None = None) -> None:
         self.vars: dict[str, Any] = {}
         self.parent = parent
         self.method_class: UserClass | None = None
@@ -68,49 +77,77 @@ class Scope:
         #: Names a ``global`` or ``nonlocal`` statement sent elsewhere: the scope they bind in.
         self.declared: dict[str, Scope] | None = None
 
-    def declare(self, name: str, home: "Scope") -> None:
+    def declare(self, name: str, home: Scope) -> None:
         if self.declared is None:
             self.declared = {}
         self.declared[name] = home
 
 
 BINOPS: dict[type, tuple[Callable, str]] = {
-    ast.Add: (operator.add, "add"), ast.Sub: (operator.sub, "sub"),
-    ast.Mult: (operator.mul, "mul"), ast.MatMult: (operator.matmul, "matmul"),
-    ast.Div: (operator.truediv, "div"), ast.FloorDiv: (operator.floordiv, "floordiv"),
-    ast.Mod: (operator.mod, "remainder"), ast.Pow: (operator.pow, "pow"),
-    ast.LShift: (operator.lshift, "lshift"), ast.RShift: (operator.rshift, "rshift"),
-    ast.BitAnd: (operator.and_, "bitwise_and"), ast.BitOr: (operator.or_, "bitwise_or"),
+    ast.Add: (operator.add, "add"),
+    ast.Sub: (operator.sub, "sub"),
+    ast.Mult: (operator.mul, "mul"),
+    ast.MatMult: (operator.matmul, "matmul"),
+    ast.Div: (operator.truediv, "div"),
+    ast.FloorDiv: (operator.floordiv, "floordiv"),
+    ast.Mod: (operator.mod, "remainder"),
+    ast.Pow: (operator.pow, "pow"),
+    ast.LShift: (operator.lshift, "lshift"),
+    ast.RShift: (operator.rshift, "rshift"),
+    ast.BitAnd: (operator.and_, "bitwise_and"),
+    ast.BitOr: (operator.or_, "bitwise_or"),
     ast.BitXor: (operator.xor, "bitwise_xor"),
 }
 INPLACE: dict[type, tuple[Callable, str]] = {
-    ast.Add: (operator.iadd, "iadd"), ast.Sub: (operator.isub, "isub"),
-    ast.Mult: (operator.imul, "imul"), ast.Div: (operator.itruediv, "itruediv"),
-    ast.Pow: (operator.ipow, "ipow"), ast.MatMult: (operator.imatmul, "imatmul"),
-    ast.FloorDiv: (operator.ifloordiv, "ifloordiv"), ast.Mod: (operator.imod, "imod"),
-    ast.BitAnd: (operator.iand, "iand"), ast.BitOr: (operator.ior, "ior"),
-    ast.BitXor: (operator.ixor, "ixor"), ast.LShift: (operator.ilshift, "ilshift"),
+    ast.Add: (operator.iadd, "iadd"),
+    ast.Sub: (operator.isub, "isub"),
+    ast.Mult: (operator.imul, "imul"),
+    ast.Div: (operator.itruediv, "itruediv"),
+    ast.Pow: (operator.ipow, "ipow"),
+    ast.MatMult: (operator.imatmul, "imatmul"),
+    ast.FloorDiv: (operator.ifloordiv, "ifloordiv"),
+    ast.Mod: (operator.imod, "imod"),
+    ast.BitAnd: (operator.iand, "iand"),
+    ast.BitOr: (operator.ior, "ior"),
+    ast.BitXor: (operator.ixor, "ixor"),
+    ast.LShift: (operator.ilshift, "ilshift"),
     ast.RShift: (operator.irshift, "irshift"),
 }
 CMPOPS: dict[type, tuple[Callable, str]] = {
-    ast.Eq: (operator.eq, "eq"), ast.NotEq: (operator.ne, "ne"), ast.Lt: (operator.lt, "lt"),
-    ast.LtE: (operator.le, "le"), ast.Gt: (operator.gt, "gt"), ast.GtE: (operator.ge, "ge"),
-    ast.Is: (operator.is_, "is"), ast.IsNot: (operator.is_not, "is_not"),
-    ast.In: (lambda a, b: a in b, "in"), ast.NotIn: (lambda a, b: a not in b, "not_in"),
+    ast.Eq: (operator.eq, "eq"),
+    ast.NotEq: (operator.ne, "ne"),
+    ast.Lt: (operator.lt, "lt"),
+    ast.LtE: (operator.le, "le"),
+    ast.Gt: (operator.gt, "gt"),
+    ast.GtE: (operator.ge, "ge"),
+    ast.Is: (operator.is_, "is"),
+    ast.IsNot: (operator.is_not, "is_not"),
+    ast.In: (lambda a, b: a in b, "in"),
+    ast.NotIn: (lambda a, b: a not in b, "not_in"),
 }
 UNARY: dict[type, tuple[Callable, str]] = {
-    ast.USub: (operator.neg, "neg"), ast.UAdd: (operator.pos, "positive"),
-    ast.Invert: (operator.invert, "bitwise_not"), ast.Not: (operator.not_, "not"),
+    ast.USub: (operator.neg, "neg"),
+    ast.UAdd: (operator.pos, "positive"),
+    ast.Invert: (operator.invert, "bitwise_not"),
+    ast.Not: (operator.not_, "not"),
 }
 #: What ``with`` may enter: grad modes, and anomaly detection (a NaN hunt).
-WITH_CONTEXTS = (torch.no_grad, torch.enable_grad, torch.inference_mode,
-                 torch.autograd.grad_mode.set_grad_enabled, torch.autograd.detect_anomaly,
-                 torch.autograd.set_detect_anomaly)
+WITH_CONTEXTS = (
+    torch.no_grad,
+    torch.enable_grad,
+    torch.inference_mode,
+    torch.autograd.grad_mode.set_grad_enabled,
+    torch.autograd.detect_anomaly,
+    torch.autograd.set_detect_anomaly,
+)
 #: Grad modes a function may be decorated with (each entered anew at every call).
 GRAD_DECORATORS = (torch.no_grad, torch.enable_grad, torch.inference_mode)
 #: ``@staticmethod``, ``@classmethod``, ``@property``: the UserFunction flag each sets.
-_METHOD_KINDS = {"staticmethod": "is_static", "classmethod": "is_classmethod",
-                 "property": "is_property"}
+_METHOD_KINDS = {
+    "staticmethod": "is_static",
+    "classmethod": "is_classmethod",
+    "property": "is_property",
+}
 
 #: What a program may hand to a library as a function (``register_hook(print)`` too).
 CALLABLE = (UserFunction, BoundMethod, Builtin)
@@ -137,8 +174,11 @@ def _own_attribute(obj: Any, name: str) -> bool:
 
 
 def _refused(message: str, node: ast.AST | None) -> ProgramRejected:
-    return ProgramRejected(message, getattr(node, "lineno", None),
-                           (node.col_offset + 1) if hasattr(node, "col_offset") else None)
+    return ProgramRejected(
+        message,
+        getattr(node, "lineno", None),
+        (node.col_offset + 1) if hasattr(node, "col_offset") else None,
+    )
 
 
 def _forbidden(what: str, node: ast.AST | None) -> ProgramRejected:
@@ -153,8 +193,9 @@ class TensorHook(Callback):
 
     __slots__ = ("node", "owner", "line")
 
-    def __init__(self, link: Link, func: Any, node: str | None, owner: str,
-                 line: int | None) -> None:
+    def __init__(
+        self, link: Link, func: Any, node: str | None, owner: str, line: int | None
+    ) -> None:
         super().__init__(link, func)
         self.node, self.owner, self.line = node, owner, line
 
@@ -171,8 +212,14 @@ class TensorHook(Callback):
 class Interpreter:
     """Runs one program's tree. ``write`` receives what ``print`` prints."""
 
-    def __init__(self, settings: Settings, recorder: Recorder, write: Callable[[str], None],
-                 on_backward: Callable, seed: int = 0) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        recorder: Recorder,
+        write: Callable[[str], None],
+        on_backward: Callable,
+        seed: int = 0,
+    ) -> None:
         self.s = settings
         self.recorder = recorder
         self.gate = Gate(settings, recorder, on_backward)
@@ -187,9 +234,13 @@ class Interpreter:
         self.stdlib = make_stdlib(self.link, seed)
         #: The standard library's callables by id, named by module (``itertools.repeat``):
         #: the gate prices them at nothing, as they price their own sizes.
-        self._stdlib_ops = {id(fn): f"{module}.{name}" for module, ns in self.stdlib.items()
-                            if isinstance(ns, SimpleNamespace)
-                            for name, fn in vars(ns).items() if callable(fn)}
+        self._stdlib_ops = {
+            id(fn): f"{module}.{name}"
+            for module, ns in self.stdlib.items()
+            if isinstance(ns, SimpleNamespace)
+            for name, fn in vars(ns).items()
+            if callable(fn)
+        }
         self.write = write
         self.statements = 0
         self.iterations = 0
@@ -210,26 +261,54 @@ class Interpreter:
         self.on_statement: Callable[[], None] | None = None
         self._namespaces: dict[str, Namespace] = {}
         self._stmt = {
-            ast.Expr: self._s_expr, ast.Assign: self._s_assign, ast.AugAssign: self._s_augassign,
-            ast.AnnAssign: self._s_annassign, ast.If: self._s_if, ast.For: self._s_for,
-            ast.While: self._s_while, ast.Break: self._s_break, ast.Continue: self._s_continue,
-            ast.Pass: lambda n, s: None, ast.Return: self._s_return,
-            ast.FunctionDef: self._s_def, ast.ClassDef: self._s_class, ast.With: self._s_with,
-            ast.Import: self._s_import, ast.ImportFrom: self._s_importfrom, ast.Try: self._s_try,
-            ast.Raise: self._s_raise, ast.Assert: self._s_assert, ast.Delete: self._s_delete,
-            ast.Global: self._s_global, ast.Nonlocal: self._s_nonlocal,
+            ast.Expr: self._s_expr,
+            ast.Assign: self._s_assign,
+            ast.AugAssign: self._s_augassign,
+            ast.AnnAssign: self._s_annassign,
+            ast.If: self._s_if,
+            ast.For: self._s_for,
+            ast.While: self._s_while,
+            ast.Break: self._s_break,
+            ast.Continue: self._s_continue,
+            ast.Pass: lambda n, s: None,
+            ast.Return: self._s_return,
+            ast.FunctionDef: self._s_def,
+            ast.ClassDef: self._s_class,
+            ast.With: self._s_with,
+            ast.Import: self._s_import,
+            ast.ImportFrom: self._s_importfrom,
+            ast.Try: self._s_try,
+            ast.Raise: self._s_raise,
+            ast.Assert: self._s_assert,
+            ast.Delete: self._s_delete,
+            ast.Global: self._s_global,
+            ast.Nonlocal: self._s_nonlocal,
         }
         self._expr = {
-            ast.Constant: lambda n, s: n.value, ast.Name: self._e_name,
-            ast.Attribute: self._e_attribute, ast.Subscript: self._e_subscript,
-            ast.Slice: self._e_slice, ast.Call: self._e_call, ast.BinOp: self._e_binop,
-            ast.UnaryOp: self._e_unary, ast.BoolOp: self._e_boolop, ast.Compare: self._e_compare,
-            ast.IfExp: self._e_ifexp, ast.List: self._e_list, ast.Tuple: self._e_tuple,
-            ast.Set: self._e_set, ast.Dict: self._e_dict, ast.JoinedStr: self._e_joinedstr,
-            ast.FormattedValue: self._e_formatted, ast.ListComp: self._e_listcomp,
-            ast.GeneratorExp: self._e_listcomp, ast.SetComp: self._e_setcomp,
-            ast.DictComp: self._e_dictcomp, ast.Lambda: self._e_lambda,
-            ast.Yield: self._e_yield, ast.YieldFrom: self._e_yieldfrom,
+            ast.Constant: lambda n, s: n.value,
+            ast.Name: self._e_name,
+            ast.Attribute: self._e_attribute,
+            ast.Subscript: self._e_subscript,
+            ast.Slice: self._e_slice,
+            ast.Call: self._e_call,
+            ast.BinOp: self._e_binop,
+            ast.UnaryOp: self._e_unary,
+            ast.BoolOp: self._e_boolop,
+            ast.Compare: self._e_compare,
+            ast.IfExp: self._e_ifexp,
+            ast.List: self._e_list,
+            ast.Tuple: self._e_tuple,
+            ast.Set: self._e_set,
+            ast.Dict: self._e_dict,
+            ast.JoinedStr: self._e_joinedstr,
+            ast.FormattedValue: self._e_formatted,
+            ast.ListComp: self._e_listcomp,
+            ast.GeneratorExp: self._e_listcomp,
+            ast.SetComp: self._e_setcomp,
+            ast.DictComp: self._e_dictcomp,
+            ast.Lambda: self._e_lambda,
+            ast.Yield: self._e_yield,
+            ast.YieldFrom: self._e_yieldfrom,
             ast.NamedExpr: self._e_namedexpr,
         }
         #: Attributes the program set on tensors, by the tensor's id (see _tensor_attrs).
@@ -257,8 +336,12 @@ class Interpreter:
         for stmt in body:
             self.statements += 1
             if self.statements > self.s.max_statements:
-                raise LimitExceeded("max_statements", self.s.max_statements,
-                                    "the program ran too many statements", stmt.lineno)
+                raise LimitExceeded(
+                    "max_statements",
+                    self.s.max_statements,
+                    "the program ran too many statements",
+                    stmt.lineno,
+                )
             self.line = self.recorder.line = self.gate.line = stmt.lineno
             self.col = stmt.col_offset + 1
             if self.on_statement is not None:
@@ -285,8 +368,12 @@ class Interpreter:
         """One more turn of a loop (or item of an iterator), against max_loop_iterations."""
         self.iterations += 1
         if self.iterations > self.s.max_loop_iterations:
-            raise LimitExceeded("max_loop_iterations", self.s.max_loop_iterations,
-                                "the program's loops ran too many times", line)
+            raise LimitExceeded(
+                "max_loop_iterations",
+                self.s.max_loop_iterations,
+                "the program's loops ran too many times",
+                line,
+            )
 
     # ---------------------------------------------------------- statements
     def _s_expr(self, node: ast.Expr, scope: Scope) -> None:
@@ -309,18 +396,27 @@ class Interpreter:
         fn, name = INPLACE[type(node.op)]
         if isinstance(target, ast.Name):
             current = self.lookup(target.id, scope)
-            self.bind(target.id, self._binop(fn, name, current, self.evaluate(node.value, scope),
-                                             node, inplace=True), scope)
+            self.bind(
+                target.id,
+                self._binop(
+                    fn, name, current, self.evaluate(node.value, scope), node, inplace=True
+                ),
+                scope,
+            )
         elif isinstance(target, ast.Subscript):
             obj = self.evaluate(target.value, scope)
             key = self.evaluate(target.slice, scope)
             current = self.getitem(obj, key)
-            new = self._binop(fn, name, current, self.evaluate(node.value, scope), node, inplace=True)
+            new = self._binop(
+                fn, name, current, self.evaluate(node.value, scope), node, inplace=True
+            )
             self._setitem(obj, key, new)
         elif isinstance(target, ast.Attribute):
             obj = self.evaluate(target.value, scope)
             current = self.get_attr(obj, target.attr, target)
-            new = self._binop(fn, name, current, self.evaluate(node.value, scope), node, inplace=True)
+            new = self._binop(
+                fn, name, current, self.evaluate(node.value, scope), node, inplace=True
+            )
             self.set_attr(obj, target.attr, new, target)
 
     def _s_if(self, node: ast.If, scope: Scope) -> None:
@@ -335,8 +431,10 @@ class Interpreter:
             raise TypeError(f"'{type(iterable).__name__}' object is not iterable")
         if isinstance(iterable, torch.Tensor) and iterable.dim() > 0:
             n = iterable.shape[0]
-            return (self.gate.call(operator.getitem, [iterable, i], {}, "getitem",
-                                   target=iterable) for i in range(n))
+            return (
+                self.gate.call(operator.getitem, [iterable, i], {}, "getitem", target=iterable)
+                for i in range(n)
+            )
         return iter(iterable)
 
     def _s_for(self, node: ast.For, scope: Scope) -> None:
@@ -383,9 +481,12 @@ class Interpreter:
         mark the function; a function or class of the program's own is called with it
         (``@timer``), as Python would."""
         defaults = [self.evaluate(d, scope) for d in node.args.defaults]
-        kw_defaults = [None if d is None else self.evaluate(d, scope) for d in node.args.kw_defaults]
-        fn = UserFunction(node.name, node, scope, defaults, kw_defaults,
-                          is_generator=is_generator_function(node))
+        kw_defaults = [
+            None if d is None else self.evaluate(d, scope) for d in node.args.kw_defaults
+        ]
+        fn = UserFunction(
+            node.name, node, scope, defaults, kw_defaults, is_generator=is_generator_function(node)
+        )
         made: Any = fn
         grad_modes: list[type] = []
         for d in reversed(node.decorator_list):
@@ -402,14 +503,20 @@ class Interpreter:
                 grad_modes.insert(0, torch.no_grad)
             elif what is lru_cache or what is cache:
                 fn.memo = {}
-                size = {k.arg: self.evaluate(k.value, scope) for k in d.keywords}.get(
-                    "maxsize", 128) if called else 128
+                size = (
+                    {k.arg: self.evaluate(k.value, scope) for k in d.keywords}.get("maxsize", 128)
+                    if called
+                    else 128
+                )
                 fn.memo_size = None if what is cache or not isinstance(size, int) else size
             else:
                 decorator = self.evaluate(d, scope) if called else what
                 if not isinstance(decorator, (UserFunction, BoundMethod, UserClass, WrapsMarker)):
-                    raise _forbidden("this decorator (a decorator is one of the language's "
-                                     "own or a function or class of the program's)", d)
+                    raise _forbidden(
+                        "this decorator (a decorator is one of the language's "
+                        "own or a function or class of the program's)",
+                        d,
+                    )
                 made = self.call_value(decorator, [made], {}, None, node=d)
         fn.grad_modes = tuple(grad_modes)
         return made
@@ -420,8 +527,10 @@ class Interpreter:
         fdef = self._lambdas.get(id(node))
         if fdef is None:
             body = ast.copy_location(ast.Return(value=node.body), node.body)
-            fdef = self._lambdas[id(node)] = ast.copy_location(ast.FunctionDef(
-                name="<lambda>", args=node.args, body=[body], decorator_list=[]), node)
+            fdef = self._lambdas[id(node)] = ast.copy_location(
+                ast.FunctionDef(name="<lambda>", args=node.args, body=[body], decorator_list=[]),
+                node,
+            )
         return self._make_function(fdef, scope)
 
     def _s_def(self, node: ast.FunctionDef, scope: Scope) -> None:
@@ -430,8 +539,11 @@ class Interpreter:
     def _class_base(self, node: ast.ClassDef, scope: Scope) -> tuple[str, UserClass | None, type]:
         """(kind, the program's parent class, the real base) of a class statement."""
         written = node.bases[0] if node.bases else None
-        if written is None or (isinstance(written, ast.Name) and written.id == "object"
-                               and not self._bound(written.id, scope)):
+        if written is None or (
+            isinstance(written, ast.Name)
+            and written.id == "object"
+            and not self._bound(written.id, scope)
+        ):
             return "plain", None, object
         base = self.evaluate(written, scope)
         if base is torch.autograd.Function:
@@ -444,9 +556,12 @@ class Interpreter:
             return "plain", None, Dataset
         if isinstance(base, Builtin) and base.pytype in A.EXCEPTIONS.values():
             return "plain", None, base.pytype  # class TrainingDiverged(RuntimeError)
-        raise ProgramRejected("a class may subclass torch.autograd.Function, nn.Module, "
-                              "Dataset, an exception or a class of the program's own",
-                              node.lineno, node.col_offset + 1)
+        raise ProgramRejected(
+            "a class may subclass torch.autograd.Function, nn.Module, "
+            "Dataset, an exception or a class of the program's own",
+            node.lineno,
+            node.col_offset + 1,
+        )
 
     def _bound(self, name: str, scope: Scope) -> bool:
         s: Scope | None = scope
@@ -478,10 +593,14 @@ class Interpreter:
                     else:
                         ucls.attrs[t.id] = value
                     body_scope.vars[t.id] = value
-            elif isinstance(stmt, ast.AnnAssign) and stmt.value is not None \
-                    and isinstance(stmt.target, ast.Name):
-                ucls.attrs[stmt.target.id] = body_scope.vars[stmt.target.id] = \
-                    self.evaluate(stmt.value, body_scope)
+            elif (
+                isinstance(stmt, ast.AnnAssign)
+                and stmt.value is not None
+                and isinstance(stmt.target, ast.Name)
+            ):
+                ucls.attrs[stmt.target.id] = body_scope.vars[stmt.target.id] = self.evaluate(
+                    stmt.value, body_scope
+                )
         if kind == "function":
             ucls.pyclass = make_function_class(self.link, ucls)
         elif kind == "module":
@@ -497,11 +616,15 @@ class Interpreter:
             cm = self.evaluate(item.context_expr, scope)
             ucls = user_class_of(cm)
             if not isinstance(cm, WITH_CONTEXTS) and not (
-                    ucls is not None and ucls.lookup("__enter__") and ucls.lookup("__exit__")):
-                raise _forbidden("'with' other than torch.no_grad(), torch.enable_grad(), "
-                                 "torch.inference_mode(), torch.set_grad_enabled(mode), "
-                                 "torch.autograd.detect_anomaly() and a class of the "
-                                 "program's own with __enter__ and __exit__", item)
+                ucls is not None and ucls.lookup("__enter__") and ucls.lookup("__exit__")
+            ):
+                raise _forbidden(
+                    "'with' other than torch.no_grad(), torch.enable_grad(), "
+                    "torch.inference_mode(), torch.set_grad_enabled(mode), "
+                    "torch.autograd.detect_anomaly() and a class of the "
+                    "program's own with __enter__ and __exit__",
+                    item,
+                )
             managers.append((cm, item.optional_vars))
         self._with(managers, node.body, scope)
 
@@ -519,8 +642,15 @@ class Interpreter:
                 self.assign(target, entered, scope)
             self._with(rest, body, scope)
 
-    def _with_own(self, cm: Any, ucls: UserClass, target: ast.expr | None, rest: list,
-                  body: list[ast.stmt], scope: Scope) -> None:
+    def _with_own(
+        self,
+        cm: Any,
+        ucls: UserClass,
+        target: ast.expr | None,
+        rest: list,
+        body: list[ast.stmt],
+        scope: Scope,
+    ) -> None:
         """A context manager of the program's own, as Python runs one, except that
         ``__exit__`` never sees (nor suppresses) chainlens's own errors, which end the run,
         nor the interpreter's way of leaving a block (``return``, ``break``)."""
@@ -609,8 +739,11 @@ class Interpreter:
         if node.exc is None:
             raise RuntimeError("No active exception to reraise")
         exc = self.evaluate(node.exc, scope)
-        if isinstance(exc, Builtin) and isinstance(exc.pytype, type) and issubclass(
-                exc.pytype, BaseException):
+        if (
+            isinstance(exc, Builtin)
+            and isinstance(exc.pytype, type)
+            and issubclass(exc.pytype, BaseException)
+        ):
             exc = exc.pytype()
         if not isinstance(exc, Exception) or isinstance(exc, ChainlensError):
             raise TypeError("exceptions must derive from BaseException")
@@ -657,8 +790,12 @@ class Interpreter:
             self.recorder.bind_name(name, value)
             if scope is self.globals:
                 old = self.leaf_bindings.get(name)
-                if old is not None and old is not value and not value.is_leaf \
-                        and self.on_leaf_overwritten is not None:
+                if (
+                    old is not None
+                    and old is not value
+                    and not value.is_leaf
+                    and self.on_leaf_overwritten is not None
+                ):
                     self.on_leaf_overwritten(name, old, self.line)
                 if value.is_leaf and value.requires_grad:
                     self.leaf_bindings[name] = value
@@ -687,7 +824,9 @@ class Interpreter:
         elif isinstance(target, (ast.Tuple, ast.List)):
             self._unpack(target.elts, value, scope)
         elif isinstance(target, ast.Subscript):
-            self._setitem(self.evaluate(target.value, scope), self.evaluate(target.slice, scope), value)
+            self._setitem(
+                self.evaluate(target.value, scope), self.evaluate(target.slice, scope), value
+            )
         elif isinstance(target, ast.Attribute):
             self.set_attr(self.evaluate(target.value, scope), target.attr, value, target)
         elif isinstance(target, ast.Starred):
@@ -700,35 +839,45 @@ class Interpreter:
             i = star[0]
             after = len(targets) - i - 1
             if len(items) < len(targets) - 1:
-                raise ValueError(f"not enough values to unpack (expected at least "
-                                 f"{len(targets) - 1}, got {len(items)})")
-            for t, v in zip(targets[:i], items[:i]):
+                raise ValueError(
+                    f"not enough values to unpack (expected at least "
+                    f"{len(targets) - 1}, got {len(items)})"
+                )
+            for t, v in zip(targets[:i], items[:i], strict=False):
                 self.assign(t, v, scope)
-            self.assign(targets[i].value, items[i:len(items) - after], scope)  # type: ignore[attr-defined]
-            for t, v in zip(targets[i + 1:], items[len(items) - after:]):
+            self.assign(targets[i].value, items[i : len(items) - after], scope)  # type: ignore[attr-defined]
+            for t, v in zip(targets[i + 1 :], items[len(items) - after :], strict=False):
                 self.assign(t, v, scope)
             return
         if len(items) != len(targets):
             if len(items) > len(targets):
                 raise ValueError(f"too many values to unpack (expected {len(targets)})")
-            raise ValueError(f"not enough values to unpack (expected {len(targets)}, "
-                             f"got {len(items)})")
-        for t, v in zip(targets, items):
+            raise ValueError(
+                f"not enough values to unpack (expected {len(targets)}, got {len(items)})"
+            )
+        for t, v in zip(targets, items, strict=False):
             self.assign(t, v, scope)
 
     # ---------------------------------------------------------- attributes
     def get_attr(self, obj: Any, name: str, node: ast.AST | None) -> Any:
         if name[0] == "_" and not _own_attribute(obj, name):
-            raise _forbidden(f"attribute {name!r} of a {type(obj).__name__} object (names "
-                             "starting with '_' belong to the program's own objects)", node)
+            raise _forbidden(
+                f"attribute {name!r} of a {type(obj).__name__} object (names "
+                "starting with '_' belong to the program's own objects)",
+                node,
+            )
         if isinstance(obj, torch.Tensor):
             if name not in A.TENSOR_ATTRS:
                 own = self._tensor_attrs(obj, create=False)
                 if own is not None and name in own:
                     return own[name]
                 raise self._no_attr(obj, name, node, "Tensor")
-            if name == "grad" and not obj.is_leaf and not obj.retains_grad \
-                    and self.on_nonleaf_grad is not None:
+            if (
+                name == "grad"
+                and not obj.is_leaf
+                and not obj.retains_grad
+                and self.on_nonleaf_grad is not None
+            ):
                 self.on_nonleaf_grad(obj, self.line)
                 return None
             value = getattr(obj, name)
@@ -770,15 +919,19 @@ class Interpreter:
             raise AttributeError(f"'{ucls.name}' object has no attribute '{name}'")
         if obj is None:  # e.g. x.grad.zero_() before any backward: Python's own error
             error = AttributeError(f"'NoneType' object has no attribute '{name}'")
-            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute) \
-                    and node.value.attr == "grad":
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Attribute)
+                and node.value.attr == "grad"
+            ):
                 error.chainlens_grad_of = ast.unparse(node.value.value)  # type: ignore[attr-defined]
             raise error
         allowed = self._allowed_attrs(obj)
         if allowed is None:
             raise _forbidden(f"attribute '{name}' of a {type(obj).__name__} object", node)
-        if name in allowed or (isinstance(obj, torch.autograd.function.FunctionCtx)
-                               and name in vars(obj)):
+        if name in allowed or (
+            isinstance(obj, torch.autograd.function.FunctionCtx) and name in vars(obj)
+        ):
             if name == "format" and isinstance(obj, str):
                 return self.builtins["format_method"].bind(obj)
             return getattr(obj, name)
@@ -835,9 +988,16 @@ class Interpreter:
             return A.DATASET_ATTRS
         if isinstance(obj, BaseException):
             return frozenset({"args"})
-        for t, attrs in ((bool, frozenset()), (int, A.INT_ATTRS), (float, A.FLOAT_ATTRS),
-                         (str, A.STR_ATTRS), (list, A.LIST_ATTRS), (dict, A.DICT_ATTRS),
-                         (tuple, A.TUPLE_ATTRS), (set, A.SET_ATTRS)):
+        for t, attrs in (
+            (bool, frozenset()),
+            (int, A.INT_ATTRS),
+            (float, A.FLOAT_ATTRS),
+            (str, A.STR_ATTRS),
+            (list, A.LIST_ATTRS),
+            (dict, A.DICT_ATTRS),
+            (tuple, A.TUPLE_ATTRS),
+            (set, A.SET_ATTRS),
+        ):
             if type(obj) is t or (t in (dict, list) and isinstance(obj, t)):
                 return attrs
         if isinstance(obj, (np.floating, np.integer)):
@@ -901,8 +1061,11 @@ class Interpreter:
 
     def set_attr(self, obj: Any, name: str, value: Any, node: ast.AST) -> None:
         if name[0] == "_" and not _own_attribute(obj, name):
-            raise _forbidden(f"setting {name!r} on a {type(obj).__name__} object (names "
-                             "starting with '_' belong to the program's own objects)", node)
+            raise _forbidden(
+                f"setting {name!r} on a {type(obj).__name__} object (names "
+                "starting with '_' belong to the program's own objects)",
+                node,
+            )
         if isinstance(obj, torch.Tensor):
             if name in TENSOR_SETTABLE:
                 setattr(obj, name, value)
@@ -952,9 +1115,11 @@ class Interpreter:
         return self.getitem(self.evaluate(node.value, scope), self.evaluate(node.slice, scope))
 
     def _e_slice(self, node: ast.Slice, scope: Scope) -> slice:
-        return slice(None if node.lower is None else self.evaluate(node.lower, scope),
-                     None if node.upper is None else self.evaluate(node.upper, scope),
-                     None if node.step is None else self.evaluate(node.step, scope))
+        return slice(
+            None if node.lower is None else self.evaluate(node.lower, scope),
+            None if node.upper is None else self.evaluate(node.upper, scope),
+            None if node.step is None else self.evaluate(node.step, scope),
+        )
 
     def _check_python_binop(self, name: str, a: Any, b: Any) -> None:
         g = self.gate
@@ -969,14 +1134,18 @@ class Interpreter:
             for seq, n in ((a, b), (b, a)):
                 if isinstance(seq, (str, list, tuple)) and isinstance(n, int):
                     g.seq_len(len(seq) * max(n, 0), "this repetition")
-        elif name in ("add", "iadd") and isinstance(a, (str, list, tuple)) \
-                and isinstance(b, (str, list, tuple)):
+        elif (
+            name in ("add", "iadd")
+            and isinstance(a, (str, list, tuple))
+            and isinstance(b, (str, list, tuple))
+        ):
             g.seq_len(len(a) + len(b), "this concatenation")
         elif name in ("remainder", "imod") and isinstance(a, str):
             g.seq_len(percent_length(a, b), "this % formatting")
 
-    def _binop(self, fn: Callable, name: str, a: Any, b: Any, node: ast.AST,
-               inplace: bool = False) -> Any:
+    def _binop(
+        self, fn: Callable, name: str, a: Any, b: Any, node: ast.AST, inplace: bool = False
+    ) -> Any:
         ta, tb = type(a), type(b)
         if (ta is float or tb is float) and ta in _NUMBERS and tb in _NUMBERS:
             return fn(a, b)  # a float result cannot blow up in size
@@ -993,7 +1162,9 @@ class Interpreter:
 
     def _e_binop(self, node: ast.BinOp, scope: Scope) -> Any:
         fn, name = BINOPS[type(node.op)]
-        return self._binop(fn, name, self.evaluate(node.left, scope), self.evaluate(node.right, scope), node)
+        return self._binop(
+            fn, name, self.evaluate(node.left, scope), self.evaluate(node.right, scope), node
+        )
 
     def _e_unary(self, node: ast.UnaryOp, scope: Scope) -> Any:
         fn, name = UNARY[type(node.op)]
@@ -1024,15 +1195,17 @@ class Interpreter:
             if type(left) in _NUMBERS and type(right) in _NUMBERS:
                 return fn(left, right)
             if name in ("is", "is_not", "in", "not_in") or not (
-                    isinstance(left, ARRAYS) or isinstance(right, ARRAYS)):
+                isinstance(left, ARRAYS) or isinstance(right, ARRAYS)
+            ):
                 return fn(left, right)
             return self.gate.call(fn, [left, right], {}, name)
         result: Any = True
-        for op, comp in zip(node.ops, node.comparators):
+        for op, comp in zip(node.ops, node.comparators, strict=False):
             right = self.evaluate(comp, scope)
             fn, name = CMPOPS[type(op)]
             if name in ("is", "is_not", "in", "not_in") or not (
-                    isinstance(left, ARRAYS) or isinstance(right, ARRAYS)):
+                isinstance(left, ARRAYS) or isinstance(right, ARRAYS)
+            ):
                 result = fn(left, right)
             else:
                 result = self.gate.call(fn, [left, right], {}, name)
@@ -1069,7 +1242,9 @@ class Interpreter:
         return None
 
     def _e_ifexp(self, node: ast.IfExp, scope: Scope) -> Any:
-        return self.evaluate(node.body if self.truth(self.evaluate(node.test, scope)) else node.orelse, scope)
+        return self.evaluate(
+            node.body if self.truth(self.evaluate(node.test, scope)) else node.orelse, scope
+        )
 
     def _spread(self, value: Any, node: ast.AST, have: int) -> Iterable[Any]:
         """What ``*value`` spreads into a display or a call's arguments: a range spreads at
@@ -1100,7 +1275,7 @@ class Interpreter:
 
     def _e_dict(self, node: ast.Dict, scope: Scope) -> dict:
         out: dict = {}
-        for k, v in zip(node.keys, node.values):
+        for k, v in zip(node.keys, node.values, strict=False):
             if k is None:
                 out.update(self.evaluate(v, scope))
             else:
@@ -1129,8 +1304,9 @@ class Interpreter:
         self.gate.seq_len(format_length(value, spec), "this format field")
         return format(value, spec)
 
-    def _comprehension(self, generators: list[ast.comprehension], scope: Scope,
-                       emit: Callable[[Scope], None]) -> None:
+    def _comprehension(
+        self, generators: list[ast.comprehension], scope: Scope, emit: Callable[[Scope], None]
+    ) -> None:
         inner = Scope(scope)
         inner.method_class, inner.method_self = scope.method_class, scope.method_self
 
@@ -1145,11 +1321,14 @@ class Interpreter:
                         loop(i + 1)
                     else:
                         emit(inner)
+
         loop(0)
 
     def _e_listcomp(self, node: ast.ListComp | ast.GeneratorExp, scope: Scope) -> list:
         out: list = []
-        self._comprehension(node.generators, scope, lambda s: out.append(self.evaluate(node.elt, s)))
+        self._comprehension(
+            node.generators, scope, lambda s: out.append(self.evaluate(node.elt, s))
+        )
         return out
 
     def _e_setcomp(self, node: ast.SetComp, scope: Scope) -> set:
@@ -1162,6 +1341,7 @@ class Interpreter:
 
         def emit(s: Scope) -> None:
             out[self.evaluate(node.key, s)] = self.evaluate(node.value, s)
+
         self._comprehension(node.generators, scope, emit)
         return out
 
@@ -1177,8 +1357,11 @@ class Interpreter:
             target = self.evaluate(func_node.value, scope)
             fn = self.get_attr(target, func_node.attr, func_node)
             if isinstance(target, Namespace):
-                op = ("autograd." + func_node.attr if target.path == "torch.autograd"
-                      else func_node.attr)
+                op = (
+                    "autograd." + func_node.attr
+                    if target.path == "torch.autograd"
+                    else func_node.attr
+                )
                 target = None
             else:
                 op = func_node.attr
@@ -1216,8 +1399,15 @@ class Interpreter:
             raise RuntimeError("super(): no arguments")
         return SuperProxy(s.method_class, s.method_self)  # type: ignore[arg-type]
 
-    def call_value(self, fn: Any, args: list[Any], kwargs: dict[str, Any], op: str | None,
-                   target: Any = None, node: ast.AST | None = None) -> Any:
+    def call_value(
+        self,
+        fn: Any,
+        args: list[Any],
+        kwargs: dict[str, Any],
+        op: str | None,
+        target: Any = None,
+        node: ast.AST | None = None,
+    ) -> Any:
         if isinstance(fn, UserFunction):
             return self.call_function(fn, args, kwargs)
         if isinstance(fn, BoundMethod):
@@ -1230,21 +1420,38 @@ class Interpreter:
             raise TypeError(f"'{type(fn).__name__}' object is not callable")
         if fn is torch.set_grad_enabled and node is not self._with_call:
             raise _refused(WITH_ONLY_REFUSAL, node)
-        if op == "type" and isinstance(target, torch.Tensor) \
-                and any(isinstance(a, str) for a in (*args, *kwargs.values())):
+        if (
+            op == "type"
+            and isinstance(target, torch.Tensor)
+            and any(isinstance(a, str) for a in (*args, *kwargs.values()))
+        ):
             # (a type's name is imported by torch to find it: 'os.system' would import os)
-            raise _forbidden("Tensor.type with a type's name (pass the type: "
-                             "x.type(torch.FloatTensor), or a dtype)", node)
-        if op == "register_hook" and isinstance(target, torch.Tensor) and args \
-                and isinstance(args[0], CALLABLE):
-            owner = ast.unparse(node.func.value) if isinstance(node, ast.Call) \
-                and isinstance(node.func, ast.Attribute) else "the tensor"
-            args = [TensorHook(self.link, args[0], self.recorder.node_of(target), owner, self.line),
-                    *args[1:]]
+            raise _forbidden(
+                "Tensor.type with a type's name (pass the type: "
+                "x.type(torch.FloatTensor), or a dtype)",
+                node,
+            )
+        if (
+            op == "register_hook"
+            and isinstance(target, torch.Tensor)
+            and args
+            and isinstance(args[0], CALLABLE)
+        ):
+            owner = (
+                ast.unparse(node.func.value)
+                if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                else "the tensor"
+            )
+            args = [
+                TensorHook(self.link, args[0], self.recorder.node_of(target), owner, self.line),
+                *args[1:],
+            ]
         args = [Callback(self.link, a) if isinstance(a, CALLABLE) else a for a in args]
         if kwargs:  # (LambdaLR(opt, lr_lambda=f))
-            kwargs = {k: Callback(self.link, v) if isinstance(v, CALLABLE) else v
-                      for k, v in kwargs.items()}
+            kwargs = {
+                k: Callback(self.link, v) if isinstance(v, CALLABLE) else v
+                for k, v in kwargs.items()
+            }
         callee = None
         stdlib_op = self._stdlib_ops.get(id(fn))
         if stdlib_op is not None:
@@ -1288,8 +1495,12 @@ class Interpreter:
         """Run ``func``'s body with these arguments: what it returns."""
         self.depth += 1
         if self.depth > self.s.max_recursion_depth:  # (each frame's finally counts it down)
-            raise LimitExceeded("max_recursion_depth", self.s.max_recursion_depth,
-                                f"{func.name}() called itself too deeply", self.line)
+            raise LimitExceeded(
+                "max_recursion_depth",
+                self.s.max_recursion_depth,
+                f"{func.name}() called itself too deeply",
+                self.line,
+            )
         try:
             scope = Scope(func.scope)
             self._bind_args(func, args, kwargs, scope)
@@ -1307,8 +1518,9 @@ class Interpreter:
         finally:
             self.depth -= 1
 
-    def _bind_args(self, func: UserFunction, args: list[Any], kwargs: dict[str, Any],
-                   scope: Scope) -> None:
+    def _bind_args(
+        self, func: UserFunction, args: list[Any], kwargs: dict[str, Any], scope: Scope
+    ) -> None:
         a = func.node.args
         params = [p.arg for p in a.posonlyargs + a.args]
         n_default = len(func.defaults)
@@ -1324,20 +1536,22 @@ class Interpreter:
                 values[name] = func.defaults[i - (len(params) - n_default)]
             else:
                 raise TypeError(f"{func.name}() missing 1 required positional argument: '{name}'")
-        extra = args[len(params):]
+        extra = args[len(params) :]
         if a.vararg is not None:
             values[a.vararg.arg] = tuple(extra)
         elif extra:
-            raise TypeError(f"{func.name}() takes {len(params)} positional arguments but "
-                            f"{len(args)} were given")
-        for p, default in zip(a.kwonlyargs, func.kw_defaults):
+            raise TypeError(
+                f"{func.name}() takes {len(params)} positional arguments but {len(args)} were given"
+            )
+        for p, default in zip(a.kwonlyargs, func.kw_defaults, strict=False):
             if p.arg in kwargs:
                 values[p.arg] = kwargs.pop(p.arg)
             elif default is not None or p.arg in values:
                 values[p.arg] = default
             else:
-                raise TypeError(f"{func.name}() missing 1 required keyword-only argument: "
-                                f"'{p.arg}'")
+                raise TypeError(
+                    f"{func.name}() missing 1 required keyword-only argument: '{p.arg}'"
+                )
         if a.kwarg is not None:
             values[a.kwarg.arg] = dict(kwargs)
         elif kwargs:

@@ -29,10 +29,10 @@ class Link:
 
     __slots__ = ("interp",)
 
-    def __init__(self, interp: "Interpreter") -> None:
+    def __init__(self, interp: Interpreter) -> None:
         self.interp: Interpreter | None = interp
 
-    def running(self) -> "Interpreter":
+    def running(self) -> Interpreter:
         """The interpreter, while its run lasts."""
         if self.interp is None:
             raise RuntimeError("this program's run is over")
@@ -51,7 +51,7 @@ class Callback:
         self.func = func
 
     @property
-    def interp(self) -> "Interpreter":
+    def interp(self) -> Interpreter:
         return self.link.running()
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -62,10 +62,10 @@ class Callback:
 class UserFunction:
     name: str
     node: ast.FunctionDef
-    scope: "Scope"
+    scope: Scope
     defaults: list[Any]
     kw_defaults: list[Any]
-    owner: "UserClass | None" = None
+    owner: UserClass | None = None
     is_static: bool = False
     #: ``torch.no_grad`` / ``enable_grad`` / ``inference_mode`` from its decorators,
     #: outermost first: each call runs inside them.
@@ -101,7 +101,7 @@ class UserClass:
     kind: str  # "function" | "module"
     methods: dict[str, UserFunction]
     attrs: dict[str, Any]
-    parent: "UserClass | None"
+    parent: UserClass | None
     pyclass: type = field(default=object)
 
     def lookup(self, name: str) -> UserFunction | None:
@@ -153,20 +153,23 @@ def user_class_of(obj: Any) -> UserClass | None:
 #: ``extra_repr``): each made a bridge on the real class, which runs the program's method,
 #: interpreted. (With ``__init__``, the only ``__dunder__`` names the checker lets a
 #: program define.)
-PROTOCOL = frozenset("""
+PROTOCOL = frozenset(
+    """
     __call__ __getitem__ __setitem__ __delitem__ __len__ __iter__ __next__ __contains__
     __repr__ __str__ __eq__ __ne__ __lt__ __le__ __gt__ __ge__ __hash__ __bool__
     __add__ __radd__ __iadd__ __sub__ __rsub__ __isub__ __mul__ __rmul__ __imul__
     __truediv__ __rtruediv__ __itruediv__ __floordiv__ __rfloordiv__ __mod__ __rmod__
     __pow__ __rpow__ __matmul__ __rmatmul__ __neg__ __pos__ __abs__ __float__ __int__
     __enter__ __exit__ extra_repr
-""".split())
+""".split()
+)
 
 
 def _bridge(link: Link, name: str) -> Any:
     """The real method ``name``: the program's own, found from the instance's class (a
     subclass may override it), run by the interpreter. ``__exit__`` is not handed the
     traceback: a program has no use for frames."""
+
     def method(self: Any, *args: Any, **kwargs: Any) -> Any:
         fn = user_class_of(self).lookup(name)  # type: ignore[union-attr]
         interp = link.running()
@@ -175,6 +178,7 @@ def _bridge(link: Link, name: str) -> Any:
         elif name == "__exit__" and len(args) == 3:
             args = (*args[:2], None)
         return interp.call_function(fn, [self, *args], kwargs)
+
     method.__name__ = method.__qualname__ = name
     return method
 
@@ -195,8 +199,17 @@ def make_plain_class(link: Link, ucls: UserClass, base: type) -> type:
     body = _bridges(link, ucls)
     if ucls.lookup("__init__") is not None:  # else Python's own: "A() takes no arguments"
         body["__init__"] = _bridge(link, "__init__")
-    return type(ucls.name, (base,), {**body, "chainlens_class": ucls, "chainlens_user": True,
-                                     "__module__": "chainlens.user", "__qualname__": ucls.name})
+    return type(
+        ucls.name,
+        (base,),
+        {
+            **body,
+            "chainlens_class": ucls,
+            "chainlens_user": True,
+            "__module__": "chainlens.user",
+            "__qualname__": ucls.name,
+        },
+    )
 
 
 def make_module_class(link: Link, ucls: UserClass) -> type:
@@ -212,14 +225,24 @@ def make_module_class(link: Link, ucls: UserClass) -> type:
     def forward(self: nn.Module, *args: Any, **kwargs: Any) -> Any:
         method = ucls.lookup("forward")
         if method is None:
-            raise NotImplementedError(f'Module [{ucls.name}] is missing the required "forward" function')
+            raise NotImplementedError(
+                f'Module [{ucls.name}] is missing the required "forward" function'
+            )
         return link.running().call_function(method, [self, *args], kwargs)
 
-    return type(ucls.name, (base,), {
-        **_bridges(link, ucls), "__init__": __init__, "forward": forward,
-        "chainlens_class": ucls, "chainlens_user": True, "__module__": "chainlens.user",
-        "__qualname__": ucls.name,
-    })
+    return type(
+        ucls.name,
+        (base,),
+        {
+            **_bridges(link, ucls),
+            "__init__": __init__,
+            "forward": forward,
+            "chainlens_class": ucls,
+            "chainlens_user": True,
+            "__module__": "chainlens.user",
+            "__qualname__": ucls.name,
+        },
+    )
 
 
 def make_function_class(link: Link, ucls: UserClass) -> type:
@@ -235,8 +258,15 @@ def make_function_class(link: Link, ucls: UserClass) -> type:
     def backward(ctx: Any, *grads: Any) -> Any:
         return link.running().call_function(method("backward"), [ctx, *grads], {})
 
-    return type(ucls.name, (torch.autograd.Function,), {
-        "forward": staticmethod(forward), "backward": staticmethod(backward),
-        "chainlens_class": ucls, "chainlens_user": True, "__module__": "chainlens.user",
-        "__qualname__": ucls.name,
-    })
+    return type(
+        ucls.name,
+        (torch.autograd.Function,),
+        {
+            "forward": staticmethod(forward),
+            "backward": staticmethod(backward),
+            "chainlens_class": ucls,
+            "chainlens_user": True,
+            "__module__": "chainlens.user",
+            "__qualname__": ucls.name,
+        },
+    )

@@ -84,8 +84,9 @@ class SafeRandom:
     def choice(self, seq: Any) -> Any:
         return self._r.choice(seq)
 
-    def choices(self, population: Any, weights: Any = None, *, cum_weights: Any = None,
-                k: int = 1) -> list[Any]:
+    def choices(
+        self, population: Any, weights: Any = None, *, cum_weights: Any = None, k: int = 1
+    ) -> list[Any]:
         self._limits().seq_len(k, "random.choices(k=...)")
         return self._r.choices(population, weights, cum_weights=cum_weights, k=k)
 
@@ -95,8 +96,10 @@ class SafeRandom:
 
     def shuffle(self, x: list[Any]) -> None:
         if not isinstance(x, list):
-            raise TypeError("random.shuffle shuffles a list in chainlens (for a tensor: "
-                            "x[torch.randperm(len(x))])")
+            raise TypeError(
+                "random.shuffle shuffles a list in chainlens (for a tensor: "
+                "x[torch.randperm(len(x))])"
+            )
         self._r.shuffle(x)
 
     def gauss(self, mu: float = 0.0, sigma: float = 1.0) -> float:
@@ -167,12 +170,20 @@ def _math(link: Link) -> SimpleNamespace:
     def lcm(*integers: int) -> int:
         return math.lcm(*product_bits(integers, "math.lcm(...)"))
 
-    plain = ("sqrt exp exp2 log log2 log10 log1p expm1 sin cos tan asin acos atan atan2 sinh "
-             "cosh tanh asinh acosh atanh floor ceil trunc fabs fmod copysign hypot isclose "
-             "isfinite isinf isnan degrees radians fsum gcd isqrt pow erf erfc gamma lgamma "
-             "dist cbrt modf frexp remainder pi e tau inf nan").split()
-    return SimpleNamespace(**{n: getattr(math, n) for n in plain}, factorial=factorial,
-                           comb=comb, perm=perm, prod=prod, lcm=lcm)
+    plain = (
+        "sqrt exp exp2 log log2 log10 log1p expm1 sin cos tan asin acos atan atan2 sinh "
+        "cosh tanh asinh acosh atanh floor ceil trunc fabs fmod copysign hypot isclose "
+        "isfinite isinf isnan degrees radians fsum gcd isqrt pow erf erfc gamma lgamma "
+        "dist cbrt modf frexp remainder pi e tau inf nan"
+    ).split()
+    return SimpleNamespace(
+        **{n: getattr(math, n) for n in plain},
+        factorial=factorial,
+        comb=comb,
+        perm=perm,
+        prod=prod,
+        lcm=lcm,
+    )
 
 
 def _itertools(link: Link) -> SimpleNamespace:
@@ -190,23 +201,32 @@ def _itertools(link: Link) -> SimpleNamespace:
         return items
 
     def product(*iterables: Any, repeat: int = 1) -> Counted:
-        return Counted(itertools.product(*(pool(it, repeat, "product") for it in iterables),
-                                         repeat=repeat), link)
+        return Counted(
+            itertools.product(*(pool(it, repeat, "product") for it in iterables), repeat=repeat),
+            link,
+        )
 
     def pooled(make: Callable[..., Iterator[Any]], name: str) -> Callable[..., Counted]:
         """permutations, combinations...: their one input copied into a pool first."""
         return lambda iterable, *a, **k: Counted(make(pool(iterable, 1, name), *a, **k), link)
 
-    lazy = ("count cycle repeat chain islice accumulate zip_longest groupby takewhile "
-            "dropwhile pairwise compress filterfalse starmap").split()
+    lazy = (
+        "count cycle repeat chain islice accumulate zip_longest groupby takewhile "
+        "dropwhile pairwise compress filterfalse starmap"
+    ).split()
     return SimpleNamespace(
-        **{n: counted(getattr(itertools, n)) for n in lazy}, product=product,
-        **{n: pooled(getattr(itertools, n), n) for n in
-           ("permutations", "combinations", "combinations_with_replacement")})
+        **{n: counted(getattr(itertools, n)) for n in lazy},
+        product=product,
+        **{
+            n: pooled(getattr(itertools, n), n)
+            for n in ("permutations", "combinations", "combinations_with_replacement")
+        },
+    )
 
 
 def _operator(link: Link) -> SimpleNamespace:
     """The interpreter's own operators: what ``a + b`` would do, checks included."""
+
     def binary(fn: Callable[[Any, Any], Any], name: str) -> Callable[[Any, Any], Any]:
         return lambda a, b: link.running().binop(fn, name, a, b)
 
@@ -215,17 +235,31 @@ def _operator(link: Link) -> SimpleNamespace:
             interp = link.running()
             values = tuple(interp.getitem(obj, i) for i in items)
             return values[0] if len(items) == 1 else values
+
         return get
 
-    names = {"add": "add", "sub": "sub", "mul": "mul", "truediv": "div",
-             "floordiv": "floordiv", "mod": "remainder", "pow": "pow", "matmul": "matmul",
-             "and_": "bitwise_and", "or_": "bitwise_or", "xor": "bitwise_xor",
-             "lshift": "lshift", "rshift": "rshift"}
+    names = {
+        "add": "add",
+        "sub": "sub",
+        "mul": "mul",
+        "truediv": "div",
+        "floordiv": "floordiv",
+        "mod": "remainder",
+        "pow": "pow",
+        "matmul": "matmul",
+        "and_": "bitwise_and",
+        "or_": "bitwise_or",
+        "xor": "bitwise_xor",
+        "lshift": "lshift",
+        "rshift": "rshift",
+    }
     plain = "neg pos abs not_ truth eq ne lt le gt ge is_ is_not contains index".split()
     return SimpleNamespace(
         **{n: binary(getattr(operator, n), op) for n, op in names.items()},
         **{n: getattr(operator, n) for n in plain},
-        getitem=lambda obj, key: link.running().getitem(obj, key), itemgetter=itemgetter)
+        getitem=lambda obj, key: link.running().getitem(obj, key),
+        itemgetter=itemgetter,
+    )
 
 
 def _copy(link: Link) -> SimpleNamespace:
@@ -282,8 +316,10 @@ def wraps(wrapped: Any, *args: Any, **kwargs: Any) -> WrapsMarker:
 
 def lru_cache(*args: Any, **kwargs: Any) -> Any:
     """A marker: the interpreter caches a function it decorates (``Interpreter._memoized``)."""
-    raise TypeError("functools.lru_cache is available as a decorator in chainlens "
-                    "(@functools.lru_cache or @functools.lru_cache(maxsize=...))")
+    raise TypeError(
+        "functools.lru_cache is available as a decorator in chainlens "
+        "(@functools.lru_cache or @functools.lru_cache(maxsize=...))"
+    )
 
 
 def cache(*args: Any, **kwargs: Any) -> Any:
@@ -297,26 +333,53 @@ def make_stdlib(link: Link, seed: int) -> dict[str, object]:
         "math": _math(link),
         "random": SafeRandom(link, seed),
         "itertools": _itertools(link),
-        "functools": SimpleNamespace(partial=functools.partial, reduce=functools.reduce,
-                                     cmp_to_key=functools.cmp_to_key, lru_cache=lru_cache,
-                                     cache=cache, wraps=wraps),
+        "functools": SimpleNamespace(
+            partial=functools.partial,
+            reduce=functools.reduce,
+            cmp_to_key=functools.cmp_to_key,
+            lru_cache=lru_cache,
+            cache=cache,
+            wraps=wraps,
+        ),
         "collections": SimpleNamespace(
-            defaultdict=collections.defaultdict, OrderedDict=collections.OrderedDict,
-            Counter=collections.Counter, deque=collections.deque,
-            namedtuple=collections.namedtuple),
+            defaultdict=collections.defaultdict,
+            OrderedDict=collections.OrderedDict,
+            Counter=collections.Counter,
+            deque=collections.deque,
+            namedtuple=collections.namedtuple,
+        ),
         "operator": _operator(link),
-        "statistics": SimpleNamespace(**{n: getattr(statistics, n) for n in (
-            "mean fmean median median_low median_high mode stdev pstdev variance "
-            "pvariance geometric_mean harmonic_mean").split()}),
-        "string": SimpleNamespace(**{n: getattr(string, n) for n in (
-            "ascii_letters ascii_lowercase ascii_uppercase digits hexdigits octdigits "
-            "punctuation whitespace printable").split()}),
+        "statistics": SimpleNamespace(
+            **{
+                n: getattr(statistics, n)
+                for n in (
+                    "mean fmean median median_low median_high mode stdev pstdev variance "
+                    "pvariance geometric_mean harmonic_mean"
+                ).split()
+            }
+        ),
+        "string": SimpleNamespace(
+            **{
+                n: getattr(string, n)
+                for n in (
+                    "ascii_letters ascii_lowercase ascii_uppercase digits hexdigits octdigits "
+                    "punctuation whitespace printable"
+                ).split()
+            }
+        ),
         "copy": _copy(link),
-        "time": SimpleNamespace(time=time.time, perf_counter=time.perf_counter,
-                                monotonic=time.monotonic),
-        "typing": SimpleNamespace(**{n: getattr(typing, n) for n in (
-            "Any Callable Dict List Optional Sequence Tuple Union Iterable Iterator Set "
-            "Mapping").split()}),
+        "time": SimpleNamespace(
+            time=time.time, perf_counter=time.perf_counter, monotonic=time.monotonic
+        ),
+        "typing": SimpleNamespace(
+            **{
+                n: getattr(typing, n)
+                for n in (
+                    "Any Callable Dict List Optional Sequence Tuple Union Iterable Iterator Set "
+                    "Mapping"
+                ).split()
+            }
+        ),
     }
 
 

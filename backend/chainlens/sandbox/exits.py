@@ -19,9 +19,13 @@ import orjson
 from ..settings import Settings
 from .protocol import EXIT_RECORD
 
-_CRASHES = {signal.SIGSEGV: "a segmentation fault", signal.SIGBUS: "a bus error",
-            signal.SIGABRT: "an abort", signal.SIGFPE: "a floating-point exception",
-            signal.SIGILL: "an illegal instruction"}
+_CRASHES = {
+    signal.SIGSEGV: "a segmentation fault",
+    signal.SIGBUS: "a bus error",
+    signal.SIGABRT: "an abort",
+    signal.SIGFPE: "a floating-point exception",
+    signal.SIGILL: "an illegal instruction",
+}
 
 
 class ExitLog:
@@ -90,8 +94,10 @@ class ExitLog:
 def describe_exit(status: int | None, settings: Settings) -> tuple[str, str]:
     """A lost worker's wait status as an error ``(code, message)``."""
     if status is None:
-        return ("worker_lost", "the worker process ended without answering; how it ended "
-                "is not known")
+        return (
+            "worker_lost",
+            "the worker process ended without answering; how it ended is not known",
+        )
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
         try:
@@ -99,19 +105,30 @@ def describe_exit(status: int | None, settings: Settings) -> tuple[str, str]:
         except ValueError:
             name = f"signal {sig}"
         if sig == signal.SIGXCPU:
-            return ("limit_exceeded", f"limit cpu_limit_s={settings.cpu_limit_s} exceeded: the "
-                    "program used more CPU time than a run may")
+            return (
+                "limit_exceeded",
+                f"limit cpu_limit_s={settings.cpu_limit_s} exceeded: the "
+                "program used more CPU time than a run may",
+            )
         if sig == signal.SIGKILL:
-            return ("worker_lost", "the worker process was killed (SIGKILL) from outside "
-                    "chainlens: by the system's out-of-memory killer when the machine ran "
-                    "short of memory, or by an operator")
+            return (
+                "worker_lost",
+                "the worker process was killed (SIGKILL) from outside "
+                "chainlens: by the system's out-of-memory killer when the machine ran "
+                "short of memory, or by an operator",
+            )
         if sig == signal.SIGSYS:
-            return ("worker_lost", "the worker process made a system call the sandbox "
-                    "forbids, and was stopped (SIGSYS)")
+            return (
+                "worker_lost",
+                "the worker process made a system call the sandbox "
+                "forbids, and was stopped (SIGSYS)",
+            )
         crash = _CRASHES.get(sig)
         if crash is not None:
-            return ("worker_lost", f"the worker process crashed with {crash} ({name}) while "
-                    "running the program")
+            return (
+                "worker_lost",
+                f"the worker process crashed with {crash} ({name}) while running the program",
+            )
         return "worker_lost", f"the worker process was ended by {name}"
     code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else status
     return "worker_lost", f"the worker process exited with status {code} without answering"

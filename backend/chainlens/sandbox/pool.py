@@ -23,8 +23,7 @@ import orjson
 from ..errors import ServiceBusy
 from ..settings import Settings
 from .exits import ExitLog, describe_exit, failure_message, lost_payload
-from .protocol import (DONE, FAILED, JOB, LOST, REFUSED, STARTED, TIMEOUT, read_frame,
-                       write_frame)
+from .protocol import DONE, FAILED, JOB, LOST, REFUSED, STARTED, TIMEOUT, read_frame, write_frame
 from .slots import Slots
 
 #: The frames that end a run.
@@ -35,8 +34,9 @@ class _Worker:
     """A forked worker as the server holds it: its socket streams and a pidfd to kill it by
     (a pidfd cannot hit a reused pid)."""
 
-    def __init__(self, pid: int, pidfd: int, reader: asyncio.StreamReader,
-                 writer: asyncio.StreamWriter) -> None:
+    def __init__(
+        self, pid: int, pidfd: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         self.pid = pid
         self.pidfd = pidfd
         self.reader = reader
@@ -79,9 +79,16 @@ class WorkerPool:
         ours, theirs = socket.socketpair()
         exits = self._exits.open()
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "chainlens.sandbox.template", str(theirs.fileno()),
-             str(exits.fileno())],
-            pass_fds=(theirs.fileno(), exits.fileno()), stdin=subprocess.DEVNULL)
+            [
+                sys.executable,
+                "-m",
+                "chainlens.sandbox.template",
+                str(theirs.fileno()),
+                str(exits.fileno()),
+            ],
+            pass_fds=(theirs.fileno(), exits.fileno()),
+            stdin=subprocess.DEVNULL,
+        )
         theirs.close()
         exits.close()
         self._control = ours
@@ -135,8 +142,9 @@ class WorkerPool:
     async def _lost(self, worker: _Worker, failure: bytes = b"") -> bytes:
         """Why ``worker`` ended without answering, as a LOST frame's payload."""
         if failure:
-            return lost_payload("worker_lost", "the worker process failed: "
-                                + failure_message(failure))
+            return lost_payload(
+                "worker_lost", "the worker process failed: " + failure_message(failure)
+            )
         return lost_payload(*describe_exit(await self._exits.status(worker.pid), self.s))
 
     #: Frames a run has sent that its consumer has not taken yet, at most: past this many
@@ -168,8 +176,10 @@ class WorkerPool:
         its socket, and at the deadline it is killed and its slot freed like any other.
         ``client`` (its address) has a fair share of the workers (``Slots``)."""
         if self.waiting >= self.s.queue_size:
-            raise ServiceBusy(f"all {self.s.workers} workers are busy and the queue "
-                              f"(queue_size={self.s.queue_size}) is full; retry shortly")
+            raise ServiceBusy(
+                f"all {self.s.workers} workers are busy and the queue "
+                f"(queue_size={self.s.queue_size}) is full; retry shortly"
+            )
         await self.slots.acquire(client)
         outbox: asyncio.Queue[tuple[bytes, bytes]] = asyncio.Queue(self.OUTBOX_FRAMES)
         pump = asyncio.create_task(self._pump(job, client, outbox))
@@ -182,7 +192,9 @@ class WorkerPool:
         finally:
             pump.cancel()  # the consumer left early: the worker is killed, its slot freed
 
-    async def _pump(self, job: dict, client: str, outbox: asyncio.Queue[tuple[bytes, bytes]]) -> None:
+    async def _pump(
+        self, job: dict, client: str, outbox: asyncio.Queue[tuple[bytes, bytes]]
+    ) -> None:
         """Drives the worker, then hands over its last frame: at the consumer's pace when
         the run ended by itself; at once, dropping what the consumer has not read, when
         it ended at its deadline (a consumer that never reads must not hold it)."""
@@ -192,8 +204,9 @@ class WorkerPool:
                 outbox.get_nowait()
         await outbox.put(last)
 
-    async def _drive(self, job: dict, client: str,
-                     outbox: asyncio.Queue[tuple[bytes, bytes]]) -> tuple[bytes, bytes]:
+    async def _drive(
+        self, job: dict, client: str, outbox: asyncio.Queue[tuple[bytes, bytes]]
+    ) -> tuple[bytes, bytes]:
         """Runs ``job`` in a worker, owning the worker and the slot, putting each event
         frame into ``outbox``; answers the last frame, with worker and slot released."""
         worker: _Worker | None = None
@@ -222,7 +235,9 @@ class WorkerPool:
                 # The wall clock starts when the worker takes the job: a spare still warming
                 # up (seconds on a GPU machine, where each one initialises CUDA) is not the
                 # program running long.
-                deadline = time.monotonic() + (self.START_TIMEOUT_S if last_try else self.START_GRACE_S)
+                deadline = time.monotonic() + (
+                    self.START_TIMEOUT_S if last_try else self.START_GRACE_S
+                )
                 started = False
                 while True:
                     remaining = max(deadline - time.monotonic(), 0.001)
@@ -234,8 +249,10 @@ class WorkerPool:
                         if not last_try:
                             break  # stopped or stuck: killed, and a fresh spare takes the job
                         return LOST, lost_payload(
-                            "worker_lost", "the worker process did not take the job within "
-                            f"{self.START_TIMEOUT_S:.0f} s (stopped, or the machine is overloaded)")
+                            "worker_lost",
+                            "the worker process did not take the job within "
+                            f"{self.START_TIMEOUT_S:.0f} s (stopped, or the machine is overloaded)",
+                        )
                     except (asyncio.IncompleteReadError, EOFError, ConnectionError):
                         if not started and not last_try:
                             break  # it died before our job began (a killed spare): once more
@@ -249,12 +266,16 @@ class WorkerPool:
                     if kind in (DONE, REFUSED):
                         worker.runs += 1
                         # A long run left its worker at nice 19 under SCHED_IDLE, which it cannot undo.
-                        reusable = (self.s.isolation == "pool" and not promoted
-                                    and worker.runs < self.s.runs_per_worker)
+                        reusable = (
+                            self.s.isolation == "pool"
+                            and not promoted
+                            and worker.runs < self.s.runs_per_worker
+                        )
                         return kind, payload
                     try:
-                        await asyncio.wait_for(outbox.put((kind, payload)),
-                                               max(deadline - time.monotonic(), 0.001))
+                        await asyncio.wait_for(
+                            outbox.put((kind, payload)), max(deadline - time.monotonic(), 0.001)
+                        )
                     except TimeoutError:  # the consumer stopped reading; the clock did not
                         return TIMEOUT, b""
                 worker.kill()

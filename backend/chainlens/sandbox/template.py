@@ -30,7 +30,6 @@ import orjson
 
 from .protocol import EXIT_RECORD
 
-
 #: What the examples use, without a backward pass or an optimizer step (a step asks
 #: for the CUDA devices too, with the same effect): see the module's docstring.
 FORWARD_WARM_UP = """import torch
@@ -53,6 +52,7 @@ def main(fd: int, exits_fd: int) -> None:
     from ..engine import run_wire
     from ..errors import ChainlensError
     from ..examples.catalog import example, examples
+
     # A worker drops to user nobody before its job: everything it may run must be in
     # memory by then (a source tree only root can read cannot be imported from later).
     from ..explain.gradcheck import run_check

@@ -19,8 +19,8 @@ from ..errors import ChainlensError, ProgramRejected
 from ..runs import error_run
 from ..settings import Settings
 from ..text import wire_text
-from .seccomp import apply_filter, drop_privileges
 from .protocol import DONE, EVENT, FAILED, JOB, REFUSED, STARTED, recv_frame, send_frame
+from .seccomp import apply_filter, drop_privileges
 
 
 def apply_limits(settings: Settings) -> None:
@@ -38,14 +38,18 @@ def apply_limits(settings: Settings) -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(64, hard), min(64, hard)))
 
 
-WARM_UP = ("import torch\nx = torch.ones(3, requires_grad=True)\ny = x + 2\n"
-           "z = (y * y * 3).mean()\nz.backward()\nprint(x.grad)\n")
+WARM_UP = (
+    "import torch\nx = torch.ones(3, requires_grad=True)\ny = x + 2\n"
+    "z = (y * y * 3).mean()\nz.backward()\nprint(x.grad)\n"
+)
 #: On a GPU machine a worker also loads cuBLAS, cuDNN and the optimizers' kernels before
 #: it is locked down (the template could not: see its docstring).
-GPU_WARM_UP = ("import torch\nimport torch.nn as nn\nnet = nn.Sequential(nn.Conv2d(1, 2, 3), "
-               "nn.ReLU(), nn.Flatten(), nn.Linear(8, 2))\nopt = torch.optim.Adam(net.parameters())\n"
-               "sgd = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)\n"
-               "loss = net(torch.ones(1, 1, 4, 4)).sum()\nloss.backward()\nopt.step()\nsgd.step()\n")
+GPU_WARM_UP = (
+    "import torch\nimport torch.nn as nn\nnet = nn.Sequential(nn.Conv2d(1, 2, 3), "
+    "nn.ReLU(), nn.Flatten(), nn.Linear(8, 2))\nopt = torch.optim.Adam(net.parameters())\n"
+    "sgd = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)\n"
+    "loss = net(torch.ones(1, 1, 4, 4)).sum()\nloss.backward()\nopt.step()\nsgd.step()\n"
+)
 
 
 def prefault(settings: Settings, gpu: bool) -> None:
@@ -90,14 +94,22 @@ def serve_one(sock: socket.socket, settings: Settings) -> bool:
     signal.setitimer(signal.ITIMER_PROF, settings.long_run_after_s)
     emit = None
     if job.get("stream"):
+
         def emit(events: list[dict]) -> None:
             send_frame(sock, EVENT, b"\n".join(map(orjson.dumps, events)))
+
     gc.disable()  # a run is short: collections only cost time
     if "check" in job or "manual" in job or "tensors" in job:
         return _again(sock, job, settings)
     try:
-        run = run_wire(job["source"], device=job["device"], seed=job["seed"],
-                       settings=settings, emit=emit, run_id=job["id"])
+        run = run_wire(
+            job["source"],
+            device=job["device"],
+            seed=job["seed"],
+            settings=settings,
+            emit=emit,
+            run_id=job["id"],
+        )
     except ProgramRejected as e:
         send_frame(sock, REFUSED, orjson.dumps({**e.to_dict(), "errors": e.errors}))
         return True
@@ -107,9 +119,18 @@ def serve_one(sock: socket.socket, settings: Settings) -> bool:
     del run
     gc.enable()
     if len(body) > settings.max_run_bytes:
-        body = error_run(job["id"], device, "limit_exceeded",
-                         f"limit max_run_bytes={settings.max_run_bytes} exceeded: the Run is "
-                         f"{len(body):,} bytes", stdout=stdout).model_dump_json().encode()
+        body = (
+            error_run(
+                job["id"],
+                device,
+                "limit_exceeded",
+                f"limit max_run_bytes={settings.max_run_bytes} exceeded: the Run is "
+                f"{len(body):,} bytes",
+                stdout=stdout,
+            )
+            .model_dump_json()
+            .encode()
+        )
     send_frame(sock, DONE, body)
     return True
 
@@ -124,16 +145,35 @@ def _again(sock: socket.socket, job: dict, settings: Settings) -> bool:
     try:
         if "check" in job:
             c = job["check"]
-            body = orjson.dumps(run_check(job["source"], job["device"], job["seed"], settings,
-                                          job["id"], c["node"], c["pass"], c["elements"],
-                                          c.get("expected")))
+            body = orjson.dumps(
+                run_check(
+                    job["source"],
+                    job["device"],
+                    job["seed"],
+                    settings,
+                    job["id"],
+                    c["node"],
+                    c["pass"],
+                    c["elements"],
+                    c.get("expected"),
+                )
+            )
         elif "tensors" in job:
             t = job["tensors"]
-            body = orjson.dumps(node_tensors(job["source"], job["device"], job["seed"], settings,
-                                             t["node"], t["pass"]))
+            body = orjson.dumps(
+                node_tensors(
+                    job["source"], job["device"], job["seed"], settings, t["node"], t["pass"]
+                )
+            )
         else:
-            body = manual_code(job["source"], job["device"], job["seed"], settings, job["id"],
-                               job["manual"]["pass"]).encode()
+            body = manual_code(
+                job["source"],
+                job["device"],
+                job["seed"],
+                settings,
+                job["id"],
+                job["manual"]["pass"],
+            ).encode()
     except ChainlensError as e:
         send_frame(sock, REFUSED, orjson.dumps(e.to_dict()))
         return True
@@ -162,6 +202,7 @@ def child_main(sock: socket.socket, settings: Settings, gpu: bool) -> None:
     try:
         if settings.threads != 1:
             import torch
+
             torch.set_num_threads(settings.threads)
         # Warm up at low priority: a spare must not slow the runs that are being served.
         os.setpriority(os.PRIO_PROCESS, 0, 10)

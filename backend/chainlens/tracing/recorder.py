@@ -137,10 +137,14 @@ class _Relay:
 class Recorder:
     """Collects nodes, cut edges and passes for one run."""
 
-    def __init__(self, max_nodes: int, max_passes: int,
-                 on_node: Callable[[NodeRecord], None] | None = None,
-                 on_step: Callable[[PassRecord, StepRecord], None] | None = None,
-                 on_pass: Callable[[PassRecord], None] | None = None) -> None:
+    def __init__(
+        self,
+        max_nodes: int,
+        max_passes: int,
+        on_node: Callable[[NodeRecord], None] | None = None,
+        on_step: Callable[[PassRecord, StepRecord], None] | None = None,
+        on_pass: Callable[[PassRecord], None] | None = None,
+    ) -> None:
         self.nodes: dict[str, NodeRecord] = {}
         self.cuts: dict[tuple[str, str, int | None], CutRecord] = {}
         self.passes: list[PassRecord] = []
@@ -186,8 +190,9 @@ class Recorder:
 
     # ---------------------------------------------------------------- nodes
     def _too_many(self) -> LimitExceeded:
-        return LimitExceeded("max_nodes", self.max_nodes, "the program made too many graph nodes",
-                             self.line)
+        return LimitExceeded(
+            "max_nodes", self.max_nodes, "the program made too many graph nodes", self.line
+        )
 
     def _new_id(self) -> str:
         self._counter += 1
@@ -207,9 +212,18 @@ class Recorder:
         if hit is not None and hit[0] is t:
             return hit[1]
         self._seq += 1
-        rec = NodeRecord(self._new_id(), "leaf", "AccumulateGrad", None, self.line,
-                         self.module_stack[-1] if self.module_stack else None, [],
-                         t.detach().clone(), self._seq, call=self._call_now())
+        rec = NodeRecord(
+            self._new_id(),
+            "leaf",
+            "AccumulateGrad",
+            None,
+            self.line,
+            self.module_stack[-1] if self.module_stack else None,
+            [],
+            t.detach().clone(),
+            self._seq,
+            call=self._call_now(),
+        )
         pname = self._param_names.get(key)
         if pname:
             rec.names.append(pname)
@@ -293,14 +307,24 @@ class Recorder:
                     stack.append((child, None))
                 continue
             inputs: list[str | None] = [
-                self._used_leaf(c.variable) if type(c) is ACCUMULATE else c for c in ids]
+                self._used_leaf(c.variable) if type(c) is ACCUMULATE else c for c in ids
+            ]
             name = type(node).__name__
             is_top = node is fn
             value = output.detach() if (is_top and output is not None) else None
             self._seq += 1
-            rec = NodeRecord(self._new_id(), "op", name,
-                             (op if is_top and op else op_from_grad_fn(name)), self.line,
-                             module, inputs, value, self._seq, call=call)
+            rec = NodeRecord(
+                self._new_id(),
+                "op",
+                name,
+                (op if is_top and op else op_from_grad_fn(name)),
+                self.line,
+                module,
+                inputs,
+                value,
+                self._seq,
+                call=call,
+            )
             meta[_KEY] = rec.id
             if value is not None:
                 self._unindexed.append(rec)
@@ -334,8 +358,9 @@ class Recorder:
                 if rec.value is not None:
                     rec.value = rec.value.clone()
 
-    def record_cut(self, inputs: Iterable[torch.Tensor], result: Any, op: str,
-                   reason: str | None = None) -> None:
+    def record_cut(
+        self, inputs: Iterable[torch.Tensor], result: Any, op: str, reason: str | None = None
+    ) -> None:
         """Note where a value that required grad produced one that does not."""
         outs = [t for t in _tensors_in(result) if not t.requires_grad]
         if not outs:
@@ -381,26 +406,31 @@ class Recorder:
                         self.nodes[hit[1]].names.insert(0, pname)
             self._module_paths = root[1]
         rel = self._module_paths.get(id(module))
-        self.module_stack.append(None if rel is None else
-                                 f"{self._root_name}.{rel}" if rel else self._root_name)
-        if module._modules and not getattr(module, "chainlens_user", False) \
-                and id(module) not in self._hooked_containers:
+        self.module_stack.append(
+            None if rel is None else f"{self._root_name}.{rel}" if rel else self._root_name
+        )
+        if (
+            module._modules
+            and not getattr(module, "chainlens_user", False)
+            and id(module) not in self._hooked_containers
+        ):
             # A library container (Sequential...) calls its children itself, out of the
             # gate's sight: hook them, once per instance.
             self._hooked_containers.add(id(module))
-            enter = functools.partial(self._child_enter,
-                                      priced=isinstance(module, torch.nn.Sequential))
+            enter = functools.partial(
+                self._child_enter, priced=isinstance(module, torch.nn.Sequential)
+            )
             for child in module.children():
                 child.register_forward_pre_hook(enter)
-                child.register_forward_hook(lambda m, a, out: self.module_exit(m, out),
-                                            always_call=True)
+                child.register_forward_hook(
+                    lambda m, a, out: self.module_exit(m, out), always_call=True
+                )
 
     def _child_enter(self, module: torch.nn.Module, args: tuple, priced: bool) -> None:
         """A library container calls one of its children. A Sequential's library layers
         are priced here, before they run (their container was priced at nothing: it
         computes nothing of its own); a program's own module prices its own calls."""
-        if priced and self.price_layer is not None \
-                and not getattr(module, "chainlens_user", False):
+        if priced and self.price_layer is not None and not getattr(module, "chainlens_user", False):
             self.price_layer(module, args)
         self.module_enter(module)
 
@@ -463,8 +493,9 @@ class Recorder:
                 tail.steps = []
                 self.dropped_passes += 1
                 keep = p.node_ids
-                for nid in [n for n, rec in self.nodes.items()
-                            if rec.seq > self._kept_seq and n not in keep]:
+                for nid in [
+                    n for n, rec in self.nodes.items() if rec.seq > self._kept_seq and n not in keep
+                ]:
                     del self.nodes[nid]
                 self._forget_values(cap - 1, p.index)
         self.passes.append(p)
@@ -523,8 +554,12 @@ class Recorder:
             step.formula = self.explain(node, nid, step.grad_outputs, step.grad_inputs)
         p.steps.append(step)
         rec = self.nodes.get(nid)
-        if rec is not None and rec.saved is None and node is not None \
-                and len(self.nodes) <= self.keep_saved:
+        if (
+            rec is not None
+            and rec.saved is None
+            and node is not None
+            and len(self.nodes) <= self.keep_saved
+        ):
             rec.saved = saved_tensors(node)
         if rec is not None:
             rec.grad = grad_outputs[0] if grad_outputs else None
@@ -544,17 +579,21 @@ class Recorder:
 
 def _op_hook(relay: _Relay, nid: str) -> Callable:
     """A post-hook: ``grad_inputs`` are downstream, ``grad_outputs`` upstream."""
+
     def hook(grad_inputs: tuple, grad_outputs: tuple) -> None:
         if relay.recorder is not None:
             relay.recorder._record_step(nid, grad_outputs, grad_inputs)
+
     return hook
 
 
 def _leaf_hook(relay: _Relay, nid: str) -> Callable:
     """A pre-hook on AccumulateGrad: upstream only; it passes nothing further down."""
+
     def hook(grad_outputs: tuple) -> None:
         if relay.recorder is not None:
             relay.recorder._record_step(nid, grad_outputs, ())
+
     return hook
 
 

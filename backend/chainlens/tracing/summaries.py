@@ -53,9 +53,9 @@ def _nest(flat: list, shape: tuple[int, ...]) -> Any:
         return flat
     if len(shape) == 2:
         c = shape[1]
-        return [flat[i * c:(i + 1) * c] for i in range(shape[0])]
+        return [flat[i * c : (i + 1) * c] for i in range(shape[0])]
     step = len(flat) // shape[0] if shape[0] else 0
-    return [_nest(flat[i * step:(i + 1) * step], shape[1:]) for i in range(shape[0])]
+    return [_nest(flat[i * step : (i + 1) * step], shape[1:]) for i in range(shape[0])]
 
 
 def _small_stats(flat: list) -> dict[str, Any]:
@@ -70,13 +70,28 @@ def _small_stats(flat: list) -> dict[str, Any]:
             finite.append(float(v))
     n = len(finite)
     if n == 0:
-        return {"min": None, "max": None, "mean": None, "std": None, "norm": None,
-                "nan": nan, "inf": inf, "hist": None}
+        return {
+            "min": None,
+            "max": None,
+            "mean": None,
+            "std": None,
+            "norm": None,
+            "nan": nan,
+            "inf": inf,
+            "hist": None,
+        }
     mean = math.fsum(finite) / n
     var = math.fsum((x - mean) ** 2 for x in finite) / (n - 1) if n > 1 else 0.0
-    return {"min": min(finite), "max": max(finite), "mean": mean, "std": math.sqrt(var),
-            "norm": math.sqrt(math.fsum(x * x for x in finite)), "nan": nan, "inf": inf,
-            "hist": None}
+    return {
+        "min": min(finite),
+        "max": max(finite),
+        "mean": mean,
+        "std": math.sqrt(var),
+        "norm": math.sqrt(math.fsum(x * x for x in finite)),
+        "nan": nan,
+        "inf": inf,
+        "hist": None,
+    }
 
 
 #: Large tensors are reduced a chunk at a time, each chunk read from memory once for all
@@ -96,7 +111,7 @@ def _reduce(a: np.ndarray, wide: bool = False) -> tuple[float, float, Any, Any]:
     dtype = np.float64 if wide else None
     by_torch = not wide and a.dtype in (np.float32, np.float64) and a.flags.writeable
     for start in range(0, a.size, CHUNK):
-        c = a[start:start + CHUNK]
+        c = a[start : start + CHUNK]
         total += float(torch.from_numpy(c).sum() if by_torch else np.add.reduce(c, dtype=dtype))
         sq += float(np.dot(c, c))
         lo = min(lo, c.min())
@@ -124,17 +139,32 @@ def _large_stats(arr: np.ndarray) -> dict[str, Any]:
             total, sq, lo, hi = _reduce(a, wide=True)
     n = a.size
     if n == 0:
-        return {"min": None, "max": None, "mean": None, "std": None, "norm": None,
-                "nan": nan, "inf": inf, "hist": None}
+        return {
+            "min": None,
+            "max": None,
+            "mean": None,
+            "std": None,
+            "norm": None,
+            "nan": nan,
+            "inf": inf,
+            "hist": None,
+        }
     mean = total / n
     var = (sq - n * mean * mean) / (n - 1) if n > 1 else 0.0
     if n > 1 and var < 1e-4 * mean * mean:  # cancellation: take the two-pass variance
         d = a - a.dtype.type(mean)
         var = float(np.dot(d, d)) / (n - 1)
     cast = int if arr.dtype.kind in "iub" else float
-    return {"min": cast(lo), "max": cast(hi), "mean": mean,
-            "std": number(math.sqrt(max(var, 0.0))), "norm": number(math.sqrt(sq)),
-            "nan": nan, "inf": inf, "hist": _histogram(a, float(lo), float(hi))}
+    return {
+        "min": cast(lo),
+        "max": cast(hi),
+        "mean": mean,
+        "std": number(math.sqrt(max(var, 0.0))),
+        "norm": number(math.sqrt(sq)),
+        "nan": nan,
+        "inf": inf,
+        "hist": _histogram(a, float(lo), float(hi)),
+    }
 
 
 def _histogram(a: np.ndarray, lo: float, hi: float) -> list[int]:
@@ -156,7 +186,9 @@ def _dense(t: torch.Tensor) -> bool:
     """Whether ``t``'s elements fill ``numel`` consecutive places of its storage (its strides,
     sorted, are a contiguous tensor's: a permutation of one, e.g. a transpose)."""
     expected = 1
-    for stride, size in sorted((st, sz) for sz, st in zip(t.shape, t.stride()) if sz != 1):
+    for stride, size in sorted(
+        (st, sz) for sz, st in zip(t.shape, t.stride(), strict=False) if sz != 1
+    ):
         if stride != expected:
             return False
         expected *= size
@@ -184,8 +216,14 @@ def view(t: torch.Tensor | np.ndarray) -> View:
         dtype = str(arr.dtype)
         device = "numpy"
     numel = math.prod(shape)
-    out: View = {"shape": list(shape), "dtype": dtype, "device": device, "numel": numel,
-                 "values": None, "stats": None}
+    out: View = {
+        "shape": list(shape),
+        "dtype": dtype,
+        "device": device,
+        "numel": numel,
+        "values": None,
+        "stats": None,
+    }
     if numel <= MAX_VALUES:
         flat = _flat_values(arr)
         if None in flat or arr.dtype.kind == "f" and not np.isfinite(arr).all():
@@ -216,8 +254,14 @@ def _name(obj: Any) -> str:
 
 def _empty_view(t: torch.Tensor) -> View:
     shape = list(t.shape)
-    return {"shape": shape, "dtype": _name(t.dtype), "device": _name(t.device),
-            "numel": t.numel(), "values": None, "stats": None}
+    return {
+        "shape": shape,
+        "dtype": _name(t.dtype),
+        "device": _name(t.device),
+        "numel": t.numel(),
+        "values": None,
+        "stats": None,
+    }
 
 
 _BATCHED = (torch.float32, torch.float64)
@@ -233,8 +277,14 @@ def _data_key(t: torch.Tensor) -> tuple | None:
     layout. The cache holds the tensor, so its storage cannot be freed and reused meanwhile."""
     try:  # (tensors without storage, or without a version counter: inference mode)
         layout = t.numel() if _dense(t) else (t.shape, t.stride())
-        return (t.untyped_storage().data_ptr(), t.storage_offset(), layout, t.dtype,
-                t.device, t._version)
+        return (
+            t.untyped_storage().data_ptr(),
+            t.storage_offset(),
+            layout,
+            t.dtype,
+            t.device,
+            t._version,
+        )
     except (RuntimeError, NotImplementedError):
         return None
 
@@ -249,8 +299,9 @@ BATCH_MAX = HIST_SAMPLE
 BATCH_ELEMENTS = 1 << 20
 
 
-def _stats_table(a64: np.ndarray, arr: np.ndarray, starts: np.ndarray,
-                 sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _stats_table(
+    a64: np.ndarray, arr: np.ndarray, starts: np.ndarray, sizes: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Per segment of ``arr`` (``a64`` is it as float64): whether its sums are not finite
     (a NaN or inf in it, or float64 values too large to sum: it is then summarised alone),
     and min, max, mean, std and norm (meaningful where they are)."""
@@ -265,14 +316,22 @@ def _stats_table(a64: np.ndarray, arr: np.ndarray, starts: np.ndarray,
         d = a64 - np.repeat(means, sizes)
         var = np.where(cancelled, np.add.reduceat(d * d, starts) / denom, var)
     var[sizes == 1] = 0.0
-    table = np.stack([np.minimum.reduceat(arr, starts).astype(np.float64),
-                      np.maximum.reduceat(arr, starts).astype(np.float64),
-                      means, np.sqrt(var), np.sqrt(sq)], axis=1)
+    table = np.stack(
+        [
+            np.minimum.reduceat(arr, starts).astype(np.float64),
+            np.maximum.reduceat(arr, starts).astype(np.float64),
+            means,
+            np.sqrt(var),
+            np.sqrt(sq),
+        ],
+        axis=1,
+    )
     return bad, table
 
 
-def _histograms(a64: np.ndarray, groups: list[tuple[int, int]], lo: np.ndarray,
-                hi: np.ndarray) -> np.ndarray:
+def _histograms(
+    a64: np.ndarray, groups: list[tuple[int, int]], lo: np.ndarray, hi: np.ndarray
+) -> np.ndarray:
     """``_histogram`` of every segment at once (none larger than HIST_SAMPLE, so every
     element counts): the same bins, one bincount per shape. ``groups`` are the stacks in
     ``a64``, (tensors, elements each): each is a matrix whose rows are binned against
@@ -283,8 +342,8 @@ def _histograms(a64: np.ndarray, groups: list[tuple[int, int]], lo: np.ndarray,
     counts = []
     start = row = 0
     for k, n in groups:
-        block = a64[start:start + k * n].reshape(k, n) - lo[row:row + k, None]
-        block *= scale[row:row + k, None]
+        block = a64[start : start + k * n].reshape(k, n) - lo[row : row + k, None]
+        block *= scale[row : row + k, None]
         bins = block.astype(np.int64)
         np.minimum(bins, HIST_BINS - 1, out=bins)
         np.maximum(bins, 0, out=bins)  # a segment with non-finite values (redone alone)
@@ -333,20 +392,31 @@ def _fill_batch(items: list[tuple[torch.Tensor, View]]) -> bool:
     if small:
         for stack in stacks:
             a = stack.numpy()
-            values += (orjson.loads(orjson.dumps(a, option=orjson.OPT_SERIALIZE_NUMPY))
-                       if a.dtype == np.float32 else a.tolist())
+            values += (
+                orjson.loads(orjson.dumps(a, option=orjson.OPT_SERIALIZE_NUMPY))
+                if a.dtype == np.float32
+                else a.tolist()
+            )
     else:
         groups = [(len(stack), stack[0].numel()) for stack in stacks]
         hists = _histograms(a64, groups, table[:, 0], table[:, 1]).tolist()
     stats_rows = _rows(table, narrow=small and arr.dtype == np.float32)
     nonfinite = False
-    for i, ((t, v), alone, row) in enumerate(zip(items, bad.tolist(), stats_rows)):
+    for i, ((t, v), alone, row) in enumerate(zip(items, bad.tolist(), stats_rows, strict=False)):
         if alone:
             v.update(view(t))
             nonfinite = nonfinite or not Summarizer.finite(v)
             continue
-        v["stats"] = {"min": row[0], "max": row[1], "mean": row[2], "std": row[3],
-                      "norm": row[4], "nan": 0, "inf": 0, "hist": None if small else hists[i]}
+        v["stats"] = {
+            "min": row[0],
+            "max": row[1],
+            "mean": row[2],
+            "std": row[3],
+            "norm": row[4],
+            "nan": 0,
+            "inf": 0,
+            "hist": None if small else hists[i],
+        }
         if small:
             v["values"] = values[i]
     return nonfinite

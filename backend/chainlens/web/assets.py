@@ -31,5 +31,6 @@ def page_assets() -> PageAssets:
     if not manifest.is_file():
         return PageAssets(js=[], css=[])
     entry = orjson.loads(manifest.read_bytes())[ENTRY]
-    return PageAssets(js=[APP_PREFIX + entry["file"]],
-                      css=[APP_PREFIX + c for c in entry.get("css", [])])
+    return PageAssets(
+        js=[APP_PREFIX + entry["file"]], css=[APP_PREFIX + c for c in entry.get("css", [])]
+    )

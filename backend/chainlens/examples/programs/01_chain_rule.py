@@ -4,7 +4,7 @@ import torch
 
 x = torch.ones(3, requires_grad=True)
 y = x + 2
-z = 3 * y ** 2
+z = 3 * y**2
 out = z.mean()
 out.backward()
 print(x.grad)

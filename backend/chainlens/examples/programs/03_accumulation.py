@@ -3,9 +3,9 @@
 import torch
 
 x = torch.tensor([2.0, -1.0], requires_grad=True)
-(x ** 2).sum().backward()
+(x**2).sum().backward()
 print("after one backward:", x.grad)
-(x ** 2).sum().backward()
+(x**2).sum().backward()
 print("after two:", x.grad)
 x.grad.zero_()
 (3 * x).sum().backward()

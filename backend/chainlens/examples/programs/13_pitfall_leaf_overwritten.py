@@ -3,9 +3,9 @@
 import torch
 
 w = torch.tensor([1.0, 2.0], requires_grad=True)
-loss = (w ** 2).sum()
+loss = (w**2).sum()
 loss.backward()
 w = w - 0.1 * w.grad
-loss = (w ** 2).sum()
+loss = (w**2).sum()
 loss.backward()
 print(w.grad)

@@ -4,7 +4,7 @@ import torch
 
 w = torch.tensor([1.0, 2.0], requires_grad=True)
 for step in range(2):
-    loss = (w ** 2).sum()
+    loss = (w**2).sum()
     loss.backward()
     with torch.no_grad():
         w -= 0.1 * w.grad

@@ -3,6 +3,6 @@
 import torch
 
 x = torch.zeros(3, requires_grad=True)
-length = torch.sqrt((x ** 2).sum())
+length = torch.sqrt((x**2).sum())
 length.backward()
 print(x.grad)

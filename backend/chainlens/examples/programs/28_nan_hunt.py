@@ -4,6 +4,6 @@ import torch
 
 x = torch.zeros(3, requires_grad=True)
 with torch.autograd.detect_anomaly():
-    r = torch.sqrt((x ** 2).sum())  # the norm, written by hand: its slope at 0 is 1/0
+    r = torch.sqrt((x**2).sum())  # the norm, written by hand: its slope at 0 is 1/0
     loss = r * 2
     loss.backward()

@@ -2,7 +2,7 @@
 # description: Each batch is a backward pass of its own; zero_grad keeps them from adding up.
 import torch
 import torch.nn as nn
-from torch.utils.data import TensorDataset, DataLoader
+from torch.utils.data import DataLoader, TensorDataset
 
 torch.manual_seed(0)
 X = torch.randn(32, 2)

@@ -13,8 +13,9 @@ from .writer import write_manual
 __all__ = ["ManualUnavailable", "manual_code"]
 
 
-def manual_code(source: str, device: str, seed: int, settings: Settings, run_id: str,
-                pass_index: int) -> str:
+def manual_code(
+    source: str, device: str, seed: int, settings: Settings, run_id: str, pass_index: int
+) -> str:
     """The file's text. Raises ManualUnavailable when the pass cannot be written out."""
     cap = capture_pass(source, resolve_device(device), seed, settings, pass_index)
     return write_manual(cap, source, run_id)

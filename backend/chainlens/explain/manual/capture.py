@@ -88,14 +88,21 @@ class _Probe:
     def on_result(self, fn: Any, args: list[Any], kwargs: dict[str, Any], out: Any) -> None:
         """Library calls need nothing here: the tape sees their ATen ops."""
 
-    def at_pass(self, index: int, node_ids: set[str], roots: list[torch.Tensor],
-                gradient: torch.Tensor | None) -> None:
+    def at_pass(
+        self,
+        index: int,
+        node_ids: set[str],
+        roots: list[torch.Tensor],
+        gradient: torch.Tensor | None,
+    ) -> None:
         if index != self.k:
             return
         self.tape.flush()
         if len(node_ids) > self.s.manual_max_nodes:
-            raise ManualUnavailable(f"limit manual_max_nodes={self.s.manual_max_nodes} exceeded: "
-                                    f"pass {index + 1} has {len(node_ids)} nodes")
+            raise ManualUnavailable(
+                f"limit manual_max_nodes={self.s.manual_max_nodes} exceeded: "
+                f"pass {index + 1} has {len(node_ids)} nodes"
+            )
         rec = self.ex.recorder
         line = rec.passes[-1].line if rec.passes else None
         cap = Capture(index, line, None if gradient is None else to_numpy(gradient))
@@ -104,14 +111,19 @@ class _Probe:
 
     def _walk(self, cap: Capture, roots: list[torch.Tensor]) -> None:
         rec = self.ex.recorder
-        names = {id(v): k for k, v in self.ex.interp.globals.vars.items()
-                 if isinstance(v, torch.Tensor)}
+        names = {
+            id(v): k for k, v in self.ex.interp.globals.vars.items() if isinstance(v, torch.Tensor)
+        }
         if len(roots) > 1 and (cap.gradient is not None or any(r.numel() != 1 for r in roots)):
-            raise ManualUnavailable("backward from several roots is written out for scalar "
-                                    "roots only")
+            raise ManualUnavailable(
+                "backward from several roots is written out for scalar roots only"
+            )
         for r in roots:
-            cap.roots.append((self._leaf(cap, r), 0) if r.grad_fn is None
-                             else (rec.fn_id(r.grad_fn), r.output_nr))
+            cap.roots.append(
+                (self._leaf(cap, r), 0)
+                if r.grad_fn is None
+                else (rec.fn_id(r.grad_fn), r.output_nr)
+            )
         for fn in graph_of(roots):
             if type(fn) is ACCUMULATE:
                 self._leaf(cap, fn.variable)
@@ -120,17 +132,29 @@ class _Probe:
             node = rec.nodes.get(nid)
             op = fn.metadata.get(KEY)
             where = f"{type(fn).__name__} (node {nid}" + (
-                f", line {node.line})" if node is not None and node.line else ")")
+                f", line {node.line})" if node is not None and node.line else ")"
+            )
             if op is None:
                 custom = "Backward" in type(fn).__name__ and hasattr(fn, "_forward_cls")
                 raise ManualUnavailable(
                     f"{where} is a custom autograd.Function: its backward is the program's own "
-                    "code, which manual-backprop code does not rewrite" if custom else
-                    f"{where} was not made by an ATen op the manual code can follow "
-                    "(an in-place write into a slice, for instance)", node.line if node else None)
-            cap.ops.append(OpNode(nid, type(fn).__name__, op, node.line if node else None,
-                                  node.module if node else None,
-                                  list(node.names) if node else [], fn._sequence_nr()))
+                    "code, which manual-backprop code does not rewrite"
+                    if custom
+                    else f"{where} was not made by an ATen op the manual code can follow "
+                    "(an in-place write into a slice, for instance)",
+                    node.line if node else None,
+                )
+            cap.ops.append(
+                OpNode(
+                    nid,
+                    type(fn).__name__,
+                    op,
+                    node.line if node else None,
+                    node.module if node else None,
+                    list(node.names) if node else [],
+                    fn._sequence_nr(),
+                )
+            )
             for operand in _operands(op):
                 if operand.kind == "const":
                     self._const(cap, operand, names)
@@ -144,8 +168,12 @@ class _Probe:
         nid = self.ex.recorder.leaf_id(t)
         if nid not in cap.leaves:
             node = self.ex.recorder.nodes.get(nid)
-            cap.leaves[nid] = Leaf(nid, list(node.names) if node else [], self._copy(cap, t),
-                                   None if t.grad is None else self._copy(cap, t.grad))
+            cap.leaves[nid] = Leaf(
+                nid,
+                list(node.names) if node else [],
+                self._copy(cap, t),
+                None if t.grad is None else self._copy(cap, t.grad),
+            )
         return nid
 
     def _const(self, cap: Capture, operand: Operand, names: dict[int, str]) -> None:
@@ -158,7 +186,8 @@ class _Probe:
         if cap.elements > self.s.manual_max_elements:
             raise ManualUnavailable(
                 f"limit manual_max_elements={self.s.manual_max_elements} exceeded: the values "
-                "this pass starts from are too many to write into a file")
+                "this pass starts from are too many to write into a file"
+            )
         return to_numpy(t)
 
 
@@ -170,30 +199,43 @@ def _operands(op: OpRecord) -> list[Operand]:
     return out
 
 
-def capture_pass(source: str, device: str, seed: int, settings: Settings,
-                 pass_index: int) -> Capture:
+def capture_pass(
+    source: str, device: str, seed: int, settings: Settings, pass_index: int
+) -> Capture:
     """Run the program again and capture pass ``pass_index``."""
     tape = OpTape()
     probe = _Probe(pass_index, tape, settings)
     _, why = rerun(source, device, seed, settings, probe, context=tape, explain=False)
     cap = probe.capture
     if cap is None:
-        raise ManualUnavailable(f"the program made no backward pass {pass_index + 1}"
-                                + (f" (it raised {why})" if why else ""))
+        raise ManualUnavailable(
+            f"the program made no backward pass {pass_index + 1}"
+            + (f" (it raised {why})" if why else "")
+        )
     if why:
-        raise ManualUnavailable(f"pass {pass_index + 1} did not finish: the program raised {why}",
-                                cap.line)
+        raise ManualUnavailable(
+            f"pass {pass_index + 1} did not finish: the program raised {why}", cap.line
+        )
     passes = probe.ex.recorder.passes
     if pass_index >= len(passes) or not passes[pass_index].recorded:
         raise ManualUnavailable(f"pass {pass_index + 1}'s steps were not recorded")
     cap.order = [step.node for step in passes[pass_index].steps]
     if not cap.order:
-        raise ManualUnavailable(f"pass {pass_index + 1} did not finish: its backward() raised "
-                                "before any step ran (the program caught the error)", cap.line)
-    hooked = [d.line for d in probe.ex.diagnostics.items
-              if d.code == "hook_changed_gradient" and d.node in passes[pass_index].node_ids]
+        raise ManualUnavailable(
+            f"pass {pass_index + 1} did not finish: its backward() raised "
+            "before any step ran (the program caught the error)",
+            cap.line,
+        )
+    hooked = [
+        d.line
+        for d in probe.ex.diagnostics.items
+        if d.code == "hook_changed_gradient" and d.node in passes[pass_index].node_ids
+    ]
     if hooked:
-        raise ManualUnavailable(f"in pass {pass_index + 1} a hook the program registered (line "
-                                f"{hooked[0]}) replaced a gradient: manual-backprop code "
-                                "follows the chain rule alone", hooked[0])
+        raise ManualUnavailable(
+            f"in pass {pass_index + 1} a hook the program registered (line "
+            f"{hooked[0]}) replaced a gradient: manual-backprop code "
+            "follows the chain rule alone",
+            hooked[0],
+        )
     return cap

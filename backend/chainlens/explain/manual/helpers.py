@@ -128,7 +128,7 @@ def im2col(x, kh, kw, stride, padding):
     """Every kh×kw patch of x (N, C, H, W) as a view (N, C, OH, OW, kh, kw)."""
     x = np.pad(x, ((0, 0), (0, 0), (padding[0],) * 2, (padding[1],) * 2))
     windows = np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(2, 3))
-    return windows[:, :, ::stride[0], ::stride[1]]
+    return windows[:, :, :: stride[0], :: stride[1]]
 
 
 def conv2d(x, w, b, stride, padding):
@@ -152,15 +152,18 @@ def conv2d_grad_input(g, x, w, stride, padding):
     grad = np.zeros((n, c, h + 2 * padding[0], wd + 2 * padding[1]), dtype=g.dtype)
     for u in range(kh):
         for v in range(kw):
-            grad[:, :, u:u + stride[0] * g.shape[2]:stride[0],
-                 v:v + stride[1] * g.shape[3]:stride[1]] += patches[..., u, v]
-    return grad[:, :, padding[0]:padding[0] + h, padding[1]:padding[1] + wd]
+            grad[
+                :,
+                :,
+                u : u + stride[0] * g.shape[2] : stride[0],
+                v : v + stride[1] * g.shape[3] : stride[1],
+            ] += patches[..., u, v]
+    return grad[:, :, padding[0] : padding[0] + h, padding[1] : padding[1] + wd]
 
 
 def max_pool2d(x, kernel, stride, padding):
     """The max of each window, and where in the window it was (the first, on ties)."""
-    xp = np.pad(x, ((0, 0), (0, 0), (padding[0],) * 2, (padding[1],) * 2),
-                constant_values=-np.inf)
+    xp = np.pad(x, ((0, 0), (0, 0), (padding[0],) * 2, (padding[1],) * 2), constant_values=-np.inf)
     cols = im2col(xp, kernel[0], kernel[1], stride, (0, 0))
     flat = cols.reshape(cols.shape[:4] + (-1,))
     return flat.max(axis=-1), flat.argmax(axis=-1)
@@ -169,14 +172,13 @@ def max_pool2d(x, kernel, stride, padding):
 def max_pool2d_grad(g, x, argmax, kernel, stride, padding):
     """Each window's gradient goes to its winner alone."""
     n, c, oh, ow = g.shape
-    grad = np.zeros((n, c, x.shape[2] + 2 * padding[0], x.shape[3] + 2 * padding[1]),
-                    dtype=g.dtype)
+    grad = np.zeros((n, c, x.shape[2] + 2 * padding[0], x.shape[3] + 2 * padding[1]), dtype=g.dtype)
     u, v = np.divmod(argmax, kernel[1])
     rows = np.arange(oh).reshape(1, 1, -1, 1) * stride[0] + u
     cols = np.arange(ow).reshape(1, 1, 1, -1) * stride[1] + v
     ni, ci = np.indices((n, c, oh, ow))[:2]
     np.add.at(grad, (ni, ci, rows, cols), g)
-    return grad[:, :, padding[0]:padding[0] + x.shape[2], padding[1]:padding[1] + x.shape[3]]
+    return grad[:, :, padding[0] : padding[0] + x.shape[2], padding[1] : padding[1] + x.shape[3]]
 
 
 def avg_pool2d(x, kernel, stride):
@@ -189,8 +191,12 @@ def avg_pool2d_grad(g, x, kernel, stride):
     share = g / (kernel[0] * kernel[1])
     for u in range(kernel[0]):
         for v in range(kernel[1]):
-            grad[:, :, u:u + stride[0] * g.shape[2]:stride[0],
-                 v:v + stride[1] * g.shape[3]:stride[1]] += share
+            grad[
+                :,
+                :,
+                u : u + stride[0] * g.shape[2] : stride[0],
+                v : v + stride[1] * g.shape[3] : stride[1],
+            ] += share
     return grad
 
 
@@ -201,8 +207,7 @@ def nearest_index(n_in, n_out, scale):
     if n_in == n_out:
         return np.arange(n_out)
     s = np.float32(1.0 / scale) if scale else np.float32(n_in) / np.float32(n_out)
-    return np.minimum(np.floor(np.arange(n_out, dtype=np.float32) * s).astype(np.int64),
-                      n_in - 1)
+    return np.minimum(np.floor(np.arange(n_out, dtype=np.float32) * s).astype(np.int64), n_in - 1)
 
 
 def upsample_nearest2d(x, size, scales):
@@ -280,9 +285,16 @@ def batch_norm_grad_input(g, x, weight, stats):
     m = x.size // x.shape[1]
     xhat = (x - mean.reshape(shape)) * invstd.reshape(shape)
     gamma = weight.reshape(shape) if weight is not None else 1
-    return gamma * invstd.reshape(shape) / m * (
-        m * g - g.sum(axis=axes, keepdims=True)
-        - xhat * (g * xhat).sum(axis=axes, keepdims=True))
+    return (
+        gamma
+        * invstd.reshape(shape)
+        / m
+        * (
+            m * g
+            - g.sum(axis=axes, keepdims=True)
+            - xhat * (g * xhat).sum(axis=axes, keepdims=True)
+        )
+    )
 
 
 def batch_norm_xhat(x, stats):
@@ -308,11 +320,18 @@ def layer_norm_grad_input(g, x, n, weight, stats):
     """As batch norm's, over the normalised dims of each row."""
     mean, rstd = stats
     axes = tuple(range(x.ndim - n, x.ndim))
-    m = math.prod(x.shape[x.ndim - n:])
+    m = math.prod(x.shape[x.ndim - n :])
     xhat = (x - mean) * rstd
     gh = g * weight if weight is not None else g
-    return rstd / m * (m * gh - gh.sum(axis=axes, keepdims=True)
-                       - xhat * (gh * xhat).sum(axis=axes, keepdims=True))
+    return (
+        rstd
+        / m
+        * (
+            m * gh
+            - gh.sum(axis=axes, keepdims=True)
+            - xhat * (gh * xhat).sum(axis=axes, keepdims=True)
+        )
+    )
 
 
 def layer_norm_xhat(x, stats):
@@ -357,8 +376,8 @@ def unpack(data, shape, dtype):
 def untile(g, shape, repeats):
     """The gradient of np.tile(x, repeats): every copy's gradient summed onto x."""
     shape = (1,) * (len(repeats) - len(shape)) + tuple(shape)
-    g = g.reshape([n for pair in zip(repeats, shape) for n in pair])
-    return g.sum(axis=tuple(range(0, g.ndim, 2))).reshape(shape[len(repeats) - len(shape):])
+    g = g.reshape([n for pair in zip(repeats, shape, strict=False) for n in pair])
+    return g.sum(axis=tuple(range(0, g.ndim, 2))).reshape(shape[len(repeats) - len(shape) :])
 
 
 def prod_others(x):

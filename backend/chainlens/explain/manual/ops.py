@@ -20,7 +20,6 @@ import numpy as np
 import torch
 
 
-
 def np_dtype(dtype: torch.dtype | np.dtype) -> str:
     """The numpy spelling of a torch or numpy dtype (``np.float32``; ``np.bool_``, which
     numpy 1 and 2 both have)."""
@@ -36,8 +35,13 @@ class Ref(str):
     dtype: torch.dtype
     node: tuple[str, int] | None
 
-    def __new__(cls, name: str, shape: tuple[int, ...], dtype: torch.dtype,
-                node: tuple[str, int] | None = None) -> Ref:
+    def __new__(
+        cls,
+        name: str,
+        shape: tuple[int, ...],
+        dtype: torch.dtype,
+        node: tuple[str, int] | None = None,
+    ) -> Ref:
         ref = super().__new__(cls, name)
         ref.shape, ref.dtype, ref.node = shape, dtype, node
         return ref
@@ -97,6 +101,7 @@ def rule(*ops: str) -> Callable[[Rule], Rule]:
         for op in ops:
             RULES[op] = fn
         return fn
+
     return register
 
 
@@ -108,8 +113,15 @@ def lit(v: Any) -> str:
     if isinstance(v, torch.dtype):
         return np_dtype(v)
     if isinstance(v, float):
-        return "np.inf" if v == math.inf else "-np.inf" if v == -math.inf else \
-            "np.nan" if v != v else repr(v)
+        return (
+            "np.inf"
+            if v == math.inf
+            else "-np.inf"
+            if v == -math.inf
+            else "np.nan"
+            if v != v
+            else repr(v)
+        )
     if isinstance(v, (list, tuple)):
         return "(" + ", ".join(lit(x) for x in v) + ("," if len(v) == 1 else "") + ")"
     return repr(v)
@@ -142,24 +154,34 @@ def _scaled(alpha: Any, name: str) -> str:
 @rule("add.Tensor", "add.Scalar", "add_.Tensor", "add_.Scalar")
 def _add(c: Call) -> Code:
     a, b, alpha = c.arg(0), c.arg(1), c.arg(2, "alpha", 1)
-    return Code(f"{a} + {_scaled(alpha, lit(b) if not isinstance(b, Ref) else b)}",
-                {0: c.g, 1: _scaled(alpha, c.g)}, "∂(a + b)/∂a = ∂(a + b)/∂b = 1: "
-                "the gradient passes through unchanged", broadcast=True)
+    return Code(
+        f"{a} + {_scaled(alpha, lit(b) if not isinstance(b, Ref) else b)}",
+        {0: c.g, 1: _scaled(alpha, c.g)},
+        "∂(a + b)/∂a = ∂(a + b)/∂b = 1: the gradient passes through unchanged",
+        broadcast=True,
+    )
 
 
 @rule("sub.Tensor", "sub.Scalar", "sub_.Tensor", "sub_.Scalar")
 def _sub(c: Call) -> Code:
     a, b, alpha = c.arg(0), c.arg(1), c.arg(2, "alpha", 1)
-    return Code(f"{a} - {_scaled(alpha, lit(b) if not isinstance(b, Ref) else b)}",
-                {0: c.g, 1: f"-{_scaled(alpha, c.g)}"}, "∂(a − b)/∂a = 1, ∂(a − b)/∂b = −1",
-                broadcast=True)
+    return Code(
+        f"{a} - {_scaled(alpha, lit(b) if not isinstance(b, Ref) else b)}",
+        {0: c.g, 1: f"-{_scaled(alpha, c.g)}"},
+        "∂(a − b)/∂a = 1, ∂(a − b)/∂b = −1",
+        broadcast=True,
+    )
 
 
 @rule("rsub.Tensor", "rsub.Scalar")
 def _rsub(c: Call) -> Code:
     a, b, alpha = c.arg(0), c.arg(1), c.arg(2, "alpha", 1)
-    return Code(f"{lit(b) if not isinstance(b, Ref) else b} - {_scaled(alpha, a)}",
-                {0: f"-{_scaled(alpha, c.g)}", 1: c.g}, "∂(b − a)/∂a = −1", broadcast=True)
+    return Code(
+        f"{lit(b) if not isinstance(b, Ref) else b} - {_scaled(alpha, a)}",
+        {0: f"-{_scaled(alpha, c.g)}", 1: c.g},
+        "∂(b − a)/∂a = −1",
+        broadcast=True,
+    )
 
 
 def _v(x: Any) -> str:
@@ -169,61 +191,91 @@ def _v(x: Any) -> str:
 @rule("mul.Tensor", "mul.Scalar", "mul_.Tensor", "mul_.Scalar")
 def _mul(c: Call) -> Code:
     a, b = _v(c.arg(0)), _v(c.arg(1))
-    return Code(f"{a} * {b}", {0: f"{c.g} * {b}", 1: f"{c.g} * {a}"},
-                "∂(a·b)/∂a = b, ∂(a·b)/∂b = a", broadcast=True)
+    return Code(
+        f"{a} * {b}",
+        {0: f"{c.g} * {b}", 1: f"{c.g} * {a}"},
+        "∂(a·b)/∂a = b, ∂(a·b)/∂b = a",
+        broadcast=True,
+    )
 
 
 @rule("div.Tensor", "div.Scalar", "div_.Tensor", "div_.Scalar")
 def _div(c: Call) -> Code:
     a, b = _v(c.arg(0)), _v(c.arg(1))
-    return Code(f"{a} / {b}", {0: f"{c.g} / {b}", 1: f"-{c.g} * {a} / ({b} * {b})"},
-                "∂(a/b)/∂a = 1/b, ∂(a/b)/∂b = −a/b²", broadcast=True)
+    return Code(
+        f"{a} / {b}",
+        {0: f"{c.g} / {b}", 1: f"-{c.g} * {a} / ({b} * {b})"},
+        "∂(a/b)/∂a = 1/b, ∂(a/b)/∂b = −a/b²",
+        broadcast=True,
+    )
 
 
 @rule("pow.Tensor_Scalar")
 def _pow(c: Call) -> Code:
     a, e = c.arg(0), c.arg(1)
     local = f"{lit(e)} * {a}" if e == 2 else f"{lit(e)} * {a} ** {lit(e - 1)}"
-    return Code(f"{a} ** {lit(e)}", {0: f"{c.g} * ({local})" if e else f"np.zeros_like({a})"},
-                f"∂(a^{e})/∂a = {e}·a^{e - 1}" if e else "a⁰ = 1 does not depend on a")
+    return Code(
+        f"{a} ** {lit(e)}",
+        {0: f"{c.g} * ({local})" if e else f"np.zeros_like({a})"},
+        f"∂(a^{e})/∂a = {e}·a^{e - 1}" if e else "a⁰ = 1 does not depend on a",
+    )
 
 
 @rule("pow.Tensor_Tensor", "pow.Scalar")
 def _pow_tensor(c: Call) -> Code:
     a, b, y = _v(c.arg(0)), _v(c.arg(1)), c.y
-    return Code(f"{a} ** {b}", {
-        0: f"{c.g} * {b} * {a} ** ({b} - 1)",
-        1: f"np.where(({a} == 0) & ({b} >= 0), 0, {c.g} * {y} * np.log({a}))"},
-        "∂(a^b)/∂a = b·a^(b−1), ∂(a^b)/∂b = a^b·ln a", broadcast=True)
+    return Code(
+        f"{a} ** {b}",
+        {
+            0: f"{c.g} * {b} * {a} ** ({b} - 1)",
+            1: f"np.where(({a} == 0) & ({b} >= 0), 0, {c.g} * {y} * np.log({a}))",
+        },
+        "∂(a^b)/∂a = b·a^(b−1), ∂(a^b)/∂b = a^b·ln a",
+        broadcast=True,
+    )
 
 
 def _unary(forward: str, grad: str, note: str, helpers: tuple[str, ...] = ()) -> Rule:
     """``forward`` and ``grad`` with {a}, {y} and {g} for the input, output and upstream."""
+
     def apply(c: Call) -> Code:
         a = c.arg(0)
         return Code(forward.format(a=a), {0: grad.format(a=a, y=c.y, g=c.g)}, note, helpers)
+
     return apply
 
 
 for _ops, _rule in {
     ("neg.default",): _unary("-{a}", "-{g}", "∂(−a)/∂a = −1"),
-    ("exp.default", "exp_.default"): _unary("np.exp({a})", "{g} * {y}", "∂eᵃ/∂a = eᵃ, the output itself"),
+    ("exp.default", "exp_.default"): _unary(
+        "np.exp({a})", "{g} * {y}", "∂eᵃ/∂a = eᵃ, the output itself"
+    ),
     ("log.default",): _unary("np.log({a})", "{g} / {a}", "∂ln a/∂a = 1/a"),
     ("log1p.default",): _unary("np.log1p({a})", "{g} / (1 + {a})", "∂ln(1 + a)/∂a = 1/(1 + a)"),
     ("sqrt.default",): _unary("np.sqrt({a})", "{g} / (2 * {y})", "∂√a/∂a = 1/(2√a): infinite at 0"),
-    ("rsqrt.default",): _unary("1 / np.sqrt({a})", "-0.5 * {g} * {y} ** 3", "∂a^(−½)/∂a = −½·a^(−3/2)"),
+    ("rsqrt.default",): _unary(
+        "1 / np.sqrt({a})", "-0.5 * {g} * {y} ** 3", "∂a^(−½)/∂a = −½·a^(−3/2)"
+    ),
     ("reciprocal.default",): _unary("1 / {a}", "-{g} * {y} * {y}", "∂(1/a)/∂a = −1/a²"),
     ("sin.default",): _unary("np.sin({a})", "{g} * np.cos({a})", "∂sin a/∂a = cos a"),
     ("cos.default",): _unary("np.cos({a})", "{g} * -np.sin({a})", "∂cos a/∂a = −sin a"),
-    ("tanh.default", "tanh_.default"): _unary("np.tanh({a})", "{g} * (1 - {y} * {y})", "∂tanh a/∂a = 1 − tanh²a"),
-    ("sigmoid.default", "sigmoid_.default"): _unary("1 / (1 + np.exp(-{a}))", "{g} * (1 - {y}) * {y}",
-                                                    "∂σ(a)/∂a = σ(a)(1 − σ(a))"),
-    ("relu.default", "relu_.default"): _unary("np.maximum({a}, 0)", "{g} * ({y} > 0)",
-                                              "ReLU passes the gradient where its output is positive"),
+    ("tanh.default", "tanh_.default"): _unary(
+        "np.tanh({a})", "{g} * (1 - {y} * {y})", "∂tanh a/∂a = 1 − tanh²a"
+    ),
+    ("sigmoid.default", "sigmoid_.default"): _unary(
+        "1 / (1 + np.exp(-{a}))", "{g} * (1 - {y}) * {y}", "∂σ(a)/∂a = σ(a)(1 − σ(a))"
+    ),
+    ("relu.default", "relu_.default"): _unary(
+        "np.maximum({a}, 0)",
+        "{g} * ({y} > 0)",
+        "ReLU passes the gradient where its output is positive",
+    ),
     ("abs.default",): _unary("np.abs({a})", "{g} * np.sign({a})", "∂|a|/∂a = sign(a) (0 at 0)"),
     ("silu.default", "silu_.default"): _unary(
-        "{a} / (1 + np.exp(-{a}))", "{g} * (1 / (1 + np.exp(-{a}))) * (1 + {a} * (1 - 1 / (1 + np.exp(-{a}))))",
-        "∂(a·σ(a))/∂a = σ(a)(1 + a(1 − σ(a)))"),
+        "{a} / (1 + np.exp(-{a}))",
+        "{g} * (1 / (1 + np.exp(-{a}))) * (1 + {a} * (1 - 1 / (1 + np.exp(-{a}))))",
+        "∂(a·σ(a))/∂a = σ(a)(1 + a(1 − σ(a)))",
+    ),
     ("clone.default",): _unary("{a}.copy()", "{g}", "a copy: the gradient passes through"),
 }.items():
     rule(*_ops)(_rule)
@@ -235,19 +287,30 @@ def _gelu(c: Call) -> Code:
     if c.kwargs.get("approximate", c.arg(1, "approximate", "none")) == "tanh":
         k = "np.sqrt(2 / np.pi)"
         inner = f"{k} * ({a} + 0.044715 * {a} ** 3)"
-        return Code(f"0.5 * {a} * (1 + np.tanh({inner}))", {
-            0: f"{c.g} * (0.5 * (1 + np.tanh({inner})) + 0.5 * {a} * (1 - np.tanh({inner}) ** 2)"
-               f" * {k} * (1 + 3 * 0.044715 * {a} ** 2))"}, "GELU (tanh form), differentiated")
-    return Code(f"gelu({a})", {0: f"{c.g} * gelu_grad({a})"},
-                "∂(a·Φ(a))/∂a = Φ(a) + a·φ(a)", ("gelu", "gelu_grad"))
+        return Code(
+            f"0.5 * {a} * (1 + np.tanh({inner}))",
+            {
+                0: f"{c.g} * (0.5 * (1 + np.tanh({inner})) + 0.5 * {a} * (1 - np.tanh({inner}) ** 2)"
+                f" * {k} * (1 + 3 * 0.044715 * {a} ** 2))"
+            },
+            "GELU (tanh form), differentiated",
+        )
+    return Code(
+        f"gelu({a})",
+        {0: f"{c.g} * gelu_grad({a})"},
+        "∂(a·Φ(a))/∂a = Φ(a) + a·φ(a)",
+        ("gelu", "gelu_grad"),
+    )
 
 
 @rule("leaky_relu.default", "leaky_relu_.default")
 def _leaky(c: Call) -> Code:
     a, slope = c.arg(0), c.arg(1, "negative_slope", 0.01)
-    return Code(f"np.where({a} > 0, {a}, {a} * {lit(slope)})",
-                {0: f"np.where({a} > 0, {c.g}, {c.g} * {lit(slope)})"},
-                f"slope 1 where a > 0, {slope} elsewhere")
+    return Code(
+        f"np.where({a} > 0, {a}, {a} * {lit(slope)})",
+        {0: f"np.where({a} > 0, {c.g}, {c.g} * {lit(slope)})"},
+        f"slope 1 where a > 0, {slope} elsewhere",
+    )
 
 
 @rule("elu.default", "elu_.default")
@@ -255,33 +318,42 @@ def _elu(c: Call) -> Code:
     a = c.arg(0)
     alpha, scale, inner = c.arg(1, "alpha", 1), c.arg(2, "scale", 1), c.arg(3, "input_scale", 1)
     neg = f"{lit(scale)} * {lit(alpha)} * np.exp({a} * {lit(inner)})"
-    return Code(f"np.where({a} > 0, {_scaled(scale, a)}, {neg} - {lit(scale)} * {lit(alpha)})",
-                {0: f"np.where({a} > 0, {_scaled(scale, c.g)}, {c.g} * {neg} * {lit(inner)})"},
-                "slope 1 above 0, α·eᵃ below")
+    return Code(
+        f"np.where({a} > 0, {_scaled(scale, a)}, {neg} - {lit(scale)} * {lit(alpha)})",
+        {0: f"np.where({a} > 0, {_scaled(scale, c.g)}, {c.g} * {neg} * {lit(inner)})"},
+        "slope 1 above 0, α·eᵃ below",
+    )
 
 
 @rule("log_sigmoid_forward.default")
 def _log_sigmoid(c: Call) -> Code:
     a = c.arg(0)
-    return Code(f"np.minimum({a}, 0) - np.log1p(np.exp(-np.abs({a})))",
-                {0: f"{c.g} * (1 - 1 / (1 + np.exp(-{a})))"}, "∂ln σ(a)/∂a = 1 − σ(a)")
+    return Code(
+        f"np.minimum({a}, 0) - np.log1p(np.exp(-np.abs({a})))",
+        {0: f"{c.g} * (1 - 1 / (1 + np.exp(-{a})))"},
+        "∂ln σ(a)/∂a = 1 − σ(a)",
+    )
 
 
 @rule("threshold.default", "threshold_.default")
 def _threshold(c: Call) -> Code:
     a, th, value = c.arg(0), c.arg(1), c.arg(2)
-    return Code(f"np.where({a} <= {lit(th)}, {lit(value)}, {a})",
-                {0: f"np.where({a} <= {lit(th)}, 0, {c.g})"},
-                f"the gradient passes where a > {th}")
+    return Code(
+        f"np.where({a} <= {lit(th)}, {lit(value)}, {a})",
+        {0: f"np.where({a} <= {lit(th)}, 0, {c.g})"},
+        f"the gradient passes where a > {th}",
+    )
 
 
 @rule("softplus.default")
 def _softplus(c: Call) -> Code:
     a, beta, th = c.arg(0), c.arg(1, "beta", 1), c.arg(2, "threshold", 20)
     ba = f"{a} * {lit(beta)}"
-    return Code(f"np.where({ba} > {lit(th)}, {a}, np.log1p(np.exp({ba})) / {lit(beta)})",
-                {0: f"np.where({ba} > {lit(th)}, {c.g}, {c.g} / (1 + np.exp(-{ba})))"},
-                "∂softplus(a)/∂a = σ(β·a)")
+    return Code(
+        f"np.where({ba} > {lit(th)}, {a}, np.log1p(np.exp({ba})) / {lit(beta)})",
+        {0: f"np.where({ba} > {lit(th)}, {c.g}, {c.g} / (1 + np.exp(-{ba})))"},
+        "∂softplus(a)/∂a = σ(β·a)",
+    )
 
 
 @rule("clamp.default", "clamp_.default", "clamp_min.default", "clamp_max.default")
@@ -293,51 +365,75 @@ def _clamp(c: Call) -> Code:
         lo, hi = None, c.arg(1)
     else:
         lo, hi = c.arg(1, "min"), c.arg(2, "max")
-    mask = " & ".join(([f"({a} >= {lit(lo)})"] if lo is not None else [])
-                      + ([f"({a} <= {lit(hi)})"] if hi is not None else [])) or "True"
-    return Code(f"np.clip({a}, {lit(lo)}, {lit(hi)})", {0: f"{c.g} * ({mask})"},
-                "the gradient passes where a is inside the bounds, 0 where it was clamped")
+    mask = (
+        " & ".join(
+            ([f"({a} >= {lit(lo)})"] if lo is not None else [])
+            + ([f"({a} <= {lit(hi)})"] if hi is not None else [])
+        )
+        or "True"
+    )
+    return Code(
+        f"np.clip({a}, {lit(lo)}, {lit(hi)})",
+        {0: f"{c.g} * ({mask})"},
+        "the gradient passes where a is inside the bounds, 0 where it was clamped",
+    )
 
 
 @rule("hardtanh.default", "hardtanh_.default")
 def _hardtanh(c: Call) -> Code:
     a, lo, hi = c.arg(0), c.arg(1, "min_val", -1), c.arg(2, "max_val", 1)
-    return Code(f"np.clip({a}, {lit(lo)}, {lit(hi)})",
-                {0: f"{c.g} * (({a} > {lit(lo)}) & ({a} < {lit(hi)}))"},
-                f"slope 1 strictly between {lo} and {hi}, 0 outside")
+    return Code(
+        f"np.clip({a}, {lit(lo)}, {lit(hi)})",
+        {0: f"{c.g} * (({a} > {lit(lo)}) & ({a} < {lit(hi)}))"},
+        f"slope 1 strictly between {lo} and {hi}, 0 outside",
+    )
 
 
 @rule("where.self")
 def _where(c: Call) -> Code:
     cond, a, b = _v(c.arg(0)), _v(c.arg(1)), _v(c.arg(2))
-    return Code(f"np.where({cond}, {a}, {b})", {1: f"np.where({cond}, {c.g}, 0)",
-                                               2: f"np.where({cond}, 0, {c.g})"},
-                "each element's gradient goes to the input it was taken from", broadcast=True)
+    return Code(
+        f"np.where({cond}, {a}, {b})",
+        {1: f"np.where({cond}, {c.g}, 0)", 2: f"np.where({cond}, 0, {c.g})"},
+        "each element's gradient goes to the input it was taken from",
+        broadcast=True,
+    )
 
 
 @rule("maximum.default", "minimum.default")
 def _maximum(c: Call) -> Code:
     a, b = c.arg(0), c.arg(1)
     fn, wins = ("maximum", ">") if c.op.startswith("maximum") else ("minimum", "<")
-    return Code(f"np.{fn}({a}, {b})", {
-        0: f"np.where({a} == {b}, {c.g} / 2, np.where({a} {wins} {b}, {c.g}, 0))",
-        1: f"np.where({a} == {b}, {c.g} / 2, np.where({b} {wins} {a}, {c.g}, 0))"},
-        "the gradient goes to the winner; ties split it in half", broadcast=True)
+    return Code(
+        f"np.{fn}({a}, {b})",
+        {
+            0: f"np.where({a} == {b}, {c.g} / 2, np.where({a} {wins} {b}, {c.g}, 0))",
+            1: f"np.where({a} == {b}, {c.g} / 2, np.where({b} {wins} {a}, {c.g}, 0))",
+        },
+        "the gradient goes to the winner; ties split it in half",
+        broadcast=True,
+    )
 
 
 @rule("masked_fill.Scalar", "masked_fill_.Scalar", "masked_fill.Tensor")
 def _masked_fill(c: Call) -> Code:
     a, mask, value = c.arg(0), c.arg(1), _v(c.arg(2))
-    return Code(f"np.where({mask}, {value}, {a})", {0: f"np.where({mask}, 0, {c.g})"},
-                "filled positions no longer depend on a: their gradient is 0")
+    return Code(
+        f"np.where({mask}, {value}, {a})",
+        {0: f"np.where({mask}, 0, {c.g})"},
+        "filled positions no longer depend on a: their gradient is 0",
+    )
 
 
 @rule("_to_copy.default")
 def _to_copy(c: Call) -> Code:
     a, dtype = c.arg(0), c.kwargs.get("dtype")
     target = np_dtype(dtype if dtype is not None else a.dtype)
-    return Code(f"{a}.astype({target})", {0: f"{c.g}.astype({np_dtype(a.dtype)})"},
-                "a type or device change: the gradient is converted back")
+    return Code(
+        f"{a}.astype({target})",
+        {0: f"{c.g}.astype({np_dtype(a.dtype)})"},
+        "a type or device change: the gradient is converted back",
+    )
 
 
 # ------------------------------------------------------------------ reductions
@@ -360,9 +456,11 @@ def _sum(c: Call) -> Code:
     a = c.arg(0)
     axes = dims(c.arg(1, "dim"), a.ndim) if c.op.endswith("IntList") else tuple(range(a.ndim))
     keep = bool(c.arg(2, "keepdim", False))
-    return Code(f"{a}.sum({_axis(axes, a, keep)})",
-                {0: _spread(c, a, axes, keep, c.g)},
-                "∂(Σa)/∂aᵢ = 1: the gradient is copied to every summed element")
+    return Code(
+        f"{a}.sum({_axis(axes, a, keep)})",
+        {0: _spread(c, a, axes, keep, c.g)},
+        "∂(Σa)/∂aᵢ = 1: the gradient is copied to every summed element",
+    )
 
 
 @rule("mean.default", "mean.dim")
@@ -371,9 +469,11 @@ def _mean(c: Call) -> Code:
     axes = dims(c.arg(1, "dim"), a.ndim) if c.op == "mean.dim" else tuple(range(a.ndim))
     keep = bool(c.arg(2, "keepdim", False))
     n = math.prod(a.shape[d] for d in axes) if a.shape else 1
-    return Code(f"{a}.mean({_axis(axes, a, keep)})",
-                {0: _spread(c, a, axes, keep, f"{c.g} / {n}")},
-                f"mean divides by n = {n}: each element gets 1/{n} of the gradient")
+    return Code(
+        f"{a}.mean({_axis(axes, a, keep)})",
+        {0: _spread(c, a, axes, keep, f"{c.g} / {n}")},
+        f"mean divides by n = {n}: each element gets 1/{n} of the gradient",
+    )
 
 
 @rule("var.correction", "std.correction")
@@ -387,18 +487,27 @@ def _var(c: Call) -> Code:
     centered = f"({a} - {a}.mean({_axis(axes, a, True)}))"
     var = f"{a}.var({_axis(axes, a, keep)}{', ' if _axis(axes, a, keep) else ''}ddof={ddof})"
     if c.op.startswith("std"):
-        return Code(f"np.sqrt({var})",
-                    {0: f"{_spread(c, a, axes, keep, f'{c.g} / {c.y}')} * {centered} / {n - ddof}"},
-                    f"∂std/∂aᵢ = (aᵢ − mean)/((n − {ddof})·std), n = {n}")
-    return Code(var, {0: f"{_spread(c, a, axes, keep, c.g)} * 2 * {centered} / {n - ddof}"},
-                f"∂var/∂aᵢ = 2(aᵢ − mean)/(n − {ddof}), n = {n}")
+        return Code(
+            f"np.sqrt({var})",
+            {0: f"{_spread(c, a, axes, keep, f'{c.g} / {c.y}')} * {centered} / {n - ddof}"},
+            f"∂std/∂aᵢ = (aᵢ − mean)/((n − {ddof})·std), n = {n}",
+        )
+    return Code(
+        var,
+        {0: f"{_spread(c, a, axes, keep, c.g)} * 2 * {centered} / {n - ddof}"},
+        f"∂var/∂aᵢ = 2(aᵢ − mean)/(n − {ddof}), n = {n}",
+    )
 
 
 @rule("prod.default")
 def _prod(c: Call) -> Code:
     a = c.arg(0)
-    return Code(f"{a}.prod()", {0: f"{c.g} * prod_others({a})"},
-                "∂(Πa)/∂aᵢ = the product of all the other elements", ("prod_others",))
+    return Code(
+        f"{a}.prod()",
+        {0: f"{c.g} * prod_others({a})"},
+        "∂(Πa)/∂aᵢ = the product of all the other elements",
+        ("prod_others",),
+    )
 
 
 @rule("max.default", "min.default", "amax.default", "amin.default")
@@ -411,11 +520,16 @@ def _max_all(c: Call) -> Code:
         win = f"({a} == {_spread(c, a, axes, keep, c.y)})"
         share = _spread(c, a, axes, keep, c.g)
         count = f"{win}.sum(axis={lit(axes)}, keepdims=True)"
-        return Code(f"{a}.{fn}(axis={lit(axes)}{', keepdims=True' if keep else ''})",
-                    {0: f"{share} * {win} / {count}"},
-                    f"the {fn} routes the gradient to the winners, shared evenly on ties")
-    return Code(f"{a}.{fn}()", {0: f"{c.g} * ({a} == {c.y}) / np.sum({a} == {c.y})"},
-                f"the {fn} routes the gradient to the winner, shared evenly on ties")
+        return Code(
+            f"{a}.{fn}(axis={lit(axes)}{', keepdims=True' if keep else ''})",
+            {0: f"{share} * {win} / {count}"},
+            f"the {fn} routes the gradient to the winners, shared evenly on ties",
+        )
+    return Code(
+        f"{a}.{fn}()",
+        {0: f"{c.g} * ({a} == {c.y}) / np.sum({a} == {c.y})"},
+        f"the {fn} routes the gradient to the winner, shared evenly on ties",
+    )
 
 
 @rule("max.dim", "min.dim")
@@ -424,10 +538,13 @@ def _max_dim(c: Call) -> Code:
     axis = dims(c.arg(1, "dim"), a.ndim)[0]
     keep = bool(c.arg(2, "keepdim", False))
     fn = "max_along" if c.op.startswith("max") else "min_along"
-    return Code(f"{fn}({a}, {axis}, {keep})",
-                {0: f"along_grad({c.g}, {a}, {c.aux}, {axis}, {keep})"},
-                f"only the chosen element along dim {axis} gets the gradient",
-                (fn, "along_grad"), aux=True)
+    return Code(
+        f"{fn}({a}, {axis}, {keep})",
+        {0: f"along_grad({c.g}, {a}, {c.aux}, {axis}, {keep})"},
+        f"only the chosen element along dim {axis} gets the gradient",
+        (fn, "along_grad"),
+        aux=True,
+    )
 
 
 @rule("linalg_vector_norm.default")
@@ -438,40 +555,54 @@ def _norm(c: Call) -> Code:
         raise NotImplementedError(f"a vector norm of order {order}")
     axes = dims(c.arg(2, "dim"), a.ndim)
     keep = bool(c.arg(3, "keepdim", False))
-    ratio = _spread(c, a, axes, keep, f"np.where({c.y} == 0, 0, {c.g} / np.where({c.y} == 0, 1, {c.y}))")
-    return Code(f"np.sqrt(({a} * {a}).sum(axis={lit(axes)}{', keepdims=True' if keep else ''}))",
-                {0: f"{a} * {ratio}"}, "∂‖a‖/∂a = a/‖a‖ (0 where the norm is 0)")
+    ratio = _spread(
+        c, a, axes, keep, f"np.where({c.y} == 0, 0, {c.g} / np.where({c.y} == 0, 1, {c.y}))"
+    )
+    return Code(
+        f"np.sqrt(({a} * {a}).sum(axis={lit(axes)}{', keepdims=True' if keep else ''}))",
+        {0: f"{a} * {ratio}"},
+        "∂‖a‖/∂a = a/‖a‖ (0 where the norm is 0)",
+    )
 
 
 # ------------------------------------------------------------------ matrices
 @rule("mm.default")
 def _mm(c: Call) -> Code:
     a, b = c.arg(0), c.arg(1)
-    return Code(f"{a} @ {b}", {0: f"{c.g} @ {b}.T", 1: f"{a}.T @ {c.g}"},
-                f"∂L/∂A = ∂L/∂Y·Bᵀ {list(c.shape)}·{list(b.shape[::-1])}, "
-                f"∂L/∂B = Aᵀ·∂L/∂Y {list(a.shape[::-1])}·{list(c.shape)}")
+    return Code(
+        f"{a} @ {b}",
+        {0: f"{c.g} @ {b}.T", 1: f"{a}.T @ {c.g}"},
+        f"∂L/∂A = ∂L/∂Y·Bᵀ {list(c.shape)}·{list(b.shape[::-1])}, "
+        f"∂L/∂B = Aᵀ·∂L/∂Y {list(a.shape[::-1])}·{list(c.shape)}",
+    )
 
 
 @rule("mv.default")
 def _mv(c: Call) -> Code:
     a, v = c.arg(0), c.arg(1)
-    return Code(f"{a} @ {v}", {0: f"np.outer({c.g}, {v})", 1: f"{a}.T @ {c.g}"},
-                "∂L/∂A = ∂L/∂y·vᵀ, ∂L/∂v = Aᵀ·∂L/∂y")
+    return Code(
+        f"{a} @ {v}",
+        {0: f"np.outer({c.g}, {v})", 1: f"{a}.T @ {c.g}"},
+        "∂L/∂A = ∂L/∂y·vᵀ, ∂L/∂v = Aᵀ·∂L/∂y",
+    )
 
 
 @rule("dot.default")
 def _dot(c: Call) -> Code:
     a, b = c.arg(0), c.arg(1)
-    return Code(f"np.dot({a}, {b})", {0: f"{c.g} * {b}", 1: f"{c.g} * {a}"},
-                "∂(a·b)/∂a = b, ∂(a·b)/∂b = a")
+    return Code(
+        f"np.dot({a}, {b})", {0: f"{c.g} * {b}", 1: f"{c.g} * {a}"}, "∂(a·b)/∂a = b, ∂(a·b)/∂b = a"
+    )
 
 
 @rule("bmm.default")
 def _bmm(c: Call) -> Code:
     a, b = c.arg(0), c.arg(1)
-    return Code(f"{a} @ {b}", {0: f"{c.g} @ {b}.transpose(0, 2, 1)",
-                               1: f"{a}.transpose(0, 2, 1) @ {c.g}"},
-                "per batch: ∂L/∂A = ∂L/∂Y·Bᵀ, ∂L/∂B = Aᵀ·∂L/∂Y")
+    return Code(
+        f"{a} @ {b}",
+        {0: f"{c.g} @ {b}.transpose(0, 2, 1)", 1: f"{a}.transpose(0, 2, 1) @ {c.g}"},
+        "per batch: ∂L/∂A = ∂L/∂Y·Bᵀ, ∂L/∂B = Aᵀ·∂L/∂Y",
+    )
 
 
 @rule("addmm.default")
@@ -479,12 +610,17 @@ def _addmm(c: Call) -> Code:
     bias, a, b = c.arg(0), c.arg(1), c.arg(2)
     beta, alpha = c.arg(3, "beta", 1), c.arg(4, "alpha", 1)
     gb = _scaled(beta, c.g)
-    return Code(f"{_scaled(beta, bias)} + {_scaled(alpha, f'{a} @ {b}')}", {
-        0: gb if tuple(bias.shape) == c.shape else f"unbroadcast({gb}, {lit(bias.shape)})",
-        1: _scaled(alpha, f"{c.g} @ {b}.T"), 2: _scaled(alpha, f"{a}.T @ {c.g}")},
+    return Code(
+        f"{_scaled(beta, bias)} + {_scaled(alpha, f'{a} @ {b}')}",
+        {
+            0: gb if tuple(bias.shape) == c.shape else f"unbroadcast({gb}, {lit(bias.shape)})",
+            1: _scaled(alpha, f"{c.g} @ {b}.T"),
+            2: _scaled(alpha, f"{a}.T @ {c.g}"),
+        },
         f"Y = bias + A·B: ∂L/∂A = ∂L/∂Y·Bᵀ, ∂L/∂B = Aᵀ·∂L/∂Y; the bias was broadcast over "
         f"the {c.shape[0] if c.shape else 1} rows, so its gradient is their sum",
-        ("unbroadcast",) if tuple(bias.shape) != c.shape else ())
+        ("unbroadcast",) if tuple(bias.shape) != c.shape else (),
+    )
 
 
 def _mT(x: str, ndim: int) -> str:
@@ -496,16 +632,20 @@ def _mT(x: str, ndim: int) -> str:
 def _inv(c: Call) -> Code:
     a = c.arg(0)
     yT = _mT(c.y, a.ndim)
-    return Code(f"np.linalg.inv({a})", {0: f"-{yT} @ {c.g} @ {yT}"},
-                "Y = A⁻¹: ∂L/∂A = −Yᵀ·∂L/∂Y·Yᵀ")
+    return Code(
+        f"np.linalg.inv({a})", {0: f"-{yT} @ {c.g} @ {yT}"}, "Y = A⁻¹: ∂L/∂A = −Yᵀ·∂L/∂Y·Yᵀ"
+    )
 
 
 @rule("_linalg_det.default")
 def _det(c: Call) -> Code:
     a = c.arg(0)
     scale = f"{c.g} * {c.y}" if a.ndim == 2 else f"({c.g} * {c.y})[..., None, None]"
-    return Code(f"np.linalg.det({a})", {0: f"{scale} * {_mT(f'np.linalg.inv({a})', a.ndim)}"},
-                "∂det(A)/∂A = det(A)·A⁻ᵀ")
+    return Code(
+        f"np.linalg.det({a})",
+        {0: f"{scale} * {_mT(f'np.linalg.inv({a})', a.ndim)}"},
+        "∂det(A)/∂A = det(A)·A⁻ᵀ",
+    )
 
 
 @rule("_linalg_solve_ex.default")
@@ -517,10 +657,11 @@ def _solve(c: Call) -> Code:
     if vector and a.ndim != 2:
         raise NotImplementedError("a batch of solves for vectors")
     gb = f"np.linalg.solve({_mT(a, a.ndim)}, {c.g})"
-    return Code(f"np.linalg.solve({a}, {b})",
-                {0: f"-np.outer({gb}, {c.y})" if vector else f"-{gb} @ {_mT(c.y, a.ndim)}",
-                 1: gb},
-                "X = A⁻¹B: ∂L/∂B = A⁻ᵀ·∂L/∂X, and ∂L/∂A = −∂L/∂B·Xᵀ")
+    return Code(
+        f"np.linalg.solve({a}, {b})",
+        {0: f"-np.outer({gb}, {c.y})" if vector else f"-{gb} @ {_mT(c.y, a.ndim)}", 1: gb},
+        "X = A⁻¹B: ∂L/∂B = A⁻ᵀ·∂L/∂X, and ∂L/∂A = −∂L/∂B·Xᵀ",
+    )
 
 
 # ------------------------------------------------------------------ shapes
@@ -528,20 +669,34 @@ def _reshape_rule(note: str) -> Rule:
     def apply(c: Call) -> Code:
         a = c.arg(0)
         return Code(f"{a}.reshape({lit(c.shape)})", {0: f"{c.g}.reshape({lit(a.shape)})"}, note)
+
     return apply
 
 
-rule("view.default", "_unsafe_view.default", "reshape.default", "unsqueeze.default",
-     "squeeze.default", "squeeze.dim", "squeeze.dims", "unsqueeze_.default",
-     "alias.default", "flatten.using_ints", "_reshape_alias.default")(
-    _reshape_rule("a reshape moves no numbers: the gradient is reshaped back"))
+rule(
+    "view.default",
+    "_unsafe_view.default",
+    "reshape.default",
+    "unsqueeze.default",
+    "squeeze.default",
+    "squeeze.dim",
+    "squeeze.dims",
+    "unsqueeze_.default",
+    "alias.default",
+    "flatten.using_ints",
+    "_reshape_alias.default",
+)(_reshape_rule("a reshape moves no numbers: the gradient is reshaped back"))
 
 
 @rule("repeat.default")
 def _repeat(c: Call) -> Code:
     a, reps = c.arg(0), tuple(c.arg(1))
-    return Code(f"np.tile({a}, {lit(reps)})", {0: f"untile({c.g}, {lit(a.shape)}, {lit(reps)})"},
-                "every copy feeds the loss: the copies' gradients are summed", ("untile",))
+    return Code(
+        f"np.tile({a}, {lit(reps)})",
+        {0: f"untile({c.g}, {lit(a.shape)}, {lit(reps)})"},
+        "every copy feeds the loss: the copies' gradients are summed",
+        ("untile",),
+    )
 
 
 @rule("t.default")
@@ -554,8 +709,11 @@ def _t(c: Call) -> Code:
 def _transpose(c: Call) -> Code:
     a = c.arg(0)
     d0, d1 = (d % a.ndim for d in (c.arg(1), c.arg(2)))
-    return Code(f"np.swapaxes({a}, {d0}, {d1})", {0: f"np.swapaxes({c.g}, {d0}, {d1})"},
-                f"dims {d0} and {d1} swapped back")
+    return Code(
+        f"np.swapaxes({a}, {d0}, {d1})",
+        {0: f"np.swapaxes({c.g}, {d0}, {d1})"},
+        f"dims {d0} and {d1} swapped back",
+    )
 
 
 @rule("permute.default")
@@ -563,17 +721,22 @@ def _permute(c: Call) -> Code:
     a = c.arg(0)
     order = tuple(d % a.ndim for d in c.arg(1))
     inverse = tuple(sorted(range(len(order)), key=order.__getitem__))
-    return Code(f"np.transpose({a}, {lit(order)})", {0: f"np.transpose({c.g}, {lit(inverse)})"},
-                f"the inverse permutation {inverse} puts the gradient back")
+    return Code(
+        f"np.transpose({a}, {lit(order)})",
+        {0: f"np.transpose({c.g}, {lit(inverse)})"},
+        f"the inverse permutation {inverse} puts the gradient back",
+    )
 
 
 @rule("expand.default")
 def _expand(c: Call) -> Code:
     a = c.arg(0)
-    return Code(f"np.broadcast_to({a}, {lit(c.shape)})",
-                {0: f"unbroadcast({c.g}, {lit(a.shape)})"},
-                "expanded copies all feed the loss: their gradients are summed",
-                ("unbroadcast",))
+    return Code(
+        f"np.broadcast_to({a}, {lit(c.shape)})",
+        {0: f"unbroadcast({c.g}, {lit(a.shape)})"},
+        "expanded copies all feed the loss: their gradients are summed",
+        ("unbroadcast",),
+    )
 
 
 @rule("select.int")
@@ -581,8 +744,12 @@ def _select(c: Call) -> Code:
     a = c.arg(0)
     d = c.arg(1) % a.ndim
     item = key(d, str(c.arg(2)))
-    return Code(f"{a}{item}", {0: f"scatter({c.g}, {lit(a.shape)}, np.s_{item})"},
-                "the selected slice gets the gradient, everything else 0", ("scatter",))
+    return Code(
+        f"{a}{item}",
+        {0: f"scatter({c.g}, {lit(a.shape)}, np.s_{item})"},
+        "the selected slice gets the gradient, everything else 0",
+        ("scatter",),
+    )
 
 
 @rule("slice.Tensor")
@@ -591,11 +758,17 @@ def _slice(c: Call) -> Code:
     d = c.arg(1, "dim", 0) % a.ndim
     start, end, step = c.arg(2, "start"), c.arg(3, "end"), c.arg(4, "step", 1)
     size = a.shape[d]
-    text = (f"{'' if start in (None, 0) else start}:"
-            f"{'' if end is None or end >= size else end}{'' if step == 1 else f':{step}'}")
+    text = (
+        f"{'' if start in (None, 0) else start}:"
+        f"{'' if end is None or end >= size else end}{'' if step == 1 else f':{step}'}"
+    )
     item = key(d, text)
-    return Code(f"{a}{item}", {0: f"scatter({c.g}, {lit(a.shape)}, np.s_{item})"},
-                "the sliced elements get the gradient, everything else 0", ("scatter",))
+    return Code(
+        f"{a}{item}",
+        {0: f"scatter({c.g}, {lit(a.shape)}, np.s_{item})"},
+        "the sliced elements get the gradient, everything else 0",
+        ("scatter",),
+    )
 
 
 @rule("index.Tensor")
@@ -603,9 +776,12 @@ def _index(c: Call) -> Code:
     a, indices = c.arg(0), c.arg(1)
     parts = [str(i) if i is not None else ":" for i in indices]
     item = "[" + ", ".join(parts) + "]"
-    return Code(f"{a}{item}", {0: f"scatter({c.g}, {lit(a.shape)}, np.s_{item})"},
-                "indexing: each picked element gets its gradient (added up where picked "
-                "twice)", ("scatter",))
+    return Code(
+        f"{a}{item}",
+        {0: f"scatter({c.g}, {lit(a.shape)}, np.s_{item})"},
+        "indexing: each picked element gets its gradient (added up where picked twice)",
+        ("scatter",),
+    )
 
 
 @rule("cat.default")
@@ -617,17 +793,22 @@ def _cat(c: Call) -> Code:
         n = t.shape[d] if t.ndim > d else 0
         grads[(0, j)] = f"{c.g}{key(d, f'{start}:{start + n}')}"
         start += n
-    return Code(f"np.concatenate([{', '.join(tensors)}], axis={d})", grads,
-                f"each input gets its own slice of the gradient along dim {d}")
+    return Code(
+        f"np.concatenate([{', '.join(tensors)}], axis={d})",
+        grads,
+        f"each input gets its own slice of the gradient along dim {d}",
+    )
 
 
 @rule("stack.default")
 def _stack(c: Call) -> Code:
     tensors = c.arg(0)
     d = c.arg(1, "dim", 0) % len(c.shape)
-    return Code(f"np.stack([{', '.join(tensors)}], axis={d})",
-                {(0, j): f"{c.g}{key(d, str(j))}" for j in range(len(tensors))},
-                f"each input gets its own index of the gradient along dim {d}")
+    return Code(
+        f"np.stack([{', '.join(tensors)}], axis={d})",
+        {(0, j): f"{c.g}{key(d, str(j))}" for j in range(len(tensors))},
+        f"each input gets its own index of the gradient along dim {d}",
+    )
 
 
 @rule("split.Tensor", "split_with_sizes.default", "unbind.int")
@@ -635,17 +816,24 @@ def _split(c: Call) -> Code:
     a = c.arg(0)
     if c.op.startswith("unbind"):
         d = c.arg(1, "dim", 0) % a.ndim
-        return Code(f"list(np.moveaxis({a}, {d}, 0))",
-                    {0: f"np.stack([{', '.join(c.upstream)}], axis={d})"},
-                    f"the pieces' gradients stacked back along dim {d}")
+        return Code(
+            f"list(np.moveaxis({a}, {d}, 0))",
+            {0: f"np.stack([{', '.join(c.upstream)}], axis={d})"},
+            f"the pieces' gradients stacked back along dim {d}",
+        )
     d = c.arg(2, "dim", 0) % a.ndim
     size = c.arg(1)
-    sizes = list(size) if isinstance(size, (list, tuple)) else \
-        [min(size, a.shape[d] - s) for s in range(0, a.shape[d], size)]
-    cuts = [sum(sizes[:i + 1]) for i in range(len(sizes) - 1)]
-    return Code(f"np.split({a}, {lit(cuts)}, axis={d})",
-                {0: f"np.concatenate([{', '.join(c.upstream)}], axis={d})"},
-                f"the pieces' gradients put back side by side along dim {d}")
+    sizes = (
+        list(size)
+        if isinstance(size, (list, tuple))
+        else [min(size, a.shape[d] - s) for s in range(0, a.shape[d], size)]
+    )
+    cuts = [sum(sizes[: i + 1]) for i in range(len(sizes) - 1)]
+    return Code(
+        f"np.split({a}, {lit(cuts)}, axis={d})",
+        {0: f"np.concatenate([{', '.join(c.upstream)}], axis={d})"},
+        f"the pieces' gradients put back side by side along dim {d}",
+    )
 
 
 # ------------------------------------------------------------------ layers
@@ -655,18 +843,24 @@ def _conv(c: Call) -> Code:
     stride, padding, dilation = c.arg(3), c.arg(4), c.arg(5)
     transposed, groups = c.arg(6), c.arg(8)
     if transposed or groups != 1 or any(v != 1 for v in dilation) or x.ndim != 4:
-        raise NotImplementedError("a convolution other than a plain 2-d one (groups, "
-                                  "dilation, transposed or 1-d/3-d)")
+        raise NotImplementedError(
+            "a convolution other than a plain 2-d one (groups, dilation, transposed or 1-d/3-d)"
+        )
     s, p = lit(two(stride)), lit(two(padding))
-    grads = {0: f"conv2d_grad_input({c.g}, {x}, {w}, {s}, {p})",
-             1: f"conv2d_grad_weight({c.g}, {x}, {w}, {s}, {p})"}
+    grads = {
+        0: f"conv2d_grad_input({c.g}, {x}, {w}, {s}, {p})",
+        1: f"conv2d_grad_weight({c.g}, {x}, {w}, {s}, {p})",
+    }
     if isinstance(b, Ref):
         grads[2] = f"{c.g}.sum(axis=(0, 2, 3))"
-    return Code(f"conv2d({x}, {w}, {b if isinstance(b, Ref) else 'None'}, {s}, {p})", grads,
-                "∂L/∂w: each output's gradient times the patch it read, summed; ∂L/∂x: "
-                "the same gradients times the weights, added back onto the patches; "
-                "∂L/∂b: summed over batch and positions",
-                ("conv2d", "conv2d_grad_input", "conv2d_grad_weight", "im2col"))
+    return Code(
+        f"conv2d({x}, {w}, {b if isinstance(b, Ref) else 'None'}, {s}, {p})",
+        grads,
+        "∂L/∂w: each output's gradient times the patch it read, summed; ∂L/∂x: "
+        "the same gradients times the weights, added back onto the patches; "
+        "∂L/∂b: summed over batch and positions",
+        ("conv2d", "conv2d_grad_input", "conv2d_grad_weight", "im2col"),
+    )
 
 
 @rule("max_pool2d_with_indices.default")
@@ -678,10 +872,13 @@ def _max_pool(c: Call) -> Code:
     if any(v != 1 for v in two(c.arg(4, "dilation", 1))) or c.arg(5, "ceil_mode", False):
         raise NotImplementedError("max pooling with dilation or ceil_mode")
     args = f"{lit(kernel)}, {lit(stride)}, {lit(padding)}"
-    return Code(f"max_pool2d({x}, {args})",
-                {0: f"max_pool2d_grad({c.g}, {x}, {c.aux}, {args})"},
-                "each window's gradient goes to the element that was its max",
-                ("max_pool2d", "max_pool2d_grad", "im2col"), aux=True)
+    return Code(
+        f"max_pool2d({x}, {args})",
+        {0: f"max_pool2d_grad({c.g}, {x}, {c.aux}, {args})"},
+        "each window's gradient goes to the element that was its max",
+        ("max_pool2d", "max_pool2d_grad", "im2col"),
+        aux=True,
+    )
 
 
 @rule("avg_pool2d.default")
@@ -689,13 +886,18 @@ def _avg_pool(c: Call) -> Code:
     x = c.arg(0)
     kernel = two(c.arg(1))
     stride = two(c.arg(2) or kernel)
-    if two(c.arg(3, "padding", 0)) != (0, 0) or c.arg(4, "ceil_mode", False) \
-            or c.arg(6, "divisor_override") is not None:
+    if (
+        two(c.arg(3, "padding", 0)) != (0, 0)
+        or c.arg(4, "ceil_mode", False)
+        or c.arg(6, "divisor_override") is not None
+    ):
         raise NotImplementedError("average pooling with padding, ceil_mode or a divisor")
-    return Code(f"avg_pool2d({x}, {lit(kernel)}, {lit(stride)})",
-                {0: f"avg_pool2d_grad({c.g}, {x}, {lit(kernel)}, {lit(stride)})"},
-                f"each window's gradient is shared evenly by its {kernel[0] * kernel[1]} inputs",
-                ("avg_pool2d", "avg_pool2d_grad", "im2col"))
+    return Code(
+        f"avg_pool2d({x}, {lit(kernel)}, {lit(stride)})",
+        {0: f"avg_pool2d_grad({c.g}, {x}, {lit(kernel)}, {lit(stride)})"},
+        f"each window's gradient is shared evenly by its {kernel[0] * kernel[1]} inputs",
+        ("avg_pool2d", "avg_pool2d_grad", "im2col"),
+    )
 
 
 @rule("upsample_nearest2d.default", "upsample_bilinear2d.default")
@@ -705,15 +907,22 @@ def _upsample2d(c: Call) -> Code:
     bilinear = c.op.startswith("upsample_bilinear")
     x, size = c.arg(0), lit(tuple(c.arg(1, "output_size")))
     first = 3 if bilinear else 2
-    args = f"{size}, " + (f"{lit(bool(c.arg(2, 'align_corners')))}, " if bilinear else "") \
+    args = (
+        f"{size}, "
+        + (f"{lit(bool(c.arg(2, 'align_corners')))}, " if bilinear else "")
         + lit((c.arg(first, "scales_h"), c.arg(first + 1, "scales_w")))
+    )
     fn = "upsample_bilinear2d" if bilinear else "upsample_nearest2d"
-    return Code(f"{fn}({x}, {args})", {0: f"{fn}_grad({c.g}, {x}.shape, {args})"},
-                "each output blends four inputs: each of them gets the output's gradient times "
-                "its weight in the blend" if bilinear else
-                "each output copies its nearest input: an input's gradient sums the gradients "
-                "of the outputs that copied it",
-                ("linear_source" if bilinear else "nearest_index", fn, f"{fn}_grad"))
+    return Code(
+        f"{fn}({x}, {args})",
+        {0: f"{fn}_grad({c.g}, {x}.shape, {args})"},
+        "each output blends four inputs: each of them gets the output's gradient times "
+        "its weight in the blend"
+        if bilinear
+        else "each output copies its nearest input: an input's gradient sums the gradients "
+        "of the outputs that copied it",
+        ("linear_source" if bilinear else "nearest_index", fn, f"{fn}_grad"),
+    )
 
 
 @rule("_softmax.default", "_safe_softmax.default")
@@ -726,19 +935,24 @@ def _softmax(c: Call) -> Code:
     if safe and c.arg(2, "dtype") is not None:
         raise NotImplementedError("_safe_softmax with a dtype")
     fn = "safe_softmax" if safe else "softmax"
-    return Code(f"{fn}({a}, {d})",
-                {0: f"{c.y} * ({c.g} - ({c.g} * {c.y}).sum(axis={d}, keepdims=True))"},
-                "softmax's Jacobian diag(s) − s·sᵀ, applied: s ⊙ (g − Σ g⊙s)",
-                ("softmax", "safe_softmax") if safe else ("softmax",))
+    return Code(
+        f"{fn}({a}, {d})",
+        {0: f"{c.y} * ({c.g} - ({c.g} * {c.y}).sum(axis={d}, keepdims=True))"},
+        "softmax's Jacobian diag(s) − s·sᵀ, applied: s ⊙ (g − Σ g⊙s)",
+        ("softmax", "safe_softmax") if safe else ("softmax",),
+    )
 
 
 @rule("_log_softmax.default")
 def _log_softmax(c: Call) -> Code:
     a = c.arg(0)
     d = c.arg(1) % a.ndim
-    return Code(f"log_softmax({a}, {d})",
-                {0: f"{c.g} - np.exp({c.y}) * {c.g}.sum(axis={d}, keepdims=True)"},
-                "∂ log softmax: g − softmax(a)·Σg", ("log_softmax",))
+    return Code(
+        f"log_softmax({a}, {d})",
+        {0: f"{c.g} - np.exp({c.y}) * {c.g}.sum(axis={d}, keepdims=True)"},
+        "∂ log softmax: g − softmax(a)·Σg",
+        ("log_softmax",),
+    )
 
 
 @rule("nll_loss_forward.default")
@@ -747,11 +961,14 @@ def _nll(c: Call) -> Code:
     reduction, ignore = c.arg(3), c.arg(4)
     if weight is not None:
         raise NotImplementedError("NLL loss with class weights")
-    return Code(f"nll_loss({x}, {target}, {reduction}, {ignore})",
-                {0: f"nll_loss_grad({c.g}, {x}, {target}, {reduction}, {ignore}, {c.aux})"},
-                "−1 at each target's log-probability" + (", divided by the batch size"
-                                                        if reduction == 1 else ""),
-                ("nll_loss", "nll_loss_grad"), aux=True)
+    return Code(
+        f"nll_loss({x}, {target}, {reduction}, {ignore})",
+        {0: f"nll_loss_grad({c.g}, {x}, {target}, {reduction}, {ignore}, {c.aux})"},
+        "−1 at each target's log-probability"
+        + (", divided by the batch size" if reduction == 1 else ""),
+        ("nll_loss", "nll_loss_grad"),
+        aux=True,
+    )
 
 
 _REDUCE = {0: ("", ""), 1: (".mean()", "the mean"), 2: (".sum()", "the sum")}
@@ -763,9 +980,11 @@ def _mse(c: Call) -> Code:
     reduction = c.arg(2, "reduction", 1)
     n = math.prod(a.shape) if reduction == 1 and isinstance(a, Ref) else 1
     scale = f" / {n}" if reduction == 1 else ""
-    return Code(f"(({a} - {b}) ** 2){_REDUCE[reduction][0]}", {
-        0: f"2 * ({a} - {b}) * {c.g}{scale}", 1: f"-2 * ({a} - {b}) * {c.g}{scale}"},
-        "∂(a − b)²/∂a = 2(a − b)" + (f", over n = {n} for the mean" if n != 1 else ""))
+    return Code(
+        f"(({a} - {b}) ** 2){_REDUCE[reduction][0]}",
+        {0: f"2 * ({a} - {b}) * {c.g}{scale}", 1: f"-2 * ({a} - {b}) * {c.g}{scale}"},
+        "∂(a − b)²/∂a = 2(a − b)" + (f", over n = {n} for the mean" if n != 1 else ""),
+    )
 
 
 @rule("binary_cross_entropy.default")
@@ -775,11 +994,15 @@ def _bce(c: Call) -> Code:
     if weight is not None:
         raise NotImplementedError("binary cross-entropy with weights")
     n = math.prod(x.shape) if reduction == 1 else 1
-    return Code(f"(-({t} * np.maximum(np.log({x}), -100) + (1 - {t}) * "
-                f"np.maximum(np.log(1 - {x}), -100))){_REDUCE[reduction][0]}",
-                {0: f"{c.g} * ({x} - {t}) / np.maximum((1 - {x}) * {x}, 1e-12)"
-                    + (f" / {n}" if n != 1 else "")},
-                "∂BCE/∂x = (x − t)/(x(1 − x))")
+    return Code(
+        f"(-({t} * np.maximum(np.log({x}), -100) + (1 - {t}) * "
+        f"np.maximum(np.log(1 - {x}), -100))){_REDUCE[reduction][0]}",
+        {
+            0: f"{c.g} * ({x} - {t}) / np.maximum((1 - {x}) * {x}, 1e-12)"
+            + (f" / {n}" if n != 1 else "")
+        },
+        "∂BCE/∂x = (x − t)/(x(1 − x))",
+    )
 
 
 @rule("binary_cross_entropy_with_logits.default")
@@ -789,14 +1012,20 @@ def _bce_logits(c: Call) -> Code:
     if weight is not None or pos is not None:
         raise NotImplementedError("binary cross-entropy with weights")
     n = math.prod(x.shape) if reduction == 1 else 1
-    return Code(f"((1 - {t}) * {x} + np.maximum(-{x}, 0) + np.log(np.exp(-np.maximum(-{x}, 0))"
-                f" + np.exp(-{x} - np.maximum(-{x}, 0)))){_REDUCE[reduction][0]}",
-                {0: f"{c.g} * (1 / (1 + np.exp(-{x})) - {t})" + (f" / {n}" if n != 1 else "")},
-                "∂BCE(σ(x))/∂x = σ(x) − t")
+    return Code(
+        f"((1 - {t}) * {x} + np.maximum(-{x}, 0) + np.log(np.exp(-np.maximum(-{x}, 0))"
+        f" + np.exp(-{x} - np.maximum(-{x}, 0)))){_REDUCE[reduction][0]}",
+        {0: f"{c.g} * (1 / (1 + np.exp(-{x})) - {t})" + (f" / {n}" if n != 1 else "")},
+        "∂BCE(σ(x))/∂x = σ(x) − t",
+    )
 
 
-@rule("native_batch_norm.default", "_native_batch_norm_legit.default",
-      "_native_batch_norm_legit_functional.default", "_batch_norm_with_update.default")
+@rule(
+    "native_batch_norm.default",
+    "_native_batch_norm_legit.default",
+    "_native_batch_norm_legit_functional.default",
+    "_batch_norm_with_update.default",
+)
 def _batch_norm(c: Call) -> Code:
     x, w, b = c.arg(0), c.arg(1), c.arg(2)
     training = c.arg(5, "training", True) if c.op.startswith("native") else True
@@ -809,10 +1038,14 @@ def _batch_norm(c: Call) -> Code:
     if isinstance(w, Ref):
         grads[1] = f"({c.g} * batch_norm_xhat({x}, {c.aux})).sum(axis={axes})"
         grads[2] = f"{c.g}.sum(axis={axes})"
-    return Code(f"batch_norm({x}, {w_}, {b if isinstance(b, Ref) else 'None'}, {lit(eps)})",
-                grads, "x̂ = (x − μ)/σ over the batch: ∂L/∂x also flows through μ and σ, "
-                "which every element of the channel shares",
-                ("batch_norm", "batch_norm_grad_input", "batch_norm_xhat"), aux=True)
+    return Code(
+        f"batch_norm({x}, {w_}, {b if isinstance(b, Ref) else 'None'}, {lit(eps)})",
+        grads,
+        "x̂ = (x − μ)/σ over the batch: ∂L/∂x also flows through μ and σ, "
+        "which every element of the channel shares",
+        ("batch_norm", "batch_norm_grad_input", "batch_norm_xhat"),
+        aux=True,
+    )
 
 
 @rule("native_layer_norm.default")
@@ -826,67 +1059,87 @@ def _layer_norm(c: Call) -> Code:
         grads[2] = f"({c.g} * layer_norm_xhat({x}, {c.aux})).sum(axis={axes})"
     if isinstance(b, Ref):
         grads[3] = f"{c.g}.sum(axis={axes})"
-    return Code(f"layer_norm({x}, {n}, {w_}, {b if isinstance(b, Ref) else 'None'}, {lit(eps)})",
-                grads, "x̂ = (x − μ)/σ over each row: ∂L/∂x also flows through the row's μ and σ",
-                ("layer_norm", "layer_norm_grad_input", "layer_norm_xhat"), aux=True)
+    return Code(
+        f"layer_norm({x}, {n}, {w_}, {b if isinstance(b, Ref) else 'None'}, {lit(eps)})",
+        grads,
+        "x̂ = (x − μ)/σ over each row: ∂L/∂x also flows through the row's μ and σ",
+        ("layer_norm", "layer_norm_grad_input", "layer_norm_xhat"),
+        aux=True,
+    )
 
 
 @rule("gather.default")
 def _gather(c: Call) -> Code:
     a, index = c.arg(0), c.arg(2)
     d = c.arg(1) % a.ndim
-    return Code(f"{a}[along({index}, {d})]",
-                {0: f"scatter_add(np.zeros({lit(a.shape)}, dtype={c.g}.dtype), {d}, {index}, "
-                    f"{c.g})"},
-                f"each gathered element's gradient goes back to where it was read along dim "
-                f"{d} (added up where read twice)", ("along", "scatter_add"))
+    return Code(
+        f"{a}[along({index}, {d})]",
+        {0: f"scatter_add(np.zeros({lit(a.shape)}, dtype={c.g}.dtype), {d}, {index}, {c.g})"},
+        f"each gathered element's gradient goes back to where it was read along dim "
+        f"{d} (added up where read twice)",
+        ("along", "scatter_add"),
+    )
 
 
 @rule("scatter_add.default")
 def _scatter_add(c: Call) -> Code:
     a, index, src = c.arg(0), c.arg(2), c.arg(3)
     d = c.arg(1) % a.ndim
-    return Code(f"scatter_add({a}, {d}, {index}, {src})",
-                {0: c.g, 3: f"gather_grad({c.g}, {d}, {index}, {lit(src.shape)})"},
-                "the input passes its gradient through; each added element gets the gradient "
-                f"of the place it was added to along dim {d}", ("scatter_add", "gather_grad"))
+    return Code(
+        f"scatter_add({a}, {d}, {index}, {src})",
+        {0: c.g, 3: f"gather_grad({c.g}, {d}, {index}, {lit(src.shape)})"},
+        "the input passes its gradient through; each added element gets the gradient "
+        f"of the place it was added to along dim {d}",
+        ("scatter_add", "gather_grad"),
+    )
 
 
 @rule("index_add.default")
 def _index_add(c: Call) -> Code:
     a, index, src, alpha = c.arg(0), c.arg(2), c.arg(3), c.arg(4, "alpha", 1)
     d = c.arg(1) % a.ndim
-    return Code(f"index_add({a}, {d}, {index}, {src}, {lit(alpha)})",
-                {0: c.g, 3: _scaled(alpha, f"np.take({c.g}, {index}, axis={d})")},
-                f"the input passes its gradient through; each added slice gets the gradient "
-                f"of the slice it was added to along dim {d}", ("index_add",))
+    return Code(
+        f"index_add({a}, {d}, {index}, {src}, {lit(alpha)})",
+        {0: c.g, 3: _scaled(alpha, f"np.take({c.g}, {index}, axis={d})")},
+        f"the input passes its gradient through; each added slice gets the gradient "
+        f"of the slice it was added to along dim {d}",
+        ("index_add",),
+    )
 
 
 @rule("index_select.default")
 def _index_select(c: Call) -> Code:
     a, index = c.arg(0), c.arg(2)
     d = c.arg(1) % a.ndim
-    return Code(f"np.take({a}, {index}, axis={d})",
-                {0: f"index_select_grad({c.g}, {d}, {index}, {lit(a.shape)})"},
-                f"each selected slice's gradient goes back to its place along dim {d}",
-                ("index_select_grad",))
+    return Code(
+        f"np.take({a}, {index}, axis={d})",
+        {0: f"index_select_grad({c.g}, {d}, {index}, {lit(a.shape)})"},
+        f"each selected slice's gradient goes back to its place along dim {d}",
+        ("index_select_grad",),
+    )
 
 
 @rule("embedding.default")
 def _embedding(c: Call) -> Code:
     w, idx = c.arg(0), c.arg(1)
     pad = c.arg(2, "padding_idx", -1)
-    return Code(f"{w}[{idx}]", {0: f"embedding_grad({c.g}, {idx}, {w.shape[0]}, {pad})"},
-                "each looked-up row gets its gradient, added up over repeats",
-                ("embedding_grad",))
+    return Code(
+        f"{w}[{idx}]",
+        {0: f"embedding_grad({c.g}, {idx}, {w.shape[0]}, {pad})"},
+        "each looked-up row gets its gradient, added up over repeats",
+        ("embedding_grad",),
+    )
 
 
 def _helper_sources() -> dict[str, str]:
     """Each helper's source, by name, in the order helpers.py defines them."""
     from . import helpers as module
 
-    return {n: inspect.getsource(f) for n, f in vars(module).items()
-            if inspect.isfunction(f) and f.__module__ == module.__name__}
+    return {
+        n: inspect.getsource(f)
+        for n, f in vars(module).items()
+        if inspect.isfunction(f) and f.__module__ == module.__name__
+    }
 
 
 #: Read once, when this module is imported: a worker runs as user nobody and may not be

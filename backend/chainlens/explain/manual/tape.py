@@ -67,8 +67,9 @@ class OpTape(TorchDispatchMode):
         super().__init__()
         self._pending: list[tuple[OpRecord, Any]] = []
 
-    def __torch_dispatch__(self, func: Any, types: Any, args: tuple = (),
-                           kwargs: dict | None = None) -> Any:
+    def __torch_dispatch__(
+        self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None
+    ) -> Any:
         kwargs = kwargs or {}
         self.flush()
         tensors = [a for a in tree_flatten((args, kwargs))[0] if isinstance(a, torch.Tensor)]
@@ -76,11 +77,17 @@ class OpTape(TorchDispatchMode):
             return func(*args, **kwargs)
         # operands are taken before the call: an in-place op gives its input a new grad_fn
         rec_args, rec_kwargs = tree_map(
-            lambda a: _operand(a) if isinstance(a, torch.Tensor) else a, (list(args), kwargs))
+            lambda a: _operand(a) if isinstance(a, torch.Tensor) else a, (list(args), kwargs)
+        )
         out = func(*args, **kwargs)
         outs = [t for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor)]
-        rec = OpRecord(func.__name__, rec_args, rec_kwargs, [tuple(t.shape) for t in outs],
-                       outs[0].dtype if outs else torch.float32)
+        rec = OpRecord(
+            func.__name__,
+            rec_args,
+            rec_kwargs,
+            [tuple(t.shape) for t in outs],
+            outs[0].dtype if outs else torch.float32,
+        )
         self._pending.append((rec, out))
         return out
 

@@ -34,9 +34,12 @@ def array_literal(a: np.ndarray) -> str:
     """Code that rebuilds ``a`` exactly (values, shape and dtype)."""
     dtype = np_dtype(a.dtype)
     if a.size <= LITERAL_MAX:
+
         def nested(x: Any) -> str:
-            return "[" + ", ".join(nested(i) for i in x) + "]" if isinstance(x, list) \
-                else _number(x)
+            return (
+                "[" + ", ".join(nested(i) for i in x) + "]" if isinstance(x, list) else _number(x)
+            )
+
         return f"np.array({nested(a.tolist())}, dtype={dtype})"
     data = base64.b64encode(np.ascontiguousarray(a).tobytes()).decode()
     return f"unpack({data!r}, {lit(a.shape)}, {dtype})"
@@ -53,8 +56,12 @@ class _Names:
     gave one, unique, never a keyword, builtin or helper."""
 
     def __init__(self) -> None:
-        self.taken = (set(keyword.kwlist) | set(dir(builtins)) | set(HELPER_SOURCES)
-                      | {"np", "base64", "math"})
+        self.taken = (
+            set(keyword.kwlist)
+            | set(dir(builtins))
+            | set(HELPER_SOURCES)
+            | {"np", "base64", "math"}
+        )
 
     def make(self, preferred: str, fallback: str) -> str:
         base = re.sub(r"\W", "_", preferred).strip("_") or fallback
@@ -90,8 +97,11 @@ class _Writer:
             if o.names:
                 counts[o.names[-1]] = counts.get(o.names[-1], 0) + 1
         for o in [*self.cap.leaves.values(), *self.cap.ops]:
-            preferred = o.names[-1] if o.names and counts[o.names[-1]] == 1 else \
-                (f"{o.names[-1]}_{o.id}" if o.names else o.id)
+            preferred = (
+                o.names[-1]
+                if o.names and counts[o.names[-1]] == 1
+                else (f"{o.names[-1]}_{o.id}" if o.names else o.id)
+            )
             self.var[o.id] = self.names.make(preferred, o.id)
 
     def _pieces(self, nid: str) -> bool:
@@ -127,19 +137,31 @@ class _Writer:
         for key, (value, hint) in self.cap.consts.items():
             if value.ndim == 0:
                 continue
-            same = next((n for v, h, n in seen_values if h == hint and v.shape == value.shape
-                         and v.dtype == value.dtype and np.array_equal(v, value, equal_nan=True)),
-                        None)
+            same = next(
+                (
+                    n
+                    for v, h, n in seen_values
+                    if h == hint
+                    and v.shape == value.shape
+                    and v.dtype == value.dtype
+                    and np.array_equal(v, value, equal_nan=True)
+                ),
+                None,
+            )
             if same is None:
-                same = self.names.make(hint or f"c{len(seen_values) + 1}", f"c{len(seen_values) + 1}")
+                same = self.names.make(
+                    hint or f"c{len(seen_values) + 1}", f"c{len(seen_values) + 1}"
+                )
                 seen_values.append((value, hint, same))
                 consts_src.append(f"{same} = {array_literal(value)}")
             self.const_names[key] = same
         forward = self._forward()
         backward = self._backward()
-        leaves = [f"{self.var[nid]} = {array_literal(leaf.value)}"
-                  + (f"  # {nid}" if not leaf.names else f"  # {nid}: {leaf.names[0]}")
-                  for nid, leaf in self.cap.leaves.items()]
+        leaves = [
+            f"{self.var[nid]} = {array_literal(leaf.value)}"
+            + (f"  # {nid}" if not leaf.names else f"  # {nid}: {leaf.names[0]}")
+            for nid, leaf in self.cap.leaves.items()
+        ]
         if any("unpack(" in line for line in leaves + consts_src):
             self.helpers.append("unpack")
         wanted = needed(self.helpers)
@@ -148,30 +170,52 @@ class _Writer:
         if any("math." in d for d in defs):
             imports.append("import math")
         imports.append("import numpy as np")
-        return "\n".join([
-            *self._header(), "", *imports, "", "",
-            *(["# ---- helpers", "", *[d + "\n" for d in defs]] if defs else []),
-            "# ---- leaves (requires_grad=True), as they were when the pass began",
-            *leaves, "",
-            *(["# ---- constants (tensors that do not require grad)", *consts_src, ""]
-              if consts_src else []),
-            "# ---- forward: every node's output, in the order the program made them",
-            *forward, "",
-            "# ---- backward: one chain-rule line per node, in the order PyTorch's engine "
-            "ran them", *backward, "", *self._footer()]) + "\n"
+        return (
+            "\n".join(
+                [
+                    *self._header(),
+                    "",
+                    *imports,
+                    "",
+                    "",
+                    *(["# ---- helpers", "", *[d + "\n" for d in defs]] if defs else []),
+                    "# ---- leaves (requires_grad=True), as they were when the pass began",
+                    *leaves,
+                    "",
+                    *(
+                        ["# ---- constants (tensors that do not require grad)", *consts_src, ""]
+                        if consts_src
+                        else []
+                    ),
+                    "# ---- forward: every node's output, in the order the program made them",
+                    *forward,
+                    "",
+                    "# ---- backward: one chain-rule line per node, in the order PyTorch's engine "
+                    "ran them",
+                    *backward,
+                    "",
+                    *self._footer(),
+                ]
+            )
+            + "\n"
+        )
 
     def _header(self) -> list[str]:
         cap = self.cap
         where = f" (line {cap.line})" if cap.line else ""
-        lines = [f"# Manual backprop for chainlens run {self.run_id}, backward pass {cap.index + 1}{where}",
-                 f"# (passes count from 1, as the page shows them; the Run's passes[{cap.index}]).",
-                 "#",
-                 "# The forward and every gradient of that pass, recomputed with numpy alone:",
-                 "# one line per autograd node, upstream gradient times local derivative, in",
-                 "# the engine's order. `python this_file.py` prints each leaf's gradient.",
-                 "#", "# The program:"]
-        lines += [f"#   {i:>3} | {text}".rstrip() for i, text in
-                  enumerate(self.source.splitlines(), 1)]
+        lines = [
+            f"# Manual backprop for chainlens run {self.run_id}, backward pass {cap.index + 1}{where}",
+            f"# (passes count from 1, as the page shows them; the Run's passes[{cap.index}]).",
+            "#",
+            "# The forward and every gradient of that pass, recomputed with numpy alone:",
+            "# one line per autograd node, upstream gradient times local derivative, in",
+            "# the engine's order. `python this_file.py` prints each leaf's gradient.",
+            "#",
+            "# The program:",
+        ]
+        lines += [
+            f"#   {i:>3} | {text}".rstrip() for i, text in enumerate(self.source.splitlines(), 1)
+        ]
         return lines
 
     def _forward(self) -> list[str]:
@@ -181,7 +225,9 @@ class _Writer:
             if rule is None:
                 raise ManualUnavailable(
                     f"{o.grad_fn} (node {o.id}, ATen op {o.record.op}) has no numpy "
-                    "translation in manual-backprop code yet", o.line)
+                    "translation in manual-backprop code yet",
+                    o.line,
+                )
             y = self.var[o.id]
             call = Call(o.record.op, [], dict(o.record.kwargs), y, o.record.shapes[0], [])
             call.args = [self._arg(a) for a in o.record.args]
@@ -189,8 +235,9 @@ class _Writer:
             try:
                 code = rule(self._with_upstream(call, o))
             except NotImplementedError as e:
-                raise ManualUnavailable(f"{o.grad_fn} (node {o.id}): {e} is not in "
-                                        "manual-backprop code yet", o.line) from None
+                raise ManualUnavailable(
+                    f"{o.grad_fn} (node {o.id}): {e} is not in manual-backprop code yet", o.line
+                ) from None
             self.codes[o.id] = (code, call)
             self.helpers.extend(code.helpers)
             target = f"{y}, {y}_aux" if code.aux else y
@@ -199,8 +246,11 @@ class _Writer:
 
     def _with_upstream(self, call: Call, o: OpNode) -> Call:
         """The upstream gradient of each output, by the name the backward gives it."""
-        call.upstream = [self.grad_of(o.id, k) for k in range(len(o.record.shapes))] \
-            if self._pieces(o.id) else [self.grad_of(o.id)]
+        call.upstream = (
+            [self.grad_of(o.id, k) for k in range(len(o.record.shapes))]
+            if self._pieces(o.id)
+            else [self.grad_of(o.id)]
+        )
         return call
 
     def _arg(self, a: Any) -> Any:
@@ -227,8 +277,10 @@ class _Writer:
             if cap.gradient is None:
                 lines += [f"# the root {value}: dL/dL = 1", f"{seed} = np.ones_like({value})"]
             else:
-                lines += ["# the root is not a scalar: its gradient is the vector given to "
-                          "backward()", f"{seed} = {array_literal(cap.gradient)}"]
+                lines += [
+                    "# the root is not a scalar: its gradient is the vector given to backward()",
+                    f"{seed} = {array_literal(cap.gradient)}",
+                ]
             self.defined.add(seed)
         for nid in cap.order:
             if nid in self.cap.leaves:
@@ -241,9 +293,12 @@ class _Writer:
         code, call = self.codes[o.id]
         n = len(call.upstream)
         if n > 1:  # pieces no path used get a zero gradient
-            call.upstream = [g if g in self.defined else
-                             f"np.zeros({lit(o.record.shapes[k])}, dtype={np_dtype(o.record.dtype)})"
-                             for k, g in enumerate(call.upstream)]
+            call.upstream = [
+                g
+                if g in self.defined
+                else f"np.zeros({lit(o.record.shapes[k])}, dtype={np_dtype(o.record.dtype)})"
+                for k, g in enumerate(call.upstream)
+            ]
             code = RULES[o.record.op](call)
         lines = [f"# {self._where(o)}: {code.note}"]
         for pos, expr in code.grads.items():
@@ -256,8 +311,9 @@ class _Writer:
             nid, k = operand.node
             target = self.grad_of(nid, k) if nid in self.ops else f"grad_{self.var[nid]}"
             if target in self.defined:
-                lines.append(f"{target} = {target} + {expr}  # another path into "
-                             f"{operand}: gradients add up")
+                lines.append(
+                    f"{target} = {target} + {expr}  # another path into {operand}: gradients add up"
+                )
             else:
                 lines.append(f"{target} = {expr}")
                 self.defined.add(target)
@@ -268,14 +324,21 @@ class _Writer:
         v = self.var[nid]
         shown = leaf.names[0] if leaf.names else v
         if leaf.grad_before is None:
-            return [f"# {nid} AccumulateGrad: {shown}.grad was None, so it becomes dL/d{shown}",
-                    f"{v}_grad = grad_{v}"]
-        return [f"# {nid} AccumulateGrad: {shown}.grad already held a gradient; this pass adds to it",
-                f"{v}_grad = {array_literal(leaf.grad_before)} + grad_{v}"]
+            return [
+                f"# {nid} AccumulateGrad: {shown}.grad was None, so it becomes dL/d{shown}",
+                f"{v}_grad = grad_{v}",
+            ]
+        return [
+            f"# {nid} AccumulateGrad: {shown}.grad already held a gradient; this pass adds to it",
+            f"{v}_grad = {array_literal(leaf.grad_before)} + grad_{v}",
+        ]
 
     def _footer(self) -> list[str]:
-        leaves = [(nid, leaf) for nid, leaf in self.cap.leaves.items()
-                  if f"grad_{self.var[nid]}" in self.defined]
+        leaves = [
+            (nid, leaf)
+            for nid, leaf in self.cap.leaves.items()
+            if f"grad_{self.var[nid]}" in self.defined
+        ]
         accumulated = [(nid, leaf) for nid, leaf in leaves if nid in self.cap.order]
         ran = [nid for nid in self.cap.order if nid in self.ops]
 
@@ -290,11 +353,15 @@ class _Writer:
         return [
             "# ---- what the pass gave: dL/d(leaf), each leaf's .grad after it, and the",
             "# upstream gradient dL/d(output) of every node that ran, by node id",
-            "GRADIENTS = {" + ", ".join(f"{key(n, leaf)}: grad_{self.var[n]}" for n, leaf in leaves) + "}",
-            "GRAD_AFTER = {" + ", ".join(f"{key(n, leaf)}: {self.var[n]}_grad"
-                                         for n, leaf in accumulated) + "}",
-            "UPSTREAM = {" + ", ".join(f"{n!r}: {self.grad_of(n)}" for n in ran
-                                       if self.grad_of(n) in self.defined) + "}",
+            "GRADIENTS = {"
+            + ", ".join(f"{key(n, leaf)}: grad_{self.var[n]}" for n, leaf in leaves)
+            + "}",
+            "GRAD_AFTER = {"
+            + ", ".join(f"{key(n, leaf)}: {self.var[n]}_grad" for n, leaf in accumulated)
+            + "}",
+            "UPSTREAM = {"
+            + ", ".join(f"{n!r}: {self.grad_of(n)}" for n in ran if self.grad_of(n) in self.defined)
+            + "}",
             "",
             'if __name__ == "__main__":',
             "    np.set_printoptions(precision=4, suppress=True)",
