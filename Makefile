@@ -6,7 +6,7 @@ PIP    := $(PY) -m pip
 # torch 2.13.0 (CPU) lies on this machine's disk; pinning it keeps pip from pulling a CUDA build.
 TORCH  ?= torch==2.13.0
 
-.PHONY: run test setup bench clean frontend frontend-check
+.PHONY: run test setup bench clean frontend frontend-check lint
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -43,7 +43,13 @@ frontend-check: frontend/node_modules/.package-lock.json
 	cd frontend && npx vite build --logLevel warn --outDir ../build/app-check
 	diff -r $(APP) build/app-check || (echo "the committed front-end build differs from a rebuild: run 'make frontend' and commit $(APP)" >&2; exit 1)
 
-test: setup $(COMPOSE_WHEEL) frontend-check
+# ruff's lint and format check and mypy, clean (settings in pyproject.toml).
+lint: setup
+	$(PY) -m ruff check backend tests bench
+	$(PY) -m ruff format --check backend tests bench
+	$(PY) -m mypy
+
+test: setup $(COMPOSE_WHEEL) frontend-check lint
 	$(PY) -m pytest -q
 
 bench: setup

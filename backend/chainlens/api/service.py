@@ -144,7 +144,7 @@ class RunService:
         key = self._request_key(job)
         earlier = self.store.get(key)
         body = self.store.get(earlier.decode()) if earlier is not None else None
-        if body is None:
+        if earlier is None or body is None:
             return None
         prefix = b'{"id":"' + earlier + b'"'
         if not body.startswith(prefix):

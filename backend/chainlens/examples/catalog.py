@@ -25,7 +25,7 @@ def _parse(name: str, text: str) -> Example:
 def examples() -> tuple[Example, ...]:
     """Every example, in file order."""
     folder = resources.files("chainlens.examples") / "programs"
-    files = sorted(f for f in folder.iterdir() if f.name.endswith(".py"))
+    files = sorted((f for f in folder.iterdir() if f.name.endswith(".py")), key=lambda f: f.name)
     return tuple(_parse(f.name, f.read_text(encoding="utf-8")) for f in files)
 
 

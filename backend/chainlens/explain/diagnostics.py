@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
@@ -19,14 +19,19 @@ from ..tracing.recorder import PassRecord, Recorder
 
 
 def _diag(
-    code: str, severity: str, message: str, line: int | None, node: str | None, hint: str
+    code: str,
+    severity: Literal["error", "warning", "info"],
+    message: str,
+    line: int | None,
+    node: str | None,
+    hint: str,
 ) -> Diagnostic:
     return Diagnostic(
         code=code,
         severity=severity,
         message=message,
         line=line,
-        node=node,  # type: ignore[arg-type]
+        node=node,
         hint=hint,
     )
 

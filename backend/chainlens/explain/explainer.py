@@ -11,7 +11,7 @@ against finite differences when the Function was applied).
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch.autograd.function import BackwardCFunction
@@ -170,7 +170,7 @@ class Explainer:
         if name == "AccumulateGrad":
             return self._accumulate(node, upstream)
         # (an isinstance check: getattr with a default on a C++ node raises inside, 2 µs)
-        forward_cls = node._forward_cls if isinstance(node, BackwardCFunction) else None
+        forward_cls = cast(Any, node)._forward_cls if isinstance(node, BackwardCFunction) else None
         if forward_cls is not None and getattr(forward_cls, "chainlens_user", False):
             return self._custom(forward_cls, nid, upstream, downstream)
         if all(u is None for u in upstream):

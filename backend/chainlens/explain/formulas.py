@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.nn import grad as nn_grad
 
 F64 = torch.float64
 #: Formulas are recomputed (and verified) when the node's tensors are this small...
@@ -320,7 +321,10 @@ def _add(ctx: Ctx) -> Explained:
     sub = type(ctx.node).__name__.startswith("Sub")
     sign = -alpha if sub else alpha
     full = ctx.g.shape
-    grads = [unbroadcast(ctx.g, ctx.shape(0))[0], unbroadcast(ctx.g * sign, ctx.shape(1))[0]]
+    grads: list[torch.Tensor | None] = [
+        unbroadcast(ctx.g, ctx.shape(0))[0],
+        unbroadcast(ctx.g * sign, ctx.shape(1))[0],
+    ]
     op = "-" if sub else "+"
     latex = (
         r"y = a "
@@ -708,7 +712,9 @@ def _slice(ctx: Ctx) -> Explained:
 def _index(ctx: Ctx) -> Explained:
     shape = torch.Size(ctx.saved("self_sym_sizes"))
     indices = ctx.saved("indices")
-    idx = tuple(host64(i) if isinstance(i, torch.Tensor) else slice(None) for i in indices)
+    idx: tuple[Any, ...] = tuple(
+        host64(i) if isinstance(i, torch.Tensor) else slice(None) for i in indices
+    )
     out = torch.zeros(shape, dtype=F64).index_put(idx, ctx.g, accumulate=True)
     return Explained(
         r"\frac{\partial L}{\partial x}[i] = \sum_{k:\ \text{idx}_k = i}\frac{\partial L}{\partial y_k}",
@@ -721,9 +727,10 @@ def _index(ctx: Ctx) -> Explained:
 def _masked_fill(ctx: Ctx) -> Explained:
     mask = ctx.saved("mask").to(torch.bool)
     gx = unbroadcast(torch.where(mask, 0.0, ctx.g), ctx.shape(0))[0]
+    value_shape = ctx.shape(1)
     gv = (
-        torch.where(mask, ctx.g, 0.0).sum().reshape(ctx.shape(1))
-        if ctx.shape(1) is not None
+        torch.where(mask, ctx.g, 0.0).sum().reshape(value_shape)
+        if value_shape is not None
         else None
     )
     return Explained(
@@ -893,8 +900,8 @@ def _conv(ctx: Ctx) -> Explained | None:
     groups = int(ctx.saved("groups"))
     nd = x.dim() - 2
     fns = {
-        1: (torch.nn.grad.conv1d_input, torch.nn.grad.conv1d_weight),
-        2: (torch.nn.grad.conv2d_input, torch.nn.grad.conv2d_weight),
+        1: (nn_grad.conv1d_input, nn_grad.conv1d_weight),
+        2: (nn_grad.conv2d_input, nn_grad.conv2d_weight),
     }
     if nd not in fns:
         return None

@@ -19,7 +19,7 @@ element, when the caller passes the Run's views).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -204,7 +204,9 @@ class _Probe:
                 element += self.nudge[1]
                 self.step = abs(float(element) - before)
 
-    def on_result(self, fn: Callable, args: list[Any], kwargs: dict[str, Any], out: Any) -> None:
+    def on_result(
+        self, fn: Callable, args: Sequence[Any], kwargs: dict[str, Any], out: Any
+    ) -> None:
         if (
             self.t.call is None
             and isinstance(out, torch.Tensor)
@@ -267,11 +269,11 @@ class _Probe:
         upstream = torch.zeros_like(out) if upstream is None else upstream.detach()
         rec = self.ex.recorder
         positions: list[int] = []
-        for k, a in enumerate(args):
+        for position, a in enumerate(args):
             if isinstance(a, torch.Tensor) and a.requires_grad and a.is_floating_point():
                 node = rec.nodes.get(rec.node_of(a) or "")
-                name = node.names[0] if node is not None and node.names else f"input {k}"
-                positions.append(k)
+                name = node.names[0] if node is not None and node.names else f"input {position}"
+                positions.append(position)
                 t.gradients.append(_Checked(name, node.id if node is not None else None, a))
         params = list(fn.named_parameters()) if isinstance(fn, torch.nn.Module) else []
         t.gradients += [_Checked(pname, None, p) for pname, p in params]
@@ -312,8 +314,10 @@ class _Probe:
                     y = fn(*[x if j == k else v for j, v in enumerate(call_args)], **call_kwargs)
                 return float((y.to(numeric_dtype) * up).sum().cpu())
 
-        wide_params = [p for _, p in fn.named_parameters()] if params else []
-        targets = [(call_args[k], k, None) for k in positions] + [(p, None, p) for p in wide_params]
+        wide_params = [p for _, p in params]
+        targets: list[tuple[torch.Tensor, int | None, torch.Tensor | None]] = [
+            (call_args[k], k, None) for k in positions
+        ] + [(p, None, p) for p in wide_params]
         eps = EPS[numeric_dtype]
         for g, (x, k, param) in zip(t.gradients, targets, strict=True):
             idx = _indices(x.numel(), t.elements)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import torch
@@ -37,7 +37,7 @@ class Probe(Protocol):
 
     def on_statement(self) -> None: ...
 
-    def on_result(self, fn: Any, args: list[Any], kwargs: dict[str, Any], out: Any) -> None: ...
+    def on_result(self, fn: Any, args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> None: ...
 
     def at_pass(
         self,

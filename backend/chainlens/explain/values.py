@@ -9,6 +9,7 @@ re-run's recorder: the same tensors the Run summarised, every element of them.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -59,7 +60,7 @@ class _Watch:
     def on_statement(self) -> None:
         return None
 
-    def on_result(self, fn: Any, args: list[Any], kwargs: dict[str, Any], out: Any) -> None:
+    def on_result(self, fn: Any, args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> None:
         return None
 
     def at_pass(

@@ -12,7 +12,7 @@ import math
 import re
 import weakref
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeGuard, cast
 
 import numpy as np
 import torch
@@ -282,7 +282,7 @@ def _size_args(args: Sequence[Any], kwargs: dict) -> list[int] | None:
     return None
 
 
-def _is_int(v: Any) -> bool:
+def _is_int(v: Any) -> TypeGuard[int | np.integer]:
     """An integer as a size may be given: Python's, or numpy's (``np.int64(n)``)."""
     return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
 
@@ -829,7 +829,7 @@ def _bilinear_estimate(shapes: list[tuple[int, ...]], module: Any) -> tuple[int,
     """``x1ᵀ A x2`` for each position of the first input: ``out`` numbers, each
     in1 x in2 multiply-adds."""
     weight = (
-        tuple(module.weight.shape)
+        tuple(cast(torch.Tensor, module.weight).shape)
         if isinstance(module, torch.nn.Module)
         else shapes[2]
         if len(shapes) > 2
@@ -1327,7 +1327,7 @@ class Gate:
                 rec.before_inplace(t)
         module = isinstance(fn, torch.nn.Module)
         try:
-            if module:
+            if isinstance(fn, torch.nn.Module):
                 depth = len(rec.module_stack)
                 rec.module_enter(fn, callee)
                 try:

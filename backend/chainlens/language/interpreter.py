@@ -15,7 +15,7 @@ import operator
 import weakref
 from collections.abc import Callable, Iterable
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -177,7 +177,7 @@ def _refused(message: str, node: ast.AST | None) -> ProgramRejected:
     return ProgramRejected(
         message,
         getattr(node, "lineno", None),
-        (node.col_offset + 1) if hasattr(node, "col_offset") else None,
+        (col + 1) if (col := getattr(node, "col_offset", None)) is not None else None,
     )
 
 
@@ -260,7 +260,7 @@ class Interpreter:
         #: Called before each statement (the stream flushes events that waited too long).
         self.on_statement: Callable[[], None] | None = None
         self._namespaces: dict[str, Namespace] = {}
-        self._stmt = {
+        self._stmt: dict[type, Callable[[Any, Scope], Any]] = {
             ast.Expr: self._s_expr,
             ast.Assign: self._s_assign,
             ast.AugAssign: self._s_augassign,
@@ -284,7 +284,7 @@ class Interpreter:
             ast.Global: self._s_global,
             ast.Nonlocal: self._s_nonlocal,
         }
-        self._expr = {
+        self._expr: dict[type, Callable[[Any, Scope], Any]] = {
             ast.Constant: lambda n, s: n.value,
             ast.Name: self._e_name,
             ast.Attribute: self._e_attribute,
@@ -361,7 +361,7 @@ class Interpreter:
     def evaluate(self, node: ast.expr, scope: Scope) -> Any:
         return self._expr[type(node)](node, scope)
 
-    def _tick(self, node: ast.AST) -> None:
+    def _tick(self, node: ast.stmt | ast.expr) -> None:
         self.tick(node.lineno)
 
     def tick(self, line: int | None) -> None:
@@ -493,10 +493,10 @@ class Interpreter:
             if isinstance(d, ast.Name) and d.id in _METHOD_KINDS:
                 setattr(fn, _METHOD_KINDS[d.id], True)
                 continue
-            called = isinstance(d, ast.Call)
-            what = self.evaluate(d.func if called else d, scope)
+            call = d if isinstance(d, ast.Call) else None
+            what = self.evaluate(call.func if call is not None else d, scope)
             if what in GRAD_DECORATORS:
-                if called and (d.args or d.keywords):  # PyTorch's own error, if it has one
+                if call is not None and (call.args or call.keywords):  # PyTorch's own error
                     self.evaluate(d, scope)
                 grad_modes.insert(0, what)
             elif what is once_differentiable:  # its backward runs without building a graph
@@ -504,13 +504,15 @@ class Interpreter:
             elif what is lru_cache or what is cache:
                 fn.memo = {}
                 size = (
-                    {k.arg: self.evaluate(k.value, scope) for k in d.keywords}.get("maxsize", 128)
-                    if called
+                    {k.arg: self.evaluate(k.value, scope) for k in call.keywords}.get(
+                        "maxsize", 128
+                    )
+                    if call is not None
                     else 128
                 )
                 fn.memo_size = None if what is cache or not isinstance(size, int) else size
             else:
-                decorator = self.evaluate(d, scope) if called else what
+                decorator = self.evaluate(d, scope) if call is not None else what
                 if not isinstance(decorator, (UserFunction, BoundMethod, UserClass, WrapsMarker)):
                     raise _forbidden(
                         "this decorator (a decorator is one of the language's "
@@ -902,7 +904,7 @@ class Interpreter:
             if found:
                 return value
             if obj.kind == "function" and name == "apply":
-                return obj.pyclass.apply
+                return cast(type[torch.autograd.Function], obj.pyclass).apply
             method = obj.lookup(name)
             if method is not None:
                 return BoundMethod(method, obj) if method.is_classmethod else method
@@ -980,8 +982,9 @@ class Interpreter:
             return A.DICT_ATTRS | A.ORDERED_DICT_ATTRS
         if isinstance(obj, collections.deque):
             return A.DEQUE_ATTRS
-        if isinstance(obj, tuple) and isinstance(getattr(type(obj), "_fields", None), tuple):
-            return frozenset(type(obj)._fields) | A.TUPLE_ATTRS  # a namedtuple's
+        fields = getattr(type(obj), "_fields", None)
+        if isinstance(obj, tuple) and isinstance(fields, tuple):
+            return frozenset(fields) | A.TUPLE_ATTRS  # a namedtuple's
         if isinstance(obj, DataLoader):
             return A.LOADER_ATTRS
         if isinstance(obj, Dataset):
@@ -1072,7 +1075,9 @@ class Interpreter:
             elif hasattr(torch.Tensor, name):
                 raise _forbidden(f"setting Tensor.{name}", node)
             else:  # out.g = ... (fast.ai): the program's own, kept here, not on the tensor
-                self._tensor_attrs(obj, create=True)[name] = value
+                attrs = self._tensor_attrs(obj, create=True)
+                assert attrs is not None  # (create=True makes them)
+                attrs[name] = value
         elif isinstance(obj, nn.Module) or isinstance(obj, torch.autograd.function.FunctionCtx):
             if name in A.CTX_ATTRS or name in A.MODULE_METHODS:
                 raise _forbidden(f"assigning to '{name}'", node)
@@ -1144,7 +1149,7 @@ class Interpreter:
             g.seq_len(percent_length(a, b), "this % formatting")
 
     def _binop(
-        self, fn: Callable, name: str, a: Any, b: Any, node: ast.AST, inplace: bool = False
+        self, fn: Callable, name: str, a: Any, b: Any, node: ast.AST | None, inplace: bool = False
     ) -> Any:
         ta, tb = type(a), type(b)
         if (ta is float or tb is float) and ta in _NUMBERS and tb in _NUMBERS:
@@ -1286,7 +1291,7 @@ class Interpreter:
         parts = []
         length = 0
         for v in node.values:  # (each field priced before it is made: _e_formatted)
-            part = v.value if isinstance(v, ast.Constant) else self.evaluate(v, scope)
+            part = cast(str, v.value) if isinstance(v, ast.Constant) else self.evaluate(v, scope)
             length += len(part)
             self.gate.seq_len(length, "this string")
             parts.append(part)

@@ -171,7 +171,10 @@ def _bridge(link: Link, name: str) -> Any:
     traceback: a program has no use for frames."""
 
     def method(self: Any, *args: Any, **kwargs: Any) -> Any:
-        fn = user_class_of(self).lookup(name)  # type: ignore[union-attr]
+        cls = user_class_of(self)
+        fn = cls.lookup(name) if cls is not None else None
+        if fn is None:  # (bridged only for classes of the program's that define it)
+            raise AttributeError(name)
         interp = link.running()
         if name == "__next__":  # an iterator's items count as a loop's turns
             interp.tick(interp.line)

@@ -280,7 +280,8 @@ def _tensor_elements(x: Any, cap: int) -> tuple[int, int]:
     objects), and how many of them are a module's parameters; the walk stops past
     ``cap`` objects."""
     elements = parameters = 0
-    stack, seen = [x], set()
+    stack: list[Any] = [x]
+    seen: set[int] = set()
     while stack and len(seen) <= cap:
         obj = stack.pop()
         if id(obj) in seen:

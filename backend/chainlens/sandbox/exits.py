@@ -19,7 +19,7 @@ import orjson
 from ..settings import Settings
 from .protocol import EXIT_RECORD
 
-_CRASHES = {
+_CRASHES: dict[int, str] = {
     signal.SIGSEGV: "a segmentation fault",
     signal.SIGBUS: "a bus error",
     signal.SIGABRT: "an abort",

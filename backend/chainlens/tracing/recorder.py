@@ -14,15 +14,29 @@ import functools
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import torch
 
 from ..errors import LimitExceeded
 
+
 #: AccumulateGrad's class: checking ``type(fn) is`` is far cheaper than
 #: ``hasattr(fn, "variable")``, which raises inside for every other node.
-ACCUMULATE = type(torch.ones(1, requires_grad=True).sum().grad_fn.next_functions[0][0])
+def _accumulate_class() -> type:
+    fn = torch.ones(1, requires_grad=True).sum().grad_fn
+    assert fn is not None
+    return type(fn.next_functions[0][0])
+
+
+ACCUMULATE = _accumulate_class()
+
+
+def metadata(fn: Any) -> dict[str, Any]:
+    """A grad_fn's metadata dict (torch's ``Node`` declares ``metadata`` a method; on a
+    grad_fn it is the dict itself)."""
+    return fn.metadata
+
 
 _KEY = "chainlens"
 _HOOKED = "chainlens_hooked"
@@ -258,7 +272,7 @@ class Recorder:
         """The node standing for tensor ``t`` (its grad_fn, or its leaf), if it has one."""
         fn = t.grad_fn
         if fn is not None:
-            nid = fn.metadata.get(_KEY)
+            nid = metadata(fn).get(_KEY)
             return nid if nid is not None else self.label_fn(fn, t, None)
         if t.requires_grad:
             return self.leaf_id(t)
@@ -266,7 +280,7 @@ class Recorder:
 
     def fn_id(self, fn: Any) -> str:
         """The node of grad_fn ``fn``, labelled now if it is new."""
-        return fn.metadata.get(_KEY) or self.label_fn(fn, None, None)
+        return metadata(fn).get(_KEY) or self.label_fn(fn, None, None)
 
     def label_fn(self, fn: Any, output: torch.Tensor | None, op: str | None) -> str:
         """Label ``fn`` and every unlabelled node behind it, inputs first."""
@@ -307,7 +321,7 @@ class Recorder:
                     stack.append((child, None))
                 continue
             inputs: list[str | None] = [
-                self._used_leaf(c.variable) if type(c) is ACCUMULATE else c for c in ids
+                self._used_leaf(cast(Any, c).variable) if type(c) is ACCUMULATE else c for c in ids
             ]
             name = type(node).__name__
             is_top = node is fn
@@ -337,13 +351,13 @@ class Recorder:
         """Label the nodes behind whatever tensors a library call returned."""
         for t in _tensors_in(result):
             fn = t.grad_fn
-            if fn is not None and _KEY not in fn.metadata:
+            if fn is not None and _KEY not in metadata(fn):
                 self.label_fn(fn, t, op)
 
     def record_inplace(self, target: torch.Tensor, op: str) -> None:
         """After an in-place op the same tensor has a new grad_fn (e.g. CopySlices)."""
         fn = target.grad_fn
-        if fn is not None and _KEY not in fn.metadata:
+        if fn is not None and _KEY not in metadata(fn):
             self.label_fn(fn, target, op)
 
     def before_inplace(self, target: torch.Tensor) -> None:
@@ -570,7 +584,7 @@ class Recorder:
         """With ``create_graph=True`` the gradients have graphs of their own: label them."""
         for t in leaves:
             g = t.grad
-            if g is not None and g.grad_fn is not None and _KEY not in g.grad_fn.metadata:
+            if g is not None and g.grad_fn is not None and _KEY not in metadata(g.grad_fn):
                 self.label_fn(g.grad_fn, g, None)
 
     def leaf_tensors(self) -> list[torch.Tensor]:

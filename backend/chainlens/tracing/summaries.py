@@ -155,6 +155,7 @@ def _large_stats(arr: np.ndarray) -> dict[str, Any]:
         d = a - a.dtype.type(mean)
         var = float(np.dot(d, d)) / (n - 1)
     cast = int if arr.dtype.kind in "iub" else float
+    assert lo is not None and hi is not None  # (an empty array was answered above)
     return {
         "min": cast(lo),
         "max": cast(hi),

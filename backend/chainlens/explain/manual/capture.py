@@ -10,8 +10,9 @@ holds the pass's steps in the engine's order.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -85,7 +86,7 @@ class _Probe:
         if self.capture is not None and not self.ex.recorder.in_pass:
             raise Stop()
 
-    def on_result(self, fn: Any, args: list[Any], kwargs: dict[str, Any], out: Any) -> None:
+    def on_result(self, fn: Any, args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> None:
         """Library calls need nothing here: the tape sees their ATen ops."""
 
     def at_pass(
@@ -126,7 +127,7 @@ class _Probe:
             )
         for fn in graph_of(roots):
             if type(fn) is ACCUMULATE:
-                self._leaf(cap, fn.variable)
+                self._leaf(cap, cast(Any, fn).variable)
                 continue
             nid = rec.fn_id(fn)
             node = rec.nodes.get(nid)

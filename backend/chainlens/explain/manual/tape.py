@@ -17,6 +17,8 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten, tree_map
 
+from ...tracing.recorder import metadata
+
 #: The key under which a grad_fn's metadata holds its OpRecord.
 KEY = "chainlens_op"
 
@@ -97,6 +99,6 @@ class OpTape(TorchDispatchMode):
         for rec, out in pending:
             for t in tree_flatten(out)[0]:
                 fn = t.grad_fn if isinstance(t, torch.Tensor) else None
-                if fn is not None and KEY not in fn.metadata:
-                    fn.metadata[KEY] = rec
+                if fn is not None and KEY not in metadata(fn):
+                    metadata(fn)[KEY] = rec
                     break

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .capture import Capture, ManualUnavailable, OpNode
+from .capture import Capture, Leaf, ManualUnavailable, OpNode
 from .ops import HELPER_SOURCES, PIECES, RULES, Call, Code, Ref, lit, needed, np_dtype
 from .tape import Operand
 
@@ -93,10 +93,11 @@ class _Writer:
     # ------------------------------------------------------------- naming
     def _name_nodes(self) -> None:
         counts: dict[str, int] = {}
-        for o in [*self.cap.leaves.values(), *self.cap.ops]:
+        nodes: list[Leaf | OpNode] = [*self.cap.leaves.values(), *self.cap.ops]
+        for o in nodes:
             if o.names:
                 counts[o.names[-1]] = counts.get(o.names[-1], 0) + 1
-        for o in [*self.cap.leaves.values(), *self.cap.ops]:
+        for o in nodes:
             preferred = (
                 o.names[-1]
                 if o.names and counts[o.names[-1]] == 1
