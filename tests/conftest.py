@@ -45,3 +45,11 @@ def page(chromium: object, base_url: str, request: pytest.FixtureRequest) -> Ite
     context.close()
     assert guarded.foreign == [], f"requests not to localhost: {guarded.foreign}"
     assert guarded.errors == [], f"errors on the page: {guarded.errors}"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--rewrite-golden",
+        action="store_true",
+        help="write tests/golden/*.json from the engine's current Runs (test_golden.py)",
+    )
