@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .errors import ChainlensError, LimitExceeded, ProgramRejected
+from .errors import ChainlensError, LimitExceeded, ProgramRejected, limit_text
 from .explain.custom import check_custom, custom_backward_code
 from .explain.diagnostics import Diagnostics
 from .explain.explainer import Explainer
@@ -422,17 +422,22 @@ class _Execution:
                     error = ErrorInfo(
                         code="limit_exceeded",
                         type="RecursionError",
-                        message=f"limit max_recursion_depth="
-                        f"{self.s.max_recursion_depth} exceeded: the program "
-                        "nests too deeply",
+                        message=limit_text(
+                            "max_recursion_depth",
+                            self.s.max_recursion_depth,
+                            "exceeded: the program nests too deeply",
+                        ),
                         line=self.interp.line,
                     )
                 except MemoryError:
                     error = ErrorInfo(
                         code="limit_exceeded",
                         type="MemoryError",
-                        message=f"limit memory_limit_mb={self.s.memory_limit_mb} "
-                        "exceeded: the program ran out of memory",
+                        message=limit_text(
+                            "memory_limit_mb",
+                            self.s.memory_limit_mb,
+                            "exceeded: the program ran out of memory",
+                        ),
                         line=self.interp.line,
                     )
                 except ChainlensError:

@@ -57,6 +57,12 @@ class ProgramRejected(ChainlensError):
         return {"error": self.to_dict(), "errors": self.errors}
 
 
+def limit_text(name: str, value: object, rest: str) -> str:
+    """How every message names a limit: ``limit <setting>=<value> <rest>`` (rest: "exceeded:
+    why", "reached: what to do"), so a client can read which setting and its value."""
+    return f"limit {name}={value} {rest}"
+
+
 class LimitExceeded(ChainlensError):
     """A resource limit was hit while running; the message names the limit and its value."""
 
@@ -71,7 +77,7 @@ class LimitExceeded(ChainlensError):
         col: int | None = None,
     ) -> None:
         detail = f": {what}" if what else ""
-        super().__init__(f"limit {name}={value} exceeded{detail}", line, col)
+        super().__init__(limit_text(name, value, f"exceeded{detail}"), line, col)
         self.limit = name
         self.value = value
 

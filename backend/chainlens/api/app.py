@@ -34,6 +34,7 @@ from ..errors import (
     RequestTooLarge,
     RunNotFound,
     ServiceBusy,
+    limit_text,
 )
 from ..examples.catalog import examples
 from ..sandbox.pool import WorkerPool
@@ -353,8 +354,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await _close(
                 ws,
                 1008,
-                f"limit ws_idle_timeout_s={settings.ws_idle_timeout_s} "
-                "exceeded: no program was sent",
+                limit_text(
+                    "ws_idle_timeout_s", settings.ws_idle_timeout_s, "exceeded: no program was sent"
+                ),
             )
             return
         if message.get("type") == "websocket.disconnect":
@@ -363,8 +365,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             if len(raw) > settings.ws_max_message_bytes:
                 raise RequestTooLarge(
-                    f"limit ws_max_message_bytes={settings.ws_max_message_bytes} "
-                    "exceeded by the first message"
+                    limit_text(
+                        "ws_max_message_bytes",
+                        settings.ws_max_message_bytes,
+                        "exceeded by the first message",
+                    )
                 )
             req = parse_run_request(raw)
 

@@ -9,6 +9,8 @@ import contextlib
 from collections import Counter
 from collections.abc import Iterator
 
+from ..errors import limit_text
+
 
 class StreamBudget:
     """Open WebSocket streams, counted per client address."""
@@ -24,12 +26,17 @@ class StreamBudget:
         a cap is reached) why the stream is refused, naming the limit and its value."""
         if self._open[client] >= self.per_client:
             yield (
-                f"limit ws_max_per_client={self.per_client} exceeded: this address has "
-                f"{self._open[client]} streams open"
+                limit_text(
+                    "ws_max_per_client",
+                    self.per_client,
+                    f"exceeded: this address has {self._open[client]} streams open",
+                )
             )
             return
         if sum(self._open.values()) >= self.total:
-            yield f"limit ws_max_open={self.total} exceeded: the server has that many streams open"
+            yield limit_text(
+                "ws_max_open", self.total, "exceeded: the server has that many streams open"
+            )
             return
         self._open[client] += 1
         try:

@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from ..errors import limit_text
 from ..settings import Settings
 
 
@@ -70,8 +71,11 @@ def guarded_protocol(settings: Settings) -> type[H11Protocol]:
                     self._refuse(
                         "429 Too Many Requests",
                         "rate_limited",
-                        f"limit http_max_per_client={per_client} exceeded: this "
-                        f"address has {open_from[address]} connections open",
+                        limit_text(
+                            "http_max_per_client",
+                            per_client,
+                            f"exceeded: this address has {open_from[address]} connections open",
+                        ),
                     )
                     return
                 open_from[address] += 1
@@ -104,8 +108,11 @@ def guarded_protocol(settings: Settings) -> type[H11Protocol]:
                 self._refuse(
                     "408 Request Timeout",
                     "request_timeout",
-                    f"limit http_header_timeout_s={timeout:g} exceeded: the request's "
-                    "headers did not arrive in time",
+                    limit_text(
+                        "http_header_timeout_s",
+                        f"{timeout:g}",
+                        "exceeded: the request's headers did not arrive in time",
+                    ),
                 )
 
         def data_received(self, data: bytes) -> None:

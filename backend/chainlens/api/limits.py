@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from ..errors import ChainlensError, RequestTooLarge
+from ..errors import ChainlensError, RequestTooLarge, limit_text
 
 
 class UnsupportedMediaType(ChainlensError):
@@ -24,7 +24,7 @@ class BodyLimitMiddleware:
 
     def _too_large(self) -> RequestTooLarge:
         return RequestTooLarge(
-            f"limit max_body_bytes={self.max_bytes} exceeded by the request body"
+            limit_text("max_body_bytes", self.max_bytes, "exceeded by the request body")
         )
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 import orjson
 
 from ..engine import resolve_device
-from ..errors import ChainlensError, ProgramRejected, RateLimited, RunNotFound
+from ..errors import ChainlensError, ProgramRejected, RateLimited, RunNotFound, limit_text
 from ..explain.gradcheck import CheckFailed, expected_from_run
 from ..explain.manual import ManualUnavailable
 from ..explain.values import TensorsUnavailable
@@ -55,13 +55,19 @@ class ClientLimiter:
             times.popleft()
         if len(times) >= self.per_minute:
             raise RateLimited(
-                f"limit rate_limit_per_minute={self.per_minute} reached for this "
-                "client; retry in a few seconds"
+                limit_text(
+                    "rate_limit_per_minute",
+                    self.per_minute,
+                    "reached for this client; retry in a few seconds",
+                )
             )
         if self._active[client] >= self.concurrent:
             raise RateLimited(
-                f"limit max_concurrent_per_client={self.concurrent} reached: wait "
-                "for a run to finish"
+                limit_text(
+                    "max_concurrent_per_client",
+                    self.concurrent,
+                    "reached: wait for a run to finish",
+                )
             )
         times.append(now)
         self._active[client] += 1
@@ -105,8 +111,11 @@ class RunService:
                     job["id"],
                     job["device"],
                     "timeout",
-                    f"limit wall_timeout_s={self.s.wall_timeout_s} exceeded: the program "
-                    "ran too long and was stopped",
+                    limit_text(
+                        "wall_timeout_s",
+                        self.s.wall_timeout_s,
+                        "exceeded: the program ran too long and was stopped",
+                    ),
                     "".join(stdout),
                 )
                 .model_dump_json()
@@ -259,7 +268,7 @@ class RunService:
                     raise failure(**_rejection(payload))
                 if kind == TIMEOUT:
                     raise failure(
-                        f"limit wall_timeout_s={self.s.wall_timeout_s} exceeded: " + too_long
+                        limit_text("wall_timeout_s", self.s.wall_timeout_s, "exceeded: " + too_long)
                     )
                 if kind == LOST:
                     raise failure(orjson.loads(payload)["message"])

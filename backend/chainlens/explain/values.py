@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from ..engine import _Execution
-from ..errors import ChainlensError
+from ..errors import ChainlensError, limit_text
 from ..settings import Settings
 from ..tracing.recorder import saved_names
 from .formulas import RULE_ERRORS, RULES, Ctx, Explained
@@ -97,7 +97,11 @@ def full(t: torch.Tensor | None, limit: int, what: str) -> dict[str, Any] | None
         raise TensorsUnavailable(f"the {what} is complex: only real tensors are drawn")
     if t.numel() > limit:
         raise TensorsUnavailable(
-            f"limit max_fetched_elements={limit:,} exceeded: the {what} has {t.numel():,} elements"
+            limit_text(
+                "max_fetched_elements",
+                f"{limit:,}",
+                f"exceeded: the {what} has {t.numel():,} elements",
+            )
         )
     flat = t.detach().reshape(-1).cpu()
     if flat.dtype == torch.bool:

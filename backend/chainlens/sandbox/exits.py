@@ -16,6 +16,7 @@ from collections import OrderedDict
 
 import orjson
 
+from ..errors import limit_text
 from ..settings import Settings
 from .protocol import EXIT_RECORD
 
@@ -107,8 +108,11 @@ def describe_exit(status: int | None, settings: Settings) -> tuple[str, str]:
         if sig == signal.SIGXCPU:
             return (
                 "limit_exceeded",
-                f"limit cpu_limit_s={settings.cpu_limit_s} exceeded: the "
-                "program used more CPU time than a run may",
+                limit_text(
+                    "cpu_limit_s",
+                    settings.cpu_limit_s,
+                    "exceeded: the program used more CPU time than a run may",
+                ),
             )
         if sig == signal.SIGKILL:
             return (

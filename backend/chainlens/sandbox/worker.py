@@ -15,7 +15,7 @@ from pathlib import Path
 
 import orjson
 
-from ..errors import ChainlensError, ProgramRejected
+from ..errors import ChainlensError, ProgramRejected, limit_text
 from ..runs import error_run
 from ..settings import Settings
 from ..text import wire_text
@@ -124,8 +124,11 @@ def serve_one(sock: socket.socket, settings: Settings) -> bool:
                 job["id"],
                 device,
                 "limit_exceeded",
-                f"limit max_run_bytes={settings.max_run_bytes} exceeded: the Run is "
-                f"{len(body):,} bytes",
+                limit_text(
+                    "max_run_bytes",
+                    settings.max_run_bytes,
+                    f"exceeded: the Run is {len(body):,} bytes",
+                ),
                 stdout=stdout,
             )
             .model_dump_json()

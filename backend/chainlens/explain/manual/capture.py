@@ -17,7 +17,7 @@ from typing import Any, cast
 import numpy as np
 import torch
 
-from ...errors import ChainlensError
+from ...errors import ChainlensError, limit_text
 from ...settings import Settings
 from ...tracing.recorder import ACCUMULATE, graph_of
 from ..rerun import Stop, rerun
@@ -101,8 +101,11 @@ class _Probe:
         self.tape.flush()
         if len(node_ids) > self.s.manual_max_nodes:
             raise ManualUnavailable(
-                f"limit manual_max_nodes={self.s.manual_max_nodes} exceeded: "
-                f"pass {index + 1} has {len(node_ids)} nodes"
+                limit_text(
+                    "manual_max_nodes",
+                    self.s.manual_max_nodes,
+                    f"exceeded: pass {index + 1} has {len(node_ids)} nodes",
+                )
             )
         rec = self.ex.recorder
         line = rec.passes[-1].line if rec.passes else None
@@ -186,8 +189,11 @@ class _Probe:
         cap.elements += t.numel()
         if cap.elements > self.s.manual_max_elements:
             raise ManualUnavailable(
-                f"limit manual_max_elements={self.s.manual_max_elements} exceeded: the values "
-                "this pass starts from are too many to write into a file"
+                limit_text(
+                    "manual_max_elements",
+                    self.s.manual_max_elements,
+                    "exceeded: the values this pass starts from are too many to write into a file",
+                )
             )
         return to_numpy(t)
 
