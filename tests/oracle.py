@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from chainlens.engine import torch_globals
+from chainlens.scope import torch_globals
 
 ADDRESS = re.compile(r" at 0x[0-9a-f]+")
 

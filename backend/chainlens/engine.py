@@ -10,16 +10,12 @@ from __future__ import annotations
 
 import ast
 import contextlib
-import gc
-import random
-import sys
 import time
 import uuid
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 import torch
 
 from .errors import ChainlensError, LimitExceeded, ProgramRejected, limit_text
@@ -31,6 +27,7 @@ from .explain.jacobians import pass_jacobian
 from .language.checker import parse
 from .language.interpreter import Interpreter
 from .schema import Diagnostic, ErrorInfo, Run
+from .scope import deep_recursion, gc_paused, seed_everything, torch_globals
 from .settings import Settings, get_settings
 from .text import wire_text
 from .tracing.recorder import NodeRecord, PassRecord, Recorder, StepRecord, saved_names
@@ -65,27 +62,6 @@ def available_devices() -> list[str]:
     if torch.cuda.is_available():
         devices += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
     return devices
-
-
-@contextlib.contextmanager
-def torch_globals() -> Iterator[None]:
-    """What a program may change for the whole process (grad mode, anomaly detection,
-    print options, the default dtype and device), put back as it was: a worker serves
-    other runs after this one, and ``chainlens.run`` returns to its caller's settings."""
-    grad = torch.is_grad_enabled()
-    anomaly = torch.is_anomaly_enabled(), torch.is_anomaly_check_nan_enabled()
-    printing = torch._tensor_str.get_printoptions()
-    dtype = torch.get_default_dtype()
-    device = torch.get_default_device()
-    try:
-        yield
-    finally:
-        torch.set_grad_enabled(grad)
-        torch.set_anomaly_enabled(*anomaly)
-        torch.set_printoptions(**printing)
-        torch.set_default_dtype(dtype)
-        if torch.get_default_device() != device:
-            torch.set_default_device(None)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -381,91 +357,79 @@ class _Execution:
         self.explainer.custom_code = custom_backward_code(tree, self.source)
         if self.emit is not None:
             self.emit([{"type": "run", "id": self.run_id}])
-        error: ErrorInfo | None = None
-        # torch.manual_seed also queues lazy seeding for CUDA, MTIA and XPU, formatting a
-        # stack trace for each (1.5 ms a run): seed what this run can use, the same way.
-        torch.default_generator.manual_seed(self.seed)
-        if self.device.startswith("cuda"):
-            torch.cuda.manual_seed_all(self.seed)
-        np.random.seed(self.seed % 2**32)
-        random.seed(self.seed)
+        seed_everything(self.seed, self.device)
         t1 = time.perf_counter()
-        old_limit = sys.getrecursionlimit()
-        sys.setrecursionlimit(max(old_limit, 6000))
-        gc_was_enabled = gc.isenabled()
-        # Collections while thousands of autograd nodes are created cost 4x the hooks
-        # themselves (each pass walks torch's whole object graph); a run is short-lived.
-        gc.disable()
-        # torch.device(...) installs a TorchFunctionMode that taxes every op: CPU needs none.
-        device_ctx = torch.device(self.device) if self.device != "cpu" else contextlib.nullcontext()
-        try:
-            with device_ctx, torch_globals(), warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                self.diagnostics.watch_warnings(lambda: self.interp.line)
-                torch.set_grad_enabled(True)
-                try:
-                    self.interp.run(tree)
-                    self._auto_backward(tree)
-                except ProgramRejected as e:
-                    if e.line is None:
-                        e.line, e.col = self.interp.line, self.interp.col
-                    raise
-                except LimitExceeded as e:
-                    error = ErrorInfo(
-                        code="limit_exceeded",
-                        type="LimitExceeded",
-                        message=e.message,
-                        line=e.line or self.interp.line,
-                        col=e.col,
-                    )
-                except RecursionError:
-                    error = ErrorInfo(
-                        code="limit_exceeded",
-                        type="RecursionError",
-                        message=limit_text(
-                            "max_recursion_depth",
-                            self.s.max_recursion_depth,
-                            "exceeded: the program nests too deeply",
-                        ),
-                        line=self.interp.line,
-                    )
-                except MemoryError:
-                    error = ErrorInfo(
-                        code="limit_exceeded",
-                        type="MemoryError",
-                        message=limit_text(
-                            "memory_limit_mb",
-                            self.s.memory_limit_mb,
-                            "exceeded: the program ran out of memory",
-                        ),
-                        line=self.interp.line,
-                    )
-                except ChainlensError:
-                    raise
-                except Exception as e:  # the program raised: report it like Python would
-                    line, col = getattr(e, "chainlens_where", (self.interp.line, self.interp.col))
-                    error = ErrorInfo(
-                        code="runtime_error",
-                        type=type(e).__name__,
-                        message=_first_line(e),
-                        line=line,
-                        col=col,
-                    )
-                    self.diagnostics.from_exception(e, line, self._error_node(e))
-        finally:
-            sys.setrecursionlimit(old_limit)
-        timings["execute"] = (time.perf_counter() - t1) * 1000
-        t2 = time.perf_counter()
-        try:
+        with gc_paused():
+            error = self._run_program(tree)
+            timings["execute"] = (time.perf_counter() - t1) * 1000
+            t2 = time.perf_counter()
             self._flush_outbox()
             run = self._assemble(error)
-        finally:
-            if gc_was_enabled:
-                gc.enable()
         timings["assemble"] = (time.perf_counter() - t2) * 1000
         timings["total"] = (time.perf_counter() - t0) * 1000
         run["timings_ms"] = timings
         return run
+
+    def _run_program(self, tree: ast.Module) -> ErrorInfo | None:
+        """The program, then the backward it asks for, inside the state a program may
+        change (put back after); its error, if it raised one, as the Run reports it."""
+        error: ErrorInfo | None = None
+        # torch.device(...) installs a TorchFunctionMode that taxes every op: CPU needs none.
+        device_ctx = torch.device(self.device) if self.device != "cpu" else contextlib.nullcontext()
+        with deep_recursion(), device_ctx, torch_globals(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self.diagnostics.watch_warnings(lambda: self.interp.line)
+            torch.set_grad_enabled(True)
+            try:
+                self.interp.run(tree)
+                self._auto_backward(tree)
+            except ProgramRejected as e:
+                if e.line is None:
+                    e.line, e.col = self.interp.line, self.interp.col
+                raise
+            except LimitExceeded as e:
+                error = ErrorInfo(
+                    code="limit_exceeded",
+                    type="LimitExceeded",
+                    message=e.message,
+                    line=e.line or self.interp.line,
+                    col=e.col,
+                )
+            except RecursionError:
+                error = ErrorInfo(
+                    code="limit_exceeded",
+                    type="RecursionError",
+                    message=limit_text(
+                        "max_recursion_depth",
+                        self.s.max_recursion_depth,
+                        "exceeded: the program nests too deeply",
+                    ),
+                    line=self.interp.line,
+                )
+            except MemoryError:
+                error = ErrorInfo(
+                    code="limit_exceeded",
+                    type="MemoryError",
+                    message=limit_text(
+                        "memory_limit_mb",
+                        self.s.memory_limit_mb,
+                        "exceeded: the program ran out of memory",
+                    ),
+                    line=self.interp.line,
+                )
+            except ChainlensError:
+                raise
+            except Exception as e:  # the program raised: report it like Python would
+                line, col = getattr(e, "chainlens_where", (self.interp.line, self.interp.col))
+                error = ErrorInfo(
+                    code="runtime_error",
+                    type=type(e).__name__,
+                    message=_first_line(e),
+                    line=line,
+                    col=col,
+                )
+                self.diagnostics.from_exception(e, line, self._error_node(e))
+        return error
 
     def close(self) -> None:
         """Free the run's tensors and graph now: hooks and the program's own classes
@@ -667,10 +631,5 @@ def run(
     run (syntax, forbidden construct, unavailable device); a program that fails is a Run
     with ``status == "error"``."""
     wire = run_wire(source, device, seed, settings=settings, emit=emit, run_id=run_id)
-    paused = gc.isenabled()
-    gc.disable()  # validating ~10^5 small objects: collections would triple the cost
-    try:
+    with gc_paused():  # (validating ~10^5 small objects)
         return Run.model_validate(wire)
-    finally:
-        if paused:
-            gc.enable()

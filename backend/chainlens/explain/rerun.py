@@ -11,7 +11,6 @@ the same seed; only streaming is left out.
 from __future__ import annotations
 
 import contextlib
-import gc
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
@@ -75,7 +74,7 @@ def rerun(
     ex.probe = probe
     ex.interp.gate.on_result = probe.on_result
     ex.interp.on_statement = probe.on_statement
-    old, gc_on = torch.get_default_dtype(), gc.isenabled()
+    old = torch.get_default_dtype()
     if dtype is not None:
         torch.set_default_dtype(dtype)
     try:
@@ -91,7 +90,5 @@ def rerun(
     finally:
         ex.close()
         torch.set_default_dtype(old)
-        if gc_on:
-            gc.enable()
     error = run.get("error")
     return None, (f"{error['type']}: {error['message']}" if error else "")

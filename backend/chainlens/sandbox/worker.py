@@ -6,7 +6,6 @@ already imported; it serves exactly one job and exits, so no state outlives a ru
 
 from __future__ import annotations
 
-import gc
 import os
 import resource
 import signal
@@ -17,6 +16,7 @@ import orjson
 
 from ..errors import ChainlensError, ProgramRejected, limit_text
 from ..runs import error_run
+from ..scope import gc_paused
 from ..settings import Settings
 from ..text import wire_text
 from .protocol import DONE, EVENT, FAILED, JOB, REFUSED, STARTED, recv_frame, send_frame
@@ -98,26 +98,26 @@ def serve_one(sock: socket.socket, settings: Settings) -> bool:
         def emit(events: list[dict]) -> None:
             send_frame(sock, EVENT, b"\n".join(map(orjson.dumps, events)))
 
-    gc.disable()  # a run is short: collections only cost time
     if "check" in job or "manual" in job or "tensors" in job:
-        return _again(sock, job, settings)
+        with gc_paused():
+            return _again(sock, job, settings)
     try:
-        run = run_wire(
-            job["source"],
-            device=job["device"],
-            seed=job["seed"],
-            settings=settings,
-            emit=emit,
-            run_id=job["id"],
-        )
+        with gc_paused():  # (through the Run's serialisation: ~10^5 small objects)
+            run = run_wire(
+                job["source"],
+                device=job["device"],
+                seed=job["seed"],
+                settings=settings,
+                emit=emit,
+                run_id=job["id"],
+            )
+            signal.setitimer(signal.ITIMER_PROF, 0)
+            body = orjson.dumps(run)
+            device, stdout = run["device"], run["stdout"]
+            del run
     except ProgramRejected as e:
         send_frame(sock, REFUSED, orjson.dumps({**e.to_dict(), "errors": e.errors}))
         return True
-    signal.setitimer(signal.ITIMER_PROF, 0)
-    body = orjson.dumps(run)
-    device, stdout = run["device"], run["stdout"]
-    del run
-    gc.enable()
     if len(body) > settings.max_run_bytes:
         body = (
             error_run(
@@ -182,7 +182,6 @@ def _again(sock: socket.socket, job: dict, settings: Settings) -> bool:
         return True
     finally:
         signal.setitimer(signal.ITIMER_PROF, 0)
-        gc.enable()
     send_frame(sock, DONE, body)
     return True
 
