@@ -370,6 +370,20 @@ class _Execution:
         run["timings_ms"] = timings
         return run
 
+    def _exhausted(self, e: RecursionError | MemoryError) -> ErrorInfo:
+        """Python's own limits, reported as the settings that set them."""
+        name, value, why = (
+            ("max_recursion_depth", self.s.max_recursion_depth, "the program nests too deeply")
+            if isinstance(e, RecursionError)
+            else ("memory_limit_mb", self.s.memory_limit_mb, "the program ran out of memory")
+        )
+        return ErrorInfo(
+            code="limit_exceeded",
+            type=type(e).__name__,
+            message=limit_text(name, value, f"exceeded: {why}"),
+            line=self.interp.line,
+        )
+
     def _run_program(self, tree: ast.Module) -> ErrorInfo | None:
         """The program, then the backward it asks for, inside the state a program may
         change (put back after); its error, if it raised one, as the Run reports it."""
@@ -395,28 +409,8 @@ class _Execution:
                     line=e.line or self.interp.line,
                     col=e.col,
                 )
-            except RecursionError:
-                error = ErrorInfo(
-                    code="limit_exceeded",
-                    type="RecursionError",
-                    message=limit_text(
-                        "max_recursion_depth",
-                        self.s.max_recursion_depth,
-                        "exceeded: the program nests too deeply",
-                    ),
-                    line=self.interp.line,
-                )
-            except MemoryError:
-                error = ErrorInfo(
-                    code="limit_exceeded",
-                    type="MemoryError",
-                    message=limit_text(
-                        "memory_limit_mb",
-                        self.s.memory_limit_mb,
-                        "exceeded: the program ran out of memory",
-                    ),
-                    line=self.interp.line,
-                )
+            except (RecursionError, MemoryError) as e:
+                error = self._exhausted(e)
             except ChainlensError:
                 raise
             except Exception as e:  # the program raised: report it like Python would
