@@ -31,7 +31,7 @@ from hypothesis import strategies as st
 from torch.utils.flop_counter import FlopCounterMode
 
 from chainlens.errors import LimitExceeded
-from chainlens.language import allowlist as A
+from chainlens.language import allowlist
 from chainlens.language.gate import Gate, layer_parameters, str_result_length
 from chainlens.settings import Settings
 from chainlens.tracing.recorder import Recorder
@@ -917,21 +917,24 @@ NOT_PRICED: dict[str, dict[str, str]] = {
 
 #: (allow-list, cases, what is not priced) for each namespace.
 TABLES: dict[str, tuple[frozenset[str], set[str]]] = {
-    "torch": (A.TORCH, set(TORCH_CASES)),
-    "Tensor": (A.TENSOR_ATTRS, set(METHOD_ONLY) | (set(TORCH_CASES) & A.TENSOR_ATTRS)),
-    "torch.nn.functional": (A.FUNCTIONAL, set(FUNCTIONAL_CASES)),
-    "nn": (A.NN, set(NN_CASES)),
-    "torch.linalg": (A.LINALG, set(LINALG_CASES)),
-    "torch.nn.init": (A.NN_INIT, set(NN_INIT_CASES)),
-    "torch.nn.utils": (A.NN_UTILS, set(NN_UTILS_CASES)),
-    "torch.autograd": (A.AUTOGRAD, {"gradcheck", "gradgradcheck"}),
-    "torch.autograd.functional": (A.AUTOGRAD_FUNCTIONAL, set(AUTOGRAD_FUNCTIONAL_CASES)),
-    "numpy": (A.NUMPY, set(NUMPY_CASES) | {"mgrid"}),
-    "numpy.random": (A.NUMPY_RANDOM, set(NUMPY_RANDOM_CASES)),
-    "numpy.linalg": (A.NUMPY_LINALG, set(NUMPY_LINALG_CASES)),
-    "rng": (A.RNG_ATTRS, set(RNG_CASES)),
-    "ndarray": (A.NDARRAY_ATTRS, set(NDARRAY_CASES)),
-    "str": (A.STR_ATTRS, set(STR_CASES)),
+    "torch": (allowlist.TORCH, set(TORCH_CASES)),
+    "Tensor": (
+        allowlist.TENSOR_ATTRS,
+        set(METHOD_ONLY) | (set(TORCH_CASES) & allowlist.TENSOR_ATTRS),
+    ),
+    "torch.nn.functional": (allowlist.FUNCTIONAL, set(FUNCTIONAL_CASES)),
+    "nn": (allowlist.NN, set(NN_CASES)),
+    "torch.linalg": (allowlist.LINALG, set(LINALG_CASES)),
+    "torch.nn.init": (allowlist.NN_INIT, set(NN_INIT_CASES)),
+    "torch.nn.utils": (allowlist.NN_UTILS, set(NN_UTILS_CASES)),
+    "torch.autograd": (allowlist.AUTOGRAD, {"gradcheck", "gradgradcheck"}),
+    "torch.autograd.functional": (allowlist.AUTOGRAD_FUNCTIONAL, set(AUTOGRAD_FUNCTIONAL_CASES)),
+    "numpy": (allowlist.NUMPY, set(NUMPY_CASES) | {"mgrid"}),
+    "numpy.random": (allowlist.NUMPY_RANDOM, set(NUMPY_RANDOM_CASES)),
+    "numpy.linalg": (allowlist.NUMPY_LINALG, set(NUMPY_LINALG_CASES)),
+    "rng": (allowlist.RNG_ATTRS, set(RNG_CASES)),
+    "ndarray": (allowlist.NDARRAY_ATTRS, set(NDARRAY_CASES)),
+    "str": (allowlist.STR_ATTRS, set(STR_CASES)),
 }
 
 

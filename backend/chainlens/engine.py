@@ -86,7 +86,7 @@ class _Execution:
         self.source = source
         self.device = device
         self.seed = seed
-        self.s = settings
+        self.settings = settings
         self.emit = emit
         self._outbox: list[dict[str, Any]] = []
         self._outbox_since = 0.0
@@ -219,10 +219,10 @@ class _Execution:
     def _write(self, text: str) -> None:
         text = wire_text(text)
         self.stdout_bytes += len(text.encode("utf-8"))
-        if self.stdout_bytes > self.s.max_stdout_bytes:
+        if self.stdout_bytes > self.settings.max_stdout_bytes:
             raise LimitExceeded(
                 "max_stdout_bytes",
-                self.s.max_stdout_bytes,
+                self.settings.max_stdout_bytes,
                 "the program printed too much",
                 self.interp.line,
             )
@@ -277,10 +277,10 @@ class _Execution:
 
     def _on_backward(self, op: str, fn: Callable, args: tuple, kwargs: dict, target: Any) -> Any:
         self.backward_calls += 1
-        if self.backward_calls > self.s.max_backward_calls:
+        if self.backward_calls > self.settings.max_backward_calls:
             raise LimitExceeded(
                 "max_backward_calls",
-                self.s.max_backward_calls,
+                self.settings.max_backward_calls,
                 "the program called backward too many times",
                 self.interp.line,
             )
@@ -352,7 +352,7 @@ class _Execution:
         """Run the program; the Run in its wire form (plain JSON-ready data)."""
         t0 = time.perf_counter()
         timings: dict[str, float] = {}
-        tree = parse(self.source, self.s)
+        tree = parse(self.source, self.settings)
         timings["parse"] = (time.perf_counter() - t0) * 1000
         self.explainer.custom_code = custom_backward_code(tree, self.source)
         if self.emit is not None:
@@ -373,9 +373,13 @@ class _Execution:
     def _exhausted(self, e: RecursionError | MemoryError) -> ErrorInfo:
         """Python's own limits, reported as the settings that set them."""
         name, value, why = (
-            ("max_recursion_depth", self.s.max_recursion_depth, "the program nests too deeply")
+            (
+                "max_recursion_depth",
+                self.settings.max_recursion_depth,
+                "the program nests too deeply",
+            )
             if isinstance(e, RecursionError)
-            else ("memory_limit_mb", self.s.memory_limit_mb, "the program ran out of memory")
+            else ("memory_limit_mb", self.settings.memory_limit_mb, "the program ran out of memory")
         )
         return ErrorInfo(
             code="limit_exceeded",
@@ -544,8 +548,8 @@ class _Execution:
                     code="passes_truncated",
                     severity="info",
                     message=f"The program ran {len(rec.losses)} backward passes; the first "
-                    f"{self.s.max_recorded_passes - 1} and the last are recorded step by step "
-                    f"(limit max_recorded_passes={self.s.max_recorded_passes}); every pass's loss "
+                    f"{self.settings.max_recorded_passes - 1} and the last are recorded step by step "
+                    f"(limit max_recorded_passes={self.settings.max_recorded_passes}); every pass's loss "
                     "is in the loss curve.",
                     line=None,
                     node=None,

@@ -82,7 +82,7 @@ class ClientLimiter:
 
 class RunService:
     def __init__(self, settings: Settings, pool: WorkerPool, store: RunStore) -> None:
-        self.s = settings
+        self.settings = settings
         self.pool = pool
         self.store = store
         self.limiter = ClientLimiter(
@@ -92,7 +92,7 @@ class RunService:
         self._settings_digest = hashlib.sha256(settings.model_dump_json().encode())
 
     def _job(self, req: RunRequest, stream: bool) -> dict:
-        device = resolve_device(req.device or self.s.device)
+        device = resolve_device(req.device or self.settings.device)
         return {
             "id": uuid.uuid4().hex[:16],
             "source": req.source,
@@ -113,7 +113,7 @@ class RunService:
                     "timeout",
                     limit_text(
                         "wall_timeout_s",
-                        self.s.wall_timeout_s,
+                        self.settings.wall_timeout_s,
                         "exceeded: the program ran too long and was stopped",
                     ),
                     "".join(stdout),
@@ -129,7 +129,7 @@ class RunService:
                 .encode()
             )
         self._keep(job, body)
-        if kind == DONE and self.s.run_cache and _REPEATABLE.match(body):
+        if kind == DONE and self.settings.run_cache and _REPEATABLE.match(body):
             self.store.put(self._request_key(job), job["id"].encode())
         return body
 
@@ -148,7 +148,7 @@ class RunService:
     def _answered(self, job: dict) -> bytes | None:
         """The Run that answered this request before, under the job's own id; None when
         there is none (never run, not repeatable, or expired from the store)."""
-        if not self.s.run_cache:
+        if not self.settings.run_cache:
             return None
         key = self._request_key(job)
         earlier = self.store.get(key)
@@ -212,7 +212,7 @@ class RunService:
         """POST /runs/{id}/check: the program runs again in a worker, under the check."""
         run = self.get(run_id)
         expected = expected_from_run(orjson.loads(run), req.node, req.pass_) if run else {}
-        return await self._again(
+        return await self._rerun_stored(
             run_id,
             client,
             CheckFailed,
@@ -231,7 +231,7 @@ class RunService:
     async def manual(self, run_id: str, pass_index: int, client: str) -> bytes:
         """GET /runs/{id}/manual.py: the program runs again in a worker, and pass
         ``pass_index`` comes back as numpy code."""
-        return await self._again(
+        return await self._rerun_stored(
             run_id,
             client,
             ManualUnavailable,
@@ -242,7 +242,7 @@ class RunService:
     async def tensors(self, run_id: str, node: str, pass_index: int, client: str) -> bytes:
         """GET /runs/{id}/tensors/{node}: the program runs again in a worker, and the node's
         tensors in pass ``pass_index`` come back in full (a LeNet pass: ~15 ms of re-run)."""
-        return await self._again(
+        return await self._rerun_stored(
             run_id,
             client,
             TensorsUnavailable,
@@ -250,7 +250,7 @@ class RunService:
             "running the program again took too long",
         )
 
-    async def _again(
+    async def _rerun_stored(
         self, run_id: str, client: str, failure: type[ChainlensError], task: dict, too_long: str
     ) -> bytes:
         """Run a stored run's program again in a worker for ``task``; what it answers,
@@ -268,7 +268,9 @@ class RunService:
                     raise failure(**_rejection(payload))
                 if kind == TIMEOUT:
                     raise failure(
-                        limit_text("wall_timeout_s", self.s.wall_timeout_s, "exceeded: " + too_long)
+                        limit_text(
+                            "wall_timeout_s", self.settings.wall_timeout_s, "exceeded: " + too_long
+                        )
                     )
                 if kind == LOST:
                     raise failure(orjson.loads(payload)["message"])

@@ -194,10 +194,12 @@ def _cast(m: re.Match[str], op: str | None) -> tuple[str, str]:
 
 #: (code, a pattern of PyTorch's message, the builder of what happened and its fix from the
 #: match and the library call that raised, where an exception names one)
-Told = list[tuple[str, re.Pattern[str], Callable[[re.Match[str], str | None], tuple[str, str]]]]
+MessageTable = list[
+    tuple[str, re.Pattern[str], Callable[[re.Match[str], str | None], tuple[str, str]]]
+]
 
 #: Shape and dtype errors, told with the numbers in PyTorch's own message.
-_TOLD: Told = [
+_ERROR_MESSAGES: MessageTable = [
     (
         "shape_mismatch",
         re.compile(r"shapes cannot be multiplied \((\d+)x(\d+) and (\d+)x(\d+)\)"),
@@ -276,7 +278,7 @@ def _implicit_dim(m: re.Match[str], op: str | None) -> tuple[str, str]:
 
 #: PyTorch's warnings that a program runs but computes something else than meant, which it
 #: otherwise only prints.
-_WARNED: Told = [
+_WARNING_MESSAGES: MessageTable = [
     (
         "loss_broadcast",
         re.compile(
@@ -289,7 +291,9 @@ _WARNED: Told = [
 ]
 
 
-def _tell(table: Told, text: str, op: str | None = None) -> tuple[str, str, str] | None:
+def _explain_message(
+    table: MessageTable, text: str, op: str | None = None
+) -> tuple[str, str, str] | None:
     """(code, what happened, fix) for the first pattern of ``table`` in ``text``."""
     for code, pattern, told in table:
         match = pattern.search(text)
@@ -340,20 +344,20 @@ class Diagnostics:
             if needle in text and (code != "integer_requires_grad" or "require gradients" in text):
                 self.add(_diag(code, "error", what, line, node, fix))
                 return
-        told = _tell(_TOLD, text, getattr(exc, "chainlens_op", None))
+        told = _explain_message(_ERROR_MESSAGES, text, getattr(exc, "chainlens_op", None))
         if told:
             code, what, fix = told
             self.add(_diag(code, "error", what, line, node, fix))
 
     def watch_warnings(self, line: Callable[[], int | None]) -> None:
         """Inside the run's ``warnings.catch_warnings()``, where every other warning is ignored:
-        the ones in ``_WARNED`` become diagnostics on the line that caused them (``line``
+        the ones in ``_WARNING_MESSAGES`` become diagnostics on the line that caused them (``line``
         reads the interpreter's), once per line however often a loop repeats them."""
-        for _, pattern, _ in _WARNED:
+        for _, pattern, _ in _WARNING_MESSAGES:
             warnings.filterwarnings("always", message=pattern.pattern)  # (matched at the start)
 
         def show(message: Warning | str, *args: Any, **kwargs: Any) -> None:
-            told = _tell(_WARNED, str(message))
+            told = _explain_message(_WARNING_MESSAGES, str(message))
             if told:
                 code, what, fix = told
                 self.add(_diag(code, "warning", what, line(), None, fix))

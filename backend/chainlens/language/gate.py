@@ -1110,7 +1110,7 @@ class Gate:
         recorder: Recorder,
         on_backward: Callable[[str, Callable[[], Any], tuple, dict, Any], Any],
     ) -> None:
-        self.s = settings
+        self.settings = settings
         self.recorder = recorder
         self.on_backward = on_backward
         #: Called after each call of a program-defined autograd.Function (to check it).
@@ -1127,7 +1127,7 @@ class Gate:
         recorder.price_layer = self.check_library_layer
 
     def _limit(self, name: str, what: str) -> LimitExceeded:
-        return LimitExceeded(name, getattr(self.s, name), what, self.line)
+        return LimitExceeded(name, getattr(self.settings, name), what, self.line)
 
     def estimate(
         self, op: str, target: Any, args: Sequence[Any], kwargs: dict, fn: Any = None
@@ -1270,14 +1270,14 @@ class Gate:
         self, op: str, target: Any, args: Sequence[Any], kwargs: dict, fn: Any = None
     ) -> None:
         self.ops += 1
-        if self.ops > self.s.max_ops:
+        if self.ops > self.settings.max_ops:
             raise self._limit("max_ops", "the program made too many library calls")
         for a in args:  # a library walking range(10**9) item by item: refused, not waited on
             if type(a) is range:
                 self.seq_len(len(a), f"{op}()'s range")
         if isinstance(fn, type) and issubclass(fn, torch.nn.Module):
             n = layer_parameters(fn, args, kwargs)
-            if n > self.s.max_layer_parameters:
+            if n > self.settings.max_layer_parameters:
                 raise self._limit(
                     "max_layer_parameters", f"nn.{fn.__name__} would have {n:,} parameters"
                 )
@@ -1286,16 +1286,16 @@ class Gate:
             self.seq_len(str_result_length(op, target, args, kwargs), f"str.{op}()")
         n, flops = self.price(op, target, args, kwargs, fn)
         if op.rsplit(".", 1)[-1] in _JACOBIANS:
-            if n > self.s.max_jacobian_elements:
+            if n > self.settings.max_jacobian_elements:
                 raise self._limit(
                     "max_jacobian_elements", f"{op} would build a Jacobian of about {n:,} entries"
                 )
-        elif n > self.s.max_tensor_elements:
+        elif n > self.settings.max_tensor_elements:
             raise self._limit("max_tensor_elements", f"{op} would make a tensor of {n:,} elements")
-        if flops > self.s.max_flops_per_op:
+        if flops > self.settings.max_flops_per_op:
             raise self._limit("max_flops_per_op", f"{op} would take about {flops:.3g} operations")
         self.flops += flops
-        if self.flops > self.s.max_flops:
+        if self.flops > self.settings.max_flops:
             raise self._limit("max_flops", "the program's operations add up to too much work")
 
     def call(
@@ -1375,7 +1375,7 @@ class Gate:
     def _check_result(self, result: Any, op: str) -> None:
         if isinstance(result, (torch.Tensor, np.ndarray)):
             n = result.numel() if isinstance(result, torch.Tensor) else result.size
-            if n > self.s.max_tensor_elements:
+            if n > self.settings.max_tensor_elements:
                 raise self._limit("max_tensor_elements", f"{op} made a tensor of {n:,} elements")
             if n >= 4096 and isinstance(result, torch.Tensor):
                 self._track_live(result, n)
@@ -1393,7 +1393,7 @@ class Gate:
             self._live_refs.pop(key, None)
 
         self._live_refs[key] = weakref.ref(t, gone)
-        if self.live > self.s.max_live_elements:
+        if self.live > self.settings.max_live_elements:
             raise self._limit(
                 "max_live_elements", f"the program holds {self.live:,} tensor elements at once"
             )
@@ -1402,19 +1402,19 @@ class Gate:
     def int_pow(self, base: int, exp: int) -> None:
         if exp > 0 and abs(base) > 1:
             bits = exp * math.log2(abs(base))
-            if bits > self.s.max_int_bits:
+            if bits > self.settings.max_int_bits:
                 raise self._limit(
                     "max_int_bits", f"{base} ** {exp} would have about {bits:,.0f} bits"
                 )
 
     def int_bits(self, bits: int, what: str) -> None:
-        if bits > self.s.max_int_bits:
+        if bits > self.settings.max_int_bits:
             raise self._limit("max_int_bits", f"{what} would have about {bits:,} bits")
 
     def add_parameters(self, n: int, what: str) -> None:
         """``n`` more parameters (a layer made, a module copied)."""
         self.parameters += n
-        if self.parameters > self.s.max_parameters:
+        if self.parameters > self.settings.max_parameters:
             raise self._limit(
                 "max_parameters",
                 f"{what} would bring the program's layers to {self.parameters:,} parameters",
@@ -1422,12 +1422,12 @@ class Gate:
 
     def copied_elements(self, n: int, what: str) -> None:
         """``n`` tensor elements about to be copied at once (``copy.deepcopy``)."""
-        if self.live + n > self.s.max_live_elements:
+        if self.live + n > self.settings.max_live_elements:
             raise self._limit(
                 "max_live_elements",
                 f"{what} would copy {n:,} tensor elements to the {self.live:,} the program holds",
             )
 
     def seq_len(self, n: int, what: str) -> None:
-        if n > self.s.max_sequence_length:
+        if n > self.settings.max_sequence_length:
             raise self._limit("max_sequence_length", f"{what} would hold {n:,} items")

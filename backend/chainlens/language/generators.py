@@ -60,11 +60,11 @@ class UserGenerator:
         interp = self.link.running()
         outside = _state(interp)
         if self.body is None:
-            if len(interp.generators) >= interp.s.max_live_generators:
+            if len(interp.generators) >= interp.settings.max_live_generators:
                 self.done = True
                 raise LimitExceeded(
                     "max_live_generators",
-                    interp.s.max_live_generators,
+                    interp.settings.max_live_generators,
                     "the program has too many generators started and not finished",
                     interp.line,
                 )

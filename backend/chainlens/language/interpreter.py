@@ -27,7 +27,7 @@ from torch.utils.hooks import RemovableHandle
 from ..errors import ChainlensError, LimitExceeded, ProgramRejected
 from ..settings import Settings
 from ..tracing.recorder import Recorder
-from . import allowlist as A
+from . import allowlist
 from .builtins import Builtin, make_builtins
 from .checker import WITH_ONLY_REFUSAL
 from .datasets import dataset_item
@@ -220,7 +220,7 @@ class Interpreter:
         on_backward: Callable,
         seed: int = 0,
     ) -> None:
-        self.s = settings
+        self.settings = settings
         self.recorder = recorder
         self.gate = Gate(settings, recorder, on_backward)
         self.globals = Scope()
@@ -335,10 +335,10 @@ class Interpreter:
     def exec_block(self, body: list[ast.stmt], scope: Scope) -> None:
         for stmt in body:
             self.statements += 1
-            if self.statements > self.s.max_statements:
+            if self.statements > self.settings.max_statements:
                 raise LimitExceeded(
                     "max_statements",
-                    self.s.max_statements,
+                    self.settings.max_statements,
                     "the program ran too many statements",
                     stmt.lineno,
                 )
@@ -367,10 +367,10 @@ class Interpreter:
     def tick(self, line: int | None) -> None:
         """One more turn of a loop (or item of an iterator), against max_loop_iterations."""
         self.iterations += 1
-        if self.iterations > self.s.max_loop_iterations:
+        if self.iterations > self.settings.max_loop_iterations:
             raise LimitExceeded(
                 "max_loop_iterations",
-                self.s.max_loop_iterations,
+                self.settings.max_loop_iterations,
                 "the program's loops ran too many times",
                 line,
             )
@@ -556,7 +556,7 @@ class Interpreter:
             return base.kind, base, base.pyclass
         if base is Dataset:
             return "plain", None, Dataset
-        if isinstance(base, Builtin) and base.pytype in A.EXCEPTIONS.values():
+        if isinstance(base, Builtin) and base.pytype in allowlist.EXCEPTIONS.values():
             return "plain", None, base.pytype  # class TrainingDiverged(RuntimeError)
         raise ProgramRejected(
             "a class may subclass torch.autograd.Function, nn.Module, "
@@ -677,7 +677,7 @@ class Interpreter:
     def namespace(self, path: str) -> Namespace:
         ns = self._namespaces.get(path)
         if ns is None:
-            obj, allowed = A.NAMESPACES[path]
+            obj, allowed = allowlist.NAMESPACES[path]
             ns = self._namespaces[path] = Namespace(path, self.stdlib.get(path, obj), allowed)
         return ns
 
@@ -869,7 +869,7 @@ class Interpreter:
                 node,
             )
         if isinstance(obj, torch.Tensor):
-            if name not in A.TENSOR_ATTRS:
+            if name not in allowlist.TENSOR_ATTRS:
                 own = self._tensor_attrs(obj, create=False)
                 if own is not None and name in own:
                     return own[name]
@@ -892,7 +892,7 @@ class Interpreter:
                     raise AttributeError(f"module '{obj.path}' has no attribute '{name}'")
                 raise _forbidden(f"'{obj.path}.{name}'", node)
             full = f"{obj.path}.{name}"
-            if full in A.NAMESPACES:
+            if full in allowlist.NAMESPACES:
                 return self.namespace(full)
             return getattr(obj.obj, name)
         if isinstance(obj, nn.Module):
@@ -947,59 +947,59 @@ class Interpreter:
     @staticmethod
     def _allowed_attrs(obj: Any) -> frozenset[str] | None:
         if isinstance(obj, torch.optim.Optimizer):
-            return A.OPTIMIZER_ATTRS
+            return allowlist.OPTIMIZER_ATTRS
         if isinstance(obj, torch.optim.lr_scheduler.LRScheduler):
-            return A.SCHEDULER_ATTRS
+            return allowlist.SCHEDULER_ATTRS
         if isinstance(obj, torch.autograd.function.FunctionCtx):
-            return A.CTX_ATTRS
+            return allowlist.CTX_ATTRS
         if isinstance(obj, np.ndarray):
-            return A.NDARRAY_ATTRS
+            return allowlist.NDARRAY_ATTRS
         if isinstance(obj, torch.Size):
-            return A.SIZE_ATTRS | A.TUPLE_ATTRS
+            return allowlist.SIZE_ATTRS | allowlist.TUPLE_ATTRS
         if type(obj).__module__ == "torch.return_types":
-            return A.RETURN_TYPE_ATTRS | A.TUPLE_ATTRS
+            return allowlist.RETURN_TYPE_ATTRS | allowlist.TUPLE_ATTRS
         if obj is torch.Tensor:  # torch.Tensor.tanh handed round as a function
-            return A.UNBOUND_TENSOR_METHODS
+            return allowlist.UNBOUND_TENSOR_METHODS
         if isinstance(obj, type):
             return None  # other class objects: Function.apply... are refused
         if isinstance(obj, torch.autograd.graph.Node):
-            return A.GRAD_FN_ATTRS
+            return allowlist.GRAD_FN_ATTRS
         if isinstance(obj, torch.dtype):
-            return A.DTYPE_ATTRS
+            return allowlist.DTYPE_ATTRS
         if isinstance(obj, RemovableHandle):
-            return A.HANDLE_ATTRS
+            return allowlist.HANDLE_ATTRS
         if isinstance(obj, torch.device):
-            return A.DEVICE_ATTRS
+            return allowlist.DEVICE_ATTRS
         if isinstance(obj, np.random.Generator):
-            return A.RNG_ATTRS
+            return allowlist.RNG_ATTRS
         if isinstance(obj, SafeRandom):
             return RANDOM_NAMES
         if isinstance(obj, torch.Generator):
-            return A.GENERATOR_ATTRS
+            return allowlist.GENERATOR_ATTRS
         if isinstance(obj, collections.Counter):
-            return A.DICT_ATTRS | A.COUNTER_ATTRS
+            return allowlist.DICT_ATTRS | allowlist.COUNTER_ATTRS
         if isinstance(obj, collections.OrderedDict):
-            return A.DICT_ATTRS | A.ORDERED_DICT_ATTRS
+            return allowlist.DICT_ATTRS | allowlist.ORDERED_DICT_ATTRS
         if isinstance(obj, collections.deque):
-            return A.DEQUE_ATTRS
+            return allowlist.DEQUE_ATTRS
         fields = getattr(type(obj), "_fields", None)
         if isinstance(obj, tuple) and isinstance(fields, tuple):
-            return frozenset(fields) | A.TUPLE_ATTRS  # a namedtuple's
+            return frozenset(fields) | allowlist.TUPLE_ATTRS  # a namedtuple's
         if isinstance(obj, DataLoader):
-            return A.LOADER_ATTRS
+            return allowlist.LOADER_ATTRS
         if isinstance(obj, Dataset):
-            return A.DATASET_ATTRS
+            return allowlist.DATASET_ATTRS
         if isinstance(obj, BaseException):
             return frozenset({"args"})
         for t, attrs in (
             (bool, frozenset()),
-            (int, A.INT_ATTRS),
-            (float, A.FLOAT_ATTRS),
-            (str, A.STR_ATTRS),
-            (list, A.LIST_ATTRS),
-            (dict, A.DICT_ATTRS),
-            (tuple, A.TUPLE_ATTRS),
-            (set, A.SET_ATTRS),
+            (int, allowlist.INT_ATTRS),
+            (float, allowlist.FLOAT_ATTRS),
+            (str, allowlist.STR_ATTRS),
+            (list, allowlist.LIST_ATTRS),
+            (dict, allowlist.DICT_ATTRS),
+            (tuple, allowlist.TUPLE_ATTRS),
+            (set, allowlist.SET_ATTRS),
         ):
             if type(obj) is t or (t in (dict, list) and isinstance(obj, t)):
                 return attrs
@@ -1019,7 +1019,7 @@ class Interpreter:
             found, value = self._member(ucls, obj, name)
             if found:
                 return value
-        if name in A.MODULE_METHODS and hasattr(obj, name):
+        if name in allowlist.MODULE_METHODS and hasattr(obj, name):
             return getattr(obj, name)
         if hasattr(obj, name):
             raise _forbidden(f"'{type(obj).__name__}.{name}'", node)
@@ -1079,7 +1079,7 @@ class Interpreter:
                 assert attrs is not None  # (create=True makes them)
                 attrs[name] = value
         elif isinstance(obj, nn.Module) or isinstance(obj, torch.autograd.function.FunctionCtx):
-            if name in A.CTX_ATTRS or name in A.MODULE_METHODS:
+            if name in allowlist.CTX_ATTRS or name in allowlist.MODULE_METHODS:
                 raise _forbidden(f"assigning to '{name}'", node)
             setattr(obj, name, value)
         elif (ucls := user_class_of(obj)) is not None and ucls.kind == "plain":
@@ -1499,10 +1499,10 @@ class Interpreter:
     def run_body(self, func: UserFunction, args: list[Any], kwargs: dict[str, Any]) -> Any:
         """Run ``func``'s body with these arguments: what it returns."""
         self.depth += 1
-        if self.depth > self.s.max_recursion_depth:  # (each frame's finally counts it down)
+        if self.depth > self.settings.max_recursion_depth:  # (each frame's finally counts it down)
             raise LimitExceeded(
                 "max_recursion_depth",
-                self.s.max_recursion_depth,
+                self.settings.max_recursion_depth,
                 f"{func.name}() called itself too deeply",
                 self.line,
             )

@@ -195,7 +195,7 @@ def _itertools(link: Link) -> SimpleNamespace:
 
     def pool(it: Any, copies: int, name: str) -> list[Any]:
         """An input a function copies whole first, taken one bounded item at a time."""
-        cap = limits().s.max_sequence_length
+        cap = limits().settings.max_sequence_length
         items = list(itertools.islice(iter(it), cap + 1))
         limits().seq_len(len(items) * max(copies, 1), f"itertools.{name}'s input")
         return items
@@ -267,7 +267,7 @@ def _copy(link: Link) -> SimpleNamespace:
         """Checked first: the tensors it would copy, against the limits on live elements
         and on parameters (a module's parameters are copied whole)."""
         gate = link.running().gate
-        elements, parameters = _tensor_elements(x, gate.s.max_sequence_length)
+        elements, parameters = _tensor_elements(x, gate.settings.max_sequence_length)
         gate.copied_elements(elements, "copy.deepcopy")
         gate.add_parameters(parameters, "copy.deepcopy")
         return copy.deepcopy(x)

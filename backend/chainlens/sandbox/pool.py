@@ -57,7 +57,7 @@ class WorkerPool:
     ``runs_per_worker`` runs, and is replaced after any timeout or crash."""
 
     def __init__(self, settings: Settings) -> None:
-        self.s = settings
+        self.settings = settings
         self._idle: list[_Worker] = []
         self._control: socket.socket | None = None
         self._exits = ExitLog()
@@ -145,7 +145,7 @@ class WorkerPool:
             return lost_payload(
                 "worker_lost", "the worker process failed: " + failure_message(failure)
             )
-        return lost_payload(*describe_exit(await self._exits.status(worker.pid), self.s))
+        return lost_payload(*describe_exit(await self._exits.status(worker.pid), self.settings))
 
     #: Frames a run has sent that its consumer has not taken yet, at most: past this many
     #: the worker waits (its socket fills up), and its deadline still runs.
@@ -175,10 +175,10 @@ class WorkerPool:
         that never reads its WebSocket) fills a bounded outbox, the worker then waits on
         its socket, and at the deadline it is killed and its slot freed like any other.
         ``client`` (its address) has a fair share of the workers (``Slots``)."""
-        if self.waiting >= self.s.queue_size:
+        if self.waiting >= self.settings.queue_size:
             raise ServiceBusy(
-                f"all {self.s.workers} workers are busy and the queue "
-                f"(queue_size={self.s.queue_size}) is full; retry shortly"
+                f"all {self.settings.workers} workers are busy and the queue "
+                f"(queue_size={self.settings.queue_size}) is full; retry shortly"
             )
         await self.slots.acquire(client)
         outbox: asyncio.Queue[tuple[bytes, bytes]] = asyncio.Queue(self.OUTBOX_FRAMES)
@@ -226,7 +226,7 @@ class WorkerPool:
 
         key = object()
         self._in_normal_slots[key] = promote
-        timer = asyncio.get_running_loop().call_later(self.s.long_run_after_s, promote)
+        timer = asyncio.get_running_loop().call_later(self.settings.long_run_after_s, promote)
         try:
             for attempt in range(1, self.START_TRIES + 1):
                 last_try = attempt == self.START_TRIES
@@ -261,15 +261,15 @@ class WorkerPool:
                         return LOST, await self._lost(worker, payload)
                     if kind == STARTED:
                         started = True
-                        deadline = time.monotonic() + self.s.wall_timeout_s
+                        deadline = time.monotonic() + self.settings.wall_timeout_s
                         continue
                     if kind in (DONE, REFUSED):
                         worker.runs += 1
                         # A long run left its worker at nice 19 under SCHED_IDLE, which it cannot undo.
                         reusable = (
-                            self.s.isolation == "pool"
+                            self.settings.isolation == "pool"
                             and not promoted
-                            and worker.runs < self.s.runs_per_worker
+                            and worker.runs < self.settings.runs_per_worker
                         )
                         return kind, payload
                     try:

@@ -100,7 +100,7 @@ def serve_one(sock: socket.socket, settings: Settings) -> bool:
 
     if "check" in job or "manual" in job or "tensors" in job:
         with gc_paused():
-            return _again(sock, job, settings)
+            return _rerun_job(sock, job, settings)
     try:
         with gc_paused():  # (through the Run's serialisation: ~10^5 small objects)
             run = run_wire(
@@ -138,7 +138,7 @@ def serve_one(sock: socket.socket, settings: Settings) -> bool:
     return True
 
 
-def _again(sock: socket.socket, job: dict, settings: Settings) -> bool:
+def _rerun_job(sock: socket.socket, job: dict, settings: Settings) -> bool:
     """A re-run instead of a run: a gradient check's GradCheck, a pass's manual-backprop
     code or a node's tensors in full, or why it could not be made."""
     from ..explain.gradcheck import run_check

@@ -78,7 +78,7 @@ class _Probe:
     def __init__(self, k: int, tape: OpTape, settings: Settings) -> None:
         self.k = k
         self.tape = tape
-        self.s = settings
+        self.settings = settings
         self.capture: Capture | None = None
         self.ex: Any
 
@@ -99,11 +99,11 @@ class _Probe:
         if index != self.k:
             return
         self.tape.flush()
-        if len(node_ids) > self.s.manual_max_nodes:
+        if len(node_ids) > self.settings.manual_max_nodes:
             raise ManualUnavailable(
                 limit_text(
                     "manual_max_nodes",
-                    self.s.manual_max_nodes,
+                    self.settings.manual_max_nodes,
                     f"exceeded: pass {index + 1} has {len(node_ids)} nodes",
                 )
             )
@@ -187,11 +187,11 @@ class _Probe:
 
     def _copy(self, cap: Capture, t: torch.Tensor) -> np.ndarray:
         cap.elements += t.numel()
-        if cap.elements > self.s.manual_max_elements:
+        if cap.elements > self.settings.manual_max_elements:
             raise ManualUnavailable(
                 limit_text(
                     "manual_max_elements",
-                    self.s.manual_max_elements,
+                    self.settings.manual_max_elements,
                     "exceeded: the values this pass starts from are too many to write into a file",
                 )
             )
