@@ -32,7 +32,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from chainlens.errors import LimitExceeded
 from chainlens.language import allowlist
-from chainlens.language.gate import Gate, layer_parameters, str_result_length
+from chainlens.language.estimates import format_length, layer_parameters, str_result_length
+from chainlens.language.gate import Gate
 from chainlens.settings import Settings
 from chainlens.tracing.recorder import Recorder
 
@@ -1173,7 +1174,6 @@ def test_format_fields(
 ) -> None:
     """A format field (``f"{x:>9.3f}"``, ``'{:,}'.format(n)``) is priced from its spec
     before it is made: never below the text Python makes."""
-    from chainlens.language.gate import format_length
 
     spec = (
         f"{fill}{sign}{'' if width is None else width}"

@@ -20,7 +20,7 @@ import torch
 
 from ..errors import ProgramRejected
 from .allowlist import EXCEPTIONS
-from .gate import format_length, text_length
+from .estimates import format_length, text_length
 from .objects import Callback, Link, UserClass, user_class_of
 
 if TYPE_CHECKING:

@@ -31,7 +31,8 @@ from . import allowlist
 from .builtins import Builtin, make_builtins
 from .checker import WITH_ONLY_REFUSAL
 from .datasets import dataset_item
-from .gate import Gate, format_length, percent_length
+from .estimates import format_length, percent_length
+from .gate import Gate
 from .generators import UserGenerator, is_generator_function, running_generator
 from .objects import (
     BoundMethod,
