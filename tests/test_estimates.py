@@ -19,10 +19,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chainlens.language.gate import Gate
+from chainlens.language.hooks import ProgramHooks
 from chainlens.settings import Settings
 from chainlens.tracing.recorder import Recorder
 
-GATE = Gate(Settings(), Recorder(100, 2), lambda *a: None)
+GATE = Gate(Settings(), Recorder(100, 2), ProgramHooks(on_backward=lambda *a: None))
 DIM = st.integers(1, 6)
 
 

@@ -34,10 +34,11 @@ from chainlens.errors import LimitExceeded
 from chainlens.language import allowlist
 from chainlens.language.estimates import format_length, layer_parameters, str_result_length
 from chainlens.language.gate import Gate
+from chainlens.language.hooks import ProgramHooks
 from chainlens.settings import Settings
 from chainlens.tracing.recorder import Recorder
 
-GATE = Gate(Settings(), Recorder(100, 2), lambda *a: None)
+GATE = Gate(Settings(), Recorder(100, 2), ProgramHooks(on_backward=lambda *a: None))
 
 
 @dataclass
@@ -1035,7 +1036,11 @@ def test_a_sequential_prices_each_layer_on_its_real_input_before_it_runs(data: A
         )
 
     def gate(limit: int) -> Gate:
-        return Gate(Settings(max_tensor_elements=limit), Recorder(100, 2), lambda *a: None)
+        return Gate(
+            Settings(max_tensor_elements=limit),
+            Recorder(100, 2),
+            ProgramHooks(on_backward=lambda *a: None),
+        )
 
     refusing = gate(widest - 1)  # (each gate's recorder hooks the net it is given: two nets)
     with pytest.raises(LimitExceeded, match="max_tensor_elements"):

@@ -25,6 +25,7 @@ from .explain.explainer import Explainer
 from .explain.formulas import verify
 from .explain.jacobians import pass_jacobian
 from .language.checker import parse
+from .language.hooks import ProgramHooks
 from .language.interpreter import Interpreter
 from .schema import Diagnostic, ErrorInfo, Run
 from .scope import deep_recursion, gc_paused, seed_everything, torch_globals
@@ -82,7 +83,14 @@ class _Execution:
         settings: Settings,
         emit: Emit | None,
         run_id: str,
+        probe: Any = None,
+        explain: bool | Callable[..., Any] | None = True,
+        saved: bool | None = None,
     ) -> None:
+        """``probe``: a re-run's (``explain.rerun``), which sees each statement and each
+        call's result. Without ``explain`` the steps get no formulas and, unless ``saved``,
+        nodes keep no saved tensors; a callable ``explain`` builds each step's formula
+        instead of the explainer."""
         self.source = source
         self.device = device
         self.seed = seed
@@ -100,12 +108,16 @@ class _Execution:
         #: second backward found freed.
         self._freed: dict[str, int | None] = {}
         streaming = emit is not None
+        self.explainer = Explainer(gpu_run=device != "cpu")
+        keep_saved = bool(explain) if saved is None else saved
         self.recorder = Recorder(
             settings.max_nodes,
             settings.max_recorded_passes,
             on_node=self._emit_node if streaming else None,
             on_step=self._emit_step if streaming else None,
             on_pass=self._emit_pass if streaming else None,
+            explain=self.explainer if explain is True else (explain or None),
+            keep_saved=settings.saved_max_nodes if keep_saved else 0,
         )
         self.diagnostics = Diagnostics(
             self.recorder,
@@ -113,21 +125,28 @@ class _Execution:
             if streaming
             else None,
         )
-        self.interp = Interpreter(settings, self.recorder, self._write, self._on_backward, seed)
-        self.explainer = Explainer(gpu_run=device != "cpu")
         self._custom_checked: dict[str, int] = {}
-        #: A gradient check's hooks (``explain.gradcheck``), when this is one of its re-runs.
-        self.probe: Any = None
-        self.recorder.explain = self.explainer
-        self.recorder.keep_saved = settings.saved_max_nodes
-        self.interp.gate.on_custom_apply = self._check_custom
-        self.interp.on_leaf_overwritten = self._leaf_overwritten
-        if streaming:
-            self.interp.on_statement = self._flush_if_stale
-        self.interp.on_nonleaf_grad = lambda t, line: self.diagnostics.nonleaf_grad(
-            self.recorder.node_of(t), line
+        self.probe = probe
+        if probe is not None:
+            probe.ex = self
+        hooks = ProgramHooks(
+            on_backward=self._on_backward,
+            on_statement=(
+                probe.on_statement
+                if probe is not None
+                else self._flush_if_stale
+                if streaming
+                else None
+            ),
+            on_leaf_overwritten=self._leaf_overwritten,
+            on_nonleaf_grad=lambda t, line: self.diagnostics.nonleaf_grad(
+                self.recorder.node_of(t), line
+            ),
+            on_hook_changed=self.diagnostics.hook_changed_gradient,
+            on_custom_apply=self._check_custom,
+            on_result=probe.on_result if probe is not None else None,
         )
-        self.interp.on_hook_changed = self.diagnostics.hook_changed_gradient
+        self.interp = Interpreter(settings, self.recorder, self._write, hooks, seed)
 
     # ------------------------------------------------------------- stream
     #: Events wait at most this long (or this many) so their tensors are summarised in one

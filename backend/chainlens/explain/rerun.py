@@ -65,15 +65,9 @@ def rerun(
     keep no saved tensors (neither changes node ids); a callable ``explain`` is called
     for each step instead of the explainer (``Recorder.explain``). ``finished`` reads the execution once it has
     stopped, before its tensors are freed."""
-    ex = _Execution(source, device, seed, settings, None, uuid.uuid4().hex[:16])
-    if explain is not True:
-        ex.recorder.explain = explain or None
-    if not (bool(explain) if saved is None else saved):
-        ex.recorder.keep_saved = 0
-    probe.ex = ex
-    ex.probe = probe
-    ex.interp.gate.on_result = probe.on_result
-    ex.interp.on_statement = probe.on_statement
+    ex = _Execution(
+        source, device, seed, settings, None, uuid.uuid4().hex[:16], probe, explain, saved
+    )
     old = torch.get_default_dtype()
     if dtype is not None:
         torch.set_default_dtype(dtype)

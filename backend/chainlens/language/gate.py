@@ -29,6 +29,7 @@ from .estimates import (
     module_flops,
     str_result_length,
 )
+from .hooks import ProgramHooks
 from .stdlib import STDLIB_NAMES
 
 BACKWARD_OPS = frozenset({"backward", "autograd.backward", "autograd.grad"})
@@ -64,15 +65,11 @@ class Gate:
         self,
         settings: Settings,
         recorder: Recorder,
-        on_backward: Callable[[str, Callable[[], Any], tuple, dict, Any], Any],
+        hooks: ProgramHooks,
     ) -> None:
         self.settings = settings
         self.recorder = recorder
-        self.on_backward = on_backward
-        #: Called after each call of a program-defined autograd.Function (to check it).
-        self.on_custom_apply: Callable[[Callable, list[Any], Any], None] | None = None
-        #: Sees every call that made a new tensor (a gradient check captures one).
-        self.on_result: Callable[[Callable, Sequence[Any], dict, Any], None] | None = None
+        self.hooks = hooks
         self.ops = 0
         self.flops = 0.0
         self.line: int | None = None
@@ -163,7 +160,7 @@ class Gate:
         if rec.paused:  # the engine's own checks: count against the limits, record nothing
             return fn(*args, **kwargs)
         if op in BACKWARD_OPS:
-            return self.on_backward(op, fn, tuple(args), kwargs, target)
+            return self.hooks.on_backward(op, fn, tuple(args), kwargs, target)
         inplace = isinstance(target, torch.Tensor) and (
             (op.endswith("_") and not op.endswith("__")) or op in _INPLACE_OPERATORS
         )
@@ -195,7 +192,7 @@ class Gate:
                     )
             raise
         self._check_result(result, op)
-        if not module and self.on_custom_apply is not None:
+        if not module and self.hooks.on_custom_apply is not None:
             # (not asked of a module: a missing attribute goes through Module.__getattr__)
             owner = getattr(fn, "__self__", None)
             if (
@@ -203,14 +200,14 @@ class Gate:
                 and issubclass(owner, torch.autograd.Function)
                 and getattr(owner, "chainlens_user", False)
             ):
-                self.on_custom_apply(fn, list(args), result)
+                self.hooks.on_custom_apply(fn, list(args), result)
         if inplace:
             rec.record_inplace(target, op)
         else:
             if not module:
                 rec.record_outputs(result, op)
-            if self.on_result is not None:
-                self.on_result(fn, args, kwargs, result)
+            if self.hooks.on_result is not None:
+                self.hooks.on_result(fn, args, kwargs, result)
             if isinstance(result, torch.Tensor) and result.requires_grad:
                 return result  # (the common case: no value left the graph here)
             if torch.is_tensor(target) and target.requires_grad:

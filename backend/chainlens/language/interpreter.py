@@ -34,6 +34,7 @@ from .datasets import dataset_item
 from .estimates import format_length, percent_length
 from .gate import Gate
 from .generators import UserGenerator, is_generator_function, running_generator
+from .hooks import ProgramHooks
 from .objects import (
     BoundMethod,
     Callback,
@@ -205,8 +206,8 @@ class TensorHook(Callback):
         if interp.recorder.paused:
             return None
         out = interp.call_value(self.func, [grad], {}, None)
-        if out is not None and interp.on_hook_changed is not None:
-            interp.on_hook_changed(self.owner, self.node, self.line)
+        if out is not None and interp.hooks.on_hook_changed is not None:
+            interp.hooks.on_hook_changed(self.owner, self.node, self.line)
         return out
 
 
@@ -218,12 +219,13 @@ class Interpreter:
         settings: Settings,
         recorder: Recorder,
         write: Callable[[str], None],
-        on_backward: Callable,
+        hooks: ProgramHooks,
         seed: int = 0,
     ) -> None:
         self.settings = settings
         self.recorder = recorder
-        self.gate = Gate(settings, recorder, on_backward)
+        self.hooks = hooks
+        self.gate = Gate(settings, recorder, hooks)
         self.globals = Scope()
         self.globals.vars["__name__"] = "__main__"
         #: Generators started and not finished (``generators.UserGenerator``): closed when
@@ -253,13 +255,6 @@ class Interpreter:
         #: ``torch.set_grad_enabled(mode)``, whose call alone switches the grad mode.
         self._with_call: ast.expr | None = None
         self.leaf_bindings: dict[str, torch.Tensor] = {}
-        self.on_leaf_overwritten: Callable[[str, torch.Tensor, int | None], None] | None = None
-        self.on_nonleaf_grad: Callable[[torch.Tensor, int | None], None] | None = None
-        #: A hook replaced the gradient of (how the program named the tensor, its node, the
-        #: line that registered the hook).
-        self.on_hook_changed: Callable[[str, str | None, int | None], None] | None = None
-        #: Called before each statement (the stream flushes events that waited too long).
-        self.on_statement: Callable[[], None] | None = None
         self._namespaces: dict[str, Namespace] = {}
         self._stmt: dict[type, Callable[[Any, Scope], Any]] = {
             ast.Expr: self._s_expr,
@@ -345,8 +340,8 @@ class Interpreter:
                 )
             self.line = self.recorder.line = self.gate.line = stmt.lineno
             self.col = stmt.col_offset + 1
-            if self.on_statement is not None:
-                self.on_statement()
+            if self.hooks.on_statement is not None:
+                self.hooks.on_statement()
             try:
                 self._stmt[type(stmt)](stmt, scope)
             except (_Break, _Continue, _Return):
@@ -797,9 +792,9 @@ class Interpreter:
                     old is not None
                     and old is not value
                     and not value.is_leaf
-                    and self.on_leaf_overwritten is not None
+                    and self.hooks.on_leaf_overwritten is not None
                 ):
-                    self.on_leaf_overwritten(name, old, self.line)
+                    self.hooks.on_leaf_overwritten(name, old, self.line)
                 if value.is_leaf and value.requires_grad:
                     self.leaf_bindings[name] = value
                 elif old is not None and old is not value:
@@ -879,9 +874,9 @@ class Interpreter:
                 name == "grad"
                 and not obj.is_leaf
                 and not obj.retains_grad
-                and self.on_nonleaf_grad is not None
+                and self.hooks.on_nonleaf_grad is not None
             ):
-                self.on_nonleaf_grad(obj, self.line)
+                self.hooks.on_nonleaf_grad(obj, self.line)
                 return None
             value = getattr(obj, name)
             if name == "data" and obj.requires_grad:

@@ -158,6 +158,8 @@ class Recorder:
         on_node: Callable[[NodeRecord], None] | None = None,
         on_step: Callable[[PassRecord, StepRecord], None] | None = None,
         on_pass: Callable[[PassRecord], None] | None = None,
+        explain: Callable[[Any, str, tuple, tuple], dict[str, Any] | None] | None = None,
+        keep_saved: int = 0,
     ) -> None:
         self.nodes: dict[str, NodeRecord] = {}
         self.cuts: dict[tuple[str, str, int | None], CutRecord] = {}
@@ -170,9 +172,9 @@ class Recorder:
         self.on_pass = on_pass
         #: Builds a step's formula from the node executing (its saved tensors are readable
         #: only inside the hook); None leaves formulas out.
-        self.explain: Callable[[Any, str, tuple, tuple], dict[str, Any] | None] | None = None
+        self.explain = explain
         #: Nodes keep their saved tensors (for the page's inspector) in graphs up to this size.
-        self.keep_saved = 0
+        self.keep_saved = keep_saved
         #: While true nothing is recorded (the engine is re-running user code to check it).
         self.paused = False
         self.line: int | None = None
