@@ -67,6 +67,8 @@ class Client:
         exc = cls(err.get("message", ""), err.get("line"), err.get("col"), code=err.get("code"))
         if isinstance(exc, ProgramRejected) and isinstance(body.get("errors"), list):
             exc.errors = body["errors"]
+        # (what the server answered, for a caller deciding whether to retry: every error
+        # the client raises carries them, not only the errors that can be retried)
         exc.retry_after = response.headers.get("retry-after")  # type: ignore[attr-defined]
         exc.status_code = response.status_code  # type: ignore[attr-defined]
         raise exc

@@ -14,11 +14,11 @@ import time
 import uuid
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import torch
 
-from .errors import ChainlensError, LimitExceeded, ProgramRejected, limit_text
+from .errors import ChainlensError, LimitExceeded, ProgramRejected, error_context, limit_text
 from .explain.custom import check_custom, custom_backward_code
 from .explain.diagnostics import Diagnostics
 from .explain.explainer import Explainer
@@ -274,7 +274,7 @@ class _Execution:
     def _check_custom(self, apply: Callable, args: list[Any], result: Any) -> None:
         """A program-defined Function just ran: compare its backward with finite differences."""
         nid = self.recorder.node_of(result) if isinstance(result, torch.Tensor) else None
-        cls = apply.__self__.__name__  # type: ignore[attr-defined]
+        cls = cast(Any, apply).__self__.__name__  # (a Function's apply, bound to its class)
         if nid is None or self._custom_checked.get(cls, 0) >= CUSTOM_CHECKS_PER_CLASS:
             return
         self._custom_checked[cls] = self._custom_checked.get(cls, 0) + 1
@@ -437,7 +437,7 @@ class _Execution:
             except ChainlensError:
                 raise
             except Exception as e:  # the program raised: report it like Python would
-                line, col = getattr(e, "chainlens_where", (self.interp.line, self.interp.col))
+                line, col = error_context(e).where or (self.interp.line, self.interp.col)
                 error = ErrorInfo(
                     code="runtime_error",
                     type=type(e).__name__,
@@ -469,7 +469,7 @@ class _Execution:
             "scalar outputs" in text or "second time" in text or "modified by an inplace" in text
         ):
             return rec.passes[-1].root
-        operand = getattr(exc, "chainlens_operand", None)  # what the failing call was given
+        operand = error_context(exc).operand  # what the failing call was given
         if isinstance(operand, torch.Tensor) and (operand.requires_grad or operand.grad_fn):
             return rec.node_of(operand)
         return None
@@ -532,7 +532,7 @@ class _Execution:
                     s(g)
         s.flush()
         if s.nonfinite_seen:
-            self.diagnostics.non_finite(recorded, lambda g: Summarizer.finite(s(g)))  # type: ignore[arg-type]
+            self.diagnostics.non_finite(recorded, lambda g: Summarizer.finite(s(g)))
         nodes = [self._node_dict(r) for r in rec.nodes.values()]
         passes = [
             {

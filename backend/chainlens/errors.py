@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+from dataclasses import dataclass
+from typing import Any
+
 
 class ChainlensError(Exception):
     """Base: a code, a message and where in the program it applies."""
@@ -55,6 +59,35 @@ class ProgramRejected(ChainlensError):
     def body(self) -> dict:
         """The HTTP 400 body: ``error`` (the first) and ``errors`` (all)."""
         return {"error": self.to_dict(), "errors": self.errors}
+
+
+@dataclass
+class ErrorContext:
+    """What the interpreter and the call gate knew when a program's exception went past
+    them, for the diagnostic that explains it (kept on the exception: a Python exception
+    cannot be weakly referenced, so no side table can hold it)."""
+
+    #: The line and column of the statement it went past first (the innermost).
+    where: tuple[int | None, int | None] | None = None
+    #: The innermost library call that raised, and the tensor it was given.
+    op: str | None = None
+    operand: Any = None
+    #: ``x.grad.zero_()`` before any backward: how the program named ``x``.
+    grad_of: str | None = None
+
+
+_CONTEXT = "_chainlens_context"
+
+
+def error_context(exc: BaseException) -> ErrorContext:
+    """``exc``'s context, made empty on first use (an exception that refuses attributes
+    gets a fresh one each time: there is nothing to tell about it)."""
+    ctx = getattr(exc, _CONTEXT, None)
+    if ctx is None:
+        ctx = ErrorContext()
+        with contextlib.suppress(AttributeError, TypeError):
+            setattr(exc, _CONTEXT, ctx)
+    return ctx
 
 
 def limit_text(name: str, value: object, rest: str) -> str:

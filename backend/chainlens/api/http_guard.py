@@ -63,6 +63,7 @@ def guarded_protocol(settings: Settings) -> type[H11Protocol]:
         _cycle_before: Any = None
         _begun = False  # bytes of the next request have arrived
 
+        # (uvicorn's own signature narrows asyncio.Protocol's BaseTransport, as this does)
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
             address = self.client[0] if self.client else ""

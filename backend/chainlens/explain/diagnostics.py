@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 import torch
 
+from ..errors import error_context
 from ..schema import Diagnostic
 from ..tracing.recorder import PassRecord, Recorder
 
@@ -323,7 +324,7 @@ class Diagnostics:
             self.emit(d)
 
     def from_exception(self, exc: BaseException, line: int | None, node: str | None) -> None:
-        owner = getattr(exc, "chainlens_grad_of", None)
+        owner = error_context(exc).grad_of
         if owner is not None:
             self.add(
                 _diag(
@@ -344,7 +345,7 @@ class Diagnostics:
             if needle in text and (code != "integer_requires_grad" or "require gradients" in text):
                 self.add(_diag(code, "error", what, line, node, fix))
                 return
-        told = _explain_message(_ERROR_MESSAGES, text, getattr(exc, "chainlens_op", None))
+        told = _explain_message(_ERROR_MESSAGES, text, error_context(exc).op)
         if told:
             code, what, fix = told
             self.add(_diag(code, "error", what, line, node, fix))

@@ -48,7 +48,7 @@ def data_namespace() -> types.ModuleType:
     real module is left as it is)."""
     module = types.ModuleType(data.__name__)
     module.__dict__.update(vars(data))
-    module.DataLoader = DataLoader  # type: ignore[attr-defined]
+    module.__dict__["DataLoader"] = DataLoader
     return module
 
 

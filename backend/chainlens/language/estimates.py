@@ -436,7 +436,7 @@ def str_result_length(op: str, s: str, args: Sequence[Any], kwargs: dict) -> int
 def layer_parameters(cls: type, args: Sequence[Any], kwargs: dict) -> int:
     """Parameters an nn layer will allocate, from its constructor's arguments."""
     name = cls.__name__
-    a = lambda i, n, d=0: _arg(args, kwargs, i, n, d)  # noqa: E731
+    a = lambda i, n, d=0: _arg(args, kwargs, i, n, d)  # noqa: E731 - read in every branch
     try:
         if name == "Linear":
             return int(a(0, "in_features")) * int(a(1, "out_features")) + int(a(1, "out_features"))

@@ -8,7 +8,6 @@ to the recorder.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import weakref
 from collections.abc import Callable, Sequence
@@ -17,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import LimitExceeded
+from ..errors import LimitExceeded, error_context
 from ..settings import Settings
 from ..tracing.recorder import Recorder
 from .estimates import (
@@ -184,12 +183,12 @@ class Gate:
             else:
                 result = fn(*args, **kwargs)
         except Exception as e:
-            if not hasattr(e, "chainlens_op"):  # the innermost call: what a diagnostic names,
-                with contextlib.suppress(AttributeError):  # and the tensor it was given
-                    e.chainlens_op = op  # type: ignore[attr-defined]
-                    e.chainlens_operand = next(  # type: ignore[attr-defined]
-                        (a for a in (target, *args) if isinstance(a, torch.Tensor)), None
-                    )
+            context = error_context(e)
+            if context.op is None:  # the innermost call: what a diagnostic names,
+                context.op = op  # and the tensor it was given
+                context.operand = next(
+                    (a for a in (target, *args) if isinstance(a, torch.Tensor)), None
+                )
             raise
         self._check_result(result, op)
         if not module and self.hooks.on_custom_apply is not None:

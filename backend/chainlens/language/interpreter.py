@@ -24,7 +24,7 @@ from torch.autograd.function import once_differentiable
 from torch.utils.data import DataLoader, Dataset
 from torch.utils.hooks import RemovableHandle
 
-from ..errors import ChainlensError, LimitExceeded, ProgramRejected
+from ..errors import ChainlensError, LimitExceeded, ProgramRejected, error_context
 from ..settings import Settings
 from ..tracing.recorder import Recorder
 from . import allowlist
@@ -347,11 +347,9 @@ class Interpreter:
             except (_Break, _Continue, _Return):
                 raise
             except BaseException as e:
-                if not hasattr(e, "chainlens_where"):
-                    try:
-                        e.chainlens_where = (self.line, self.col)  # type: ignore[attr-defined]
-                    except AttributeError:
-                        pass
+                context = error_context(e)
+                if context.where is None:
+                    context.where = (self.line, self.col)
                 raise
 
     def evaluate(self, node: ast.expr, scope: Scope) -> Any:
@@ -843,7 +841,9 @@ class Interpreter:
                 )
             for t, v in zip(targets[:i], items[:i], strict=False):
                 self.assign(t, v, scope)
-            self.assign(targets[i].value, items[i : len(items) - after], scope)  # type: ignore[attr-defined]
+            starred = targets[i]
+            assert isinstance(starred, ast.Starred)  # (i is where the star is)
+            self.assign(starred.value, items[i : len(items) - after], scope)
             for t, v in zip(targets[i + 1 :], items[len(items) - after :], strict=False):
                 self.assign(t, v, scope)
             return
@@ -922,7 +922,7 @@ class Interpreter:
                 and isinstance(node.value, ast.Attribute)
                 and node.value.attr == "grad"
             ):
-                error.chainlens_grad_of = ast.unparse(node.value.value)  # type: ignore[attr-defined]
+                error_context(error).grad_of = ast.unparse(node.value.value)
             raise error
         allowed = self._allowed_attrs(obj)
         if allowed is None:
@@ -1398,7 +1398,8 @@ class Interpreter:
             return SuperProxy(cls, obj)
         if s is None:
             raise RuntimeError("super(): no arguments")
-        return SuperProxy(s.method_class, s.method_self)  # type: ignore[arg-type]
+        assert s.method_class is not None  # (the loop above stops at a method's scope)
+        return SuperProxy(s.method_class, s.method_self)
 
     def call_value(
         self,

@@ -29,8 +29,8 @@ class Link:
 
     __slots__ = ("interp",)
 
-    def __init__(self, interp: Interpreter) -> None:
-        self.interp: Interpreter | None = interp
+    def __init__(self, interp: Interpreter | None) -> None:
+        self.interp = interp
 
     def running(self) -> Interpreter:
         """The interpreter, while its run lasts."""
@@ -218,7 +218,7 @@ def make_plain_class(link: Link, ucls: UserClass, base: type) -> type:
 def make_module_class(link: Link, ucls: UserClass) -> type:
     base = ucls.parent.pyclass if ucls.parent is not None else nn.Module
 
-    def __init__(self: nn.Module, *args: Any, **kwargs: Any) -> None:  # noqa: N807
+    def __init__(self: nn.Module, *args: Any, **kwargs: Any) -> None:  # noqa: N807 - the class's own
         init = ucls.lookup("__init__")
         if init is None:
             nn.Module.__init__(self)

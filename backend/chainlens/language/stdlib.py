@@ -387,5 +387,5 @@ def make_stdlib(link: Link, seed: int) -> dict[str, object]:
 #: The names each module allows (what the checker reads before anything runs).
 STDLIB_NAMES: dict[str, frozenset[str]] = {
     name: frozenset(vars(obj)) if isinstance(obj, SimpleNamespace) else RANDOM_NAMES
-    for name, obj in make_stdlib(Link(None), 0).items()  # type: ignore[arg-type]
+    for name, obj in make_stdlib(Link(None), 0).items()
 }

@@ -13,7 +13,7 @@ as the same float32 (orjson's float32 formatting), so the JSON stays small and e
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import orjson
@@ -439,6 +439,12 @@ class Summarizer:
         #: (view, the view whose stats it shares): the same elements in another shape.
         self._aliases: list[tuple[View, View]] = []
         self.nonfinite_seen = False
+
+    @overload
+    def __call__(self, t: torch.Tensor) -> View: ...
+
+    @overload
+    def __call__(self, t: None) -> None: ...
 
     def __call__(self, t: torch.Tensor | None) -> View | None:
         if t is None:

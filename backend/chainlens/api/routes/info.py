@@ -1,0 +1,32 @@
+"""What the service is and offers: health (version, torch, devices) and the examples."""
+
+from __future__ import annotations
+
+import torch
+from fastapi import APIRouter
+from fastapi.responses import Response
+
+from ... import __version__
+from ...engine import available_devices
+from ...examples.catalog import examples
+from ...schema import Example, Health
+from ..responses import json_response
+
+router = APIRouter(prefix="/api/v1")
+
+
+@router.get("/health", response_model=Health)
+async def health() -> Response:
+    return json_response(
+        {
+            "status": "ok",
+            "version": __version__,
+            "torch": torch.__version__,
+            "devices": available_devices(),
+        }
+    )
+
+
+@router.get("/examples", response_model=list[Example])
+async def list_examples() -> Response:
+    return json_response([e.model_dump() for e in examples()])
