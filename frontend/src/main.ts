@@ -15,6 +15,8 @@ import type { DisplayGraph, DisplayOptions, Item } from "./graph";
 import { LayoutClient } from "./layout";
 import { RunModel } from "./model";
 import { decodeView, encodeView } from "./share";
+import { renderLossCurve } from "./losses";
+import { makeProbe, type Probe, startRun } from "./probe";
 import { PassIndex, StepCursor } from "./steps";
 import type { GradState } from "./steps";
 import { getJSON, streamRun } from "./stream";
@@ -37,37 +39,6 @@ print(x.grad)
 
 /** Nodes table rows added as nodes stream in, up to this many. */
 const STREAMED_ROWS = 500;
-
-/** What tests and bench/ui.py read: when the graph of a run was painted. */
-interface Probe {
-  runClickedAt: number;
-  /** When the first node event arrived, and the `done` event: the rest is the page's work. */
-  firstNodeAt: number | null;
-  /** When the first pass began: the forward graph was whole then. */
-  passAt: number | null;
-  doneAt: number | null;
-  firstPaintAt: number | null;
-  paintedAt: number | null;
-  painted: string | null;
-  layoutEngine: string | null;
-  layoutMs: number | null;
-  items: number;
-  /** Each paint of a (re)laid-out graph: when, and how many nodes it showed. */
-  paints: { t: number; nodes: number }[];
-  view: GraphView;
-  load(source: string): void;
-  /** The nodes the last paint drew as mistakes (red, with a "!"). */
-  flagged(): string[];
-  /** What the last paint wrote on a node: label, value, gradient. */
-  text(id: string): string[] | null;
-  /** When the inspector last drew a node's tensors as images, and which node. */
-  imagesAt: number | null;
-  imagesOf: string | null;
-  /** The gradients written on edges by the last paint, "src->dst" to text. */
-  edgeText(): Record<string, string>;
-  /** Module groups on screen: where to click to expand or collapse each. */
-  groups(): { id: string; label: string; collapsed: boolean; x: number; y: number }[];
-}
 
 class App {
   model = new RunModel();
@@ -115,15 +86,13 @@ class App {
     });
     this.view.describe = (it) => this.describe(it);
     this.table = new NodesTable($("nodes") as HTMLTableElement, (id) => this.select(id, true), (id) => this.prefetch(id));
-    this.probe = {
-      runClickedAt: 0, firstNodeAt: null, passAt: null, doneAt: null, firstPaintAt: null, paintedAt: null, painted: null, layoutEngine: null,
-      layoutMs: null, items: 0, imagesAt: null, imagesOf: null, paints: [], view: this.view, load: (s) => { this.editor.text = s; },
+    this.probe = makeProbe(this.view, {
+      load: (s) => { this.editor.text = s; },
       groups: () => this.groupsOnScreen(),
       flagged: () => [...this.view.flaggedDrawn],
       text: (id: string) => this.view.drawnText.get(id) ?? null,
       edgeText: () => Object.fromEntries(this.view.drawnEdgeText),
-    };
-    (window as unknown as { chainlens: Probe }).chainlens = this.probe;
+    });
     this.bind();
     this.layouts.warm();
     this.renderStep();
@@ -289,10 +258,7 @@ class App {
     this.renderOutput();
     this.renderStep();
     this.editor.mark([]);
-    Object.assign(this.probe, {
-      runClickedAt: performance.now(), firstNodeAt: null, passAt: null, doneAt: null, firstPaintAt: null, paintedAt: null, painted: null,
-      paints: [],
-    });
+    startRun(this.probe);
     $("progress").hidden = false;
     this.status("running…");
     const device = ($("device") as HTMLSelectElement).value || undefined;
@@ -835,73 +801,18 @@ class App {
     this.renderLosses();
   }
 
-  /** A loss curve over every pass; a click opens the nearest recorded pass. */
   /** Log scale for the loss curve (offered when every loss is positive). */
   logLosses = false;
 
   private renderLosses(): void {
-    const svg = $("losses") as unknown as SVGSVGElement;
-    const toggle = $("loss-log") as HTMLInputElement;
-    const losses = this.model.losses();
-    const finite = losses.filter((v): v is number => v !== null && Number.isFinite(v));
-    svg.replaceChildren();
-    const hidden = losses.length < 3 || finite.length < 2;
-    svg.toggleAttribute("hidden", hidden);
-    const positive = finite.every((v) => v > 0);
-    ($("loss-log-wrap") as HTMLElement).hidden = hidden || !positive;
-    if (hidden) return;
-    const log = this.logLosses && positive;
-    toggle.checked = log;
-    // axes: the loss on the left (its range, log or linear), the pass under the curve
-    const W = 600, H = 92, left = 52, right = 8, top = 6, bottom = 20;
-    svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
-    const f = (v: number): number => (log ? Math.log10(v) : v);
-    const lo = Math.min(...finite.map(f)), hi = Math.max(...finite.map(f));
-    const x = (i: number): number => left + (i / Math.max(1, losses.length - 1)) * (W - left - right);
-    const y = (v: number): number => H - bottom - ((f(v) - lo) / (hi - lo || 1)) * (H - top - bottom);
-    const ns = "http://www.w3.org/2000/svg";
-    const text = (content: string, tx: number, ty: number, anchor: string, cls: string): void => {
-      const t = document.createElementNS(ns, "text");
-      t.setAttribute("x", String(tx));
-      t.setAttribute("y", String(ty));
-      t.setAttribute("text-anchor", anchor);
-      t.setAttribute("class", cls);
-      t.textContent = content;
-      svg.append(t);
-    };
-    const axis = document.createElementNS(ns, "polyline");
-    axis.setAttribute("points", `${left},${top} ${left},${H - bottom} ${W - right},${H - bottom}`);
-    axis.setAttribute("class", "loss-axis");
-    svg.append(axis);
-    const vmax = Math.max(...finite), vmin = Math.min(...finite);
-    text(fmtNum(vmax), left - 4, top + 8, "end", "loss-tick");
-    text(fmtNum(vmin), left - 4, H - bottom, "end", "loss-tick");
-    text(log ? "loss (log)" : "loss", left - 4, (H - bottom + top) / 2 + 4, "end", "loss-tick muted");
-    text("pass 1", left, H - 5, "start", "loss-tick");
-    text(`pass ${losses.length}`, W - right, H - 5, "end", "loss-tick");
-    const line = document.createElementNS(ns, "polyline");
-    line.setAttribute("points", losses.map((v, i) => (v !== null && Number.isFinite(v) ? `${x(i)},${y(v)}` : "")).filter(Boolean).join(" "));
-    line.setAttribute("class", "loss-line");
-    svg.append(line);
-    const recorded = this.model.passes;
-    recorded.forEach((p, k) => {
-      const v = losses[p.index];
-      if (v === null || v === undefined || !Number.isFinite(v)) return;
-      const c = document.createElementNS(ns, "circle");
-      c.setAttribute("cx", String(x(p.index)));
-      c.setAttribute("cy", String(y(v)));
-      c.setAttribute("r", "4");
-      c.setAttribute("class", "loss-point");
-      c.setAttribute("tabindex", "0");
-      c.setAttribute("role", "button");
-      c.setAttribute("aria-label", `open pass ${p.index + 1}, loss ${fmtNum(v)}`);
-      const title = document.createElementNS(ns, "title");
-      title.textContent = `pass ${p.index + 1}: loss ${fmtNum(v)}`;
-      c.append(title);
-      const open = (): void => this.openPass(k);
-      c.addEventListener("click", open);
-      c.addEventListener("keydown", (e) => { if (e.key === "Enter") open(); });
-      svg.append(c);
+    renderLossCurve({
+      svg: $("losses") as unknown as SVGSVGElement,
+      toggle: $("loss-log") as HTMLInputElement,
+      toggleWrap: $("loss-log-wrap"),
+      losses: this.model.losses(),
+      recorded: this.model.passes.map((p) => p.index),
+      log: this.logLosses,
+      open: (k) => this.openPass(k),
     });
   }
 
