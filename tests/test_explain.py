@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 import chainlens
 from chainlens.explain.explainer import Explainer
-from chainlens.explain.formulas import RULES, Ctx, verify
+from chainlens.explain.formulas import GRAD_FN_RULES, Ctx, verify
 
 torch.manual_seed(0)
 D = torch.float64
@@ -134,7 +134,7 @@ def explain_output(fn: Callable[..., torch.Tensor], inputs: list[torch.Tensor]) 
         seen["formula"] = explainer(
             torch._C._current_autograd_node(), "n", grad_outputs, grad_inputs
         )
-        rule = RULES.get(type(node).__name__)
+        rule = GRAD_FN_RULES.get(type(node).__name__)
         if rule is not None:
             seen["rule_grads"] = rule(Ctx(node, grad_outputs, grad_inputs)).grads
         seen["engine"] = grad_inputs
@@ -148,7 +148,7 @@ def explain_output(fn: Callable[..., torch.Tensor], inputs: list[torch.Tensor]) 
 def test_formula_matches_autograd(name: str) -> None:
     make, fn = CASES[name]
     grad_fn, seen = explain_output(fn, make())
-    assert grad_fn in RULES, f"no rule for {grad_fn}"
+    assert grad_fn in GRAD_FN_RULES, f"no rule for {grad_fn}"
     assert seen["formula"]["kind"] == "rule"
     assert seen["formula"]["verified"], seen["formula"]
     # the same comparison, made here: each engine gradient equals the rule's

@@ -19,10 +19,10 @@ from torch.autograd.function import BackwardCFunction
 from ..tracing.summaries import number
 from .formulas import (
     F64,
+    GRAD_FN_RULES,
     MAX_JACOBIAN_ENTRIES,
     MAX_VERIFY_ELEMENTS,
     RULE_ERRORS,
-    RULES,
     RUN_BUDGET_ELEMENTS,
     RUN_BUDGET_STEPS,
     SAME_KIND_VERIFIED,
@@ -206,7 +206,7 @@ class Explainer:
     def _recomputed(self, ctx: Ctx, name: str) -> dict[str, Any]:
         """The step's formula with its numbers recomputed: the rule for its grad_fn, or its
         Jacobian where there is none."""
-        rule = RULES.get(name)
+        rule = GRAD_FN_RULES.get(name)
         explained: Explained | None = None
         if rule is not None:
             try:

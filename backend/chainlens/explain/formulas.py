@@ -105,13 +105,13 @@ Rule = Callable[[Ctx], Explained | None]
 #: What a rule may raise on a node it cannot read (a saved tensor freed or absent): the
 #: step is then explained without it.
 RULE_ERRORS = (RuntimeError, TypeError, ValueError, AttributeError, IndexError)
-RULES: dict[str, Rule] = {}
+GRAD_FN_RULES: dict[str, Rule] = {}
 
 
 def rule(*names: str) -> Callable[[Rule], Rule]:
     def register(fn: Rule) -> Rule:
         for n in names:
-            RULES[n] = fn
+            GRAD_FN_RULES[n] = fn
         return fn
 
     return register
@@ -179,45 +179,47 @@ def elementwise(
 
 
 # ------------------------------------------------------------- elementwise
-RULES["NegBackward0"] = elementwise("(-1)", "(-1)", lambda c: torch.full_like(c.g, -1.0))
-RULES["ExpBackward0"] = elementwise("e^{x} = y", "exp(x) = y", lambda c: c.saved("result"))
-RULES["LogBackward0"] = elementwise(r"\frac{1}{x}", "1/x", lambda c: 1 / c.saved("self"))
-RULES["SqrtBackward0"] = elementwise(
+GRAD_FN_RULES["NegBackward0"] = elementwise("(-1)", "(-1)", lambda c: torch.full_like(c.g, -1.0))
+GRAD_FN_RULES["ExpBackward0"] = elementwise("e^{x} = y", "exp(x) = y", lambda c: c.saved("result"))
+GRAD_FN_RULES["LogBackward0"] = elementwise(r"\frac{1}{x}", "1/x", lambda c: 1 / c.saved("self"))
+GRAD_FN_RULES["SqrtBackward0"] = elementwise(
     r"\frac{1}{2\sqrt{x}} = \frac{1}{2y}",
     "1/(2 sqrt(x))",
     lambda c: 1 / (2 * c.saved("result")),
     "At x = 0 the derivative 1/(2√x) is infinite.",
 )
-RULES["RsqrtBackward0"] = elementwise(
+GRAD_FN_RULES["RsqrtBackward0"] = elementwise(
     r"-\frac{1}{2}x^{-3/2} = -\frac{y^3}{2}", "-y^3/2", lambda c: -(c.saved("result") ** 3) / 2
 )
-RULES["SinBackward0"] = elementwise(r"\cos x", "cos(x)", lambda c: c.saved("self").cos())
-RULES["CosBackward0"] = elementwise(r"(-\sin x)", "-sin(x)", lambda c: -c.saved("self").sin())
-RULES["TanhBackward0"] = elementwise(
+GRAD_FN_RULES["SinBackward0"] = elementwise(r"\cos x", "cos(x)", lambda c: c.saved("self").cos())
+GRAD_FN_RULES["CosBackward0"] = elementwise(
+    r"(-\sin x)", "-sin(x)", lambda c: -c.saved("self").sin()
+)
+GRAD_FN_RULES["TanhBackward0"] = elementwise(
     r"(1 - \tanh^2 x) = (1 - y^2)", "(1 - y^2)", lambda c: 1 - c.saved("result") ** 2
 )
-RULES["SigmoidBackward0"] = elementwise(
+GRAD_FN_RULES["SigmoidBackward0"] = elementwise(
     r"\sigma(x)(1-\sigma(x)) = y(1-y)",
     "y(1 - y)",
     lambda c: c.saved("result") * (1 - c.saved("result")),
 )
-RULES["ReluBackward0"] = elementwise(
+GRAD_FN_RULES["ReluBackward0"] = elementwise(
     r"\mathbb{1}[y > 0]",
     "1[y > 0]",
     lambda c: (c.saved("result") > 0).to(F64),
     "ReLU passes the gradient where its output was positive and blocks it (0) elsewhere: the mask.",
 )
-RULES["ThresholdBackward0"] = elementwise(
+GRAD_FN_RULES["ThresholdBackward0"] = elementwise(
     r"\mathbb{1}[x > \theta]",
     "1[x > threshold]",
     lambda c: (c.saved("self") > c.saved("threshold")).to(F64),
 )
-RULES["LeakyReluBackward0"] = elementwise(
+GRAD_FN_RULES["LeakyReluBackward0"] = elementwise(
     r"\begin{cases}1 & x > 0\\ \alpha & x \le 0\end{cases}",
     "1 if x > 0 else slope",
     lambda c: torch.where(c.saved("self") > 0, 1.0, float(c.saved("negative_slope"))).to(F64),
 )
-RULES["AbsBackward0"] = elementwise(
+GRAD_FN_RULES["AbsBackward0"] = elementwise(
     r"\operatorname{sign}(x)", "sign(x)", lambda c: c.saved("self").sign()
 )
 
@@ -615,24 +617,24 @@ def _reshape_back(latex: str, text: str) -> Rule:
     return apply
 
 
-RULES["ViewBackward0"] = _reshape_back(
+GRAD_FN_RULES["ViewBackward0"] = _reshape_back(
     r"\frac{\partial L}{\partial x} = \operatorname{reshape}\left(\frac{\partial L}{\partial y}, \text{shape}(x)\right)",
     "dL/dx = reshape(dL/dy, x.shape)",
 )
-RULES["UnsafeViewBackward0"] = RULES["ViewBackward0"]
-RULES["ReshapeAliasBackward0"] = RULES["ViewBackward0"]
-RULES["UnsqueezeBackward0"] = _reshape_back(
+GRAD_FN_RULES["UnsafeViewBackward0"] = GRAD_FN_RULES["ViewBackward0"]
+GRAD_FN_RULES["ReshapeAliasBackward0"] = GRAD_FN_RULES["ViewBackward0"]
+GRAD_FN_RULES["UnsqueezeBackward0"] = _reshape_back(
     r"\frac{\partial L}{\partial x} = \operatorname{squeeze}\left(\frac{\partial L}{\partial y}\right)",
     "dL/dx = squeeze(dL/dy)",
 )
 for _n in ("SqueezeBackward0", "SqueezeBackward1", "SqueezeBackward2", "SqueezeBackward4"):
-    RULES[_n] = _reshape_back(
+    GRAD_FN_RULES[_n] = _reshape_back(
         r"\frac{\partial L}{\partial x} = \operatorname{unsqueeze}\left(\frac{\partial L}{\partial y}\right)",
         "dL/dx = unsqueeze(dL/dy)",
     )
-RULES["CloneBackward0"] = elementwise("1", "1", lambda c: torch.ones_like(c.g))
-RULES["AliasBackward0"] = RULES["CloneBackward0"]
-RULES["ToCopyBackward0"] = RULES["CloneBackward0"]
+GRAD_FN_RULES["CloneBackward0"] = elementwise("1", "1", lambda c: torch.ones_like(c.g))
+GRAD_FN_RULES["AliasBackward0"] = GRAD_FN_RULES["CloneBackward0"]
+GRAD_FN_RULES["ToCopyBackward0"] = GRAD_FN_RULES["CloneBackward0"]
 
 
 @rule("TBackward0")

@@ -18,7 +18,7 @@ from ..engine import _Execution
 from ..errors import ChainlensError, limit_text
 from ..settings import Settings
 from ..tracing.recorder import saved_names
-from .formulas import RULE_ERRORS, RULES, Ctx, Explained
+from .formulas import GRAD_FN_RULES, RULE_ERRORS, Ctx, Explained
 from .rerun import rerun
 
 
@@ -49,7 +49,11 @@ class _Watch:
 
     def explain(self, fn: Any, nid: str, upstream: tuple, downstream: tuple) -> None:
         """Recorder.explain for the re-run: the rule of the node's step, nothing else."""
-        rule = RULES.get(type(fn).__name__) if nid == self.node and self.now == self.index else None
+        rule = (
+            GRAD_FN_RULES.get(type(fn).__name__)
+            if nid == self.node and self.now == self.index
+            else None
+        )
         if rule is None or not upstream or upstream[0] is None:
             return
         with contextlib.suppress(*RULE_ERRORS):

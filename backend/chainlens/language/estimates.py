@@ -1,7 +1,7 @@
 """What a call would make and do, before it is made: the elements of its result and
 its floating-point operations, from its operands' shapes and its settings.
 
-One rule per family of ops, looked up by name in ``RULES`` (never an order-dependent
+One rule per family of ops, looked up by name in ``PRICE_RULES`` (never an order-dependent
 chain of tests); any op without a rule is its operands broadcast together. The text a
 call would make (string methods, ``%`` and format fields, a tensor's printout) and a
 layer's parameters are priced here too. ``tests/test_estimates_allowlist.py`` holds every
@@ -1115,7 +1115,7 @@ def _quantiles(
 
 
 #: The ops with a rule of their own, by name: one lookup, not a chain of tests.
-RULES: dict[str, Estimator] = {
+PRICE_RULES: dict[str, Estimator] = {
     **dict.fromkeys(FACTORIES, _factory),
     **dict.fromkeys(_SAMPLERS, _elements(lambda o, t, a, k, f: _sampler_estimate(o, a, k))),
     **dict.fromkeys(
@@ -1167,7 +1167,7 @@ def estimate(
     method's object) with ``args`` and ``kwargs``, before it runs (``fn``: the module
     called, whose settings some rules read)."""
     short = op.rsplit(".", 1)[-1]
-    rule = RULES.get(short)
+    rule = PRICE_RULES.get(short)
     if rule is not None:
         return rule(short, target, args, kwargs, fn)
     if not kwargs:

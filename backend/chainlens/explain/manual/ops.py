@@ -93,13 +93,13 @@ class Code:
 Rule = Callable[[Call], Code]
 #: Ops whose outputs are a list of pieces, each with its own gradient.
 PIECES = {"split.Tensor", "split_with_sizes.default", "unbind.int"}
-RULES: dict[str, Rule] = {}
+NUMPY_RULES: dict[str, Rule] = {}
 
 
 def rule(*ops: str) -> Callable[[Rule], Rule]:
     def register(fn: Rule) -> Rule:
         for op in ops:
-            RULES[op] = fn
+            NUMPY_RULES[op] = fn
         return fn
 
     return register

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from .capture import Capture, Leaf, ManualUnavailable, OpNode
-from .ops import HELPER_SOURCES, PIECES, RULES, Call, Code, Ref, lit, needed, np_dtype
+from .ops import HELPER_SOURCES, NUMPY_RULES, PIECES, Call, Code, Ref, lit, needed, np_dtype
 from .tape import Operand
 
 #: Arrays up to this many elements are written as literals, bigger ones as base64 bytes.
@@ -222,7 +222,7 @@ class _Writer:
     def _forward(self) -> list[str]:
         lines = []
         for o in self.cap.ops:
-            rule = RULES.get(o.record.op)
+            rule = NUMPY_RULES.get(o.record.op)
             if rule is None:
                 raise ManualUnavailable(
                     f"{o.grad_fn} (node {o.id}, ATen op {o.record.op}) has no numpy "
@@ -300,7 +300,7 @@ class _Writer:
                 else f"np.zeros({lit(o.record.shapes[k])}, dtype={np_dtype(o.record.dtype)})"
                 for k, g in enumerate(call.upstream)
             ]
-            code = RULES[o.record.op](call)
+            code = NUMPY_RULES[o.record.op](call)
         lines = [f"# {self._where(o)}: {code.note}"]
         for pos, expr in code.grads.items():
             operand = call.args[pos[0]][pos[1]] if isinstance(pos, tuple) else call.arg(pos)
