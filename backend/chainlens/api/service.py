@@ -7,7 +7,6 @@ frames, workers or timeouts.
 from __future__ import annotations
 
 import hashlib
-import re
 import time
 import uuid
 from collections import defaultdict, deque
@@ -22,7 +21,7 @@ from ..explain.manual import ManualUnavailable
 from ..explain.values import TensorsUnavailable
 from ..runs import error_run
 from ..sandbox.pool import WorkerPool
-from ..sandbox.protocol import DONE, EVENT, LOST, REFUSED, TIMEOUT
+from ..sandbox.protocol import DONE, EVENT, LOST, REFUSED, REPEATABLE, TIMEOUT
 from ..schema import CheckRequest, RunRequest
 from ..settings import Settings
 from ..store import RunStore
@@ -31,12 +30,6 @@ from ..store import RunStore
 JOB_KEY = "job:"
 #: ...and, under this one, which run answered a request (``req:<digest>``), for the cache.
 REQUEST_KEY = "req:"
-#: The start of a Run worth answering again: CPU (GPU kernels may sum in another order
-#: each time), and finished or stopped by the program's own exception (never a timeout,
-#: which depends on the machine's load).
-_REPEATABLE = re.compile(
-    rb'\{"id":"[0-9a-f]+","status":"(?:ok|error)","device":"cpu","error":(?:null|\{"code":"runtime_error")'
-)
 
 
 class ClientLimiter:
@@ -101,8 +94,12 @@ class RunService:
             "stream": stream,
         }
 
-    def _finish(self, job: dict, kind: bytes, payload: bytes, stdout: list[str]) -> bytes:
-        """The Run body for the last frame: the worker's own, or one made here."""
+    def _finish(
+        self, job: dict, kind: bytes, payload: bytes, stdout: list[str], repeatable: bool
+    ) -> bytes:
+        """The Run body for the last frame: the worker's own, or one made here; kept, and
+        when the worker said it may answer the same request again (``REPEATABLE``), kept
+        as that request's answer too."""
         if kind == DONE:
             body = payload
         elif kind == TIMEOUT:
@@ -129,7 +126,7 @@ class RunService:
                 .encode()
             )
         self._keep(job, body)
-        if kind == DONE and self.settings.run_cache and _REPEATABLE.match(body):
+        if kind == DONE and repeatable and self.settings.run_cache:
             self.store.put(self._request_key(job), job["id"].encode())
         return body
 
@@ -173,11 +170,14 @@ class RunService:
             body = self._answered(job)
             if body is not None:
                 return body, True
+            repeatable = False
             async for kind, payload in self.pool.execute(job, client):
-                if kind == REFUSED:
+                if kind == REPEATABLE:
+                    repeatable = True
+                elif kind == REFUSED:
                     raise _refusal(payload)
-                if kind != EVENT:
-                    return self._finish(job, kind, payload, []), False
+                elif kind != EVENT:
+                    return self._finish(job, kind, payload, [], repeatable), False
         finally:
             self.limiter.release(client)
         raise RuntimeError("the worker ended without a result")
@@ -188,9 +188,12 @@ class RunService:
         job = self._job(req, stream=True)
         self.limiter.admit(client)
         stdout: list[str] = []
+        repeatable = False
         try:
             async for kind, payload in self.pool.execute(job, client):
-                if kind == EVENT:
+                if kind == REPEATABLE:
+                    repeatable = True
+                elif kind == EVENT:
                     events = payload.split(b"\n")
                     stdout.extend(
                         orjson.loads(e)["text"] for e in events if e.startswith(b'{"type":"stdout"')
@@ -199,7 +202,7 @@ class RunService:
                 elif kind == REFUSED:
                     raise _refusal(payload)
                 else:
-                    body = self._finish(job, kind, payload, stdout)
+                    body = self._finish(job, kind, payload, stdout, repeatable)
                     yield [b'{"type":"done","run":' + body + b"}"]
                     return
         finally:

@@ -3,7 +3,10 @@
 Kinds: ``J`` the job (server -> worker), ``S`` the job started (empty), ``E`` stream
 events (JSON, one per line: orjson never writes a raw newline), ``D`` the finished Run
 (JSON), ``R`` a refusal (the program was not run; JSON error), ``F`` the worker failed
-and is exiting (JSON ``{"type", "message"}``: the exception it could not handle).
+and is exiting (JSON ``{"type", "message"}``: the exception it could not handle), ``P``
+(empty, just before ``D``) the Run may answer the same request again: it ran on the CPU
+(a GPU's kernels may sum in another order each time) and ended by itself or by the
+program's own exception (never by a limit or the clock, which depend on the machine).
 
 The template reports each worker's end on a socket of its own, as ``EXIT_RECORD``s:
 the worker's pid and its wait status (``os.waitpid``'s).
@@ -17,6 +20,7 @@ import struct
 
 HEADER = struct.Struct(">cI")
 JOB, STARTED, EVENT, DONE, REFUSED, FAILED = b"J", b"S", b"E", b"D", b"R", b"F"
+REPEATABLE = b"P"
 EXIT_RECORD = struct.Struct(">qi")
 #: What the server's pool adds for the runs it ends itself: the wall clock ran out; the
 #: worker ended without answering (JSON ``{"code", "message"}``: how, as far as is known).

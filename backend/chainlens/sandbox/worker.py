@@ -19,7 +19,17 @@ from ..runs import error_run
 from ..scope import gc_paused
 from ..settings import Settings
 from ..text import wire_text
-from .protocol import DONE, EVENT, FAILED, JOB, REFUSED, STARTED, recv_frame, send_frame
+from .protocol import (
+    DONE,
+    EVENT,
+    FAILED,
+    JOB,
+    REFUSED,
+    REPEATABLE,
+    STARTED,
+    recv_frame,
+    send_frame,
+)
 from .seccomp import apply_filter, drop_privileges
 
 
@@ -114,6 +124,8 @@ def serve_one(sock: socket.socket, settings: Settings) -> bool:
             signal.setitimer(signal.ITIMER_PROF, 0)
             body = orjson.dumps(run)
             device, stdout = run["device"], run["stdout"]
+            error = run["error"]
+            repeatable = device == "cpu" and (error is None or error["code"] == "runtime_error")
             del run
     except ProgramRejected as e:
         send_frame(sock, REFUSED, orjson.dumps({**e.to_dict(), "errors": e.errors}))
@@ -134,6 +146,8 @@ def serve_one(sock: socket.socket, settings: Settings) -> bool:
             .model_dump_json()
             .encode()
         )
+    elif repeatable:
+        send_frame(sock, REPEATABLE, b"")
     send_frame(sock, DONE, body)
     return True
 
