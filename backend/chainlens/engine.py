@@ -27,6 +27,7 @@ from .explain.jacobians import pass_jacobian
 from .language.checker import parse
 from .language.hooks import ProgramHooks
 from .language.interpreter import Interpreter
+from .outbox import Emit, Outbox
 from .schema import Diagnostic, ErrorInfo, Run
 from .scope import deep_recursion, gc_paused, seed_everything, torch_globals
 from .settings import Settings, get_settings
@@ -38,7 +39,6 @@ from .tracing.summaries import Summarizer, number
 CUSTOM_CHECKS_PER_CLASS = 3
 
 #: Receives stream events in order, a batch at a time (one list per flush).
-Emit = Callable[[list[dict[str, Any]]], None]
 
 
 def resolve_device(device: str) -> str:
@@ -96,10 +96,9 @@ class _Execution:
         self.seed = seed
         self.settings = settings
         self.emit = emit
-        self._outbox: list[dict[str, Any]] = []
-        self._outbox_since = 0.0
         self.run_id = run_id
         self.summarize = Summarizer()
+        self.outbox = Outbox(emit, self.summarize.flush)
         self.stdout: list[str] = []
         self.stdout_bytes = 0
         self.backward_calls = 0
@@ -121,7 +120,11 @@ class _Execution:
         )
         self.diagnostics = Diagnostics(
             self.recorder,
-            (lambda d: self._send({"type": "diagnostic", "diagnostic": d.model_dump(mode="json")}))
+            (
+                lambda d: self.outbox.send(
+                    {"type": "diagnostic", "diagnostic": d.model_dump(mode="json")}
+                )
+            )
             if streaming
             else None,
         )
@@ -134,7 +137,7 @@ class _Execution:
             on_statement=(
                 probe.on_statement
                 if probe is not None
-                else self._flush_if_stale
+                else self.outbox.flush_if_stale
                 if streaming
                 else None
             ),
@@ -147,34 +150,6 @@ class _Execution:
             on_result=probe.on_result if probe is not None else None,
         )
         self.interp = Interpreter(settings, self.recorder, self._write, hooks, seed)
-
-    # ------------------------------------------------------------- stream
-    #: Events wait at most this long (or this many) so their tensors are summarised in one
-    #: batch: per-event summaries cost ~0.2 ms each, a 10,000-node run 4 s.
-    OUTBOX_S = 0.03
-    OUTBOX_EVENTS = 512
-
-    def _send(self, event: dict[str, Any]) -> None:
-        """Queues a stream event; they leave in order, a batch at a time."""
-        if not self._outbox:
-            self._outbox_since = time.perf_counter()
-        self._outbox.append(event)
-        if (
-            len(self._outbox) >= self.OUTBOX_EVENTS
-            or time.perf_counter() - self._outbox_since >= self.OUTBOX_S
-        ):
-            self._flush_outbox()
-
-    def _flush_if_stale(self) -> None:
-        if self._outbox and time.perf_counter() - self._outbox_since >= self.OUTBOX_S:
-            self._flush_outbox()
-
-    def _flush_outbox(self) -> None:
-        if not self._outbox or self.emit is None:
-            return
-        self.summarize.flush()
-        events, self._outbox = self._outbox, []
-        self.emit(events)
 
     def _node_dict(self, rec: NodeRecord) -> dict[str, Any]:
         label = rec.op or rec.grad_fn
@@ -204,12 +179,12 @@ class _Execution:
     def _emit_node(self, rec: NodeRecord) -> None:
         node = self._node_dict(rec)
         node["grad"] = None
-        self._send({"type": "node", "node": node})
+        self.outbox.send({"type": "node", "node": node})
 
     def _emit_pass(self, p: PassRecord) -> None:
         """Sent at once: a pass beginning means the forward graph is whole, and the page
         draws it then."""
-        self._send(
+        self.outbox.send(
             {
                 "type": "pass",
                 "index": p.index,
@@ -218,7 +193,7 @@ class _Execution:
                 "leaf_values": self._leaf_values(p),
             }
         )
-        self._flush_outbox()
+        self.outbox.flush()
 
     def _leaf_values(self, p: PassRecord) -> dict[str, Any]:
         """``Pass.leaf_values``: each stepped leaf's value when the pass's forward ran."""
@@ -233,7 +208,7 @@ class _Execution:
         }
 
     def _emit_step(self, p: PassRecord, step: StepRecord) -> None:
-        self._send({"type": "step", "pass": p.index, "step": self._step_dict(step)})
+        self.outbox.send({"type": "step", "pass": p.index, "step": self._step_dict(step)})
 
     def _write(self, text: str) -> None:
         text = wire_text(text)
@@ -247,8 +222,8 @@ class _Execution:
             )
         self.stdout.append(text)
         if self.emit is not None:
-            self._send({"type": "stdout", "text": text})
-            self._flush_outbox()
+            self.outbox.send({"type": "stdout", "text": text})
+            self.outbox.flush()
 
     def _jacobian_dict(self, p: PassRecord) -> dict[str, Any] | None:
         """J, v and Jᵀv of a vector root, checked against what each leaf received."""
@@ -382,7 +357,7 @@ class _Execution:
             error = self._run_program(tree)
             timings["execute"] = (time.perf_counter() - t1) * 1000
             t2 = time.perf_counter()
-            self._flush_outbox()
+            self.outbox.flush()
             run = self._assemble(error)
         timings["assemble"] = (time.perf_counter() - t2) * 1000
         timings["total"] = (time.perf_counter() - t0) * 1000
