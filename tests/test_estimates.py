@@ -18,6 +18,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from chainlens.language import estimates
 from chainlens.language.gate import Gate
 from chainlens.language.hooks import ProgramHooks
 from chainlens.settings import Settings
@@ -55,7 +56,7 @@ def check(
     tight: bool = True,
 ) -> None:
     kwargs = kwargs or {}
-    estimate, _ = GATE.estimate(op, target, args, kwargs)
+    estimate, _ = estimates.estimate(op, target, args, kwargs)
     with warnings.catch_warnings():  # (std of one element: torch warns, and gives nan)
         warnings.simplefilter("ignore")
         truth = numel(fn(*args, **kwargs))
@@ -158,7 +159,7 @@ def test_expand_and_repeat(s: tuple, reps: list[int]) -> None:
 def test_labels_beside_logits_are_not_n_by_n(n: int, c: int) -> None:
     """What used to be estimated as N x N: never below the truth, never above the input."""
     logits, labels = torch.rand(n, c), torch.randint(0, c, (n,))
-    estimate, work = GATE.estimate("cross_entropy", None, [logits, labels], {})
+    estimate, work = estimates.estimate("cross_entropy", None, [logits, labels], {})
     assert estimate == 1 and work == n * c
     check("getitem", operator.getitem, [logits, (torch.arange(n), labels)])
 
@@ -182,7 +183,7 @@ def test_lookups(s: tuple, rows: int, width: int, data: Any) -> None:
 def test_an_embedding_module_counts_its_rows() -> None:
     emb = torch.nn.Embedding(27, 10)
     index = torch.randint(0, 27, (32, 3))
-    estimate, _ = GATE.estimate("Embedding", None, [index], {}, emb)
+    estimate, _ = estimates.estimate("Embedding", None, [index], {}, emb)
     assert estimate == emb(index).numel() == 960
 
 
@@ -253,11 +254,11 @@ def test_convolutions(
     x = torch.rand(n, cin, size, size)
     if transposed:
         layer = torch.nn.ConvTranspose2d(cin, cout, k, stride=stride, padding=pad, dilation=dil)
-        estimate, _ = GATE.estimate("ConvTranspose2d", None, [x], {}, layer)
+        estimate, _ = estimates.estimate("ConvTranspose2d", None, [x], {}, layer)
         assert estimate == layer(x).numel()
         return
     layer = torch.nn.Conv2d(cin, cout, k, stride=stride, padding=pad, dilation=dil)
-    estimate, _ = GATE.estimate("Conv2d", None, [x], {}, layer)
+    estimate, _ = estimates.estimate("Conv2d", None, [x], {}, layer)
     assert estimate == layer(x).numel()
     check("conv2d", torch.nn.functional.conv2d, [x, layer.weight, None, stride, pad, dil])
     check(
@@ -285,7 +286,7 @@ def test_pooling(size: int, k: int, stride: int | None, pad: int, ceil: bool, ou
         ("AvgPool2d", torch.nn.AvgPool2d(k, stride, pad, ceil_mode=ceil)),
         ("AdaptiveAvgPool2d", torch.nn.AdaptiveAvgPool2d(out)),
     ):
-        estimate, _ = GATE.estimate(name, None, [x], {}, layer)
+        estimate, _ = estimates.estimate(name, None, [x], {}, layer)
         assert estimate == layer(x).numel(), name
     check("max_pool2d", torch.nn.functional.max_pool2d, [x, k, stride, pad])
     check("avg_pool2d", torch.nn.functional.avg_pool2d, [x, k, stride, pad])
@@ -305,7 +306,7 @@ def test_losses(n: int, c: int, reduction: str) -> None:
         "mse_loss", torch.nn.functional.mse_loss, [logits, target], kwargs={"reduction": reduction}
     )
     module = torch.nn.MSELoss(reduction=reduction)
-    estimate, _ = GATE.estimate("MSELoss", None, [logits, target], {}, module)
+    estimate, _ = estimates.estimate("MSELoss", None, [logits, target], {}, module)
     assert estimate == module(logits, target).numel()
 
 
@@ -441,7 +442,7 @@ def test_numpy_calls_are_priced_as_their_torch_twins(
         "linspace": (np.linspace, [0, 1, m * n]),
     }
     fn, args = cases[op]
-    estimate, _ = GATE.estimate(
+    estimate, _ = estimates.estimate(
         op, None, [list(args)] if op in ("concatenate", "stack") else args, {}
     )
     truth = np.asarray(fn(*args)).size

@@ -76,16 +76,9 @@ class Gate:
         self.parameters = 0
         self.live = 0
         self._live_refs: dict[int, weakref.ref] = {}
-        recorder.price_layer = self.check_library_layer
 
     def _limit(self, name: str, what: str) -> LimitExceeded:
         return LimitExceeded(name, getattr(self.settings, name), what, self.line)
-
-    def estimate(
-        self, op: str, target: Any, args: Sequence[Any], kwargs: dict, fn: Any = None
-    ) -> tuple[int, float]:
-        """(elements of the result, floating-point operations), before the call."""
-        return estimate(op, target, args, kwargs, fn)
 
     def price(
         self, op: str, target: Any, args: Sequence[Any], kwargs: dict, fn: Any = None
@@ -99,7 +92,7 @@ class Gate:
             return 0, 0.0
         if isinstance(fn, torch.nn.Sequential):  # each of its layers is priced as it is
             return first_operand_elements(args, kwargs), 0.0  # called (check_library_layer)
-        n, flops = self.estimate(op, target, args, kwargs, fn)
+        n, flops = estimate(op, target, args, kwargs, fn)
         if isinstance(fn, torch.nn.Module):
             n = max(n, module_elements(fn, args))
             flops = max(flops, module_flops(fn, args))
@@ -108,7 +101,8 @@ class Gate:
     def check_library_layer(self, module: torch.nn.Module, args: tuple) -> None:
         """A layer an ``nn.Sequential`` calls itself, out of the interpreter's sight: priced
         on its real input before it runs, as a call the program made would be (the
-        recorder's forward pre-hook on the container's children calls this)."""
+        recorder's forward pre-hook on the container's children calls this, handed to it
+        with the module called)."""
         self.check(type(module).__name__, None, list(args), {}, module)
 
     def check(
@@ -174,7 +168,7 @@ class Gate:
         try:
             if isinstance(fn, torch.nn.Module):
                 depth = len(rec.module_stack)
-                rec.module_enter(fn, callee)
+                rec.module_enter(fn, callee, self.check_library_layer)
                 try:
                     result = fn(*args, **kwargs)
                     rec.record_outputs(result, op)  # (labelled inside the module: its path)

@@ -184,9 +184,6 @@ class Recorder:
         self._calls = 0
         self._roots: dict[int, tuple[torch.nn.Module, dict[int, str]]] = {}
         self._hooked_containers: set[int] = set()
-        #: Prices a layer a library container calls out of the gate's sight (the gate's
-        #: ``check_library_layer``).
-        self.price_layer: Callable[[torch.nn.Module, tuple], None] | None = None
         self._param_names: dict[int, str] = {}
         self._leaves: dict[int, tuple[torch.Tensor, str]] = {}
         #: Recorded values by storage, for ``before_inplace``. Indexed only when an in-place
@@ -403,10 +400,16 @@ class Recorder:
         """Which call of an outermost module is running: tells an RNN's steps apart."""
         return self._calls if self.module_stack else None
 
-    def module_enter(self, module: torch.nn.Module, name: str | None = None) -> None:
+    def module_enter(
+        self,
+        module: torch.nn.Module,
+        name: str | None = None,
+        price: Callable[[torch.nn.Module, tuple], None] | None = None,
+    ) -> None:
         """A module's forward begins: its path (``net``, ``net.fc1``, ``net.features.0``)
         labels the nodes made inside it. The outermost module called is named as the
-        program called it (``net(x)``: ``net``), and names the ones inside it."""
+        program called it (``net(x)``: ``net``), and names the ones inside it. ``price``
+        (the gate's) prices each layer an ``nn.Sequential`` calls, before it runs."""
         if not self.module_stack:
             self._root_name = name or type(module).__name__.lower()
             self._calls += 1
@@ -434,7 +437,7 @@ class Recorder:
             # gate's sight: hook them, once per instance.
             self._hooked_containers.add(id(module))
             enter = functools.partial(
-                self._child_enter, priced=isinstance(module, torch.nn.Sequential)
+                self._child_enter, price=price if isinstance(module, torch.nn.Sequential) else None
             )
             for child in module.children():
                 child.register_forward_pre_hook(enter)
@@ -442,13 +445,18 @@ class Recorder:
                     lambda m, a, out: self.module_exit(m, out), always_call=True
                 )
 
-    def _child_enter(self, module: torch.nn.Module, args: tuple, priced: bool) -> None:
+    def _child_enter(
+        self,
+        module: torch.nn.Module,
+        args: tuple,
+        price: Callable[[torch.nn.Module, tuple], None] | None,
+    ) -> None:
         """A library container calls one of its children. A Sequential's library layers
         are priced here, before they run (their container was priced at nothing: it
         computes nothing of its own); a program's own module prices its own calls."""
-        if priced and self.price_layer is not None and not getattr(module, "chainlens_user", False):
-            self.price_layer(module, args)
-        self.module_enter(module)
+        if price is not None and not getattr(module, "chainlens_user", False):
+            price(module, args)
+        self.module_enter(module, price=price)
 
     def module_exit(self, module: torch.nn.Module, output: Any) -> None:
         self.record_outputs(output, type(module).__name__)
