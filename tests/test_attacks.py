@@ -617,37 +617,26 @@ def test_a_client_cannot_name_its_own_address_unless_a_proxy_is_trusted() -> Non
     """X-Forwarded-For from a client is ignored by default (its per-address budget is its
     own socket's); with CHAINLENS_FORWARDED_ALLOW_IPS naming the proxy, the header names
     the client."""
-    spoof = {"X-Forwarded-For": "203.0.113.9"}
-    with serve(rate_limit_per_minute=2, run_cache="false") as base:
-        for i in range(2):
-            assert (
-                httpx.post(
-                    base + "/api/v1/runs", json={"source": f"x = {i}"}, headers=spoof, timeout=60
-                ).status_code
-                == 200
-            )
-        r = httpx.post(
+
+    def as_client(base: str, address: str, source: str) -> httpx.Response:
+        return httpx.post(
             base + "/api/v1/runs",
-            json={"source": "x = 9"},
-            headers={"X-Forwarded-For": "198.51.100.7"},
+            json={"source": source},
+            headers={"X-Forwarded-For": address},
             timeout=60,
         )
-        assert r.status_code == 429 and "rate_limit_per_minute=2" in r.json()["error"]["message"]
-    with serve(rate_limit_per_minute=2, run_cache="false", forwarded_allow_ips="127.0.0.1") as base:
-        for i in range(2):
-            assert (
-                httpx.post(
-                    base + "/api/v1/runs", json={"source": f"x = {i}"}, headers=spoof, timeout=60
-                ).status_code
-                == 200
-            )
-        r = httpx.post(
-            base + "/api/v1/runs",
-            json={"source": "x = 9"},
-            headers={"X-Forwarded-For": "198.51.100.7"},
-            timeout=60,
-        )
-        assert r.status_code == 200, r.text  # another client behind the trusted proxy
+
+    def spend_the_budget_then_ask_as_another(**settings: object) -> httpx.Response:
+        """Two runs (the whole budget) naming one address, then one naming another."""
+        with serve(rate_limit_per_minute=2, run_cache="false", **settings) as base:
+            for i in range(2):
+                assert as_client(base, "203.0.113.9", f"x = {i}").status_code == 200
+            return as_client(base, "198.51.100.7", "x = 9")
+
+    r = spend_the_budget_then_ask_as_another()
+    assert r.status_code == 429 and "rate_limit_per_minute=2" in r.json()["error"]["message"]
+    r = spend_the_budget_then_ask_as_another(forwarded_allow_ips="127.0.0.1")
+    assert r.status_code == 200, r.text  # another client behind the trusted proxy
 
 
 @pytest.mark.parametrize(

@@ -95,8 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def _unexpected(request: Request, e: Exception) -> Response:
         log.exception("unexpected error")
         return json_response(
-            {"error": {"code": "internal", "message": type(e).__name__, "line": None, "col": None}},
-            500,
+            {"error": ChainlensError(type(e).__name__, code="internal").to_dict()}, 500
         )
 
     app.include_router(pages.router(templates))

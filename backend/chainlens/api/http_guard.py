@@ -22,13 +22,13 @@ from typing import Any
 import orjson
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from ..errors import limit_text
+from ..errors import ChainlensError, limit_text
 from ..settings import Settings
 
 
 def _canned(status: str, code: str, message: str) -> bytes:
     """A whole HTTP response written before any request was read, then the connection closes."""
-    body = orjson.dumps({"error": {"code": code, "message": message, "line": None, "col": None}})
+    body = orjson.dumps({"error": ChainlensError(message, code=code).to_dict()})
     return (
         f"HTTP/1.1 {status}\r\ncontent-type: application/json\r\n"
         f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"

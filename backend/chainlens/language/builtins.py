@@ -116,8 +116,9 @@ def make_builtins(link: Link) -> dict[str, Builtin]:
 
     def str_(*args: Any, **kwargs: Any) -> str:
         if args:
+            sized(args[0], "str()")
             text_of(args[0], "str()")
-        return consume(str, "str")(*args, **kwargs)
+        return str(*args, **kwargs)
 
     def sum_(iterable: Any, /, start: Any = 0) -> Any:
         """Python's sum, each addition made as the program's own ``+`` would make it: adding

@@ -48,7 +48,15 @@ from .objects import (
     make_plain_class,
     user_class_of,
 )
-from .stdlib import RANDOM_NAMES, SafeRandom, WrapsMarker, cache, lru_cache, make_stdlib
+from .stdlib import (
+    RANDOM_NAMES,
+    STDLIB_NAMES,
+    SafeRandom,
+    WrapsMarker,
+    cache,
+    lru_cache,
+    make_stdlib,
+)
 
 #: Errors that end the run: a limit, the engine's own, memory or Python's recursion running
 #: out. No handler, ``finally`` or ``__exit__`` of the program's sees them.
@@ -1361,6 +1369,8 @@ class Interpreter:
                 op = (
                     "autograd." + func_node.attr
                     if target.path == "torch.autograd"
+                    else f"{target.path}.{func_node.attr}"
+                    if target.path in STDLIB_NAMES  # (priced by themselves: Gate.price)
                     else func_node.attr
                 )
                 target = None
@@ -1455,11 +1465,7 @@ class Interpreter:
                 for k, v in kwargs.items()
             }
         callee = None
-        stdlib_op = self._stdlib_ops.get(id(fn))
-        if stdlib_op is not None:
-            op = stdlib_op
-        elif isinstance(getattr(fn, "__self__", None), SafeRandom):
-            op = f"random.{op}"
+        op = self._stdlib_ops.get(id(fn), op)  # (``from itertools import repeat``)
         if isinstance(fn, nn.Module):
             op = type(fn).__name__
             callee = _dotted(node.func) if isinstance(node, ast.Call) else None

@@ -58,6 +58,20 @@ def _nest(flat: list, shape: tuple[int, ...]) -> Any:
     return [_nest(flat[i * step : (i + 1) * step], shape[1:]) for i in range(shape[0])]
 
 
+def _no_finite_stats(nan: int, inf: int) -> dict[str, Any]:
+    """The stats of values none of which is finite (or of no values)."""
+    return {
+        "min": None,
+        "max": None,
+        "mean": None,
+        "std": None,
+        "norm": None,
+        "nan": nan,
+        "inf": inf,
+        "hist": None,
+    }
+
+
 def _small_stats(flat: list) -> dict[str, Any]:
     nan = inf = 0
     finite: list[float] = []
@@ -70,16 +84,7 @@ def _small_stats(flat: list) -> dict[str, Any]:
             finite.append(float(v))
     n = len(finite)
     if n == 0:
-        return {
-            "min": None,
-            "max": None,
-            "mean": None,
-            "std": None,
-            "norm": None,
-            "nan": nan,
-            "inf": inf,
-            "hist": None,
-        }
+        return _no_finite_stats(nan, inf)
     mean = math.fsum(finite) / n
     var = math.fsum((x - mean) ** 2 for x in finite) / (n - 1) if n > 1 else 0.0
     return {
@@ -139,16 +144,7 @@ def _large_stats(arr: np.ndarray) -> dict[str, Any]:
             total, sq, lo, hi = _reduce(a, wide=True)
     n = a.size
     if n == 0:
-        return {
-            "min": None,
-            "max": None,
-            "mean": None,
-            "std": None,
-            "norm": None,
-            "nan": nan,
-            "inf": inf,
-            "hist": None,
-        }
+        return _no_finite_stats(nan, inf)
     mean = total / n
     var = (sq - n * mean * mean) / (n - 1) if n > 1 else 0.0
     if n > 1 and var < 1e-4 * mean * mean:  # cancellation: take the two-pass variance

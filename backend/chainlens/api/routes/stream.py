@@ -93,15 +93,13 @@ async def _serve(ws: WebSocket, batch: bool, settings: Settings) -> None:
             orjson.dumps(
                 {
                     "type": "error",
-                    "error": {
-                        "code": "invalid_request",
-                        "message": "; ".join(
+                    "error": ChainlensError(
+                        "; ".join(
                             f"{'.'.join(map(str, err['loc'][1:]))}: {err['msg']}"
                             for err in e.errors
                         ),
-                        "line": None,
-                        "col": None,
-                    },
+                        code="invalid_request",
+                    ).to_dict(),
                 }
             ).decode()
         )
