@@ -28,11 +28,30 @@ from .language.checker import parse
 from .language.hooks import ProgramHooks
 from .language.interpreter import Interpreter
 from .outbox import Emit, Outbox
-from .schema import Diagnostic, ErrorInfo, Run
+from .schema import (
+    CutEdgeDict,
+    Diagnostic,
+    ErrorInfo,
+    NodeDict,
+    PassDict,
+    PassJacobianDict,
+    Run,
+    RunDict,
+    StepDict,
+    TensorViewDict,
+    VariableDict,
+)
 from .scope import deep_recursion, gc_paused, seed_everything, torch_globals
 from .settings import Settings, get_settings
 from .text import wire_text
-from .tracing.recorder import NodeRecord, PassRecord, Recorder, StepRecord, saved_names
+from .tracing.recorder import (
+    ExplainStep,
+    NodeRecord,
+    PassRecord,
+    Recorder,
+    StepRecord,
+    saved_names,
+)
 from .tracing.summaries import Summarizer, number
 
 #: The first calls of each custom autograd.Function are checked by finite differences.
@@ -84,7 +103,7 @@ class _Execution:
         emit: Emit | None,
         run_id: str,
         probe: Any = None,
-        explain: bool | Callable[..., Any] | None = True,
+        explain: bool | ExplainStep | None = True,
         saved: bool | None = None,
     ) -> None:
         """``probe``: a re-run's (``explain.rerun``), which sees each statement and each
@@ -151,7 +170,7 @@ class _Execution:
         )
         self.interp = Interpreter(settings, self.recorder, self._write, hooks, seed)
 
-    def _node_dict(self, rec: NodeRecord) -> dict[str, Any]:
+    def _node_dict(self, rec: NodeRecord) -> NodeDict:
         label = rec.op or rec.grad_fn
         if rec.kind == "leaf":
             label = rec.names[0] if rec.names else "leaf"
@@ -195,11 +214,11 @@ class _Execution:
         )
         self.outbox.flush()
 
-    def _leaf_values(self, p: PassRecord) -> dict[str, Any]:
+    def _leaf_values(self, p: PassRecord) -> dict[str, TensorViewDict]:
         """``Pass.leaf_values``: each stepped leaf's value when the pass's forward ran."""
         return {nid: self.summarize(v) for nid, v in self.recorder.leaf_values(p).items()}
 
-    def _step_dict(self, step: StepRecord) -> dict[str, Any]:
+    def _step_dict(self, step: StepRecord) -> StepDict:
         return {
             "node": step.node,
             "grad_output": self.summarize(step.grad_outputs[0] if step.grad_outputs else None),
@@ -225,25 +244,17 @@ class _Execution:
             self.outbox.send({"type": "stdout", "text": text})
             self.outbox.flush()
 
-    def _jacobian_dict(self, p: PassRecord) -> dict[str, Any] | None:
+    def _jacobian_dict(self, p: PassRecord) -> PassJacobianDict | None:
         """J, v and Jᵀv of a vector root, checked against what each leaf received."""
         if p.jacobian is None:
             return None
         received = {st.node: st.grad_outputs[0] for st in p.steps if st.grad_outputs}
-        return {
-            "v": p.jacobian["v"],
-            "leaves": [
-                {
-                    **leaf,
-                    "verified": leaf["node"] in received
-                    and received[leaf["node"]] is not None
-                    and verify(
-                        [torch.tensor(leaf["vjp"], dtype=torch.float64)], [received[leaf["node"]]]
-                    ),
-                }
-                for leaf in p.jacobian["leaves"]
-            ],
-        }
+        for leaf in p.jacobian["leaves"]:
+            got = received.get(leaf["node"])
+            leaf["verified"] = got is not None and verify(
+                [torch.tensor(leaf["vjp"], dtype=torch.float64)], [got]
+            )
+        return p.jacobian
 
     # ------------------------------------------------------------ events
     def _check_custom(self, apply: Callable, args: list[Any], result: Any) -> None:
@@ -342,7 +353,7 @@ class _Execution:
         return out
 
     # --------------------------------------------------------------- run
-    def execute(self) -> dict[str, Any]:
+    def execute(self) -> RunDict:
         """Run the program; the Run in its wire form (plain JSON-ready data)."""
         t0 = time.perf_counter()
         timings: dict[str, float] = {}
@@ -493,7 +504,7 @@ class _Execution:
             )
 
     # ---------------------------------------------------------- assemble
-    def _assemble(self, error: ErrorInfo | None) -> dict[str, Any]:
+    def _assemble(self, error: ErrorInfo | None) -> RunDict:
         s = self.summarize
         rec = self.recorder
         self._check_unreached()
@@ -509,7 +520,7 @@ class _Execution:
         if s.nonfinite_seen:
             self.diagnostics.non_finite(recorded, lambda g: Summarizer.finite(s(g)))
         nodes = [self._node_dict(r) for r in rec.nodes.values()]
-        passes = [
+        passes: list[PassDict] = [
             {
                 "index": p.index,
                 "root": p.root if p.root in rec.nodes else None,
@@ -523,7 +534,7 @@ class _Execution:
             }
             for p, p_steps in zip(rec.passes, steps, strict=True)
         ]
-        variables: dict[str, Any] = {}
+        variables: dict[str, VariableDict] = {}
         for name, value in self.interp.globals.vars.items():
             if isinstance(value, torch.Tensor):
                 nid = rec.node_of(value) if (value.requires_grad or value.grad_fn) else None
@@ -562,7 +573,7 @@ class _Execution:
             "diagnostics": [d.model_dump() for d in self.diagnostics.items],
             "timings_ms": {},
             "cut_edges": [
-                {"source": c.source, "op": c.op, "line": c.line, "reason": c.reason}
+                CutEdgeDict(source=c.source, op=c.op, line=c.line, reason=c.reason)
                 for c in rec.cuts.values()
                 if c.source in rec.nodes
             ],
@@ -596,7 +607,7 @@ def run_wire(
     settings: Settings | None = None,
     emit: Emit | None = None,
     run_id: str | None = None,
-) -> dict[str, Any]:
+) -> RunDict:
     """The Run as plain data, ready for orjson: what the server sends. Raises
     ProgramRejected for a program that is not run."""
     settings = settings or get_settings()

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+
+from .schema import Event
 
 #: Where a batch goes: the worker's socket, or a caller of ``chainlens.run``.
-Emit = Callable[[list[dict[str, Any]]], None]
+Emit = Callable[[list[Event]], None]
 
 
 class Outbox:
@@ -26,10 +27,10 @@ class Outbox:
         the batch's events refer to (the summaries they are waiting for)."""
         self.emit = emit
         self.before_send = before_send
-        self._events: list[dict[str, Any]] = []
+        self._events: list[Event] = []
         self._since = 0.0
 
-    def send(self, event: dict[str, Any]) -> None:
+    def send(self, event: Event) -> None:
         """Queues an event; they leave in order, a batch at a time."""
         if not self._events:
             self._since = time.perf_counter()

@@ -1,15 +1,26 @@
-"""The wire schema: every structure chainlens sends or receives, as pydantic models.
+"""The wire schema: every structure chainlens sends or receives.
 
-This is the one module that knows the shape of the JSON in ``shared/API.md``;
-the engine builds these models, the API serves them, the client parses them.
-Field names are the contract: add fields, never rename or remove them.
+This is the one module that knows the shape of the JSON in ``shared/API.md``. Each
+shape is a pydantic model (what the API documents and validates, what the client and
+``chainlens.run`` hand back). The engine does not build ~10^5 models per run: it builds
+plain dicts for orjson, each declared below its model as a ``TypedDict`` of the same
+fields (``...Dict``), so the type checker holds every producer to the declaration and
+``tests/test_schema.py`` holds each pair to one another. The stream's events, which
+only the engine makes and only the page reads, are declared as ``TypedDict``s alone.
+
+Field names are the contract: add fields, never rename or remove them. A field a shape
+may lack is sent as null, never left out: every formula of a kind has the same keys.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+# (pydantic reads a TypedDict field's declaration only from typing_extensions' before
+# Python 3.12; pydantic itself depends on it)
+from typing_extensions import TypedDict
 
 #: A number where JSON may need to carry a non-finite value: "nan", "inf", "-inf".
 Number = float | int | str
@@ -47,6 +58,31 @@ class TensorView(BaseModel):
     stats: Stats | None = None
 
 
+class StatsDict(TypedDict):
+    """``Stats`` as ``tracing.summaries`` builds it."""
+
+    min: Number | None
+    max: Number | None
+    mean: Number | None
+    std: Number | None
+    norm: Number | None
+    nan: int
+    inf: int
+    hist: list[int] | None
+
+
+class TensorViewDict(TypedDict):
+    """``TensorView`` as ``tracing.summaries`` builds it: handed out with ``values`` and
+    ``stats`` empty, filled when the summarizer flushes."""
+
+    shape: list[int]
+    dtype: str
+    device: str
+    numel: int
+    values: Any
+    stats: StatsDict | None
+
+
 class ErrorInfo(BaseModel):
     """Why a program stopped early (a Run with status "error")."""
 
@@ -76,6 +112,14 @@ class Variable(BaseModel):
     node: str | None
     value: TensorView
     grad: TensorView | None
+    is_leaf: bool
+    requires_grad: bool
+
+
+class VariableDict(TypedDict):
+    node: str | None
+    value: TensorViewDict
+    grad: TensorViewDict | None
     is_leaf: bool
     requires_grad: bool
 
@@ -118,15 +162,165 @@ class Node(BaseModel):
     )
 
 
-class Formula(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    latex: str
-    letters: dict[str, int | str] | None = Field(
+class NodeDict(TypedDict):
+    id: str
+    kind: Literal["leaf", "op"]
+    grad_fn: str
+    op: str | None
+    label: str
+    names: list[str]
+    line: int | None
+    module: str | None
+    call: int | None
+    inputs: list[str | None]
+    value: TensorViewDict | None
+    grad: TensorViewDict | None
+    saved: dict[str, TensorViewDict] | None
+    freed_by: int | None
+
+
+#: Which tensor each letter of a formula stands for: an input's position, or "out".
+Letters = dict[str, int | str]
+
+
+class FormulaBase(BaseModel):
+    """What every kind of formula carries (``explain.explainer`` makes them)."""
+
+    latex: str = Field(description="The chain rule at this node, in LaTeX.")
+    text: str = Field(description="The same in plain text.")
+    verified: bool = Field(
+        description="The formula's own numbers reproduce every gradient the engine "
+        "produced at this step (an ``accumulate`` step: the leaf's new ``.grad``; "
+        "``custom``: the program's backward agreed with finite differences)."
+    )
+    note: str | None = Field(default=None, description="What a reader should know besides.")
+    letters: Letters | None = Field(
         default=None,
         description="Which tensor each single letter of ``latex`` (and of "
         "``steps``) stands for: an input's position in the node's ``inputs``, or \"out\" for "
         "the node's own output. The page writes the program's names in their place.",
     )
+
+
+class ElementLine(BaseModel):
+    """One element of an element-by-element step: upstream × local = downstream."""
+
+    input: int = Field(description="Which input (its position in the node's inputs).")
+    index: list[int] = Field(description="The element's index in that input.")
+    upstream: Number
+    local: Number = Field(description="The local derivative, from the node's saved tensors.")
+    downstream: Number = Field(description="The engine's own downstream gradient.")
+
+
+class RuleFormula(FormulaBase):
+    """A hand-written rule for the node's grad_fn (``explain.formulas``)."""
+
+    kind: Literal["rule"]
+    steps: list[str] | None = Field(
+        default=None,
+        description="For a scalar step: upstream × local = downstream, in LaTeX, per input.",
+    )
+    elements: list[ElementLine] | None = Field(
+        default=None, description="For an element-by-element step: its first elements."
+    )
+
+
+class JacobianFormula(FormulaBase):
+    """No rule for this grad_fn: the node's Jacobian, built from the node itself."""
+
+    kind: Literal["jacobian"]
+    jacobian: list[list[Any]] | None = Field(
+        description="One row per output element (null past 256 entries)."
+    )
+
+
+class AccumulateFormula(FormulaBase):
+    """A leaf's ``.grad += ...``, checked once the pass has finished."""
+
+    kind: Literal["accumulate"]
+
+
+class CustomCheck(BaseModel):
+    analytic: list[Any] = Field(description="What the program's backward returned, per input.")
+    numeric: list[Any] = Field(description="Central finite differences, per input.")
+
+
+class CustomFormula(FormulaBase):
+    """A program's own ``autograd.Function``: its backward, as the program wrote it."""
+
+    kind: Literal["custom"]
+    code: str = Field(description="The source of the Function's backward method.")
+    check: CustomCheck | None = Field(
+        description="Its finite-difference check, when the Function's inputs were small."
+    )
+
+
+class NoFormula(FormulaBase):
+    """No rule, and a Jacobian too large to build."""
+
+    kind: Literal["none"]
+
+
+#: A step's formula, by its ``kind``.
+Formula = Annotated[
+    RuleFormula | JacobianFormula | AccumulateFormula | CustomFormula | NoFormula,
+    Field(discriminator="kind"),
+]
+
+
+class ElementLineDict(TypedDict):
+    input: int
+    index: list[int]
+    upstream: Number
+    local: Number
+    downstream: Number
+
+
+class CustomCheckDict(TypedDict):
+    analytic: list[Any]
+    numeric: list[Any]
+
+
+class FormulaBaseDict(TypedDict):
+    latex: str
+    text: str
+    verified: bool
+    note: str | None
+    letters: Letters | None
+
+
+class RuleFormulaDict(FormulaBaseDict):
+    kind: Literal["rule"]
+    steps: list[str] | None
+    elements: list[ElementLineDict] | None
+
+
+class JacobianFormulaDict(FormulaBaseDict):
+    kind: Literal["jacobian"]
+    jacobian: list[list[Any]] | None
+
+
+class AccumulateFormulaDict(FormulaBaseDict):
+    kind: Literal["accumulate"]
+
+
+class CustomFormulaDict(FormulaBaseDict):
+    kind: Literal["custom"]
+    code: str
+    check: CustomCheckDict | None
+
+
+class NoFormulaDict(FormulaBaseDict):
+    kind: Literal["none"]
+
+
+FormulaDict = (
+    RuleFormulaDict
+    | JacobianFormulaDict
+    | AccumulateFormulaDict
+    | CustomFormulaDict
+    | NoFormulaDict
+)
 
 
 class Step(BaseModel):
@@ -136,6 +330,28 @@ class Step(BaseModel):
     grad_output: TensorView | None
     grad_inputs: list[TensorView | None]
     formula: Formula | None = None
+
+
+class StepDict(TypedDict):
+    node: str
+    grad_output: TensorViewDict | None
+    grad_inputs: list[TensorViewDict | None]
+    formula: FormulaDict | None
+
+
+class JacobianLeafDict(TypedDict):
+    node: str  # the leaf's node id
+    jacobian: list[list[Any]]  # J: one row per element of the root
+    vjp: Any  # Jᵀv, in the leaf's shape
+    verified: bool  # Jᵀv equals what the leaf received in the pass
+
+
+class PassJacobianDict(TypedDict):
+    """For ``y.backward(v)`` on a small vector ``y`` (``explain.jacobians``). A plain
+    dict in ``Pass`` too: scripts index it (``pass.jacobian["leaves"]``)."""
+
+    v: list[Any]  # the vector given to backward, flat
+    leaves: list[JacobianLeafDict]
 
 
 class Pass(BaseModel):
@@ -150,11 +366,9 @@ class Pass(BaseModel):
     recorded: bool = Field(
         default=True, description="False for passes past the recording cap: steps omitted."
     )
-    jacobian: dict[str, Any] | None = Field(
+    jacobian: PassJacobianDict | None = Field(
         default=None,
-        description="For y.backward(v) on a small vector y: {'v', 'leaves': "
-        "[{'node', 'jacobian' (one row per element of y), 'vjp' (Jᵀv), 'verified' (Jᵀv "
-        "equals what the leaf received)}]}.",
+        description="For y.backward(v) on a small vector y: J, v and Jᵀv for each leaf.",
     )
     leaf_values: dict[str, TensorView] = Field(
         default_factory=dict,
@@ -165,6 +379,22 @@ class Pass(BaseModel):
     )
 
 
+class PassDict(TypedDict):
+    index: int
+    root: str | None
+    gradient: TensorViewDict | None
+    steps: list[StepDict]
+    line: int | None
+    loss: Number | None
+    recorded: bool
+    jacobian: PassJacobianDict | None
+    leaf_values: dict[str, TensorViewDict]
+
+
+#: Why a value left the graph.
+CutReason = Literal["no_grad", "detach", "non_differentiable"]
+
+
 class CutEdge(BaseModel):
     """A place where a value left the graph: no_grad, detach, .data, or a
     non-differentiable op. Drawn dashed; it never appears in next_functions."""
@@ -172,7 +402,14 @@ class CutEdge(BaseModel):
     source: str
     op: str
     line: int | None
-    reason: Literal["no_grad", "detach", "non_differentiable"]
+    reason: CutReason
+
+
+class CutEdgeDict(TypedDict):
+    source: str
+    op: str
+    line: int | None
+    reason: CutReason
 
 
 class Diagnostic(BaseModel):
@@ -201,6 +438,89 @@ class Run(BaseModel):
     losses: list[Number | None] = Field(
         default_factory=list, description="Every pass's root value, recorded or not."
     )
+
+
+class RunDict(TypedDict):
+    """``Run`` as ``engine.run_wire`` returns it (``ErrorInfo`` and ``Diagnostic`` are
+    dumped from their models: a run has a few)."""
+
+    id: str
+    status: Literal["ok", "error"]
+    device: str
+    error: dict[str, Any] | None
+    stdout: str
+    variables: dict[str, VariableDict]
+    nodes: list[NodeDict]
+    passes: list[PassDict]
+    diagnostics: list[dict[str, Any]]
+    timings_ms: dict[str, float]
+    cut_edges: list[CutEdgeDict]
+    losses: list[Number | None]
+
+
+# ------------------------------------------------------------------ the stream's events
+# WS /api/v1/stream sends these in order (shared/API.md); the engine makes all but the
+# last, the API the last (``done`` or ``error``). The page receives them a ``batch`` at a
+# time unless it asks for one message per event.
+
+
+class RunEvent(TypedDict):
+    type: Literal["run"]
+    id: str  # the Run's id, known before anything runs
+
+
+class NodeEvent(TypedDict):
+    type: Literal["node"]
+    node: NodeDict  # as the forward pass made it: value filled, grad null
+
+
+class PassEvent(TypedDict):
+    type: Literal["pass"]
+    index: int  # the pass, from 0
+    root: str | None  # the node backward starts from
+    gradient: TensorViewDict | None  # the gradient given to backward, if any
+    leaf_values: dict[str, TensorViewDict]  # as Pass.leaf_values
+
+
+#: ``pass`` is a Python keyword, so this one is declared by call.
+StepEvent = TypedDict(
+    "StepEvent",
+    {
+        "type": Literal["step"],
+        "pass": int,  # which pass the step belongs to
+        "step": StepDict,  # as the engine executed it
+    },
+)
+
+
+class StdoutEvent(TypedDict):
+    type: Literal["stdout"]
+    text: str  # what one print() wrote
+
+
+class DiagnosticEvent(TypedDict):
+    type: Literal["diagnostic"]
+    diagnostic: dict[str, Any]  # a Diagnostic, as found
+
+
+#: What the engine sends while a program runs.
+Event = RunEvent | NodeEvent | PassEvent | StepEvent | StdoutEvent | DiagnosticEvent
+
+
+class DoneEvent(TypedDict):
+    type: Literal["done"]
+    run: RunDict  # the whole Run, as POST /runs answers it
+
+
+class ErrorEvent(TypedDict):
+    type: Literal["error"]
+    error: dict[str, Any]  # a RejectedError: why the program was not run
+    errors: list[dict[str, Any]]  # every reason found, by line (one for a limit)
+
+
+class BatchEvent(TypedDict):
+    type: Literal["batch"]
+    events: list[dict[str, Any]]  # the events the engine flushed together, in order
 
 
 class RunRequest(BaseModel):

@@ -10,7 +10,7 @@ import { named, texText } from "./letters";
 import { describeSum, type Product, productsOf } from "./products";
 import type { PassIndex } from "./steps";
 import { fmtNum, flat, maxAbsOf, renderTensor, shapeOf, UNSEEN_VALUE } from "./tensor";
-import type { Formula, GraphNode, Num, Pass, RunError, Step, TensorView } from "./wire";
+import type { ElementLine, GraphNode, Num, Pass, RunError, Step, TensorView } from "./wire";
 
 
 function tex(src: string, display = false): HTMLElement {
@@ -155,20 +155,23 @@ export function renderCard(root: HTMLElement, ctx: CardContext | null, stopped: 
     badge.textContent = f.verified ? "✓ verified against the engine's numbers" : "not verified";
     const role = (r: number | string): string | null => (r === "out" ? out : typeof r === "number" ? inputs[r] ?? null : null);
     local.append(tex(named(f.latex, f.letters, role), true));
-    for (const line of f.steps ?? []) local.append(tex(named(line, f.letters, role), true));
-    if (f.elements?.length) local.append(arithmetic(f.elements, inputs, step, ctx.tensors));
-    if (typeof f.code === "string" && f.code) {
-      const pre = document.createElement("pre");
-      pre.className = "code";
-      pre.textContent = f.code;
-      local.append(pre);
+    if (f.kind === "rule") {
+      for (const line of f.steps ?? []) local.append(tex(named(line, f.letters, role), true));
+      if (f.elements?.length) local.append(arithmetic(f.elements, inputs, step, ctx.tensors));
     }
-    const check = f.check as { analytic: unknown[]; numeric: unknown[] } | undefined;
-    if (check) {
-      const p = document.createElement("p");
-      p.className = "check";
-      p.textContent = `your backward: ${JSON.stringify(check.analytic)} · finite differences: ${JSON.stringify(check.numeric)}`;
-      local.append(p);
+    if (f.kind === "custom") {
+      if (f.code) {
+        const pre = document.createElement("pre");
+        pre.className = "code";
+        pre.textContent = f.code;
+        local.append(pre);
+      }
+      if (f.check) {
+        const p = document.createElement("p");
+        p.className = "check";
+        p.textContent = `your backward: ${JSON.stringify(f.check.analytic)} · finite differences: ${JSON.stringify(f.check.numeric)}`;
+        local.append(p);
+      }
     }
     if (f.note) {
       const p = document.createElement("p");
@@ -248,8 +251,6 @@ function whenShown(box: HTMLElement, tensors: () => Promise<NodeTensors>): Promi
   }, DRILL_AFTER_MS));
 }
 
-type ElementStep = NonNullable<Formula["elements"]>[number];
-
 /** One element's chain rule: ``∂L/∂y[0]: 1 × 6 = 6``. */
 function elementLine(name: string, index: number[], up: Num, local: Num, down: Num): string {
   const where = index.length ? `[${index.join(", ")}]` : "";
@@ -260,7 +261,7 @@ function elementLine(name: string, index: number[], up: Num, local: Num, down: N
  * as a course writes it for a vector, one line per element (the first few of each input);
  * past those, the input's gradient as an image whose element under the pointer is
  * written the same way (its tensors fetched in full). */
-function arithmetic(elements: ElementStep[], inputs: string[], step: Step, tensors: CardContext["tensors"]): HTMLElement {
+function arithmetic(elements: ElementLine[], inputs: string[], step: Step, tensors: CardContext["tensors"]): HTMLElement {
   const box = document.createElement("div");
   const list = document.createElement("ol");
   list.className = "arith";

@@ -5,7 +5,7 @@
  * so pow's input reads `y` where the program called it y, never an `x` that is really
  * some other tensor.
  */
-import type { Formula } from "./wire";
+import type { Letters } from "./wire";
 
 /** Groups whose contents are words, not variables: `\text{ wins}` keeps its "a". */
 const WORDS = new Set(["text", "operatorname", "mathrm", "mathbb", "texttt", "mathit", "mathbf", "begin", "end"]);
@@ -29,7 +29,7 @@ export function nameTex(name: string): string {
  * letters is replaced only when every one of them is a mapped letter (``XW`` is X times
  * W; ``max`` is a word), and its names are set apart by a thin space.
  */
-export function named(latex: string, letters: Formula["letters"], nameOf: (role: number | string) => string | null): string {
+export function named(latex: string, letters: Letters | null | undefined, nameOf: (role: number | string) => string | null): string {
   if (!letters) return latex;
   const map = new Map<string, string>();
   for (const [letter, role] of Object.entries(letters)) {

@@ -1,6 +1,6 @@
 /**
  * The wire schema of shared/API.md as TypeScript types: what the page receives.
- * The server's pydantic models (backend/chainlens/schema.py) are the source of truth;
+ * The server's declarations (backend/chainlens/schema.py) are the source of truth;
  * these mirror the fields the page reads.
  */
 
@@ -49,19 +49,34 @@ export interface GraphNode {
   freed_by?: number | null;
 }
 
-export interface Formula {
+/** Which tensor each letter of a formula stands for: an input's position or "out". */
+export type Letters = Record<string, number | string>;
+
+/** What every kind of formula carries (schema.FormulaBase). */
+interface FormulaBase {
   latex: string;
-  text?: string;
-  verified?: boolean;
-  kind?: string;
-  steps?: string[];
-  /** An element-by-element step's first elements: upstream × local = downstream. */
-  elements?: { input: number; index: number[]; upstream: Num; local: Num; downstream: Num }[];
-  note?: string;
-  /** Which tensor each letter of latex and steps stands for: an input's position or "out". */
-  letters?: Record<string, number | string> | null;
-  [extra: string]: unknown;
+  text: string;
+  verified: boolean;
+  note: string | null;
+  letters: Letters | null;
 }
+
+/** An element-by-element step's element: upstream × local = downstream. */
+export interface ElementLine {
+  input: number;
+  index: number[];
+  upstream: Num;
+  local: Num;
+  downstream: Num;
+}
+
+/** A step's formula, by its kind (schema.Formula). */
+export type Formula =
+  | (FormulaBase & { kind: "rule"; steps: string[] | null; elements: ElementLine[] | null })
+  | (FormulaBase & { kind: "jacobian"; jacobian: Nested[][] | null })
+  | (FormulaBase & { kind: "accumulate" })
+  | (FormulaBase & { kind: "custom"; code: string; check: { analytic: unknown[]; numeric: unknown[] } | null })
+  | (FormulaBase & { kind: "none" });
 
 export interface Step {
   node: string;

@@ -19,14 +19,15 @@ from ..errors import ChainlensError, ProgramRejected, RateLimited, RunNotFound, 
 from ..explain.gradcheck import CheckFailed, expected_from_run
 from ..explain.manual import ManualUnavailable
 from ..explain.values import TensorsUnavailable
-from ..runs import error_run
+from ..runs import error_body, with_id
 from ..sandbox.pool import WorkerPool
-from ..sandbox.protocol import DONE, EVENT, LOST, REFUSED, REPEATABLE, TIMEOUT
+from ..sandbox.protocol import DONE, EVENT, LOST, OUTPUT, REFUSED, REPEATABLE, TIMEOUT
 from ..schema import CheckRequest, RunRequest
 from ..settings import Settings
 from ..store import RunStore
 
-#: The store keeps each run's program under this prefix (``job:<id>``), for checks.
+#: The store keeps each Run's body without its id (``runs.with_id`` gives it one), under
+#: its id; each run's program under this prefix (``job:<id>``), for checks.
 JOB_KEY = "job:"
 #: ...and, under this one, which run answered a request (``req:<digest>``), for the cache.
 REQUEST_KEY = "req:"
@@ -97,40 +98,32 @@ class RunService:
     def _finish(
         self, job: dict, kind: bytes, payload: bytes, stdout: list[str], repeatable: bool
     ) -> bytes:
-        """The Run body for the last frame: the worker's own, or one made here; kept, and
+        """The Run's JSON for the last frame: the worker's own, or one made here; kept, and
         when the worker said it may answer the same request again (``REPEATABLE``), kept
         as that request's answer too."""
         if kind == DONE:
             body = payload
         elif kind == TIMEOUT:
-            body = (
-                error_run(
-                    job["id"],
-                    job["device"],
-                    "timeout",
-                    limit_text(
-                        "wall_timeout_s",
-                        self.settings.wall_timeout_s,
-                        "exceeded: the program ran too long and was stopped",
-                    ),
-                    "".join(stdout),
-                )
-                .model_dump_json()
-                .encode()
+            body = error_body(
+                job["device"],
+                "timeout",
+                limit_text(
+                    "wall_timeout_s",
+                    self.settings.wall_timeout_s,
+                    "exceeded: the program ran too long and was stopped",
+                ),
+                "".join(stdout),
             )
         else:
             lost = orjson.loads(payload)
-            body = (
-                error_run(job["id"], job["device"], lost["code"], lost["message"], "".join(stdout))
-                .model_dump_json()
-                .encode()
-            )
+            body = error_body(job["device"], lost["code"], lost["message"], "".join(stdout))
         self._keep(job, body)
         if kind == DONE and repeatable and self.settings.run_cache:
             self.store.put(self._request_key(job), job["id"].encode())
-        return body
+        return with_id(job["id"], body)
 
     def _keep(self, job: dict, body: bytes) -> None:
+        """The Run (``body``, without its id) under the job's id."""
         self.store.put(job["id"], body)
         # what a gradient check needs to run the program again
         self.store.put(
@@ -152,14 +145,10 @@ class RunService:
         body = self.store.get(earlier.decode()) if earlier is not None else None
         if earlier is None or body is None:
             return None
-        prefix = b'{"id":"' + earlier + b'"'
-        if not body.startswith(prefix):
-            return None
-        body = b'{"id":"' + job["id"].encode() + b'"' + body[len(prefix) :]
         self._keep(job, body)
         # the newest copy answers next time: a run asked for often stays in the store
         self.store.put(key, job["id"].encode())
-        return body
+        return with_id(job["id"], body)
 
     async def run(self, req: RunRequest, client: str) -> tuple[bytes, bool]:
         """POST /runs: the Run's JSON body, and whether it is a run made earlier for the
@@ -194,11 +183,9 @@ class RunService:
                 if kind == REPEATABLE:
                     repeatable = True
                 elif kind == EVENT:
-                    events = payload.split(b"\n")
-                    stdout.extend(
-                        orjson.loads(e)["text"] for e in events if e.startswith(b'{"type":"stdout"')
-                    )
-                    yield events
+                    yield payload.split(b"\n")
+                elif kind == OUTPUT:
+                    stdout.append(payload.decode())
                 elif kind == REFUSED:
                     raise _refusal(payload)
                 else:
@@ -209,7 +196,9 @@ class RunService:
             self.limiter.release(client)
 
     def get(self, run_id: str) -> bytes | None:
-        return None if run_id.startswith(JOB_KEY) else self.store.get(run_id)
+        """The Run's JSON, while the store keeps it."""
+        body = None if run_id.startswith(JOB_KEY) else self.store.get(run_id)
+        return None if body is None else with_id(run_id, body)
 
     async def check(self, run_id: str, req: CheckRequest, client: str) -> bytes:
         """POST /runs/{id}/check: the program runs again in a worker, under the check."""

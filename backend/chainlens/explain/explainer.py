@@ -16,6 +16,16 @@ from typing import Any, cast
 import torch
 from torch.autograd.function import BackwardCFunction
 
+from ..schema import (
+    AccumulateFormulaDict,
+    CustomFormulaDict,
+    ElementLineDict,
+    FormulaDict,
+    JacobianFormulaDict,
+    Letters,
+    NoFormulaDict,
+    RuleFormulaDict,
+)
 from ..tracing.summaries import number
 from .formulas import (
     F64,
@@ -39,7 +49,7 @@ _OVER_BUDGET = (
     f"{RUN_BUDGET_STEPS} steps, {RUN_BUDGET_ELEMENTS:,} elements)."
 )
 #: ``x.grad += ...``: x is the leaf itself.
-ACCUMULATE: dict[str, int | str] = {"x": "out"}
+ACCUMULATE: Letters = {"x": "out"}
 #: Jacobians at most this many rows and columns are written out as a matrix.
 MATRIX_MAX = 8
 
@@ -89,14 +99,14 @@ def _scalar_steps(ctx: Ctx, explained: Explained) -> list[str]:
 ELEMENT_LINES = 8
 
 
-def _element_steps(ctx: Ctx, explained: Explained) -> list[dict[str, Any]]:
+def _element_steps(ctx: Ctx, explained: Explained) -> list[ElementLineDict]:
     """For a step that acts element by element: its first elements as upstream × local =
     downstream, with the numbers: the engine's upstream and downstream, and the local
     derivative the verified formula computed from the node's saved tensors."""
     if explained.local is None or not ctx.upstream or ctx.upstream[0] is None:
         return []
     upstream = explained.spread if explained.spread is not None else ctx.g
-    out: list[dict[str, Any]] = []
+    out: list[ElementLineDict] = []
     for i, local in enumerate(explained.local):
         # the downstream shown is the engine's own, not the formula's recomputation
         grad = ctx.downstream[i] if i < len(ctx.downstream) else None
@@ -135,24 +145,24 @@ class Explainer:
         #: default device is a GPU (known once here, not asked at every step).
         self._host = torch.device("cpu") if gpu_run else contextlib.nullcontext()
         self._pending: list[
-            tuple[dict[str, Any], torch.Tensor, torch.Tensor | None, torch.Tensor]
+            tuple[AccumulateFormulaDict, torch.Tensor, torch.Tensor | None, torch.Tensor]
         ] = []
         #: node id -> result of the finite-difference check made when a custom Function ran.
         self.custom_checks: dict[str, dict[str, Any]] = {}
         #: custom Function class name -> the source of its backward method.
         self.custom_code: dict[str, str] = {}
         #: grad_fn type -> (latex, text, letters) of its rule, for steps past the budget.
-        self._seen_rules: dict[str, tuple[str, str, dict[str, int | str]]] = {}
+        self._seen_rules: dict[str, tuple[str, str, Letters]] = {}
         #: (grad_fn type, shapes of upstream and downstream) -> steps of it verified.
         self._kinds_verified: dict[tuple, int] = {}
         #: (grad_fn type, note) -> the formula of a step not recomputed (copied per step).
-        self._unchecked_formulas: dict[tuple[str, str], dict[str, Any]] = {}
+        self._unchecked_formulas: dict[tuple[str, str], RuleFormulaDict] = {}
         self._steps = 0
         self._elements = 0
 
     def __call__(
         self, node: Any, nid: str, upstream: tuple, downstream: tuple
-    ) -> dict[str, Any] | None:
+    ) -> FormulaDict | None:
         """The step's formula. Never raises: an explanation that fails is left out, and the
         user's program runs on as PyTorch would run it."""
         try:
@@ -163,7 +173,7 @@ class Explainer:
 
     def _explain(
         self, node: Any, nid: str, upstream: tuple, downstream: tuple
-    ) -> dict[str, Any] | None:
+    ) -> FormulaDict | None:
         if node is None:
             return None
         name = type(node).__name__
@@ -203,7 +213,9 @@ class Explainer:
             self._kinds_verified[kind] = seen + 1
         return out
 
-    def _recomputed(self, ctx: Ctx, name: str) -> dict[str, Any]:
+    def _recomputed(
+        self, ctx: Ctx, name: str
+    ) -> RuleFormulaDict | JacobianFormulaDict | NoFormulaDict:
         """The step's formula with its numbers recomputed: the rule for its grad_fn, or its
         Jacobian where there is none."""
         rule = GRAD_FN_RULES.get(name)
@@ -216,29 +228,24 @@ class Explainer:
         if explained is None:
             return self._jacobian(ctx, name)
         self._seen_rules[name] = (explained.latex, explained.text, explained.letters)
-        out = {
+        steps = _scalar_steps(ctx, explained)
+        elements = None if steps else _element_steps(ctx, explained)
+        return {
             "latex": explained.latex,
             "text": explained.text,
             "verified": verify(explained.grads, ctx.downstream),
-            "kind": "rule",
+            "note": explained.note or None,
             "letters": explained.letters,
+            "kind": "rule",
+            "steps": steps or None,
+            "elements": elements or None,
         }
-        if explained.note:
-            out["note"] = explained.note
-        steps = _scalar_steps(ctx, explained)
-        if steps:
-            out["steps"] = steps
-        else:
-            elements = _element_steps(ctx, explained)
-            if elements:
-                out["elements"] = elements
-        return out
 
     @property
     def _over_budget(self) -> str:
         return _OVER_BUDGET.format(self._steps)
 
-    def _unchecked(self, name: str, note: str) -> dict[str, Any]:
+    def _unchecked(self, name: str, note: str) -> RuleFormulaDict:
         """The rule's formula without numbers, when recomputing it would cost too much or
         tell nothing new (made once per note: thousands of steps share a few)."""
         formula = self._unchecked_formulas.get((name, note))
@@ -248,13 +255,15 @@ class Explainer:
                 "latex": latex,
                 "text": text,
                 "verified": False,
-                "kind": "rule",
                 "note": note,
                 "letters": letters,
+                "kind": "rule",
+                "steps": None,
+                "elements": None,
             }
-        return dict(formula)
+        return formula.copy()
 
-    def _jacobian(self, ctx: Ctx, name: str) -> dict[str, Any]:
+    def _jacobian(self, ctx: Ctx, name: str) -> JacobianFormulaDict | NoFormulaDict:
         try:
             result = jacobian(ctx)
         except (RuntimeError, TypeError, ValueError):
@@ -264,9 +273,10 @@ class Explainer:
                 "latex": rf"\text{{{name}: no formula}}",
                 "text": f"{name}: no formula",
                 "verified": False,
-                "kind": "none",
                 "note": f"No formula for {name}, and its Jacobian is larger than "
                 f"{MAX_JACOBIAN_ENTRIES} entries.",
+                "letters": None,
+                "kind": "none",
             }
         J = result["J"]
         shown = (
@@ -286,13 +296,13 @@ class Explainer:
             "element, computed from the node itself.",
         }
 
-    def _accumulate(self, node: Any, upstream: tuple) -> dict[str, Any] | None:
+    def _accumulate(self, node: Any, upstream: tuple) -> AccumulateFormulaDict | None:
         up = upstream[0] if upstream else None
         var = getattr(node, "variable", None)
         if up is None or var is None:
             return None
         old = var.grad.detach().clone() if var.grad is not None else None
-        out: dict[str, Any] = {
+        out: AccumulateFormulaDict = {
             "latex": (
                 r"x.\mathrm{grad} \leftarrow x.\mathrm{grad} + \frac{\partial L}{\partial x}"
                 if old is not None
@@ -321,23 +331,21 @@ class Explainer:
             out["verified"] = verify([expected], [g])
         self._pending.clear()
 
-    def _custom(self, cls: type, nid: str, upstream: tuple, downstream: tuple) -> dict[str, Any]:
+    def _custom(self, cls: type, nid: str, upstream: tuple, downstream: tuple) -> CustomFormulaDict:
         name = cls.__name__
-        code = self.custom_code.get(name, "")
         check = self.custom_checks.get(nid)
-        out: dict[str, Any] = {
+        return {
             "latex": rf"\frac{{\partial L}}{{\partial x}} = \texttt{{{name}.backward}}\left(\frac{{\partial L}}{{\partial y}}\right)",
             "text": f"dL/dx = {name}.backward(ctx, dL/dy): your code",
-            "kind": "custom",
-            "code": code,
             "verified": bool(check and check["ok"]),
+            "note": "Not checked: its inputs were too large for finite differences."
+            if check is None
+            else "Checked against finite differences when the Function ran: "
+            + ("they agree." if check["ok"] else "they DISAGREE."),
             "letters": UNARY,
+            "kind": "custom",
+            "code": self.custom_code.get(name, ""),
+            "check": None
+            if check is None
+            else {"analytic": check["analytic"], "numeric": check["numeric"]},
         }
-        if check is None:
-            out["note"] = "Not checked: its inputs were too large for finite differences."
-        else:
-            out["note"] = "Checked against finite differences when the Function ran: " + (
-                "they agree." if check["ok"] else "they DISAGREE."
-            )
-            out["check"] = {"analytic": check["analytic"], "numeric": check["numeric"]}
-        return out

@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch.nn import grad as nn_grad
 
+from .derivatives import BINARIES, MUL, UNARIES, Binary, Unary
+
 F64 = torch.float64
 #: Formulas are recomputed (and verified) when the node's tensors are this small...
 MAX_VERIFY_ELEMENTS = 100_000
@@ -130,14 +132,6 @@ def unbroadcast(t: torch.Tensor, shape: torch.Size | None) -> tuple[torch.Tensor
     return out.reshape(shape), dims
 
 
-def _spread(t: Any, full: torch.Size) -> torch.Tensor | None:
-    """``t`` (a tensor or a number) as one value per element of ``full``."""
-    if t is None:
-        return None
-    t = t if isinstance(t, torch.Tensor) else torch.tensor(float(t), dtype=F64)
-    return t.expand(full)
-
-
 def _same_shape(
     ctx: Ctx, full: torch.Size, locals_: list[torch.Tensor | None]
 ) -> list[torch.Tensor | None]:
@@ -161,12 +155,14 @@ def broadcast_note(ctx: Ctx, full: torch.Size, names: Sequence[str]) -> str:
 
 
 def elementwise(
-    latex: str, text: str, local: Callable[[Ctx], torch.Tensor], note: str = ""
+    latex: str, text: str, local: Callable[[Ctx], torch.Tensor | None], note: str = ""
 ) -> Rule:
     """y = f(x) elementwise: ∂L/∂x = ∂L/∂y ⊙ f'(x)."""
 
-    def apply(ctx: Ctx) -> Explained:
+    def apply(ctx: Ctx) -> Explained | None:
         slope = local(ctx)
+        if slope is None:
+            return None
         return Explained(
             rf"\frac{{\partial L}}{{\partial x}} = \frac{{\partial L}}{{\partial y}} \odot {latex}",
             f"dL/dx = dL/dy * {text}",
@@ -179,36 +175,56 @@ def elementwise(
 
 
 # ------------------------------------------------------------- elementwise
-GRAD_FN_RULES["NegBackward0"] = elementwise("(-1)", "(-1)", lambda c: torch.full_like(c.g, -1.0))
-GRAD_FN_RULES["ExpBackward0"] = elementwise("e^{x} = y", "exp(x) = y", lambda c: c.saved("result"))
-GRAD_FN_RULES["LogBackward0"] = elementwise(r"\frac{1}{x}", "1/x", lambda c: 1 / c.saved("self"))
-GRAD_FN_RULES["SqrtBackward0"] = elementwise(
-    r"\frac{1}{2\sqrt{x}} = \frac{1}{2y}",
-    "1/(2 sqrt(x))",
-    lambda c: 1 / (2 * c.saved("result")),
-    "At x = 0 the derivative 1/(2√x) is infinite.",
-)
-GRAD_FN_RULES["RsqrtBackward0"] = elementwise(
-    r"-\frac{1}{2}x^{-3/2} = -\frac{y^3}{2}", "-y^3/2", lambda c: -(c.saved("result") ** 3) / 2
-)
-GRAD_FN_RULES["SinBackward0"] = elementwise(r"\cos x", "cos(x)", lambda c: c.saved("self").cos())
-GRAD_FN_RULES["CosBackward0"] = elementwise(
-    r"(-\sin x)", "-sin(x)", lambda c: -c.saved("self").sin()
-)
-GRAD_FN_RULES["TanhBackward0"] = elementwise(
-    r"(1 - \tanh^2 x) = (1 - y^2)", "(1 - y^2)", lambda c: 1 - c.saved("result") ** 2
-)
-GRAD_FN_RULES["SigmoidBackward0"] = elementwise(
-    r"\sigma(x)(1-\sigma(x)) = y(1-y)",
-    "y(1 - y)",
-    lambda c: c.saved("result") * (1 - c.saved("result")),
-)
-GRAD_FN_RULES["ReluBackward0"] = elementwise(
-    r"\mathbb{1}[y > 0]",
-    "1[y > 0]",
-    lambda c: (c.saved("result") > 0).to(F64),
-    "ReLU passes the gradient where its output was positive and blocks it (0) elsewhere: the mask.",
-)
+class _Saved:
+    """A node's saved tensors under the names ``derivatives`` reads: ``x``/``a`` its
+    input (``self``), ``y`` its output (``result``), ``b`` the other operand (``other``);
+    None for one PyTorch did not save."""
+
+    def __init__(self, ctx: Ctx) -> None:
+        self._ctx = ctx
+
+    def _read(self, name: str) -> Any:
+        value = getattr(self._ctx.node, f"_saved_{name}", None)
+        return self._ctx.saved(name) if isinstance(value, torch.Tensor) else None
+
+    @property
+    def x(self) -> Any:
+        return self._ctx.saved("self")
+
+    @property
+    def y(self) -> Any:
+        return self._ctx.saved("result")
+
+    @property
+    def a(self) -> Any:
+        return self._read("self")
+
+    @property
+    def b(self) -> Any:
+        return self._read("other")
+
+
+def _derivative(local: Callable[[Any, Any], Any], ctx: Ctx) -> torch.Tensor | None:
+    """A ``derivatives`` local derivative at this node, one float64 value per element of
+    the upstream gradient; None where it reads an operand PyTorch did not save."""
+    try:
+        value = local(_Saved(ctx), torch)
+    except TypeError:  # (an operand it reads is None)
+        return None
+    if value is None:
+        return None
+    value = torch.as_tensor(value).to(F64)
+    return value.expand(torch.broadcast_shapes(value.shape, ctx.g.shape))
+
+
+def _unary(d: Unary) -> Rule:
+    return elementwise(d.latex, d.text, lambda ctx: _derivative(d.local, ctx), d.note)
+
+
+for _d in UNARIES:
+    GRAD_FN_RULES[_d.grad_fn] = _unary(_d)
+
+
 GRAD_FN_RULES["ThresholdBackward0"] = elementwise(
     r"\mathbb{1}[x > \theta]",
     "1[x > threshold]",
@@ -348,56 +364,39 @@ def _add(ctx: Ctx) -> Explained:
     )
 
 
-@rule("MulBackward0")
-def _mul(ctx: Ctx) -> Explained | None:
-    a = getattr(ctx.node, "_saved_self", None)
-    b = getattr(ctx.node, "_saved_other", None)
-    a = host64(a) if isinstance(a, torch.Tensor) else None
-    b = host64(b) if isinstance(b, torch.Tensor) else None
-    if a is None and b is None:
-        return None
-    full = ctx.g.shape
-    ga = unbroadcast(ctx.g * b, ctx.shape(0))[0] if b is not None else None
-    gb = unbroadcast(ctx.g * a, ctx.shape(1))[0] if a is not None else None
-    note = broadcast_note(ctx, full, ["a", "b"])
-    if a is None:
-        note = (
-            "Only b was saved: a's partner needs no gradient. (Dropout's backward is this "
-            "product too, with b its mask scaled by 1/(1-p).) " + note
-        ).strip()
-    return Explained(
-        r"y = a \odot b:\quad \frac{\partial L}{\partial a} = \frac{\partial L}{\partial y} \odot b,\quad "
-        r"\frac{\partial L}{\partial b} = \frac{\partial L}{\partial y} \odot a",
-        "y = a*b: dL/da = dL/dy * b, dL/db = dL/dy * a",
-        [ga, gb],
-        note,
-        local=_same_shape(ctx, full, [_spread(b, full), _spread(a, full)]),
-        letters=BINARY,
-    )
+def _binary(d: Binary) -> Rule:
+    """y = a ∘ b with broadcasting: each operand's gradient is the upstream times its
+    local derivative, summed back to the operand's shape."""
+
+    def apply(ctx: Ctx) -> Explained | None:
+        locals_ = [_derivative(d.local_a, ctx), _derivative(d.local_b, ctx)]
+        if all(loc is None for loc in locals_):
+            return None
+        full = ctx.g.shape
+        grads: Grads = [
+            None if loc is None else unbroadcast(ctx.g * loc, ctx.shape(i))[0]
+            for i, loc in enumerate(locals_)
+        ]
+        note = broadcast_note(ctx, full, ["a", "b"])
+        if locals_[1] is None and d is MUL:
+            note = (
+                "Only b was saved: a's partner needs no gradient. (Dropout's backward is this "
+                "product too, with b its mask scaled by 1/(1-p).) " + note
+            ).strip()
+        return Explained(
+            d.latex,
+            d.text,
+            grads,
+            note,
+            local=_same_shape(ctx, full, locals_),
+            letters=BINARY,
+        )
+
+    return apply
 
 
-@rule("DivBackward0")
-def _div(ctx: Ctx) -> Explained:
-    a, b = ctx.saved("self"), ctx.saved("other")
-    full = ctx.g.shape
-    ga = unbroadcast(ctx.g / b, ctx.shape(0))[0]
-    gb = unbroadcast(-ctx.g * a / b**2, ctx.shape(1))[0] if isinstance(a, torch.Tensor) else None
-    return Explained(
-        r"y = \frac{a}{b}:\quad \frac{\partial L}{\partial a} = \frac{\partial L}{\partial y}\frac{1}{b},\quad "
-        r"\frac{\partial L}{\partial b} = -\frac{\partial L}{\partial y}\frac{a}{b^2}",
-        "y = a/b: dL/da = dL/dy / b, dL/db = -dL/dy * a / b^2",
-        [ga, gb],
-        broadcast_note(ctx, full, ["a", "b"]),
-        local=_same_shape(
-            ctx,
-            full,
-            [
-                _spread(1 / b, full),
-                _spread(-a / b**2, full) if isinstance(a, torch.Tensor) else None,
-            ],
-        ),
-        letters=BINARY,
-    )
+for _d2 in BINARIES:
+    GRAD_FN_RULES[_d2.grad_fn] = _binary(_d2)
 
 
 @rule("MaximumBackward0", "MinimumBackward0")

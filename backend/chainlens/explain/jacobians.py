@@ -5,9 +5,9 @@ before it says "so x.grad is a vector-Jacobian product".
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
+
+from ..schema import JacobianLeafDict, PassJacobianDict
 
 #: Built when the root has at most this many elements and J at most MAX_ENTRIES entries.
 MAX_ROOT = 64
@@ -16,10 +16,11 @@ MAX_ENTRIES = 4096
 
 def pass_jacobian(
     root: torch.Tensor, v: torch.Tensor, leaves: list[tuple[torch.Tensor, str]]
-) -> dict[str, Any] | None:
+) -> PassJacobianDict | None:
     """One backward per element of ``root`` (retaining the graph for the real backward
     that follows), before it runs; None when too large or when it cannot be computed
-    (the real backward then reports why)."""
+    (the real backward then reports why). ``verified`` is left false: the engine checks
+    each Jᵀv against what its leaf receives once the real backward has run."""
     tensors = [t for t, _ in leaves]
     n_out = root.numel()
     if (
@@ -47,10 +48,15 @@ def pass_jacobian(
     except RuntimeError:
         return None
     vv = v.detach().to(torch.float64).reshape(-1).cpu()
-    out = []
+    out: list[JacobianLeafDict] = []
     for k, (t, nid) in enumerate(leaves):
         J = torch.stack([row[k].reshape(-1) for row in rows]).to(torch.float64).cpu()
         out.append(
-            {"node": nid, "jacobian": J.tolist(), "vjp": (J.T @ vv).reshape(t.shape).tolist()}
+            {
+                "node": nid,
+                "jacobian": J.tolist(),
+                "vjp": (J.T @ vv).reshape(t.shape).tolist(),
+                "verified": False,
+            }
         )
     return {"v": vv.tolist(), "leaves": out}

@@ -20,6 +20,7 @@ import torch
 from ..engine import _Execution
 from ..errors import ChainlensError
 from ..settings import Settings
+from ..tracing.recorder import ExplainStep
 
 
 class Stop(ChainlensError):
@@ -55,7 +56,7 @@ def rerun(
     probe: Probe,
     dtype: torch.dtype | None = None,
     context: contextlib.AbstractContextManager[Any] | None = None,
-    explain: bool | Callable[..., Any] = True,
+    explain: bool | ExplainStep = True,
     saved: bool | None = None,
     finished: Callable[[_Execution], None] | None = None,
 ) -> tuple[Stop | None, str]:

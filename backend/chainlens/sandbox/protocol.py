@@ -1,8 +1,11 @@
 """Frames between the server and a worker process: 1 kind byte, 4 length bytes, payload.
 
 Kinds: ``J`` the job (server -> worker), ``S`` the job started (empty), ``E`` stream
-events (JSON, one per line: orjson never writes a raw newline), ``D`` the finished Run
-(JSON), ``R`` a refusal (the program was not run; JSON error), ``F`` the worker failed
+events (JSON, one per line: orjson never writes a raw newline), ``O`` what the program
+printed in the events just sent (UTF-8 text: the server keeps it for a Run it must make
+itself, on a timeout or a lost worker), ``D`` the finished Run as JSON without its
+``id`` (the server gives it the id of the request it answers: ``runs.with_id``), ``R`` a
+refusal (the program was not run; JSON error), ``F`` the worker failed
 and is exiting (JSON ``{"type", "message"}``: the exception it could not handle), ``P``
 (empty, just before ``D``) the Run may answer the same request again: it ran on the CPU
 (a GPU's kernels may sum in another order each time) and ended by itself or by the
@@ -19,7 +22,7 @@ import socket
 import struct
 
 HEADER = struct.Struct(">cI")
-JOB, STARTED, EVENT, DONE, REFUSED, FAILED = b"J", b"S", b"E", b"D", b"R", b"F"
+JOB, STARTED, EVENT, OUTPUT, DONE, REFUSED, FAILED = b"J", b"S", b"E", b"O", b"D", b"R", b"F"
 REPEATABLE = b"P"
 EXIT_RECORD = struct.Struct(">qi")
 #: What the server's pool adds for the runs it ends itself: the wall clock ran out; the

@@ -15,7 +15,8 @@ from pathlib import Path
 import orjson
 
 from ..errors import ChainlensError, ProgramRejected, limit_text
-from ..runs import error_run
+from ..runs import error_body
+from ..schema import Event
 from ..scope import gc_paused
 from ..settings import Settings
 from ..text import wire_text
@@ -24,6 +25,7 @@ from .protocol import (
     EVENT,
     FAILED,
     JOB,
+    OUTPUT,
     REFUSED,
     REPEATABLE,
     STARTED,
@@ -105,8 +107,11 @@ def serve_one(sock: socket.socket, settings: Settings) -> bool:
     emit = None
     if job.get("stream"):
 
-        def emit(events: list[dict]) -> None:
+        def emit(events: list[Event]) -> None:
             send_frame(sock, EVENT, b"\n".join(map(orjson.dumps, events)))
+            printed = "".join(e["text"] for e in events if e["type"] == "stdout")
+            if printed:
+                send_frame(sock, OUTPUT, printed.encode())
 
     if "check" in job or "manual" in job or "tensors" in job:
         with gc_paused():
@@ -122,7 +127,7 @@ def serve_one(sock: socket.socket, settings: Settings) -> bool:
                 run_id=job["id"],
             )
             signal.setitimer(signal.ITIMER_PROF, 0)
-            body = orjson.dumps(run)
+            body = orjson.dumps({k: v for k, v in run.items() if k != "id"})  # (protocol.DONE)
             device, stdout = run["device"], run["stdout"]
             error = run["error"]
             repeatable = device == "cpu" and (error is None or error["code"] == "runtime_error")
@@ -131,20 +136,13 @@ def serve_one(sock: socket.socket, settings: Settings) -> bool:
         send_frame(sock, REFUSED, orjson.dumps({**e.to_dict(), "errors": e.errors}))
         return True
     if len(body) > settings.max_run_bytes:
-        body = (
-            error_run(
-                job["id"],
-                device,
-                "limit_exceeded",
-                limit_text(
-                    "max_run_bytes",
-                    settings.max_run_bytes,
-                    f"exceeded: the Run is {len(body):,} bytes",
-                ),
-                stdout=stdout,
-            )
-            .model_dump_json()
-            .encode()
+        body = error_body(
+            device,
+            "limit_exceeded",
+            limit_text(
+                "max_run_bytes", settings.max_run_bytes, f"exceeded: the Run is {len(body):,} bytes"
+            ),
+            stdout,
         )
     elif repeatable:
         send_frame(sock, REPEATABLE, b"")

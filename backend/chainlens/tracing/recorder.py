@@ -14,11 +14,12 @@ import functools
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import torch
 
 from ..errors import LimitExceeded
+from ..schema import CutReason, FormulaDict, PassJacobianDict
 
 
 #: AccumulateGrad's class: checking ``type(fn) is`` is far cheaper than
@@ -53,10 +54,15 @@ def op_from_grad_fn(name: str) -> str:
     return _CAMEL.sub("_", base).lower()
 
 
+#: Builds a step's formula from its node, id, upstream and downstream gradients (in
+#: backward's hook, where the node's saved tensors can still be read).
+ExplainStep = Callable[[Any, str, tuple, tuple], FormulaDict | None]
+
+
 @dataclass(slots=True)
 class NodeRecord:
     id: str
-    kind: str
+    kind: Literal["leaf", "op"]
     grad_fn: str
     op: str | None
     line: int | None
@@ -89,7 +95,7 @@ class StepRecord:
     node: str
     grad_outputs: tuple[torch.Tensor | None, ...]
     grad_inputs: tuple[torch.Tensor | None, ...]
-    formula: dict[str, Any] | None = None
+    formula: FormulaDict | None = None
 
 
 @dataclass(slots=True)
@@ -102,7 +108,7 @@ class PassRecord:
     steps: list[StepRecord] = field(default_factory=list)
     recorded: bool = True
     node_ids: set[str] = field(default_factory=set)
-    jacobian: dict[str, Any] | None = None
+    jacobian: PassJacobianDict | None = None
 
 
 @dataclass(slots=True)
@@ -110,7 +116,7 @@ class CutRecord:
     source: str
     op: str
     line: int | None
-    reason: str
+    reason: CutReason
 
 
 def _tensors_in(obj: Any) -> Iterable[torch.Tensor]:
@@ -158,7 +164,7 @@ class Recorder:
         on_node: Callable[[NodeRecord], None] | None = None,
         on_step: Callable[[PassRecord, StepRecord], None] | None = None,
         on_pass: Callable[[PassRecord], None] | None = None,
-        explain: Callable[[Any, str, tuple, tuple], dict[str, Any] | None] | None = None,
+        explain: ExplainStep | None = None,
         keep_saved: int = 0,
     ) -> None:
         self.nodes: dict[str, NodeRecord] = {}
@@ -372,7 +378,11 @@ class Recorder:
                     rec.value = rec.value.clone()
 
     def record_cut(
-        self, inputs: Iterable[torch.Tensor], result: Any, op: str, reason: str | None = None
+        self,
+        inputs: Iterable[torch.Tensor],
+        result: Any,
+        op: str,
+        reason: CutReason | None = None,
     ) -> None:
         """Note where a value that required grad produced one that does not."""
         outs = [t for t in _tensors_in(result) if not t.requires_grad]

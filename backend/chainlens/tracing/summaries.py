@@ -19,12 +19,14 @@ import numpy as np
 import orjson
 import torch
 
+from ..schema import StatsDict, TensorViewDict
+
 MAX_VALUES = 64
 #: Tensors sent as statistics also carry a histogram of this many bins (from a sample).
 HIST_BINS = 20
 HIST_SAMPLE = 16_384
 
-View = dict[str, Any]
+View = TensorViewDict
 
 
 def number(x: float) -> float | str:
@@ -58,7 +60,7 @@ def _nest(flat: list, shape: tuple[int, ...]) -> Any:
     return [_nest(flat[i * step : (i + 1) * step], shape[1:]) for i in range(shape[0])]
 
 
-def _no_finite_stats(nan: int, inf: int) -> dict[str, Any]:
+def _no_finite_stats(nan: int, inf: int) -> StatsDict:
     """The stats of values none of which is finite (or of no values)."""
     return {
         "min": None,
@@ -72,7 +74,7 @@ def _no_finite_stats(nan: int, inf: int) -> dict[str, Any]:
     }
 
 
-def _small_stats(flat: list) -> dict[str, Any]:
+def _small_stats(flat: list) -> StatsDict:
     nan = inf = 0
     finite: list[float] = []
     for v in flat:
@@ -124,7 +126,7 @@ def _reduce(a: np.ndarray, wide: bool = False) -> tuple[float, float, Any, Any]:
     return total, sq, lo, hi
 
 
-def _large_stats(arr: np.ndarray) -> dict[str, Any]:
+def _large_stats(arr: np.ndarray) -> StatsDict:
     """One pass over memory and no temporaries in the common case (see CHUNK)."""
     a = np.ascontiguousarray(arr).reshape(-1)
     if a.dtype.kind == "b":
@@ -227,11 +229,9 @@ def view(t: torch.Tensor | np.ndarray) -> View:
             flat = [number(v) for v in arr.reshape(-1).astype(np.float64).tolist()]
             out["stats"] = _small_stats([float(v) for v in flat])
         else:
-            out["stats"] = _small_stats(flat)
-            if arr.dtype.kind in "iub":
-                st = out["stats"]
-                if st["min"] is not None:
-                    st["min"], st["max"] = int(st["min"]), int(st["max"])
+            st = out["stats"] = _small_stats(flat)
+            if arr.dtype.kind in "iub" and st["min"] is not None and st["max"] is not None:
+                st["min"], st["max"] = int(st["min"]), int(st["max"])
         out["values"] = _nest(flat, shape)
     else:
         out["stats"] = _large_stats(arr)

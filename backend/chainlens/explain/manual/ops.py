@@ -14,10 +14,13 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import torch
+
+from ..derivatives import BINARIES, NP, UNARIES, Binary, Sym, Unary
 
 
 def np_dtype(dtype: torch.dtype | np.dtype) -> str:
@@ -188,26 +191,30 @@ def _v(x: Any) -> str:
     return x if isinstance(x, Ref) else lit(x)
 
 
-@rule("mul.Tensor", "mul.Scalar", "mul_.Tensor", "mul_.Scalar")
-def _mul(c: Call) -> Code:
-    a, b = _v(c.arg(0)), _v(c.arg(1))
-    return Code(
-        f"{a} * {b}",
-        {0: f"{c.g} * {b}", 1: f"{c.g} * {a}"},
-        "∂(a·b)/∂a = b, ∂(a·b)/∂b = a",
-        broadcast=True,
-    )
+def _sym(x: Any) -> Sym:
+    """An operand (its name) or an argument (a literal) as a ``derivatives`` expression."""
+    return Sym(x) if isinstance(x, Ref) else Sym.of(x)
 
 
-@rule("div.Tensor", "div.Scalar", "div_.Tensor", "div_.Scalar")
-def _div(c: Call) -> Code:
-    a, b = _v(c.arg(0)), _v(c.arg(1))
-    return Code(
-        f"{a} / {b}",
-        {0: f"{c.g} / {b}", 1: f"-{c.g} * {a} / ({b} * {b})"},
-        "∂(a/b)/∂a = 1/b, ∂(a/b)/∂b = −a/b²",
-        broadcast=True,
-    )
+def _binary(d: Binary) -> Rule:
+    """``derivatives``' entry as code: each gradient is the upstream times the local
+    derivative, summed back to its operand's shape by the writer."""
+
+    def apply(c: Call) -> Code:
+        a, b, g = _sym(c.arg(0)), _sym(c.arg(1)), Sym(c.g)
+        o = SimpleNamespace(a=a, b=b)
+        return Code(
+            str(d.forward(a, b, NP)),
+            {0: str(g * d.local_a(o, NP)), 1: str(g * d.local_b(o, NP))},
+            d.text,
+            broadcast=True,
+        )
+
+    return apply
+
+
+for _d2 in BINARIES:
+    rule(*_d2.aten)(_binary(_d2))
 
 
 @rule("pow.Tensor_Scalar")
@@ -235,50 +242,24 @@ def _pow_tensor(c: Call) -> Code:
     )
 
 
-def _unary(forward: str, grad: str, note: str, helpers: tuple[str, ...] = ()) -> Rule:
-    """``forward`` and ``grad`` with {a}, {y} and {g} for the input, output and upstream."""
+def _unary(d: Unary) -> Rule:
+    """``derivatives``' entry as code: y from a, and the upstream times ∂y/∂a."""
 
     def apply(c: Call) -> Code:
-        a = c.arg(0)
-        return Code(forward.format(a=a), {0: grad.format(a=a, y=c.y, g=c.g)}, note, helpers)
+        a = Sym(c.arg(0))
+        o = SimpleNamespace(x=a, y=Sym(c.y))
+        return Code(str(d.forward(a, NP)), {0: str(Sym(c.g) * d.local(o, NP))}, f"∂y/∂a = {d.text}")
 
     return apply
 
 
-for _ops, _rule in {
-    ("neg.default",): _unary("-{a}", "-{g}", "∂(−a)/∂a = −1"),
-    ("exp.default", "exp_.default"): _unary(
-        "np.exp({a})", "{g} * {y}", "∂eᵃ/∂a = eᵃ, the output itself"
-    ),
-    ("log.default",): _unary("np.log({a})", "{g} / {a}", "∂ln a/∂a = 1/a"),
-    ("log1p.default",): _unary("np.log1p({a})", "{g} / (1 + {a})", "∂ln(1 + a)/∂a = 1/(1 + a)"),
-    ("sqrt.default",): _unary("np.sqrt({a})", "{g} / (2 * {y})", "∂√a/∂a = 1/(2√a): infinite at 0"),
-    ("rsqrt.default",): _unary(
-        "1 / np.sqrt({a})", "-0.5 * {g} * {y} ** 3", "∂a^(−½)/∂a = −½·a^(−3/2)"
-    ),
-    ("reciprocal.default",): _unary("1 / {a}", "-{g} * {y} * {y}", "∂(1/a)/∂a = −1/a²"),
-    ("sin.default",): _unary("np.sin({a})", "{g} * np.cos({a})", "∂sin a/∂a = cos a"),
-    ("cos.default",): _unary("np.cos({a})", "{g} * -np.sin({a})", "∂cos a/∂a = −sin a"),
-    ("tanh.default", "tanh_.default"): _unary(
-        "np.tanh({a})", "{g} * (1 - {y} * {y})", "∂tanh a/∂a = 1 − tanh²a"
-    ),
-    ("sigmoid.default", "sigmoid_.default"): _unary(
-        "1 / (1 + np.exp(-{a}))", "{g} * (1 - {y}) * {y}", "∂σ(a)/∂a = σ(a)(1 − σ(a))"
-    ),
-    ("relu.default", "relu_.default"): _unary(
-        "np.maximum({a}, 0)",
-        "{g} * ({y} > 0)",
-        "ReLU passes the gradient where its output is positive",
-    ),
-    ("abs.default",): _unary("np.abs({a})", "{g} * np.sign({a})", "∂|a|/∂a = sign(a) (0 at 0)"),
-    ("silu.default", "silu_.default"): _unary(
-        "{a} / (1 + np.exp(-{a}))",
-        "{g} * (1 / (1 + np.exp(-{a}))) * (1 + {a} * (1 - 1 / (1 + np.exp(-{a}))))",
-        "∂(a·σ(a))/∂a = σ(a)(1 + a(1 − σ(a)))",
-    ),
-    ("clone.default",): _unary("{a}.copy()", "{g}", "a copy: the gradient passes through"),
-}.items():
-    rule(*_ops)(_rule)
+for _d in UNARIES:
+    rule(*_d.aten)(_unary(_d))
+
+
+@rule("clone.default")
+def _clone(c: Call) -> Code:
+    return Code(f"{c.arg(0)}.copy()", {0: c.g}, "a copy: the gradient passes through")
 
 
 @rule("gelu.default", "gelu_.default")

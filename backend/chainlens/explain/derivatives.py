@@ -1,0 +1,292 @@
+"""Each element-by-element derivative written once, beside its forward (micrograd's habit).
+
+A step's formula (``formulas.py``) recomputes the derivative in float64 from the node's
+saved tensors; the manual-backprop file (``manual/ops.py``) writes it as a numpy line.
+Both read it from here: an entry's ``forward`` and ``local`` are written against ``xp``,
+an array namespace, and the operands. Given torch tensors (``xp`` = torch) they compute
+numbers; given ``Sym`` names (``xp`` = ``NP``) they write the code that computes them.
+
+``local`` reads only what PyTorch saves for the node's backward (``self`` as ``x``,
+``result`` as ``y``, as derivatives.yaml does), so the file computes what autograd
+computed, and a formula can always be recomputed from the node.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+#: Python's binding strengths, weakest first: where a ``Sym`` needs parentheses.
+COMPARE, SUM, PRODUCT, UNARY, POWER, ATOM = range(6)
+
+
+class Sym:
+    """numpy code that composes like the array it stands for: ``g * (1 - y * y)``,
+    parenthesised only where Python would bind otherwise."""
+
+    __slots__ = ("code", "binds")
+
+    def __init__(self, code: str, binds: int = ATOM) -> None:
+        self.code = code
+        self.binds = binds
+
+    def __str__(self) -> str:
+        return self.code
+
+    def __repr__(self) -> str:
+        return f"Sym({self.code!r})"
+
+    @staticmethod
+    def of(v: Any) -> Sym:
+        """A ``Sym``, or a number as a literal."""
+        if isinstance(v, Sym):
+            return v
+        if isinstance(v, float) and not math.isfinite(v):
+            return Sym("np.nan" if v != v else ("np.inf" if v > 0 else "-np.inf"), UNARY)
+        return Sym(repr(v), UNARY if v < 0 else ATOM)
+
+    def _wrap(self, binds: int) -> str:
+        return f"({self.code})" if self.binds < binds else self.code
+
+    def _binary(self, op: str, other: Any, binds: int, reverse: bool = False) -> Sym:
+        left, right = (Sym.of(other), self) if reverse else (self, Sym.of(other))
+        # the right operand of a left-associative operator binds tighter than itself
+        # (a - (b - c)); ``**`` is right-associative: its left operand does
+        lo, ro = (binds + 1, binds) if op == "**" else (binds, binds + 1)
+        return Sym(f"{left._wrap(lo)} {op} {right._wrap(ro)}", binds)
+
+    def __add__(self, o: Any) -> Sym:
+        return self._binary("+", o, SUM)
+
+    def __radd__(self, o: Any) -> Sym:
+        return self._binary("+", o, SUM, True)
+
+    def __sub__(self, o: Any) -> Sym:
+        return self._binary("-", o, SUM)
+
+    def __rsub__(self, o: Any) -> Sym:
+        return self._binary("-", o, SUM, True)
+
+    def __mul__(self, o: Any) -> Sym:
+        return self._binary("*", o, PRODUCT)
+
+    def __rmul__(self, o: Any) -> Sym:
+        return self._binary("*", o, PRODUCT, True)
+
+    def __truediv__(self, o: Any) -> Sym:
+        return self._binary("/", o, PRODUCT)
+
+    def __rtruediv__(self, o: Any) -> Sym:
+        return self._binary("/", o, PRODUCT, True)
+
+    def __pow__(self, o: Any) -> Sym:
+        return self._binary("**", o, POWER)
+
+    def __neg__(self) -> Sym:
+        return Sym(f"-{self._wrap(UNARY)}", UNARY)
+
+    def __gt__(self, o: Any) -> Sym:
+        return self._binary(">", o, COMPARE)
+
+
+class _Numpy:
+    """``xp`` for ``Sym``s: each function call written as numpy code."""
+
+    def __getattr__(self, name: str) -> Callable[..., Sym]:
+        def call(*args: Any) -> Sym:
+            return Sym(f"np.{name}(" + ", ".join(str(Sym.of(a)) for a in args) + ")")
+
+        return call
+
+
+NP = _Numpy()
+
+
+@dataclass(frozen=True)
+class Unary:
+    """y = f(x), element by element."""
+
+    name: str
+    #: the autograd node a step's formula explains
+    grad_fn: str
+    #: the ATen ops the manual file translates (the in-place ones too)
+    aten: tuple[str, ...]
+    #: y from x (the manual file's forward line: written with ``NP``)
+    forward: Callable[[Any, Any], Any]
+    #: ∂y/∂x from x and y (``o.x``, ``o.y``: only the one PyTorch saves is read)
+    local: Callable[[Any, Any], Any]
+    latex: str
+    text: str
+    note: str = ""
+
+
+UNARIES = [
+    Unary(
+        "neg", "NegBackward0", ("neg.default",), lambda x, xp: -x, lambda o, xp: -1, "(-1)", "(-1)"
+    ),
+    Unary(
+        "exp",
+        "ExpBackward0",
+        ("exp.default", "exp_.default"),
+        lambda x, xp: xp.exp(x),
+        lambda o, xp: o.y,
+        "e^{x} = y",
+        "exp(x) = y",
+    ),
+    Unary(
+        "log",
+        "LogBackward0",
+        ("log.default",),
+        lambda x, xp: xp.log(x),
+        lambda o, xp: 1 / o.x,
+        r"\frac{1}{x}",
+        "1/x",
+    ),
+    Unary(
+        "log1p",
+        "Log1pBackward0",
+        ("log1p.default",),
+        lambda x, xp: xp.log1p(x),
+        lambda o, xp: 1 / (1 + o.x),
+        r"\frac{1}{1 + x}",
+        "1/(1 + x)",
+    ),
+    Unary(
+        "sqrt",
+        "SqrtBackward0",
+        ("sqrt.default",),
+        lambda x, xp: xp.sqrt(x),
+        lambda o, xp: 1 / (2 * o.y),
+        r"\frac{1}{2\sqrt{x}} = \frac{1}{2y}",
+        "1/(2 sqrt(x))",
+        "At x = 0 the derivative 1/(2√x) is infinite.",
+    ),
+    Unary(
+        "rsqrt",
+        "RsqrtBackward0",
+        ("rsqrt.default",),
+        lambda x, xp: 1 / xp.sqrt(x),
+        lambda o, xp: -0.5 * o.y**3,
+        r"-\frac{1}{2}x^{-3/2} = -\frac{y^3}{2}",
+        "-y^3/2",
+    ),
+    Unary(
+        "reciprocal",
+        "ReciprocalBackward0",
+        ("reciprocal.default",),
+        lambda x, xp: 1 / x,
+        lambda o, xp: -(o.y * o.y),
+        r"-\frac{1}{x^2} = -y^2",
+        "-y^2",
+    ),
+    Unary(
+        "sin",
+        "SinBackward0",
+        ("sin.default",),
+        lambda x, xp: xp.sin(x),
+        lambda o, xp: xp.cos(o.x),
+        r"\cos x",
+        "cos(x)",
+    ),
+    Unary(
+        "cos",
+        "CosBackward0",
+        ("cos.default",),
+        lambda x, xp: xp.cos(x),
+        lambda o, xp: -xp.sin(o.x),
+        r"(-\sin x)",
+        "-sin(x)",
+    ),
+    Unary(
+        "tanh",
+        "TanhBackward0",
+        ("tanh.default", "tanh_.default"),
+        lambda x, xp: xp.tanh(x),
+        lambda o, xp: 1 - o.y * o.y,
+        r"(1 - \tanh^2 x) = (1 - y^2)",
+        "(1 - y^2)",
+    ),
+    Unary(
+        "sigmoid",
+        "SigmoidBackward0",
+        ("sigmoid.default", "sigmoid_.default"),
+        lambda x, xp: 1 / (1 + xp.exp(-x)),
+        lambda o, xp: o.y * (1 - o.y),
+        r"\sigma(x)(1-\sigma(x)) = y(1-y)",
+        "y(1 - y)",
+    ),
+    Unary(
+        "relu",
+        "ReluBackward0",
+        ("relu.default", "relu_.default"),
+        lambda x, xp: xp.maximum(x, 0),
+        lambda o, xp: o.y > 0,
+        r"\mathbb{1}[y > 0]",
+        "1[y > 0]",
+        "ReLU passes the gradient where its output was positive and blocks it (0) "
+        "elsewhere: the mask.",
+    ),
+    Unary(
+        "abs",
+        "AbsBackward0",
+        ("abs.default",),
+        lambda x, xp: xp.abs(x),
+        lambda o, xp: xp.sign(o.x),
+        r"\operatorname{sign}(x)",
+        "sign(x)",
+    ),
+    Unary(
+        "silu",
+        "SiluBackward0",
+        ("silu.default", "silu_.default"),
+        lambda x, xp: x / (1 + xp.exp(-x)),
+        lambda o, xp: (1 / (1 + xp.exp(-o.x))) * (1 + o.x * (1 - 1 / (1 + xp.exp(-o.x)))),
+        r"\sigma(x)\,(1 + x(1 - \sigma(x)))",
+        "sigmoid(x) (1 + x (1 - sigmoid(x)))",
+    ),
+]
+
+
+@dataclass(frozen=True)
+class Binary:
+    """y = a ∘ b, element by element, with broadcasting."""
+
+    name: str
+    grad_fn: str
+    aten: tuple[str, ...]
+    #: y from a and b (written with ``NP``)
+    forward: Callable[[Any, Any, Any], Any]
+    #: ∂y/∂a and ∂y/∂b from ``o.a``, ``o.b`` (``self``, ``other``: PyTorch saves each
+    #: only when the other operand needs a gradient)
+    local_a: Callable[[Any, Any], Any]
+    local_b: Callable[[Any, Any], Any]
+    latex: str
+    text: str
+
+
+MUL = Binary(
+    "mul",
+    "MulBackward0",
+    ("mul.Tensor", "mul.Scalar", "mul_.Tensor", "mul_.Scalar"),
+    lambda a, b, xp: a * b,
+    lambda o, xp: o.b,
+    lambda o, xp: o.a,
+    r"y = a \odot b:\quad \frac{\partial L}{\partial a} = \frac{\partial L}{\partial y} \odot b,"
+    r"\quad \frac{\partial L}{\partial b} = \frac{\partial L}{\partial y} \odot a",
+    "y = a*b: dL/da = dL/dy * b, dL/db = dL/dy * a",
+)
+DIV = Binary(
+    "div",
+    "DivBackward0",
+    ("div.Tensor", "div.Scalar", "div_.Tensor", "div_.Scalar"),
+    lambda a, b, xp: a / b,
+    lambda o, xp: 1 / o.b,
+    lambda o, xp: -o.a / (o.b * o.b),
+    r"y = \frac{a}{b}:\quad \frac{\partial L}{\partial a} = \frac{\partial L}{\partial y}"
+    r"\frac{1}{b},\quad \frac{\partial L}{\partial b} = -\frac{\partial L}{\partial y}"
+    r"\frac{a}{b^2}",
+    "y = a/b: dL/da = dL/dy / b, dL/db = -dL/dy * a / b^2",
+)
+BINARIES = [MUL, DIV]
