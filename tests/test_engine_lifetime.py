@@ -62,3 +62,41 @@ def test_checks_that_run_the_program_again_leave_nothing_alive() -> None:
     assert run_check(custom, "cpu", 0, settings, "r", node, None, 2)["checked"]
     assert "backward" in manual_code(adam, "cpu", 0, settings, "r", 0)
     assert _alive() == before
+
+
+def test_a_run_puts_back_what_it_set_for_the_process() -> None:
+    """``RunScope``: a caller of ``chainlens.run`` finds its generators, collector,
+    recursion limit and torch settings as it left them, whatever the program changed."""
+    import random
+    import sys
+
+    import numpy as np
+
+    import chainlens
+
+    program = (
+        "import torch\nimport numpy as np\nimport random\n"
+        "torch.set_default_dtype(torch.float64)\ntorch.set_printoptions(precision=1)\n"
+        "torch.autograd.set_detect_anomaly(True)\n"
+        "a = torch.rand(3)\nb = np.random.rand(2)\nc = random.random()\n"
+    )
+
+    def draw() -> tuple[list[float], list[float], float]:
+        return torch.rand(3).tolist(), np.random.rand(2).tolist(), random.random()
+
+    def state() -> tuple:
+        return (
+            gc.isenabled(),
+            sys.getrecursionlimit(),
+            torch.get_default_dtype(),
+            torch.is_anomaly_enabled(),
+            torch._tensor_str.get_printoptions(),
+        )
+
+    torch.manual_seed(7), np.random.seed(7), random.seed(7)
+    expected, before = draw(), state()
+    torch.manual_seed(7), np.random.seed(7), random.seed(7)
+    run = chainlens.run(program, seed=3)
+    assert run.status == "ok"
+    assert draw() == expected
+    assert state() == before

@@ -12,10 +12,16 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import torch
 
+from ..tracing.recorder import Recorder
+from .diagnostics import Diagnostics
+from .explainer import Explainer
+
+#: The first calls of each custom autograd.Function are checked by finite differences.
+CHECKS_PER_CLASS = 3
 #: Inputs with more elements than this (all together) are not checked.
 MAX_CHECK_ELEMENTS = 256
 #: Finite-difference step and tolerance, in float64 and (fallback) float32.
@@ -111,3 +117,42 @@ def check_custom(apply: Callable[..., Any], args: list[Any], out: Any) -> dict[s
             "numeric": [n.tolist() for n in numeric],
         }
     return None
+
+
+class CustomChecks:
+    """``ProgramHooks.on_custom_apply``: each program-defined Function, the first
+    ``CHECKS_PER_CLASS`` times it is applied, checked by finite differences; the result
+    goes to the explainer (its steps' formulas) and, when they disagree, a diagnostic."""
+
+    def __init__(
+        self,
+        recorder: Recorder,
+        explainer: Explainer,
+        diagnostics: Diagnostics,
+        line: Callable[[], int | None],
+    ) -> None:
+        self.recorder = recorder
+        self.explainer = explainer
+        self.diagnostics = diagnostics
+        self.line = line
+        self._checked: dict[str, int] = {}
+
+    def __call__(self, apply: Callable, args: list[Any], result: Any) -> None:
+        """A program-defined Function just ran: compare its backward with finite differences."""
+        nid = self.recorder.node_of(result) if isinstance(result, torch.Tensor) else None
+        cls = cast(Any, apply).__self__.__name__  # (a Function's apply, bound to its class)
+        if nid is None or self._checked.get(cls, 0) >= CHECKS_PER_CLASS:
+            return
+        self._checked[cls] = self._checked.get(cls, 0) + 1
+        self.recorder.paused = True
+        try:
+            check = check_custom(apply, args, result)
+        finally:
+            self.recorder.paused = False
+        if check is None:
+            return
+        self.explainer.custom_checks[nid] = check
+        if not check["ok"]:
+            self.diagnostics.custom_backward_mismatch(
+                cls, nid, self.line(), check["analytic"], check["numeric"]
+            )

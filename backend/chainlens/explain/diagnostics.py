@@ -479,6 +479,39 @@ class Diagnostics:
             key=name,
         )
 
+    def unreached_leaves(self, names: dict[str, Any]) -> None:
+        """Leaves bound to a name that require grad but that no pass reached."""
+        rec = self.recorder
+        if not rec.passes or not rec.cuts:
+            return
+        reached = set().union(*(p.node_ids for p in rec.passes))
+        cut_sources = {c.source for c in rec.cuts.values()}
+        for name, value in names.items():
+            if (
+                isinstance(value, torch.Tensor)
+                and value.is_leaf
+                and value.requires_grad
+                and value.grad is None
+            ):
+                nid = rec.node_of(value)
+                if nid not in reached and nid in cut_sources:
+                    self.unreached_leaf(name, nid, rec.nodes[nid].line)
+
+    def passes_truncated(self, passes: int, limit: int) -> None:
+        self.add(
+            Diagnostic(
+                code="passes_truncated",
+                severity="info",
+                message=f"The program ran {passes} backward passes; the first "
+                f"{limit - 1} and the last are recorded step by step "
+                f"(limit max_recorded_passes={limit}); every pass's loss "
+                "is in the loss curve.",
+                line=None,
+                node=None,
+                hint="Lower the number of iterations to see every pass.",
+            )
+        )
+
     def non_finite(
         self, passes: list[PassRecord], is_finite: Callable[[torch.Tensor], bool]
     ) -> None:

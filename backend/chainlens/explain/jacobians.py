@@ -8,6 +8,8 @@ from __future__ import annotations
 import torch
 
 from ..schema import JacobianLeafDict, PassJacobianDict
+from ..tracing.recorder import PassRecord
+from .formulas import verify
 
 #: Built when the root has at most this many elements and J at most MAX_ENTRIES entries.
 MAX_ROOT = 64
@@ -60,3 +62,17 @@ def pass_jacobian(
             }
         )
     return {"v": vv.tolist(), "leaves": out}
+
+
+def received_by_leaves(p: PassRecord) -> PassJacobianDict | None:
+    """The pass's J, v and Jᵀv, each Jᵀv checked against what its leaf received once the
+    real backward had run."""
+    if p.jacobian is None:
+        return None
+    received = {st.node: st.grad_outputs[0] for st in p.steps if st.grad_outputs}
+    for leaf in p.jacobian["leaves"]:
+        got = received.get(leaf["node"])
+        leaf["verified"] = got is not None and verify(
+            [torch.tensor(leaf["vjp"], dtype=torch.float64)], [got]
+        )
+    return p.jacobian
