@@ -120,18 +120,7 @@ class Assembler:
             }
             for p, p_steps in zip(rec.passes, steps, strict=True)
         ]
-        variables: dict[str, VariableDict] = {}
-        for name, value in names.items():
-            if isinstance(value, torch.Tensor):
-                nid = rec.node_of(value) if (value.requires_grad or value.grad_fn) else None
-                grad = value.grad if value.is_leaf or value.retains_grad else None
-                variables[name] = {
-                    "node": nid if nid in rec.nodes else None,
-                    "value": s(value),
-                    "grad": s(grad),
-                    "is_leaf": value.is_leaf,
-                    "requires_grad": value.requires_grad,
-                }
+        variables = self.variables(names)
         s.flush()
         if rec.dropped_passes:
             self.diagnostics.passes_truncated(len(rec.losses), max_recorded_passes)
@@ -153,3 +142,20 @@ class Assembler:
             ],
             "losses": [None if v is None else number(v) for v in rec.losses],
         }
+
+    def variables(self, names: dict[str, Any]) -> dict[str, VariableDict]:
+        """``Run.variables``: the program's names bound to tensors at its end."""
+        rec = self.recorder
+        out: dict[str, VariableDict] = {}
+        for name, value in names.items():
+            if isinstance(value, torch.Tensor):
+                nid = rec.node_of(value) if (value.requires_grad or value.grad_fn) else None
+                grad = value.grad if value.is_leaf or value.retains_grad else None
+                out[name] = {
+                    "node": nid if nid in rec.nodes else None,
+                    "value": self.summarize(value),
+                    "grad": self.summarize(grad),
+                    "is_leaf": value.is_leaf,
+                    "requires_grad": value.requires_grad,
+                }
+        return out

@@ -21,6 +21,25 @@ from .settings import Settings
 from .tracing.recorder import PassRecord, Recorder, saved_names
 
 
+def _roots_and_gradient(
+    op: str, args: tuple, kwargs: dict, target: Any
+) -> tuple[list[torch.Tensor], torch.Tensor | None]:
+    """What a backward call starts from, and the gradient it was given (the first one's,
+    for several roots), from its arguments as the program passed them."""
+    if op == "backward":
+        roots = [target]
+        gradient = args[0] if args else kwargs.get("gradient")
+    else:
+        first = args[0] if args else kwargs.get("tensors", kwargs.get("outputs"))
+        roots = list(first) if isinstance(first, (list, tuple)) else [first]
+        position, name = (1, "grad_tensors") if op == "autograd.backward" else (2, "grad_outputs")
+        gradient = args[position] if len(args) > position else kwargs.get(name)
+        if isinstance(gradient, (list, tuple)):
+            gradient = gradient[0] if gradient else None
+    tensors = [r for r in roots if isinstance(r, torch.Tensor)]
+    return tensors, gradient if isinstance(gradient, torch.Tensor) else None
+
+
 class BackwardCalls:
     def __init__(
         self,
@@ -58,32 +77,14 @@ class BackwardCalls:
                 "the program called backward too many times",
                 self.line(),
             )
-        if op == "backward":
-            roots = [target]
-            gradient = args[0] if args else kwargs.get("gradient")
-        else:
-            first = args[0] if args else kwargs.get("tensors", kwargs.get("outputs"))
-            roots = list(first) if isinstance(first, (list, tuple)) else [first]
-            gidx = 1 if op == "autograd.backward" else 2
-            gradient = (
-                args[gidx]
-                if len(args) > gidx
-                else kwargs.get("grad_tensors" if op == "autograd.backward" else "grad_outputs")
-            )
-            if isinstance(gradient, (list, tuple)):
-                gradient = gradient[0] if gradient else None
-        roots = [r for r in roots if isinstance(r, torch.Tensor)]
+        roots, gradient = _roots_and_gradient(op, args, kwargs, target)
         if not any(r.requires_grad for r in roots):
             return fn(*args, **kwargs)
-        p = self.recorder.begin_pass(
-            roots, gradient if isinstance(gradient, torch.Tensor) else None
-        )
+        p = self.recorder.begin_pass(roots, gradient)
         if self.probe is not None:
-            self.probe.at_pass(
-                p.index, p.node_ids, roots, gradient if isinstance(gradient, torch.Tensor) else None
-            )
+            self.probe.at_pass(p.index, p.node_ids, roots, gradient)
         leaves = [(t, nid) for t, nid in self._leaves_in(p)]
-        if isinstance(gradient, torch.Tensor) and len(roots) == 1 and roots[0].numel() > 1:
+        if gradient is not None and len(roots) == 1 and roots[0].numel() > 1:
             self.recorder.paused = True
             try:
                 p.jacobian = pass_jacobian(roots[0], gradient, leaves)

@@ -77,7 +77,7 @@ def _first_line(exc: BaseException) -> str:
     return wire_text(text.splitlines()[0]) if text else type(exc).__name__
 
 
-class _Execution:
+class Execution:
     """One run, as a pipeline: its collaborators made and wired through their
     constructors here, then ``execute``'s stages (parse, execute, assemble) inside one
     ``RunScope``."""
@@ -328,7 +328,7 @@ def run_wire(
     ProgramRejected for a program that is not run."""
     settings = settings or get_settings()
     concrete = resolve_device(device)
-    ex = _Execution(source, concrete, seed, settings, emit, run_id or uuid.uuid4().hex[:16])
+    ex = Execution(source, concrete, seed, settings, emit, run_id or uuid.uuid4().hex[:16])
     try:
         return ex.execute()
     except LimitExceeded as e:  # a limit checked before running (program size, AST caps)

@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from ..engine import _Execution, resolve_device
+from ..engine import Execution, resolve_device
 from ..errors import ChainlensError
 from ..settings import Settings
 from ..tracing.summaries import number, view
@@ -92,7 +92,7 @@ def _objective(roots: list[torch.Tensor], gradient: torch.Tensor | None) -> torc
     return sum((r.sum() for r in roots[1:]), first)
 
 
-def _resolve(ex: _Execution, name: str) -> torch.Tensor | None:
+def _resolve(ex: Execution, name: str) -> torch.Tensor | None:
     """The tensor a leaf's name refers to now: ``w`` or a parameter ``net.fc1.weight``."""
     head, _, rest = name.partition(".")
     obj = ex.interp.globals.vars.get(head)
@@ -179,14 +179,14 @@ def matches_run(analytic: torch.Tensor, expected: dict[str, Any] | None) -> bool
 
 
 class _Probe:
-    """What the engine calls back during a re-run (``_Execution.probe``)."""
+    """What the engine calls back during a re-run (``Execution.probe``)."""
 
     def __init__(self, target: _Target, nudge: tuple[int, float] | None = None) -> None:
         self.t = target
         self.nudge = nudge
         #: the step really taken: x + eps rounds in the leaf's type
         self.step: float | None = None
-        self.ex: _Execution
+        self.ex: Execution
 
     def on_statement(self) -> None:
         """Nudge the leaf once pass k is next, at its first statement where it exists."""

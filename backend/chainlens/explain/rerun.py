@@ -1,7 +1,7 @@
 """Running a finished run's program again, under a probe, to look at one backward pass
 with live tensors (the Run itself holds summaries only).
 
-A probe is what the engine calls back during the re-run (``_Execution.probe``):
+A probe is what the engine calls back during the re-run (``Execution.probe``):
 ``at_pass`` before each backward call, ``on_statement`` before each statement and
 ``on_result`` after each library call. It ends the re-run by raising ``Stop``. Node ids
 come out as in the original run because the re-run does everything the run did, with
@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 import torch
 
-from ..engine import _Execution
+from ..engine import Execution
 from ..errors import ChainlensError
 from ..settings import Settings
 from ..tracing.recorder import ExplainStep
@@ -33,7 +33,7 @@ class Stop(ChainlensError):
 
 
 class Probe(Protocol):
-    ex: _Execution
+    ex: Execution
 
     def on_statement(self) -> None: ...
 
@@ -58,7 +58,7 @@ def rerun(
     context: contextlib.AbstractContextManager[Any] | None = None,
     explain: bool | ExplainStep = True,
     saved: bool | None = None,
-    finished: Callable[[_Execution], None] | None = None,
+    finished: Callable[[Execution], None] | None = None,
 ) -> tuple[Stop | None, str]:
     """Run the program again under ``probe`` (in default dtype ``dtype``, inside
     ``context``): how it stopped (None: it ran to its end), and the program's error if it
@@ -66,7 +66,7 @@ def rerun(
     keep no saved tensors (neither changes node ids); a callable ``explain`` is called
     for each step instead of the explainer (``Recorder.explain``). ``finished`` reads the execution once it has
     stopped, before its tensors are freed."""
-    ex = _Execution(
+    ex = Execution(
         source, device, seed, settings, None, uuid.uuid4().hex[:16], probe, explain, saved
     )
     old = torch.get_default_dtype()

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from ..engine import _Execution
+from ..engine import Execution
 from ..errors import ChainlensError, limit_text
 from ..settings import Settings
 from ..tracing.recorder import saved_names
@@ -38,7 +38,7 @@ class _Watch:
     non-tensor saved attributes when pass ``index`` begins (before backward frees them),
     and, as the node's step runs in that pass, what its rule says of each element."""
 
-    ex: _Execution
+    ex: Execution
 
     def __init__(self, node: str, index: int) -> None:
         self.node, self.index = node, index
@@ -143,7 +143,7 @@ def node_tensors(
     saved for backward, in full."""
     out: dict[str, Any] = {}
 
-    def read(ex: _Execution) -> None:
+    def read(ex: Execution) -> None:
         rec = ex.recorder.nodes.get(node)
         if rec is None:
             raise TensorsUnavailable(f"no node {node[:40]!r} in this run")
