@@ -11,7 +11,16 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from chainlens.explain.derivatives import BINARIES, NP, UNARIES, Binary, Sym, Unary
+from chainlens.explain.derivatives import (
+    BINARIES,
+    NP,
+    PRODUCTS,
+    UNARIES,
+    Binary,
+    Product,
+    Sym,
+    Unary,
+)
 
 
 def _op(name: str):
@@ -79,3 +88,24 @@ def test_sym_parenthesises_only_where_python_binds_otherwise() -> None:
     assert str(a ** (b**c)) == "a ** b ** c"
     assert str(Sym.of(-2.0) ** 2) == "(-2.0) ** 2"
     assert str(1 / (2 * a)) == "1 / (2 * a)"
+
+
+@pytest.mark.parametrize("d", PRODUCTS, ids=lambda d: d.name)
+def test_product_gradients_are_torchs(d: Product) -> None:
+    torch.manual_seed(2)
+    shapes = {"mm": ((3, 4), (4, 2)), "mv": ((3, 4), (4,)), "dot": ((4,), (4,))}
+    shape_a, shape_b = shapes.get(d.name, ((2, 3, 4), (2, 4, 5)))
+    a = torch.randn(shape_a, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(shape_b, dtype=torch.float64, requires_grad=True)
+    y = _op(d.name)(a, b)
+    g = torch.randn(y.shape, dtype=torch.float64)
+    ga, gb = torch.autograd.grad(y, [a, b], g)
+    o = SimpleNamespace(a=a.detach(), b=b.detach())
+    assert torch.allclose(d.grad_a(g, o, torch), ga)
+    assert torch.allclose(d.grad_b(g, o, torch), gb)
+
+    arrays = {"a": o.a.numpy(), "b": o.b.numpy(), "g": g.numpy()}
+    s = SimpleNamespace(a=Sym("a"), b=Sym("b"))
+    assert np.allclose(_run_numpy(d.forward(s.a, s.b, NP), **arrays), y.detach().numpy())
+    assert np.allclose(_run_numpy(d.grad_a(Sym("g"), s, NP), **arrays), ga.numpy())
+    assert np.allclose(_run_numpy(d.grad_b(Sym("g"), s, NP), **arrays), gb.numpy())

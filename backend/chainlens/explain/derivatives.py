@@ -1,4 +1,5 @@
-"""Each element-by-element derivative written once, beside its forward (micrograd's habit).
+"""Each derivative that is an array expression of the operands, written once, beside its
+forward (micrograd's habit): the element-by-element functions and the matrix products.
 
 A step's formula (``formulas.py``) recomputes the derivative in float64 from the node's
 saved tensors; the manual-backprop file (``manual/ops.py``) writes it as a numpy line.
@@ -6,9 +7,13 @@ Both read it from here: an entry's ``forward`` and ``local`` are written against
 an array namespace, and the operands. Given torch tensors (``xp`` = torch) they compute
 numbers; given ``Sym`` names (``xp`` = ``NP``) they write the code that computes them.
 
-``local`` reads only what PyTorch saves for the node's backward (``self`` as ``x``,
-``result`` as ``y``, as derivatives.yaml does), so the file computes what autograd
-computed, and a formula can always be recomputed from the node.
+``local`` and ``grad_*`` read only what PyTorch saves for the node's backward (``self``
+as ``x``, ``result`` as ``y``, as derivatives.yaml does), so the file computes what
+autograd computed, and a formula can always be recomputed from the node. The ops whose
+gradients are bookkeeping over shapes and indices (reductions, views, indexing,
+convolutions, pooling, softmax, the losses, the norms) keep a rule on each side:
+``formulas.py`` recomputes them with torch's own backward functions where it can, and
+``manual/helpers.py`` writes them out as loops and im2col a reader can follow.
 """
 
 from __future__ import annotations
@@ -89,6 +94,13 @@ class Sym:
 
     def __gt__(self, o: Any) -> Sym:
         return self._binary(">", o, COMPARE)
+
+    def __matmul__(self, o: Any) -> Sym:
+        return self._binary("@", o, PRODUCT)
+
+    @property
+    def T(self) -> Sym:  # noqa: N802 - numpy's and torch's name for it
+        return Sym(f"{self._wrap(ATOM)}.T")
 
 
 class _Numpy:
@@ -290,3 +302,82 @@ DIV = Binary(
     "y = a/b: dL/da = dL/dy / b, dL/db = -dL/dy * a / b^2",
 )
 BINARIES = [MUL, DIV]
+
+
+@dataclass(frozen=True)
+class Product:
+    """A matrix product: each operand's gradient is the upstream multiplied by the other
+    operand, transposed."""
+
+    name: str
+    grad_fn: str
+    aten: tuple[str, ...]
+    #: what PyTorch saves for ``a`` and ``b`` (read as ``o.a``, ``o.b``)
+    saved: tuple[str, str]
+    #: y from a and b (written with ``NP``)
+    forward: Callable[[Any, Any, Any], Any]
+    #: ∂L/∂a and ∂L/∂b from the upstream ``g`` and the operands
+    grad_a: Callable[[Any, Any, Any], Any]
+    grad_b: Callable[[Any, Any, Any], Any]
+    latex: str
+    text: str
+    letters: dict[str, int | str]
+
+
+MATRIX: dict[str, int | str] = {"A": 0, "B": 1, "Y": "out"}
+MM = Product(
+    "mm",
+    "MmBackward0",
+    ("mm.default",),
+    ("self", "mat2"),
+    lambda a, b, xp: a @ b,
+    lambda g, o, xp: g @ o.b.T,
+    lambda g, o, xp: o.a.T @ g,
+    r"Y = AB:\quad \frac{\partial L}{\partial A} = \frac{\partial L}{\partial Y}\,B^{\top},"
+    r"\quad \frac{\partial L}{\partial B} = A^{\top}\frac{\partial L}{\partial Y}",
+    "Y = A@B: dL/dA = dL/dY @ B.T, dL/dB = A.T @ dL/dY",
+    MATRIX,
+)
+PRODUCTS = [
+    MM,
+    Product(
+        "mv",
+        "MvBackward0",
+        ("mv.default",),
+        ("self", "vec"),
+        lambda a, v, xp: a @ v,
+        lambda g, o, xp: xp.outer(g, o.b),
+        lambda g, o, xp: o.a.T @ g,
+        r"y = Av:\quad \frac{\partial L}{\partial A} = \frac{\partial L}{\partial y}\,v^{\top},"
+        r"\quad \frac{\partial L}{\partial v} = A^{\top}\frac{\partial L}{\partial y}",
+        "dL/dA = outer(dL/dy, v), dL/dv = A.T @ dL/dy",
+        {"A": 0, "v": 1, "y": "out"},
+    ),
+    Product(
+        "dot",
+        "DotBackward0",
+        ("dot.default",),
+        ("self", "tensor"),
+        lambda a, b, xp: xp.dot(a, b),
+        lambda g, o, xp: g * o.b,
+        lambda g, o, xp: g * o.a,
+        r"y = a\cdot b:\quad \frac{\partial L}{\partial a} = \frac{\partial L}{\partial y}\,b,"
+        r"\quad \frac{\partial L}{\partial b} = \frac{\partial L}{\partial y}\,a",
+        "dL/da = dL/dy * b, dL/db = dL/dy * a",
+        {"a": 0, "b": 1, "y": "out"},
+    ),
+    Product(
+        "bmm",
+        "BmmBackward0",
+        ("bmm.default",),
+        ("self", "mat2"),
+        lambda a, b, xp: a @ b,
+        lambda g, o, xp: g @ xp.swapaxes(o.b, 1, 2),
+        lambda g, o, xp: xp.swapaxes(o.a, 1, 2) @ g,
+        r"Y_k = A_k B_k:\quad \frac{\partial L}{\partial A_k} = \frac{\partial L}{\partial Y_k}"
+        r"B_k^{\top},\quad \frac{\partial L}{\partial B_k} = A_k^{\top}"
+        r"\frac{\partial L}{\partial Y_k}",
+        "per batch: dL/dA = dL/dY @ B.T, dL/dB = A.T @ dL/dY",
+        MATRIX,
+    ),
+]

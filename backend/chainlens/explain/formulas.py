@@ -15,6 +15,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -22,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch.nn import grad as nn_grad
 
-from .derivatives import BINARIES, MUL, UNARIES, Binary, Unary
+from .derivatives import BINARIES, MM, MUL, PRODUCTS, UNARIES, Binary, Product, Unary
 
 F64 = torch.float64
 #: Formulas are recomputed (and verified) when the node's tensors are this small...
@@ -183,10 +184,6 @@ class _Saved:
     def __init__(self, ctx: Ctx) -> None:
         self._ctx = ctx
 
-    def _read(self, name: str) -> Any:
-        value = getattr(self._ctx.node, f"_saved_{name}", None)
-        return self._ctx.saved(name) if isinstance(value, torch.Tensor) else None
-
     @property
     def x(self) -> Any:
         return self._ctx.saved("self")
@@ -197,11 +194,18 @@ class _Saved:
 
     @property
     def a(self) -> Any:
-        return self._read("self")
+        return _operand(self._ctx, "self")
 
     @property
     def b(self) -> Any:
-        return self._read("other")
+        return _operand(self._ctx, "other")
+
+
+def _operand(ctx: Ctx, name: str) -> torch.Tensor | None:
+    """A saved operand in float64, or None where PyTorch saved none (the other operand
+    needs no gradient) or saved a number."""
+    value = getattr(ctx.node, f"_saved_{name}", None)
+    return ctx.saved(name) if isinstance(value, torch.Tensor) else None
 
 
 def _derivative(local: Callable[[Any, Any], Any], ctx: Ctx) -> torch.Tensor | None:
@@ -521,61 +525,27 @@ def _norm(ctx: Ctx) -> Explained | None:
 
 
 # ---------------------------------------------------------- matrix products
-@rule("MmBackward0")
-def _mm(ctx: Ctx) -> Explained:
-    a, b = ctx.saved("self"), ctx.saved("mat2")
-    if a is None or b is None:
-        return Explained(
-            r"Y = AB:\quad \frac{\partial L}{\partial A} = \frac{\partial L}{\partial Y}\,B^{\top},\quad "
-            r"\frac{\partial L}{\partial B} = A^{\top}\frac{\partial L}{\partial Y}",
-            "Y = A@B: dL/dA = dL/dY @ B.T, dL/dB = A.T @ dL/dY",
-            [ctx.g @ b.T if b is not None else None, a.T @ ctx.g if a is not None else None],
-            letters={"A": 0, "B": 1, "Y": "out"},
-        )
-    return Explained(
-        r"Y = AB:\quad \frac{\partial L}{\partial A} = \frac{\partial L}{\partial Y}\,B^{\top},\quad "
-        r"\frac{\partial L}{\partial B} = A^{\top}\frac{\partial L}{\partial Y}",
-        "Y = A@B: dL/dA = dL/dY @ B.T, dL/dB = A.T @ dL/dY",
-        [ctx.g @ b.T, a.T @ ctx.g],
-        f"Shapes: [{a.shape[0]}×{a.shape[1]}] = [{a.shape[0]}×{b.shape[1]}]·[{b.shape[1]}×{b.shape[0]}].",
-        letters={"A": 0, "B": 1, "Y": "out"},
-    )
+def _product(d: Product) -> Rule:
+    """A matrix product's gradients, from the operands PyTorch saved (one it did not
+    save leaves that operand's gradient unknown)."""
+
+    def apply(ctx: Ctx) -> Explained:
+        o = SimpleNamespace(**{k: _operand(ctx, n) for k, n in zip("ab", d.saved, strict=True)})
+        grads: Grads = [
+            None if o.b is None else d.grad_a(ctx.g, o, torch),
+            None if o.a is None else d.grad_b(ctx.g, o, torch),
+        ]
+        note = ""
+        if d is MM and o.a is not None and o.b is not None:
+            (m, k), n = o.a.shape, o.b.shape[1]
+            note = f"Shapes: [{m}×{k}] = [{m}×{n}]·[{n}×{k}]."
+        return Explained(d.latex, d.text, grads, note, letters=dict(d.letters))
+
+    return apply
 
 
-@rule("MvBackward0")
-def _mv(ctx: Ctx) -> Explained:
-    a, v = ctx.saved("self"), ctx.saved("vec")
-    return Explained(
-        r"y = Av:\quad \frac{\partial L}{\partial A} = \frac{\partial L}{\partial y}\,v^{\top},\quad "
-        r"\frac{\partial L}{\partial v} = A^{\top}\frac{\partial L}{\partial y}",
-        "dL/dA = outer(dL/dy, v), dL/dv = A.T @ dL/dy",
-        [torch.outer(ctx.g, v), a.T @ ctx.g],
-        letters={"A": 0, "v": 1, "y": "out"},
-    )
-
-
-@rule("DotBackward0")
-def _dot(ctx: Ctx) -> Explained:
-    a, b = ctx.saved("self"), ctx.saved("tensor")
-    return Explained(
-        r"y = a\cdot b:\quad \frac{\partial L}{\partial a} = \frac{\partial L}{\partial y}\,b,\quad "
-        r"\frac{\partial L}{\partial b} = \frac{\partial L}{\partial y}\,a",
-        "dL/da = dL/dy * b, dL/db = dL/dy * a",
-        [ctx.g * b, ctx.g * a],
-        letters=BINARY,
-    )
-
-
-@rule("BmmBackward0")
-def _bmm(ctx: Ctx) -> Explained:
-    a, b = ctx.saved("self"), ctx.saved("mat2")
-    return Explained(
-        r"Y_k = A_k B_k:\quad \frac{\partial L}{\partial A_k} = \frac{\partial L}{\partial Y_k}B_k^{\top},\quad "
-        r"\frac{\partial L}{\partial B_k} = A_k^{\top}\frac{\partial L}{\partial Y_k}",
-        "per batch: dL/dA = dL/dY @ B.T, dL/dB = A.T @ dL/dY",
-        [ctx.g @ b.transpose(1, 2), a.transpose(1, 2) @ ctx.g],
-        letters={"A": 0, "B": 1, "Y": "out"},
-    )
+for _p in PRODUCTS:
+    GRAD_FN_RULES[_p.grad_fn] = _product(_p)
 
 
 @rule("AddmmBackward0")

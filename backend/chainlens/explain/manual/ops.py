@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..derivatives import BINARIES, NP, UNARIES, Binary, Sym, Unary
+from ..derivatives import BINARIES, NP, PRODUCTS, UNARIES, Binary, Product, Sym, Unary
 
 
 def np_dtype(dtype: torch.dtype | np.dtype) -> str:
@@ -547,43 +547,24 @@ def _norm(c: Call) -> Code:
 
 
 # ------------------------------------------------------------------ matrices
-@rule("mm.default")
-def _mm(c: Call) -> Code:
-    a, b = c.arg(0), c.arg(1)
-    return Code(
-        f"{a} @ {b}",
-        {0: f"{c.g} @ {b}.T", 1: f"{a}.T @ {c.g}"},
-        f"∂L/∂A = ∂L/∂Y·Bᵀ {list(c.shape)}·{list(b.shape[::-1])}, "
-        f"∂L/∂B = Aᵀ·∂L/∂Y {list(a.shape[::-1])}·{list(c.shape)}",
-    )
+def _product(d: Product) -> Rule:
+    """``derivatives``' entry as code, with the shapes in the comment."""
+
+    def apply(c: Call) -> Code:
+        a, b = c.arg(0), c.arg(1)
+        o = SimpleNamespace(a=Sym(a), b=Sym(b))
+        g = Sym(c.g)
+        return Code(
+            str(d.forward(o.a, o.b, NP)),
+            {0: str(d.grad_a(g, o, NP)), 1: str(d.grad_b(g, o, NP))},
+            f"{d.text}; {list(a.shape)} and {list(b.shape)} -> {list(c.shape)}",
+        )
+
+    return apply
 
 
-@rule("mv.default")
-def _mv(c: Call) -> Code:
-    a, v = c.arg(0), c.arg(1)
-    return Code(
-        f"{a} @ {v}",
-        {0: f"np.outer({c.g}, {v})", 1: f"{a}.T @ {c.g}"},
-        "∂L/∂A = ∂L/∂y·vᵀ, ∂L/∂v = Aᵀ·∂L/∂y",
-    )
-
-
-@rule("dot.default")
-def _dot(c: Call) -> Code:
-    a, b = c.arg(0), c.arg(1)
-    return Code(
-        f"np.dot({a}, {b})", {0: f"{c.g} * {b}", 1: f"{c.g} * {a}"}, "∂(a·b)/∂a = b, ∂(a·b)/∂b = a"
-    )
-
-
-@rule("bmm.default")
-def _bmm(c: Call) -> Code:
-    a, b = c.arg(0), c.arg(1)
-    return Code(
-        f"{a} @ {b}",
-        {0: f"{c.g} @ {b}.transpose(0, 2, 1)", 1: f"{a}.transpose(0, 2, 1) @ {c.g}"},
-        "per batch: ∂L/∂A = ∂L/∂Y·Bᵀ, ∂L/∂B = Aᵀ·∂L/∂Y",
-    )
+for _p in PRODUCTS:
+    rule(*_p.aten)(_product(_p))
 
 
 @rule("addmm.default")
