@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 import chainlens
 from chainlens.explain.explainer import Explainer
-from chainlens.explain.formulas import GRAD_FN_RULES, Ctx, verify
+from chainlens.explain.formulas import GRAD_FN_RULES, SAME_KIND_VERIFIED, Ctx, verify
 
 torch.manual_seed(0)
 D = torch.float64
@@ -300,7 +300,6 @@ def test_steps_of_a_kind_verified_often_enough_are_not_recomputed() -> None:
     """An unrolled loop repeats a few kinds of step (grad_fn and shapes): each kind is
     recomputed until SAME_KIND_VERIFIED steps of it reproduced the engine's gradients;
     the rest keep the formula and say why; another shape is another kind."""
-    from chainlens.explain.formulas import SAME_KIND_VERIFIED
 
     n = SAME_KIND_VERIFIED + 8
     run = chainlens.run(
@@ -324,3 +323,27 @@ def test_steps_of_a_kind_verified_often_enough_are_not_recomputed() -> None:
         and f["latex"] == loop[0]["latex"]
         for f in loop[SAME_KIND_VERIFIED:]
     )
+
+
+def test_a_long_loop_stops_rechecking_what_each_leaf_stores() -> None:
+    """After SAME_KIND_VERIFIED verified ``.grad`` stores of one shape, a leaf's later
+    ones are shown unverified, saying why (a 1000-step loop checked each before)."""
+    n = SAME_KIND_VERIFIED + 8
+    run = chainlens.run(
+        "import torch\nw = torch.ones(3, requires_grad=True)\n"
+        f"for i in range({n}):\n    w.grad = None\n    (w * 2).sum().backward()\n"
+    )
+    leaf = next(node.id for node in run.nodes if node.kind == "leaf")
+    stores = [
+        (p.index, s.formula)
+        for p in run.passes
+        for s in p.steps
+        if s.node == leaf and s.formula is not None
+    ]
+    early = [f for index, f in stores if index < SAME_KIND_VERIFIED]
+    last = [f for index, f in stores if index == n - 1]
+    assert early and all(f.kind == "accumulate" and f.verified for f in early)
+    assert len(last) == 1 and not last[0].verified
+    assert "Not recomputed" in (last[0].note or "")
+    # the value stored is still the engine's: the last pass's upstream is w's final grad
+    assert run.variables["w"].grad.values == [2.0, 2.0, 2.0]
