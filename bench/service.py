@@ -146,13 +146,15 @@ def main() -> None:
             raw = r.content
             nodes = len(orjson.loads(raw)["nodes"])
             sent = len(gzip.compress(raw, 6))
+            compact = http.get(f"/api/v1/runs/{orjson.loads(raw)['id']}?format=compact").content
     with serve(**SERVER, isolation="pool") as base:
         load(base, 2, 40, "new")
         for clients, n in counts.items():
             row(f"runs new, {clients} client(s), pool", *load(base, clients, n, "new"), None)
     print(
         f"RNN-500 Run: {nodes} nodes, {len(raw):,} bytes raw, {sent:,} gzipped = "
-        f"{sent / nodes:.0f} bytes per node"
+        f"{sent / nodes:.0f} bytes per node; compact: {len(compact):,} bytes "
+        f"({len(compact) / len(raw):.2f} of the JSON), {len(gzip.compress(compact, 6)):,} gzipped"
     )
 
 

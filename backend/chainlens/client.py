@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import orjson
 
+from .compact import MEDIA_TYPE, decode
 from .errors import (
     ChainlensError,
     ProgramRejected,
@@ -40,9 +41,15 @@ _BY_STATUS: dict[int, type[ChainlensError]] = {
 
 
 class Client:
-    def __init__(self, base_url: str = "http://127.0.0.1:8000", timeout: float = 60.0) -> None:
+    def __init__(
+        self, base_url: str = "http://127.0.0.1:8000", timeout: float = 60.0, compact: bool = False
+    ) -> None:
+        """``compact``: Runs travel in the compact encoding (``chainlens.compact``: each
+        tensor once, numbers in binary, about half the bytes of a large Run's JSON) and
+        are read back into the same Run."""
         self.base_url = base_url.rstrip("/")
         self._http = httpx.Client(base_url=self.base_url, timeout=timeout)
+        self._run_headers = {"accept": MEDIA_TYPE} if compact else {}
 
     def __enter__(self) -> Client:
         return self
@@ -55,7 +62,11 @@ class Client:
 
     def _check(self, response: httpx.Response, text: bool = False) -> Any:
         if response.status_code < 400:
-            return response.text if text else orjson.loads(response.content)
+            if text:
+                return response.text
+            if response.headers.get("content-type", "").startswith(MEDIA_TYPE):
+                return decode(response.content)
+            return orjson.loads(response.content)
         cls = _BY_STATUS.get(response.status_code, ChainlensError)
         try:
             body = response.json()
@@ -84,12 +95,15 @@ class Client:
         if device is not None:
             body["device"] = device
         response = self._http.post(
-            "/api/v1/runs", content=orjson.dumps(body), headers={"content-type": "application/json"}
+            "/api/v1/runs",
+            content=orjson.dumps(body),
+            headers={"content-type": "application/json", **self._run_headers},
         )
         return Run.model_validate(self._check(response))
 
     def get(self, run_id: str) -> Run:
-        return Run.model_validate(self._check(self._http.get(f"/api/v1/runs/{run_id}")))
+        response = self._http.get(f"/api/v1/runs/{run_id}", headers=self._run_headers)
+        return Run.model_validate(self._check(response))
 
     def check(
         self, run_id: str, node: str, pass_: int | None = None, elements: int = 16

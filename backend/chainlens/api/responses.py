@@ -3,12 +3,14 @@ its status, the client's address, and the OpenAPI entries routes share."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import orjson
-from fastapi import Request
+from fastapi import Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
+from ..compact import MEDIA_TYPE, encode_json
 from ..errors import (
     ChainlensError,
     ProgramRejected,
@@ -36,6 +38,30 @@ RETRY_AFTER = {RateLimited: "5", ServiceBusy: "2"}
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     body = data if isinstance(data, bytes) else orjson.dumps(data)
     return Response(body, status_code=status, media_type="application/json", headers=headers)
+
+
+#: How a Run is answered: the JSON Run (the contract's default) or the compact encoding.
+RunFormat = Literal["json", "compact"]
+FORMAT = Query(
+    "json",
+    description="compact: the Run in chainlens's compact encoding (each tensor once, its "
+    f"numbers in binary: see chainlens.compact), as ``Accept: {MEDIA_TYPE}`` asks too",
+)
+#: The compact answer, as OpenAPI documents it.
+COMPACT: dict[int | str, dict[str, Any]] = {
+    200: {"content": {MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}}}
+}
+
+
+async def run_response(
+    body: bytes, request: Request, format: RunFormat, headers: dict[str, str] | None = None
+) -> Response:
+    """A Run's JSON ``body`` as the client asked for it (``?format=`` or ``Accept``)."""
+    if format == "compact" or MEDIA_TYPE in request.headers.get("accept", ""):
+        # (off the event loop: a 6 MB Run takes ~100 ms to re-encode)
+        compact = await run_in_threadpool(encode_json, body)
+        return Response(compact, media_type=MEDIA_TYPE, headers=headers)
+    return json_response(body, headers=headers)
 
 
 def error_response(e: ChainlensError) -> Response:

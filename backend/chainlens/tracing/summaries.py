@@ -48,7 +48,8 @@ def _flat_values(arr: np.ndarray) -> list:
     return flat.tolist()
 
 
-def _nest(flat: list, shape: tuple[int, ...]) -> Any:
+def nest(flat: list, shape: tuple[int, ...]) -> Any:
+    """A row-major flat list in ``shape`` as nested lists (a number for a 0-d shape)."""
     if not shape:
         return flat[0]
     if len(shape) == 1:
@@ -57,7 +58,7 @@ def _nest(flat: list, shape: tuple[int, ...]) -> Any:
         c = shape[1]
         return [flat[i * c : (i + 1) * c] for i in range(shape[0])]
     step = len(flat) // shape[0] if shape[0] else 0
-    return [_nest(flat[i * step : (i + 1) * step], shape[1:]) for i in range(shape[0])]
+    return [nest(flat[i * step : (i + 1) * step], shape[1:]) for i in range(shape[0])]
 
 
 def _no_finite_stats(nan: int, inf: int) -> StatsDict:
@@ -232,7 +233,7 @@ def view(t: torch.Tensor | np.ndarray) -> View:
             st = out["stats"] = _small_stats(flat)
             if arr.dtype.kind in "iub" and st["min"] is not None and st["max"] is not None:
                 st["min"], st["max"] = int(st["min"]), int(st["max"])
-        out["values"] = _nest(flat, shape)
+        out["values"] = nest(flat, shape)
     else:
         out["stats"] = _large_stats(arr)
     return out

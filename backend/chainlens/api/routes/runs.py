@@ -9,7 +9,17 @@ from fastapi.responses import Response
 from ...errors import RunNotFound
 from ...schema import CheckRequest, GradCheck, NodeTensors, Run
 from ..requests import parse_model, parse_run_request
-from ..responses import client_address, errors, json_body, json_body_only, json_response
+from ..responses import (
+    COMPACT,
+    FORMAT,
+    RunFormat,
+    client_address,
+    errors,
+    json_body,
+    json_body_only,
+    json_response,
+    run_response,
+)
 
 #: On POST /runs: ``hit`` when the Run is one made earlier for the same request.
 CACHE_HEADER = "X-Chainlens-Cache"
@@ -22,19 +32,20 @@ router = APIRouter(prefix="/api/v1/runs")
     response_model=Run,
     responses={
         200: {
+            **COMPACT[200],
             "headers": {
                 CACHE_HEADER: {
                     "description": "hit: the run made earlier for the same program, device "
                     "and seed (CPU), under a new id; miss: run now",
                     "schema": {"type": "string", "enum": ["hit", "miss"]},
                 }
-            }
+            },
         },
         **errors(400, 413, 415, 429, 503),
     },
     openapi_extra=json_body("RunRequest"),
 )
-async def create_run(request: Request) -> Response:
+async def create_run(request: Request, format: RunFormat = FORMAT) -> Response:
     """Run a program; the body is a RunRequest (parsed strictly: see api/requests.py).
 
     A request answered before (same program, device and seed, on the CPU) gets that
@@ -42,15 +53,17 @@ async def create_run(request: Request) -> Response:
     json_body_only(request)
     req = parse_run_request(await request.body())
     body, cached = await request.app.state.service.run(req, client_address(request.client))
-    return json_response(body, headers={CACHE_HEADER: "hit" if cached else "miss"})
+    return await run_response(
+        body, request, format, headers={CACHE_HEADER: "hit" if cached else "miss"}
+    )
 
 
-@router.get("/{run_id}", response_model=Run, responses=errors(404))
-async def get_run(run_id: str, request: Request) -> Response:
+@router.get("/{run_id}", response_model=Run, responses={**errors(404), **COMPACT})
+async def get_run(run_id: str, request: Request, format: RunFormat = FORMAT) -> Response:
     body = request.app.state.service.get(run_id)
     if body is None:
         raise RunNotFound(f"no run {run_id[:40]!r}: unknown or expired")
-    return json_response(body)
+    return await run_response(body, request, format)
 
 
 @router.post(
