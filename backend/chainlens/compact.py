@@ -119,9 +119,8 @@ def encode_json(body: bytes) -> bytes:
                 offset += len(blocks[-1])
             tensors.append(entry)
         container[key] = found
-    header = orjson.dumps(
-        {"run": header_run, "tensors": tensors, "formulas": _share_formulas(header_run)}
-    )
+    formulas = _share_formulas(header_run)
+    header = orjson.dumps({"run": header_run, "tensors": tensors, "formulas": formulas})
     start = len(MAGIC) + _LENGTH.size + len(header)
     return b"".join([MAGIC, _LENGTH.pack(len(header)), header, b"\0" * (-start % 8), *blocks])
 
