@@ -76,6 +76,9 @@ def _run(args: argparse.Namespace) -> int:
     except ProgramRejected as e:
         print(f"{args.file}:{e.line}: {e.code}: {e.message}", file=sys.stderr)
         return 2
+    if args.dot:
+        with open(args.dot, "w", encoding="utf-8") as f:
+            f.write(run.to_dot())
     if args.json:
         sys.stdout.write(run.model_dump_json() + "\n")
         return 0 if run.status == "ok" else 1
@@ -123,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     run = sub.add_parser("run", help="run a program file and print its summary")
     run.add_argument("file")
     run.add_argument("--json", action="store_true", help="print the Run as JSON")
+    run.add_argument("--dot", metavar="FILE", help="also write the graph as DOT (Graphviz)")
     run.add_argument("--device", choices=["cpu", "cuda", "auto"], default="cpu")
     run.add_argument("--seed", type=int, default=0)
     run.set_defaults(func=_run)

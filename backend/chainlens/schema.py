@@ -439,6 +439,12 @@ class Run(BaseModel):
         default_factory=list, description="Every pass's root value, recorded or not."
     )
 
+    def to_dot(self) -> str:
+        """The graph in DOT (Graphviz), drawn as torchviz draws one: ``dot -Tsvg``."""
+        from .exports import to_dot  # (exports reads these models)
+
+        return to_dot(self)
+
 
 class RunDict(TypedDict):
     """``Run`` as ``engine.run_wire`` returns it (``ErrorInfo`` and ``Diagnostic`` are
