@@ -78,3 +78,13 @@ def test_the_command_line_writes_the_graph(tmp_path) -> None:
         check=True,
     )
     assert out.read_text() == chainlens.run(source).to_dot()
+
+
+def test_a_run_reads_in_one_line() -> None:
+    run = chainlens.run(
+        "import torch\nx = torch.ones(3, requires_grad=True)\ny = x * 2\ny.backward()\n"
+    )
+    text = repr(run)
+    assert len(text) < 400 and "\n" not in text
+    assert f"nodes={len(run.nodes)}" in text and "status='error'" in text
+    assert "non_scalar_backward" in text and "RuntimeError: grad can be implicitly" in text

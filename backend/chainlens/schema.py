@@ -439,6 +439,20 @@ class Run(BaseModel):
         default_factory=list, description="Every pass's root value, recorded or not."
     )
 
+    def __repr__(self) -> str:
+        """What a notebook cell or a REPL shows: the Run in a line, not its ~10^5 numbers
+        (pydantic's own repr of a 34-node run was 95,905 characters)."""
+        error = (
+            f"{self.error.type or self.error.code}: {self.error.message}" if self.error else None
+        )
+        return (
+            f"Run(id={self.id!r}, status={self.status!r}, device={self.device!r}, "
+            f"nodes={len(self.nodes)}, passes={len(self.passes)}, "
+            f"steps={sum(len(p.steps) for p in self.passes)}, "
+            f"variables={list(self.variables)!r}, "
+            f"diagnostics={[d.code for d in self.diagnostics]!r}, error={error!r})"
+        )
+
     def to_dot(self) -> str:
         """The graph in DOT (Graphviz), drawn as torchviz draws one: ``dot -Tsvg``."""
         from .exports import to_dot  # (exports reads these models)
