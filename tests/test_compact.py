@@ -11,7 +11,7 @@ import pytest
 
 from chainlens import Client
 from chainlens.compact import MEDIA_TYPE, decode, encode
-from chainlens.compact import _slots as slots_of
+from chainlens.compact import tensor_slots as slots_of
 from chainlens.engine import run_wire
 from chainlens.examples.catalog import examples
 

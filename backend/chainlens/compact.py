@@ -41,7 +41,7 @@ _LENGTH = struct.Struct("<I")
 _TEXT = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 
 
-def _slots(run: dict[str, Any]) -> Iterator[tuple[Any, Any]]:
+def tensor_slots(run: dict[str, Any]) -> Iterator[tuple[Any, Any]]:
     """Every place the Run holds a TensorView (or null where it could), as (container,
     key): the schema's Variable, Node, Step and Pass fields of type TensorView."""
     for variable in run["variables"].values():
@@ -101,7 +101,7 @@ def encode_json(body: bytes) -> bytes:
     offset = 0
     index: dict[bytes, int] = {}
     header_run = orjson.loads(body)  # (its slots are rewritten as indices)
-    for container, key in _slots(header_run):
+    for container, key in tensor_slots(header_run):
         view = container[key]
         if view is None:
             continue
@@ -174,7 +174,7 @@ def decode(data: bytes) -> dict[str, Any]:
     blob = memoryview(data)[start + (-start % 8) :]
     views = [{**entry, "values": _values(entry, blob)} for entry in header["tensors"]]
     run = header["run"]
-    for container, key in _slots(run):
+    for container, key in tensor_slots(run):
         found = container[key]
         if found is not None:
             container[key] = views[found]  # (shared, as in the engine's own Run)

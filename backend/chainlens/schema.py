@@ -543,6 +543,13 @@ class BatchEvent(TypedDict):
     events: list[dict[str, Any]]  # the events the engine flushed together, in order
 
 
+class ImportedRun(BaseModel):
+    """The answer to ``POST /api/v1/runs/import``: where the Run is kept now."""
+
+    id: str = Field(description="The Run's id here (GET /api/v1/runs/{id}).")
+    url: str = Field(description="The page, opened on this Run.")
+
+
 class RunRequest(BaseModel):
     """The body of ``POST /api/v1/runs`` and the first message on the stream."""
 

@@ -34,6 +34,8 @@ class Settings(BaseSettings):
 
     # -- requests
     max_body_bytes: int = 32 * 1024
+    #: POST /api/v1/runs/import: a Run recorded elsewhere, at most this large.
+    max_import_bytes: int = 8 * 1024 * 1024
     max_source_bytes: int = 16 * 1024
     rate_limit_per_minute: int = 600
     max_concurrent_per_client: int = 8

@@ -14,7 +14,7 @@ import { allGroupIds, buildDisplay, defaultOptions, foldOf, shapeText, type Fail
 import type { DisplayGraph, DisplayOptions, Item } from "./graph";
 import { LayoutClient } from "./layout";
 import { RunModel } from "./model";
-import { decodeView, encodeView } from "./share";
+import { decodeRunLink, decodeView, encodeView } from "./share";
 import { renderLossCurve } from "./losses";
 import { makeProbe, type Probe, startRun } from "./probe";
 import { PassIndex, StepCursor } from "./steps";
@@ -24,7 +24,7 @@ import { NodesTable } from "./table";
 import { fmtNum, nodeText, renderTensor, shapeOf, UNSEEN_VALUE } from "./tensor";
 import { GraphView } from "./view";
 import type { Status } from "./view";
-import type { Example, GraphNode, Health, TensorView, Variable } from "./wire";
+import type { Example, GraphNode, Health, Run, TensorView, Variable } from "./wire";
 
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
 
@@ -97,7 +97,9 @@ class App {
     this.layouts.warm();
     this.renderStep();
     void this.loadMenus(shared?.device ?? null);
-    if (shared) {
+    const kept = decodeRunLink(location.hash);
+    if (kept) void this.open(kept);
+    else if (shared) {
       this.pendingStep = { pass: shared.pass, step: shared.step };
       this.run();
     }
@@ -243,6 +245,33 @@ class App {
   // ------------------------------------------------------------------ running
 
   run(): void {
+    this.reset();
+    $("progress").hidden = false;
+    this.status("running…");
+    const device = ($("device") as HTMLSelectElement).value || undefined;
+    const model = this.model;
+    this.runSource = this.editor.text;
+    this.stream(model, device);
+  }
+
+  /** Opens a Run kept on the server by its id (`#r=<id>`: one imported from elsewhere),
+   * drawn as a finished run; its program is not here, so the editor says so. */
+  private async open(runId: string): Promise<void> {
+    this.reset();
+    this.status("opening…");
+    try {
+      const run = await getJSON<Run>(`/api/v1/runs/${encodeURIComponent(runId)}`);
+      this.editor.text = `# Run ${runId}, recorded elsewhere: its program is not on this server.\n`;
+      this.runSource = "";
+      this.model.load(run);
+      await this.finish();
+    } catch (e) {
+      this.status(`could not open run ${runId}: ${(e as Error).message}`);
+    }
+  }
+
+  /** Everything the last run drew, forgotten. */
+  private reset(): void {
     this.cancel?.();
     this.stopPlay();
     this.model = new RunModel();
@@ -259,11 +288,9 @@ class App {
     this.renderStep();
     this.editor.mark([]);
     startRun(this.probe);
-    $("progress").hidden = false;
-    this.status("running…");
-    const device = ($("device") as HTMLSelectElement).value || undefined;
-    const model = this.model;
-    this.runSource = this.editor.text;
+  }
+
+  private stream(model: RunModel, device: string | undefined): void {
     this.cancel = streamRun({ source: this.runSource, device }, (events) => {
       if (model !== this.model) return;
       let graph = false, output = false, done = false, backward = false;

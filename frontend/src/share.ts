@@ -50,3 +50,9 @@ export function decodeView(hash: string): SharedView | null {
     step: Number.isFinite(step) && step >= 0 ? step : 0,
   };
 }
+
+/** A link to a Run kept on the server (`#r=<id>`, what an import answers): its id. */
+export function decodeRunLink(hash: string): string | null {
+  const id = new URLSearchParams(hash.replace(/^#/, "")).get("r");
+  return id && /^[0-9a-f]{1,64}$/.test(id) ? id : null;
+}

@@ -32,6 +32,7 @@ from .limits import BodyLimitMiddleware
 from .requests import SchemaError
 from .responses import error_response, json_response
 from .routes import info, pages, runs, stream
+from .routes.runs import IMPORT_PATH
 from .service import RunService
 
 log = logging.getLogger("chainlens")
@@ -67,7 +68,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "and every backward step. See shared/API.md.",
     )
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        larger={IMPORT_PATH: ("max_import_bytes", settings.max_import_bytes)},
+    )
     streams = StreamBudget(settings.ws_max_per_client, settings.ws_max_open)
     templates = Environment(
         loader=FileSystemLoader(str(WEB / "templates")), autoescape=select_autoescape()

@@ -18,28 +18,32 @@ class UnsupportedMediaType(ChainlensError):
 
 
 class BodyLimitMiddleware:
-    def __init__(self, app: Any, max_bytes: int) -> None:
+    def __init__(
+        self, app: Any, max_bytes: int, larger: dict[str, tuple[str, int]] | None = None
+    ) -> None:
+        """``larger``: by path, the limit (its setting's name and value) of a route that
+        takes more than ``max_bytes`` (an imported Run)."""
         self.app = app
         self.max_bytes = max_bytes
+        self.larger = larger or {}
 
-    def _too_large(self) -> RequestTooLarge:
-        return RequestTooLarge(
-            limit_text("max_body_bytes", self.max_bytes, "exceeded by the request body")
-        )
+    def _too_large(self, name: str, value: int) -> RequestTooLarge:
+        return RequestTooLarge(limit_text(name, value, "exceeded by the request body"))
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        name, max_bytes = self.larger.get(scope.get("path", ""), ("max_body_bytes", self.max_bytes))
         length = None
-        for name, value in scope.get("headers", ()):
-            if name == b"content-length":
+        for header, value in scope.get("headers", ()):
+            if header == b"content-length":
                 try:
                     length = int(value)
                 except ValueError:
-                    length = self.max_bytes + 1
-        if length is not None and length > self.max_bytes:
-            body = orjson.dumps({"error": self._too_large().to_dict()})
+                    length = max_bytes + 1
+        if length is not None and length > max_bytes:
+            body = orjson.dumps({"error": self._too_large(name, max_bytes).to_dict()})
             await send(
                 {
                     "type": "http.response.start",
@@ -60,8 +64,8 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise self._too_large()
+                if seen > max_bytes:
+                    raise self._too_large(name, max_bytes)
             return message
 
         await self.app(scope, limited_receive, send)

@@ -13,6 +13,7 @@ from collections import defaultdict, deque
 from collections.abc import AsyncIterator
 
 import orjson
+from fastapi.concurrency import run_in_threadpool
 
 from ..engine import resolve_device
 from ..errors import ChainlensError, ProgramRejected, RateLimited, RunNotFound, limit_text
@@ -25,6 +26,7 @@ from ..sandbox.protocol import DONE, EVENT, LOST, OUTPUT, REFUSED, REPEATABLE, T
 from ..schema import CheckRequest, RunRequest
 from ..settings import Settings
 from ..store import RunStore
+from .imports import checked_run
 
 #: The store keeps each Run's body without its id (``runs.with_id`` gives it one), under
 #: its id; each run's program under this prefix (``job:<id>``), for checks.
@@ -195,6 +197,18 @@ class RunService:
         finally:
             self.limiter.release(client)
 
+    async def import_run(self, body: bytes, client: str) -> str:
+        """POST /runs/import: a Run recorded elsewhere, checked and kept under a new id
+        (without a program: nothing of it ever runs here)."""
+        self.limiter.admit(client)
+        try:
+            run = await run_in_threadpool(checked_run, body)  # (a few MB: ~100 ms)
+        finally:
+            self.limiter.release(client)
+        run_id = uuid.uuid4().hex[:16]
+        self.store.put(run_id, run.model_dump_json(exclude={"id"}).encode())
+        return run_id
+
     def get(self, run_id: str) -> bytes | None:
         """The Run's JSON, while the store keeps it."""
         body = None if run_id.startswith(JOB_KEY) else self.store.get(run_id)
@@ -249,6 +263,12 @@ class RunService:
         or ``failure`` saying why there is no answer."""
         stored = None if run_id.startswith(JOB_KEY) else self.store.get(JOB_KEY + run_id)
         if stored is None:
+            if self.get(run_id) is not None:
+                raise failure(
+                    f"run {run_id!r} was imported: checks, numpy code and full tensors run "
+                    "its program again, and an imported Run does not carry one",
+                    code="needs_program",
+                )
             raise RunNotFound(f"no run {run_id[:40]!r}: unknown or expired")
         job = {**orjson.loads(stored), "id": run_id, "stream": False, **task}
         self.limiter.admit(client)

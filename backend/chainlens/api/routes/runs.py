@@ -7,7 +7,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
 from ...errors import RunNotFound
-from ...schema import CheckRequest, GradCheck, NodeTensors, Run
+from ...schema import CheckRequest, GradCheck, ImportedRun, NodeTensors, Run
 from ..requests import parse_model, parse_run_request
 from ..responses import (
     COMPACT,
@@ -25,6 +25,8 @@ from ..responses import (
 CACHE_HEADER = "X-Chainlens-Cache"
 
 router = APIRouter(prefix="/api/v1/runs")
+#: Where a Run recorded elsewhere comes in (the body limit there is max_import_bytes).
+IMPORT_PATH = "/api/v1/runs/import"
 
 
 @router.post(
@@ -56,6 +58,24 @@ async def create_run(request: Request, format: RunFormat = FORMAT) -> Response:
     return await run_response(
         body, request, format, headers={CACHE_HEADER: "hit" if cached else "miss"}
     )
+
+
+@router.post(
+    "/import",
+    status_code=201,
+    response_model=ImportedRun,
+    responses=errors(400, 413, 415, 429),
+    openapi_extra=json_body("Run"),
+)
+async def import_run(request: Request) -> Response:
+    """Keep a Run recorded elsewhere (``chainlens.run`` on another machine, a saved
+    file): checked against the schema, numbers only where numbers go, at most
+    ``max_import_bytes``. Nothing in it runs; checks and numpy code, which run a program
+    again, say it has none."""
+    json_body_only(request)
+    service = request.app.state.service
+    run_id = await service.import_run(await request.body(), client_address(request.client))
+    return json_response({"id": run_id, "url": f"/#r={run_id}"}, status=201)
 
 
 @router.get("/{run_id}", response_model=Run, responses={**errors(404), **COMPACT})
