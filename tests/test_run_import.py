@@ -121,3 +121,14 @@ def test_the_page_opens_an_import_and_shows_its_text_as_text(
     assert page.page.evaluate("document.querySelectorAll('img[src=x]').length") == 0
     assert "recorded elsewhere" in page.page.get_by_role("textbox", name="Program").inner_text()
     assert page.errors == [] and page.foreign == []
+
+
+def test_a_script_sends_its_run_to_a_server(base_url: str) -> None:
+    run = chainlens.run(next(e.source for e in examples() if e.id == "two_layer_nn"))
+    url = chainlens.open(run, server=base_url, browser=False)
+    assert url.startswith(base_url + "/#r=")
+    run_id = url.rsplit("=", 1)[1]
+    with chainlens.Client(base_url) as client:
+        assert client.get(run_id).model_dump() == {**run.model_dump(), "id": run_id}
+        again = client.import_run(run)
+        assert again.id != run_id and again.url == f"/#r={again.id}"

@@ -21,7 +21,7 @@ from .errors import (
     RunNotFound,
     ServiceBusy,
 )
-from .schema import Example, GradCheck, Health, Run
+from .schema import Example, GradCheck, Health, ImportedRun, Run
 
 
 class InvalidRequest(ChainlensError):
@@ -104,6 +104,16 @@ class Client:
     def get(self, run_id: str) -> Run:
         response = self._http.get(f"/api/v1/runs/{run_id}", headers=self._run_headers)
         return Run.model_validate(self._check(response))
+
+    def import_run(self, run: Run) -> ImportedRun:
+        """``POST /api/v1/runs/import``: keep a Run made elsewhere (``chainlens.run`` here,
+        say) on this server, to open on its page."""
+        response = self._http.post(
+            "/api/v1/runs/import",
+            content=run.model_dump_json().encode(),
+            headers={"content-type": "application/json"},
+        )
+        return ImportedRun.model_validate(self._check(response))
 
     def check(
         self, run_id: str, node: str, pass_: int | None = None, elements: int = 16
