@@ -132,3 +132,30 @@ def test_a_script_sends_its_run_to_a_server(base_url: str) -> None:
         assert client.get(run_id).model_dump() == {**run.model_dump(), "id": run_id}
         again = client.import_run(run)
         assert again.id != run_id and again.url == f"/#r={again.id}"
+
+
+def test_the_page_saves_the_graph_and_the_run(page: GuardedPage, base_url: str, tmp_path) -> None:
+    """The PNG and JSON buttons: an image of the graph as drawn, and the Run byte for byte
+    as the API keeps it."""
+    source = next(e.source for e in examples() if e.id == "chain_rule")
+    page.page.evaluate(f"chainlens.load({source!r})")
+    page.page.evaluate("delete document.body.dataset.painted")
+    assert page.page.is_disabled("#save-json")
+    page.page.click("#run")
+    page.page.wait_for_function("document.body.dataset.painted", timeout=30_000)
+    with page.page.expect_download() as json_file:
+        page.page.click("#save-json")
+    data = json_file.value.path().read_bytes()
+    run_id = orjson.loads(data)["id"]
+    assert json_file.value.suggested_filename == f"chainlens-{run_id}.json"
+    assert data == httpx.get(f"{base_url}/api/v1/runs/{run_id}").content
+    with page.page.expect_download() as png_file:
+        page.page.click("#save-png")
+    image = png_file.value.path().read_bytes()
+    assert image[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = int.from_bytes(image[16:20], "big"), int.from_bytes(image[20:24], "big")
+    canvas = page.page.evaluate(
+        "[document.getElementById('graph').width, document.getElementById('graph').height]"
+    )
+    assert [width, height] == canvas
+    assert page.errors == [] and page.foreign == []

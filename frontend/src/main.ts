@@ -5,6 +5,7 @@
 import "katex/dist/katex.min.css";
 import "./style.css";
 import { renderCheck, requestCheck } from "./check";
+import { canvasPng, runJson, save } from "./downloads";
 import { manualFilename, requestManual, showManual } from "./manual";
 import { renderCard } from "./card";
 import { Editor } from "./editor";
@@ -109,6 +110,8 @@ class App {
     $("run").addEventListener("click", () => this.run());
     $("share").addEventListener("click", () => void this.share());
     $("manual").addEventListener("click", () => void this.openManual());
+    $("save-png").addEventListener("click", () => void this.saveFile("png"));
+    $("save-json").addEventListener("click", () => void this.saveFile("json"));
     $("manual-close").addEventListener("click", () => ($("manual-dialog") as HTMLDialogElement).close());
     $("first").addEventListener("click", () => this.move(() => this.cursor.first()));
     $("prev").addEventListener("click", () => this.move(() => this.cursor.prev()));
@@ -287,7 +290,13 @@ class App {
     this.renderOutput();
     this.renderStep();
     this.editor.mark([]);
+    this.saving(false);
     startRun(this.probe);
+  }
+
+  /** The PNG and JSON buttons work once a run is finished. */
+  private saving(on: boolean): void {
+    for (const id of ["save-png", "save-json"]) ($(id) as HTMLButtonElement).disabled = !on;
   }
 
   private stream(model: RunModel, device: string | undefined): void {
@@ -350,6 +359,7 @@ class App {
     $("progress").hidden = true;
     this.options = defaultOptions(model.nodes);
     const run = model.run;
+    this.saving(run !== null);
     if (run) {
       const t = run.timings_ms.total;
       this.status(`${run.status === "ok" ? "done" : "stopped"}: ${model.nodes.length} nodes, ${model.stepCount} steps${t ? ` in ${fmtNum(t)} ms` : ""}`);
@@ -876,6 +886,18 @@ class App {
       pass: this.cursor.pass, step: this.cursor.step,
     });
     history.replaceState(null, "", `#${hash}`);
+  }
+
+  /** The PNG and JSON buttons: the graph as drawn, the Run as the server keeps it. */
+  private async saveFile(kind: "png" | "json"): Promise<void> {
+    const id = this.model.run?.id;
+    if (!id) return;
+    try {
+      const blob = kind === "png" ? await canvasPng($("graph") as HTMLCanvasElement) : await runJson(id);
+      save(`chainlens-${id}.${kind}`, blob);
+    } catch (e) {
+      this.status(`could not save: ${(e as Error).message}`);
+    }
   }
 
   private async share(): Promise<void> {

@@ -1,0 +1,28 @@
+/**
+ * Files to keep: the graph as the page draws it (PNG) and the Run as the API gives it
+ * (JSON, the server's own bytes), saved by the browser under the run's id.
+ */
+
+/** Hands `blob` to the browser as a download named `name`. */
+export function save(name: string, blob: Blob): void {
+  const a = document.createElement("a");
+  a.href = URL.createObjectURL(blob);
+  a.download = name;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 0);
+}
+
+/** The graph's canvas as a PNG image, at the resolution it is drawn. */
+export function canvasPng(canvas: HTMLCanvasElement): Promise<Blob> {
+  return new Promise((resolve, reject) =>
+    canvas.toBlob((b) => (b ? resolve(b) : reject(new Error("the graph gave no image"))), "image/png"));
+}
+
+/** The Run's JSON exactly as GET /api/v1/runs/{id} answers it. */
+export async function runJson(runId: string): Promise<Blob> {
+  const r = await fetch(`/api/v1/runs/${encodeURIComponent(runId)}`, { headers: { Accept: "application/json" } });
+  if (!r.ok) throw new Error(`the run is not on the server any more (HTTP ${r.status})`);
+  return r.blob();
+}
