@@ -159,3 +159,31 @@ def test_the_page_saves_the_graph_and_the_run(page: GuardedPage, base_url: str, 
     )
     assert [width, height] == canvas
     assert page.errors == [] and page.foreign == []
+
+
+def test_a_saved_run_opens_again_on_the_page(page: GuardedPage, tmp_path) -> None:
+    """JSON saved from the page (or by a script) opens again with "Open…": the same
+    nodes, values and gradients in the Nodes table."""
+    source = next(e.source for e in examples() if e.id == "two_layer_nn")
+    page.page.evaluate(f"chainlens.load({source!r})")
+    page.page.evaluate("delete document.body.dataset.painted")
+    page.page.click("#run")
+    page.page.wait_for_function("document.body.dataset.painted", timeout=30_000)
+    rows = page.page.evaluate(TABLE_TEXT)
+    with page.page.expect_download() as saved:
+        page.page.click("#save-json")
+    path = tmp_path / "run.json"
+    saved.value.save_as(path)
+    page.page.evaluate("delete document.body.dataset.painted")
+    page.page.set_input_files("#open-json", str(path))
+    page.page.wait_for_function("document.body.dataset.painted", timeout=30_000)
+    assert "#r=" in page.page.url
+    assert page.page.evaluate(TABLE_TEXT) == rows
+    assert "recorded elsewhere" in page.page.get_by_role("textbox", name="Program").inner_text()
+    assert page.errors == [] and page.foreign == []
+
+
+TABLE_TEXT = (
+    "[...document.querySelectorAll('table[aria-label=Nodes] tbody tr')]"
+    ".map(tr => [...tr.children].map(td => td.textContent))"
+)

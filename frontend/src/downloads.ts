@@ -1,6 +1,7 @@
 /**
  * Files to keep: the graph as the page draws it (PNG) and the Run as the API gives it
- * (JSON, the server's own bytes), saved by the browser under the run's id.
+ * (JSON, the server's own bytes), saved by the browser under the run's id; and a saved
+ * Run opened again (imported: POST /api/v1/runs/import).
  */
 
 /** Hands `blob` to the browser as a download named `name`. */
@@ -25,4 +26,16 @@ export async function runJson(runId: string): Promise<Blob> {
   const r = await fetch(`/api/v1/runs/${encodeURIComponent(runId)}`, { headers: { Accept: "application/json" } });
   if (!r.ok) throw new Error(`the run is not on the server any more (HTTP ${r.status})`);
   return r.blob();
+}
+
+/** Sends a saved Run to the server to keep; its id there, or why it was refused. */
+export async function importRun(file: Blob): Promise<string> {
+  const r = await fetch("/api/v1/runs/import", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: await file.arrayBuffer(),
+  });
+  const body = (await r.json()) as { id?: string; error?: { message: string } };
+  if (!r.ok || !body.id) throw new Error(body.error?.message ?? `HTTP ${r.status}`);
+  return body.id;
 }

@@ -5,7 +5,7 @@
 import "katex/dist/katex.min.css";
 import "./style.css";
 import { renderCheck, requestCheck } from "./check";
-import { canvasPng, runJson, save } from "./downloads";
+import { canvasPng, importRun, runJson, save } from "./downloads";
 import { manualFilename, requestManual, showManual } from "./manual";
 import { renderCard } from "./card";
 import { Editor } from "./editor";
@@ -112,6 +112,7 @@ class App {
     $("manual").addEventListener("click", () => void this.openManual());
     $("save-png").addEventListener("click", () => void this.saveFile("png"));
     $("save-json").addEventListener("click", () => void this.saveFile("json"));
+    $("open-json").addEventListener("change", () => void this.openFile());
     $("manual-close").addEventListener("click", () => ($("manual-dialog") as HTMLDialogElement).close());
     $("first").addEventListener("click", () => this.move(() => this.cursor.first()));
     $("prev").addEventListener("click", () => this.move(() => this.cursor.prev()));
@@ -897,6 +898,22 @@ class App {
       save(`chainlens-${id}.${kind}`, blob);
     } catch (e) {
       this.status(`could not save: ${(e as Error).message}`);
+    }
+  }
+
+  /** "Open…": a Run saved as JSON, kept by the server (imported) and opened as `#r=<id>`. */
+  private async openFile(): Promise<void> {
+    const input = $("open-json") as HTMLInputElement;
+    const file = input.files?.[0];
+    input.value = "";
+    if (!file) return;
+    this.status("opening…");
+    try {
+      const id = await importRun(file);
+      history.replaceState(null, "", `#r=${id}`);
+      await this.open(id);
+    } catch (e) {
+      this.status(`could not open ${file.name}: ${(e as Error).message}`);
     }
   }
 
