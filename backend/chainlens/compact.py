@@ -24,7 +24,6 @@ value: the encoding is a way to carry the Run, not another Run.
 
 from __future__ import annotations
 
-import math
 import struct
 from collections.abc import Iterator
 from typing import Any
@@ -32,13 +31,12 @@ from typing import Any
 import numpy as np
 import orjson
 
-from .tracing.summaries import nest
+from .tracing.summaries import NON_FINITE_TEXT, nest, number
 
 MAGIC = b"CLR1"
 #: What a client sends in ``Accept`` (or ``?format=compact``) to be answered this way.
 MEDIA_TYPE = "application/vnd.chainlens.run"
 _LENGTH = struct.Struct("<I")
-_TEXT = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 
 
 def tensor_slots(run: dict[str, Any]) -> Iterator[tuple[Any, Any]]:
@@ -83,8 +81,8 @@ def _array(view: dict[str, Any]) -> np.ndarray | None:
             return np.array(flat, dtype="<i8")
         except OverflowError:  # (a uint64 past 2**63)
             return None
-    if all(type(v) in (float, int) or v in _TEXT for v in flat):
-        return np.array([_TEXT.get(v, v) if type(v) is str else v for v in flat], dtype="<f8")
+    if all(type(v) in (float, int) or v in NON_FINITE_TEXT for v in flat):
+        return np.array([NON_FINITE_TEXT[v] if type(v) is str else v for v in flat], dtype="<f8")
     return None
 
 
@@ -153,10 +151,7 @@ def _values(entry: dict[str, Any], blob: memoryview) -> Any:
     if spec["type"] == "b1":
         flat: list[Any] = [bool(v) for v in array]
     elif spec["type"] == "f8" and not np.isfinite(array).all():
-        flat = [
-            v if math.isfinite(v) else ("nan" if v != v else "inf" if v > 0 else "-inf")
-            for v in array.tolist()
-        ]
+        flat = [number(v) for v in array.tolist()]
     else:
         flat = array.tolist()
     return nest(flat, tuple(entry["shape"]))

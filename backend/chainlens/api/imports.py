@@ -18,12 +18,9 @@ from pydantic import ValidationError
 
 from ..compact import tensor_slots
 from ..schema import Run
+from ..tracing.summaries import MAX_VALUES, NON_FINITE_TEXT
 from .requests import BadRequest
 
-#: The strings the JSON Run writes for numbers that are not finite.
-NON_FINITE = frozenset({"nan", "inf", "-inf"})
-#: A tensor's values are sent for at most this many elements (as the engine sends them).
-MAX_VALUES = 64
 #: No dimension of a tensor is larger (the engine's limits are far below it).
 MAX_DIM = 2**40
 
@@ -33,7 +30,7 @@ def _number(v: Any, where: str) -> None:
         return
     if type(v) is float and math.isfinite(v):
         return
-    if type(v) is str and v in NON_FINITE:
+    if type(v) is str and v in NON_FINITE_TEXT:
         return
     raise BadRequest(f"{where}: {str(v)[:40]!r} is not a number", code="invalid_run")
 
@@ -53,7 +50,7 @@ def _view(view: dict[str, Any], where: str) -> None:
     if any(d < 0 or d > MAX_DIM for d in shape) or math.prod(shape) != view["numel"]:
         raise BadRequest(f"{where}: shape {shape[:8]} does not hold numel", code="invalid_run")
     if view["values"] is not None:
-        if view["numel"] > MAX_VALUES:
+        if view["numel"] > MAX_VALUES:  # (what the engine sends values for)
             raise BadRequest(
                 f"{where}: values are sent for at most {MAX_VALUES} elements", code="invalid_run"
             )

@@ -29,6 +29,10 @@ HIST_SAMPLE = 16_384
 View = TensorViewDict
 
 
+#: The strings API.md writes for numbers that are not finite, and what each stands for.
+NON_FINITE_TEXT = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
+
+
 def number(x: float) -> float | str:
     """A float for JSON: non-finite numbers become the strings API.md names."""
     if math.isfinite(x):
