@@ -27,6 +27,13 @@ from typing import Any
 COMPARE, SUM, PRODUCT, UNARY, POWER, ATOM = range(6)
 
 
+def number_code(v: Any) -> str:
+    """A number as numpy code: ``np.inf`` and ``np.nan`` where Python's repr has none."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return "np.nan" if v != v else ("np.inf" if v > 0 else "-np.inf")
+    return repr(v)
+
+
 class Sym:
     """numpy code that composes like the array it stands for: ``g * (1 - y * y)``,
     parenthesised only where Python would bind otherwise."""
@@ -48,9 +55,8 @@ class Sym:
         """A ``Sym``, or a number as a literal."""
         if isinstance(v, Sym):
             return v
-        if isinstance(v, float) and not math.isfinite(v):
-            return Sym("np.nan" if v != v else ("np.inf" if v > 0 else "-np.inf"), UNARY)
-        return Sym(repr(v), UNARY if v < 0 else ATOM)
+        code = number_code(v)
+        return Sym(code, UNARY if code.startswith("-") else ATOM)
 
     def _wrap(self, binds: int) -> str:
         return f"({self.code})" if self.binds < binds else self.code

@@ -20,7 +20,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..derivatives import BINARIES, NP, PRODUCTS, UNARIES, Binary, Product, Sym, Unary
+from ..derivatives import (
+    BINARIES,
+    NP,
+    PRODUCTS,
+    UNARIES,
+    Binary,
+    Product,
+    Sym,
+    Unary,
+    number_code,
+)
 
 
 def np_dtype(dtype: torch.dtype | np.dtype) -> str:
@@ -116,15 +126,7 @@ def lit(v: Any) -> str:
     if isinstance(v, torch.dtype):
         return np_dtype(v)
     if isinstance(v, float):
-        return (
-            "np.inf"
-            if v == math.inf
-            else "-np.inf"
-            if v == -math.inf
-            else "np.nan"
-            if v != v
-            else repr(v)
-        )
+        return number_code(v)
     if isinstance(v, (list, tuple)):
         return "(" + ", ".join(lit(x) for x in v) + ("," if len(v) == 1 else "") + ")"
     return repr(v)
