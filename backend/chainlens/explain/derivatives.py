@@ -318,8 +318,8 @@ class Product:
     name: str
     grad_fn: str
     aten: tuple[str, ...]
-    #: what PyTorch saves for ``a`` and ``b`` (read as ``o.a``, ``o.b``)
-    saved: tuple[str, str]
+    #: what PyTorch saves ``b`` as (``a`` is ``self``; read as ``o.a``, ``o.b``)
+    other: str
     #: y from a and b (written with ``NP``)
     forward: Callable[[Any, Any, Any], Any]
     #: ∂L/∂a and ∂L/∂b from the upstream ``g`` and the operands
@@ -335,7 +335,7 @@ MM = Product(
     "mm",
     "MmBackward0",
     ("mm.default",),
-    ("self", "mat2"),
+    "mat2",
     lambda a, b, xp: a @ b,
     lambda g, o, xp: g @ o.b.T,
     lambda g, o, xp: o.a.T @ g,
@@ -350,7 +350,7 @@ PRODUCTS = [
         "mv",
         "MvBackward0",
         ("mv.default",),
-        ("self", "vec"),
+        "vec",
         lambda a, v, xp: a @ v,
         lambda g, o, xp: xp.outer(g, o.b),
         lambda g, o, xp: o.a.T @ g,
@@ -363,7 +363,7 @@ PRODUCTS = [
         "dot",
         "DotBackward0",
         ("dot.default",),
-        ("self", "tensor"),
+        "tensor",
         lambda a, b, xp: xp.dot(a, b),
         lambda g, o, xp: g * o.b,
         lambda g, o, xp: g * o.a,
@@ -376,7 +376,7 @@ PRODUCTS = [
         "bmm",
         "BmmBackward0",
         ("bmm.default",),
-        ("self", "mat2"),
+        "mat2",
         lambda a, b, xp: a @ b,
         lambda g, o, xp: g @ xp.swapaxes(o.b, 1, 2),
         lambda g, o, xp: xp.swapaxes(o.a, 1, 2) @ g,

@@ -15,7 +15,6 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -178,11 +177,12 @@ def elementwise(
 # ------------------------------------------------------------- elementwise
 class _Saved:
     """A node's saved tensors under the names ``derivatives`` reads: ``x``/``a`` its
-    input (``self``), ``y`` its output (``result``), ``b`` the other operand (``other``);
-    None for one PyTorch did not save."""
+    input (``self``), ``y`` its output (``result``), ``b`` the other operand (``other``,
+    or the name a product saves it by); None for an operand PyTorch did not save."""
 
-    def __init__(self, ctx: Ctx) -> None:
+    def __init__(self, ctx: Ctx, other: str = "other") -> None:
         self._ctx = ctx
+        self._other = other
 
     @property
     def x(self) -> Any:
@@ -198,7 +198,7 @@ class _Saved:
 
     @property
     def b(self) -> Any:
-        return _operand(self._ctx, "other")
+        return _operand(self._ctx, self._other)
 
 
 def _operand(ctx: Ctx, name: str) -> torch.Tensor | None:
@@ -530,7 +530,7 @@ def _product(d: Product) -> Rule:
     save leaves that operand's gradient unknown)."""
 
     def apply(ctx: Ctx) -> Explained:
-        o = SimpleNamespace(**{k: _operand(ctx, n) for k, n in zip("ab", d.saved, strict=True)})
+        o = _Saved(ctx, d.other)
         grads: Grads = [
             None if o.b is None else d.grad_a(ctx.g, o, torch),
             None if o.a is None else d.grad_b(ctx.g, o, torch),
