@@ -62,8 +62,9 @@ def _view(view: dict[str, Any], where: str) -> None:
                 _number(stats[key], f"{where}.stats.{key}")
 
 
-def checked_run(body: bytes) -> Run:
-    """The Run in ``body``, or BadRequest saying what is wrong with it."""
+def checked_run(body: bytes) -> bytes:
+    """The Run in ``body`` as the store keeps it (its JSON without the id), or BadRequest
+    saying what is wrong with it."""
     try:
         data = orjson.loads(body)  # (refuses NaN literals, 1e999 and nesting past 1,024)
     except orjson.JSONDecodeError as e:
@@ -77,8 +78,8 @@ def checked_run(body: bytes) -> Run:
         first = e.errors()[0]
         where = ".".join(map(str, first["loc"]))
         raise BadRequest(f"not a Run: {where}: {first['msg']}", code="invalid_run") from None
-    wire = run.model_dump(mode="json")
-    for container, key in tensor_slots(wire):
+    kept = run.model_dump_json(exclude={"id"}).encode()
+    for container, key in tensor_slots(orjson.loads(kept)):
         if container[key] is not None:
             _view(container[key], f"a tensor ({key})")
-    return run
+    return kept

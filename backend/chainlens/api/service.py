@@ -202,11 +202,11 @@ class RunService:
         (without a program: nothing of it ever runs here)."""
         self.limiter.admit(client)
         try:
-            run = await run_in_threadpool(checked_run, body)  # (a few MB: ~100 ms)
+            kept = await run_in_threadpool(checked_run, body)  # (a few MB: ~100 ms)
         finally:
             self.limiter.release(client)
         run_id = uuid.uuid4().hex[:16]
-        self.store.put(run_id, run.model_dump_json(exclude={"id"}).encode())
+        self.store.put(run_id, kept)
         return run_id
 
     def get(self, run_id: str) -> bytes | None:
