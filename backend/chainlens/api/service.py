@@ -263,7 +263,7 @@ class RunService:
         or ``failure`` saying why there is no answer."""
         stored = None if run_id.startswith(JOB_KEY) else self.store.get(JOB_KEY + run_id)
         if stored is None:
-            if self.get(run_id) is not None:
+            if self.store.get(run_id) is not None:  # kept, but without a program
                 raise failure(
                     f"run {run_id!r} was imported: checks, numpy code and full tensors run "
                     "its program again, and an imported Run does not carry one",
