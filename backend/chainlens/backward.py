@@ -85,11 +85,8 @@ class BackwardCalls:
             self.probe.at_pass(p.index, p.node_ids, roots, gradient)
         leaves = [(t, nid) for t, nid in self._leaves_in(p)]
         if gradient is not None and len(roots) == 1 and roots[0].numel() > 1:
-            self.recorder.paused = True
-            try:
+            with self.recorder.pause():
                 p.jacobian = pass_jacobian(roots[0], gradient, leaves)
-            finally:
-                self.recorder.paused = False
         had_grad = {nid for t, nid in leaves if t.grad is not None and bool(t.grad.any())}
         try:
             result = fn(*args, **kwargs)

@@ -144,11 +144,8 @@ class CustomChecks:
         if nid is None or self._checked.get(cls, 0) >= CHECKS_PER_CLASS:
             return
         self._checked[cls] = self._checked.get(cls, 0) + 1
-        self.recorder.paused = True
-        try:
+        with self.recorder.pause():
             check = check_custom(apply, args, result)
-        finally:
-            self.recorder.paused = False
         if check is None:
             return
         self.explainer.custom_checks[nid] = check

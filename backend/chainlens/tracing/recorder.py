@@ -10,6 +10,7 @@ summaries are computed after the run.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -568,6 +569,16 @@ class Recorder:
         for t, _ in self._leaves.values():
             if t.grad is not None and t.grad.grad_fn is not None:
                 t.grad = None
+
+    @contextlib.contextmanager
+    def pause(self) -> Iterator[None]:
+        """The engine's own autograd work (a Jacobian, a finite-difference check): neither
+        recorded as the program's graph nor as its passes."""
+        self.paused = True
+        try:
+            yield
+        finally:
+            self.paused = False
 
     def end_pass(self) -> None:
         self._current = None
