@@ -28,6 +28,7 @@ $(COMPOSE_WHEEL):
 # The page's sources build into the package; the build is committed so `pip install .`
 # and `make run` need no Node.js. `make frontend` rebuilds it after editing frontend/.
 APP := backend/chainlens/web/static/app
+VIEWER := backend/chainlens/web/static/viewer
 frontend/node_modules/.package-lock.json: frontend/package-lock.json
 	cd frontend && npm ci --no-audit --no-fund
 	touch $@
@@ -35,13 +36,15 @@ frontend/node_modules/.package-lock.json: frontend/package-lock.json
 frontend: frontend/node_modules/.package-lock.json
 	cd frontend && npm run build
 
-# Unit tests of the front-end logic, then a rebuild into a scratch folder that must equal
-# the committed build byte for byte.
+# Unit tests of the front-end logic, then a rebuild of the page and of the standalone
+# viewer into scratch folders that must equal the committed builds byte for byte.
 frontend-check: frontend/node_modules/.package-lock.json
 	cd frontend && npx tsc --noEmit && npx vitest run
-	rm -rf build/app-check
+	rm -rf build/app-check build/viewer-check
 	cd frontend && npx vite build --logLevel warn --outDir ../build/app-check
+	cd frontend && npx vite build --config vite.viewer.config.ts --logLevel warn --outDir ../build/viewer-check
 	diff -r $(APP) build/app-check || (echo "the committed front-end build differs from a rebuild: run 'make frontend' and commit $(APP)" >&2; exit 1)
+	diff -r $(VIEWER) build/viewer-check || (echo "the committed viewer build differs from a rebuild: run 'make frontend' and commit $(VIEWER)" >&2; exit 1)
 
 # ruff's lint and format check and mypy, clean (settings in pyproject.toml).
 lint: setup

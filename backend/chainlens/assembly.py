@@ -66,6 +66,7 @@ class Assembler:
             "value": self.summarize(rec.value),
             "grad": self.summarize(rec.grad),
             "freed_by": self.freed.get(rec.id),
+            "file": rec.file,
         }
 
     def leaf_values(self, p: PassRecord) -> dict[str, TensorViewDict]:

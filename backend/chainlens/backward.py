@@ -148,7 +148,7 @@ class BackwardCalls:
                 try:
                     getattr(fn, attr)
                 except RuntimeError as e:
-                    if why in str(e) and (nid := fn.metadata.get("chainlens")):
+                    if why in str(e) and (nid := self.recorder.id_of_fn(fn)):
                         found.append(nid)
                         break
         return found

@@ -1,4 +1,4 @@
-"""The ``chainlens`` command: ``serve``, ``run FILE.py``, ``examples``."""
+"""The ``chainlens`` command: ``serve``, ``run FILE.py``, ``trace SCRIPT.py``, ``examples``."""
 
 from __future__ import annotations
 
@@ -76,15 +76,28 @@ def _run(args: argparse.Namespace) -> int:
     except ProgramRejected as e:
         print(f"{args.file}:{e.line}: {e.code}: {e.message}", file=sys.stderr)
         return 2
-    if args.dot:
-        with open(args.dot, "w", encoding="utf-8") as f:
-            f.write(run.to_dot())
+    run._program = (source, args.file)
+    _write_files(run, args)
     if args.json:
         sys.stdout.write(run.model_dump_json() + "\n")
         return 0 if run.status == "ok" else 1
     if run.stdout:
         print(run.stdout, end="" if run.stdout.endswith("\n") else "\n")
         print("-" * 40)
+    _summary(run)
+    return 0 if run.status == "ok" else 1
+
+
+def _write_files(run: Any, args: argparse.Namespace) -> None:
+    """The files asked for: ``--dot``, ``--html`` (and ``trace``'s ``--json``)."""
+    for option in ("dot", "html", "json_file"):
+        path = getattr(args, option, None)
+        if path:
+            run.save(path)
+
+
+def _summary(run: Any) -> None:
+    """The Run in a few lines: status, variables, the backward order, diagnostics."""
     print(
         f"status: {run.status}   device: {run.device}   nodes: {len(run.nodes)}   "
         f"passes: {len(run.passes)}"
@@ -102,6 +115,50 @@ def _run(args: argparse.Namespace) -> int:
         print(f"backward pass {p.index + 1} (line {p.line}): {order}")
     for d in run.diagnostics:
         print(f"  [{d.severity}] {d.code} (line {d.line}): {d.message}\n      fix: {d.hint}")
+
+
+def _trace(args: argparse.Namespace) -> int:
+    """The user's own script, run in this process as ``python script.py`` would run it,
+    recorded: any import, any model. Nothing is sandboxed: it is the user's code."""
+    import runpy
+    import tempfile
+    import webbrowser
+    from pathlib import Path
+
+    from .recording import Recording
+
+    script = str(Path(args.script).resolve())
+    names: dict[str, Any] = {}
+    rec = Recording(
+        variables=lambda: names,
+        program_file=script,
+        max_recorded_passes=args.max_recorded_passes,
+    )
+    argv, path = sys.argv, list(sys.path)
+    sys.argv = [script, *args.args]
+    sys.path.insert(0, str(Path(script).parent))  # (as python puts the script's folder first)
+    failed: BaseException | None = None
+    try:
+        with rec:
+            names.update(runpy.run_path(script, run_name="__main__"))
+    except Exception as e:  # noqa: BLE001 - the script's own error: recorded, then reported
+        failed = e
+    finally:
+        sys.argv, sys.path[:] = argv, path
+    run = rec.run
+    assert run is not None
+    if not (args.html or args.json_file or args.dot):
+        args.html = str(Path(tempfile.mkdtemp(prefix="chainlens-")) / f"{Path(script).stem}.html")
+        args.open = True
+    _write_files(run, args)
+    print("-" * 40)
+    _summary(run)
+    if args.html:
+        print(f"saved: {args.html}")
+        if args.open:
+            webbrowser.open(Path(args.html).resolve().as_uri())
+    if failed is not None:
+        print(f"{type(failed).__name__}: {failed}", file=sys.stderr)
     return 0 if run.status == "ok" else 1
 
 
@@ -130,6 +187,22 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--device", choices=["cpu", "cuda", "auto"], default="cpu")
     run.add_argument("--seed", type=int, default=0)
     run.set_defaults(func=_run)
+    run.add_argument("--html", metavar="FILE", help="also write one standalone HTML file")
+    trace = sub.add_parser(
+        "trace",
+        help="run your own script here (not sandboxed) and record it",
+        description="Run SCRIPT in this process, as python would (any import, any model: "
+        "it is your code, not sandboxed), recording its autograd graphs and backward "
+        "passes. With no output named, writes an HTML file and opens it in the browser.",
+    )
+    trace.add_argument("script")
+    trace.add_argument("args", nargs=argparse.REMAINDER, help="the script's own arguments")
+    trace.add_argument("--html", metavar="FILE", help="write the run as one HTML file")
+    trace.add_argument("--json", dest="json_file", metavar="FILE", help="write the Run's JSON")
+    trace.add_argument("--dot", metavar="FILE", help="write the graph as DOT (Graphviz)")
+    trace.add_argument("--open", action="store_true", help="open the HTML file in a browser")
+    trace.add_argument("--max-recorded-passes", type=int, default=None)
+    trace.set_defaults(func=_trace)
     ex = sub.add_parser("examples", help="list the built-in examples")
     ex.set_defaults(func=_examples)
     args = parser.parse_args(argv)

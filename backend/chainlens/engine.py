@@ -351,4 +351,6 @@ def run(
     with ``status == "error"``."""
     wire = run_wire(source, device, seed, settings=settings, emit=emit, run_id=run_id)
     with gc_paused():  # (validating ~10^5 small objects)
-        return Run.model_validate(wire)
+        result = Run.model_validate(wire)
+    result._program = (source, None)
+    return result

@@ -14,9 +14,10 @@ may lack is sent as null, never left out: every formula of a kind has the same k
 
 from __future__ import annotations
 
+import os
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 # (pydantic reads a TypedDict field's declaration only from typing_extensions' before
 # Python 3.12; pydantic itself depends on it)
@@ -160,6 +161,12 @@ class Node(BaseModel):
         "tensors: the pass (from 0) whose backward freed them (retain_graph=False). Set when "
         "a second backward through the graph failed.",
     )
+    file: str | None = Field(
+        default=None,
+        description="The file ``line`` is in, for code recorded in its own process "
+        "(``chainlens.record``, ``chainlens trace``): the user's module or notebook cell. "
+        "Null for a program run by chainlens, whose lines are the program's.",
+    )
 
 
 class NodeDict(TypedDict):
@@ -177,6 +184,7 @@ class NodeDict(TypedDict):
     grad: TensorViewDict | None
     saved: dict[str, TensorViewDict] | None
     freed_by: int | None
+    file: str | None
 
 
 #: Which tensor each letter of a formula stands for: an input's position, or "out".
@@ -453,11 +461,49 @@ class Run(BaseModel):
             f"diagnostics={[d.code for d in self.diagnostics]!r}, error={error!r})"
         )
 
+    #: The program the Run ran and its file, where this process knows them (kept off the
+    #: wire: the standalone viewer shows the program in its editor).
+    _program: tuple[str | None, str | None] = PrivateAttr(default=(None, None))
+
     def to_dot(self) -> str:
         """The graph in DOT (Graphviz), drawn as torchviz draws one: ``dot -Tsvg``."""
         from .exports import to_dot  # (exports reads these models)
 
         return to_dot(self)
+
+    def to_html(self) -> str:
+        """One standalone HTML file: the page's viewer with this Run (graph, steps,
+        chain-rule card, nodes table), opening offline from ``file://``."""
+        from .web.viewer import standalone_html
+
+        source, file = self._program
+        return standalone_html(self.model_dump_json().encode(), source, file)
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the Run to ``path``, in the format its suffix names: ``.html`` (the
+        standalone viewer), ``.json`` (the API's Run), ``.dot``/``.gv`` (Graphviz)."""
+        suffix = os.path.splitext(os.fspath(path))[1].lower()
+        writers = {
+            ".html": self.to_html,
+            ".htm": self.to_html,
+            ".json": self.model_dump_json,
+            ".dot": self.to_dot,
+            ".gv": self.to_dot,
+        }
+        if suffix not in writers:
+            raise ValueError(
+                f"cannot save a Run as {suffix or 'a file without a suffix'!r}: use .html, "
+                ".json or .dot (an SVG comes from the page's SVG button, or dot -Tsvg)"
+            )
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(writers[suffix]())
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        """A notebook's display: the viewer inline (JupyterLab, Notebook 7, VS Code), and
+        the one-line repr where HTML is not shown."""
+        from .web.viewer import notebook_html
+
+        return {"text/plain": repr(self), "text/html": notebook_html(self.to_html())}
 
 
 class RunDict(TypedDict):

@@ -1,7 +1,8 @@
 /**
- * Files to keep: the graph as the page draws it (PNG) and the Run as the API gives it
- * (JSON, the server's own bytes), saved by the browser under the run's id; and a saved
- * Run opened again (imported: POST /api/v1/runs/import).
+ * Files to keep: the graph as the page draws it (PNG, or SVG from `view.toSvg`), the
+ * run as a standalone HTML file and the Run as the API gives it (JSON, the server's own
+ * bytes), saved by the browser under the run's id; and a saved Run opened again
+ * (imported: POST /api/v1/runs/import).
  */
 
 /** Hands `blob` to the browser as a download named `name`. */
@@ -21,9 +22,11 @@ export function canvasPng(canvas: HTMLCanvasElement): Promise<Blob> {
     canvas.toBlob((b) => (b ? resolve(b) : reject(new Error("the graph gave no image"))), "image/png"));
 }
 
-/** The Run's JSON exactly as GET /api/v1/runs/{id} answers it. */
-export async function runJson(runId: string): Promise<Blob> {
-  const r = await fetch(`/api/v1/runs/${encodeURIComponent(runId)}`, { headers: { Accept: "application/json" } });
+/** The Run as GET /api/v1/runs/{id} answers it: its JSON, or (`html`) one standalone
+ * file holding the viewer and the run, which opens offline. */
+export async function runFile(runId: string, kind: "json" | "html"): Promise<Blob> {
+  const query = kind === "html" ? "?format=html" : "";
+  const r = await fetch(`/api/v1/runs/${encodeURIComponent(runId)}${query}`);
   if (!r.ok) throw new Error(`the run is not on the server any more (HTTP ${r.status})`);
   return r.blob();
 }

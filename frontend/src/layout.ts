@@ -3,6 +3,7 @@ import type { DisplayGraph } from "./graph";
 import { layered } from "./layered";
 import type { LayoutResult } from "./layered";
 import type { LayoutRequest } from "./layout.worker";
+import { spawnLayoutWorker } from "./spawn";
 
 export class LayoutClient {
   private worker: Worker;
@@ -11,7 +12,7 @@ export class LayoutClient {
   private last: { key: string; result: LayoutResult } | null = null;
 
   constructor() {
-    this.worker = new Worker(new URL("./layout.worker.ts", import.meta.url), { type: "module" });
+    this.worker = spawnLayoutWorker();
     this.worker.onmessage = (ev: MessageEvent<LayoutResult & { seq: number }>) => {
       const resolve = this.waiting.get(ev.data.seq);
       this.waiting.delete(ev.data.seq);

@@ -5,7 +5,7 @@
 import "katex/dist/katex.min.css";
 import "./style.css";
 import { renderCheck, requestCheck } from "./check";
-import { canvasPng, importRun, runJson, save } from "./downloads";
+import { canvasPng, importRun, runFile, save } from "./downloads";
 import { manualFilename, requestManual, showManual } from "./manual";
 import { renderCard } from "./card";
 import { Editor } from "./editor";
@@ -65,9 +65,11 @@ class App {
   /** The program as it was when run (the editor may have changed since). */
   runSource = "";
   probe: Probe;
+  /** A Run saved with this page (a standalone file, a notebook's output): no server. */
+  saved = embeddedRun();
 
   constructor() {
-    const shared = decodeView(location.hash);
+    const shared = this.saved ? null : decodeView(location.hash);
     this.editor = new Editor($("editor"), shared?.source ?? STARTER, () => this.run(), () => this.editor.mark([]),
       (line) => this.selectLine(line));
     this.view = new GraphView($("graph") as HTMLCanvasElement, {
@@ -97,6 +99,12 @@ class App {
     this.bind();
     this.layouts.warm();
     this.renderStep();
+    if (this.saved) {
+      document.body.classList.add("standalone");
+      const { run, source, file } = this.saved;
+      void this.show(run, source ?? `# Run ${run.id}${file ? `, recorded from ${file}` : ""}: its program is not saved with it.\n`, source ?? "");
+      return;
+    }
     void this.loadMenus(shared?.device ?? null);
     const kept = decodeRunLink(location.hash);
     if (kept) void this.open(kept);
@@ -111,6 +119,8 @@ class App {
     $("share").addEventListener("click", () => void this.share());
     $("manual").addEventListener("click", () => void this.openManual());
     $("save-png").addEventListener("click", () => void this.saveFile("png"));
+    $("save-svg").addEventListener("click", () => void this.saveFile("svg"));
+    $("save-html").addEventListener("click", () => void this.saveFile("html"));
     $("save-json").addEventListener("click", () => void this.saveFile("json"));
     $("open-json").addEventListener("change", () => void this.openFile());
     $("manual-close").addEventListener("click", () => ($("manual-dialog") as HTMLDialogElement).close());
@@ -249,6 +259,10 @@ class App {
   // ------------------------------------------------------------------ running
 
   run(): void {
+    if (this.saved) {
+      this.status("a saved run: run the program with chainlens to run it again");
+      return;
+    }
     this.reset();
     $("progress").hidden = false;
     this.status("running…");
@@ -265,13 +279,25 @@ class App {
     this.status("opening…");
     try {
       const run = await getJSON<Run>(`/api/v1/runs/${encodeURIComponent(runId)}`);
-      this.editor.text = `# Run ${runId}, recorded elsewhere: its program is not on this server.\n`;
-      this.runSource = "";
-      this.model.load(run);
-      await this.finish();
+      await this.show(run, `# Run ${runId}, recorded elsewhere: its program is not on this server.\n`, "");
     } catch (e) {
       this.status(`could not open run ${runId}: ${(e as Error).message}`);
     }
+  }
+
+  /** A finished Run drawn as it is: `text` in the editor, `source` the program its
+   * lines are in (empty when it is not known). */
+  private async show(run: Run, text: string, source: string): Promise<void> {
+    this.editor.text = text;
+    this.runSource = source;
+    this.model.load(run);
+    await this.finish();
+  }
+
+  /** The run's id on the server, for what only the server can do (check, numpy code,
+   * full tensors); null on a saved page, which has no server. */
+  private get served(): string | null {
+    return this.saved ? null : this.model.run?.id ?? null;
   }
 
   /** Everything the last run drew, forgotten. */
@@ -297,7 +323,7 @@ class App {
 
   /** The PNG and JSON buttons work once a run is finished. */
   private saving(on: boolean): void {
-    for (const id of ["save-png", "save-json"]) ($(id) as HTMLButtonElement).disabled = !on;
+    for (const id of ["save-png", "save-svg", "save-html", "save-json"]) ($(id) as HTMLButtonElement).disabled = !on;
   }
 
   private stream(model: RunModel, device: string | undefined): void {
@@ -630,7 +656,7 @@ class App {
     slider.value = String(this.cursor.step);
     slider.disabled = n === 0;
     for (const id of ["first", "prev", "next", "last", "play"]) ($(id) as HTMLButtonElement).disabled = n === 0;
-    ($("manual") as HTMLButtonElement).disabled = !this.model.run?.id || !index?.pass;
+    ($("manual") as HTMLButtonElement).disabled = !this.served || !index?.pass;
     const step = index?.step(this.cursor.step);
     const node = step ? this.model.byId.get(step.node) : undefined;
     $("step-label").textContent = n === 0 ? "no backward yet"
@@ -641,7 +667,7 @@ class App {
       node, step, stepIndex: this.cursor.step, stepCount: n, index, byId: this.model.byId,
       pass: index.pass, passCount: this.model.passes.length,
       constName: (n, i) => constName(n, i, this.model.run?.variables ?? {}),
-      tensors: this.model.run?.id && this.playing === null ? () => fetchTensors(this.model.run!.id, step.node, index.pass.index) : null,
+      tensors: this.served && this.playing === null ? () => fetchTensors(this.served!, step.node, index.pass.index) : null,
     } : null, error && !step ? { error, pass: last && last.steps.length === 0 ? last : null } : null);
     this.renderInspector();
   }
@@ -695,7 +721,7 @@ class App {
     }
     if (node.freed_by != null) add("saved tensors", freedText(node.freed_by));
     root.append(dl);
-    const runId = this.model.run?.id;
+    const runId = this.served;
     const pass = this.index?.pass;
     if (runId && pass && g.kind !== "unreached") root.append(this.checkButton(runId, node.id, pass.index));
     if (runId && pictures.length) this.drawPictures(runId, node.id, pass?.index ?? 0, pictures);
@@ -715,7 +741,7 @@ class App {
    * starts now (the program runs again, ~80 ms), so a click draws them at once. */
   private prefetch(id: string): void {
     const node = this.model.byId.get(id);
-    const runId = this.model.run?.id;
+    const runId = this.served;
     if (!node || !runId || !this.index) return;
     if (fetchable(this.valueOf(node)) || Object.values(node.saved ?? {}).some(fetchable)) {
       void fetchTensors(runId, id, this.index.pass.index).catch(() => undefined);
@@ -743,7 +769,7 @@ class App {
 
   /** "Numpy code": the open pass written out as manual backprop (the program runs again). */
   private async openManual(): Promise<void> {
-    const runId = this.model.run?.id;
+    const runId = this.served;
     const pass = this.index?.pass;
     if (!runId || !pass) return;
     const button = $("manual") as HTMLButtonElement;
@@ -882,6 +908,7 @@ class App {
   }
 
   private writeHash(): void {
+    if (this.saved) return;  // (its address is a file's, or an output's)
     const hash = encodeView({
       source: this.editor.text, device: ($("device") as HTMLSelectElement).value || null,
       pass: this.cursor.pass, step: this.cursor.step,
@@ -889,12 +916,16 @@ class App {
     history.replaceState(null, "", `#${hash}`);
   }
 
-  /** The PNG and JSON buttons: the graph as drawn, the Run as the server keeps it. */
-  private async saveFile(kind: "png" | "json"): Promise<void> {
+  /** The download buttons: the graph as drawn (PNG, SVG), the run as one standalone
+   * HTML file (the server writes it), the Run as the server keeps it (JSON). */
+  private async saveFile(kind: "png" | "svg" | "html" | "json"): Promise<void> {
     const id = this.model.run?.id;
     if (!id) return;
     try {
-      const blob = kind === "png" ? await canvasPng($("graph") as HTMLCanvasElement) : await runJson(id);
+      const blob = kind === "png" ? await canvasPng($("graph") as HTMLCanvasElement)
+        : kind === "svg" ? new Blob([this.view.toSvg()], { type: "image/svg+xml" })
+        : this.saved ? new Blob([JSON.stringify(this.saved.run)], { type: "application/json" })
+        : await runFile(id, kind);
       save(`chainlens-${id}.${kind}`, blob);
     } catch (e) {
       this.status(`could not save: ${(e as Error).message}`);
@@ -929,6 +960,19 @@ class App {
 }
 
 new App();
+
+/** What a saved page carries: the Run, and the program it ran when it is known (a
+ * script recorded by `chainlens trace`, a program run by chainlens). */
+interface SavedRun {
+  run: Run;
+  source: string | null;
+  file: string | null;
+}
+
+function embeddedRun(): SavedRun | null {
+  const el = document.getElementById("chainlens-run");
+  return el?.textContent ? (JSON.parse(el.textContent) as SavedRun) : null;
+}
 
 /** A node whose saved tensors an earlier backward freed (the pass counted from 1). */
 function freedText(pass: number): string {

@@ -5,6 +5,7 @@
  */
 import type { DisplayGraph, Edge, Item } from "./graph";
 import type { LayoutResult } from "./layered";
+import { SvgContext, SvgPath } from "./svg";
 
 export type Status = "done" | "active" | "ahead" | "out" | "none";
 
@@ -367,6 +368,35 @@ export class GraphView {
       c.width = Math.round(width * dpr);
       c.height = Math.round(height * dpr);
     }
+    return this.paint(width, height, dpr);
+  }
+
+  /** The whole graph as SVG: drawn once more, at full detail, through `SvgContext`. */
+  toSvg(): string {
+    const b = this.bounds();
+    const pad = 16;
+    const [x0, y0, x1, y1] = b ?? [0, 0, 0, 0];
+    const width = x1 - x0 + 2 * pad, height = y1 - y0 + 2 * pad;
+    const canvas = this.ctx;  // (measures text while the view draws into the SVG)
+    const svg = new SvgContext((text, font) => {
+      canvas.font = font;
+      return canvas.measureText(text).width;
+    });
+    const kept = { ctx: this.ctx, k: this.k, tx: this.tx, ty: this.ty, newPath: this.newPath };
+    Object.assign(this, { ctx: svg, k: 1, tx: pad - x0, ty: pad - y0, newPath: () => new SvgPath() });
+    try {
+      this.paint(width, height, 1);
+    } finally {
+      Object.assign(this, kept);
+      this.invalidate();
+    }
+    return svg.document(width, height);
+  }
+
+  /** A new path for the edges (an `SvgPath` while drawing as SVG). */
+  private newPath: () => Path2D | SvgPath = () => new Path2D();
+
+  private paint(width: number, height: number, dpr: number): number {
     const ctx = this.ctx;
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.fillStyle = this.colors.bg;
@@ -444,10 +474,10 @@ export class GraphView {
   private drawEdges(visible: (a: number, b: number, c: number, d: number) => boolean): [string, string, number, number][] {
     const ctx = this.ctx;
     const active = this.hooks.active();
-    const plain = new Path2D();
-    const dashed = new Path2D();
-    const down = new Path2D();
-    const up = new Path2D();
+    const plain = this.newPath() as Path2D;
+    const dashed = this.newPath() as Path2D;
+    const down = this.newPath() as Path2D;
+    const up = this.newPath() as Path2D;
     const edges = this.graph!.edges;
     const sg = this.segs;
     const labels: [string, string, number, number][] = [];

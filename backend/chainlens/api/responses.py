@@ -53,6 +53,26 @@ COMPACT: dict[int | str, dict[str, Any]] = {
 }
 
 
+#: How a kept Run may be read back: also as one standalone HTML file (the viewer and the
+#: Run, opening offline), what the page's "HTML" button saves.
+StoredFormat = Literal["json", "compact", "html"]
+STORED_FORMAT = Query(
+    "json",
+    description="compact: as on POST /runs; html: one standalone HTML file holding the "
+    "page's viewer and this Run (graph, steps, chain-rule card, nodes table), which opens "
+    "from a file with no server and no network",
+)
+#: The answers GET /runs/{id} may give, as OpenAPI documents them.
+STORED: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {
+            **COMPACT[200]["content"],
+            "text/html": {"schema": {"type": "string"}},
+        }
+    }
+}
+
+
 async def run_response(
     body: bytes, request: Request, format: RunFormat, headers: dict[str, str] | None = None
 ) -> Response:

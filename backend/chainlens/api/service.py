@@ -214,6 +214,15 @@ class RunService:
         body = None if run_id.startswith(JOB_KEY) else self.store.get(run_id)
         return None if body is None else with_id(run_id, body)
 
+    def _request_of(self, run_id: str) -> bytes | None:
+        """The request a kept run was made from: its program, device and seed."""
+        return None if run_id.startswith(JOB_KEY) else self.store.get(JOB_KEY + run_id)
+
+    def program(self, run_id: str) -> str | None:
+        """The program a kept run ran (None for an imported Run, which has none)."""
+        stored = self._request_of(run_id)
+        return None if stored is None else orjson.loads(stored)["source"]
+
     async def check(self, run_id: str, req: CheckRequest, client: str) -> bytes:
         """POST /runs/{id}/check: the program runs again in a worker, under the check."""
         run = self.get(run_id)
@@ -261,7 +270,7 @@ class RunService:
     ) -> bytes:
         """Run a stored run's program again in a worker for ``task``; what it answers,
         or ``failure`` saying why there is no answer."""
-        stored = None if run_id.startswith(JOB_KEY) else self.store.get(JOB_KEY + run_id)
+        stored = self._request_of(run_id)
         if stored is None:
             if self.store.get(run_id) is not None:  # kept, but without a program
                 raise failure(

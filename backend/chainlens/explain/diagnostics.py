@@ -314,14 +314,17 @@ class Diagnostics:
         self.emit = emit
         self._seen: set[tuple[str, Any]] = set()
 
-    def add(self, d: Diagnostic, key: Any = None) -> None:
+    def add(self, d: Diagnostic, key: Any = None) -> bool:
+        """Keep ``d`` unless the same one (code, and ``key`` or line and node) is kept
+        already; whether it was new."""
         k = (d.code, key if key is not None else (d.line, d.node))
         if k in self._seen:
-            return
+            return False
         self._seen.add(k)
         self.items.append(d)
         if self.emit is not None:
             self.emit(d)
+        return True
 
     def from_exception(self, exc: BaseException, line: int | None, node: str | None) -> None:
         owner = error_context(exc).grad_of
@@ -350,18 +353,25 @@ class Diagnostics:
             code, what, fix = told
             self.add(_diag(code, "error", what, line, node, fix))
 
-    def watch_warnings(self, line: Callable[[], int | None]) -> None:
-        """Inside the run's ``warnings.catch_warnings()``, where every other warning is ignored:
-        the ones in ``_WARNING_MESSAGES`` become diagnostics on the line that caused them (``line``
-        reads the interpreter's), once per line however often a loop repeats them."""
+    def watch_warnings(
+        self, line: Callable[[], int | None], forward: Callable[..., None] | None = None
+    ) -> None:
+        """Inside a ``warnings.catch_warnings()``: the warnings in ``_WARNING_MESSAGES``
+        become diagnostics on the line that caused them (``line`` reads where the code is),
+        once per line however often a loop repeats them. A run ignores every other warning;
+        ``forward`` (a recording's: the user's own ``showwarning``) shows the others as the
+        user's filters would, and each explained one once per line."""
         for _, pattern, _ in _WARNING_MESSAGES:
             warnings.filterwarnings("always", message=pattern.pattern)  # (matched at the start)
 
         def show(message: Warning | str, *args: Any, **kwargs: Any) -> None:
             told = _explain_message(_WARNING_MESSAGES, str(message))
+            new = False
             if told:
                 code, what, fix = told
-                self.add(_diag(code, "warning", what, line(), None, fix))
+                new = self.add(_diag(code, "warning", what, line(), None, fix))
+            if forward is not None and (new or not told):
+                forward(message, *args, **kwargs)
 
         warnings.showwarning = show
 

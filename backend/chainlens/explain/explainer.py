@@ -190,7 +190,10 @@ class Explainer:
             return self._accumulate(node, upstream)
         # (an isinstance check: getattr with a default on a C++ node raises inside, 2 µs)
         forward_cls = cast(Any, node)._forward_cls if isinstance(node, BackwardCFunction) else None
-        if forward_cls is not None and getattr(forward_cls, "chainlens_user", False):
+        if forward_cls is not None and (
+            getattr(forward_cls, "chainlens_user", False)
+            or forward_cls.__name__ in self.custom_code  # (recorded in its own process)
+        ):
             return self._custom(forward_cls, nid, upstream, downstream)
         if all(u is None for u in upstream):
             return None

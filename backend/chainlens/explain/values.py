@@ -78,7 +78,8 @@ class _Watch:
         if index != self.index or self.node not in node_ids:
             return
         fn = next(
-            (f for f in self.ex.recorder.pass_fns if f.metadata.get("chainlens") == self.node), None
+            (f for f in self.ex.recorder.pass_fns if self.ex.recorder.id_of_fn(f) == self.node),
+            None,
         )
         for attr in saved_names(fn) if fn is not None else ():
             try:

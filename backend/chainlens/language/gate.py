@@ -18,6 +18,7 @@ import torch
 
 from ..errors import LimitExceeded, error_context
 from ..settings import Settings
+from ..tracing.calls import before_call, record_cuts
 from ..tracing.recorder import Recorder
 from .estimates import (
     JACOBIANS,
@@ -32,29 +33,19 @@ from .hooks import ProgramHooks
 from .stdlib import STDLIB_NAMES
 
 BACKWARD_OPS = frozenset({"backward", "autograd.backward", "autograd.grad"})
-#: The operators that change the tensor they are applied to (``x[i] = v``, ``x += 1``).
-_INPLACE_OPERATORS = frozenset({"setitem", "iadd", "isub", "imul", "itruediv", "ipow"})
 
 
-def _changed_by(op: str, target: Any, args: Sequence[Any], kwargs: dict) -> list[torch.Tensor]:
-    """The tensors a call that is not a tensor's own method changes in place: a function's
-    first argument (``nn.init.zeros_(w)``, ``torch.sigmoid_(x)``), an ``out=`` tensor, an
-    optimizer's parameters (``step``), a module's parameters and buffers
-    (``load_state_dict``). A recorded value may be a view of one (``w.t()``)."""
-    if isinstance(target, torch.optim.Optimizer):
-        return [p for group in target.param_groups for p in group["params"]] if op == "step" else []
-    if target is not None:  # a module
-        return [*target.parameters(), *target.buffers()] if op == "load_state_dict" else []
-    changed = []
-    if op.endswith("_") and not op.endswith("__") and args and isinstance(args[0], torch.Tensor):
-        changed.append(args[0])
-    out = kwargs.get("out") if kwargs else None
-    changed += [
-        t
-        for t in (out if isinstance(out, (tuple, list)) else (out,))
-        if isinstance(t, torch.Tensor)
-    ]
-    return changed
+def _custom_function(fn: Any) -> bool:
+    """Whether ``fn`` is the ``apply`` of an autograd.Function the program defined. (Not
+    asked of a module: a missing attribute goes through ``Module.__getattr__``.)"""
+    if isinstance(fn, torch.nn.Module):
+        return False
+    owner = getattr(fn, "__self__", None)
+    return (
+        isinstance(owner, type)
+        and issubclass(owner, torch.autograd.Function)
+        and getattr(owner, "chainlens_user", False)
+    )
 
 
 class Gate:
@@ -154,16 +145,9 @@ class Gate:
             return fn(*args, **kwargs)
         if op in BACKWARD_OPS:
             return self.hooks.on_backward(op, fn, tuple(args), kwargs, target)
-        inplace = isinstance(target, torch.Tensor) and (
-            (op.endswith("_") and not op.endswith("__")) or op in _INPLACE_OPERATORS
-        )
-        if inplace:
-            self.last_inplace = target
-            rec.before_inplace(target)
-        elif target is None or isinstance(target, (torch.optim.Optimizer, torch.nn.Module)):
-            for t in _changed_by(op, target, args, kwargs):
-                self.last_inplace = t
-                rec.before_inplace(t)
+        inplace, changed = before_call(rec, op, target, args, kwargs)
+        if changed is not None:
+            self.last_inplace = changed
         module = isinstance(fn, torch.nn.Module)
         try:
             if isinstance(fn, torch.nn.Module):
@@ -174,6 +158,9 @@ class Gate:
                     rec.record_outputs(result, op)  # (labelled inside the module: its path)
                 finally:
                     del rec.module_stack[depth:]
+            elif _custom_function(fn):
+                with rec.pause():  # its forward runs with grad off: no nodes, and no cuts
+                    result = fn(*args, **kwargs)
             else:
                 result = fn(*args, **kwargs)
         except Exception as e:
@@ -185,15 +172,8 @@ class Gate:
                 )
             raise
         self._check_result(result, op)
-        if not module and self.hooks.on_custom_apply is not None:
-            # (not asked of a module: a missing attribute goes through Module.__getattr__)
-            owner = getattr(fn, "__self__", None)
-            if (
-                isinstance(owner, type)
-                and issubclass(owner, torch.autograd.Function)
-                and getattr(owner, "chainlens_user", False)
-            ):
-                self.hooks.on_custom_apply(fn, list(args), result)
+        if not module and self.hooks.on_custom_apply is not None and _custom_function(fn):
+            self.hooks.on_custom_apply(fn, list(args), result)
         if inplace:
             rec.record_inplace(target, op)
         else:
@@ -201,14 +181,7 @@ class Gate:
                 rec.record_outputs(result, op)
             if self.hooks.on_result is not None:
                 self.hooks.on_result(fn, args, kwargs, result)
-            if isinstance(result, torch.Tensor) and result.requires_grad:
-                return result  # (the common case: no value left the graph here)
-            if torch.is_tensor(target) and target.requires_grad:
-                rec.record_cut([target], result, op, "detach" if op in ("detach", "data") else None)
-            elif args:
-                ins = [a for a in args if isinstance(a, torch.Tensor) and a.requires_grad]
-                if ins:
-                    rec.record_cut(ins, result, op)
+            record_cuts(rec, result, op, target, args)
         return result
 
     def _check_result(self, result: Any, op: str) -> None:

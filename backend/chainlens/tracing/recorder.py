@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -40,8 +41,10 @@ def metadata(fn: Any) -> dict[str, Any]:
     return fn.metadata
 
 
-_KEY = "chainlens"
-_HOOKED = "chainlens_hooked"
+#: Each recorder writes its node ids under a key of its own in ``grad_fn.metadata``: a
+#: graph outlives an in-process recording (``chainlens.record``), and a later recording
+#: of the same graph must not read the earlier one's ids as its own.
+_SERIAL = itertools.count()
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 
 
@@ -71,6 +74,8 @@ class NodeRecord:
     inputs: list[str | None]
     value: torch.Tensor | None
     seq: int
+    #: The file ``line`` is in, for code recorded in its own process (None: the program).
+    file: str | None = None
     names: list[str] = field(default_factory=list)
     grad: torch.Tensor | None = None
     call: int | None = None
@@ -167,7 +172,15 @@ class Recorder:
         on_pass: Callable[[PassRecord], None] | None = None,
         explain: ExplainStep | None = None,
         keep_saved: int = 0,
+        hook_children: bool = True,
     ) -> None:
+        """``hook_children``: hook the children of a library container (``nn.Sequential``)
+        that a module's forward begins, because nothing else sees them called; off where
+        every module's forward is seen already (``chainlens.record``'s global hooks)."""
+        serial = next(_SERIAL)
+        self.key = f"chainlens{serial}"
+        self._hooked_key = f"chainlens{serial}_hooked"
+        self.hook_children = hook_children
         self.nodes: dict[str, NodeRecord] = {}
         self.cuts: dict[tuple[str, str, int | None], CutRecord] = {}
         self.passes: list[PassRecord] = []
@@ -185,6 +198,8 @@ class Recorder:
         #: While true nothing is recorded (the engine is re-running user code to check it).
         self.paused = False
         self.line: int | None = None
+        #: The file of ``line`` (in-process recordings; None for a program).
+        self.file: str | None = None
         self.module_stack: list[str | None] = []
         self._module_paths: dict[int, str] = {}
         self._root_name = ""
@@ -243,6 +258,7 @@ class Recorder:
             t.detach().clone(),
             self._seq,
             call=self._call_now(),
+            file=self.file,
         )
         pname = self._param_names.get(key)
         if pname:
@@ -278,15 +294,19 @@ class Recorder:
         """The node standing for tensor ``t`` (its grad_fn, or its leaf), if it has one."""
         fn = t.grad_fn
         if fn is not None:
-            nid = metadata(fn).get(_KEY)
+            nid = metadata(fn).get(self.key)
             return nid if nid is not None else self.label_fn(fn, t, None)
         if t.requires_grad:
             return self.leaf_id(t)
         return None
 
+    def id_of_fn(self, fn: Any) -> str | None:
+        """The node id this recorder gave grad_fn ``fn``, if it labelled it."""
+        return fn.metadata.get(self.key)
+
     def fn_id(self, fn: Any) -> str:
         """The node of grad_fn ``fn``, labelled now if it is new."""
-        return metadata(fn).get(_KEY) or self.label_fn(fn, None, None)
+        return metadata(fn).get(self.key) or self.label_fn(fn, None, None)
 
     def label_fn(self, fn: Any, output: torch.Tensor | None, op: str | None) -> str:
         """Label ``fn`` and every unlabelled node behind it, inputs first."""
@@ -300,10 +320,11 @@ class Recorder:
         top_id = ""
         module = self.module_stack[-1] if self.module_stack else None
         call = self._call_now()
+        key = self.key
         while stack:
             node, nexts = stack.pop()
             meta = node.metadata
-            if _KEY in meta:
+            if key in meta:
                 continue
             if nexts is None:
                 nexts = node.next_functions
@@ -314,7 +335,7 @@ class Recorder:
                 if child is None or type(child) is ACCUMULATE:
                     ids.append(child)
                 else:
-                    nid = child.metadata.get(_KEY)
+                    nid = child.metadata.get(key)
                     if nid is None:
                         unlabelled.append(child)
                     ids.append(nid)
@@ -344,26 +365,27 @@ class Recorder:
                 value,
                 self._seq,
                 call=call,
+                file=self.file,
             )
-            meta[_KEY] = rec.id
+            meta[key] = rec.id
             if value is not None:
                 self._unindexed.append(rec)
             self._add(rec)
             if is_top:
                 top_id = rec.id
-        return top_id or fn.metadata[_KEY]
+        return top_id or fn.metadata[key]
 
     def record_outputs(self, result: Any, op: str) -> None:
         """Label the nodes behind whatever tensors a library call returned."""
         for t in _tensors_in(result):
             fn = t.grad_fn
-            if fn is not None and _KEY not in metadata(fn):
+            if fn is not None and self.key not in metadata(fn):
                 self.label_fn(fn, t, op)
 
     def record_inplace(self, target: torch.Tensor, op: str) -> None:
         """After an in-place op the same tensor has a new grad_fn (e.g. CopySlices)."""
         fn = target.grad_fn
-        if fn is not None and _KEY not in metadata(fn):
+        if fn is not None and self.key not in metadata(fn):
             self.label_fn(fn, target, op)
 
     def before_inplace(self, target: torch.Tensor) -> None:
@@ -387,7 +409,7 @@ class Recorder:
     ) -> None:
         """Note where a value that required grad produced one that does not."""
         outs = [t for t in _tensors_in(result) if not t.requires_grad]
-        if not outs:
+        if not outs or self._current is not None:  # (a custom backward's own ops: no cut)
             return
         for t in inputs:
             if t.requires_grad:
@@ -400,6 +422,8 @@ class Recorder:
                     self.cuts[key] = CutRecord(src, op, self.line, why)
 
     def bind_name(self, name: str, t: torch.Tensor) -> None:
+        if self.paused:  # (a name inside the engine's own work: a custom Function's check)
+            return
         nid = self.node_of(t) if (t.requires_grad or t.grad_fn is not None) else None
         if nid is not None:
             names = self.nodes[nid].names if nid in self.nodes else None
@@ -440,7 +464,8 @@ class Recorder:
             None if rel is None else f"{self._root_name}.{rel}" if rel else self._root_name
         )
         if (
-            module._modules
+            self.hook_children
+            and module._modules
             and not getattr(module, "chainlens_user", False)
             and id(module) not in self._hooked_containers
         ):
@@ -501,8 +526,8 @@ class Recorder:
             else:
                 nid = self.fn_id(fn)
             p.node_ids.add(nid)
-            if _HOOKED not in meta:
-                meta[_HOOKED] = True
+            if self._hooked_key not in meta:
+                meta[self._hooked_key] = True
                 if leaf:
                     fn.register_prehook(_leaf_hook(self._relay, nid))
                 else:
@@ -615,7 +640,7 @@ class Recorder:
         """With ``create_graph=True`` the gradients have graphs of their own: label them."""
         for t in leaves:
             g = t.grad
-            if g is not None and g.grad_fn is not None and _KEY not in metadata(g.grad_fn):
+            if g is not None and g.grad_fn is not None and self.key not in metadata(g.grad_fn):
                 self.label_fn(g.grad_fn, g, None)
 
     def leaf_tensors(self) -> list[torch.Tensor]:

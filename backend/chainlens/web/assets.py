@@ -14,6 +14,7 @@ from importlib import resources
 import orjson
 
 STATIC = resources.files("chainlens") / "web" / "static"
+TEMPLATES = resources.files("chainlens") / "web" / "templates"
 APP_PREFIX = "/static/app/"
 ENTRY = "src/main.ts"
 

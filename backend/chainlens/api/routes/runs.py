@@ -4,15 +4,20 @@ again (a gradient check, manual-backprop code, a node's tensors in full)."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.responses import Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, Response
 
 from ...errors import RunNotFound
 from ...schema import CheckRequest, GradCheck, ImportedRun, NodeTensors, Run
+from ...web.viewer import standalone_html
 from ..requests import parse_model, parse_run_request
 from ..responses import (
     COMPACT,
     FORMAT,
+    STORED,
+    STORED_FORMAT,
     RunFormat,
+    StoredFormat,
     client_address,
     errors,
     json_body,
@@ -78,11 +83,15 @@ async def import_run(request: Request) -> Response:
     return json_response({"id": run_id, "url": f"/#r={run_id}"}, status=201)
 
 
-@router.get("/{run_id}", response_model=Run, responses={**errors(404), **COMPACT})
-async def get_run(run_id: str, request: Request, format: RunFormat = FORMAT) -> Response:
-    body = request.app.state.service.get(run_id)
+@router.get("/{run_id}", response_model=Run, responses={**errors(404), **STORED})
+async def get_run(run_id: str, request: Request, format: StoredFormat = STORED_FORMAT) -> Response:
+    service = request.app.state.service
+    body = service.get(run_id)
     if body is None:
         raise RunNotFound(f"no run {run_id[:40]!r}: unknown or expired")
+    if format == "html":  # (~3 MB of viewer written around it: off the event loop)
+        page = await run_in_threadpool(standalone_html, body, service.program(run_id))
+        return HTMLResponse(page)
     return await run_response(body, request, format)
 
 
