@@ -17,6 +17,12 @@ in full, without step explanations (no formula recomputed or verified), and with
 explanations or tensor summaries (the recording alone: interpreter, graph, hooks).
 Those two are not products, only measurements: the engine's parts are switched off here.
 
+    .venv/bin/python bench/engine.py --record [--repeat N]
+
+instead times ``chainlens.record()`` (issue 28: the user's own code, recorded in its own
+process) around the same code run by CPython + torch, for LeNet batch 64 and a small
+LSTM: ``record`` until the Run is made, ``record+dump`` with ``model_dump_json`` too.
+
     .venv/bin/python bench/engine.py --memory [--repeat N]
 
 instead counts, per run (after a garbage collection, as a pooled worker runs one program
@@ -48,7 +54,7 @@ from chainlens.explain.explainer import Explainer  # noqa: E402
 from chainlens.settings import Settings  # noqa: E402
 from chainlens.tracing import summaries  # noqa: E402
 
-from workloads import CHAIN, MLP, lenet, makemore, rnn  # noqa: E402
+from workloads import CHAIN, LSTM, MLP, lenet, makemore, rnn  # noqa: E402
 
 # The MLP's 50000x784 input is over the default per-tensor cap, as it should be for strangers.
 SETTINGS = Settings(
@@ -82,6 +88,24 @@ def wire(source: str) -> float:
     finally:
         gc.enable()
     return elapsed
+
+
+def recorded(source: str, dump: bool = False) -> float:
+    """The program as the user's own code (plain Python + torch), inside
+    ``chainlens.record()``; with ``dump``, the Run's JSON made too."""
+    namespace: dict = {"print": lambda *a, **k: None}
+    code = compile(source, "<bench>", "exec")
+    t0 = time.perf_counter()
+    with chainlens.record() as rec:
+        exec(code, namespace)  # noqa: S102 - the user's own code, as they run it
+    assert rec.run is not None and rec.run.status == "ok", rec.run
+    if dump:
+        rec.run.model_dump_json()
+    return time.perf_counter() - t0
+
+
+def recorded_dump(source: str) -> float:
+    return recorded(source, dump=True)
 
 
 def run_dump(source: str) -> float:
@@ -154,8 +178,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--breakdown", action="store_true")
     parser.add_argument("--memory", action="store_true")
+    parser.add_argument("--record", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.record:
+        record_rows(args.repeat)
+        return
     rows = [
         ("chain rule (3*(x+2)**2).mean()", CHAIN, args.repeat),
         ("LeNet batch 1", lenet(1), args.repeat),
@@ -199,6 +227,19 @@ def main() -> None:
                 f"{med(times[2]):12.2f} {ratios[1]:6.2f}x",
                 flush=True,
             )
+
+
+def record_rows(repeat: int) -> None:
+    """``--record``: the in-process recording's overhead on the user's own code."""
+    med = statistics.median
+    print(f"{'workload':34} {'plain ms':>9} {'record ms':>10} {'ratio':>7} {'+dump':>7}")
+    for name, source in (("LeNet batch 64", lenet(64)), ("LSTM 20 steps, 8->16", LSTM)):
+        p, r, d = paired(source, repeat, (plain, recorded, recorded_dump))
+        ratios = [med(b / a for a, b in zip(p, t, strict=True)) for t in (r, d)]
+        print(
+            f"{name:34} {med(p):9.2f} {med(r):10.2f} {ratios[0]:6.2f}x {ratios[1]:6.2f}x",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -38,6 +38,21 @@ def lenet(batch: int) -> str:
     return source
 
 
+#: A small LSTM, as the PyTorch "Sequence Models and LSTM Networks" tutorial sets one up:
+#: a sequence of 20 steps, batch 4, 8 features into 16 hidden units, a linear read-out.
+LSTM = """import torch
+import torch.nn as nn
+
+torch.manual_seed(0)
+lstm = nn.LSTM(8, 16)
+head = nn.Linear(16, 1)
+x = torch.randn(20, 4, 8)
+out, (h, c) = lstm(x)
+loss = head(out).pow(2).mean()
+loss.backward()
+"""
+
+
 def rnn(steps: int = 500, hidden: int = 8) -> str:
     return RNN.replace("STEPS", str(steps)).replace("HIDDEN", str(hidden))
 

@@ -136,3 +136,23 @@ def test_stream_on_the_gpu(gpu_server: str) -> None:
     assert types[-1] == "done", events[-1]
     assert types.index("node") < types.index("step")
     assert events[-1]["run"]["device"] == "cuda:0"
+
+
+def test_a_recording_on_cuda_is_pytorchs_on_cuda() -> None:
+    """``chainlens.record()`` around the user's own model on the GPU: backward's hooks run
+    on the engine's device threads, and the numbers are still those tensors."""
+    from oracle import assert_view_equals
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Tanh(), torch.nn.Linear(3, 1)).cuda()
+    x = torch.randn(5, 4, device="cuda")
+    with chainlens.record() as rec:
+        loss = net(x).pow(2).mean()
+        loss.backward()
+    run = rec.run
+    assert run is not None and run.status == "ok" and run.device == "cuda:0"
+    names = {n.id: n.names[0] for n in run.nodes if n.kind == "leaf" and n.names}
+    grads = {names[s.node]: s.grad_output for s in run.passes[0].steps if s.node in names}
+    for name, p in net.named_parameters():
+        assert_view_equals(grads[f"net.{name}"], p.grad, name)
+    assert run.passes[0].loss == loss.item()

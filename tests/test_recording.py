@@ -10,6 +10,7 @@ tutorials): an import the sandbox refuses.
 from __future__ import annotations
 
 import importlib
+import json
 import runpy
 import sys
 import warnings
@@ -25,7 +26,7 @@ from chainlens.examples.catalog import examples
 from chainlens.recording import Recording
 from chainlens.schema import Run
 
-from oracle import assert_view_equals
+from oracle import assert_view_equals, run_plain
 
 USER_MODULE = '''
 import torch
@@ -308,8 +309,27 @@ def test_the_cli_traces_a_script(tmp_path: Path) -> None:
     out = tmp_path / "train.json"
     from chainlens.cli import main
 
-    assert main(["trace", "--json", str(out), str(script)]) == 0
+    page = tmp_path / "train.html"
+    assert main(["trace", "--json", str(out), "--html", str(page), str(script)]) == 0
     run = Run.model_validate_json(out.read_text())
+    html = page.read_text()
+    assert html.startswith("<!doctype html>") and f'"id":"{run.id}"' in html
+    assert "loss = (w ** 2).sum()" in html  # the script, for the viewer's editor
     assert run.stdout == "tensor([4., 6.])\n"
     assert [n.file for n in run.nodes] == [str(script)] * len(run.nodes)
     assert run.variables["w"].grad is not None and run.variables["w"].grad.values == [4.0, 6.0]
+
+
+def test_the_cli_saves_a_program_run_as_html(tmp_path: Path) -> None:
+    program = tmp_path / "chain.py"
+    program.write_text(next(e.source for e in examples() if e.id == "chain_rule"))
+    page = tmp_path / "chain.html"
+    from chainlens.cli import main
+
+    assert main(["run", str(program), "--html", str(page)]) == 0
+    html = page.read_text()
+    payload = html.split('<script type="application/json" id="chainlens-run">')[1]
+    data = json.loads(payload.split("</script>")[0])
+    assert data["source"] == program.read_text() and data["file"] == str(program)
+    plain = run_plain(program.read_text()).variables["out"]
+    assert Run.model_validate(data["run"]).passes[0].loss == plain.item()

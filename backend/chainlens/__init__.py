@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .errors import LimitExceeded, ProgramRejected, RateLimited, ServiceBusy
+from .version import __version__
 
-__version__ = "0.1.0"
 __all__ = [
     "run",
     "record",

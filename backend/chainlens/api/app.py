@@ -21,12 +21,12 @@ from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from .. import __version__
 from ..errors import ChainlensError
 from ..sandbox.pool import WorkerPool
 from ..schema import CheckRequest, RunRequest
 from ..settings import Settings, get_settings
 from ..store import MemoryStore
+from ..version import __version__
 from .connections import StreamBudget
 from .limits import BodyLimitMiddleware
 from .requests import SchemaError

@@ -19,7 +19,7 @@ import orjson
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
-from .. import __version__
+from ..version import __version__
 from .assets import STATIC, TEMPLATES
 
 #: How tall a notebook shows a run: the page's graph, stepper and card without scrolling.

@@ -6,10 +6,10 @@ import torch
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from ... import __version__
 from ...engine import available_devices
 from ...examples.catalog import examples
 from ...schema import Example, Health
+from ...version import __version__
 from ..responses import json_response
 
 router = APIRouter(prefix="/api/v1")

@@ -7,7 +7,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment
 
-from ... import __version__
+from ...version import __version__
 from ...web.assets import APP_PREFIX, page_assets
 
 
