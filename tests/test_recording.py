@@ -34,18 +34,18 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 
-class Square(torch.autograd.Function):
-    """x**2 with its backward by hand."""
+class Cube(torch.autograd.Function):
+    """x**3, its backward written by hand from the power rule."""
 
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return x * x
+        return x.pow(3)
 
     @staticmethod
     def backward(ctx, grad_output):
         (x,) = ctx.saved_tensors
-        return 2 * x * grad_output
+        return grad_output * 3 * x.pow(2)
 
 
 class TinyNet(nn.Module):
@@ -56,7 +56,7 @@ class TinyNet(nn.Module):
 
     def forward(self, x):
         h = torch.tanh(self.fc1(x))  # @tanh
-        h = Square.apply(h)  # @square
+        h = Cube.apply(h)  # @cube
         return self.fc2(h).mean()  # @mean
 '''
 
@@ -130,13 +130,13 @@ def test_a_custom_function_in_the_users_module_is_checked_and_shown(mynets: Any)
         net(torch.randn(2, 4)).backward()
     run = rec.run
     assert run is not None
-    node = next(n for n in run.nodes if n.grad_fn == "SquareBackward")
-    assert (node.op, node.line) == ("Square", _line_of("square"))
+    node = next(n for n in run.nodes if n.grad_fn == "CubeBackward")
+    assert (node.op, node.line) == ("Cube", _line_of("cube"))
     step = next(s for p in run.passes for s in p.steps if s.node == node.id)
     formula = step.formula
     assert formula is not None and formula.kind == "custom"
     assert formula.code.startswith("def backward(ctx, grad_output):")
-    assert "return 2 * x * grad_output" in formula.code
+    assert "return grad_output * 3 * x.pow(2)" in formula.code
     assert formula.verified  # finite differences agree with the user's backward
     assert not run.cut_edges  # its forward runs with grad off: that is not a cut
 

@@ -77,6 +77,21 @@ def _first_line(exc: BaseException) -> str:
     return wire_text(text.splitlines()[0]) if text else type(exc).__name__
 
 
+def program_error(
+    exc: BaseException,
+    line: int | None,
+    col: int | None,
+    diagnostics: Diagnostics,
+    backward: BackwardCalls,
+) -> ErrorInfo:
+    """An exception the program's own code raised, as its Run reports it (Python's type
+    and first line, where it was), with the diagnostic that explains it if there is one."""
+    diagnostics.from_exception(exc, line, backward.error_node(exc))
+    return ErrorInfo(
+        code="runtime_error", type=type(exc).__name__, message=_first_line(exc), line=line, col=col
+    )
+
+
 class Execution:
     """One run, as a pipeline: its collaborators made and wired through their
     constructors here, then ``execute``'s stages (parse, execute, assemble) inside one
@@ -261,14 +276,7 @@ class Execution:
             raise
         except Exception as e:  # the program raised: report it like Python would
             line, col = error_context(e).where or (self.interp.line, self.interp.col)
-            self.diagnostics.from_exception(e, line, self.backward.error_node(e))
-            return ErrorInfo(
-                code="runtime_error",
-                type=type(e).__name__,
-                message=_first_line(e),
-                line=line,
-                col=col,
-            )
+            return program_error(e, line, col, self.diagnostics, self.backward)
         return None
 
     def _exhausted(self, e: RecursionError | MemoryError) -> ErrorInfo:

@@ -34,7 +34,7 @@ import torch
 
 from .assembly import Assembler
 from .backward import BackwardCalls
-from .engine import _first_line
+from .engine import program_error
 from .errors import ChainlensError
 from .explain.custom import CustomChecks, custom_backward_code
 from .explain.diagnostics import Diagnostics
@@ -202,14 +202,7 @@ class Recording:
             return ErrorInfo(
                 code="limit_exceeded", type=type(exc).__name__, message=exc.message, line=line
             )
-        self.diagnostics.from_exception(exc, line, self.backward.error_node(exc))
-        return ErrorInfo(
-            code="runtime_error",
-            type=type(exc).__name__,
-            message=_first_line(exc),
-            line=line,
-            col=col,
-        )
+        return program_error(exc, line, col, self.diagnostics, self.backward)
 
     def _assemble(self, error: ErrorInfo | None, names: dict[str, Any]) -> Run:
         began = time.perf_counter()
