@@ -3,6 +3,9 @@ framework's floor (GET /api/v1/health) measured in the same run, and the payload
 RNN unrolled 500 steps as sent gzipped.
 
     .venv/bin/python bench/service.py [--requests N]
+    .venv/bin/python bench/service.py --classroom [--students 300] [--minutes 2]
+
+(the second: a class of students against two replicas, Redis and nginx; bench/classroom.py)
 
 Two kinds of run request: the same request again and again ("repeated": after the first,
 answered from the run cache, as a class clicking one example is), and a request never
@@ -122,7 +125,15 @@ def row(name: str, runs: list[float], wall: float, floor: float | None) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument("--classroom", action="store_true", help="see bench/classroom.py")
+    parser.add_argument("--students", type=int, default=300)
+    parser.add_argument("--minutes", type=float, default=2.0)
     args = parser.parse_args()
+    if args.classroom:
+        from classroom import main as classroom
+
+        classroom(args.students, args.minutes)
+        return
     counts = {1: args.requests // 2, 8: args.requests}
     print(f"{'':34} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8}")
     with serve(**SERVER) as base:

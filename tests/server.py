@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 
@@ -33,6 +34,9 @@ def serve_process(
 ) -> Iterator[tuple[str, subprocess.Popen]]:
     """The server's URL and its process (for tests that look at its children)."""
     port = free_port()
+    # (its own data directory: the runs a test server keeps are that test's alone)
+    data = tempfile.TemporaryDirectory(prefix="chainlens-data-")
+    env_overrides.setdefault("data_dir", data.name)
     env = {**os.environ, **{f"CHAINLENS_{k.upper()}": str(v) for k, v in env_overrides.items()}}
     proc = subprocess.Popen(
         [python, "-m", "chainlens", "serve", "--port", str(port)],
@@ -62,6 +66,7 @@ def serve_process(
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+        data.cleanup()
 
 
 def children(pid: int) -> list[int]:
@@ -85,3 +90,58 @@ def rss_kb(pid: int) -> int:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     return 0
+
+
+REDIS = "/usr/bin/redis-server"
+
+
+@contextlib.contextmanager
+def redis_server(port: int | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
+    """A real Redis (Debian's ``redis-server``, installed by ``.ci/run`` as the README
+    says) on a loopback port, bounded as a deployment is (``maxmemory``, LRU), keeping
+    nothing on disk; its URL and its process."""
+    import redis
+
+    if not os.access(REDIS, os.X_OK):
+        raise RuntimeError(
+            f"{REDIS} is missing: install Debian's redis-server "
+            "(`apt-get install -y redis-server`, as .ci/run does; see README)"
+        )
+    port = port or free_port()
+    proc = subprocess.Popen(
+        [
+            REDIS,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--maxmemory",
+            "256mb",
+            "--maxmemory-policy",
+            "allkeys-lru",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if redis.Redis.from_url(url, socket_timeout=1).ping():
+                    break
+            except redis.ConnectionError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("redis-server did not start") from None
+                time.sleep(0.05)
+        yield url, proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()

@@ -10,6 +10,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import orjson
 import pytest
 import torch
 from websockets.sync.client import connect
@@ -17,6 +18,7 @@ from websockets.sync.client import connect
 import chainlens
 from chainlens import Client, ProgramRejected
 from chainlens.client import InvalidRequest
+from chainlens.engine import run_wire
 from chainlens.errors import RateLimited, RequestTooLarge, RunNotFound, ServiceBusy
 from chainlens.schema import Run
 
@@ -304,7 +306,8 @@ def test_a_program_error_is_repeatable_but_a_timeout_is_not(base_url: str) -> No
 def test_a_request_asked_for_often_stays_answered_in_a_small_store() -> None:
     """Each answer is stored under its own id and the index moves to it: the entries of
     other runs age out, the one asked for does not."""
-    with serve(store_size=7) as base:
+    body = len(orjson.dumps(run_wire(CHAIN)))  # about the size each answer keeps
+    with serve(store_max_bytes=4 * body) as base:
         answers = [post(base, {"source": CHAIN}).headers["x-chainlens-cache"] for _ in range(12)]
         assert answers == ["miss"] + ["hit"] * 11
 

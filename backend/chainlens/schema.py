@@ -781,6 +781,22 @@ class Example(BaseModel):
     source: str
 
 
+class RunProgram(BaseModel):
+    """``GET /api/v1/runs/{id}/program``: the program a kept run ran."""
+
+    run_id: str
+    source: str | None = Field(description="As it was sent; null for an imported Run.")
+
+
+class Readiness(BaseModel):
+    """GET /api/v1/ready, for a load balancer or Kubernetes' readiness probe: whether this
+    replica can serve now (503 with the reason when its shared store does not answer).
+    /api/v1/health says the process is alive."""
+
+    status: Literal["ready", "not_ready"]
+    reason: str | None = Field(default=None, description="Why not, when not ready.")
+
+
 class Health(BaseModel):
     status: Literal["ok"]
     version: str

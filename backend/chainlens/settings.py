@@ -6,7 +6,9 @@ reports a limit can name the setting a teacher would change.
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -20,8 +22,20 @@ class Settings(BaseSettings):
     port: int = 8000
     workers: int = 2
     device: Literal["cpu", "cuda", "auto"] = "cpu"
-    store_size: int = 256
-    store_ttl_s: float = 3600.0
+    #: Where finished runs are kept: ``sqlite`` (a file in ``data_dir``: they survive a
+    #: restart) or ``memory`` (gone with the process). ``redis_url`` overrides both.
+    store: Literal["sqlite", "memory"] = "sqlite"
+    #: The data directory (the SQLite store): empty is ``$XDG_DATA_HOME/chainlens``, else
+    #: ``~/.local/share/chainlens``.
+    data_dir: str = ""
+    #: The kept runs' bodies (each run's Run, its program, the cache's index), at most this
+    #: many bytes, least recently used out first. A Run is at most max_run_bytes (32 MB).
+    store_max_bytes: int = 1 << 30
+    store_ttl_s: float = 7 * 24 * 3600.0
+    #: Redis shared by every replica (``redis://host:6379/0``): the run store, the run
+    #: cache and the rate and concurrency limits live there, so any replica serves any
+    #: run. Size Redis with ``maxmemory`` and ``maxmemory-policy allkeys-lru``.
+    redis_url: str = ""
     #: POST /runs answers a request it has already answered (same program, seed and
     #: settings, on the CPU) with that run again: API.md promises the same numbers.
     run_cache: bool = True
@@ -117,6 +131,31 @@ class Settings(BaseSettings):
     cpu_limit_s: int = 30
     memory_limit_mb: int = 2048
     threads: int = 1  # torch threads in each worker (the template itself always uses 1)
+
+
+#: Where and how a server runs, not what a run computes: replicas that differ only in
+#: these share their run cache (the other settings, limits above all, are in its key).
+PLACEMENT = (
+    "host",
+    "port",
+    "workers",
+    "spare_workers",
+    "queue_size",
+    "store",
+    "data_dir",
+    "store_max_bytes",
+    "store_ttl_s",
+    "redis_url",
+    "forwarded_allow_ips",
+)
+
+
+def data_dir(settings: Settings) -> Path:
+    """The data directory the settings name, or the platform's usual one."""
+    if settings.data_dir:
+        return Path(settings.data_dir)
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "chainlens"
 
 
 @lru_cache(maxsize=1)

@@ -278,8 +278,10 @@ class App {
     this.reset();
     this.status("opening…");
     try {
-      const run = await getJSON<Run>(`/api/v1/runs/${encodeURIComponent(runId)}`);
-      await this.show(run, `# Run ${runId}, recorded elsewhere: its program is not on this server.\n`, "");
+      const path = `/api/v1/runs/${encodeURIComponent(runId)}`;
+      const [run, program] = await Promise.all([getJSON<Run>(path), fetchProgram(path)]);
+      if (program !== null) await this.show(run, program, program);
+      else await this.show(run, `# Run ${runId}, recorded elsewhere: its program is not on this server.\n`, "");
     } catch (e) {
       this.status(`could not open run ${runId}: ${(e as Error).message}`);
     }
@@ -967,6 +969,11 @@ interface SavedRun {
   run: Run;
   source: string | null;
   file: string | null;
+}
+
+/** The program a kept run ran (`GET .../program`), or null for one imported. */
+async function fetchProgram(runPath: string): Promise<string | null> {
+  return (await getJSON<{ source: string | null }>(`${runPath}/program`)).source;
 }
 
 function embeddedRun(): SavedRun | null {

@@ -25,7 +25,6 @@ from ..errors import ChainlensError
 from ..sandbox.pool import WorkerPool
 from ..schema import CheckRequest, RunRequest
 from ..settings import Settings, get_settings
-from ..store import MemoryStore
 from ..version import __version__
 from .connections import StreamBudget
 from .limits import BodyLimitMiddleware
@@ -34,6 +33,7 @@ from .responses import error_response, json_response
 from .routes import info, pages, runs, stream
 from .routes.runs import IMPORT_PATH
 from .service import RunService
+from .shared_state import shared_state_for
 
 log = logging.getLogger("chainlens")
 
@@ -47,9 +47,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool = WorkerPool(settings)
         pool.start()
-        app.state.service = RunService(
-            settings, pool, MemoryStore(settings.store_size, settings.store_ttl_s)
-        )
+        app.state.shared = shared = shared_state_for(settings)
+        app.state.service = RunService(settings, pool, shared.store, shared.limiter)
         # The ~200k objects of torch, FastAPI and the app live as long as the server: a full
         # collection that scans them takes ~130 ms here, and stalls every request in flight.
         gc.collect()

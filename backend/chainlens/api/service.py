@@ -7,16 +7,14 @@ frames, workers or timeouts.
 from __future__ import annotations
 
 import hashlib
-import time
 import uuid
-from collections import defaultdict, deque
 from collections.abc import AsyncIterator
 
 import orjson
 from fastapi.concurrency import run_in_threadpool
 
 from ..engine import resolve_device
-from ..errors import ChainlensError, ProgramRejected, RateLimited, RunNotFound, limit_text
+from ..errors import ChainlensError, ProgramRejected, RunNotFound, limit_text
 from ..explain.gradcheck import CheckFailed, expected_from_run
 from ..explain.manual import ManualUnavailable
 from ..explain.values import TensorsUnavailable
@@ -24,9 +22,10 @@ from ..runs import error_body, with_id
 from ..sandbox.pool import WorkerPool
 from ..sandbox.protocol import DONE, EVENT, LOST, OUTPUT, REFUSED, REPEATABLE, TIMEOUT
 from ..schema import CheckRequest, RunRequest
-from ..settings import Settings
+from ..settings import PLACEMENT, Settings
 from ..store import RunStore
 from .imports import checked_run
+from .quotas import Limiter
 
 #: The store keeps each Run's body without its id (``runs.with_id`` gives it one), under
 #: its id; each run's program under this prefix (``job:<id>``), for checks.
@@ -35,57 +34,19 @@ JOB_KEY = "job:"
 REQUEST_KEY = "req:"
 
 
-class ClientLimiter:
-    """Per-client request rate (sliding minute) and concurrent runs."""
-
-    def __init__(self, per_minute: int, concurrent: int) -> None:
-        self.per_minute = per_minute
-        self.concurrent = concurrent
-        self._times: dict[str, deque[float]] = defaultdict(deque)
-        self._active: dict[str, int] = defaultdict(int)
-
-    def admit(self, client: str) -> None:
-        now = time.monotonic()
-        times = self._times[client]
-        while times and now - times[0] > 60.0:
-            times.popleft()
-        if len(times) >= self.per_minute:
-            raise RateLimited(
-                limit_text(
-                    "rate_limit_per_minute",
-                    self.per_minute,
-                    "reached for this client; retry in a few seconds",
-                )
-            )
-        if self._active[client] >= self.concurrent:
-            raise RateLimited(
-                limit_text(
-                    "max_concurrent_per_client",
-                    self.concurrent,
-                    "reached: wait for a run to finish",
-                )
-            )
-        times.append(now)
-        self._active[client] += 1
-
-    def release(self, client: str) -> None:
-        self._active[client] -= 1
-        if self._active[client] <= 0:
-            del self._active[client]
-            if not self._times.get(client):
-                self._times.pop(client, None)
-
-
 class RunService:
-    def __init__(self, settings: Settings, pool: WorkerPool, store: RunStore) -> None:
+    def __init__(
+        self, settings: Settings, pool: WorkerPool, store: RunStore, limiter: Limiter
+    ) -> None:
+        """``store`` and ``limiter``: in this process, or shared by the replicas
+        (``api.shared_state``)."""
         self.settings = settings
         self.pool = pool
         self.store = store
-        self.limiter = ClientLimiter(
-            settings.rate_limit_per_minute, settings.max_concurrent_per_client
-        )
+        self.limiter = limiter
         # Runs made under other settings (other limits) answer other requests.
-        self._settings_digest = hashlib.sha256(settings.model_dump_json().encode())
+        computing = settings.model_dump_json(exclude=set(PLACEMENT))
+        self._settings_digest = hashlib.sha256(computing.encode())
 
     def _job(self, req: RunRequest, stream: bool) -> dict:
         device = resolve_device(req.device or self.settings.device)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment
 
+from ...errors import RunNotFound
 from ...version import __version__
 from ...web.assets import APP_PREFIX, page_assets
 
@@ -21,6 +22,14 @@ def router(templates: Environment) -> APIRouter:
             version=__version__, js=assets.js, css=assets.css
         )
         return HTMLResponse(html)
+
+    @routes.get("/r/{run_id}")
+    async def kept_run(run_id: str, request: Request) -> RedirectResponse:
+        """A link to a kept run (made here, on another replica, before a restart, or
+        imported): the page, opened on it (``#r=<id>``)."""
+        if request.app.state.service.get(run_id) is None:
+            raise RunNotFound(f"no run {run_id[:40]!r}: unknown or expired")
+        return RedirectResponse(f"/#r={run_id}", status_code=307)
 
     @routes.get("/docs", response_class=HTMLResponse)
     async def docs() -> HTMLResponse:

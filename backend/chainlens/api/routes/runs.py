@@ -8,7 +8,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 
 from ...errors import RunNotFound
-from ...schema import CheckRequest, GradCheck, ImportedRun, NodeTensors, Run
+from ...schema import CheckRequest, GradCheck, ImportedRun, NodeTensors, Run, RunProgram
 from ...web.viewer import standalone_html
 from ..requests import parse_model, parse_run_request
 from ..responses import (
@@ -109,6 +109,16 @@ async def check_gradient(run_id: str, request: Request) -> Response:
     req = parse_model(await request.body(), CheckRequest)
     body = await request.app.state.service.check(run_id, req, client_address(request.client))
     return json_response(body)
+
+
+@router.get("/{run_id}/program", response_model=RunProgram, responses=errors(404))
+async def run_program(run_id: str, request: Request) -> Response:
+    """The program a kept run ran, as it was sent (the page shows it when it opens a run
+    by its link); null for an imported Run, which carries none. 404 for an unknown run."""
+    service = request.app.state.service
+    if service.get(run_id) is None:
+        raise RunNotFound(f"no run {run_id[:40]!r}: unknown or expired")
+    return json_response({"run_id": run_id, "source": service.program(run_id)})
 
 
 @router.get(
