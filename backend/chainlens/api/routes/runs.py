@@ -83,14 +83,19 @@ async def import_run(request: Request) -> Response:
     return json_response({"id": run_id, "url": f"/#r={run_id}"}, status=201)
 
 
-@router.get("/{run_id}", response_model=Run, responses={**errors(404), **STORED})
+@router.get("/{run_id}", response_model=Run, responses={**errors(404, 429, 503), **STORED})
 async def get_run(run_id: str, request: Request, format: StoredFormat = STORED_FORMAT) -> Response:
     service = request.app.state.service
     body = service.get(run_id)
     if body is None:
         raise RunNotFound(f"no run {run_id[:40]!r}: unknown or expired")
-    if format == "html":  # (~3 MB of viewer written around it: off the event loop)
-        page = await run_in_threadpool(standalone_html, body, service.program(run_id))
+    if format == "html":  # (~3 MB of viewer around it, and its gzip: counted, off the loop)
+        client = client_address(request.client)
+        service.limiter.admit(client)
+        try:
+            page = await run_in_threadpool(standalone_html, body, service.program(run_id))
+        finally:
+            service.limiter.release(client)
         return HTMLResponse(page)
     return await run_response(body, request, format)
 
