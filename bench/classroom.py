@@ -24,7 +24,6 @@ import random
 import re
 import shutil
 import statistics
-import subprocess
 import tempfile
 import time
 from collections import defaultdict
@@ -33,7 +32,7 @@ from pathlib import Path
 
 import httpx
 
-from server import free_port, redis_server, serve
+from server import free_port, redis_server, running, serve
 
 NGINX = "/usr/sbin/nginx"
 #: The examples a lecture's class runs, and the constants a student may change in each.
@@ -78,24 +77,19 @@ http {{
 }}
 """
     )
-    proc = subprocess.Popen(
-        [NGINX, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-g", "daemon off;"]
-    )
     url = f"http://127.0.0.1:{port}"
+
+    def answers() -> bool:
+        try:
+            return httpx.get(url + "/api/v1/health", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    command = [NGINX, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-g", "daemon off;"]
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                httpx.get(url + "/api/v1/health", timeout=1)
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
-        yield url
+        with running(command, answers, "nginx", 10):
+            yield url
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
         shutil.rmtree(prefix, ignore_errors=True)
 
 

@@ -9,7 +9,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import httpx
 
@@ -38,35 +39,52 @@ def serve_process(
     data = tempfile.TemporaryDirectory(prefix="chainlens-data-")
     env_overrides.setdefault("data_dir", data.name)
     env = {**os.environ, **{f"CHAINLENS_{k.upper()}": str(v) for k, v in env_overrides.items()}}
-    proc = subprocess.Popen(
-        [python, "-m", "chainlens", "serve", "--port", str(port)],
-        env=env,
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
     base = f"http://127.0.0.1:{port}"
+
+    def answers() -> bool:
+        try:
+            return httpx.get(base + "/api/v1/health", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
     try:
-        deadline = time.monotonic() + 60
-        while True:
+        with running(
+            [python, "-m", "chainlens", "serve", "--port", str(port)],
+            answers,
+            "server",
+            60,
+            env=env,
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        ) as proc:
+            yield base, proc
+    finally:
+        data.cleanup()
+
+
+@contextlib.contextmanager
+def running(
+    command: list[str], ready: Callable[[], bool], what: str, timeout_s: float, **popen: Any
+) -> Iterator[subprocess.Popen]:
+    """A process started, waited for until ``ready()``, and stopped on the way out."""
+    proc = subprocess.Popen(command, **popen)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while not ready():
             if proc.poll() is not None:
-                raise RuntimeError(f"server exited: {proc.stdout.read().decode()}")
-            try:
-                if httpx.get(base + "/api/v1/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
+                out = proc.stdout.read().decode() if proc.stdout else ""
+                raise RuntimeError(f"{what} exited: {out}")
             if time.monotonic() > deadline:
-                raise RuntimeError("server did not start")
-            time.sleep(0.2)
-        yield base, proc
+                raise RuntimeError(f"{what} did not start")
+            time.sleep(0.1)
+        yield proc
     finally:
         proc.terminate()
         try:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
-        data.cleanup()
 
 
 def children(pid: int) -> list[int]:
@@ -108,40 +126,17 @@ def redis_server(port: int | None = None) -> Iterator[tuple[str, subprocess.Pope
             "(`apt-get install -y redis-server`, as .ci/run does; see README)"
         )
     port = port or free_port()
-    proc = subprocess.Popen(
-        [
-            REDIS,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--maxmemory",
-            "256mb",
-            "--maxmemory-policy",
-            "allkeys-lru",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-    )
     url = f"redis://127.0.0.1:{port}/0"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if redis.Redis.from_url(url, socket_timeout=1).ping():
-                    break
-            except redis.ConnectionError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("redis-server did not start") from None
-                time.sleep(0.05)
-        yield url, proc
-    finally:
-        proc.terminate()
+
+    def answers() -> bool:
         try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+            return bool(redis.Redis.from_url(url, socket_timeout=1).ping())
+        except redis.ConnectionError:
+            return False
+
+    command = [REDIS, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly"]
+    command += ["no", "--maxmemory", "256mb", "--maxmemory-policy", "allkeys-lru"]
+    with running(
+        command, answers, "redis-server", 20, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+    ) as proc:
+        yield url, proc
