@@ -246,6 +246,17 @@ class _Tee(io.TextIOBase):
     def flush(self) -> None:
         self.out.flush()
 
+    # (what code asks of sys.stdout, answered by the stream it always writes to)
+    @property
+    def encoding(self) -> str:  # type: ignore[override]  # (TextIOBase's is read-only)
+        return getattr(self.out, "encoding", None) or "utf-8"
+
+    def isatty(self) -> bool:
+        return bool(self.out.isatty())
+
+    def fileno(self) -> int:
+        return int(self.out.fileno())
+
 
 def _program_of(file: str) -> tuple[str | None, str | None]:
     """The text of the file a recording was made in, and its name: what a saved page
