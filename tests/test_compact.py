@@ -4,6 +4,9 @@ server answers with it when asked (``?format=compact`` or ``Accept``)."""
 
 from __future__ import annotations
 
+import base64
+from pathlib import Path
+
 import httpx
 import numpy as np
 import orjson
@@ -104,3 +107,39 @@ def test_the_client_reads_compact_runs_into_the_same_run(base_url: str) -> None:
         run = compact.run(source, seed=3)
         assert run.model_dump() == plain.get(run.id).model_dump()
         assert compact.get(run.id).model_dump() == run.model_dump()
+
+
+#: The run the page's decoder is tested on (frontend/tests/compact.test.ts): floats,
+#: non-finite numbers, int64 and bool tensors, 0-d values, shared formulas.
+DECODER_PROGRAM = """import torch
+x = torch.tensor([0.0, 1.0, 4.0], requires_grad=True)
+y = torch.sqrt(x)
+keep = x > 0.5
+index = torch.arange(3)
+loss = (y * keep).sum()
+loss.backward()
+"""
+FIXTURES = Path(__file__).resolve().parent.parent / "frontend" / "tests" / "fixtures"
+
+
+def test_the_pages_decoder_fixture_is_current(request: pytest.FixtureRequest) -> None:
+    """The page decodes a compact Run in TypeScript; its test reads this pair (the
+    compact bytes and the JSON Run they carry), written by the engine's encoder. Rewrite
+    with ``--rewrite-golden``."""
+    wire = run_wire(DECODER_PROGRAM, run_id="fixture")
+    wire["timings_ms"] = {}
+    body = orjson.dumps(wire)
+    data = encode(orjson.loads(body))
+    kinds = {
+        t["values"]["type"]
+        for t in orjson.loads(data[8 : 8 + int.from_bytes(data[4:8], "little")])["tensors"]
+        if isinstance(t["values"], dict)
+    }
+    assert kinds == {"f8", "i8", "b1"} and b'"nan"' in body  # every kind of number
+    # (the bytes as base64 text: the test reads both files as text, with no Node types)
+    pair = {"decoder_run.clr.b64": base64.b64encode(data) + b"\n", "decoder_run.json": body}
+    if request.config.getoption("--rewrite-golden"):
+        for name, content in pair.items():
+            (FIXTURES / name).write_bytes(content)
+    for name, content in pair.items():
+        assert (FIXTURES / name).read_bytes() == content, f"{name}: rewrite with --rewrite-golden"

@@ -8,6 +8,7 @@ import { renderCheck, requestCheck } from "./check";
 import { canvasPng, importRun, runFile, save } from "./downloads";
 import { manualFilename, requestManual, showManual } from "./manual";
 import { renderCard } from "./card";
+import { getRun } from "./compact";
 import { Editor } from "./editor";
 import type { Mark } from "./editor";
 import { fetchable, fetchTensors, type FullTensor, type NodeTensors, renderImages } from "./images";
@@ -279,7 +280,7 @@ class App {
     this.status("opening…");
     try {
       const path = `/api/v1/runs/${encodeURIComponent(runId)}`;
-      const [run, program] = await Promise.all([getJSON<Run>(path), fetchProgram(path)]);
+      const [run, program] = await Promise.all([getRun(path), fetchProgram(path)]);
       if (program !== null) await this.show(run, program, program);
       else await this.show(run, `# Run ${runId}, recorded elsewhere: its program is not on this server.\n`, "");
     } catch (e) {
