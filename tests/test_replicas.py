@@ -5,6 +5,9 @@ its data directory across a restart."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -129,3 +132,17 @@ def test_a_restarted_server_keeps_its_runs(tmp_path: Path, chromium: Any) -> Non
         assert check.status_code == 200 and check.json()["ok"], check.text
         assert post(base, CHAIN).headers["x-chainlens-cache"] == "hit"
     assert (data / "runs.sqlite3").is_file()
+
+
+def test_a_data_directory_it_cannot_use_is_said_before_it_serves(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("")
+    env = {**os.environ, "CHAINLENS_DATA_DIR": str(tmp_path / "a-file" / "data")}
+    done = subprocess.run(
+        [sys.executable, "-m", "chainlens", "serve", "--port", "0"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "cannot keep runs in" in done.stderr and "CHAINLENS_DATA_DIR" in done.stderr

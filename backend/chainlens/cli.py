@@ -26,6 +26,10 @@ def _serve(args: argparse.Namespace) -> int:
         if v is not None
     }
     settings = Settings(**overrides)
+    unusable = _unusable_data_dir(settings)
+    if unusable:
+        print(unusable, file=sys.stderr)
+        return 2
     if settings.device == "cuda":
         import torch
 
@@ -51,6 +55,28 @@ def _serve(args: argparse.Namespace) -> int:
         forwarded_allow_ips=settings.forwarded_allow_ips or None,
     )
     return 0
+
+
+def _unusable_data_dir(settings: Any) -> str | None:
+    """Why the SQLite store could not keep runs where the settings say, said before the
+    server starts (None when it can, or when runs are kept elsewhere)."""
+    from .settings import data_dir
+
+    if settings.redis_url or settings.store != "sqlite":
+        return None
+    folder = data_dir(settings)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        reason = e.strerror or str(e)
+    else:
+        if os.access(folder, os.W_OK | os.X_OK):
+            return None
+        reason = "not writable"
+    return (
+        f"chainlens: cannot keep runs in {folder} ({reason}): set CHAINLENS_DATA_DIR to a "
+        "writable directory, or CHAINLENS_STORE=memory to keep them in the process"
+    )
 
 
 def _format_view(view: Any) -> str:
