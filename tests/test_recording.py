@@ -267,6 +267,7 @@ def test_trace_runs_backward_from_the_loss_it_returns(mynets: Any) -> None:
     assert len(run.passes) == 1 and run.passes[0].recorded
     assert net.fc1.weight.grad is not None
     assert_view_equals(_grads_at_leaves(run)["net.fc1.weight"], net.fc1.weight.grad, "fc1")
+    assert _saved_payload(run.to_html())["file"] == __file__  # the caller's, not chainlens's
 
 
 def test_what_the_code_prints_is_shown_and_kept(capsys: pytest.CaptureFixture[str]) -> None:
@@ -327,9 +328,13 @@ def test_the_cli_saves_a_program_run_as_html(tmp_path: Path) -> None:
     from chainlens.cli import main
 
     assert main(["run", str(program), "--html", str(page)]) == 0
-    html = page.read_text()
-    payload = html.split('<script type="application/json" id="chainlens-run">')[1]
-    data = json.loads(payload.split("</script>")[0])
+    data = _saved_payload(page.read_text())
     assert data["source"] == program.read_text() and data["file"] == str(program)
     plain = run_plain(program.read_text()).variables["out"]
     assert Run.model_validate(data["run"]).passes[0].loss == plain.item()
+
+
+def _saved_payload(html: str) -> dict:
+    """What a saved page carries: the Run, the program and its file."""
+    payload = html.split('<script type="application/json" id="chainlens-run">')[1]
+    return json.loads(payload.split("</script>")[0])

@@ -43,7 +43,7 @@ from .schema import ErrorInfo, Run
 from .scope import gc_paused
 from .settings import Settings, get_settings
 from .text import wire_text
-from .tracing.observer import CallObserver
+from .tracing.observer import CallObserver, user_frame
 from .tracing.recorder import Recorder
 from .tracing.summaries import Summarizer
 
@@ -127,6 +127,9 @@ class Recording:
     def __enter__(self) -> Recording:
         self._wire()
         self._frame = sys._getframe(1)
+        # (the file a saved page shows: the user's, also when trace() or show() made this)
+        where = user_frame(self._frame)
+        self._user_file = (where or self._frame).f_code.co_filename
         self._began = time.perf_counter()
         with contextlib.ExitStack() as stack:  # (undone at once if any part fails)
             stack.enter_context(warnings.catch_warnings())
@@ -147,7 +150,7 @@ class Recording:
         self._stack.close()
         error = self._error(exc, tb) if exc is not None else None
         scope = self.variables() if self.variables is not None else self._frame.f_locals
-        program = _program_of(self.program_file or self._frame.f_code.co_filename)
+        program = _program_of(self.program_file or self._user_file)
         del self._frame
         names = {k: v for k, v in scope.items() if isinstance(v, torch.Tensor)}
         self.run = self._assemble(error, names)

@@ -36,10 +36,8 @@ BACKWARD_OPS = frozenset({"backward", "autograd.backward", "autograd.grad"})
 
 
 def _custom_function(fn: Any) -> bool:
-    """Whether ``fn`` is the ``apply`` of an autograd.Function the program defined. (Not
-    asked of a module: a missing attribute goes through ``Module.__getattr__``.)"""
-    if isinstance(fn, torch.nn.Module):
-        return False
+    """Whether ``fn`` (not a module: a missing attribute goes through
+    ``Module.__getattr__``) is the ``apply`` of an autograd.Function the program defined."""
     owner = getattr(fn, "__self__", None)
     return (
         isinstance(owner, type)
@@ -149,8 +147,9 @@ class Gate:
         if changed is not None:
             self.last_inplace = changed
         module = isinstance(fn, torch.nn.Module)
+        custom = not module and _custom_function(fn)
         try:
-            if isinstance(fn, torch.nn.Module):
+            if isinstance(fn, torch.nn.Module):  # (``module``, narrowed for the checker)
                 depth = len(rec.module_stack)
                 rec.module_enter(fn, callee, self.check_library_layer)
                 try:
@@ -158,7 +157,7 @@ class Gate:
                     rec.record_outputs(result, op)  # (labelled inside the module: its path)
                 finally:
                     del rec.module_stack[depth:]
-            elif _custom_function(fn):
+            elif custom:
                 with rec.pause():  # its forward runs with grad off: no nodes, and no cuts
                     result = fn(*args, **kwargs)
             else:
@@ -172,7 +171,7 @@ class Gate:
                 )
             raise
         self._check_result(result, op)
-        if not module and self.hooks.on_custom_apply is not None and _custom_function(fn):
+        if custom and self.hooks.on_custom_apply is not None:
             self.hooks.on_custom_apply(fn, list(args), result)
         if inplace:
             rec.record_inplace(target, op)

@@ -60,9 +60,19 @@ _BACKWARD = {
 Backward = Callable[[str, Callable[..., Any], tuple, dict, Any], Any]
 
 
-def _is_library(code: Any) -> bool:
+def is_library_code(code: Any) -> bool:
+    """Whether code is torch's, chainlens's or the standard library's."""
     name = code.co_filename
     return name.startswith("<frozen") or os.path.realpath(name).startswith(_LIBRARY_DIRS)
+
+
+def user_frame(
+    frame: FrameType | None, is_library: Callable[[Any], bool] = is_library_code
+) -> FrameType | None:
+    """``frame`` or the first frame out from it that is the user's code."""
+    while frame is not None and is_library(frame.f_code):
+        frame = frame.f_back
+    return frame
 
 
 class CallObserver(TorchFunctionMode):
@@ -88,25 +98,17 @@ class CallObserver(TorchFunctionMode):
         self._handles: list[Any] = []
 
     # ------------------------------------------------------------- where
-    def user_frame(self) -> FrameType | None:
-        """The innermost frame of the user's code (cached per code object)."""
-        frame: FrameType | None = sys._getframe(2)
-        while frame is not None:
-            if not self.is_library(frame.f_code):
-                return frame
-            frame = frame.f_back
-        return None
-
     def is_library(self, code: Any) -> bool:
-        """Whether code is torch's, chainlens's or the standard library's."""
+        """``is_library_code``, cached per code object."""
         lib = self._library.get(code)
         if lib is None:
-            lib = self._library[code] = _is_library(code)
+            lib = self._library[code] = is_library_code(code)
         return lib
 
     def locate(self) -> FrameType | None:
-        """Point the recorder's line and file at the user's code now."""
-        frame = self.user_frame()
+        """Point the recorder's line and file at the innermost frame of the user's code
+        now, and give it."""
+        frame = user_frame(sys._getframe(1), self.is_library)
         rec = self.recorder
         if frame is None:
             rec.line = rec.file = None
