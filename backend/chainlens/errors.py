@@ -129,3 +129,8 @@ class ServiceBusy(ChainlensError):
 
 class RunNotFound(ChainlensError):
     code = "not_found"
+
+    @classmethod
+    def of(cls, run_id: str) -> RunNotFound:
+        """No run by this id (the id cut short: it came from a client)."""
+        return cls(f"no run {run_id[:40]!r}: unknown or expired")

@@ -158,17 +158,17 @@ class RedisStore:
         self.ttl_ms = int(ttl_s * 1000)
 
     def put(self, key: str, body: bytes) -> None:
-        with shared_state():
+        with redis_calls():
             self.redis.set(self.PREFIX + key, body, px=self.ttl_ms)
 
     def get(self, key: str) -> bytes | None:
-        with shared_state():
+        with redis_calls():
             body = self.redis.get(self.PREFIX + key)
         return None if body is None else bytes(body)
 
 
 @contextlib.contextmanager
-def shared_state() -> Iterator[None]:
+def redis_calls() -> Iterator[None]:
     """Redis's connection and timeout errors, as the 503 a client can retry."""
     try:
         yield

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import redis
 
 from ..errors import RateLimited, limit_text
-from ..store import shared_state
+from ..store import redis_calls
 
 log = logging.getLogger("chainlens")
 
@@ -97,7 +97,7 @@ class RedisLimiter:
 
     def admit(self, client: str) -> None:
         key = self._active(client)
-        with shared_state():
+        with redis_calls():
             pipe: Any = self.redis.pipeline()
             pipe.incr(key).expire(key, self.ACTIVE_TTL_S)
             active = pipe.execute()[0]

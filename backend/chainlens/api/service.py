@@ -24,6 +24,7 @@ from ..sandbox.protocol import DONE, EVENT, LOST, OUTPUT, REFUSED, REPEATABLE, T
 from ..schema import CheckRequest, RunRequest
 from ..settings import PLACEMENT, Settings
 from ..store import RunStore
+from ..web.viewer import standalone_html
 from .imports import checked_run
 from .quotas import Limiter
 
@@ -175,6 +176,23 @@ class RunService:
         body = None if run_id.startswith(JOB_KEY) else self.store.get(run_id)
         return None if body is None else with_id(run_id, body)
 
+    def kept(self, run_id: str) -> bool:
+        """Whether the store keeps this run (made here, on a replica, or imported)."""
+        return not run_id.startswith(JOB_KEY) and self.store.get(run_id) is not None
+
+    async def page(self, run_id: str, client: str) -> str:
+        """GET /runs/{id}?format=html: the run as one standalone HTML file, with its
+        program (~3 MB of viewer around it, and its gzip: counted against the client's
+        limits, and made off the event loop)."""
+        self.limiter.admit(client)
+        try:
+            body = self.get(run_id)
+            if body is None:
+                raise RunNotFound.of(run_id)
+            return await run_in_threadpool(standalone_html, body, self.program(run_id))
+        finally:
+            self.limiter.release(client)
+
     def _request_of(self, run_id: str) -> bytes | None:
         """The request a kept run was made from: its program, device and seed."""
         return None if run_id.startswith(JOB_KEY) else self.store.get(JOB_KEY + run_id)
@@ -233,13 +251,13 @@ class RunService:
         or ``failure`` saying why there is no answer."""
         stored = self._request_of(run_id)
         if stored is None:
-            if self.store.get(run_id) is not None:  # kept, but without a program
+            if self.kept(run_id):  # but without a program
                 raise failure(
                     f"run {run_id!r} was imported: checks, numpy code and full tensors run "
                     "its program again, and an imported Run does not carry one",
                     code="needs_program",
                 )
-            raise RunNotFound(f"no run {run_id[:40]!r}: unknown or expired")
+            raise RunNotFound.of(run_id)
         job = {**orjson.loads(stored), "id": run_id, "stream": False, **task}
         self.limiter.admit(client)
         try:

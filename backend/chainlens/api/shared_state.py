@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import redis
 
 from ..settings import Settings, data_dir
-from ..store import MemoryStore, RedisStore, RunStore, SqliteStore, shared_state
+from ..store import MemoryStore, RedisStore, RunStore, SqliteStore, redis_calls
 from .quotas import ClientLimiter, Limiter, RedisLimiter
 
 #: How long a replica waits on Redis before answering 503 (loopback answers in < 1 ms).
@@ -30,7 +30,7 @@ class SharedState:
         if self.redis is None:
             return None
         try:
-            with shared_state():
+            with redis_calls():
                 self.redis.ping()
         except Exception as e:  # noqa: BLE001 - the reason is the answer
             return str(e)

@@ -27,8 +27,8 @@ def router(templates: Environment) -> APIRouter:
     async def kept_run(run_id: str, request: Request) -> RedirectResponse:
         """A link to a kept run (made here, on another replica, before a restart, or
         imported): the page, opened on it (``#r=<id>``)."""
-        if request.app.state.service.get(run_id) is None:
-            raise RunNotFound(f"no run {run_id[:40]!r}: unknown or expired")
+        if not request.app.state.service.kept(run_id):
+            raise RunNotFound.of(run_id)
         return RedirectResponse(f"/#r={run_id}", status_code=307)
 
     @routes.get("/docs", response_class=HTMLResponse)

@@ -4,12 +4,10 @@ again (a gradient check, manual-backprop code, a node's tensors in full)."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 
 from ...errors import RunNotFound
 from ...schema import CheckRequest, GradCheck, ImportedRun, NodeTensors, Run, RunProgram
-from ...web.viewer import standalone_html
 from ..requests import parse_model, parse_run_request
 from ..responses import (
     COMPACT,
@@ -86,17 +84,11 @@ async def import_run(request: Request) -> Response:
 @router.get("/{run_id}", response_model=Run, responses={**errors(404, 429, 503), **STORED})
 async def get_run(run_id: str, request: Request, format: StoredFormat = STORED_FORMAT) -> Response:
     service = request.app.state.service
+    if format == "html":
+        return HTMLResponse(await service.page(run_id, client_address(request.client)))
     body = service.get(run_id)
     if body is None:
-        raise RunNotFound(f"no run {run_id[:40]!r}: unknown or expired")
-    if format == "html":  # (~3 MB of viewer around it, and its gzip: counted, off the loop)
-        client = client_address(request.client)
-        service.limiter.admit(client)
-        try:
-            page = await run_in_threadpool(standalone_html, body, service.program(run_id))
-        finally:
-            service.limiter.release(client)
-        return HTMLResponse(page)
+        raise RunNotFound.of(run_id)
     return await run_response(body, request, format)
 
 
@@ -121,8 +113,8 @@ async def run_program(run_id: str, request: Request) -> Response:
     """The program a kept run ran, as it was sent (the page shows it when it opens a run
     by its link); null for an imported Run, which carries none. 404 for an unknown run."""
     service = request.app.state.service
-    if service.get(run_id) is None:
-        raise RunNotFound(f"no run {run_id[:40]!r}: unknown or expired")
+    if not service.kept(run_id):
+        raise RunNotFound.of(run_id)
     return json_response({"run_id": run_id, "source": service.program(run_id)})
 
 
