@@ -138,7 +138,7 @@ class SqliteStore:
                 return None
             if now - used > self.touch_s:
                 self._db.execute("UPDATE runs SET used = ? WHERE key = ?", (now, key))
-            return bytes(body)
+            return body  # (a BLOB comes back as bytes)
 
     def close(self) -> None:
         with self._lock:
@@ -163,8 +163,7 @@ class RedisStore:
 
     def get(self, key: str) -> bytes | None:
         with redis_calls():
-            body = self.redis.get(self.PREFIX + key)
-        return None if body is None else bytes(body)
+            return self.redis.get(self.PREFIX + key)
 
 
 @contextlib.contextmanager

@@ -6,7 +6,6 @@ replica serves any run, check or numpy code, and a client's limits hold across t
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 
 import redis
@@ -55,11 +54,5 @@ def shared_state_for(settings: Settings) -> SharedState:
     if settings.store == "memory":
         return SharedState(MemoryStore(settings.store_max_bytes, settings.store_ttl_s), limiter)
     path = data_dir(settings) / "runs.sqlite3"
-    try:
-        store = SqliteStore(path, settings.store_max_bytes, settings.store_ttl_s)
-    except (OSError, sqlite3.Error) as e:
-        raise SystemExit(
-            f"chainlens: cannot keep runs in {path} ({e}): set CHAINLENS_DATA_DIR to a "
-            "writable directory, or CHAINLENS_STORE=memory to keep them in the process"
-        ) from e
-    return SharedState(store, limiter)
+    # (a directory it cannot use is said before the server starts: cli._unusable_data_dir)
+    return SharedState(SqliteStore(path, settings.store_max_bytes, settings.store_ttl_s), limiter)
