@@ -273,8 +273,9 @@ class App {
     this.stream(model, device);
   }
 
-  /** Opens a Run kept on the server by its id (`#r=<id>`: one imported from elsewhere),
-   * drawn as a finished run; its program is not here, so the editor says so. */
+  /** Opens a Run kept on the server by its id (`#r=<id>`, `/r/<id>`), drawn as a
+   * finished run, with its program in the editor (an imported one has none: the editor
+   * says so). */
   private async open(runId: string): Promise<void> {
     this.reset();
     this.status("opening…");
@@ -324,7 +325,7 @@ class App {
     startRun(this.probe);
   }
 
-  /** The PNG and JSON buttons work once a run is finished. */
+  /** The download buttons work once a run is finished. */
   private saving(on: boolean): void {
     for (const id of ["save-png", "save-svg", "save-html", "save-json"]) ($(id) as HTMLButtonElement).disabled = !on;
   }
@@ -927,7 +928,7 @@ class App {
     try {
       const blob = kind === "png" ? await canvasPng($("graph") as HTMLCanvasElement)
         : kind === "svg" ? new Blob([this.view.toSvg()], { type: "image/svg+xml" })
-        : this.saved ? new Blob([JSON.stringify(this.saved.run)], { type: "application/json" })
+        : kind === "json" && this.saved ? new Blob([JSON.stringify(this.saved.run)], { type: "application/json" })
         : await runFile(id, kind);
       save(`chainlens-${id}.${kind}`, blob);
     } catch (e) {
