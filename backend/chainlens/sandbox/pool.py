@@ -68,6 +68,9 @@ class WorkerPool:
         #: oldest that may move to a long-run slot moves now, not at its timer.
         self._in_normal_slots: dict[object, Callable[[], bool]] = {}
         self.slots.on_wait = self._make_room
+        #: The next run's worker, asked of the template while this one runs
+        #: (``isolation="fork"``; see ``_worker``).
+        self._next: asyncio.Task[_Worker] | None = None
 
     #: How long the template may take to import torch and warm up, and a spare to warm up
     #: and take a job (seconds).
@@ -106,6 +109,11 @@ class WorkerPool:
         for w in self._idle:
             w.kill()
         self._idle.clear()
+        if self._next is not None:
+            ready, self._next = self._next, None
+            if ready.done() and not ready.cancelled() and ready.exception() is None:
+                ready.result().kill()
+            ready.cancel()
         self._exits.close()
         if self._control is not None:
             self._control.close()
@@ -131,8 +139,20 @@ class WorkerPool:
             return await asyncio.to_thread(self._acquire_blocking)
 
     async def _worker(self) -> _Worker:
+        """A worker for the next run. With a fresh worker per run, the one after it is
+        asked for at once: the template forks a replacement spare after each it hands
+        out, and a request arriving meanwhile waited for that fork (back to back, the
+        chain rule's acquire took 7-9 ms instead of 1 ms, a third of its latency)."""
         if self._idle:
             return self._idle.pop()
+        ready, self._next = self._next, None
+        worker = await (ready or self._spare())
+        if self.settings.isolation == "fork":
+            self._next = asyncio.create_task(self._spare())
+        return worker
+
+    async def _spare(self) -> _Worker:
+        """A spare from the template, connected."""
         self._exits.follow()
         pid, sock = await self._acquire()
         pidfd = os.pidfd_open(pid)  # the worker is alive now: no pid-reuse race later
