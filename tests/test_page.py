@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 import torch
+from test_stream_delta import TRAINING
 
 from chainlens.examples.catalog import examples
 
@@ -272,6 +273,19 @@ def test_streaming_draws_nodes_before_the_run_ends(page: GuardedPage, base_url: 
         f"document.querySelectorAll('table[aria-label=Nodes] tbody tr').length === {len(run['nodes'])}"
     )
     assert [r["id"] for r in table_rows(page)] == [n["id"] for n in run["nodes"]]
+
+
+def test_the_page_holds_exactly_the_run_the_server_keeps(page: GuardedPage, base_url: str) -> None:
+    """The page asks for ``done`` as a delta (test_stream_delta.py) and rebuilds the Run
+    from what it was streamed: node for node and step for step the server's, here with
+    passes dropped past max_recorded_passes and parameters stepped between passes."""
+    source = TRAINING.replace("range(25)", "range(23)")
+    page.page.evaluate(f"chainlens.load({source!r})")
+    run_and_wait(page)
+    held = page.page.evaluate("chainlens.run()")
+    run = httpx.get(f"{base_url}/api/v1/runs/{held['id']}").json()
+    assert sum(not p["recorded"] for p in run["passes"]) == 23 - 20  # (19 first, the last)
+    assert held == run
 
 
 def test_error_run_keeps_its_partial_graph(page: GuardedPage) -> None:

@@ -13,6 +13,7 @@ import httpx
 import orjson
 
 from .compact import MEDIA_TYPE, decode
+from .delta import rebuild
 from .errors import (
     ChainlensError,
     ProgramRejected,
@@ -144,16 +145,21 @@ class Client:
         """One dict per event, in the server's order, ``done`` (or ``error``) last."""
         from websockets.sync.client import connect
 
-        # Batched on the wire (fewer, larger messages), one dict per event here.
-        url = "ws" + self.base_url.removeprefix("http") + "/api/v1/stream?batch=1"
+        # Batched on the wire (fewer, larger messages), one dict per event here; ``done``
+        # as a delta on the wire (the events are here already), the whole Run here.
+        url = "ws" + self.base_url.removeprefix("http") + "/api/v1/stream?batch=1&done=delta"
         body: dict[str, Any] = {"source": source, "seed": seed}
         if device is not None:
             body["device"] = device
+        seen: list[dict] = []
         with connect(url, max_size=None, open_timeout=30) as ws:
             ws.send(orjson.dumps(body).decode())
             for message in ws:
                 data = orjson.loads(message)
                 for event in data["events"] if data.get("type") == "batch" else [data]:
+                    if event.get("type") == "done" and "delta" in event:
+                        event = {"type": "done", "run": rebuild(event["delta"], seen)}
+                    seen.append(event)
                     yield event
                     if event.get("type") in ("done", "error"):
                         return

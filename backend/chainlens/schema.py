@@ -578,6 +578,22 @@ class DoneEvent(TypedDict):
     run: RunDict  # the whole Run, as POST /runs answers it
 
 
+class NodePatch(TypedDict):
+    """A node of a ``done`` delta that the stream sent already."""
+
+    streamed: str  # the id of the node the stream sent: this node is that one...
+    changed: dict[str, Any]  # ...with these of its fields (a NodeDict's) as they are now
+
+
+class DoneDeltaEvent(TypedDict):
+    """``done`` on ``WS /api/v1/stream?done=delta``: the Run less what the stream carried.
+    Its ``nodes`` are NodeDicts or NodePatches, in the Run's order; a pass whose
+    ``steps`` is null has the steps the stream sent for it (``delta.rebuild``)."""
+
+    type: Literal["done"]
+    delta: dict[str, Any]  # the Run, with nodes and steps as above
+
+
 class ErrorEvent(TypedDict):
     type: Literal["error"]
     error: dict[str, Any]  # a RejectedError: why the program was not run

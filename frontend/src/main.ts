@@ -96,6 +96,7 @@ class App {
       flagged: () => [...this.view.flaggedDrawn],
       text: (id: string) => this.view.drawnText.get(id) ?? null,
       edgeText: () => Object.fromEntries(this.view.drawnEdgeText),
+      run: () => this.model.run,
     });
     this.bind();
     this.layouts.warm();

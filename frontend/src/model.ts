@@ -1,8 +1,9 @@
 /**
  * The run as the page knows it: built up from stream events as they arrive, and
- * replaced by the whole Run when `done` comes. Everything drawn reads from here.
+ * replaced by the whole Run when `done` comes (rebuilt from what was streamed and the
+ * delta `done` carries). Everything drawn reads from here.
  */
-import type { CutEdge, Diagnostic, GraphNode, Pass, Run, RunError, StreamEvent } from "./wire";
+import type { CutEdge, Diagnostic, GraphNode, Pass, Run, RunDelta, RunError, StreamEvent } from "./wire";
 
 export class RunModel {
   id: string | null = null;
@@ -53,7 +54,7 @@ export class RunModel {
         this.diagnostics.push(event.diagnostic);
         return "output";
       case "done":
-        this.load(event.run);
+        this.load("delta" in event ? this.rebuild(event.delta) : event.run);
         return "done";
       case "error":
         this.rejected = event.error;
@@ -73,6 +74,22 @@ export class RunModel {
     this.diagnostics = run.diagnostics;
     this.cutEdges = run.cut_edges ?? [];
     this.graphVersion++;
+  }
+
+  /** The whole Run from a `done` delta and what the stream sent before it
+   * (`chainlens.delta.rebuild` on the server's side). */
+  private rebuild(delta: RunDelta): Run {
+    const streamed = (id: string): GraphNode => {
+      const node = this.byId.get(id);
+      if (!node) throw new Error(`the stream did not send node ${id}`);
+      return node;
+    };
+    const steps = new Map(this.passes.map((p) => [p.index, p.steps]));
+    return {
+      ...delta,
+      nodes: delta.nodes.map((n) => ("streamed" in n ? { ...streamed(n.streamed), ...n.changed } : n)),
+      passes: delta.passes.map((p) => ({ ...p, steps: p.steps ?? steps.get(p.index) ?? [] })),
+    };
   }
 
   private addNode(node: GraphNode): void {

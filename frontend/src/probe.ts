@@ -3,6 +3,7 @@
  * stage of a run happened, what the last paint drew, and a way to load a program.
  */
 import type { GraphView } from "./view";
+import type { Run } from "./wire";
 
 export interface Probe {
   runClickedAt: number;
@@ -32,10 +33,12 @@ export interface Probe {
   edgeText(): Record<string, string>;
   /** Module groups on screen: where to click to expand or collapse each. */
   groups(): { id: string; label: string; collapsed: boolean; x: number; y: number }[];
+  /** The finished Run the page holds (streamed, then completed by `done`), or null. */
+  run(): Run | null;
 }
 
 /** The probe, blank until a run starts; `hooks` read the page's own state. */
-export function makeProbe(view: GraphView, hooks: Pick<Probe, "load" | "flagged" | "text" | "edgeText" | "groups">): Probe {
+export function makeProbe(view: GraphView, hooks: Pick<Probe, "load" | "flagged" | "text" | "edgeText" | "groups" | "run">): Probe {
   const probe: Probe = {
     runClickedAt: 0, firstNodeAt: null, passAt: null, doneAt: null, firstPaintAt: null, paintedAt: null,
     painted: null, layoutEngine: null, layoutMs: null, items: 0, imagesAt: null, imagesOf: null, paints: [],

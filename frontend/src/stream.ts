@@ -16,7 +16,9 @@ export function streamRun(
   onEvents: (events: StreamEvent[]) => void,
   onClose: (clean: boolean) => void,
 ): () => void {
-  const url = new URL("/api/v1/stream?batch=1", location.href);
+  // done=delta: the last message names what was streamed instead of sending it again
+  // (an RNN unrolled 500 steps: 1.1 MB instead of 6.4 MB, parsed once).
+  const url = new URL("/api/v1/stream?batch=1&done=delta", location.href);
   url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
   const ws = new WebSocket(url);
   let ended = false;

@@ -164,6 +164,19 @@ export interface Health {
   devices: string[];
 }
 
+/** A node of a `done` delta that the stream sent: that node, with `changed` fields as they are now. */
+export interface NodePatch {
+  streamed: string;
+  changed: Partial<GraphNode>;
+}
+
+/** `done` on `?done=delta`: the Run less what the stream carried. A pass whose `steps` is
+ * null has the steps streamed for it. */
+export interface RunDelta extends Omit<Run, "nodes" | "passes"> {
+  nodes: (GraphNode | NodePatch)[];
+  passes: (Omit<Pass, "steps"> & { steps: Step[] | null })[];
+}
+
 export type StreamEvent =
   | { type: "run"; id: string }
   | { type: "node"; node: GraphNode }
@@ -172,6 +185,7 @@ export type StreamEvent =
   | { type: "stdout"; text: string }
   | { type: "diagnostic"; diagnostic: Diagnostic }
   | { type: "done"; run: Run }
+  | { type: "done"; delta: RunDelta }
   | { type: "error"; error: RunError; errors?: RunError[] };
 
 /** POST /api/v1/runs/{id}/check: one gradient against finite differences. */

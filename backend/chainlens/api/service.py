@@ -20,7 +20,7 @@ from ..explain.manual import ManualUnavailable
 from ..explain.values import TensorsUnavailable
 from ..runs import error_body, with_id
 from ..sandbox.pool import WorkerPool
-from ..sandbox.protocol import DONE, EVENT, LOST, OUTPUT, REFUSED, REPEATABLE, TIMEOUT
+from ..sandbox.protocol import DELTA, DONE, EVENT, LOST, OUTPUT, REFUSED, REPEATABLE, TIMEOUT
 from ..schema import CheckRequest, RunRequest
 from ..settings import PLACEMENT, Settings
 from ..store import RunStore
@@ -135,17 +135,25 @@ class RunService:
             self.limiter.release(client)
         raise RuntimeError("the worker ended without a result")
 
-    async def stream(self, req: RunRequest, client: str) -> AsyncIterator[list[bytes]]:
+    async def stream(
+        self, req: RunRequest, client: str, delta: bool = False
+    ) -> AsyncIterator[list[bytes]]:
         """WS /stream: the events' JSON in order, as the worker sends them (a list per
-        batch the worker flushed), ``done`` last."""
+        batch the worker flushed), ``done`` last; with ``delta``, a ``done`` that leaves
+        out what the events carried (``chainlens.delta``)."""
         job = self._job(req, stream=True)
+        if delta:
+            job["delta"] = True
         self.limiter.admit(client)
         stdout: list[str] = []
         repeatable = False
+        less: bytes | None = None
         try:
             async for kind, payload in self.pool.execute(job, client):
                 if kind == REPEATABLE:
                     repeatable = True
+                elif kind == DELTA:
+                    less = payload
                 elif kind == EVENT:
                     yield payload.split(b"\n")
                 elif kind == OUTPUT:
@@ -154,7 +162,10 @@ class RunService:
                     raise _refusal(payload)
                 else:
                     body = self._finish(job, kind, payload, stdout, repeatable)
-                    yield [b'{"type":"done","run":' + body + b"}"]
+                    if kind == DONE and less is not None:
+                        yield [b'{"type":"done","delta":' + less + b"}"]
+                    else:
+                        yield [b'{"type":"done","run":' + body + b"}"]
                     return
         finally:
             self.limiter.release(client)

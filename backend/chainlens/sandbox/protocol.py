@@ -10,6 +10,8 @@ and is exiting (JSON ``{"type", "message"}``: the exception it could not handle)
 (empty, just before ``D``) the Run may answer the same request again: it ran on the CPU
 (a GPU's kernels may sum in another order each time) and ended by itself or by the
 program's own exception (never by a limit or the clock, which depend on the machine).
+``d`` (just before ``D``, for a job that asks for it with ``"delta"``) the Run less what
+the events carried (``delta.run_delta``), with its ``id``: it answers this request alone.
 
 The template reports each worker's end on a socket of its own, as ``EXIT_RECORD``s:
 the worker's pid and its wait status (``os.waitpid``'s).
@@ -23,7 +25,7 @@ import struct
 
 HEADER = struct.Struct(">cI")
 JOB, STARTED, EVENT, OUTPUT, DONE, REFUSED, FAILED = b"J", b"S", b"E", b"O", b"D", b"R", b"F"
-REPEATABLE = b"P"
+REPEATABLE, DELTA = b"P", b"d"
 EXIT_RECORD = struct.Struct(">qi")
 #: What the server's pool adds for the runs it ends itself: the wall clock ran out; the
 #: worker ended without answering (JSON ``{"code", "message"}``: how, as far as is known).

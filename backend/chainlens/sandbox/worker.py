@@ -14,6 +14,7 @@ from pathlib import Path
 
 import orjson
 
+from ..delta import Streamed, run_delta
 from ..errors import ChainlensError, ProgramRejected, limit_text
 from ..runs import error_body
 from ..schema import Event
@@ -21,6 +22,7 @@ from ..scope import gc_paused
 from ..settings import Settings
 from ..text import wire_text
 from .protocol import (
+    DELTA,
     DONE,
     EVENT,
     FAILED,
@@ -105,10 +107,13 @@ def serve_one(sock: socket.socket, settings: Settings) -> bool:
     signal.signal(signal.SIGPROF, _lower_priority)
     signal.setitimer(signal.ITIMER_PROF, settings.long_run_after_s)
     emit = None
+    streamed = Streamed() if job.get("delta") else None
     if job.get("stream"):
 
         def emit(events: list[Event]) -> None:
             send_frame(sock, EVENT, b"\n".join(map(orjson.dumps, events)))
+            if streamed is not None:
+                streamed.note(events)
             printed = "".join(e["text"] for e in events if e["type"] == "stdout")
             if printed:
                 send_frame(sock, OUTPUT, printed.encode())
@@ -131,6 +136,9 @@ def serve_one(sock: socket.socket, settings: Settings) -> bool:
             device, stdout = run["device"], run["stdout"]
             error = run["error"]
             repeatable = device == "cpu" and (error is None or error["code"] == "runtime_error")
+            delta = None
+            if streamed is not None and len(body) <= settings.max_run_bytes:
+                delta = orjson.dumps(run_delta(run, streamed))
             del run
     except ProgramRejected as e:
         send_frame(sock, REFUSED, orjson.dumps({**e.to_dict(), "errors": e.errors}))
@@ -144,8 +152,11 @@ def serve_one(sock: socket.socket, settings: Settings) -> bool:
             ),
             stdout,
         )
-    elif repeatable:
-        send_frame(sock, REPEATABLE, b"")
+    else:
+        if delta is not None:
+            send_frame(sock, DELTA, delta)
+        if repeatable:
+            send_frame(sock, REPEATABLE, b"")
     send_frame(sock, DONE, body)
     return True
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Literal
 
 import orjson
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
@@ -14,31 +15,36 @@ from ..connections import StreamBudget
 from ..requests import SchemaError, parse_run_request
 from ..responses import client_address
 
+#: What ``done`` carries: the whole Run (the contract), or the Run less the stream.
+DoneAs = Literal["run", "delta"]
+
 
 def router(settings: Settings, streams: StreamBudget) -> APIRouter:
     routes = APIRouter()
 
     @routes.websocket("/api/v1/stream")
-    async def stream(ws: WebSocket, batch: bool = False) -> None:
+    async def stream(ws: WebSocket, batch: bool = False, done: DoneAs = "run") -> None:
         """One message per event; with ``?batch=1``, events that are ready together come
         as one ``{"type": "batch", "events": [...]}`` message (the page uses this: a
-        10,000-node run is 20,000 events). At most ws_max_per_client streams from one address
-        and ws_max_open overall: past them a stream is closed at once with 1013 and the
-        limit named; its program must come within ws_idle_timeout_s (else 1008)."""
+        10,000-node run is 20,000 events); with ``?done=delta``, ``done`` carries the Run
+        less what the events carried (``chainlens.delta``; the page uses this too). At
+        most ws_max_per_client streams from one address and ws_max_open overall: past
+        them a stream is closed at once with 1013 and the limit named; its program must
+        come within ws_idle_timeout_s (else 1008)."""
         with streams.hold(client_address(ws.client)) as refused:
             try:
                 await ws.accept()
                 if refused:
                     await _close(ws, 1013, refused)
                     return
-                await _serve(ws, batch, settings)
+                await _serve(ws, batch, done == "delta", settings)
             except (WebSocketDisconnect, OSError):  # the client left early: nothing to report
                 return
 
     return routes
 
 
-async def _serve(ws: WebSocket, batch: bool, settings: Settings) -> None:
+async def _serve(ws: WebSocket, batch: bool, delta: bool, settings: Settings) -> None:
     try:
         message = await asyncio.wait_for(ws.receive(), settings.ws_idle_timeout_s)
     except TimeoutError:
@@ -67,7 +73,7 @@ async def _serve(ws: WebSocket, batch: bool, settings: Settings) -> None:
         async def send(text: str) -> None:
             await asyncio.wait_for(ws.send_text(text), settings.ws_send_timeout_s)
 
-        async for events in ws.app.state.service.stream(req, client_address(ws.client)):
+        async for events in ws.app.state.service.stream(req, client_address(ws.client), delta):
             if batch:
                 await send((b'{"type":"batch","events":[' + b",".join(events) + b"]}").decode())
             else:
