@@ -13,6 +13,7 @@ import torch.nn.functional as F
 import chainlens
 from chainlens.explain.explainer import Explainer
 from chainlens.explain.formulas import GRAD_FN_RULES, SAME_KIND_VERIFIED, Ctx, verify
+from chainlens.settings import Settings
 
 torch.manual_seed(0)
 D = torch.float64
@@ -327,11 +328,14 @@ def test_steps_of_a_kind_verified_often_enough_are_not_recomputed() -> None:
 
 def test_a_long_loop_stops_rechecking_what_each_leaf_stores() -> None:
     """After SAME_KIND_VERIFIED verified ``.grad`` stores of one shape, a leaf's later
-    ones are shown unverified, saying why (a 1000-step loop checked each before)."""
+    ones are shown unverified, saying why (a 1000-step loop checked each before). Every
+    pass is recorded here: passes a Run does not keep are not explained at all
+    (test_skipped_passes.py), so they use none of this."""
     n = SAME_KIND_VERIFIED + 8
     run = chainlens.run(
         "import torch\nw = torch.ones(3, requires_grad=True)\n"
-        f"for i in range({n}):\n    w.grad = None\n    (w * 2).sum().backward()\n"
+        f"for i in range({n}):\n    w.grad = None\n    (w * 2).sum().backward()\n",
+        settings=Settings(max_recorded_passes=n),
     )
     leaf = next(node.id for node in run.nodes if node.kind == "leaf")
     stores = [

@@ -124,7 +124,9 @@ class Assembler:
         variables = self.variables(names)
         s.flush()
         if rec.dropped_passes:
-            self.diagnostics.passes_truncated(len(rec.losses), max_recorded_passes)
+            self.diagnostics.passes_truncated(
+                len(rec.losses), max_recorded_passes, last=not rec.last_pass_skipped
+            )
         return {
             "id": run_id,
             "status": "error" if error else "ok",

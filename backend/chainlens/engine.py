@@ -108,11 +108,14 @@ class Execution:
         probe: Any = None,
         explain: bool | ExplainStep | None = True,
         saved: bool | None = None,
+        skip_passes: bool = False,
     ) -> None:
         """``probe``: a re-run's (``explain.rerun``), which sees each statement, each
         call's result and each pass. Without ``explain`` the steps get no formulas and,
         unless ``saved``, nodes keep no saved tensors; a callable ``explain`` builds each
-        step's formula instead of the explainer."""
+        step's formula instead of the explainer. ``skip_passes``: passes past those kept
+        in full go unrecorded while a loop says another will follow
+        (``Recorder.begin_pass``)."""
         self.source = source
         self.device = device
         self.seed = seed
@@ -134,6 +137,7 @@ class Execution:
             on_pass=self._send_pass if streaming else None,
             explain=self.explainer if explain is True else (explain or None),
             keep_saved=settings.saved_max_nodes if keep_saved else 0,
+            more_passes=(lambda: self.interp.more_iterations()) if skip_passes else None,
         )
         self.diagnostics = Diagnostics(self.recorder, self._send_diagnostic if streaming else None)
         line = self._line
@@ -336,13 +340,27 @@ def run_wire(
     ProgramRejected for a program that is not run."""
     settings = settings or get_settings()
     concrete = resolve_device(device)
-    ex = Execution(source, concrete, seed, settings, emit, run_id or uuid.uuid4().hex[:16])
+    run_id = run_id or uuid.uuid4().hex[:16]
+    ex = Execution(source, concrete, seed, settings, emit, run_id, skip_passes=True)
     try:
-        return ex.execute()
+        run = ex.execute()
+        again = ex.recorder.last_pass_skipped
     except LimitExceeded as e:  # a limit checked before running (program size, AST caps)
         raise ProgramRejected(e.message, e.line, e.col, code="limit_exceeded") from None
     finally:
         ex.close()
+    if again and run["timings_ms"]["total"] < settings.cpu_limit_s * 1000 / 4:
+        # A loop's last backward was expected to come again and did not (it broke, or
+        # its backward was conditional): the same run, deterministic with its seed,
+        # once more recording the latest pass as it comes, unstreamed (what was
+        # streamed is the same up to there). A run that took a quarter of its CPU
+        # allowance already keeps its passes as they are, the last one unrecorded.
+        ex = Execution(source, concrete, seed, settings, None, run_id)
+        try:
+            run = ex.execute()
+        finally:
+            ex.close()
+    return run
 
 
 def run(

@@ -507,13 +507,20 @@ class Diagnostics:
                 if nid not in reached and nid in cut_sources:
                     self.unreached_leaf(name, nid, rec.nodes[nid].line)
 
-    def passes_truncated(self, passes: int, limit: int) -> None:
+    def passes_truncated(self, passes: int, limit: int, last: bool = True) -> None:
+        """``last``: whether the last pass is recorded (see ``engine.run_wire``)."""
+        recorded = (
+            f"the first {limit - 1} and the last are recorded step by step"
+            if last
+            else f"the first {limit - 1} are recorded step by step, not the last (its loop "
+            "was expected to run again, and recording it would have meant running the "
+            "program a second time, too long)"
+        )
         self.add(
             Diagnostic(
                 code="passes_truncated",
                 severity="info",
-                message=f"The program ran {passes} backward passes; the first "
-                f"{limit - 1} and the last are recorded step by step "
+                message=f"The program ran {passes} backward passes; {recorded} "
                 f"(limit max_recorded_passes={limit}); every pass's loss "
                 "is in the loss curve.",
                 line=None,

@@ -162,6 +162,25 @@ _METHOD_KINDS = {
 #: What a program may hand to a library as a function (``register_hook(print)`` too).
 CALLABLE = (UserFunction, BoundMethod, Builtin)
 TENSOR_SETTABLE = frozenset({"requires_grad", "grad", "data"})
+#: What a ``for`` walks whose length is known before it starts.
+SIZED = frozenset({range, list, tuple, dict, str, set, frozenset})
+
+
+class _Loop:
+    """A ``for`` running now: how many items it has yet to take (None: not known)."""
+
+    __slots__ = ("left",)
+
+    def __init__(self, iterable: Any) -> None:
+        self.left: int | None = (
+            iterable.shape[0]
+            if isinstance(iterable, torch.Tensor) and iterable.dim() > 0
+            else len(iterable)
+            if type(iterable) in SIZED
+            else None
+        )
+
+
 ARRAYS = (torch.Tensor, np.ndarray)
 #: numpy's grids of coordinates, made by indexing: ``np.mgrid[0:5, 0:5]``.
 GRIDS = (type(np.mgrid), type(np.ogrid))
@@ -259,6 +278,8 @@ class Interpreter:
         self.line: int | None = None
         self.col: int | None = None
         self.last_value: Any = None
+        #: Each ``for`` running now, outermost first (a suspended generator's too).
+        self._loops: list[_Loop] = []
         #: The call written as a 'with' item being entered: only there may it be
         #: ``torch.set_grad_enabled(mode)``, whose call alone switches the grad mode.
         self._with_call: ast.expr | None = None
@@ -439,18 +460,31 @@ class Interpreter:
             )
         return iter(iterable)
 
+    def more_iterations(self) -> bool:
+        """Whether a ``for`` running now has items left to take: the training loop's
+        backward will most likely come again (``Recorder``'s ``more_passes``)."""
+        return any(loop.left for loop in self._loops)
+
     def _s_for(self, node: ast.For, scope: Scope) -> None:
         broke = False
-        for item in self.iterate(self.evaluate(node.iter, scope), node):
-            self._tick(node)
-            self.assign(node.target, item, scope)
-            try:
-                self.exec_block(node.body, scope)
-            except _Break:
-                broke = True
-                break
-            except _Continue:
-                continue
+        iterable = self.evaluate(node.iter, scope)
+        loop = _Loop(iterable)
+        self._loops.append(loop)
+        try:
+            for item in self.iterate(iterable, node):
+                self._tick(node)
+                if loop.left is not None:
+                    loop.left -= 1
+                self.assign(node.target, item, scope)
+                try:
+                    self.exec_block(node.body, scope)
+                except _Break:
+                    broke = True
+                    break
+                except _Continue:
+                    continue
+        finally:
+            self._loops.remove(loop)
         if not broke and node.orelse:
             self.exec_block(node.orelse, scope)
 

@@ -173,10 +173,13 @@ class Recorder:
         explain: ExplainStep | None = None,
         keep_saved: int = 0,
         hook_children: bool = True,
+        more_passes: Callable[[], bool] | None = None,
     ) -> None:
         """``hook_children``: hook the children of a library container (``nn.Sequential``)
         that a module's forward begins, because nothing else sees them called; off where
-        every module's forward is seen already (``chainlens.record``'s global hooks)."""
+        every module's forward is seen already (``chainlens.record``'s global hooks).
+        ``more_passes``: whether another backward will most likely follow the one
+        beginning (the interpreter's loops say so); see ``begin_pass``."""
         serial = next(_SERIAL)
         self.key = f"chainlens{serial}"
         self._hooked_key = f"chainlens{serial}_hooked"
@@ -221,6 +224,7 @@ class Recorder:
         self.pass_fns: list[Any] = []
         self._kept_seq = 0  # nodes at or below this seq belong to passes kept in full
         self.dropped_passes = 0
+        self.more_passes = more_passes
         self._relay = _Relay(self)
 
     # ---------------------------------------------------------------- nodes
@@ -501,7 +505,16 @@ class Recorder:
 
     # ------------------------------------------------------------- backward
     def begin_pass(self, roots: list[torch.Tensor], gradient: torch.Tensor | None) -> PassRecord:
-        """Hook every node reachable from ``roots`` and open a Pass."""
+        """Hook every node reachable from ``roots`` and open a Pass.
+
+        A pass past the ones kept in full is kept only while it is the latest, so each of
+        a 1000-step loop's was recorded, explained and then dropped. When ``more_passes``
+        says another will follow (a ``for`` has items left), this one is opened unhooked
+        and unrecorded, as it would end up: its graph is still walked (its nodes, leaves
+        and a failure's culprit are read from it). Should it turn out to be the last after
+        all (the loop broke, or its backward was conditional), ``last_pass_skipped`` says
+        so and the run is made again without skipping (``engine.run_wire``). The makemore
+        loop's 1000 steps: 16% less time (1165 -> 984 ms)."""
         root_id = None
         loss = None
         for r in roots:
@@ -512,6 +525,7 @@ class Recorder:
         self.losses.append(loss)
         index = len(self.losses) - 1
         p = PassRecord(index, root_id, gradient, self.line, loss)
+        skip = index >= self.max_passes - 1 and self.more_passes is not None and self.more_passes()
         self.pass_fns = []
         for fn in graph_of(roots):  # bounded as label_fn is, for the same reason
             self.pass_fns.append(fn)
@@ -526,13 +540,16 @@ class Recorder:
             else:
                 nid = self.fn_id(fn)
             p.node_ids.add(nid)
-            if self._hooked_key not in meta:
+            if not skip and self._hooked_key not in meta:
                 meta[self._hooked_key] = True
                 if leaf:
                     fn.register_prehook(_leaf_hook(self._relay, nid))
                 else:
                     fn.register_hook(_op_hook(self._relay, nid))
         self._admit(p)
+        if skip:
+            p.recorded = False
+            self.dropped_passes += 1
         self._current = p
         if self.on_pass is not None:
             self.on_pass(p)
@@ -552,13 +569,20 @@ class Recorder:
                 tail.recorded = False
                 tail.steps = []
                 self.dropped_passes += 1
-                keep = p.node_ids
-                for nid in [
-                    n for n, rec in self.nodes.items() if rec.seq > self._kept_seq and n not in keep
-                ]:
-                    del self.nodes[nid]
-                self._forget_values(cap - 1, p.index)
+            # (the previous pass was either dropped now, or skipped: see begin_pass)
+            keep = p.node_ids
+            for nid in [
+                n for n, rec in self.nodes.items() if rec.seq > self._kept_seq and n not in keep
+            ]:
+                del self.nodes[nid]
+            self._forget_values(cap - 1, p.index)
         self.passes.append(p)
+
+    @property
+    def last_pass_skipped(self) -> bool:
+        """The run's last pass was opened unrecorded (``begin_pass``): another was
+        expected, and none came."""
+        return bool(self.passes) and not self.passes[-1].recorded
 
     def leaf_values(self, p: PassRecord) -> dict[str, torch.Tensor]:
         """The leaves of pass ``p`` whose value when its forward ran is not their node's
