@@ -2,7 +2,8 @@
 the events carried. Rebuilt from the events — by ``chainlens.delta.rebuild``, by the
 Python client, by the page — it is exactly the Run the server keeps (GET /runs/{id}),
 for every example and for the runs whose end differs most from their stream: passes
-dropped past ``max_recorded_passes``, a program that fails, a Run over ``max_run_bytes``.
+dropped past ``max_recorded_passes``, a loop that breaks early, a program that fails, a Run
+over ``max_run_bytes``.
 """
 
 from __future__ import annotations
@@ -44,6 +45,12 @@ loss.backward()
 z = w @ torch.ones(4)
 """
 
+#: A loop that stops early: its last pass was streamed unrecorded, and the Run comes
+#: from running the program again (test_skipped_passes.py).
+BREAKS = TRAINING.replace("range(25)", "range(40)").replace(
+    "    opt.step()\n", "    opt.step()\n    if step == 22:\n        break\n"
+)
+
 RNN = """import torch
 W = torch.randn(8, 8, requires_grad=True)
 h = torch.zeros(1, 8)
@@ -56,6 +63,7 @@ loss.backward()
 PROGRAMS = {ex.id: ex.source for ex in examples()} | {
     "training": TRAINING,
     "failing": FAILING,
+    "breaks": BREAKS,
     "rnn": RNN,
 }
 
