@@ -12,10 +12,12 @@ Targets (issue 2): <= 1.5x on LeNet batch 64, <= 3x on RNN-500, <= 1.1x on the M
 
     .venv/bin/python bench/engine.py --breakdown [--repeat N]
 
-instead times the wire path three ways, to show what each part of the engine costs:
-in full, without step explanations (no formula recomputed or verified), and without
-explanations or tensor summaries (the recording alone: interpreter, graph, hooks).
-Those two are not products, only measurements: the engine's parts are switched off here.
+instead times the wire path four ways, to show what each part of the engine costs:
+in full, without step explanations (no formula recomputed or verified), without
+explanations or tensor summaries (the recording alone: interpreter, graph, hooks), and
+without recording anything (the interpreter and its call gate alone: the floor of a
+program run by chainlens). Those are not products, only measurements: the engine's
+parts are switched off here.
 
     .venv/bin/python bench/engine.py --record [--repeat N]
 
@@ -53,6 +55,7 @@ from chainlens.engine import run_wire  # noqa: E402
 from chainlens.explain.explainer import Explainer  # noqa: E402
 from chainlens.settings import Settings  # noqa: E402
 from chainlens.tracing import summaries  # noqa: E402
+from chainlens.tracing.recorder import PassRecord, Recorder  # noqa: E402
 
 from workloads import CHAIN, LSTM, MLP, lenet, makemore, rnn  # noqa: E402
 
@@ -130,24 +133,41 @@ def paired(source: str, repeat: int, fns: tuple = (plain, wire, run_dump)) -> li
 
 
 @contextlib.contextmanager
-def switched_off(explanations: bool, views: bool) -> Iterator[None]:
+def switched_off(explanations: bool, views: bool, graph: bool = False) -> Iterator[None]:
     """The engine without step explanations and/or without tensor summaries (every view
-    left empty): for --breakdown only."""
+    left empty), and with ``graph`` without recording at all (no node labelled, no pass
+    hooked: the interpreter and its call gate alone): for --breakdown only."""
     saved = Explainer.__call__, summaries.Summarizer.flush, summaries.view
+    recording = Recorder.record_outputs, Recorder.bind_name, Recorder.begin_pass
     if explanations:
         Explainer.__call__ = lambda self, *args: None  # type: ignore[method-assign]
     if views:
         summaries.Summarizer.flush = lambda self: None  # type: ignore[method-assign]
         summaries.view = lambda t: {"shape": [], "stats": None}
+    if graph:
+        Recorder.record_outputs = lambda self, *args: None  # type: ignore[method-assign]
+        Recorder.bind_name = lambda self, *args: None  # type: ignore[method-assign]
+        Recorder.begin_pass = _unrecorded_pass  # type: ignore[method-assign]
     try:
         yield
     finally:
         Explainer.__call__, summaries.Summarizer.flush, summaries.view = saved
+        Recorder.record_outputs, Recorder.bind_name, Recorder.begin_pass = recording
 
 
-def wire_without(explanations: bool, views: bool) -> Callable[[str], float]:
+def _unrecorded_pass(self: Recorder, roots: list, gradient: object) -> PassRecord:
+    """A pass opened with nothing walked, labelled or hooked (and said to be recorded:
+    an unrecorded last pass would have ``run_wire`` run the program again)."""
+    self.losses.append(None)
+    p = PassRecord(len(self.losses) - 1, None, None, self.line, None)
+    self.passes.append(p)
+    self._current = p
+    return p
+
+
+def wire_without(explanations: bool, views: bool, graph: bool = False) -> Callable[[str], float]:
     def timed(source: str) -> float:
-        with switched_off(explanations, views):
+        with switched_off(explanations, views, graph):
             return wire(source)
 
     return timed
@@ -201,10 +221,16 @@ def main() -> None:
             print(f"{name:34} {pf:13.0f} {wf:14.0f} {pg:13.2f} {wg:14.2f}", flush=True)
         return
     if args.breakdown:
-        fns = (plain, wire, wire_without(True, False), wire_without(True, True))
+        fns = (
+            plain,
+            wire,
+            wire_without(True, False),
+            wire_without(True, True),
+            wire_without(True, True, graph=True),
+        )
         print(
             f"{'workload':34} {'plain ms':>9} {'wire':>7} {'no expl.':>9} {'recording':>10}"
-            "   (ratios to plain)"
+            f" {'interpreter':>12}   (ratios to plain)"
         )
     else:
         fns = (plain, wire, run_dump)
@@ -218,7 +244,8 @@ def main() -> None:
         ratios = [med(b / a for a, b in zip(p, t, strict=True)) for t in times[1:]]
         if args.breakdown:
             print(
-                f"{name:34} {med(p):9.2f} {ratios[0]:6.2f}x {ratios[1]:8.2f}x {ratios[2]:9.2f}x",
+                f"{name:34} {med(p):9.2f} {ratios[0]:6.2f}x {ratios[1]:8.2f}x {ratios[2]:9.2f}x"
+                f" {ratios[3]:11.2f}x",
                 flush=True,
             )
         else:
