@@ -16,7 +16,8 @@ client threads in one process would wait on each other's GIL, and that wait (11 
 the health floor at 8 clients here) would be counted as the server's latency.
 
 Targets (issue 3, this 2-core machine): p50 <= 25 ms and p99 <= 100 ms at 8 clients;
-<= 200 bytes per node gzipped for the RNN-500 Run.
+<= 200 bytes per node gzipped for the RNN-500 Run. Last, the message that ends the RNN-500's
+stream, with the whole Run in it and as the page asks for it (``?done=delta``).
 """
 
 from __future__ import annotations
@@ -158,6 +159,8 @@ def main() -> None:
             nodes = len(orjson.loads(raw)["nodes"])
             sent = len(gzip.compress(raw, 6))
             compact = http.get(f"/api/v1/runs/{orjson.loads(raw)['id']}?format=compact").content
+        done_delta = last_message(base, rnn(), "&done=delta")
+        done_whole = last_message(base, rnn(), "")
     with serve(**SERVER, isolation="pool") as base:
         load(base, 2, 40, "new")
         for clients, n in counts.items():
@@ -167,6 +170,20 @@ def main() -> None:
         f"{sent / nodes:.0f} bytes per node; compact: {len(compact):,} bytes "
         f"({len(compact) / len(raw):.2f} of the JSON), {len(gzip.compress(compact, 6)):,} gzipped"
     )
+    print(
+        f"RNN-500 streamed: the done message {done_whole:,} bytes, {done_delta:,} as a delta "
+        f"({done_delta / done_whole:.2f} of it)"
+    )
+
+
+def last_message(base: str, source: str, query: str) -> int:
+    """The size of the message that ends a streamed run (``done``), as the page asks."""
+    from websockets.sync.client import connect
+
+    url = base.replace("http", "ws") + "/api/v1/stream?batch=1" + query
+    with connect(url, max_size=None) as ws:
+        ws.send(orjson.dumps({"source": source}).decode())
+        return len(list(ws)[-1])
 
 
 if __name__ == "__main__":

@@ -476,13 +476,9 @@ class Interpreter:
                 if loop.left is not None:
                     loop.left -= 1
                 self.assign(node.target, item, scope)
-                try:
-                    self.exec_block(node.body, scope)
-                except _Break:
+                if self._turn_breaks(node.body, scope):
                     broke = True
                     break
-                except _Continue:
-                    continue
         finally:
             self._loops.remove(loop)
         if not broke and node.orelse:
@@ -492,15 +488,21 @@ class Interpreter:
         broke = False
         while self.truth(self.evaluate(node.test, scope)):
             self._tick(node)
-            try:
-                self.exec_block(node.body, scope)
-            except _Break:
+            if self._turn_breaks(node.body, scope):
                 broke = True
                 break
-            except _Continue:
-                continue
         if not broke and node.orelse:
             self.exec_block(node.orelse, scope)
+
+    def _turn_breaks(self, body: list[ast.stmt], scope: Scope) -> bool:
+        """One turn of a loop's body: whether it ended in ``break``."""
+        try:
+            self.exec_block(body, scope)
+        except _Break:
+            return True
+        except _Continue:
+            pass
+        return False
 
     def _s_break(self, node: ast.Break, scope: Scope) -> None:
         raise _Break()
