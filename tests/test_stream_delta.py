@@ -13,6 +13,7 @@ import json
 import httpx
 import orjson
 import pytest
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from chainlens import Client
@@ -142,3 +143,20 @@ def test_a_run_over_max_run_bytes_ends_with_the_limit_not_a_delta() -> None:
         run["error"]["code"] == "limit_exceeded"
         and "max_run_bytes=20000" in run["error"]["message"]
     )
+
+
+@pytest.mark.parametrize(
+    ("query", "says"),
+    [
+        ("?done=bogus", "done: must be 'run' or 'delta', not 'bogus'"),
+        ("?batch=banana", "batch: must be 1 or 0 (true or false), not 'banana'"),
+    ],
+)
+def test_a_query_the_stream_cannot_read_is_named(base_url: str, query: str, says: str) -> None:
+    with connect(base_url.replace("http", "ws") + "/api/v1/stream" + query) as ws:
+        event = orjson.loads(ws.recv())
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv()
+    assert event == {"type": "error", "error": {**event["error"], "code": "invalid_request"}}
+    assert event["error"]["message"] == says
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Literal
+from collections.abc import Mapping
 
 import orjson
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
@@ -15,15 +15,33 @@ from ..connections import StreamBudget
 from ..requests import SchemaError, parse_run_request
 from ..responses import client_address
 
-#: What ``done`` carries: the whole Run (the contract), or the Run less the stream.
-DoneAs = Literal["run", "delta"]
+#: The stream's query: ``batch`` a yes or no, ``done`` what it carries (the whole Run, the
+#: contract's; or the Run less what the stream carried).
+_YES, _NO = frozenset({"1", "true", "on", "yes"}), frozenset({"0", "false", "off", "no"})
+DONE_AS = ("run", "delta")
+
+
+def _options(query: Mapping[str, str]) -> tuple[bool, bool]:
+    """(batch, delta) from the stream's query, or why not: a query the framework refused
+    closed the handshake with a bare 403, which says nothing of what was wrong."""
+    batch = query.get("batch", "0").lower()
+    done = query.get("done", "run")
+    if batch not in _YES | _NO:
+        raise ChainlensError(
+            f"batch: must be 1 or 0 (true or false), not {batch[:40]!r}", code="invalid_request"
+        )
+    if done not in DONE_AS:
+        raise ChainlensError(
+            f"done: must be 'run' or 'delta', not {done[:40]!r}", code="invalid_request"
+        )
+    return batch in _YES, done == "delta"
 
 
 def router(settings: Settings, streams: StreamBudget) -> APIRouter:
     routes = APIRouter()
 
     @routes.websocket("/api/v1/stream")
-    async def stream(ws: WebSocket, batch: bool = False, done: DoneAs = "run") -> None:
+    async def stream(ws: WebSocket) -> None:
         """One message per event; with ``?batch=1``, events that are ready together come
         as one ``{"type": "batch", "events": [...]}`` message (the page uses this: a
         10,000-node run is 20,000 events); with ``?done=delta``, ``done`` carries the Run
@@ -37,7 +55,15 @@ def router(settings: Settings, streams: StreamBudget) -> APIRouter:
                 if refused:
                     await _close(ws, 1013, refused)
                     return
-                await _serve(ws, batch, done == "delta", settings)
+                try:
+                    batch, delta = _options(ws.query_params)
+                except ChainlensError as e:
+                    await ws.send_text(
+                        orjson.dumps({"type": "error", "error": e.to_dict()}).decode()
+                    )
+                    await _close(ws, 1008, e.message)
+                    return
+                await _serve(ws, batch, delta, settings)
             except (WebSocketDisconnect, OSError):  # the client left early: nothing to report
                 return
 
