@@ -1,9 +1,10 @@
-"""Passes past those a Run keeps in full are skipped while a ``for`` has items left
-(``Recorder.begin_pass``): nothing hooked, recorded or explained for a pass that would be
-dropped anyway. The Run is the one recorded without skipping, field for field: for loops
-that end as expected, and for those whose last backward was not the one expected (a
-``break``, a conditional backward, an exception, a backward after the loop), which the
-engine runs again without skipping (``engine.run_wire``). Each training loop of
+"""Passes past those a Run keeps in full are skipped while a ``for`` with no ``break`` or
+``return`` of its own has items left (``Recorder.begin_pass``): nothing hooked, recorded
+or explained for a pass that would be dropped anyway. The Run is the one recorded without
+skipping, field for field: for loops that end as expected, for those that may stop early
+(which skip nothing), and for those whose last backward was not the one expected (a
+conditional backward, an exception), which the engine runs again without skipping
+(``engine.run_wire``). Each training loop of
 ``training_programs`` is run with room for 2 passes, so that most of its passes skip.
 (One difference, for loops longer than the explainer's per-kind budget: skipped passes
 no longer use it up, so the last pass's steps are verified where they were not.)"""
@@ -72,6 +73,28 @@ program(
     + _STEP,
     into=LOOPS,
 )
+program(
+    "inner_loop_breaks",
+    _SETUP
+    + "for epoch in range(25):\n    for k in range(3):\n        if k == 1:\n            break\n"
+    + _STEP,
+    into=LOOPS,
+)
+program(
+    "returns_from_its_loop",
+    _SETUP
+    + "def train(n):\n    for i in range(n):"
+    + _STEP.replace("\n    ", "\n        ")
+    + "        if i == 21:\n            return i\ntrain(40)\n",
+    into=LOOPS,
+)
+program(
+    "a_nested_function_returns",
+    _SETUP
+    + "for i in range(24):\n    def lr():\n        return 0.01\n"
+    + _STEP.replace("0.01", "lr()"),
+    into=LOOPS,
+)
 # A running total never detached: every pass reaches back through the earlier ones' nodes.
 program(
     "carried_graph",
@@ -133,20 +156,42 @@ def test_skipped_passes_are_not_recorded_at_all() -> None:
     assert steps > 5 and (every, fewer) == (30 * steps, 5 * steps)  # 4 kept and the last
 
 
-def test_a_loop_that_breaks_is_run_again_to_record_its_last_pass() -> None:
+def test_a_loop_whose_backward_stops_coming_is_run_again_to_record_its_last_pass() -> None:
     settings = Settings(max_recorded_passes=5)
-    source = LOOPS["break_after_backward"]
+    source = LOOPS["conditional_backward"]  # (backward while i < 23, of range(30))
     run, _ = explained_steps(source, settings, skip=True)
-    assert not run["passes"][-1]["recorded"] and len(run["passes"]) == 23  # skipped: it broke
+    assert not run["passes"][-1]["recorded"] and len(run["passes"]) == 23  # skipped
     again = run_wire(source, settings=settings)
     assert again["passes"][-1]["recorded"] and again["passes"][-1]["steps"]
     (note,) = [d for d in again["diagnostics"] if d["code"] == "passes_truncated"]
     assert "the first 4 and the last are recorded" in note["message"]
 
 
+@pytest.mark.parametrize(
+    ("name", "skips"),
+    [
+        ("break_after_backward", False),  # may stop early: promises nothing
+        ("epochs_of_batches", True),
+        ("inner_loop_breaks", True),  # (the inner loop's break is its own)
+        ("returns_from_its_loop", False),
+        ("a_nested_function_returns", True),  # (the return is the function's)
+    ],
+)
+def test_a_loop_that_may_stop_early_promises_no_more_passes(name: str, skips: bool) -> None:
+    """A loop with a ``break`` or ``return`` of its own does not skip passes, so an early
+    stop does not make the program run twice; other loops skip, and their last pass is
+    recorded the first time."""
+    settings = Settings(max_recorded_passes=5)
+    run, explained = explained_steps(LOOPS[name], settings, skip=True)
+    passes = len(run["passes"])
+    assert passes > 20 and run["passes"][-1]["recorded"]
+    steps = len(run["passes"][0]["steps"])
+    assert explained == (5 if skips else passes) * steps
+
+
 def test_too_long_a_run_keeps_its_passes_and_says_the_last_is_not_recorded() -> None:
     settings = Settings(max_recorded_passes=5, cpu_limit_s=0)  # (any run is too long)
-    run = run_wire(LOOPS["break_after_backward"], settings=settings)
+    run = run_wire(LOOPS["conditional_backward"], settings=settings)
     assert not run["passes"][-1]["recorded"] and not run["passes"][-1]["steps"]
     (note,) = [d for d in run["diagnostics"] if d["code"] == "passes_truncated"]
     assert "the first 4 are recorded step by step, not the last" in note["message"]

@@ -2,8 +2,8 @@
 the events carried. Rebuilt from the events — by ``chainlens.delta.rebuild``, by the
 Python client, by the page — it is exactly the Run the server keeps (GET /runs/{id}),
 for every example and for the runs whose end differs most from their stream: passes
-dropped past ``max_recorded_passes``, a loop that breaks early, a program that fails, a Run
-over ``max_run_bytes``.
+dropped past ``max_recorded_passes``, a loop whose backward stops coming early, a program
+that fails, a Run over ``max_run_bytes``.
 """
 
 from __future__ import annotations
@@ -46,10 +46,10 @@ loss.backward()
 z = w @ torch.ones(4)
 """
 
-#: A loop that stops early: its last pass was streamed unrecorded, and the Run comes
-#: from running the program again (test_skipped_passes.py).
-BREAKS = TRAINING.replace("range(25)", "range(40)").replace(
-    "    opt.step()\n", "    opt.step()\n    if step == 22:\n        break\n"
+#: A loop whose backward stops coming before the loop ends: its last pass was streamed
+#: unrecorded, and the Run comes from running the program again (test_skipped_passes.py).
+STOPS = TRAINING.replace("range(25)", "range(40)").replace(
+    "    loss.backward()\n", "    if step < 23:\n        loss.backward()\n"
 )
 
 RNN = """import torch
@@ -64,7 +64,7 @@ loss.backward()
 PROGRAMS = {ex.id: ex.source for ex in examples()} | {
     "training": TRAINING,
     "failing": FAILING,
-    "breaks": BREAKS,
+    "stops": STOPS,
     "rnn": RNN,
 }
 

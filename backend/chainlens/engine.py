@@ -350,8 +350,8 @@ def run_wire(
     finally:
         ex.close()
     if again and run["timings_ms"]["total"] < settings.cpu_limit_s * 1000 / 4:
-        # A loop's last backward was expected to come again and did not (it broke, or
-        # its backward was conditional): the same run, deterministic with its seed,
+        # A loop's last backward was expected to come again and did not (it was
+        # conditional, or a later turn raised): the same run, deterministic with its seed,
         # once more recording the latest pass as it comes, unstreamed (what was
         # streamed is the same up to there). A run that took a quarter of its CPU
         # allowance already keeps its passes as they are, the last one unrecorded.

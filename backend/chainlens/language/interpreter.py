@@ -167,18 +167,37 @@ SIZED = frozenset({range, list, tuple, dict, str, set, frozenset})
 
 
 class _Loop:
-    """A ``for`` running now: how many items it has yet to take (None: not known)."""
+    """A ``for`` running now: how many items it has yet to take (None: not known, or it
+    may stop before it has taken them all)."""
 
     __slots__ = ("left",)
 
-    def __init__(self, iterable: Any) -> None:
+    def __init__(self, iterable: Any, may_stop: bool) -> None:
         self.left: int | None = (
-            iterable.shape[0]
+            None
+            if may_stop
+            else iterable.shape[0]
             if isinstance(iterable, torch.Tensor) and iterable.dim() > 0
             else len(iterable)
             if type(iterable) in SIZED
             else None
         )
+
+
+def _may_stop(loop: ast.For) -> bool:
+    """Whether a ``for``'s body has a ``break`` of its own or a ``return``: an early stop
+    (``if loss < tol: break``) would leave its last backward unrecorded and the run made
+    again (``Recorder.begin_pass``), so such a loop promises nothing. (A nested loop's
+    ``break`` is its own, a nested function's ``return`` too.)"""
+    stack: list[tuple[ast.AST, bool]] = [(node, False) for node in loop.body]
+    while stack:
+        node, nested = stack.pop()
+        if isinstance(node, ast.Return) or (isinstance(node, ast.Break) and not nested):
+            return True
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            inner = nested or isinstance(node, (ast.For, ast.While, ast.AsyncFor))
+            stack.extend((child, inner) for child in ast.iter_child_nodes(node))
+    return False
 
 
 ARRAYS = (torch.Tensor, np.ndarray)
@@ -280,6 +299,7 @@ class Interpreter:
         self.last_value: Any = None
         #: Each ``for`` running now, outermost first (a suspended generator's too).
         self._loops: list[_Loop] = []
+        self._may_stop: dict[ast.For, bool] = {}
         #: The call written as a 'with' item being entered: only there may it be
         #: ``torch.set_grad_enabled(mode)``, whose call alone switches the grad mode.
         self._with_call: ast.expr | None = None
@@ -468,7 +488,10 @@ class Interpreter:
     def _s_for(self, node: ast.For, scope: Scope) -> None:
         broke = False
         iterable = self.evaluate(node.iter, scope)
-        loop = _Loop(iterable)
+        may_stop = self._may_stop.get(node)
+        if may_stop is None:
+            may_stop = self._may_stop[node] = _may_stop(node)
+        loop = _Loop(iterable, may_stop)
         self._loops.append(loop)
         try:
             for item in self.iterate(iterable, node):

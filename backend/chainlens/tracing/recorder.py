@@ -509,12 +509,13 @@ class Recorder:
 
         A pass past the ones kept in full is kept only while it is the latest, so each of
         a 1000-step loop's was recorded, explained and then dropped. When ``more_passes``
-        says another will follow (a ``for`` has items left), this one is opened unhooked
-        and unrecorded, as it would end up: its graph is still walked (its nodes, leaves
-        and a failure's culprit are read from it). Should it turn out to be the last after
-        all (the loop broke, or its backward was conditional), ``last_pass_skipped`` says
-        so and the run is made again without skipping (``engine.run_wire``). The makemore
-        loop's 1000 steps: 11% less time (1165 -> 1033 ms)."""
+        says another will follow (a ``for`` with no ``break`` or ``return`` of its own has
+        items left), this one is opened unhooked and unrecorded, as it would end up: its
+        graph is still walked (its nodes, leaves and a failure's culprit are read from
+        it). Should it turn out to be the last after all (its backward was conditional,
+        or a later turn raised), ``last_pass_skipped`` says so and the run is made again
+        without skipping (``engine.run_wire``). The makemore loop's 1000 steps: 11% less
+        time (1165 -> 1033 ms)."""
         root_id = None
         loss = None
         for r in roots:
