@@ -32,7 +32,7 @@ from pathlib import Path
 
 import httpx
 
-from server import free_port, redis_server, running, serve
+from server import free_port, healthy, redis_server, running, serve
 
 NGINX = "/usr/sbin/nginx"
 #: The examples a lecture's class runs, and the constants a student may change in each.
@@ -78,16 +78,9 @@ http {{
 """
     )
     url = f"http://127.0.0.1:{port}"
-
-    def answers() -> bool:
-        try:
-            return httpx.get(url + "/api/v1/health", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
     command = [NGINX, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-g", "daemon off;"]
     try:
-        with running(command, answers, "nginx", 10):
+        with running(command, healthy(url), "nginx", 10):
             yield url
     finally:
         shutil.rmtree(prefix, ignore_errors=True)

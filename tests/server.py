@@ -29,6 +29,19 @@ def serve(
         yield base
 
 
+def healthy(base: str) -> Callable[[], bool]:
+    """Whether a chainlens server (or a proxy before one) at ``base`` answers its health
+    check now: what ``running`` waits for."""
+
+    def answers() -> bool:
+        try:
+            return httpx.get(base + "/api/v1/health", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    return answers
+
+
 @contextlib.contextmanager
 def serve_process(
     python: str = sys.executable, cwd: str | None = None, **env_overrides: object
@@ -40,17 +53,10 @@ def serve_process(
     env_overrides.setdefault("data_dir", data.name)
     env = {**os.environ, **{f"CHAINLENS_{k.upper()}": str(v) for k, v in env_overrides.items()}}
     base = f"http://127.0.0.1:{port}"
-
-    def answers() -> bool:
-        try:
-            return httpx.get(base + "/api/v1/health", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
     try:
         with running(
             [python, "-m", "chainlens", "serve", "--port", str(port)],
-            answers,
+            healthy(base),
             "server",
             60,
             env=env,

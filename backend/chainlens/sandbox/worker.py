@@ -136,9 +136,7 @@ def serve_one(sock: socket.socket, settings: Settings) -> bool:
             device, stdout = run["device"], run["stdout"]
             error = run["error"]
             repeatable = device == "cpu" and (error is None or error["code"] == "runtime_error")
-            delta = None
-            if streamed is not None and len(body) <= settings.max_run_bytes:
-                delta = orjson.dumps(run_delta(run, streamed))
+            delta = None if streamed is None else orjson.dumps(run_delta(run, streamed))
             del run
     except ProgramRejected as e:
         send_frame(sock, REFUSED, orjson.dumps({**e.to_dict(), "errors": e.errors}))
